@@ -1,0 +1,27 @@
+# Every target installs what it needs into .venv first, so a fresh clone needs only python3 (3.11+).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+demo: install
+	@bash scripts/demo.sh
+
+bench: install
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) var bench/out .pytest_cache

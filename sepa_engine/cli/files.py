@@ -1,0 +1,1 @@
+"""Commands that work on any pain.008 file: verify, describe."""
