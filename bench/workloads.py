@@ -1,0 +1,110 @@
+"""Benchmark workloads, each run in its own process so peak RSS belongs to it alone.
+
+    python -m bench.workloads <name> <count> <workdir>
+
+prints one JSON line: {"name", "count", "seconds", "peak_rss_mb"}.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from sepa_engine.domain.directdebit import (
+    BlockKey,
+    Creditor,
+    DirectDebit,
+    FileHeader,
+    LocalInstrument,
+    PaymentBlock,
+    PostalAddress,
+    SequenceType,
+)
+
+CREDITOR = Creditor("Gestion Immobiliere Martin", "FR7630006000011234567890189", "FR72ZZZ123456", "AGRIFRPP")
+DEBTOR_IBANS = ("DE89370400440532013000", "NL91ABNA0417164300", "BE68539007547034", "ES9121000418450200051332")
+ADDRESS = PostalAddress(country="FR", town="Lyon", postcode="69001", street="Rue de la Republique", building_number="5")
+# The same address in sepaxml's vocabulary, so both writers emit the same elements.
+SEPAXML_ADDRESS = {"street_name": ADDRESS.street, "building_number": ADDRESS.building_number,
+                   "postcode": ADDRESS.postcode, "town": ADDRESS.town, "country": ADDRESS.country}
+SIGNED = dt.date(2025, 1, 15)
+CREATED = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
+BLOCK_SIZE = 50_000
+
+
+def entries(count: int) -> Iterator[tuple[PaymentBlock, DirectDebit]]:
+    """Recurring debits spread over blocks of 50,000, made on the fly (never a list)."""
+    block = None
+    for n in range(count):
+        if n % BLOCK_SIZE == 0:
+            key = BlockKey(CREDITOR.creditor_id, CREDITOR.iban, dt.date(2026, 11, 26) + dt.timedelta(days=n // BLOCK_SIZE),
+                           SequenceType.RECURRING, LocalInstrument.CORE)
+            block = PaymentBlock(f"BENCH-{n // BLOCK_SIZE:04d}", key, CREDITOR)
+        yield block, DirectDebit(
+            end_to_end_id=f"E2E-{n:010d}",
+            amount_cents=1_000 + n % 100_000,
+            mandate_id=f"RUM-{n:010d}",
+            mandate_signed_on=SIGNED,
+            debtor_name=f"Debiteur numero {n}",
+            debtor_iban=DEBTOR_IBANS[n % 4],
+            debtor_address=ADDRESS,
+            remittance=f"Loyer et charges novembre 2026 lot {n}",
+        )
+
+
+def ours(count: int, workdir: Path) -> None:
+    from sepa_engine.iso20022.pain008 import write_pain008
+    from sepa_engine.iso20022.versions import PAIN_008_001_08, load_schema
+
+    load_schema(PAIN_008_001_08.xsd_name)  # schema parsing is a one-off, not per file
+    header = FileHeader("BENCH", CREATED, CREDITOR.name, CREDITOR.creditor_id)
+    with (workdir / f"ours-{count}.xml").open("wb") as out:
+        write_pain008(out, PAIN_008_001_08, header, entries(count), spool_dir=workdir)
+
+
+def sepaxml_export(count: int, workdir: Path) -> None:
+    from sepaxml import SepaDD
+
+    config = {"name": CREDITOR.name, "IBAN": CREDITOR.iban, "BIC": CREDITOR.bic, "batch": True,
+              "creditor_id": CREDITOR.creditor_id, "currency": "EUR", "instrument": "CORE"}
+    sepa = SepaDD(config, schema="pain.008.001.08", clean=True)
+    for block, tx in entries(count):
+        sepa.add_payment({
+            "name": tx.debtor_name, "IBAN": tx.debtor_iban, "amount": tx.amount_cents,
+            "type": block.key.sequence_type.value, "collection_date": block.key.collection_date,
+            "mandate_id": tx.mandate_id, "mandate_date": tx.mandate_signed_on,
+            "description": tx.remittance, "endtoend_id": tx.end_to_end_id,
+            "address": SEPAXML_ADDRESS,
+        })
+    (workdir / f"sepaxml-{count}.xml").write_bytes(sepa.export(validate=False))
+
+
+def verify(count: int, workdir: Path) -> None:
+    from sepa_engine.iso20022.pain008_verify import verify as run_verify
+
+    report = run_verify(workdir / f"ours-{count}.xml")
+    errors_found = [f for f in report.findings if f.severity == "error"]
+    if errors_found:
+        raise SystemExit(f"verify found errors in our own file: {errors_found[:3]}")
+
+
+WORKLOADS = {"ours": ours, "sepaxml": sepaxml_export, "verify": verify}
+
+
+def main() -> None:
+    name, count, workdir = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    WORKLOADS[name](count, workdir)
+    seconds = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"name": name, "count": count, "seconds": round(seconds, 2), "peak_rss_mb": round(peak_kb / 1024, 1)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import os
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from sepa_engine import errors
+from sepa_engine.domain.batching import plan_files
+from sepa_engine.domain.directdebit import FileHeader, PaymentBlock, SequenceType
+from sepa_engine.ids import SequentialIds
+from sepa_engine.iso20022.pain008 import write_pain008
+from sepa_engine.iso20022.versions import PAIN_008_001_02, PAIN_008_001_08, load_schema
+from tests.factories import AMENDED, CREDITOR, OTHER_CREDITOR, SMNDA, collectible, debit, key
+
+TESTDATA = Path(__file__).resolve().parents[1] / "testdata" / "pain.008"
+CREATED = dt.datetime(2026, 11, 23, 10, 15, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+VERSIONS = [PAIN_008_001_08, PAIN_008_001_02]
+
+
+def _header(message_id: str = "MSG000001") -> FileHeader:
+    return FileHeader(message_id, CREATED, CREDITOR.name, CREDITOR.creditor_id)
+
+
+def _block(n: int = 1, **key_overrides: object) -> PaymentBlock:
+    return PaymentBlock(f"MSG000001-{n:04d}", key(**key_overrides), CREDITOR)  # type: ignore[arg-type]
+
+
+def _write(version, entries, header=None) -> tuple[bytes, object]:
+    out = io.BytesIO()
+    written = write_pain008(out, version, header or _header(), entries)
+    return out.getvalue(), written
+
+
+def _scenario_entries():
+    """Two blocks (FRST and RCUR), an amendment, an SMNDA, an apostrophe, a debtor with a BIC."""
+    frst = _block(1, sequence_type=SequenceType.FIRST)
+    rcur = _block(2, sequence_type=SequenceType.RECURRING)
+    return [
+        (frst, debit(1, 10, remittance="Facture F-2026-001 d'octobre")),
+        (frst, debit(2, 20, amendment=AMENDED, debtor_bic="COBADEFFXXX")),
+        (rcur, debit(3, 99_999_999_999, amendment=SMNDA, debtor_address=None, remittance=None)),
+        (rcur, debit(4, 1, instruction_id="INSTR-4", ultimate_debtor="SCI Les Tilleuls")),
+    ]
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=lambda v: v.name)
+def test_same_input_gives_the_same_bytes_as_the_golden_file(version):
+    data, _ = _write(version, _scenario_entries())
+    golden = TESTDATA / f"{version.name}-two-blocks-amendments.xml"
+    if os.environ.get("SEPA_ENGINE_UPDATE_GOLDEN"):
+        golden.write_bytes(data)
+    assert data == golden.read_bytes()
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=lambda v: v.name)
+def test_written_file_is_valid_against_the_official_xsd(version):
+    data, _ = _write(version, _scenario_entries())
+    schema = load_schema(version.xsd_name)
+    assert schema.validate(etree.fromstring(data)), schema.error_log
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=lambda v: v.name)
+def test_counts_and_control_sums_are_exact_in_cents(version):
+    # 0.10 + 0.20 is where floating point goes wrong (0.30000000000000004).
+    entries = [(_block(1), debit(1, 10)), (_block(1), debit(2, 20)), (_block(2, sequence_type=SequenceType.FIRST), debit(3, 99_999_999_999))]
+    data, written = _write(version, entries)
+    doc = etree.fromstring(data)
+    ns = {"p": version.namespace}
+    assert doc.findtext("p:CstmrDrctDbtInitn/p:GrpHdr/p:NbOfTxs", namespaces=ns) == "3"
+    assert doc.findtext("p:CstmrDrctDbtInitn/p:GrpHdr/p:CtrlSum", namespaces=ns) == "1000000000.29"
+    block_sums = [e.text for e in doc.iterfind("p:CstmrDrctDbtInitn/p:PmtInf/p:CtrlSum", namespaces=ns)]
+    assert block_sums == ["0.30", "999999999.99"]
+    assert (written.count, written.sum_cents) == (3, 100_000_000_029)
+    assert [(b.count, b.sum_cents) for b in written.blocks] == [(2, 30), (1, 99_999_999_999)]
+
+
+def test_version_differences_show_in_bic_tag_and_smnda_placement():
+    entries = [(_block(1), debit(1, debtor_bic="COBADEFFXXX", amendment=SMNDA))]
+    v08, _ = _write(PAIN_008_001_08, entries)
+    v02, _ = _write(PAIN_008_001_02, entries)
+    assert b"<BICFI>COBADEFFXXX</BICFI>" in v08 and b"<BIC>" not in v08
+    assert b"<BIC>COBADEFFXXX</BIC>" in v02 and b"<BICFI>" not in v02
+    for data in (v08, v02):
+        assert b"<OrgnlDbtrAcct><Id><Othr><Id>SMNDA</Id></Othr></Id></OrgnlDbtrAcct>" in data
+
+
+def test_amendment_carries_original_mandate_and_creditor_and_sets_the_indicator():
+    data, _ = _write(PAIN_008_001_08, [(_block(1), debit(1, amendment=AMENDED)), (_block(1), debit(2))])
+    doc = etree.fromstring(data)
+    ns = {"p": PAIN_008_001_08.namespace}
+    infos = doc.findall(".//p:MndtRltdInf", namespaces=ns)
+    assert [i.findtext("p:AmdmntInd", namespaces=ns) for i in infos] == ["true", "false"]
+    assert infos[0].findtext("p:AmdmntInfDtls/p:OrgnlMndtId", namespaces=ns) == "OLD-RUM-1"
+    assert infos[0].findtext("p:AmdmntInfDtls/p:OrgnlCdtrSchmeId/p:Nm", namespaces=ns) == "Ancien Nom"
+
+
+def test_changed_iban_at_the_same_bank_carries_the_original_account():
+    amendment = dataclasses.replace(AMENDED, original_mandate_id=None, original_creditor_id=None,
+                                    original_creditor_name=None, original_debtor_iban="DE02120300000000202051")
+    data, _ = _write(PAIN_008_001_08, [(_block(1), debit(1, amendment=amendment))])
+    assert b"<OrgnlDbtrAcct><Id><IBAN>DE02120300000000202051</IBAN></Id></OrgnlDbtrAcct>" in data
+
+
+def test_missing_bic_is_written_as_not_provided():
+    data, _ = _write(PAIN_008_001_02, [(_block(1), debit(1, debtor_bic=None))])
+    assert b"<DbtrAgt><FinInstnId><Othr><Id>NOTPROVIDED</Id></Othr></FinInstnId></DbtrAgt>" in data
+
+
+def test_apostrophe_is_written_as_an_entity():
+    data, _ = _write(PAIN_008_001_08, [(_block(1), debit(1, remittance="Loyer d'octobre"))])
+    assert b"Loyer d&apos;octobre" in data
+
+
+def test_file_that_breaks_the_xsd_raises_naming_the_element_and_rule():
+    with pytest.raises(errors.SchemaViolation) as caught:
+        _write(PAIN_008_001_08, [(_block(1), debit(1, debtor_bic="NOT A BIC"))])
+    assert caught.value.field == "BICFI"
+    assert "pattern" in caught.value.rule
+
+
+def test_duplicate_end_to_end_id_in_one_file_is_refused():
+    entries = [(_block(1), debit(n, end_to_end_id="SAME-ID")) for n in range(3)]
+    with pytest.raises(errors.DuplicateIdentifier) as caught:
+        _write(PAIN_008_001_08, entries)
+    assert caught.value.field == "EndToEndId"
+    assert caught.value.value == "SAME-ID"
+    assert "3 times" in str(caught.value)
+
+
+def test_many_distinct_end_to_end_ids_raise_no_false_alarm():
+    entries = ((_block(1), debit(n)) for n in range(20_000))
+    _, written = _write(PAIN_008_001_08, entries)
+    assert written.count == 20_000
+
+
+def test_payment_block_that_reappears_after_another_is_refused():
+    entries = [(_block(1), debit(1)), (_block(2), debit(2)), (_block(1), debit(3))]
+    with pytest.raises(errors.DuplicateIdentifier, match="grouped by block"):
+        _write(PAIN_008_001_08, entries)
+
+
+def test_file_without_transactions_is_refused():
+    with pytest.raises(errors.CollectionError, match="no transactions"):
+        _write(PAIN_008_001_08, [])
+
+
+def test_writer_consumes_a_generator_lazily():
+    pulled: list[int] = []
+
+    def source():
+        for n in range(5_000):
+            pulled.append(n)
+            yield _block(1), debit(n)
+
+    _, written = _write(PAIN_008_001_08, source())
+    assert written.count == 5_000 and len(pulled) == 5_000
+
+
+def test_planned_files_from_batching_are_written_valid_one_per_creditor():
+    items = sorted([collectible(n, CREDITOR) for n in range(3)] + [collectible(9, OTHER_CREDITOR)], key=lambda c: c.key)
+    outputs = []
+    for planned in plan_files(items, max_per_file=100, ids=SequentialIds(), created_at=CREATED):
+        outputs.append(_write(PAIN_008_001_08, planned.entries, planned.header)[1])
+    assert sorted(w.count for w in outputs) == [1, 3]
+    assert len({w.message_id for w in outputs}) == 2
+
+
+def test_sha256_and_size_describe_the_bytes_written():
+    import hashlib
+
+    data, written = _write(PAIN_008_001_08, [(_block(1), debit(1))])
+    assert written.sha256 == hashlib.sha256(data).hexdigest()
+    assert written.size == len(data)
