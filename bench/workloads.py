@@ -57,6 +57,38 @@ def entries(count: int) -> Iterator[tuple[PaymentBlock, DirectDebit]]:
         )
 
 
+def plan(count: int) -> list:
+    """Per-block counts and sums, as the collection run gets them from one SQL aggregate."""
+    from sepa_engine.iso20022.pain008 import BlockPlan
+
+    blocks: dict[str, list] = {}
+    for block, tx in _headers_and_amounts(count):
+        entry = blocks.setdefault(block.payment_info_id, [block, 0, 0])
+        entry[1] += 1
+        entry[2] += tx
+    return [BlockPlan(b, c, s) for b, c, s in blocks.values()]
+
+
+def _headers_and_amounts(count: int) -> Iterator[tuple[PaymentBlock, int]]:
+    block = None
+    for n in range(count):
+        if n % BLOCK_SIZE == 0:
+            key = BlockKey(CREDITOR.creditor_id, CREDITOR.iban, dt.date(2026, 11, 26) + dt.timedelta(days=n // BLOCK_SIZE),
+                           SequenceType.RECURRING, LocalInstrument.CORE)
+            block = PaymentBlock(f"BENCH-{n // BLOCK_SIZE:04d}", key, CREDITOR)
+        yield block, 1_000 + n % 100_000
+
+
+def ours_planned(count: int, workdir: Path) -> None:
+    from sepa_engine.iso20022.pain008 import write_pain008
+    from sepa_engine.iso20022.versions import PAIN_008_001_08, load_schema
+
+    load_schema(PAIN_008_001_08.xsd_name)
+    header = FileHeader("BENCH", CREATED, CREDITOR.name, CREDITOR.creditor_id)
+    with (workdir / f"ours-planned-{count}.xml").open("wb") as out:
+        write_pain008(out, PAIN_008_001_08, header, entries(count), plan=plan(count), spool_dir=workdir)
+
+
 def ours(count: int, workdir: Path) -> None:
     from sepa_engine.iso20022.pain008 import write_pain008
     from sepa_engine.iso20022.versions import PAIN_008_001_08, load_schema
@@ -93,7 +125,7 @@ def verify(count: int, workdir: Path) -> None:
         raise SystemExit(f"verify found errors in our own file: {errors_found[:3]}")
 
 
-WORKLOADS = {"ours": ours, "sepaxml": sepaxml_export, "verify": verify}
+WORKLOADS = {"ours": ours, "ours-planned": ours_planned, "sepaxml": sepaxml_export, "verify": verify}
 
 
 def main() -> None:

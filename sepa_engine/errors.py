@@ -195,3 +195,24 @@ class NotFound(SepaEngineError):
 class IdempotencyConflict(SepaEngineError):
     code = "idempotency_conflict"
     problem = "was already used with different content"
+
+
+def _all_classes(cls: type[SepaEngineError]) -> list[type[SepaEngineError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found.extend(_all_classes(sub))
+    return found
+
+
+def from_dict(data: dict[str, object]) -> SepaEngineError:
+    """Rebuild an error sent across a process boundary by ``to_dict``."""
+    by_code = {cls.code: cls for cls in _all_classes(SepaEngineError)}
+    cls = by_code.get(str(data.get("code")), SepaEngineError)
+    return cls(
+        data.get("field"),  # type: ignore[arg-type]
+        None,
+        data.get("rule"),  # type: ignore[arg-type]
+        reason_code=data.get("reason_code"),  # type: ignore[arg-type]
+        location=data.get("location"),  # type: ignore[arg-type]
+        shown_value=None if data.get("value") is None else str(data.get("value")),
+    )

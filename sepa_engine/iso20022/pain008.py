@@ -6,15 +6,19 @@ payment block header carry counts and control sums *before* their transactions, 
 final document is assembled after the spool is complete: header, then each block header
 followed by a copy of its spooled transactions.
 
-While the final bytes are written they are also fed to lxml's validating parser with the
-official XSD of the version, and read back: every amount is re-added and compared with
-the NbOfTxs/CtrlSum we wrote at block and group level, and end-to-end ids are checked for
-uniqueness. A file that fails any of this raises before the caller can publish it.
+When the caller already knows each block's count and sum (the collection run asks the
+ledger), it passes them as a plan: the document is then written in one pass with no spool,
+and what was streamed must add up to the plan or the writer raises.
 
-End-to-end uniqueness in constant memory: while spooling, a Bloom filter flags ids that
-*may* have been seen; only those are tracked exactly during the read-back, where their
-real occurrences are counted. A duplicate is always flagged (Bloom filters have no false
-negatives) and a false alarm never raises (the exact count decides).
+Either way the final bytes are also fed to the validating read-back (``readback.py``):
+official XSD of the version, amounts re-added against every NbOfTxs/CtrlSum. Large planned
+files are validated in a child process, on the other core, while this one renders. A file
+that fails any check raises before the caller can publish it.
+
+End-to-end uniqueness in constant memory: a Bloom filter flags ids that *may* have been
+seen, and the ids go to a side file; only when the filter flagged something is that file
+re-read to count the suspects exactly. A duplicate is always caught (Bloom filters have no
+false negatives) and a false alarm never raises (the exact count decides).
 """
 
 from __future__ import annotations
@@ -24,14 +28,11 @@ import functools
 import hashlib
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
-
-from lxml import etree
 
 from sepa_engine import errors
 from sepa_engine.domain.directdebit import (
@@ -44,10 +45,13 @@ from sepa_engine.domain.directdebit import (
     PostalAddress,
 )
 from sepa_engine.domain.money import format_cents
-from sepa_engine.iso20022.versions import Pain008Version, SmndaPlacement, load_schema
+from sepa_engine.iso20022 import readback
+from sepa_engine.iso20022.versions import Pain008Version, SmndaPlacement
 
 _SPOOL_FLUSH = 256 * 1024
 _COPY_CHUNK = 1024 * 1024
+# Below this many transactions a child process costs more than it saves.
+CHILD_VALIDATION_FROM = 5_000
 _NOT_PROVIDED = "NOTPROVIDED"  # EPC: debtor/creditor agent without BIC
 
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"})
@@ -64,6 +68,15 @@ def _x(text: str) -> str:
 class WrittenBlock:
     payment_info_id: str
     key: BlockKey
+    count: int
+    sum_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockPlan:
+    """A payment block with the count and sum its transactions must add up to."""
+
+    block: PaymentBlock
     count: int
     sum_cents: int
 
@@ -175,8 +188,10 @@ class _Renderer:
         return "</PmtInf>\n"
 
     def amendment(self, amendment: Amendment | None) -> str:
+        # AmdmntInd is optional and means "false" when absent; writing it on every
+        # transaction would cost one more element per debit for the bank's parser and ours.
         if amendment is None or amendment.is_empty():
-            return "<AmdmntInd>false</AmdmntInd>"
+            return ""
         parts: list[str] = []
         if amendment.original_mandate_id:
             parts.append(f"<OrgnlMndtId>{_x(amendment.original_mandate_id)}</OrgnlMndtId>")
@@ -217,150 +232,92 @@ class _Renderer:
 # --- uniqueness in constant memory ---------------------------------------------------------
 
 
-class _MaybeSeen:
-    """Bloom filter over end-to-end ids: 4 MiB, 3 probes (under 0.1 % false alarms at 1M ids).
+class _EndToEndIds:
+    """Exact duplicate detection for up to millions of ids in a few MiB.
 
-    Probes come from Python's own string hash (cached on the str, randomised per process,
-    which is fine: the filter lives for one file), split Kirsch-Mitzenmacher style.
+    A Bloom filter (4 MiB, 3 probes: under 0.1 % false alarms at a million ids) flags
+    suspects; every id also goes to an unnamed side file, re-read only when there are
+    suspects, to count them exactly. Probes come from Python's own string hash (randomised
+    per process, which is fine for a filter that lives for one file), split
+    Kirsch-Mitzenmacher style.
     """
 
     _BITS = 1 << 25
     _MASK = _BITS - 1
 
-    def __init__(self) -> None:
+    def __init__(self, spool_dir: str | Path | None) -> None:
         self._bits = bytearray(self._BITS // 8)
+        self._suspects: set[str] = set()
+        self._side = tempfile.TemporaryFile(dir=spool_dir)
+        self._pending: list[str] = []
 
-    def add(self, value: str) -> bool:
-        """Record ``value``; True when it may have been added before."""
+    def add(self, value: str) -> None:
         h = hash(value) & 0xFFFFFFFFFFFFFFFF
-        h1, h2 = h & self._MASK, (h >> 32) | 1
-        bits, mask = self._bits, self._MASK
+        mask = self._MASK
+        h1, h2 = h & mask, (h >> 32) | 1
+        bits = self._bits
         seen = True
         for index in (h1, (h1 + h2) & mask, (h1 + 2 * h2) & mask):
             byte, bit = index >> 3, 1 << (index & 7)
             if not bits[byte] & bit:
                 seen = False
                 bits[byte] |= bit
-        return seen
+        if seen:
+            self._suspects.add(value)
+        self._pending.append(value)
+        if len(self._pending) >= 8192:
+            self._flush()
 
+    def _flush(self) -> None:
+        if self._pending:
+            self._side.write(("\n".join(self._pending) + "\n").encode("utf-8"))
+            self._pending = []
 
-# --- streaming validation and read-back ----------------------------------------------------
-
-
-class _ReadBack:
-    """Feeds the bytes we write to the validating parser and re-checks what we computed."""
-
-    def __init__(self, version: Pain008Version, suspects: set[str]) -> None:
-        if version.xsd_name is None:
-            raise errors.ConfigurationError("pain008_version", version.name, "has no XSD to validate against")
-        ns = "{" + version.namespace + "}"
-        self._tx_tag = ns + "DrctDbtTxInf"
-        self._block_tag = ns + "PmtInf"
-        self._header_tag = ns + "GrpHdr"
-        self._ns = ns
-        self._parser = etree.XMLPullParser(
-            events=("end",),
-            tag=(self._tx_tag, self._block_tag, self._header_tag),
-            schema=load_schema(version.xsd_name),
-            resolve_entities=False,
-            no_network=True,
-            collect_ids=False,  # ISO messages use no xml:id; the id table costs 25 % of parsing
-        )
-        self._suspects = suspects
-        self._suspect_counts: dict[str, int] = {}
-        self._block_count = 0
-        self._block_cents = 0
-        self._blocks = 0
-        self.count = 0
-        self.cents = 0
-        self._declared: tuple[int, int] | None = None
-
-    def feed(self, data: bytes) -> None:
+    def check(self) -> None:
         try:
-            self._parser.feed(data)
-            self._drain()
-        except etree.XMLSyntaxError as exc:
-            raise _schema_error(exc, self._ns) from None
+            if not self._suspects:
+                return
+            self._flush()
+            self._side.seek(0)
+            counts = dict.fromkeys(self._suspects, 0)
+            for line in self._side:
+                value = line[:-1].decode("utf-8")
+                if value in counts:
+                    counts[value] += 1
+            duplicates = sorted((v, n) for v, n in counts.items() if n > 1)
+            if duplicates:
+                value, times = duplicates[0]
+                raise errors.DuplicateIdentifier("EndToEndId", value, f"is used {times} times in the file")
+        finally:
+            self._side.close()
 
     def close(self) -> None:
-        try:
-            self._parser.close()
-            self._drain()
-        except etree.XMLSyntaxError as exc:
-            raise _schema_error(exc, self._ns) from None
-        if self._declared != (self.count, self.cents):
-            raise errors.ControlSumMismatch(
-                "GrpHdr/CtrlSum", _totals_text(self._declared), f"does not match the transactions read back ({_totals_text((self.count, self.cents))})"
-            )
-        duplicates = sorted(k for k, n in self._suspect_counts.items() if n > 1)
-        if duplicates:
-            raise errors.DuplicateIdentifier("EndToEndId", duplicates[0], f"is used {self._suspect_counts[duplicates[0]]} times in the file")
-
-    def _drain(self) -> None:
-        for _event, element in self._parser.read_events():
-            tag = element.tag
-            if tag == self._tx_tag:
-                self._transaction(element)
-            elif tag == self._block_tag:
-                self._block(element)
-            else:
-                self._declared = (int(element[2].text), _cents(element[3].text, "GrpHdr/CtrlSum"))
-            # The tree the parser builds would grow with the file: drop what is checked,
-            # but only siblings of the same kind (a block's header fields come before its
-            # transactions and are read when the block ends).
-            element.clear()
-            previous = element.getprevious()
-            while previous is not None and previous.tag == tag:
-                element.getparent().remove(previous)
-                previous = element.getprevious()
-
-    def _transaction(self, element: etree._Element) -> None:
-        end_to_end_id = element[0][-1].text or ""
-        cents = _cents(element[1].text, f"DrctDbtTxInf[{end_to_end_id}]/InstdAmt")
-        self._block_count += 1
-        self._block_cents += cents
-        if end_to_end_id in self._suspects:
-            self._suspect_counts[end_to_end_id] = self._suspect_counts.get(end_to_end_id, 0) + 1
-
-    def _block(self, element: etree._Element) -> None:
-        self._blocks += 1
-        declared = (int(element[3].text), _cents(element[4].text, "PmtInf/CtrlSum"))
-        actual = (self._block_count, self._block_cents)
-        if declared != actual:
-            raise errors.ControlSumMismatch(
-                f"PmtInf[{self._blocks}]/CtrlSum", _totals_text(declared), f"does not match its transactions ({_totals_text(actual)})"
-            )
-        self.count += self._block_count
-        self.cents += self._block_cents
-        self._block_count = self._block_cents = 0
+        self._side.close()
 
 
-def _cents(text: str | None, field: str) -> int:
-    try:
-        value = Decimal(text or "")
-    except InvalidOperation:
-        raise errors.InvalidAmount(field, text, "is not a decimal amount") from None
-    cents = value * 100
-    if cents != cents.to_integral_value():
-        raise errors.InvalidAmount(field, text, "has more than two decimals")
-    return int(cents)
+# --- output: file, digest and read-back in one place ---------------------------------------
 
 
-def _totals_text(totals: tuple[int, int] | None) -> str:
-    if totals is None:
-        return "(missing)"
-    return f"{totals[0]} tx / {format_cents(totals[1]) if totals[1] >= 0 else totals[1]}"
+class _Sink:
+    def __init__(self, out: BinaryIO, check: readback.InProcessReadBack | readback.ReadBackProcess) -> None:
+        self._out = out
+        self._check = check
+        self._digest = hashlib.sha256()
+        self.size = 0
 
+    def emit(self, data: bytes) -> None:
+        self._out.write(data)
+        self._digest.update(data)
+        self._check.feed(data)
+        self.size += len(data)
 
-_ELEMENT_IN_MESSAGE = re.compile(r"Element '(?:\{[^}]*\})?([^']+)'")
+    def finish(self) -> str:
+        self._check.close()
+        return self._digest.hexdigest()
 
-
-def _schema_error(exc: etree.XMLSyntaxError, ns: str) -> errors.SchemaViolation:
-    message = (exc.msg or str(exc)).replace(ns, "")
-    found = _ELEMENT_IN_MESSAGE.search(message)
-    element = found.group(1) if found else "document"
-    rule = _ELEMENT_IN_MESSAGE.sub("", message, count=1).strip(" :") or message
-    return errors.SchemaViolation(element, None, f"breaks the XSD: {rule}")
+    def abandon(self) -> None:
+        if isinstance(self._check, readback.ReadBackProcess):
+            self._check.abandon()
 
 
 # --- the writer ----------------------------------------------------------------------------
@@ -369,7 +326,7 @@ def _schema_error(exc: etree.XMLSyntaxError, ns: str) -> errors.SchemaViolation:
 @dataclass(slots=True)
 class _OpenBlock:
     block: PaymentBlock
-    start: int
+    start: int = 0
     end: int = 0
     count: int = 0
     sum_cents: int = 0
@@ -381,25 +338,42 @@ def write_pain008(
     header: FileHeader,
     transactions: Iterable[tuple[PaymentBlock, DirectDebit]],
     *,
+    plan: Sequence[BlockPlan] | None = None,
     spool_dir: str | Path | None = None,
 ) -> WrittenFile:
     """Write one validated pain.008 document to ``out`` from (block, transaction) pairs.
 
-    Pairs must come grouped by payment block (a block id may not reappear after another
-    block started). Raises ``SchemaViolation``, ``ControlSumMismatch`` or
-    ``DuplicateIdentifier``; on any error, what was written to ``out`` must be discarded.
+    Pairs must come grouped by payment block (a block may not reappear after another one
+    started), in the plan's order when a plan is given. Raises ``SchemaViolation``,
+    ``ControlSumMismatch`` or ``DuplicateIdentifier``; on any error, what was written to
+    ``out`` must be discarded.
     """
-    renderer = _Renderer(version)
-    maybe_seen = _MaybeSeen()
-    suspects: set[str] = set()
-    blocks: list[_OpenBlock] = []
-    finished_ids: set[str] = set()
-    current: _OpenBlock | None = None
+    ids = _EndToEndIds(spool_dir)
+    try:
+        if plan is None:
+            written = _write_spooled(out, version, header, transactions, ids, spool_dir)
+        else:
+            written = _write_planned(out, version, header, transactions, ids, list(plan))
+        ids.check()
+        return written
+    finally:
+        ids.close()
 
+
+def _write_spooled(
+    out: BinaryIO,
+    version: Pain008Version,
+    header: FileHeader,
+    transactions: Iterable[tuple[PaymentBlock, DirectDebit]],
+    ids: _EndToEndIds,
+    spool_dir: str | Path | None,
+) -> WrittenFile:
+    renderer = _Renderer(version)
+    blocks: list[_OpenBlock] = []
     with tempfile.TemporaryFile(dir=spool_dir) as spool:
         pending: list[str] = []
-        pending_size = 0
-        offset = 0
+        pending_size = offset = 0
+        current: _OpenBlock | None = None
         for block, tx in transactions:
             if current is None or block.payment_info_id != current.block.payment_info_id:
                 # Flush so that block boundaries are exact byte offsets in the spool.
@@ -407,11 +381,7 @@ def write_pain008(
                 pending, pending_size = [], 0
                 if current is not None:
                     current.end = offset
-                    finished_ids.add(current.block.payment_info_id)
-                if block.payment_info_id in finished_ids:
-                    raise errors.DuplicateIdentifier(
-                        "PmtInfId", block.payment_info_id, "reappears after another payment block: input must be grouped by block"
-                    )
+                _refuse_reopened(block, blocks)
                 current = _OpenBlock(block, start=offset)
                 blocks.append(current)
             text = renderer.transaction(tx)
@@ -419,8 +389,7 @@ def write_pain008(
             pending_size += len(text)
             current.count += 1
             current.sum_cents += tx.amount_cents
-            if maybe_seen.add(tx.end_to_end_id):
-                suspects.add(tx.end_to_end_id)
+            ids.add(tx.end_to_end_id)
             if pending_size >= _SPOOL_FLUSH:
                 offset += _flush(spool, pending)
                 pending, pending_size = [], 0
@@ -429,7 +398,95 @@ def write_pain008(
             raise errors.CollectionError("file", header.message_id, "has no transactions")
         current.end = offset
 
-        return _assemble(out, spool, version, renderer, header, blocks, suspects)
+        sink = _Sink(out, readback.InProcessReadBack(version))
+        try:
+            sink.emit(renderer.document_start(header, *_totals(blocks)).encode("utf-8"))
+            for open_block in blocks:
+                sink.emit(renderer.block_start(open_block.block, open_block.count, open_block.sum_cents).encode("utf-8"))
+                _copy(spool, open_block, sink)
+                sink.emit(renderer.block_end().encode("utf-8"))
+            sink.emit(renderer.document_end().encode("utf-8"))
+            digest = sink.finish()
+        except BaseException:
+            sink.abandon()
+            raise
+    return _written(header, version, blocks, digest, sink.size)
+
+
+def _write_planned(
+    out: BinaryIO,
+    version: Pain008Version,
+    header: FileHeader,
+    transactions: Iterable[tuple[PaymentBlock, DirectDebit]],
+    ids: _EndToEndIds,
+    plan: list[BlockPlan],
+) -> WrittenFile:
+    if not plan or any(p.count < 1 for p in plan):
+        raise errors.CollectionError("file", header.message_id, "has no transactions")
+    renderer = _Renderer(version)
+    total_count = sum(p.count for p in plan)
+    total_cents = sum(p.sum_cents for p in plan)
+    sink = _Sink(out, readback.start(version, in_child=total_count >= CHILD_VALIDATION_FROM))
+    blocks: list[_OpenBlock] = []
+    try:
+        sink.emit(renderer.document_start(header, total_count, total_cents).encode("utf-8"))
+        current: _OpenBlock | None = None
+        pending: list[str] = []
+        pending_size = 0
+        for block, tx in transactions:
+            if current is None or block.payment_info_id != current.block.payment_info_id:
+                _emit_text(sink, pending)
+                pending, pending_size = [], 0
+                if current is not None:
+                    _close_planned(sink, renderer, current, plan[len(blocks) - 1])
+                if len(blocks) >= len(plan) or plan[len(blocks)].block.payment_info_id != block.payment_info_id:
+                    _refuse_reopened(block, blocks)
+                    raise errors.CollectionError("PmtInfId", block.payment_info_id, "is not the next block of the plan")
+                current = _OpenBlock(block)
+                blocks.append(current)
+                expected = plan[len(blocks) - 1]
+                sink.emit(renderer.block_start(block, expected.count, expected.sum_cents).encode("utf-8"))
+            text = renderer.transaction(tx)
+            pending.append(text)
+            pending_size += len(text)
+            current.count += 1
+            current.sum_cents += tx.amount_cents
+            ids.add(tx.end_to_end_id)
+            if pending_size >= _SPOOL_FLUSH:
+                _emit_text(sink, pending)
+                pending, pending_size = [], 0
+        _emit_text(sink, pending)
+        if current is None or len(blocks) != len(plan):
+            raise errors.ControlSumMismatch("plan", f"{len(plan)} blocks", f"was announced but {len(blocks)} were streamed")
+        _close_planned(sink, renderer, current, plan[-1])
+        sink.emit(renderer.document_end().encode("utf-8"))
+        digest = sink.finish()
+    except BaseException:
+        sink.abandon()
+        raise
+    return _written(header, version, blocks, digest, sink.size)
+
+
+def _close_planned(sink: _Sink, renderer: _Renderer, current: _OpenBlock, expected: BlockPlan) -> None:
+    if (current.count, current.sum_cents) != (expected.count, expected.sum_cents):
+        raise errors.ControlSumMismatch(
+            f"PmtInf[{current.block.payment_info_id}]",
+            readback.totals_text((expected.count, expected.sum_cents)),
+            f"was planned but the transactions add up to {readback.totals_text((current.count, current.sum_cents))}",
+        )
+    sink.emit(renderer.block_end().encode("utf-8"))
+
+
+def _refuse_reopened(block: PaymentBlock, blocks: list[_OpenBlock]) -> None:
+    if any(b.block.payment_info_id == block.payment_info_id for b in blocks):
+        raise errors.DuplicateIdentifier(
+            "PmtInfId", block.payment_info_id, "reappears after another payment block: input must be grouped by block"
+        )
+
+
+def _emit_text(sink: _Sink, pending: list[str]) -> None:
+    if pending:
+        sink.emit("".join(pending).encode("utf-8"))
 
 
 def _flush(spool: BinaryIO, pending: list[str]) -> int:
@@ -440,50 +497,30 @@ def _flush(spool: BinaryIO, pending: list[str]) -> int:
     return len(data)
 
 
-def _assemble(
-    out: BinaryIO,
-    spool: BinaryIO,
-    version: Pain008Version,
-    renderer: _Renderer,
-    header: FileHeader,
-    blocks: list[_OpenBlock],
-    suspects: set[str],
-) -> WrittenFile:
-    digest = hashlib.sha256()
-    check = _ReadBack(version, suspects)
-    size = 0
+def _copy(spool: BinaryIO, block: _OpenBlock, sink: _Sink) -> None:
+    spool.seek(block.start)
+    remaining = block.end - block.start
+    while remaining:
+        chunk = spool.read(min(_COPY_CHUNK, remaining))
+        if not chunk:
+            raise errors.CollectionError("spool", None, "ended before its block was complete")
+        remaining -= len(chunk)
+        sink.emit(chunk)
 
-    def emit(data: bytes) -> None:
-        nonlocal size
-        out.write(data)
-        digest.update(data)
-        check.feed(data)
-        size += len(data)
 
-    total_count = sum(b.count for b in blocks)
-    total_cents = sum(b.sum_cents for b in blocks)
-    emit(renderer.document_start(header, total_count, total_cents).encode("utf-8"))
-    for open_block in blocks:
-        emit(renderer.block_start(open_block.block, open_block.count, open_block.sum_cents).encode("utf-8"))
-        spool.seek(open_block.start)
-        remaining = open_block.end - open_block.start
-        while remaining:
-            chunk = spool.read(min(_COPY_CHUNK, remaining))
-            if not chunk:
-                raise errors.CollectionError("spool", None, "ended before its block was complete")
-            remaining -= len(chunk)
-            emit(chunk)
-        emit(renderer.block_end().encode("utf-8"))
-    emit(renderer.document_end().encode("utf-8"))
-    check.close()
+def _totals(blocks: list[_OpenBlock]) -> tuple[int, int]:
+    return sum(b.count for b in blocks), sum(b.sum_cents for b in blocks)
 
+
+def _written(header: FileHeader, version: Pain008Version, blocks: list[_OpenBlock], digest: str, size: int) -> WrittenFile:
+    count, cents = _totals(blocks)
     return WrittenFile(
         message_id=header.message_id,
         version=version.name,
-        count=total_count,
-        sum_cents=total_cents,
+        count=count,
+        sum_cents=cents,
         blocks=tuple(WrittenBlock(b.block.payment_info_id, b.block.key, b.count, b.sum_cents) for b in blocks),
-        sha256=digest.hexdigest(),
+        sha256=digest,
         size=size,
     )
 

@@ -94,7 +94,8 @@ def test_amendment_carries_original_mandate_and_creditor_and_sets_the_indicator(
     doc = etree.fromstring(data)
     ns = {"p": PAIN_008_001_08.namespace}
     infos = doc.findall(".//p:MndtRltdInf", namespaces=ns)
-    assert [i.findtext("p:AmdmntInd", namespaces=ns) for i in infos] == ["true", "false"]
+    # Absent means "not amended" (ISO default); only amended mandates carry the indicator.
+    assert [i.findtext("p:AmdmntInd", namespaces=ns) for i in infos] == ["true", None]
     assert infos[0].findtext("p:AmdmntInfDtls/p:OrgnlMndtId", namespaces=ns) == "OLD-RUM-1"
     assert infos[0].findtext("p:AmdmntInfDtls/p:OrgnlCdtrSchmeId/p:Nm", namespaces=ns) == "Ancien Nom"
 
@@ -176,3 +177,85 @@ def test_sha256_and_size_describe_the_bytes_written():
     data, written = _write(PAIN_008_001_08, [(_block(1), debit(1))])
     assert written.sha256 == hashlib.sha256(data).hexdigest()
     assert written.size == len(data)
+
+
+# --- planned mode: totals known up front, one pass, large files validated in a child -----
+
+from sepa_engine.iso20022.pain008 import CHILD_VALIDATION_FROM, BlockPlan  # noqa: E402
+
+
+def _plan_for(entries):
+    plan: dict[str, list] = {}
+    for block, tx in entries:
+        entry = plan.setdefault(block.payment_info_id, [block, 0, 0])
+        entry[1] += 1
+        entry[2] += tx.amount_cents
+    return [BlockPlan(b, c, s) for b, c, s in plan.values()]
+
+
+def _write_planned(version, entries, plan):
+    out = io.BytesIO()
+    written = write_pain008(out, version, _header(), entries, plan=plan)
+    return out.getvalue(), written
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=lambda v: v.name)
+def test_planned_and_spooled_modes_write_the_same_bytes(version):
+    entries = _scenario_entries()
+    planned, _ = _write_planned(version, entries, _plan_for(entries))
+    spooled, _ = _write(version, entries)
+    assert planned == spooled
+
+
+def test_stream_that_does_not_add_up_to_its_plan_is_refused():
+    entries = [(_block(1), debit(1, 100)), (_block(1), debit(2, 200))]
+    plan = [BlockPlan(_block(1), 2, 301)]
+    with pytest.raises(errors.ControlSumMismatch) as caught:
+        _write_planned(PAIN_008_001_08, entries, plan)
+    assert "3.01" in str(caught.value) and "3.00" in str(caught.value)
+
+
+def test_stream_with_fewer_blocks_than_planned_is_refused():
+    entries = [(_block(1), debit(1, 100))]
+    plan = [BlockPlan(_block(1), 1, 100), BlockPlan(_block(2), 1, 100)]
+    with pytest.raises(errors.ControlSumMismatch, match="2 blocks"):
+        _write_planned(PAIN_008_001_08, entries, plan)
+
+
+def test_blocks_out_of_plan_order_are_refused():
+    entries = [(_block(2), debit(1, 100)), (_block(1), debit(2, 100))]
+    plan = [BlockPlan(_block(1), 1, 100), BlockPlan(_block(2), 1, 100)]
+    with pytest.raises(errors.CollectionError, match="next block of the plan"):
+        _write_planned(PAIN_008_001_08, entries, plan)
+
+
+def _large(bad_last_bic: str | None = None, duplicate_last: bool = False):
+    n = CHILD_VALIDATION_FROM + 10
+    entries = [(_block(1), debit(i, 100 + i)) for i in range(n)]
+    if bad_last_bic:
+        entries[-1] = (_block(1), debit(n, 100, debtor_bic=bad_last_bic))
+    if duplicate_last:
+        entries[-1] = (_block(1), debit(n, 100, end_to_end_id=entries[0][1].end_to_end_id))
+    return entries
+
+
+def test_large_planned_file_is_validated_in_a_child_process_and_matches_spooled():
+    entries = _large()
+    planned, written = _write_planned(PAIN_008_001_08, entries, _plan_for(entries))
+    spooled, _ = _write(PAIN_008_001_08, entries)
+    assert planned == spooled
+    assert written.count == len(entries)
+
+
+def test_xsd_violation_found_by_the_child_process_reaches_the_caller_with_element_and_rule():
+    entries = _large(bad_last_bic="NOT A BIC")
+    with pytest.raises(errors.SchemaViolation) as caught:
+        _write_planned(PAIN_008_001_08, entries, _plan_for(entries))
+    assert caught.value.field == "BICFI"
+    assert "pattern" in caught.value.rule
+
+
+def test_duplicate_end_to_end_id_in_a_large_planned_file_is_refused():
+    entries = _large(duplicate_last=True)
+    with pytest.raises(errors.DuplicateIdentifier, match="2 times"):
+        _write_planned(PAIN_008_001_08, entries, _plan_for(entries))
