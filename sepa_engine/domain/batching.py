@@ -11,42 +11,47 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from sepa_engine import errors
-from sepa_engine.domain.directdebit import BlockKey, Creditor, DirectDebit, FileHeader, PaymentBlock
+from sepa_engine.domain.directdebit import BlockKey, Creditor, FileHeader, PaymentBlock
 from sepa_engine.ids import MESSAGE_ID_MAX, IdSource
 
 BLOCK_NUMBER_DIGITS = 4
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class Collectible:
+class Collectible(Generic[T]):
+    """One debit to place; ``item`` is whatever the caller needs back (a ``DirectDebit`` to
+    write, or a request id when the ledger only records the assignment)."""
+
     key: BlockKey
     creditor: Creditor
-    debit: DirectDebit
+    item: T
 
 
 @dataclass(slots=True)
-class PlannedFile:
+class PlannedFile(Generic[T]):
     header: FileHeader
     creditor: Creditor
-    entries: Iterator[tuple[PaymentBlock, DirectDebit]]
+    entries: Iterator[tuple[PaymentBlock, T]]
 
 
 class _Cursor:
     """One-item lookahead over the sorted input, checking the order as it goes."""
 
-    def __init__(self, items: Iterable[Collectible]) -> None:
+    def __init__(self, items: Iterable[Collectible[T]]) -> None:
         self._items = iter(items)
         self._previous: BlockKey | None = None
-        self.head: Collectible | None = None
+        self.head: Collectible[T] | None = None
         self.advance()
 
     def advance(self) -> None:
         nxt = next(self._items, None)
         if nxt is not None and self._previous is not None and nxt.key < self._previous:
             raise errors.CollectionError(
-                "collectibles", nxt.debit.end_to_end_id, "arrive out of block order: the input must be sorted by block key"
+                "collectibles", str(nxt.key), "arrive out of block order: the input must be sorted by block key"
             )
         if nxt is not None:
             self._previous = nxt.key
@@ -54,12 +59,12 @@ class _Cursor:
 
 
 def plan_files(
-    collectibles: Iterable[Collectible],
+    collectibles: Iterable[Collectible[T]],
     *,
     max_per_file: int,
     ids: IdSource,
     created_at: dt.datetime,
-) -> Iterator[PlannedFile]:
+) -> Iterator[PlannedFile[T]]:
     """Lazily cut the sorted input into files; consume each file's entries before the next."""
     if max_per_file < 1:
         raise errors.ConfigurationError("max_transactions_per_file", max_per_file, "must be at least 1")
@@ -84,7 +89,7 @@ def plan_files(
 
 def _file_entries(
     cursor: _Cursor, creditor_id: str, message_id: str, max_per_file: int
-) -> Iterator[tuple[PaymentBlock, DirectDebit]]:
+) -> Iterator[tuple[PaymentBlock, T]]:
     written = 0
     block: PaymentBlock | None = None
     blocks = 0
@@ -97,6 +102,6 @@ def _file_entries(
             if blocks >= 10**BLOCK_NUMBER_DIGITS:
                 return  # a new file starts; PmtInfIds must stay within 35 characters
             block = PaymentBlock(f"{message_id}-{blocks:0{BLOCK_NUMBER_DIGITS}d}", item.key, item.creditor)
-        yield block, item.debit
+        yield block, item.item
         written += 1
         cursor.advance()

@@ -1,0 +1,82 @@
+"""``make bench``: every benchmark in its own process, results as a Markdown table.
+
+Targets (issue 3) are checked and printed beside the figures; nothing here is a test, and
+nothing fails CI: BENCHMARKS.md records what a run on a named machine showed.
+
+    python -m bench.run [--quick]     # --quick: 10x smaller sizes, to try the harness
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def _run(name: str, count: int, workdir: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.workloads", name, str(count), str(workdir)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}"
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    small, large = (10_000, 100_000) if quick else (100_000, 1_000_000)
+    workdir = Path(tempfile.mkdtemp(prefix="sepa-bench-"))
+    rows: list[tuple[str, dict]] = []
+    try:
+        sepaxml = _run("sepaxml", small, workdir)
+        rows.append(("sepaxml 2.7 export, no validation", sepaxml))
+        spooled = _run("ours", small, workdir)
+        rows.append(("ours, spooled (totals unknown), XSD-validated", spooled))
+        planned = _run("ours-planned", small, workdir)
+        rows.append(("ours, planned (totals from the ledger), XSD-validated", planned))
+        planned_large = _run("ours-planned", large, workdir)
+        rows.append(("ours, planned, large", planned_large))
+        spooled_large = _run("ours", large, workdir)
+        rows.append(("ours, spooled, large", spooled_large))
+        verify_large = _run("verify", large, workdir)
+        rows.append(("verify on the large file", verify_large))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print(f"Machine: {_machine()}")
+    print(f"Date: {dt.date.today().isoformat()}\n")
+    print("| workload | transactions | seconds | peak RSS MB | child peak RSS MB |")
+    print("|---|---:|---:|---:|---:|")
+    for label, r in rows:
+        print(f"| {label} | {r['count']:,} | {r['seconds']} | {r['peak_rss_mb']} | {r.get('child_peak_rss_mb', 0)} |")
+    print()
+    print("Targets:")
+    print(f"- planned vs sepaxml at {small:,}: {sepaxml['seconds'] / planned['seconds']:.1f}x faster (target >= 3x)")
+    print(f"- spooled vs sepaxml at {small:,}: {sepaxml['seconds'] / spooled['seconds']:.1f}x faster")
+    for label, a, b in (("planned", planned, planned_large), ("spooled", spooled, spooled_large)):
+        rss = max(b["peak_rss_mb"], b.get("child_peak_rss_mb", 0))
+        growth = b["peak_rss_mb"] - a["peak_rss_mb"]
+        print(f"- {label} {large:,}: peak RSS {rss} MB (target < 60), growth from {small:,}: {growth:.1f} MB (target < 10)")
+    print(f"- verify {large:,}: {verify_large['seconds']} s (target < 30 s), peak RSS {verify_large['peak_rss_mb']} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""What every command needs: settings, the ledger, output as a table or JSON, and errors
+turned into one clear line on stderr with the exit code of their class."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sepa_engine import errors
+from sepa_engine.cli.exit_codes import ExitCode, for_error
+from sepa_engine.config import Settings, load_settings
+from sepa_engine.db.session import Database
+
+ConfigOption = typer.Option(None, "--config", help="Configuration file (TOML); default config/sepa-engine.toml.")
+JsonOption = typer.Option(False, "--json", help="One JSON document on stdout, for machines.")
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def settings(config: str | None) -> Settings:
+    try:
+        return load_settings(config)
+    except errors.SepaEngineError as exc:
+        fail(exc)
+
+
+@contextmanager
+def database(config: str | None) -> Iterator[tuple[Settings, Database]]:
+    chosen = settings(config)
+    if chosen.database_url.startswith("sqlite:///") and ":memory:" not in chosen.database_url:
+        chosen.var_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(chosen.database_url)
+    try:
+        yield chosen, db
+    finally:
+        db.dispose()
+
+
+def fail(exc: errors.SepaEngineError, code: ExitCode | None = None) -> NoReturn:
+    stderr.print(f"error: {exc}", markup=False, highlight=False)
+    raise typer.Exit(int(code if code is not None else for_error(exc)))
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    """Turn engine errors into one line and an exit code; never a traceback."""
+    try:
+        yield
+    except errors.SepaEngineError as exc:
+        fail(exc)
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, right: Sequence[str] = ()) -> Table:
+    result = Table(title=title, show_lines=False, title_justify="left")
+    for column in columns:
+        result.add_column(column, justify="right" if column in right else "left", overflow="fold")
+    for row in rows:
+        result.add_row(*("" if value is None else str(value) for value in row))
+    return result
+
+
+def render(document: Any, as_json: bool, draw: Callable[[], None]) -> None:
+    if as_json:
+        emit_json(document)
+    else:
+        draw()

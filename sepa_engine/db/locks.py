@@ -1,0 +1,100 @@
+"""One collection run at a time per ledger.
+
+PostgreSQL: a session-level advisory lock on a dedicated connection; the server drops it
+when the holder's connection dies, so a crashed run never blocks the next one.
+SQLite: an exclusive ``flock`` on a file beside the database; the kernel drops it when
+the holder's process dies, for the same reason.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from sepa_engine import errors
+from sepa_engine.db.session import Database
+
+_MEMORY_LOCKS: dict[str, threading.Lock] = {}
+
+
+class LockBusy(errors.CollectionError):
+    code = "lock_busy"
+    problem = "is held by another run"
+
+
+@contextmanager
+def run_lock(db: Database, name: str = "collection", wait_seconds: float = 0.0) -> Iterator[None]:
+    if db.is_sqlite:
+        with _file_lock(db, name, wait_seconds):
+            yield
+    else:
+        with _advisory_lock(db, name, wait_seconds):
+            yield
+
+
+def _lock_path(db: Database, name: str) -> Path | None:
+    database = make_url(db.url).database
+    if not database or database == ":memory:":
+        return None
+    return Path(f"{database}.{name}.lock")
+
+
+@contextmanager
+def _file_lock(db: Database, name: str, wait_seconds: float) -> Iterator[None]:
+    path = _lock_path(db, name)
+    if path is None:
+        lock = _MEMORY_LOCKS.setdefault(f"{db.url}:{name}", threading.Lock())
+        if not lock.acquire(timeout=wait_seconds if wait_seconds > 0 else -1 if wait_seconds < 0 else 0):
+            raise LockBusy("lock", name)
+        try:
+            yield
+        finally:
+            lock.release()
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        _acquire(lambda: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB), name, wait_seconds)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _advisory_lock(db: Database, name: str, wait_seconds: float) -> Iterator[None]:
+    key = zlib.crc32(f"sepa-engine:{name}".encode())
+    with db.engine.connect() as conn:
+        def attempt() -> None:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            conn.commit()
+            if not got:
+                raise BlockingIOError
+        _acquire(attempt, name, wait_seconds)
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+
+
+def _acquire(attempt, name: str, wait_seconds: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            attempt()
+            return
+        except (BlockingIOError, OSError):
+            if wait_seconds >= 0 and time.monotonic() >= deadline:
+                raise LockBusy("lock", name) from None
+            time.sleep(0.1)

@@ -1,0 +1,15 @@
+"""Alembic environment: the engine comes from the caller (``migrate.upgrade``)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from sepa_engine.db.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through sepa_engine.db.migrate, which passes a connection")
+
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

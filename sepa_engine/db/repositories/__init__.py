@@ -1,0 +1,1 @@
+"""All queries live here; services call these and never build SQL themselves."""

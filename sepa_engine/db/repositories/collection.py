@@ -1,0 +1,351 @@
+"""Queries of the collection run: due requests, assignments, batches and their rows.
+
+Large reads are keyset-paginated (``WHERE key > last ORDER BY key LIMIT n``), so a run over
+a million requests holds one chunk at a time and never a long-lived cursor it would have
+to share with its own writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.orm import Session, aliased
+
+from sepa_engine.db.models import Batch, Creditor, DebitRequest, DebtorAccount, Mandate, PaymentBlock, Run
+from sepa_engine.domain.statuses import BatchStatus, RequestStatus
+
+
+@dataclass(frozen=True, slots=True)
+class DueRow:
+    """A pending request with what validating it needs."""
+
+    id: int
+    mandate_id: int
+    amount_cents: int
+    requested_date: dt.date
+    final: bool
+    end_to_end_id: str
+    remittance: str | None
+    mandate_reference: str
+    mandate_kind: str
+    mandate_status: str
+    mandate_signed_on: dt.date
+    mandate_iban: str
+    mandate_bic: str | None
+    first_collected_on: dt.date | None
+    last_collected_on: dt.date | None
+    final_collected: bool
+    amendment_pending: bool
+    presented_creditor_identifier: str | None
+    previous_reference: str | None
+    previous_iban: str | None
+    previous_bic: str | None
+    debtor_name: str
+    debtor_country: str | None
+    debtor_town: str | None
+
+
+def creditors(session: Session, code: str | None = None) -> Sequence[Creditor]:
+    query = select(Creditor).order_by(Creditor.id)
+    if code is not None:
+        query = query.where(Creditor.code == code)
+    return session.scalars(query).all()
+
+
+def creditor_by_id(session: Session, creditor_id: int) -> Creditor:
+    return session.get_one(Creditor, creditor_id)
+
+
+def start_run(session: Session, started_at: dt.datetime, business_date: dt.date, dry_run: bool) -> Run:
+    run = Run(started_at=started_at, business_date=business_date, dry_run=dry_run)
+    session.add(run)
+    session.flush()
+    return run
+
+
+def finish_run(session: Session, run_id: int, finished_at: dt.datetime, outcome: str, assigned: int, refused: int, files: int) -> None:
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id)
+        .values(finished_at=finished_at, outcome=outcome, assigned=assigned, refused=refused, files=files)
+    )
+
+
+def due_requests(session: Session, creditor_id: int, due_until: dt.date, chunk_size: int) -> Iterator[list[DueRow]]:
+    """Pending requests of a creditor due by ``due_until``, by mandate then id, in chunks."""
+    previous = aliased(Mandate)
+    last = (0, 0)
+    while True:
+        query = (
+            select(
+                DebitRequest.id,
+                DebitRequest.mandate_id,
+                DebitRequest.amount_cents,
+                DebitRequest.requested_date,
+                DebitRequest.final,
+                DebitRequest.end_to_end_id,
+                DebitRequest.remittance,
+                Mandate.reference,
+                Mandate.kind,
+                Mandate.status,
+                Mandate.signed_on,
+                Mandate.iban,
+                Mandate.bic,
+                Mandate.first_collected_on,
+                Mandate.last_collected_on,
+                Mandate.final_collected,
+                Mandate.amendment_pending,
+                Mandate.presented_creditor_identifier,
+                previous.reference,
+                previous.iban,
+                previous.bic,
+                DebtorAccount.name,
+                DebtorAccount.address_country,
+                DebtorAccount.address_town,
+            )
+            .join(Mandate, Mandate.id == DebitRequest.mandate_id)
+            .join(DebtorAccount, DebtorAccount.id == Mandate.debtor_account_id)
+            .outerjoin(previous, previous.id == Mandate.supersedes_id)
+            .where(
+                DebitRequest.creditor_id == creditor_id,
+                DebitRequest.status == RequestStatus.PENDING.value,
+                DebitRequest.requested_date <= due_until,
+                # Keyset pagination on (mandate_id, id).
+                (DebitRequest.mandate_id > last[0])
+                | and_(DebitRequest.mandate_id == last[0], DebitRequest.id > last[1]),
+            )
+            .order_by(DebitRequest.mandate_id, DebitRequest.id)
+            .limit(chunk_size)
+        )
+        rows = [DueRow(*row) for row in session.execute(query)]
+        if not rows:
+            return
+        yield rows
+        last = (rows[-1].mandate_id, rows[-1].id)
+
+
+def update_requests(session: Session, values: list[dict[str, object]]) -> None:
+    """Bulk UPDATE by primary key (one executemany)."""
+    if values:
+        session.execute(update(DebitRequest), values)
+
+
+def assigned_in_run(session: Session, run_id: int, creditor_id: int, chunk_size: int) -> Iterator[tuple[int, dt.date, str, int]]:
+    """(id, collection date, sequence type, amount) of the run's assignments, in block order."""
+    last: tuple[dt.date, str, int] | None = None
+    while True:
+        query = (
+            select(DebitRequest.id, DebitRequest.collection_date, DebitRequest.sequence_type, DebitRequest.amount_cents)
+            .where(
+                DebitRequest.run_id == run_id,
+                DebitRequest.creditor_id == creditor_id,
+                DebitRequest.status == RequestStatus.ASSIGNED.value,
+                DebitRequest.batch_id.is_(None),
+            )
+            .order_by(DebitRequest.collection_date, DebitRequest.sequence_type, DebitRequest.id)
+            .limit(chunk_size)
+        )
+        if last is not None:
+            d, s, i = last
+            query = query.where(
+                (DebitRequest.collection_date > d)
+                | and_(DebitRequest.collection_date == d, DebitRequest.sequence_type > s)
+                | and_(DebitRequest.collection_date == d, DebitRequest.sequence_type == s, DebitRequest.id > i)
+            )
+        rows = session.execute(query).all()
+        if not rows:
+            return
+        yield from ((r[0], r[1], r[2], r[3]) for r in rows)
+        last = (rows[-1][1], rows[-1][2], rows[-1][0])
+
+
+def add_batch(session: Session, batch: Batch) -> Batch:
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def add_block(session: Session, block: PaymentBlock) -> PaymentBlock:
+    session.add(block)
+    session.flush()
+    return block
+
+
+def batches_in(session: Session, statuses: Sequence[BatchStatus], creditor_id: int | None = None) -> Sequence[Batch]:
+    query = select(Batch).where(Batch.status.in_([s.value for s in statuses])).order_by(Batch.id)
+    if creditor_id is not None:
+        query = query.where(Batch.creditor_id == creditor_id)
+    return session.scalars(query).all()
+
+
+def batch(session: Session, batch_id: int) -> Batch:
+    return session.get_one(Batch, batch_id)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    block_id: int
+    end_to_end_id: str
+    amount_cents: int
+    remittance: str | None
+    mandate_reference: str
+    mandate_signed_on: dt.date
+    mandate_iban: str
+    mandate_bic: str | None
+    debtor_name: str
+    debtor_country: str | None
+    debtor_town: str | None
+    debtor_street: str | None
+    debtor_building_number: str | None
+    debtor_postcode: str | None
+    amend_original_mandate_id: str | None
+    amend_original_creditor_identifier: str | None
+    amend_original_creditor_name: str | None
+    amend_original_iban: str | None
+    amend_new_debtor_agent: bool
+    id: int
+
+
+def batch_entries(session: Session, batch_id: int, chunk_size: int) -> Iterator[EntryRow]:
+    """The batch's transactions in file order (block position, then request id), streamed."""
+    last: tuple[int, int] = (-1, 0)
+    while True:
+        query = (
+            select(
+                DebitRequest.block_id,
+                DebitRequest.end_to_end_id,
+                DebitRequest.amount_cents,
+                DebitRequest.remittance,
+                Mandate.reference,
+                Mandate.signed_on,
+                Mandate.iban,
+                Mandate.bic,
+                DebtorAccount.name,
+                DebtorAccount.address_country,
+                DebtorAccount.address_town,
+                DebtorAccount.address_street,
+                DebtorAccount.address_building_number,
+                DebtorAccount.address_postcode,
+                DebitRequest.amend_original_mandate_id,
+                DebitRequest.amend_original_creditor_identifier,
+                DebitRequest.amend_original_creditor_name,
+                DebitRequest.amend_original_iban,
+                DebitRequest.amend_new_debtor_agent,
+                DebitRequest.id,
+                PaymentBlock.position,
+            )
+            .join(Mandate, Mandate.id == DebitRequest.mandate_id)
+            .join(DebtorAccount, DebtorAccount.id == Mandate.debtor_account_id)
+            .join(PaymentBlock, PaymentBlock.id == DebitRequest.block_id)
+            .where(
+                DebitRequest.batch_id == batch_id,
+                (PaymentBlock.position > last[0]) | and_(PaymentBlock.position == last[0], DebitRequest.id > last[1]),
+            )
+            .order_by(PaymentBlock.position, DebitRequest.id)
+            .limit(chunk_size)
+        )
+        rows = session.execute(query).all()
+        if not rows:
+            return
+        for row in rows:
+            yield EntryRow(*row[:-1])
+        last = (rows[-1][-1], rows[-1][-2])
+
+
+def set_batch(session: Session, batch_id: int, **values: object) -> None:
+    session.execute(update(Batch).where(Batch.id == batch_id).values(**values))
+
+
+def submit_batch_requests(session: Session, batch_id: int, at: dt.datetime) -> int:
+    result = session.execute(
+        update(DebitRequest)
+        .where(DebitRequest.batch_id == batch_id, DebitRequest.status == RequestStatus.ASSIGNED.value)
+        .values(status=RequestStatus.SUBMITTED.value, status_changed_at=at)
+    )
+    return int(result.rowcount or 0)
+
+
+def release_batch_requests(session: Session, batch_id: int, at: dt.datetime) -> int:
+    """A batch that cannot be written gives its requests back to the queue, unassigned."""
+    result = session.execute(
+        update(DebitRequest)
+        .where(DebitRequest.batch_id == batch_id, DebitRequest.status == RequestStatus.ASSIGNED.value)
+        .values(
+            status=RequestStatus.PENDING.value,
+            status_changed_at=at,
+            batch_id=None,
+            block_id=None,
+            run_id=None,
+            collection_date=None,
+            sequence_type=None,
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def record_presentation(session: Session, batch_id: int, creditor_identifier: str) -> None:
+    """Mandate history moves when a file reaches the bank, not when it is planned: a file
+    that fails before publication must leave the next attempt FRST."""
+    in_batch = select(DebitRequest.mandate_id).where(DebitRequest.batch_id == batch_id).scalar_subquery()
+    first = (
+        select(func.min(DebitRequest.collection_date))
+        .where(DebitRequest.batch_id == batch_id, DebitRequest.mandate_id == Mandate.id)
+        .scalar_subquery()
+    )
+    last = (
+        select(func.max(DebitRequest.collection_date))
+        .where(DebitRequest.batch_id == batch_id, DebitRequest.mandate_id == Mandate.id)
+        .scalar_subquery()
+    )
+    any_final = (
+        select(func.count())
+        .where(DebitRequest.batch_id == batch_id, DebitRequest.mandate_id == Mandate.id, DebitRequest.final.is_(True))
+        .scalar_subquery()
+    )
+    session.execute(
+        update(Mandate)
+        .where(Mandate.id.in_(in_batch))
+        .values(
+            first_collected_on=func.coalesce(Mandate.first_collected_on, first),
+            last_collected_on=case(
+                (Mandate.last_collected_on.is_(None), last),
+                (Mandate.last_collected_on < last, last),
+                else_=Mandate.last_collected_on,
+            ),
+            final_collected=Mandate.final_collected | (any_final > 0),
+            presented_creditor_identifier=creditor_identifier,
+            amendment_pending=False,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def requests_of_batch(session: Session, batch_id: int, status: RequestStatus | None = None) -> Sequence[DebitRequest]:
+    query = select(DebitRequest).where(DebitRequest.batch_id == batch_id).order_by(DebitRequest.id)
+    if status is not None:
+        query = query.where(DebitRequest.status == status.value)
+    return session.scalars(query).all()
+
+
+def refused_in_run(session: Session, run_id: int, limit: int | None = None) -> Sequence[tuple[DebitRequest, str]]:
+    query = (
+        select(DebitRequest, Creditor.code)
+        .join(Creditor, Creditor.id == DebitRequest.creditor_id)
+        .where(DebitRequest.run_id == run_id, DebitRequest.status == RequestStatus.REFUSED.value)
+        .order_by(DebitRequest.id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [(r, c) for r, c in session.execute(query).all()]
+
+
+def count_refused_in_run(session: Session, run_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).where(DebitRequest.run_id == run_id, DebitRequest.status == RequestStatus.REFUSED.value)
+        )
+        or 0
+    )

@@ -1,0 +1,80 @@
+"""Lifecycles of debit requests and batches; every transition is checked here and only here."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from types import MappingProxyType
+
+from sepa_engine import errors
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"          # enqueued, waiting for its collection run
+    ASSIGNED = "assigned"        # validated and given to a planned file (not yet at the bank)
+    SUBMITTED = "submitted"      # its file is published in the outbox
+    REFUSED = "refused"          # failed validation; never entered a file
+    CANCELLED = "cancelled"      # withdrawn upstream or by a mandate revocation
+    SETTLED = "settled"          # the bank confirmed the money (reconciliation)
+    REJECTED = "rejected"        # refused by a bank before settlement (pain.002)
+    RETURNED = "returned"        # sent back after settlement (camt)
+    REFUNDED = "refunded"
+    REVERSED = "reversed"
+
+    def is_final(self) -> bool:
+        return not _REQUEST_TRANSITIONS[self]
+
+    def is_collectable(self) -> bool:
+        return self is RequestStatus.PENDING
+
+
+_R = RequestStatus
+_REQUEST_TRANSITIONS = MappingProxyType(
+    {
+        _R.PENDING: frozenset({_R.ASSIGNED, _R.REFUSED, _R.CANCELLED}),
+        # A planned file that can never be written (it failed its XSD) gives its requests back.
+        _R.ASSIGNED: frozenset({_R.SUBMITTED, _R.PENDING, _R.REFUSED}),
+        _R.SUBMITTED: frozenset({_R.SETTLED, _R.REJECTED, _R.RETURNED, _R.REFUNDED, _R.REVERSED}),
+        _R.SETTLED: frozenset({_R.RETURNED, _R.REFUNDED, _R.REVERSED}),
+        _R.REFUSED: frozenset(),
+        _R.CANCELLED: frozenset(),
+        _R.REJECTED: frozenset(),
+        _R.RETURNED: frozenset(),
+        _R.REFUNDED: frozenset(),
+        _R.REVERSED: frozenset(),
+    }
+)
+
+
+def request_transition(current: RequestStatus | str, new: RequestStatus | str) -> RequestStatus:
+    cur, nxt = RequestStatus(current), RequestStatus(new)
+    if nxt not in _REQUEST_TRANSITIONS[cur]:
+        raise errors.CollectionError("request.status", cur.value, f"cannot become {nxt.value}")
+    return nxt
+
+
+class BatchStatus(StrEnum):
+    PLANNED = "planned"      # requests assigned, blocks and totals recorded; no file yet
+    WRITTEN = "written"      # validated file staged under its temporary name, sha256 recorded
+    PUBLISHED = "published"  # final name in the outbox: handed over
+    FAILED = "failed"        # could not be written (e.g. XSD); its requests were released
+
+    def is_final(self) -> bool:
+        return not _BATCH_TRANSITIONS[self]
+
+
+_B = BatchStatus
+_BATCH_TRANSITIONS = MappingProxyType(
+    {
+        _B.PLANNED: frozenset({_B.WRITTEN, _B.FAILED}),
+        _B.WRITTEN: frozenset({_B.PUBLISHED, _B.PLANNED}),
+        _B.PUBLISHED: frozenset(),
+        _B.FAILED: frozenset(),
+    }
+)
+
+
+def batch_transition(current: BatchStatus | str, new: BatchStatus | str) -> BatchStatus:
+    cur, nxt = BatchStatus(current), BatchStatus(new)
+    if nxt not in _BATCH_TRANSITIONS[cur]:
+        raise errors.CollectionError("batch.status", cur.value, f"cannot become {nxt.value}")
+    return nxt

@@ -1,0 +1,500 @@
+"""The collection run: due requests into published pain.008 files, exactly once.
+
+The run is a workflow with commits at fixed points, so this module (unlike the other
+services) owns its transactions; each step below says what a crash right after it leaves
+behind and how the next run carries on. Only one run acts on a ledger at a time
+(``db/locks.py``), and every step is safe to repeat.
+
+1. Recover what an earlier run left: a WRITTEN batch is published if its staged or final
+   file has the recorded sha256 (else rewritten); PLANNED batches are (re)written in step 3
+   (their content is fully determined by the ledger, so the bytes are the same); stray
+   temporary files are removed.
+2. Assign, in one transaction: each due request is validated and either REFUSED with its
+   reason code or ASSIGNED with its collection date, sequence type and amendment; the
+   assigned ones are cut into batches (files) and payment blocks whose counts and sums are
+   recorded. Crash before the commit: nothing happened. After: step 3 of any later run.
+3. For each PLANNED batch: stream its rows into a temporary file, validated against the
+   XSD and against the recorded block totals (``write_pain008`` with a plan); record its
+   sha256 (WRITTEN); publish by an atomic link; mark it PUBLISHED, its requests SUBMITTED
+   and move the mandates' history.
+
+Requests stream from the ledger in chunks; nothing holds the run's requests in memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from sepa_engine import errors, outbox
+from sepa_engine.clock import Clock
+from sepa_engine.config import Settings
+from sepa_engine.db import locks
+from sepa_engine.db.models import Batch, Creditor, PaymentBlock
+from sepa_engine.db.repositories import collection as repo
+from sepa_engine.db.session import Database
+from sepa_engine.domain import calendar, charset
+from sepa_engine.domain.batching import Collectible, plan_files
+from sepa_engine.domain.directdebit import (
+    Amendment,
+    BlockKey,
+    DirectDebit,
+    FileHeader,
+    LocalInstrument,
+    PostalAddress,
+    SequenceType,
+)
+from sepa_engine.domain.directdebit import Creditor as CreditorParty
+from sepa_engine.domain.directdebit import PaymentBlock as BlockHeader
+from sepa_engine.domain.eligibility import Candidate, refusal_for
+from sepa_engine.domain.mandate import FirstCollectionPolicy, Mandate, MandateSnapshot, amendment_between, sequence_type
+from sepa_engine.domain.statuses import BatchStatus, RequestStatus, batch_transition
+from sepa_engine.ids import IdSource
+from sepa_engine.iso20022.pain008 import BlockPlan, WrittenFile, creation_time, write_pain008
+from sepa_engine.iso20022.versions import writable_version
+from sepa_engine.review import write_summary
+
+log = structlog.get_logger("sepa_engine.collection")
+
+Checkpoint = Callable[[str], None]
+
+
+def _no_checkpoint(_name: str) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class FileOutcome:
+    batch_id: int
+    creditor_code: str
+    message_id: str
+    path: Path
+    count: int
+    sum_cents: int
+    blocks: tuple[tuple[dt.date, str, int, int], ...]
+    recovered: bool = False
+
+
+@dataclass(slots=True)
+class CollectionReport:
+    run_id: int | None
+    business_date: dt.date
+    dry_run: bool
+    assigned: int = 0
+    refused: int = 0
+    files: list[FileOutcome] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    # Dry runs keep what they would have refused, since nothing is stored.
+    refusals: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not (self.assigned or self.refused or self.files or self.failures)
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
+def run_collection(
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    ids: IdSource,
+    *,
+    creditor_code: str | None = None,
+    business_date: dt.date | None = None,
+    dry_run: bool = False,
+    checkpoint: Checkpoint = _no_checkpoint,
+) -> CollectionReport:
+    with locks.run_lock(db, "collection", wait_seconds=settings.lock_wait_seconds):
+        now = _run_instant(clock, settings.timezone, business_date)
+        report = CollectionReport(None, now.astimezone(ZoneInfo(settings.timezone)).date(), dry_run)
+        if not dry_run:
+            report.files.extend(recover(db, settings, clock))
+        _assign(db, settings, clock, ids, now, report, creditor_code, checkpoint)
+        if not dry_run:
+            report.files.extend(write_planned(db, settings, clock, report, checkpoint))
+            with db.transaction() as session:
+                outcome = "failed" if report.failures else "nothing_to_do" if report.nothing_to_do else "ok"
+                repo.finish_run(session, report.run_id, clock.now(), outcome, report.assigned, report.refused, len(report.files))  # type: ignore[arg-type]
+        return report
+
+
+def _run_instant(clock: Clock, timezone: str, business_date: dt.date | None) -> dt.datetime:
+    # A run "for" a business date counts as made at the start of that day, before any
+    # cut-off: the date the operator asked for is the submission day if TARGET is open.
+    if business_date is None:
+        return clock.now()
+    return dt.datetime.combine(business_date, dt.time(0, 0), ZoneInfo(timezone))
+
+
+# --- step 2: assign -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _MandateInRun:
+    """What this run already decided for a mandate (requests come grouped by mandate)."""
+
+    mandate_id: int = -1
+    first_presented: bool = False
+    final_presented: bool = False
+    amendment: Amendment | None = None
+
+
+def _assign(
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    ids: IdSource,
+    now: dt.datetime,
+    report: CollectionReport,
+    creditor_code: str | None,
+    checkpoint: Checkpoint,
+) -> None:
+    try:
+        _assign_in_transaction(db, settings, clock, ids, now, report, creditor_code, checkpoint)
+    except _DryRunDone:
+        report.run_id = None
+
+
+def _assign_in_transaction(
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    ids: IdSource,
+    now: dt.datetime,
+    report: CollectionReport,
+    creditor_code: str | None,
+    checkpoint: Checkpoint,
+) -> None:
+    with db.transaction() as session:
+        run = repo.start_run(session, clock.now(), report.business_date, report.dry_run)
+        report.run_id = run.id
+        creditors = repo.creditors(session, creditor_code)
+        if creditor_code is not None and not creditors:
+            raise errors.NotFound("creditor", creditor_code)
+        for creditor in creditors:
+            assigned = _assign_creditor(session, clock, settings, creditor, run.id, now, report)
+            if assigned:
+                _plan_batches(session, settings, clock, ids, creditor, run.id)
+        if report.dry_run:
+            # Everything above was computed for the report only.
+            raise _DryRunDone
+        checkpoint("after_assign")
+
+
+class _DryRunDone(Exception):
+    """Raised inside the assignment transaction of a dry run so that it rolls back."""
+
+
+def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Creditor, run_id: int, now: dt.datetime, report: CollectionReport) -> int:  # type: ignore[no-untyped-def]
+    cutoff = dt.time.fromisoformat(creditor.cutoff)
+    earliest = calendar.earliest_collection_date(now, creditor.lead_days, cutoff, creditor.timezone)
+    policy = FirstCollectionPolicy(creditor.first_collection_policy)
+    state = _MandateInRun()
+    assigned = 0
+    for chunk in repo.due_requests(session, creditor.id, earliest, settings.chunk_size):
+        updates: list[dict[str, object]] = []
+        stamp = clock.now()
+        for row in chunk:
+            if row.mandate_id != state.mandate_id:
+                state = _MandateInRun(row.mandate_id, amendment=_amendment(row, creditor))
+            mandate = Mandate(
+                reference=row.mandate_reference,
+                kind=row.mandate_kind,
+                status=row.mandate_status,
+                signed_on=row.mandate_signed_on,
+                first_collected_on=row.first_collected_on or (earliest if state.first_presented else None),
+                last_collected_on=row.last_collected_on,
+                final_collected=row.final_collected or state.final_presented,
+            )
+            collection_date = calendar.collection_date(row.requested_date, now, creditor.lead_days, cutoff, creditor.timezone)
+            candidate = Candidate(
+                row.amount_cents, row.end_to_end_id, mandate, row.mandate_iban, row.mandate_bic,
+                row.debtor_name, row.debtor_country, row.debtor_town,
+            )
+            refusal = refusal_for(candidate, collection_date)
+            if refusal is not None:
+                report.refused += 1
+                if report.dry_run:
+                    report.refusals.append((creditor.code, row.end_to_end_id, refusal.reason_code, refusal.reason))
+                updates.append({
+                    "id": row.id, "status": RequestStatus.REFUSED.value, "status_changed_at": stamp,
+                    "reason_code": refusal.reason_code, "reason": refusal.reason, "run_id": run_id,
+                })
+                log.info("request.refused", creditor=creditor.code, request_id=row.id, reason_code=refusal.reason_code)
+                continue
+            seq = sequence_type(mandate, policy, final=row.final)
+            state.first_presented = True
+            state.final_presented = state.final_presented or row.final
+            amendment = state.amendment or Amendment()
+            updates.append({
+                "id": row.id, "status": RequestStatus.ASSIGNED.value, "status_changed_at": stamp, "run_id": run_id,
+                "collection_date": collection_date, "sequence_type": seq.value,
+                "reason_code": None, "reason": None,
+                "amend_original_mandate_id": amendment.original_mandate_id,
+                "amend_original_creditor_identifier": amendment.original_creditor_id,
+                "amend_original_creditor_name": amendment.original_creditor_name,
+                "amend_original_iban": amendment.original_debtor_iban,
+                "amend_new_debtor_agent": amendment.new_debtor_agent,
+            })
+            assigned += 1
+        repo.update_requests(session, updates)
+    report.assigned += assigned
+    return assigned
+
+
+def _amendment(row: repo.DueRow, creditor: Creditor) -> Amendment | None:
+    """Amendment details for the next collection: what changed since the bank last saw it."""
+    presented_ci = row.presented_creditor_identifier
+    if not row.amendment_pending and (presented_ci is None or presented_ci == creditor.creditor_identifier):
+        return None
+    previous = MandateSnapshot(
+        reference=row.previous_reference or row.mandate_reference,
+        creditor_id=presented_ci or creditor.creditor_identifier,
+        creditor_name=None,
+        debtor_iban=row.previous_iban or row.mandate_iban,
+        debtor_bic=row.previous_bic if row.previous_iban else row.mandate_bic,
+    )
+    current = MandateSnapshot(
+        reference=row.mandate_reference,
+        creditor_id=creditor.creditor_identifier,
+        creditor_name=None,
+        debtor_iban=row.mandate_iban,
+        debtor_bic=row.mandate_bic,
+    )
+    try:
+        return amendment_between(previous, current)
+    except errors.SepaEngineError:
+        # An unusable IBAN on either side is refused by the eligibility check; no amendment.
+        return None
+
+
+def _plan_batches(session, settings: Settings, clock: Clock, ids: IdSource, creditor: Creditor, run_id: int) -> None:  # type: ignore[no-untyped-def]
+    party = _creditor_party(creditor)
+    instrument = LocalInstrument(creditor.local_instrument)
+    version = writable_version(creditor.pain008_version)
+    created = creation_time(clock.now(), creditor.timezone)
+
+    def collectibles() -> Iterator[Collectible[tuple[int, int]]]:
+        for request_id, collection_date, seq, amount in repo.assigned_in_run(session, run_id, creditor.id, settings.chunk_size):
+            key = BlockKey(creditor.creditor_identifier, creditor.iban, collection_date, SequenceType(seq), instrument)
+            yield Collectible(key, party, (request_id, amount))
+
+    # assigned_in_run pages with keyset queries while we write, so each page is read
+    # before the updates for it are sent.
+    for planned in plan_files(collectibles(), max_per_file=creditor.max_per_file, ids=ids, created_at=created):
+        header = planned.header
+        batch = repo.add_batch(session, Batch(
+            creditor_id=creditor.id, run_id=run_id, message_id=header.message_id,
+            status=BatchStatus.PLANNED.value, version=version.name, created_at=created,
+            file_name=f"{header.message_id}.xml", count=0, sum_cents=0,
+        ))
+        block: PaymentBlock | None = None
+        position = 0
+        updates: list[dict[str, object]] = []
+        for block_header, (request_id, amount) in planned.entries:
+            if block is None or block.payment_info_id != block_header.payment_info_id:
+                position += 1
+                block = repo.add_block(session, PaymentBlock(
+                    batch_id=batch.id, position=position, payment_info_id=block_header.payment_info_id,
+                    collection_date=block_header.key.collection_date, sequence_type=block_header.key.sequence_type.value,
+                    local_instrument=instrument.value, creditor_iban=creditor.iban, count=0, sum_cents=0,
+                ))
+            block.count += 1
+            block.sum_cents += amount
+            batch.count += 1
+            batch.sum_cents += amount
+            updates.append({"id": request_id, "batch_id": batch.id, "block_id": block.id})
+            if len(updates) >= settings.chunk_size:
+                repo.update_requests(session, updates)
+                updates = []
+        repo.update_requests(session, updates)
+        session.flush()
+        log.info("batch.planned", creditor=creditor.code, batch_id=batch.id, message_id=batch.message_id,
+                 transactions=batch.count)
+
+
+def _creditor_party(creditor: Creditor) -> CreditorParty:
+    address = None
+    if creditor.address_country and creditor.address_town:
+        address = PostalAddress(
+            country=creditor.address_country, town=charset.to_sepa_text(creditor.address_town, charset.TOWN_MAX),
+            street=_text(creditor.address_street, charset.STREET_MAX),
+            building_number=_text(creditor.address_building_number, charset.BUILDING_NUMBER_MAX),
+            postcode=_text(creditor.address_postcode, charset.POSTCODE_MAX),
+        )
+    return CreditorParty(
+        name=charset.to_sepa_text(creditor.name, charset.NAME_MAX), iban=creditor.iban,
+        creditor_id=creditor.creditor_identifier, bic=creditor.bic, address=address,
+    )
+
+
+def _text(value: str | None, limit: int) -> str | None:
+    return charset.to_sepa_text(value, limit) or None if value else None
+
+
+# --- step 3: write, record, publish --------------------------------------------------------
+
+
+def write_planned(db: Database, settings: Settings, clock: Clock, report: CollectionReport, checkpoint: Checkpoint = _no_checkpoint) -> list[FileOutcome]:
+    outcomes: list[FileOutcome] = []
+    with db.reader() as session:
+        planned = [(b.id, b.creditor_id) for b in repo.batches_in(session, [BatchStatus.PLANNED])]
+    for batch_id, _creditor_id in planned:
+        try:
+            outcomes.append(_write_one(db, settings, clock, batch_id, checkpoint))
+        except errors.SepaEngineError as exc:
+            _fail_batch(db, clock, batch_id, exc)
+            report.failures.append(f"batch {batch_id}: {exc}")
+    return outcomes
+
+
+def _final_path(settings: Settings, creditor: Creditor, batch: Batch) -> Path:
+    return settings.outbox_dir / creditor.code / batch.file_name
+
+
+def _write_one(db: Database, settings: Settings, clock: Clock, batch_id: int, checkpoint: Checkpoint) -> FileOutcome:
+    with db.reader() as session:
+        batch = repo.batch(session, batch_id)
+        creditor = repo.creditor_by_id(session, batch.creditor_id)
+        version = writable_version(batch.version)
+        party = _creditor_party(creditor)
+        header = FileHeader(batch.message_id, batch.created_at.astimezone(ZoneInfo(creditor.timezone)), party.name, party.creditor_id)
+        instrument = LocalInstrument(creditor.local_instrument)
+        headers = {
+            b.id: BlockHeader(
+                b.payment_info_id,
+                BlockKey(creditor.creditor_identifier, b.creditor_iban, b.collection_date, SequenceType(b.sequence_type), instrument),
+                party,
+            )
+            for b in batch.blocks
+        }
+        plan = [BlockPlan(headers[b.id], b.count, b.sum_cents) for b in batch.blocks]
+        final = _final_path(settings, creditor, batch)
+        entries = ((headers[row.block_id], _direct_debit(row)) for row in repo.batch_entries(session, batch_id, settings.chunk_size))
+        tmp, written = outbox.stage(
+            final, lambda fh: write_pain008(fh, version, header, entries, plan=plan, spool_dir=final.parent)
+        )
+    checkpoint("after_stage")
+    with db.transaction() as session:
+        _record_written(session, clock, batch_id, written, final)
+    checkpoint("after_written_commit")
+    return _publish(db, settings, clock, batch_id, tmp, final, checkpoint)
+
+
+def _record_written(session, clock: Clock, batch_id: int, written: WrittenFile, final: Path) -> None:  # type: ignore[no-untyped-def]
+    batch = repo.batch(session, batch_id)
+    if (written.count, written.sum_cents) != (batch.count, batch.sum_cents):
+        raise errors.ControlSumMismatch("batch", batch.message_id, "file totals differ from the ledger's")
+    repo.set_batch(
+        session, batch_id, status=batch_transition(batch.status, BatchStatus.WRITTEN).value,
+        sha256=written.sha256, size=written.size, path=str(final), written_at=clock.now(),
+    )
+
+
+def _publish(db: Database, settings: Settings, clock: Clock, batch_id: int, tmp: Path | None, final: Path, checkpoint: Checkpoint, recovered: bool = False) -> FileOutcome:
+    checkpoint("before_publish")
+    if tmp is not None:
+        outbox.publish(tmp, final)
+    checkpoint("after_publish")
+    with db.transaction() as session:
+        batch = repo.batch(session, batch_id)
+        creditor = repo.creditor_by_id(session, batch.creditor_id)
+        at = clock.now()
+        repo.set_batch(session, batch_id, status=batch_transition(batch.status, BatchStatus.PUBLISHED).value, published_at=at)
+        repo.submit_batch_requests(session, batch_id, at)
+        repo.record_presentation(session, batch_id, creditor.creditor_identifier)
+        outcome = FileOutcome(
+            batch_id, creditor.code, batch.message_id, final, batch.count, batch.sum_cents,
+            tuple((b.collection_date, b.sequence_type, b.count, b.sum_cents) for b in batch.blocks), recovered,
+        )
+        write_summary(session, batch, creditor, final)
+    log.info("batch.published", creditor=outcome.creditor_code, batch_id=batch_id, message_id=outcome.message_id,
+             transactions=outcome.count, recovered=recovered)
+    return outcome
+
+
+def _fail_batch(db: Database, clock: Clock, batch_id: int, exc: errors.SepaEngineError) -> None:
+    with db.transaction() as session:
+        batch = repo.batch(session, batch_id)
+        repo.set_batch(session, batch_id, status=batch_transition(batch.status, BatchStatus.FAILED).value, failure=str(exc))
+        released = repo.release_batch_requests(session, batch_id, clock.now())
+    log.error("batch.failed", batch_id=batch_id, error=str(exc), released=released)
+
+
+def _direct_debit(row: repo.EntryRow) -> DirectDebit:
+    address = None
+    if row.debtor_country and row.debtor_town:
+        address = PostalAddress(
+            country=row.debtor_country,
+            town=charset.to_sepa_text(row.debtor_town, charset.TOWN_MAX),
+            street=_text(row.debtor_street, charset.STREET_MAX),
+            building_number=_text(row.debtor_building_number, charset.BUILDING_NUMBER_MAX),
+            postcode=_text(row.debtor_postcode, charset.POSTCODE_MAX),
+        )
+    amendment = Amendment(
+        original_mandate_id=row.amend_original_mandate_id,
+        original_creditor_id=row.amend_original_creditor_identifier,
+        original_creditor_name=row.amend_original_creditor_name,
+        original_debtor_iban=row.amend_original_iban,
+        new_debtor_agent=row.amend_new_debtor_agent,
+    )
+    return DirectDebit(
+        end_to_end_id=row.end_to_end_id,
+        amount_cents=row.amount_cents,
+        mandate_id=row.mandate_reference,
+        mandate_signed_on=row.mandate_signed_on,
+        debtor_name=charset.to_sepa_text(row.debtor_name, charset.NAME_MAX),
+        debtor_iban=row.mandate_iban.replace(" ", "").upper(),
+        debtor_bic=row.mandate_bic or None,
+        debtor_address=address,
+        remittance=_text(row.remittance, charset.REMITTANCE_MAX),
+        amendment=None if amendment.is_empty() else amendment,
+    )
+
+
+# --- step 1: recover ------------------------------------------------------------------------
+
+
+def recover(db: Database, settings: Settings, clock: Clock) -> list[FileOutcome]:
+    """Finish what a crashed run left: WRITTEN batches are published or sent back to PLANNED."""
+    outcomes: list[FileOutcome] = []
+    with db.reader() as session:
+        written = [(b.id, b.sha256, b.path) for b in repo.batches_in(session, [BatchStatus.WRITTEN])]
+        live = {Path(b.path or "") for b in repo.batches_in(session, [BatchStatus.WRITTEN])}
+        planned = repo.batches_in(session, [BatchStatus.PLANNED])
+        for b in planned:
+            live.add(_final_path(settings, repo.creditor_by_id(session, b.creditor_id), b))
+    for batch_id, sha256, path in written:
+        final = Path(path or "")
+        tmp = outbox.temp_path(final)
+        if final.exists() and _sha256(final) == sha256:
+            outcomes.append(_publish(db, settings, clock, batch_id, None, final, _no_checkpoint, recovered=True))
+        elif tmp.exists() and _sha256(tmp) == sha256:
+            outcomes.append(_publish(db, settings, clock, batch_id, tmp, final, _no_checkpoint, recovered=True))
+        else:
+            # The staged file is gone or damaged: write it again from the ledger.
+            with db.transaction() as session:
+                repo.set_batch(session, batch_id, status=batch_transition(BatchStatus.WRITTEN, BatchStatus.PLANNED).value, sha256=None, size=None)
+            log.warning("batch.rewrite", batch_id=batch_id)
+    for leftover in outbox.leftovers(settings.outbox_dir):
+        owner = leftover.with_name(leftover.name[len(outbox.TEMP_PREFIX) : -len(outbox.TEMP_SUFFIX)])
+        if owner not in live:
+            outbox.discard(leftover)
+            log.warning("outbox.leftover_removed", path=str(leftover))
+    return outcomes
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import datetime as dt
+import stat
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from sqlalchemy import select
+
+from sepa_engine.clock import FixedClock
+from sepa_engine.config import Settings
+from sepa_engine.db.models import Batch, DebitRequest, Mandate
+from sepa_engine.ids import SequentialIds
+from sepa_engine.iso20022.versions import PAIN_008_001_08, load_schema
+from sepa_engine.services.collection import run_collection
+from tests import ledger
+
+NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc)  # Monday 09:00 in Paris
+NS = {"p": PAIN_008_001_08.namespace}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(database_url=database_url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox", chunk_size=7)
+
+
+def collect(db, settings, **kwargs):
+    return run_collection(db, settings, FixedClock(NOW), SequentialIds(kwargs.pop("prefix", "RUN")), **kwargs)
+
+
+def statuses(db) -> dict[str, int]:
+    with db.reader() as s:
+        found: dict[str, int] = {}
+        for status in s.scalars(select(DebitRequest.status)):
+            found[status] = found.get(status, 0) + 1
+        return found
+
+
+def test_due_requests_end_up_in_a_published_valid_file(db, settings):
+    creditor = ledger.creditor(db)
+    m = ledger.mandate(db, creditor)
+    ledger.request(db, creditor, m, 12_345)
+    ledger.request(db, creditor, ledger.mandate(db, creditor), 10)
+
+    report = collect(db, settings)
+
+    assert report.assigned == 2 and report.refused == 0
+    (outcome,) = report.files
+    assert outcome.path.exists()
+    assert stat.S_IMODE(outcome.path.stat().st_mode) == 0o600
+    doc = etree.parse(str(outcome.path))
+    assert load_schema(PAIN_008_001_08.xsd_name).validate(doc)
+    assert doc.findtext(".//p:GrpHdr/p:CtrlSum", namespaces=NS) == "123.55"
+    assert doc.findtext(".//p:PmtInf/p:ReqdColltnDt", namespaces=NS) == "2026-11-24"
+    assert doc.findtext(".//p:PmtInf/p:PmtTpInf/p:SeqTp", namespaces=NS) == "FRST"
+    assert statuses(db) == {"submitted": 2}
+    summary = outcome.path.with_name(outcome.path.stem + ".summary.txt")
+    assert "control sum        123.55 EUR" in summary.read_text()
+
+
+def test_second_run_collects_nothing_twice(db, settings):
+    creditor = ledger.creditor(db)
+    ledger.request(db, creditor, ledger.mandate(db, creditor))
+    first = collect(db, settings)
+    second = collect(db, settings, prefix="SECOND")
+    assert len(first.files) == 1
+    assert second.nothing_to_do and second.files == []
+    assert len(list(settings.outbox_dir.rglob("*.xml"))) == 1
+
+
+def test_refused_requests_never_enter_a_file_and_keep_their_reason(db, settings):
+    creditor = ledger.creditor(db)
+    good = ledger.request(db, creditor, ledger.mandate(db, creditor), 5_000)
+    bad_iban = ledger.request(db, creditor, ledger.mandate(db, creditor, iban="DE89370400440532013001"), 5_000)
+    revoked = ledger.request(db, creditor, ledger.mandate(db, creditor, status="revoked"), 5_000)
+    zero = ledger.request(db, creditor, ledger.mandate(db, creditor), 0)
+
+    report = collect(db, settings)
+
+    assert (report.assigned, report.refused) == (1, 3)
+    with db.reader() as s:
+        rows = {r.id: r for r in s.scalars(select(DebitRequest))}
+    assert rows[good].status == "submitted"
+    assert (rows[bad_iban].status, rows[bad_iban].reason_code) == ("refused", "AC01")
+    assert (rows[revoked].status, rows[revoked].reason_code) == ("refused", "MD01")
+    assert (rows[zero].status, rows[zero].reason_code) == ("refused", "AM01")
+    assert "DE89370400440532013001" not in rows[bad_iban].reason  # masked
+    text = report.files[0].path.read_bytes()
+    for refused in (bad_iban, revoked, zero):
+        assert rows[refused].end_to_end_id.encode() not in text
+
+
+def test_second_request_on_a_new_mandate_in_the_same_run_is_recurrent(db, settings):
+    creditor = ledger.creditor(db)
+    m = ledger.mandate(db, creditor)
+    ledger.request(db, creditor, m, 100)
+    ledger.request(db, creditor, m, 200)
+    report = collect(db, settings)
+    blocks = sorted((b[1], b[2]) for b in report.files[0].blocks)
+    assert blocks == [("FRST", 1), ("RCUR", 1)]
+    with db.reader() as s:
+        mandate = s.get(Mandate, m)
+    assert mandate.first_collected_on == dt.date(2026, 11, 24)
+
+
+def test_request_not_yet_due_waits(db, settings):
+    creditor = ledger.creditor(db)
+    ledger.request(db, creditor, ledger.mandate(db, creditor), requested_date=dt.date(2026, 12, 10))
+    report = collect(db, settings)
+    assert report.nothing_to_do
+    assert statuses(db) == {"pending": 1}
+
+
+def test_files_split_at_the_creditors_maximum(db, settings):
+    creditor = ledger.creditor(db, max_per_file=4)
+    ledger.many_requests(db, creditor, 10)
+    report = collect(db, settings)
+    assert sorted(f.count for f in report.files) == [2, 4, 4]
+    assert statuses(db) == {"submitted": 10}
+
+
+def test_dry_run_changes_nothing_and_reports_what_would_happen(db, settings):
+    creditor = ledger.creditor(db)
+    ledger.request(db, creditor, ledger.mandate(db, creditor))
+    ledger.request(db, creditor, ledger.mandate(db, creditor), 0)
+    report = collect(db, settings, dry_run=True)
+    assert (report.assigned, report.refused) == (1, 1)
+    assert report.refusals[0][2] == "AM01"
+    assert statuses(db) == {"pending": 2}
+    assert not settings.outbox_dir.exists() or not list(settings.outbox_dir.rglob("*.xml"))
+
+
+def test_pain_008_001_02_creditor_gets_a_001_02_file(db, settings):
+    creditor = ledger.creditor(db, pain008_version="pain.008.001.02")
+    ledger.request(db, creditor, ledger.mandate(db, creditor, bic="COBADEFFXXX"))
+    report = collect(db, settings)
+    data = report.files[0].path.read_bytes()
+    assert b"urn:iso:std:iso:20022:tech:xsd:pain.008.001.02" in data
+    assert b"<BIC>COBADEFFXXX</BIC>" in data
+
+
+def test_superseded_mandate_with_new_iban_carries_the_amendment(db, settings):
+    creditor = ledger.creditor(db)
+    old = ledger.mandate(db, creditor, reference="RUM-AMEND", first_collected_on=dt.date(2026, 10, 5),
+                         last_collected_on=dt.date(2026, 10, 5), status="superseded",
+                         presented_creditor_identifier="FR72ZZZ123456")
+    with db.reader() as s:
+        account_id = s.get(Mandate, old).debtor_account_id
+    new = ledger.mandate(db, creditor, reference="RUM-AMEND", iban="DE02120300000000202051", supersedes_id=old,
+                         amendment_pending=True, first_collected_on=dt.date(2026, 10, 5),
+                         last_collected_on=dt.date(2026, 10, 5), presented_creditor_identifier="FR72ZZZ123456",
+                         debtor_account_id=account_id)
+    ledger.request(db, creditor, new)
+    report = collect(db, settings)
+    data = report.files[0].path.read_bytes()
+    assert b"<SeqTp>RCUR</SeqTp>" in data
+    # Commerzbank 370400 44 -> DKB 120300 00: another bank, so SMNDA rather than the old IBAN.
+    assert b"<AmdmntInd>true</AmdmntInd>" in data and b"SMNDA" in data
+    with db.reader() as s:
+        assert s.get(Mandate, new).amendment_pending is False
