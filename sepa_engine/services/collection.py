@@ -186,7 +186,8 @@ def _assign_in_transaction(
         if report.dry_run:
             # Everything above was computed for the report only.
             raise _DryRunDone
-        checkpoint("after_assign")
+        checkpoint("during_assign")
+    checkpoint("after_assign")
 
 
 class _DryRunDone(Exception):
