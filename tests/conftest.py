@@ -67,3 +67,11 @@ def db(database_url: str) -> Iterator[Database]:
         migrate.upgrade(database)
     yield database
     database.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _logs_to_stderr():
+    # Library code logs through structlog; keep stdout for the documents commands print.
+    from sepa_engine import logs
+
+    logs.configure(json_lines=True)

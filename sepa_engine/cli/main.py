@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import typer
 
+from sepa_engine import logs
+
 app = typer.Typer(
     name="sepa-engine",
     help="SEPA Core Direct Debit batch engine.",
@@ -19,11 +21,12 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """SEPA Core Direct Debit batch engine."""
+    logs.configure()
 
 
 def _register() -> None:
     # Commands live in their own modules; importing them registers them on ``app``.
-    from sepa_engine.cli import files  # noqa: F401
+    from sepa_engine.cli import collect, files  # noqa: F401
 
 
 _register()

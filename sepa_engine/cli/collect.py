@@ -1,0 +1,234 @@
+"""``collect``, ``batches list`` and ``batch show``: the nightly run and its review."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import typer
+from sqlalchemy import select
+
+from sepa_engine import errors
+from sepa_engine.cli import context
+from sepa_engine.cli.exit_codes import ExitCode
+from sepa_engine.cli.main import app
+from sepa_engine.clock import SystemClock
+from sepa_engine.db.models import Batch, Creditor, DebitRequest
+from sepa_engine.db.repositories import collection as repo
+from sepa_engine.domain.money import format_cents
+from sepa_engine.ids import TimestampIds
+from sepa_engine.services.collection import CollectionReport, run_collection
+
+batches_app = typer.Typer(help="Files written for the bank.", no_args_is_help=True)
+batch_app = typer.Typer(help="One file written for the bank.", no_args_is_help=True)
+app.add_typer(batches_app, name="batches")
+app.add_typer(batch_app, name="batch")
+
+REFUSALS_SHOWN = 50
+
+
+def _parse_date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        context.fail(errors.InvalidDate("--date", value, "is not a date (YYYY-MM-DD)"), ExitCode.USAGE)
+
+
+@app.command()
+def collect(
+    date: str = typer.Option(None, "--date", help="Business date of the run (YYYY-MM-DD); default: today."),
+    creditor: str = typer.Option(None, "--creditor", help="Only this creditor (its code)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and plan, write nothing."),
+    as_json: bool = context.JsonOption,
+    config: str = context.ConfigOption,
+) -> None:
+    """Collect the due requests into pain.008 files in the outbox."""
+    business_date = _parse_date(date)
+    with context.database(config) as (settings, db), context.handled():
+        clock = SystemClock()
+        report = run_collection(
+            db, settings, clock, TimestampIds(clock), creditor_code=creditor, business_date=business_date, dry_run=dry_run
+        )
+        refusals = _refusals(db, report)
+        context.render(_report_json(report, refusals), as_json, lambda: _draw_report(report, refusals))
+    raise typer.Exit(int(_exit_code(report)))
+
+
+def _exit_code(report: CollectionReport) -> ExitCode:
+    if report.failures:
+        return ExitCode.FAILED
+    if report.nothing_to_do:
+        return ExitCode.NOTHING_TO_DO
+    if report.refused:
+        return ExitCode.PARTIAL
+    return ExitCode.OK
+
+
+def _refusals(db: Any, report: CollectionReport) -> list[tuple[str, str, str, str]]:
+    if report.dry_run or report.run_id is None:
+        return report.refusals[:REFUSALS_SHOWN]
+    with db.reader() as session:
+        return [
+            (code, r.end_to_end_id, r.reason_code or "", r.reason or "")
+            for r, code in repo.refused_in_run(session, report.run_id, REFUSALS_SHOWN)
+        ]
+
+
+def _report_json(report: CollectionReport, refusals: list[tuple[str, str, str, str]]) -> dict[str, Any]:
+    return {
+        "run_id": report.run_id,
+        "business_date": report.business_date.isoformat(),
+        "dry_run": report.dry_run,
+        "assigned": report.assigned,
+        "refused": report.refused,
+        "nothing_to_do": report.nothing_to_do,
+        "files": [
+            {
+                "batch_id": f.batch_id,
+                "creditor": f.creditor_code,
+                "message_id": f.message_id,
+                "path": str(f.path),
+                "transactions": f.count,
+                "control_sum": format_cents(f.sum_cents),
+                "recovered": f.recovered,
+                "blocks": [
+                    {"collection_date": d.isoformat(), "sequence_type": s, "transactions": c, "control_sum": format_cents(a)}
+                    for d, s, c, a in f.blocks
+                ],
+            }
+            for f in report.files
+        ],
+        "refusals": [
+            {"creditor": c, "end_to_end_id": e, "reason_code": code, "reason": reason} for c, e, code, reason in refusals
+        ],
+        "failures": report.failures,
+    }
+
+
+def _draw_report(report: CollectionReport, refusals: list[tuple[str, str, str, str]]) -> None:
+    out = context.stdout
+    title = f"Collection for {report.business_date.isoformat()}" + (" (dry run: nothing written)" if report.dry_run else "")
+    if report.nothing_to_do:
+        out.print(f"{title}: nothing to collect. Requests already in a file are never collected again.")
+        return
+    rows = [
+        (f.path.name, f.creditor_code, d.isoformat(), s, c, format_cents(a)) + (("recovered",) if f.recovered else ("",))
+        for f in report.files
+        for d, s, c, a in f.blocks
+    ]
+    if rows:
+        out.print(context.table(title, ["file", "creditor", "collection date", "type", "transactions", "control sum", ""], rows,
+                                right=["transactions", "control sum"]))
+    out.print(f"{report.assigned} collected, {report.refused} refused, {len(report.files)} file(s).")
+    if refusals:
+        more = f" (first {REFUSALS_SHOWN})" if report.refused > len(refusals) else ""
+        out.print(context.table(f"Refused{more}", ["creditor", "end-to-end id", "code", "reason"], refusals))
+    for failure in report.failures:
+        context.stderr.print(f"failed: {failure}", markup=False)
+
+
+@batches_app.command("list")
+def batches_list(
+    creditor: str = typer.Option(None, "--creditor", help="Only this creditor (its code)."),
+    status: str = typer.Option(None, "--status", help="planned, written, published or failed."),
+    limit: int = typer.Option(100, "--limit", help="At most this many, newest first."),
+    as_json: bool = context.JsonOption,
+    config: str = context.ConfigOption,
+) -> None:
+    """Files written for the bank, newest first."""
+    with context.database(config) as (_settings, db), context.handled(), db.reader() as session:
+        query = select(Batch, Creditor.code).join(Creditor, Creditor.id == Batch.creditor_id).order_by(Batch.id.desc()).limit(limit)
+        if creditor:
+            query = query.where(Creditor.code == creditor)
+        if status:
+            query = query.where(Batch.status == status)
+        found = session.execute(query).all()
+        document = [_batch_json(b, code) for b, code in found]
+        rows = [(b.id, code, b.message_id, b.status, b.count, format_cents(b.sum_cents), b.file_name) for b, code in found]
+        context.render(document, as_json, lambda: context.stdout.print(context.table(
+            "Batches", ["id", "creditor", "message id", "status", "transactions", "control sum", "file"], rows,
+            right=["transactions", "control sum"])))
+
+
+def _batch_json(batch: Batch, creditor_code: str) -> dict[str, Any]:
+    return {
+        "id": batch.id,
+        "creditor": creditor_code,
+        "message_id": batch.message_id,
+        "status": batch.status,
+        "version": batch.version,
+        "transactions": batch.count,
+        "control_sum": format_cents(batch.sum_cents),
+        "file": batch.path or batch.file_name,
+        "sha256": batch.sha256,
+        "created_at": batch.created_at.isoformat(),
+        "published_at": batch.published_at.isoformat() if batch.published_at else None,
+        "failure": batch.failure,
+        "blocks": [
+            {
+                "payment_info_id": b.payment_info_id,
+                "collection_date": b.collection_date.isoformat(),
+                "sequence_type": b.sequence_type,
+                "transactions": b.count,
+                "control_sum": format_cents(b.sum_cents),
+            }
+            for b in batch.blocks
+        ],
+    }
+
+
+@batch_app.command("show")
+def batch_show(
+    batch_id: int = typer.Argument(..., help="The batch id (see batches list)."),
+    as_json: bool = context.JsonOption,
+    config: str = context.ConfigOption,
+) -> None:
+    """One file: its blocks, its transactions, and the requests its run refused."""
+    with context.database(config) as (_settings, db), context.handled(), db.reader() as session:
+        batch = session.get(Batch, batch_id)
+        if batch is None:
+            raise errors.NotFound("batch", batch_id)
+        creditor = repo.creditor_by_id(session, batch.creditor_id)
+        requests = repo.requests_of_batch(session, batch_id)
+        refused = session.scalars(
+            select(DebitRequest).where(
+                DebitRequest.run_id == batch.run_id,
+                DebitRequest.creditor_id == batch.creditor_id,
+                DebitRequest.status == "refused",
+            ).order_by(DebitRequest.id)
+        ).all()
+        document = _batch_json(batch, creditor.code) | {
+            "requests": [_request_json(r) for r in requests],
+            "refused_in_run": [_request_json(r) for r in refused],
+        }
+
+        def draw() -> None:
+            out = context.stdout
+            out.print(f"Batch {batch.id}  {creditor.code}  {batch.message_id}  {batch.status}  {batch.path or batch.file_name}")
+            out.print(context.table("Payment blocks", ["PmtInfId", "collection date", "type", "transactions", "control sum"],
+                                    [(b["payment_info_id"], b["collection_date"], b["sequence_type"], b["transactions"], b["control_sum"])
+                                     for b in document["blocks"]], right=["transactions", "control sum"]))
+            out.print(context.table("Transactions", ["end-to-end id", "mandate id", "amount", "collection date", "type", "status"],
+                                    [(r.end_to_end_id, r.mandate_id, format_cents(r.amount_cents),
+                                      r.collection_date, r.sequence_type, r.status) for r in requests[:200]],
+                                    right=["amount"]))
+            if refused:
+                out.print(context.table("Refused in the same run", ["end-to-end id", "amount", "code", "reason"],
+                                        [(r.end_to_end_id, format_cents(r.amount_cents), r.reason_code, r.reason) for r in refused]))
+
+        context.render(document, as_json, draw)
+
+
+def _request_json(request: DebitRequest) -> dict[str, Any]:
+    return {
+        "id": request.id,
+        "end_to_end_id": request.end_to_end_id,
+        "amount": format_cents(request.amount_cents),
+        "status": request.status,
+        "collection_date": request.collection_date.isoformat() if request.collection_date else None,
+        "sequence_type": request.sequence_type,
+        "reason_code": request.reason_code,
+        "reason": request.reason,
+    }

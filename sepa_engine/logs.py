@@ -1,0 +1,56 @@
+"""Structured logs: one event per business fact, on stderr, JSON unless on a terminal.
+
+Anything that identifies a debtor is masked by a processor before rendering, whatever
+the call site passed: IBANs, names and mandate references under their usual keys, and
+any IBAN-looking token inside free text.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+from sepa_engine.domain.masking import mask_iban, mask_name, mask_reference
+
+_IBAN_KEYS = {"iban", "debtor_iban", "creditor_iban", "original_iban"}
+_NAME_KEYS = {"name", "debtor_name", "debtor", "signer_name"}
+_REFERENCE_KEYS = {"mandate", "mandate_reference", "mandate_id", "reference"}
+# Two letters, two digits, then 10-30 alphanumerics (optionally grouped by spaces).
+_IBAN_IN_TEXT = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+
+
+def mask_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in list(event.items()):
+        if value is None:
+            continue
+        if key in _IBAN_KEYS:
+            event[key] = mask_iban(str(value))
+        elif key in _NAME_KEYS:
+            event[key] = mask_name(str(value))
+        elif key in _REFERENCE_KEYS:
+            event[key] = mask_reference(str(value))
+        elif isinstance(value, str):
+            event[key] = _IBAN_IN_TEXT.sub(lambda m: mask_iban(m.group(0)), value)
+    return event
+
+
+def configure(json_lines: bool | None = None, level: int = logging.INFO) -> None:
+    if json_lines is None:
+        json_lines = not sys.stderr.isatty()
+    renderer: Any = structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            mask_event,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import json
+
+import structlog
+
+from sepa_engine import logs
+
+IBAN = "FR7630006000011234567890189"
+
+
+def test_ibans_names_and_mandate_references_are_masked_in_json_logs(capsys):
+    logs.configure(json_lines=True)
+    structlog.get_logger("t").info(
+        "mandate.registered", iban=IBAN, debtor_name="Jeanne Dupont", mandate_reference="RUM-2026-000123",
+        note=f"bank details changed to {IBAN[:4]} {IBAN[4:8]} {IBAN[8:12]} {IBAN[12:16]} {IBAN[16:20]} {IBAN[20:24]} {IBAN[24:]}",
+    )
+    err = capsys.readouterr().err
+    event = json.loads(err)
+    assert IBAN not in err and "Jeanne" not in err and "RUM-2026-000123" not in err
+    assert event["iban"] == "FR76*******************0189"
+    assert event["debtor_name"] == "J***** D*****"
+    assert event["event"] == "mandate.registered" and event["level"] == "info"
+    assert "0189" in event["note"] and "3000 6000" not in event["note"]
+
+
+def test_logs_go_to_stderr_never_stdout(capsys):
+    logs.configure(json_lines=True)
+    structlog.get_logger("t").info("batch.published", batch_id=1)
+    captured = capsys.readouterr()
+    assert captured.out == "" and "batch.published" in captured.err
