@@ -215,8 +215,11 @@ class DebitRequest(Base):
     __tablename__ = "debit_requests"
     __table_args__ = (
         UniqueConstraint("creditor_id", "idempotency_key", name="uq_debit_requests_creditor_idempotency"),
-        Index("ix_debit_requests_due", "status", "creditor_id", "requested_date"),
-        Index("ix_debit_requests_block", "block_id", "mandate_id", "id"),
+        # Each index matches one keyset-paginated read of the run, so a page is an index
+        # range scan rather than a sort of every matching row.
+        Index("ix_debit_requests_queue", "creditor_id", "status", "mandate_id", "id"),
+        Index("ix_debit_requests_run", "run_id", "creditor_id", "collection_date", "sequence_type", "id"),
+        Index("ix_debit_requests_block", "block_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -38,6 +38,7 @@ conversion table transliterates them (Bulgarian and Greek debtors).
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 
@@ -78,6 +79,10 @@ _TABLE: dict[str, str] = {
 }  # fmt: skip
 
 
+_WORD = r"[A-Za-z0-9/\-?:().,'+]+"
+_CANONICAL = re.compile(f"(?:{_WORD}(?: {_WORD})*)?")
+
+
 def is_sepa_text(value: object) -> bool:
     """True when ``value`` is a string made only of SEPA characters (``""`` included)."""
     return isinstance(value, str) and all(char in SEPA_CHARACTERS for char in value)
@@ -94,6 +99,10 @@ def to_sepa_text(value: str, max_length: int | None = None) -> str:
         raise errors.InvalidFormat("text", f"<{type(value).__name__}>", "must be a string")
     if max_length is not None and (isinstance(max_length, bool) or max_length < 0):
         raise errors.InvalidLength("max_length", max_length, "must be zero or more")
+    if _CANONICAL.fullmatch(value):
+        # Already SEPA characters with single inner spaces (most names and texts): the
+        # conversion below would return it unchanged, so only the cut remains.
+        return value if max_length is None else value[:max_length].rstrip(" ")
     # NFC first: a decomposed "a" + U+0308 must reach the table as "ä" to become "ae".
     converted = "".join(_convert(char) for char in unicodedata.normalize("NFC", value))
     # _convert turned every kind of whitespace into plain spaces; collapse and strip them.

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import bindparam, case, func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from sepa_engine.db.models import Batch, Creditor, DebitRequest, DebtorAccount, Mandate, PaymentBlock, Run
@@ -113,9 +113,7 @@ def due_requests(session: Session, creditor_id: int, due_until: dt.date, chunk_s
                 DebitRequest.creditor_id == creditor_id,
                 DebitRequest.status == RequestStatus.PENDING.value,
                 DebitRequest.requested_date <= due_until,
-                # Keyset pagination on (mandate_id, id).
-                (DebitRequest.mandate_id > last[0])
-                | and_(DebitRequest.mandate_id == last[0], DebitRequest.id > last[1]),
+                tuple_(DebitRequest.mandate_id, DebitRequest.id) > tuple_(last[0], last[1]),
             )
             .order_by(DebitRequest.mandate_id, DebitRequest.id)
             .limit(chunk_size)
@@ -128,9 +126,19 @@ def due_requests(session: Session, creditor_id: int, due_until: dt.date, chunk_s
 
 
 def update_requests(session: Session, values: list[dict[str, object]]) -> None:
-    """Bulk UPDATE by primary key (one executemany)."""
-    if values:
-        session.execute(update(DebitRequest), values)
+    """Bulk UPDATE by primary key: one Core executemany per set of columns (the ORM's bulk
+    path costs as much again in bookkeeping we do not need here)."""
+    table = DebitRequest.__table__
+    by_columns: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for row in values:
+        by_columns.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
+    for columns, rows in by_columns.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values({column: bindparam(column) for column in columns})
+        )
+        session.execute(statement, [{"_id": r["id"], **{c: r[c] for c in columns}} for r in rows])
 
 
 def assigned_in_run(session: Session, run_id: int, creditor_id: int, chunk_size: int) -> Iterator[tuple[int, dt.date, str, int]]:
@@ -149,11 +157,8 @@ def assigned_in_run(session: Session, run_id: int, creditor_id: int, chunk_size:
             .limit(chunk_size)
         )
         if last is not None:
-            d, s, i = last
             query = query.where(
-                (DebitRequest.collection_date > d)
-                | and_(DebitRequest.collection_date == d, DebitRequest.sequence_type > s)
-                | and_(DebitRequest.collection_date == d, DebitRequest.sequence_type == s, DebitRequest.id > i)
+                tuple_(DebitRequest.collection_date, DebitRequest.sequence_type, DebitRequest.id) > tuple_(*last)
             )
         rows = session.execute(query).all()
         if not rows:
@@ -210,49 +215,49 @@ class EntryRow:
 
 
 def batch_entries(session: Session, batch_id: int, chunk_size: int) -> Iterator[EntryRow]:
-    """The batch's transactions in file order (block position, then request id), streamed."""
-    last: tuple[int, int] = (-1, 0)
-    while True:
-        query = (
-            select(
-                DebitRequest.block_id,
-                DebitRequest.end_to_end_id,
-                DebitRequest.amount_cents,
-                DebitRequest.remittance,
-                Mandate.reference,
-                Mandate.signed_on,
-                Mandate.iban,
-                Mandate.bic,
-                DebtorAccount.name,
-                DebtorAccount.address_country,
-                DebtorAccount.address_town,
-                DebtorAccount.address_street,
-                DebtorAccount.address_building_number,
-                DebtorAccount.address_postcode,
-                DebitRequest.amend_original_mandate_id,
-                DebitRequest.amend_original_creditor_identifier,
-                DebitRequest.amend_original_creditor_name,
-                DebitRequest.amend_original_iban,
-                DebitRequest.amend_new_debtor_agent,
-                DebitRequest.id,
-                PaymentBlock.position,
+    """The batch's transactions in file order (block position, then request id), streamed
+    block by block with a keyset on the request id inside each block."""
+    blocks = session.scalars(
+        select(PaymentBlock.id).where(PaymentBlock.batch_id == batch_id).order_by(PaymentBlock.position)
+    ).all()
+    for block_id in blocks:
+        last = 0
+        while True:
+            query = (
+                select(
+                    DebitRequest.block_id,
+                    DebitRequest.end_to_end_id,
+                    DebitRequest.amount_cents,
+                    DebitRequest.remittance,
+                    Mandate.reference,
+                    Mandate.signed_on,
+                    Mandate.iban,
+                    Mandate.bic,
+                    DebtorAccount.name,
+                    DebtorAccount.address_country,
+                    DebtorAccount.address_town,
+                    DebtorAccount.address_street,
+                    DebtorAccount.address_building_number,
+                    DebtorAccount.address_postcode,
+                    DebitRequest.amend_original_mandate_id,
+                    DebitRequest.amend_original_creditor_identifier,
+                    DebitRequest.amend_original_creditor_name,
+                    DebitRequest.amend_original_iban,
+                    DebitRequest.amend_new_debtor_agent,
+                    DebitRequest.id,
+                )
+                .join(Mandate, Mandate.id == DebitRequest.mandate_id)
+                .join(DebtorAccount, DebtorAccount.id == Mandate.debtor_account_id)
+                .where(DebitRequest.block_id == block_id, DebitRequest.id > last)
+                .order_by(DebitRequest.id)
+                .limit(chunk_size)
             )
-            .join(Mandate, Mandate.id == DebitRequest.mandate_id)
-            .join(DebtorAccount, DebtorAccount.id == Mandate.debtor_account_id)
-            .join(PaymentBlock, PaymentBlock.id == DebitRequest.block_id)
-            .where(
-                DebitRequest.batch_id == batch_id,
-                (PaymentBlock.position > last[0]) | and_(PaymentBlock.position == last[0], DebitRequest.id > last[1]),
-            )
-            .order_by(PaymentBlock.position, DebitRequest.id)
-            .limit(chunk_size)
-        )
-        rows = session.execute(query).all()
-        if not rows:
-            return
-        for row in rows:
-            yield EntryRow(*row[:-1])
-        last = (rows[-1][-1], rows[-1][-2])
+            rows = session.execute(query).all()
+            if not rows:
+                break
+            for row in rows:
+                yield EntryRow(*row)
+            last = rows[-1][-1]
 
 
 def set_batch(session: Session, batch_id: int, **values: object) -> None:
