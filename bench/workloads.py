@@ -37,12 +37,19 @@ CREATED = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.timezone.utc)
 BLOCK_SIZE = 50_000
 
 
+def _collection_date(block_number: int) -> dt.date:
+    # One TARGET day per block: verify (rightly) flags weekends and closing days.
+    from sepa_engine.domain.calendar import add_target_days
+
+    return add_target_days(dt.date(2026, 11, 25), block_number + 1)
+
+
 def entries(count: int) -> Iterator[tuple[PaymentBlock, DirectDebit]]:
     """Recurring debits spread over blocks of 50,000, made on the fly (never a list)."""
     block = None
     for n in range(count):
         if n % BLOCK_SIZE == 0:
-            key = BlockKey(CREDITOR.creditor_id, CREDITOR.iban, dt.date(2026, 11, 26) + dt.timedelta(days=n // BLOCK_SIZE),
+            key = BlockKey(CREDITOR.creditor_id, CREDITOR.iban, _collection_date(n // BLOCK_SIZE),
                            SequenceType.RECURRING, LocalInstrument.CORE)
             block = PaymentBlock(f"BENCH-{n // BLOCK_SIZE:04d}", key, CREDITOR)
         yield block, DirectDebit(
@@ -73,7 +80,7 @@ def _headers_and_amounts(count: int) -> Iterator[tuple[PaymentBlock, int]]:
     block = None
     for n in range(count):
         if n % BLOCK_SIZE == 0:
-            key = BlockKey(CREDITOR.creditor_id, CREDITOR.iban, dt.date(2026, 11, 26) + dt.timedelta(days=n // BLOCK_SIZE),
+            key = BlockKey(CREDITOR.creditor_id, CREDITOR.iban, _collection_date(n // BLOCK_SIZE),
                            SequenceType.RECURRING, LocalInstrument.CORE)
             block = PaymentBlock(f"BENCH-{n // BLOCK_SIZE:04d}", key, CREDITOR)
         yield block, 1_000 + n % 100_000

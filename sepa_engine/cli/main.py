@@ -30,3 +30,27 @@ def _register() -> None:
 
 
 _register()
+
+
+def main() -> None:
+    """Console entry point: usage errors exit 64 (EX_USAGE), as documented, rather than the
+    parser's 2, which this CLI keeps for unreadable input."""
+    import sys
+
+    from typer.exceptions import TyperException
+
+    from sepa_engine.cli.exit_codes import ExitCode
+
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        sys.exit(130)
+    except TyperException as exc:
+        # The parser's usage errors (unknown option, missing argument, bad value).
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        sys.exit(int(ExitCode.USAGE))
+    sys.exit(code if isinstance(code, int) else 0)

@@ -584,12 +584,11 @@ def _hardened_end_events(
     Same gate (size cap, DOCTYPE/entity refusal via ``check_source``), same parser options
     and same error mapping as safe_xml; only the filter is added, because without it Python
     receives every element and a million-transaction file takes about twice as long.
-    TODO(safe_xml): accept ``tag=`` there and call it from here.
 
     ``schema_messages``, when given, receives every schema violation libxml2 logged.
     """
     source = safe_xml.check_source(path)
-    options = safe_xml._parser_options()  # noqa: SLF001 - one source of truth for hardening
+    options = safe_xml.parser_options()
     if schema is not None:
         options["schema"] = schema
         # Streamed validation logs into lxml's per-thread error log, which keeps the
@@ -615,15 +614,7 @@ def _hardened_end_events(
 
 
 def refuse_doctype(tree: etree._ElementTree, source: Path | str) -> None:
-    """Refuse a document type declaration that safe_xml's prolog scan did not see.
-
-    safe_xml looks for one in the first 64 KB only; a DOCTYPE after a longer run of
-    comments is still parsed (its entities are never expanded nor fetched, but entity
-    nodes would reach the checks), so it is refused here once the prolog is known.
-    """
-    docinfo = tree.docinfo
-    if docinfo.internalDTD is not None or docinfo.externalDTD is not None or docinfo.doctype:
-        raise errors.UnreadableFile("file", str(source), "declares a DOCTYPE or entities, which are refused")
+    safe_xml.refuse_declared_dtd(tree, source)
 
 
 def _mapped(exc: etree.Error, source: Path) -> errors.SepaEngineError:
