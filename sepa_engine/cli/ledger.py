@@ -1,0 +1,186 @@
+"""Commands on the ledger itself: create it, load upstream records, list what it holds.
+
+Operator output masks what identifies a debtor: IBANs always, mandate references in the
+request listing (the mandate listing shows references, which operators need to act on).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from sqlalchemy.engine import make_url
+
+from sepa_engine.cli import context
+from sepa_engine.cli.context import ConfigOption, JsonOption
+from sepa_engine.cli.exit_codes import ExitCode
+from sepa_engine.cli.main import app
+from sepa_engine.clock import SystemClock
+from sepa_engine.db import migrate
+from sepa_engine.domain.mandate import MandateStatus
+from sepa_engine.domain.masking import mask_iban, mask_reference
+from sepa_engine.domain.money import format_cents
+from sepa_engine.domain.statuses import RequestStatus
+from sepa_engine.services import loading, registry
+
+requests_app = typer.Typer(help="Debit requests in the ledger.", no_args_is_help=True)
+mandates_app = typer.Typer(help="Mandates in the ledger.", no_args_is_help=True)
+app.add_typer(requests_app, name="requests")
+app.add_typer(mandates_app, name="mandates")
+
+LimitOption = typer.Option(50, "--limit", min=1, max=registry.LIST_LIMIT_MAX, help="Rows per page.")
+AfterOption = typer.Option(None, "--after", min=0, help="Show rows after this id (the next page).")
+CreditorOption = typer.Option(None, "--creditor", help="Only this creditor (its code).")
+
+
+@app.command("init-db")
+def init_db(config: str | None = ConfigOption) -> None:
+    """Create the ledger or bring it to the latest schema (safe to run again)."""
+    with context.handled(), context.database(config) as (_settings, db):
+        url = make_url(db.url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        migrate.upgrade(db)
+    context.stdout.print(f"ledger ready: {url.render_as_string(hide_password=True)}", markup=False, highlight=False)
+
+
+@app.command("load")
+def load(
+    directory: Path = typer.Argument(..., exists=True, file_okay=False, dir_okay=True, help="Directory with creditors.json, debtor-accounts.json, mandates.json, requests.json."),
+    config: str | None = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Load upstream records from DIR in one transaction: everything or, if any record is bad, nothing."""
+    with context.handled(), context.database(config) as (_settings, db):
+        try:
+            with db.transaction() as session:
+                report = loading.load_directory(session, directory, clock=SystemClock())
+        except loading.LoadFailed as failure:
+            _load_failed(failure, as_json)
+    context.render({"loaded": True, **report.to_dict()}, as_json, lambda: _draw_report(report))
+
+
+def _load_failed(failure: loading.LoadFailed, as_json: bool) -> None:
+    if as_json:
+        context.emit_json({"loaded": False, "error": failure.to_dict(), "errors": [e.to_dict() for e in failure.load_errors]})
+    else:
+        # One line per error, never wrapped, so that the list can be grepped.
+        context.stderr.print(f"error: {failure}", markup=False, highlight=False, soft_wrap=True)
+        for error in failure.load_errors:
+            context.stderr.print(f"  {error}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(int(ExitCode.INVALID))
+
+
+def _draw_report(report: loading.LoadReport) -> None:
+    rows = [(kind, count.created, count.unchanged) for kind, count in report.counts.items()]
+    context.stdout.print(context.table("Loaded", ("kind", "created", "unchanged"), rows, right=("created", "unchanged")))
+    if report.problems:
+        problem_rows = [
+            (f"{stored.file}[{stored.index}]", stored.id, problem["field"], problem["message"], problem["reason_code"])
+            for stored in report.problems
+            for problem in stored.problems
+        ]
+        context.stdout.print(
+            context.table(
+                "Stored with problems (the collection run will refuse them)",
+                ("record", "id", "field", "problem", "reason code"),
+                problem_rows,
+            )
+        )
+
+
+@requests_app.command("list")
+def list_requests(
+    status: RequestStatus | None = typer.Option(None, "--status", help="Only requests in this status."),
+    creditor: str | None = CreditorOption,
+    limit: int = LimitOption,
+    after: int | None = AfterOption,
+    config: str | None = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Debit requests by id, with their status and why they were refused or cancelled."""
+    with context.handled(), context.database(config) as (_settings, db), db.reader() as session:
+        page = registry.list_requests(
+            session, status=status.value if status else None, creditor_code=creditor, after_id=after, limit=limit
+        )
+    records = [
+        {
+            "id": row.id,
+            "creditor": row.creditor_code,
+            "end_to_end_id": row.end_to_end_id,
+            "mandate": mask_reference(row.mandate_reference),
+            "amount": format_cents(row.amount_cents),
+            "requested_date": row.requested_date.isoformat(),
+            "status": row.status,
+            "reason_code": row.reason_code,
+            "reason": row.reason,
+            "batch": row.batch_id,
+        }
+        for row in page.items
+    ]
+    columns = {"id": "id", "creditor": "creditor", "end_to_end_id": "end-to-end id", "mandate": "mandate",
+               "amount": "amount", "requested_date": "requested date", "status": "status",
+               "reason_code": "reason code", "reason": "reason", "batch": "batch"}
+    context.render(
+        {"requests": records, "next_after": page.next_after},
+        as_json,
+        lambda: _draw_page("Debit requests", columns, records, page.next_after, right=("id", "amount", "batch")),
+    )
+
+
+@mandates_app.command("list")
+def list_mandates(
+    creditor: str | None = CreditorOption,
+    status: MandateStatus | None = typer.Option(None, "--status", help="Only mandates in this status."),
+    limit: int = LimitOption,
+    after: int | None = AfterOption,
+    config: str | None = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Mandates by id, with their state and the mandate each one replaced."""
+    with context.handled(), context.database(config) as (_settings, db), db.reader() as session:
+        page = registry.list_mandates(
+            session, creditor_code=creditor, status=status.value if status else None, after_id=after, limit=limit
+        )
+    records = [
+        {
+            "id": row.id,
+            "creditor": row.creditor_code,
+            "reference": row.reference,
+            "debtor_account": row.debtor_account_reference,
+            "kind": row.kind,
+            "status": row.status,
+            "signed_on": row.signed_on.isoformat(),
+            "iban": mask_iban(row.iban),
+            "bic": row.bic,
+            "first_collected_on": row.first_collected_on.isoformat() if row.first_collected_on else None,
+            "last_collected_on": row.last_collected_on.isoformat() if row.last_collected_on else None,
+            "amendment_pending": row.amendment_pending,
+            "supersedes": row.supersedes_id,
+        }
+        for row in page.items
+    ]
+    # The table leaves out what JSON carries for machines (BIC, first collection).
+    columns = {"id": "id", "creditor": "creditor", "reference": "reference", "debtor_account": "debtor account",
+               "kind": "kind", "status": "status", "signed_on": "signed on", "iban": "iban",
+               "last_collected_on": "last collected", "amendment_pending": "amendment", "supersedes": "supersedes"}
+    context.render(
+        {"mandates": records, "next_after": page.next_after},
+        as_json,
+        lambda: _draw_page("Mandates", columns, records, page.next_after, right=("id", "supersedes")),
+    )
+
+
+def _draw_page(
+    title: str, columns: dict[str, str], records: list[dict[str, object]], next_after: int | None, *, right: tuple[str, ...]
+) -> None:
+    rows = [[_cell(record[key]) for key in columns] for record in records]
+    context.stdout.print(context.table(title, list(columns.values()), rows, right=right))
+    if next_after is not None:
+        context.stdout.print(f"more: --after {next_after}", markup=False, highlight=False)
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    return value
