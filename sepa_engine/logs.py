@@ -8,6 +8,7 @@ any IBAN-looking token inside free text.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from typing import Any
@@ -38,9 +39,14 @@ def mask_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, A
     return event
 
 
-def configure(json_lines: bool | None = None, level: int = logging.INFO) -> None:
+def configure(json_lines: bool | None = None, level: int | None = None) -> None:
+    """``SEPA_ENGINE_LOG_LEVEL`` (debug, info, warning, error) sets the level; info by default."""
     if json_lines is None:
         json_lines = not sys.stderr.isatty()
+    if level is None:
+        level = logging.getLevelName(os.environ.get("SEPA_ENGINE_LOG_LEVEL", "info").upper())
+        if not isinstance(level, int):
+            level = logging.INFO
     renderer: Any = structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -27,7 +28,7 @@ def render_summary(session: Session, batch: Batch, creditor: Creditor, final: Pa
         f"pain.008 file      {final.name}",
         f"creditor           {creditor.name} ({creditor.code}), identifier {creditor.creditor_identifier}",
         f"message id         {batch.message_id}   version {batch.version}",
-        f"created            {batch.created_at.isoformat()}",
+        f"created            {batch.created_at.astimezone(ZoneInfo(creditor.timezone)).isoformat()}",
         f"transactions       {batch.count}",
         f"control sum        {format_cents(batch.sum_cents)} EUR",
         f"sha256             {batch.sha256}",

@@ -184,3 +184,19 @@ def _cell(value: object) -> object:
     if isinstance(value, bool):
         return "yes" if value else ""
     return value
+
+
+@mandates_app.command("revoke")
+def revoke_mandate(
+    reference: str = typer.Argument(..., help="The mandate reference (UMR)."),
+    creditor: str = typer.Option(..., "--creditor", help="The creditor's code."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept with the mandate)."),
+    config: str | None = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Revoke a mandate: its pending requests are cancelled; later requests are refused (MD01)."""
+    with context.handled(), context.database(config) as (_settings, db), db.transaction() as session:
+        cancelled = registry.revoke_mandate(session, creditor, reference, reason=reason, clock=SystemClock())
+    document = {"creditor": creditor, "reference": reference, "status": "revoked", "cancelled_requests": cancelled}
+    context.render(document, as_json, lambda: context.stdout.print(
+        f"Mandate {reference} of {creditor} is revoked; {cancelled} pending request(s) cancelled."))

@@ -143,6 +143,8 @@ class Mandate(Base):
     kind: Mapped[str] = mapped_column(String(10), default="recurrent")
     status: Mapped[str] = mapped_column(String(12), default="active")
     status_changed_at: Mapped[dt.datetime] = mapped_column(_tz())
+    # Why it left ACTIVE (revocation reason, hard return code...), for the people who ask.
+    status_reason: Mapped[str | None] = mapped_column(Text)
     first_collected_on: Mapped[dt.date | None] = mapped_column(Date)
     last_collected_on: Mapped[dt.date | None] = mapped_column(Date)
     final_collected: Mapped[bool] = mapped_column(Boolean, default=False)

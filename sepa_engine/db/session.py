@@ -33,7 +33,12 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True)
+    # Long transactions that fill a fresh table (a load, a run) would otherwise keep the
+    # generic plan PostgreSQL made while the table was nearly empty: lookups by key then
+    # degrade to scans as the table grows.
+    return create_engine(
+        parsed, pool_pre_ping=True, connect_args={"options": "-c plan_cache_mode=force_custom_plan"}
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -38,7 +38,6 @@ from sepa_engine import errors
 from sepa_engine.domain.directdebit import (
     Amendment,
     BlockKey,
-    Creditor,
     DirectDebit,
     FileHeader,
     PaymentBlock,

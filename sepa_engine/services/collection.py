@@ -182,7 +182,7 @@ def _assign_in_transaction(
         for creditor in creditors:
             assigned = _assign_creditor(session, clock, settings, creditor, run.id, now, report)
             if assigned:
-                _plan_batches(session, settings, clock, ids, creditor, run.id)
+                _plan_batches(session, settings, now, ids, creditor, run.id)
         if report.dry_run:
             # Everything above was computed for the report only.
             raise _DryRunDone
@@ -277,11 +277,13 @@ def _amendment(row: repo.DueRow, creditor: Creditor) -> Amendment | None:
         return None
 
 
-def _plan_batches(session, settings: Settings, clock: Clock, ids: IdSource, creditor: Creditor, run_id: int) -> None:  # type: ignore[no-untyped-def]
+def _plan_batches(session, settings: Settings, now: dt.datetime, ids: IdSource, creditor: Creditor, run_id: int) -> None:  # type: ignore[no-untyped-def]
     party = _creditor_party(creditor)
     instrument = LocalInstrument(creditor.local_instrument)
     version = writable_version(creditor.pain008_version)
-    created = creation_time(clock.now(), creditor.timezone)
+    # The file is created at the run's instant: a run "as of" a business date writes files
+    # of that date, so its collection dates never precede the file's own CreDtTm.
+    created = creation_time(now, creditor.timezone)
 
     def collectibles() -> Iterator[Collectible[tuple[int, int]]]:
         for request_id, collection_date, seq, amount in repo.assigned_in_run(session, run_id, creditor.id, settings.chunk_size):

@@ -32,7 +32,6 @@ from sqlalchemy.orm import Session
 
 from sepa_engine import errors
 from sepa_engine.clock import Clock
-from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.services import registry
 from sepa_engine.services.inputs import CreditorInput, DebitRequestInput, DebtorAccountInput, MandateInput
 
@@ -155,7 +154,6 @@ def load_directory(session: Session, directory: str | Path, *, clock: Clock) -> 
     folder = Path(directory)
     if not folder.is_dir():
         raise errors.NotFound("directory", str(folder), "is not a directory")
-    registry_repo.plan_each_statement(session)
     bad: list[LoadError] = []
     valid: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for kind in KINDS:

@@ -370,6 +370,7 @@ def revoke_mandate(session: Session, creditor_code: str, reference: str, *, reas
     if MandateStatus(row.status) is not MandateStatus.REVOKED:
         row.status = transition(MandateStatus(row.status), MandateStatus.REVOKED).value
         row.status_changed_at = now
+        row.status_reason = reason
     cancelled = repo.cancel_pending_requests(
         session,
         row.id,
@@ -378,7 +379,6 @@ def revoke_mandate(session: Session, creditor_code: str, reference: str, *, reas
         at=now,
     )
     session.flush()
-    # The mandates table has no column for the revocation reason: the event keeps it.
     log.info("mandate.revoked", creditor=creditor.code, mandate=mask_reference(row.reference), reason=reason, cancelled=cancelled)
     return cancelled
 
@@ -451,11 +451,10 @@ def enqueue_request(
         idempotency.ensure_same(existing, digest, key)
         return _request_result(session, creditor, existing, created=False)
 
+    # A revoked, blocked or lapsed mandate is a business rule like any other: the request
+    # is stored and returned with its problem (MD01), and the collection run refuses it,
+    # so upstream's request is never lost and its refusal shows in the review.
     mandate = _current_mandate(session, creditor, reference, field="mandate", shared=True)
-    if MandateStatus(mandate.status) is MandateStatus.REVOKED:
-        raise errors.MandateNotActive(
-            "mandate", reference, "is revoked: no request can be enqueued on it", shown_value=mask_reference(reference)
-        )
     requested = data.requested_date or calendar.add_target_days(business_today(clock, creditor.timezone), 1)
 
     def write() -> DebitRequest:
@@ -511,7 +510,10 @@ def _provisional_end_to_end_id(creditor_id: int, key: str) -> str:
 
 def _request_result(session: Session, creditor: Creditor, row: DebitRequest, created: bool) -> RequestResult:
     mandate = repo.mandate(session, row.mandate_id)
-    found = problems.request_problems(row, mandate, mandate.debtor_account)
+    # Problems forecast what the collection run will do; once a request has left the
+    # queue its fate is decided (and its own collection would read as "already used").
+    pending = RequestStatus(row.status) is RequestStatus.PENDING
+    found = problems.request_problems(row, mandate, mandate.debtor_account) if pending else []
     return RequestResult(
         row.id,
         creditor.code,

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
-from sepa_engine.db.models import Batch, DebitRequest, Mandate
+from sepa_engine.db.models import DebitRequest, Mandate
 from sepa_engine.ids import SequentialIds
 from sepa_engine.iso20022.versions import PAIN_008_001_08, load_schema
 from sepa_engine.services.collection import run_collection

@@ -439,14 +439,13 @@ def test_enqueueing_on_an_unknown_mandate_raises_naming_the_field(db, clock):
     assert count(db, DebitRequest) == 0
 
 
-def test_enqueueing_on_a_revoked_mandate_raises(db, clock):
+def test_a_request_on_a_revoked_mandate_is_stored_with_its_problem(db, clock):
     mandate = setup_mandate(db, clock)
     with db.transaction() as s:
         registry.revoke_mandate(s, "martin", mandate.reference, reason="debtor", clock=clock)
-    with pytest.raises(errors.MandateNotActive) as caught:
-        enqueue(db, clock, "r")
-    assert caught.value.field == "mandate"
-    assert count(db, DebitRequest) == 0
+    result = enqueue(db, clock, "r")
+    assert (result.created, result.status) == (True, "pending")
+    assert [(p["field"], p["reason_code"]) for p in result.problems] == [("mandate", "MD01")]
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sepa_engine.db.models import Base, Creditor, DebitRequest, DebtorAccount, Mandate
@@ -24,19 +24,6 @@ Lock = Literal["share", "update"]
 
 _SUPERSEDED = MandateStatus.SUPERSEDED.value
 _PENDING = RequestStatus.PENDING.value
-
-
-def plan_each_statement(session: Session) -> None:
-    """PostgreSQL: plan every statement of this transaction for its own parameters.
-
-    psycopg prepares a statement after a few executions and the server may then keep one
-    generic plan. Chosen while a fresh table was nearly empty, that plan is a sequential
-    scan, and a bulk load that grows the table in the same transaction turns quadratic
-    (measured: a key lookup went from 0.2 to 2.4 ms between the 1,000th and 7,000th
-    request). SET LOCAL ends with the transaction.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def add(session: Session, row: RowT) -> RowT:

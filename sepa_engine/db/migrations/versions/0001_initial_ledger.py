@@ -113,6 +113,7 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=10), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('status_changed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('status_reason', sa.Text(), nullable=True),
     sa.Column('first_collected_on', sa.Date(), nullable=True),
     sa.Column('last_collected_on', sa.Date(), nullable=True),
     sa.Column('final_collected', sa.Boolean(), nullable=False),
