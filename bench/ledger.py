@@ -95,3 +95,31 @@ def collect(backend: str, count: int, workdir: Path) -> float:
         return seconds
     finally:
         drop(url)
+
+
+def enqueue(backend: str, count: int, workdir: Path) -> float:
+    """``count`` requests through the Python API (batch enqueue), over ``count`` mandates."""
+    from sepa_engine.services.batch_enqueue import EnqueueItem, enqueue_requests
+    from sepa_engine.services.inputs import DebitRequestInput
+
+    url = database_for(backend, workdir)
+    try:
+        db = Database(url)
+        migrate.upgrade(db)
+        seed(db, count)
+        with db.transaction() as s:
+            s.execute(text("DELETE FROM debit_requests"))
+        items = (
+            EnqueueItem(f"portal-{i}", DebitRequestInput(mandate=f"RUM-{i:010d}", amount="850.00", remittance=f"Loyer {i}"))
+            for i in range(1, count + 1)
+        )
+        started = time.perf_counter()
+        with db.transaction() as s:
+            result = enqueue_requests(s, "bench", items, clock=FixedClock(NOW))
+        seconds = time.perf_counter() - started
+        if result.created != count:
+            raise SystemExit(f"enqueued {result.created} of {count}")
+        db.dispose()
+        return seconds
+    finally:
+        drop(url)

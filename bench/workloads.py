@@ -144,7 +144,20 @@ def collect_postgresql(count: int, workdir: Path) -> float:
     return collect("postgresql", count, workdir)
 
 
+def enqueue_sqlite(count: int, workdir: Path) -> float:
+    from bench.ledger import enqueue
+
+    return enqueue("sqlite", count, workdir)
+
+
+def enqueue_postgresql(count: int, workdir: Path) -> float:
+    from bench.ledger import enqueue
+
+    return enqueue("postgresql", count, workdir)
+
+
 WORKLOADS = {
+    "enqueue-sqlite": enqueue_sqlite, "enqueue-postgresql": enqueue_postgresql,
     "ours": ours, "ours-planned": ours_planned, "sepaxml": sepaxml_export, "verify": verify,
     "collect-sqlite": collect_sqlite, "collect-postgresql": collect_postgresql,
 }

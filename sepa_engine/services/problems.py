@@ -63,23 +63,26 @@ def mandate_problems(
     return found
 
 
+def amount_problems(cents: int) -> Problems:
+    if cents == 0:
+        return [errors.InvalidAmount("amount", "0.00", "is zero: nothing to collect", reason_code=AMOUNT_ZERO_REASON)]
+    try:
+        money.check_cents(cents)
+    except errors.InvalidAmount as exc:
+        return [errors.InvalidAmount("amount", money.format_cents(cents), exc.rule, reason_code=AMOUNT_RANGE_REASON)]
+    return []
+
+
 def request_problems(request: DebitRequest, mandate: MandateRow, account: DebtorAccount) -> Problems:
+    return amount_problems(request.amount_cents) + dated_problems(mandate, account, request.requested_date)
+
+
+def dated_problems(mandate: MandateRow, account: DebtorAccount, requested_date: dt.date) -> Problems:
+    """What a request on ``requested_date`` would meet apart from its amount: the same for
+    every request of the mandate on that date (a batch computes it once)."""
     found: Problems = []
-    if request.amount_cents == 0:
-        found.append(
-            errors.InvalidAmount("amount", "0.00", "is zero: nothing to collect", reason_code=AMOUNT_ZERO_REASON)
-        )
-    else:
-        try:
-            money.check_cents(request.amount_cents)
-        except errors.InvalidAmount as exc:
-            found.append(
-                errors.InvalidAmount(
-                    "amount", money.format_cents(request.amount_cents), exc.rule, reason_code=AMOUNT_RANGE_REASON
-                )
-            )
-    _collect(found, calendar.next_target_day, request.requested_date)
-    found.extend(mandate_problems(mandate, account, request.requested_date, prefix="mandate."))
+    _collect(found, calendar.next_target_day, requested_date)
+    found.extend(mandate_problems(mandate, account, requested_date, prefix="mandate."))
     found.extend(debtor_account_problems(account, prefix="debtor_account."))
     return found
 

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from sepa_engine.db.models import Base, Creditor, DebitRequest, DebtorAccount, Mandate
@@ -277,3 +277,94 @@ def list_mandates(
     if after_id is not None:
         query = query.where(Mandate.id > after_id)
     return [MandateRow(*row) for row in session.execute(query)]
+
+
+# --- batch enqueue ---------------------------------------------------------------------------
+
+
+def requests_by_idempotency_keys(session: Session, creditor_id: int, keys: list[str]) -> dict[str, DebitRequest]:
+    if not keys:
+        return {}
+    rows = session.scalars(
+        select(DebitRequest).where(DebitRequest.creditor_id == creditor_id, DebitRequest.idempotency_key.in_(keys))
+    )
+    return {row.idempotency_key: row for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    name: str
+    address_country: str | None
+    address_town: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MandateView:
+    """The columns the problem checks read, without building ORM entities (a batch of
+    requests may name as many mandates as requests)."""
+
+    id: int
+    reference: str
+    kind: str
+    status: str
+    signed_on: dt.date
+    iban: str
+    bic: str | None
+    first_collected_on: dt.date | None
+    last_collected_on: dt.date | None
+    final_collected: bool
+    debtor_account: AccountView
+
+
+def mandates_in_force(session: Session, creditor_id: int, references: list[str], *, share_lock: bool) -> dict[str, MandateView]:
+    """Mandates in force by reference, read (and share-locked on PostgreSQL) in one statement."""
+    if not references:
+        return {}
+    query = (
+        select(
+            Mandate.id, Mandate.reference, Mandate.kind, Mandate.status, Mandate.signed_on, Mandate.iban, Mandate.bic,
+            Mandate.first_collected_on, Mandate.last_collected_on, Mandate.final_collected,
+            DebtorAccount.name, DebtorAccount.address_country, DebtorAccount.address_town,
+        )
+        .join(DebtorAccount, DebtorAccount.id == Mandate.debtor_account_id)
+        .where(Mandate.creditor_id == creditor_id, Mandate.reference.in_(references), Mandate.status != _SUPERSEDED)
+    )
+    if share_lock:
+        query = query.with_for_update(read=True, of=Mandate)
+    return {
+        row[1]: MandateView(*row[:10], debtor_account=AccountView(*row[10:]))  # type: ignore[arg-type]
+        for row in session.execute(query)
+    }
+
+
+def mandate_view(row: Mandate) -> MandateView:
+    account = row.debtor_account
+    return MandateView(
+        row.id, row.reference, row.kind, row.status, row.signed_on, row.iban, row.bic, row.first_collected_on,
+        row.last_collected_on, row.final_collected, AccountView(account.name, account.address_country, account.address_town),
+    )
+
+
+def reserve_request_ids(session: Session, count: int) -> list[int]:
+    """Ids for ``count`` new requests, known before they are inserted (so each row can carry
+    its final end-to-end id). PostgreSQL: from the table's sequence, safe under concurrency.
+    SQLite: above the current maximum, safe because writers hold the database lock
+    (transactions begin IMMEDIATE, see db/session.py)."""
+    if count <= 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(
+            text("SELECT nextval(pg_get_serial_sequence('debit_requests', 'id')) FROM generate_series(1, :n)"),
+            {"n": count},
+        )
+        return [row[0] for row in rows]
+    start = (session.scalar(select(func.max(DebitRequest.id))) or 0) + 1
+    return list(range(start, start + count))
+
+
+def insert_requests(session: Session, rows: list[dict[str, object]]) -> None:
+    """Insert many requests (ids included) in one executemany."""
+    if rows:
+        # Core, not the ORM's bulk path: the same statement without per-row bookkeeping.
+        session.execute(insert(DebitRequest.__table__), rows)
+
