@@ -1,0 +1,160 @@
+"""Text of the pain.002.001.03 status report (DK variant), the only place its tags are spelt.
+
+The DK schema knows one status code, RJCT: a report says what was rejected, and a group
+or block without a status was accepted. So the group status ACCP (nothing rejected) and
+PART (some transactions rejected) are written as no GrpSts at all, and RJCT is written
+on the group or a block only when every transaction it holds was rejected. Each rejected
+transaction is listed with its reason code and its original references either way, so a
+reader never has to expand a group status to learn the reasons. The DK schema has no
+AddtlInf in StsRsnInf: reasons are codes only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sepa_engine.banksim import text
+from sepa_engine.banksim.facts import BlockFacts
+from sepa_engine.banksim.text import x
+from sepa_engine.domain.money import format_cents
+from sepa_engine.iso20022.pain008_reader import Transaction, parse_date
+
+MESSAGE = "pain.002.001.03"
+NAMESPACE = f"urn:iso:std:iso:20022:tech:xsd:{MESSAGE}"
+# Repeated elements the validating sink prunes.
+PRUNED = ("TxInfAndSts", "OrgnlPmtInfAndSts")
+REJECTED = "RJCT"
+_NAME_MAX = 70
+_REMITTANCE_MAX = 140
+
+
+@dataclass(frozen=True, slots=True)
+class ReportHeader:
+    message_id: str
+    created: dt.datetime
+    creditor_agent_bic: str | None
+    original_message_id: str
+    original_message_name: str
+    count: int
+    sum_cents: int
+    all_rejected: bool
+
+
+def document_start(header: ReportHeader) -> str:
+    agent = f"<CdtrAgt>{_agent(header.creditor_agent_bic)}</CdtrAgt>\n" if header.creditor_agent_bic else ""
+    status = f"<GrpSts>{REJECTED}</GrpSts>\n" if header.all_rejected else ""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<Document xmlns="{NAMESPACE}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
+        "<CstmrPmtStsRpt>\n"
+        "<GrpHdr>\n"
+        f"<MsgId>{header.message_id}</MsgId>\n"
+        f"<CreDtTm>{text.date_time_text(header.created)}</CreDtTm>\n"
+        f"{agent}"
+        "</GrpHdr>\n"
+        "<OrgnlGrpInfAndSts>\n"
+        f"<OrgnlMsgId>{x(header.original_message_id)}</OrgnlMsgId>\n"
+        f"<OrgnlMsgNmId>{header.original_message_name}</OrgnlMsgNmId>\n"
+        f"<OrgnlNbOfTxs>{header.count}</OrgnlNbOfTxs>\n"
+        f"<OrgnlCtrlSum>{format_cents(header.sum_cents)}</OrgnlCtrlSum>\n"
+        f"{status}"
+        "</OrgnlGrpInfAndSts>\n"
+    )
+
+
+def document_end() -> str:
+    return "</CstmrPmtStsRpt>\n</Document>\n"
+
+
+def block_start(block: BlockFacts, count: int, sum_cents: int, all_rejected: bool) -> str:
+    status = f"<PmtInfSts>{REJECTED}</PmtInfSts>\n" if all_rejected else ""
+    return (
+        "<OrgnlPmtInfAndSts>\n"
+        f"<OrgnlPmtInfId>{x(block.payment_info_id)}</OrgnlPmtInfId>\n"
+        f"<OrgnlNbOfTxs>{count}</OrgnlNbOfTxs>\n"
+        f"<OrgnlCtrlSum>{format_cents(sum_cents)}</OrgnlCtrlSum>\n"
+        f"{status}"
+    )
+
+
+def block_end() -> str:
+    return "</OrgnlPmtInfAndSts>\n"
+
+
+class BlockReferences:
+    """The parts of OrgnlTxRef every transaction of one block shares, rendered once."""
+
+    def __init__(self, block: BlockFacts) -> None:
+        self.collection_date = f"<ReqdColltnDt>{text.date_text(block.collection_date)}</ReqdColltnDt>"
+        self.creditor_id = block.creditor_id
+        self.payment_type = _payment_type(block)
+        creditor_name = text.shortened(block.creditor_name, _NAME_MAX)
+        self.creditor = (
+            (f"<CdtrAgt>{_agent(block.creditor_bic)}</CdtrAgt>" if block.creditor_bic else "")
+            + (f"<Cdtr><Nm>{x(creditor_name)}</Nm></Cdtr>" if creditor_name else "")
+            + f"<CdtrAcct><Id><IBAN>{block.creditor_iban}</IBAN></Id></CdtrAcct>"
+        )
+
+
+def rejection(refs: BlockReferences, tx: Transaction, end_to_end_id: str, amount_cents: int, status_id: str, code: str) -> str:
+    instruction = f"<OrgnlInstrId>{x(tx.instruction_id)}</OrgnlInstrId>" if text.fits(tx.instruction_id, 35) else ""
+    return (
+        f"<TxInfAndSts><StsId>{status_id}</StsId>{instruction}"
+        f"<OrgnlEndToEndId>{x(end_to_end_id)}</OrgnlEndToEndId>"
+        f"<TxSts>{REJECTED}</TxSts><StsRsnInf><Rsn><Cd>{code}</Cd></Rsn></StsRsnInf>"
+        f"{_original_reference(refs, tx, amount_cents)}</TxInfAndSts>\n"
+    )
+
+
+def _original_reference(refs: BlockReferences, tx: Transaction, amount_cents: int) -> str:
+    # Element order is the XSD's: Amt, ReqdColltnDt, CdtrSchmeId, PmtTpInf, PmtMtd,
+    # MndtRltdInf, RmtInf, Dbtr, DbtrAcct, DbtrAgt, CdtrAgt, Cdtr, CdtrAcct.
+    creditor_id = tx.creditor_id if text.is_creditor_id(tx.creditor_id) else refs.creditor_id
+    scheme = (
+        f"<CdtrSchmeId><Id><PrvtId><Othr><Id>{x(creditor_id)}</Id>"
+        "<SchmeNm><Prtry>SEPA</Prtry></SchmeNm></Othr></PrvtId></Id></CdtrSchmeId>"
+        if creditor_id
+        else ""
+    )
+    debtor_name = text.shortened(tx.debtor_name, _NAME_MAX)
+    return (
+        f'<OrgnlTxRef><Amt><InstdAmt Ccy="EUR">{format_cents(amount_cents)}</InstdAmt></Amt>'
+        f"{refs.collection_date}{scheme}{refs.payment_type}<PmtMtd>DD</PmtMtd>"
+        f"{_mandate(tx)}{_remittance(tx)}"
+        + (f"<Dbtr><Nm>{x(debtor_name)}</Nm></Dbtr>" if debtor_name else "")
+        + (f"<DbtrAcct><Id><IBAN>{tx.debtor_iban}</IBAN></Id></DbtrAcct>" if text.is_iban(tx.debtor_iban) else "")
+        + (f"<DbtrAgt>{_agent(tx.debtor_bic)}</DbtrAgt>" if text.is_bic(tx.debtor_bic) else "")
+        + f"{refs.creditor}</OrgnlTxRef>"
+    )
+
+
+def _mandate(tx: Transaction) -> str:
+    mandate_id = text.element("MndtId", tx.mandate_id) if text.fits(tx.mandate_id, 35) else ""
+    signed = parse_date(tx.signature_date)
+    signature = f"<DtOfSgntr>{signed.isoformat()}</DtOfSgntr>" if signed else ""
+    if not (mandate_id or signature):
+        return ""
+    return f"<MndtRltdInf>{mandate_id}{signature}</MndtRltdInf>"
+
+
+def _remittance(tx: Transaction) -> str:
+    # The DK schema takes one unstructured line (or a creditor reference, which we skip).
+    first = tx.remittance[0] if tx.remittance else None
+    if not text.fits(first, _REMITTANCE_MAX):
+        return ""
+    return f"<RmtInf><Ustrd>{x(first)}</Ustrd></RmtInf>"
+
+
+def _payment_type(block: BlockFacts) -> str:
+    parts = (
+        (f"<SvcLvl><Cd>{x(block.service_level)}</Cd></SvcLvl>" if block.service_level else "")
+        + (f"<LclInstrm><Cd>{x(block.local_instrument)}</Cd></LclInstrm>" if block.local_instrument else "")
+        + (f"<SeqTp>{block.sequence_type}</SeqTp>" if block.sequence_type else "")
+    )
+    return f"<PmtTpInf>{parts}</PmtTpInf>" if parts else ""
+
+
+def _agent(bic: str | None) -> str:
+    return f"<FinInstnId><BIC>{bic}</BIC></FinInstnId>"
+
