@@ -117,7 +117,8 @@ def test_report_about_a_credit_transfer_file_exits_0_with_no_record_and_says_why
     document = json.loads(result.stdout)
     assert document["records"] == []
     assert document["skipped"] == 2
-    (warning,) = document["warnings"]
+    # Without ../shared the XSD is not checked, which adds its own warning.
+    (warning,) = [w for w in document["warnings"] if w["code"] != "schema_not_checked"]
     assert warning["code"] == "not_ours"
     assert "pain.001.001.03" in warning["message"]
 
