@@ -1,6 +1,6 @@
 """``make bench``: every benchmark in its own process, results as a Markdown table.
 
-Targets (issue 3) are checked and printed beside the figures; nothing here is a test, and
+Targets (issues 3 and 4) are checked and printed beside the figures; nothing here is a test, and
 nothing fails CI: BENCHMARKS.md records what a run on a named machine showed.
 
     python -m bench.run [--quick]     # --quick: 10x smaller sizes, to try the harness
@@ -58,6 +58,16 @@ def main() -> None:
         rows.append(("ours, spooled, large", spooled_large))
         verify_large = _run("verify", large, workdir)
         rows.append(("verify on the large file", verify_large))
+        collect_sqlite = _run("collect-sqlite", small, workdir)
+        rows.append(("collection run on SQLite (claim, validate, write, validate, record, publish)", collect_sqlite))
+        collect_pg = _run("collect-postgresql", small, workdir)
+        rows.append(("collection run on PostgreSQL", collect_pg))
+        collect_large = _run("collect-sqlite", large, workdir)
+        rows.append(("collection run on SQLite, large", collect_large))
+        enqueue_sqlite = _run("enqueue-sqlite", small, workdir)
+        rows.append(("batch enqueue through the Python API, SQLite", enqueue_sqlite))
+        enqueue_pg = _run("enqueue-postgresql", small, workdir)
+        rows.append(("batch enqueue through the Python API, PostgreSQL", enqueue_pg))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -76,6 +86,9 @@ def main() -> None:
         growth = b["peak_rss_mb"] - a["peak_rss_mb"]
         print(f"- {label} {large:,}: peak RSS {rss} MB (target < 60), growth from {small:,}: {growth:.1f} MB (target < 10)")
     print(f"- verify {large:,}: {verify_large['seconds']} s (target < 30 s), peak RSS {verify_large['peak_rss_mb']} MB")
+    print(f"- collection run {small:,} on SQLite: {collect_sqlite['seconds']} s (target < 20 s); PostgreSQL: {collect_pg['seconds']} s")
+    print(f"- collection run {large:,} on SQLite: peak RSS {collect_large['peak_rss_mb']} MB (target < 200 MB)")
+    print(f"- enqueue {small:,} through the Python API on SQLite: {enqueue_sqlite['seconds']} s (target < 10 s); PostgreSQL: {enqueue_pg['seconds']} s")
 
 
 if __name__ == "__main__":
