@@ -197,6 +197,42 @@ class IdempotencyConflict(SepaEngineError):
     problem = "was already used with different content"
 
 
+# --- customer accounts (on-demand and automatic collection, disputes) ----------------------
+class AccountError(SepaEngineError):
+    code = "account_error"
+    problem = "cannot be done on this account"
+
+
+class NothingDue(AccountError):
+    code = "nothing_due"
+    problem = "has nothing that can be collected"
+
+
+class AmountExceedsBalance(AccountError):
+    code = "amount_exceeds_balance"
+    problem = "exceeds the collectable balance"
+
+
+class WrongCollectionMode(AccountError):
+    code = "wrong_collection_mode"
+    problem = "is not allowed in this collection mode"
+
+
+class InvoiceNotPayable(AccountError):
+    code = "invoice_not_payable"
+    problem = "cannot be paid now"
+
+
+class DisputeError(AccountError):
+    code = "dispute_error"
+    problem = "is not a possible dispute change"
+
+
+class NoUsableMandate(MandateError):
+    code = "no_usable_mandate"
+    problem = "has no mandate that can be collected"
+
+
 def _all_classes(cls: type[SepaEngineError]) -> list[type[SepaEngineError]]:
     found = [cls]
     for sub in cls.__subclasses__():

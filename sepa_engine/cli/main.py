@@ -26,7 +26,7 @@ def _root() -> None:
 
 def _register() -> None:
     # Commands live in their own modules; importing them registers them on ``app``.
-    from sepa_engine.cli import banksim, collect, files, ledger, returns  # noqa: F401
+    from sepa_engine.cli import accounts, banksim, collect, files, ledger, returns  # noqa: F401
 
 
 _register()

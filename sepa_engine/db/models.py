@@ -13,6 +13,7 @@ import datetime as dt
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -86,6 +87,10 @@ class Creditor(Base):
     timezone: Mapped[str] = mapped_column(String(40), default="Europe/Paris")
     max_per_file: Mapped[int] = mapped_column(Integer, default=100_000)
     first_collection_policy: Mapped[str] = mapped_column(String(8), default="frst")
+    # Calendar days between a pre-notification and its automatic debit (EPC default 14).
+    prenotification_days: Mapped[int] = mapped_column(Integer, default=14, server_default="14")
+    # Creditors of one group may be paid together by one customer (a debit per creditor).
+    group_code: Mapped[str | None] = mapped_column(String(32))
     address_country: Mapped[str | None] = mapped_column(String(2))
     address_town: Mapped[str | None] = mapped_column(String(35))
     address_street: Mapped[str | None] = mapped_column(String(70))
@@ -97,10 +102,14 @@ class Creditor(Base):
 
 
 class DebtorAccount(Base):
+    """The account of one debtor at one creditor: its mandates, ledger and collection mode."""
+
     __tablename__ = "debtor_accounts"
     __table_args__ = (
         UniqueConstraint("creditor_id", "reference", name="uq_debtor_accounts_creditor_reference"),
         UniqueConstraint("creditor_id", "idempotency_key", name="uq_debtor_accounts_creditor_idempotency"),
+        # An index, not a constraint: SQLite adds it without rebuilding a table others reference.
+        Index("uq_debtor_accounts_creditor_customer", "creditor_id", "customer_reference", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -115,6 +124,23 @@ class DebtorAccount(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     content_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(_tz())
+    # The same customer across the creditors of a group (one account at each of them).
+    customer_reference: Mapped[str | None] = mapped_column(String(35))
+    collection_mode: Mapped[str] = mapped_column(String(10), default="on_demand", server_default="on_demand")
+    schedule_frequency: Mapped[str | None] = mapped_column(String(10))
+    schedule_day: Mapped[int | None] = mapped_column(Integer)
+    # Business date the account became automatic: earlier periods are not collected.
+    automatic_since: Mapped[dt.date | None] = mapped_column(Date)
+    # Billing details (the portal's "account information"); not written into files.
+    contact_name: Mapped[str | None] = mapped_column(String(140))
+    contact_role: Mapped[str | None] = mapped_column(String(70))
+    billing_street: Mapped[str | None] = mapped_column(String(140))
+    billing_postcode: Mapped[str | None] = mapped_column(String(16))
+    billing_town: Mapped[str | None] = mapped_column(String(70))
+    billing_country: Mapped[str | None] = mapped_column(String(2))
+    phone: Mapped[str | None] = mapped_column(String(35))
+    fax: Mapped[str | None] = mapped_column(String(35))
+    email: Mapped[str | None] = mapped_column(String(254))
 
 
 class Mandate(Base):
@@ -251,4 +277,223 @@ class DebitRequest(Base):
     amend_new_debtor_agent: Mapped[bool] = mapped_column(Boolean, default=False)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("debit_requests.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(_tz())
+
+
+# --- customer accounts (issue 5) -----------------------------------------------------------
+# Requests of one debtor account are found through its mandates.
+Index("ix_mandates_debtor_account_id", Mandate.debtor_account_id)
+
+
+class LedgerEntry(Base):
+    """One line of an account's ledger; ``kind`` says which way the amount moves the balance."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        UniqueConstraint("creditor_id", "kind", "document_number", name="uq_ledger_entries_creditor_document"),
+        UniqueConstraint("creditor_id", "idempotency_key", name="uq_ledger_entries_creditor_idempotency"),
+        # One payment and at most one return per debit request: booking twice is impossible.
+        UniqueConstraint("debit_request_id", "kind", name="uq_ledger_entries_request_kind"),
+        CheckConstraint("amount_cents > 0", name="positive_amount"),
+        Index("ix_ledger_entries_account", "debtor_account_id", "issue_date", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"))
+    debtor_account_id: Mapped[int] = mapped_column(ForeignKey("debtor_accounts.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    document_number: Mapped[str] = mapped_column(String(35))
+    issue_date: Mapped[dt.date] = mapped_column(Date)
+    due_date: Mapped[dt.date | None] = mapped_column(Date)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    label: Mapped[str | None] = mapped_column(String(140))
+    # The debit that produced a payment, or whose return a returned payment records.
+    debit_request_id: Mapped[int | None] = mapped_column(ForeignKey("debit_requests.id"))
+    # A credit note settles this invoice first.
+    applies_to_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    # A credit note created by accepting this dispute settles its invoices first.
+    dispute_id: Mapped[int | None] = mapped_column(ForeignKey("disputes.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(_tz())
+
+
+class RequestInvoice(Base):
+    """An invoice a debit request pays, and how much of it."""
+
+    __tablename__ = "request_invoices"
+    __table_args__ = (UniqueConstraint("debit_request_id", "entry_id", name="uq_request_invoices_request_entry"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"))
+    debit_request_id: Mapped[int] = mapped_column(ForeignKey("debit_requests.id"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class GroupPaymentOrder(Base):
+    """One customer paying invoices at several creditors of a group in one call."""
+
+    __tablename__ = "group_payment_orders"
+    __table_args__ = (
+        UniqueConstraint("customer_reference", "idempotency_key", name="uq_group_payment_orders_customer_idempotency"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_code: Mapped[str] = mapped_column(String(32))
+    customer_reference: Mapped[str] = mapped_column(String(35))
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(_tz())
+
+
+class PaymentOrder(Base):
+    """A debit asked for on demand (a portal's "pay" button), and the request it created."""
+
+    __tablename__ = "payment_orders"
+    __table_args__ = (
+        UniqueConstraint("creditor_id", "idempotency_key", name="uq_payment_orders_creditor_idempotency"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"))
+    debtor_account_id: Mapped[int] = mapped_column(ForeignKey("debtor_accounts.id"))
+    debit_request_id: Mapped[int] = mapped_column(ForeignKey("debit_requests.id"), unique=True)
+    group_order_id: Mapped[int | None] = mapped_column(ForeignKey("group_payment_orders.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(_tz())
+
+
+class ScheduleSlot(Base):
+    """What the automatic schedule decided for one account and period (at most once)."""
+
+    __tablename__ = "schedule_slots"
+    __table_args__ = (UniqueConstraint("debtor_account_id", "period", name="uq_schedule_slots_account_period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"))
+    debtor_account_id: Mapped[int] = mapped_column(ForeignKey("debtor_accounts.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    run_date: Mapped[dt.date] = mapped_column(Date)
+    outcome: Mapped[str] = mapped_column(String(12))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    debit_request_id: Mapped[int | None] = mapped_column(ForeignKey("debit_requests.id"), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(_tz())
+
+
+class Prenotification(Base):
+    """The notice a debtor gets before an automatic debit: what, when, under which mandate."""
+
+    __tablename__ = "prenotifications"
+    __table_args__ = (Index("ix_prenotifications_creditor_collection", "creditor_id", "collection_date", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"))
+    debtor_account_id: Mapped[int] = mapped_column(ForeignKey("debtor_accounts.id"))
+    slot_id: Mapped[int] = mapped_column(ForeignKey("schedule_slots.id"), unique=True)
+    debit_request_id: Mapped[int] = mapped_column(ForeignKey("debit_requests.id"), unique=True)
+    period: Mapped[str] = mapped_column(String(7))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    collection_date: Mapped[dt.date] = mapped_column(Date)
+    nominal_date: Mapped[dt.date] = mapped_column(Date)
+    mandate_reference: Mapped[str] = mapped_column(String(35))
+    creditor_identifier: Mapped[str] = mapped_column(String(35))
+    # The business day the notice counts from, and the instant it was made.
+    issued_on: Mapped[dt.date] = mapped_column(Date)
+    issued_at: Mapped[dt.datetime] = mapped_column(_tz())
+
+
+class Dispute(Base):
+    __tablename__ = "disputes"
+    __table_args__ = (
+        UniqueConstraint("creditor_id", "idempotency_key", name="uq_disputes_creditor_idempotency"),
+        Index("ix_disputes_account", "debtor_account_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"))
+    debtor_account_id: Mapped[int] = mapped_column(ForeignKey("debtor_accounts.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))
+    opened_by: Mapped[str] = mapped_column(String(100))
+    opened_at: Mapped[dt.datetime] = mapped_column(_tz())
+    status_changed_at: Mapped[dt.datetime] = mapped_column(_tz())
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class DisputeInvoice(Base):
+    __tablename__ = "dispute_invoices"
+    __table_args__ = (UniqueConstraint("dispute_id", "entry_id", name="uq_dispute_invoices_dispute_entry"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"), index=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class DisputeEvent(Base):
+    """One step of a dispute's history: who moved it to which status, and when."""
+
+    __tablename__ = "dispute_events"
+    __table_args__ = (
+        UniqueConstraint("creditor_id", "idempotency_key", name="uq_dispute_events_creditor_idempotency"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"))
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"), index=True)
+    status: Mapped[str] = mapped_column(String(12))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[dt.datetime] = mapped_column(_tz())
+    note: Mapped[str | None] = mapped_column(Text)
+    # The opening event is keyed by its dispute; transitions carry their own key.
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AccountChange(Base):
+    """One change of an account's details, mode or bank details (or of creditor settings)."""
+
+    __tablename__ = "account_changes"
+    __table_args__ = (
+        UniqueConstraint("creditor_id", "idempotency_key", name="uq_account_changes_creditor_idempotency"),
+        Index("ix_account_changes_account", "debtor_account_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"))
+    # None: a change of the creditor's own settings.
+    debtor_account_id: Mapped[int | None] = mapped_column(ForeignKey("debtor_accounts.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(100))
+    changed_at: Mapped[dt.datetime] = mapped_column(_tz())
+    mandate_id: Mapped[int | None] = mapped_column(ForeignKey("mandates.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AccountChangeField(Base):
+    __tablename__ = "account_change_fields"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("account_changes.id"), index=True)
+    field: Mapped[str] = mapped_column(String(40))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+
+
+class MandateSignature(Base):
+    """Evidence of an electronic signature, kept with the mandate it signed."""
+
+    __tablename__ = "mandate_signatures"
+    __table_args__ = (UniqueConstraint("creditor_id", "evidence_id", name="uq_mandate_signatures_creditor_evidence"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"))
+    mandate_id: Mapped[int] = mapped_column(ForeignKey("mandates.id"), unique=True)
+    signed_at: Mapped[dt.datetime] = mapped_column(_tz())
+    signer_name: Mapped[str] = mapped_column(String(140))
+    evidence_id: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(_tz())

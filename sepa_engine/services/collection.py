@@ -59,6 +59,7 @@ from sepa_engine.ids import IdSource
 from sepa_engine.iso20022.pain008 import BlockPlan, WrittenFile, creation_time, write_pain008
 from sepa_engine.iso20022.versions import writable_version
 from sepa_engine.review import write_summary
+from sepa_engine.services import accounts
 
 log = structlog.get_logger("sepa_engine.collection")
 
@@ -413,6 +414,9 @@ def _publish(db: Database, settings: Settings, clock: Clock, batch_id: int, tmp:
         at = clock.now()
         repo.set_batch(session, batch_id, status=batch_transition(batch.status, BatchStatus.PUBLISHED).value, published_at=at)
         repo.submit_batch_requests(session, batch_id, at)
+        # The money is in flight from here: the account ledger books the payments in the
+        # same transaction, so "submitted" and "booked" can never disagree after a crash.
+        accounts.book_submitted_payments(session, clock, batch_id=batch_id)
         repo.record_presentation(session, batch_id, creditor.creditor_identifier)
         outcome = FileOutcome(
             batch_id, creditor.code, batch.message_id, final, batch.count, batch.sum_cents,

@@ -1,0 +1,589 @@
+"""Queries of customer accounts: ledger entries, selections, disputes, schedule slots,
+pre-notifications and the history of changes.
+
+Every query takes the creditor (or a row already found under it): nothing of one creditor
+is reachable from another. Reads that feed a balance are made in a fixed order (requests in
+flight first, then entries); ``services/accounts.py`` says why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import exists, insert, select
+from sqlalchemy.orm import Session
+
+from sepa_engine.db.models import (
+    AccountChange,
+    AccountChangeField,
+    Batch,
+    Creditor,
+    DebitRequest,
+    DebtorAccount,
+    Dispute,
+    DisputeEvent,
+    DisputeInvoice,
+    GroupPaymentOrder,
+    LedgerEntry,
+    Mandate,
+    MandateSignature,
+    PaymentOrder,
+    Prenotification,
+    RequestInvoice,
+    ScheduleSlot,
+)
+from sepa_engine.domain.accounts import CollectionMode, DisputeStatus, EntryKind
+from sepa_engine.domain.mandate import MandateStatus
+from sepa_engine.domain.statuses import RequestStatus
+
+# Requests that may still take money and are not yet in the ledger as a payment.
+IN_FLIGHT = tuple(
+    s.value for s in (RequestStatus.PENDING, RequestStatus.ASSIGNED, RequestStatus.SUBMITTED, RequestStatus.SETTLED)
+)
+# Requests that reached the bank: each is booked as a payment once (a return is booked apart).
+REACHED_BANK = tuple(
+    s.value
+    for s in (
+        RequestStatus.SUBMITTED,
+        RequestStatus.SETTLED,
+        RequestStatus.REJECTED,
+        RequestStatus.RETURNED,
+        RequestStatus.REFUNDED,
+        RequestStatus.REVERSED,
+    )
+)
+_HOLDING = tuple(s.value for s in DisputeStatus if s.holds_invoices())
+_PAYMENT = EntryKind.PAYMENT.value
+_ITEMS = (EntryKind.INVOICE.value, EntryKind.FEE.value)
+
+
+# --- creditors and accounts ----------------------------------------------------------------
+def creditors(session: Session, code: str | None = None) -> Sequence[Creditor]:
+    query = select(Creditor).order_by(Creditor.id)
+    if code is not None:
+        query = query.where(Creditor.code == code)
+    return session.scalars(query).all()
+
+
+def creditor_by_id(session: Session, creditor_id: int) -> Creditor:
+    return session.get_one(Creditor, creditor_id)
+
+
+def account_by_customer(session: Session, creditor_id: int, customer_reference: str) -> DebtorAccount | None:
+    return session.scalars(
+        select(DebtorAccount).where(
+            DebtorAccount.creditor_id == creditor_id, DebtorAccount.customer_reference == customer_reference
+        )
+    ).one_or_none()
+
+
+def lock_account(session: Session, account: DebtorAccount) -> DebtorAccount:
+    """Re-read ``account`` under an exclusive row lock (PostgreSQL).
+
+    Every change of what an account owes or may be collected (entries, disputes, debits)
+    takes this lock first, so two portal clicks on one account are decided one after the
+    other. SQLite serialises write transactions anyway (BEGIN IMMEDIATE).
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        return account
+    session.execute(select(DebtorAccount.id).where(DebtorAccount.id == account.id).with_for_update())
+    session.refresh(account)
+    return account
+
+
+def automatic_accounts(session: Session, creditor_id: int, after_id: int, limit: int) -> Sequence[DebtorAccount]:
+    return session.scalars(
+        select(DebtorAccount)
+        .where(
+            DebtorAccount.creditor_id == creditor_id,
+            DebtorAccount.collection_mode == CollectionMode.AUTOMATIC.value,
+            DebtorAccount.id > after_id,
+        )
+        .order_by(DebtorAccount.id)
+        .limit(limit)
+    ).all()
+
+
+def usable_mandate(session: Session, account: DebtorAccount) -> Mandate | None:
+    """The account's mandate in force (the newest active one)."""
+    return session.scalars(
+        select(Mandate)
+        .where(
+            Mandate.creditor_id == account.creditor_id,
+            Mandate.debtor_account_id == account.id,
+            Mandate.status == MandateStatus.ACTIVE.value,
+        )
+        .order_by(Mandate.id.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+def mandate_in_force(session: Session, account: DebtorAccount) -> Mandate | None:
+    """The newest mandate of the account that is not superseded, whatever its state."""
+    return session.scalars(
+        select(Mandate)
+        .where(
+            Mandate.creditor_id == account.creditor_id,
+            Mandate.debtor_account_id == account.id,
+            Mandate.status != MandateStatus.SUPERSEDED.value,
+        )
+        .order_by(Mandate.id.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+def signature_of(session: Session, mandate: Mandate) -> MandateSignature | None:
+    return session.scalars(
+        select(MandateSignature).where(
+            MandateSignature.creditor_id == mandate.creditor_id, MandateSignature.mandate_id == mandate.id
+        )
+    ).one_or_none()
+
+
+def signature_by_evidence(session: Session, creditor_id: int, evidence_id: str) -> MandateSignature | None:
+    return session.scalars(
+        select(MandateSignature).where(
+            MandateSignature.creditor_id == creditor_id, MandateSignature.evidence_id == evidence_id
+        )
+    ).one_or_none()
+
+
+# --- ledger entries ------------------------------------------------------------------------
+def entry_by_idempotency_key(session: Session, creditor_id: int, key: str) -> LedgerEntry | None:
+    return session.scalars(
+        select(LedgerEntry).where(LedgerEntry.creditor_id == creditor_id, LedgerEntry.idempotency_key == key)
+    ).one_or_none()
+
+
+def entry_by_number(session: Session, creditor_id: int, kind: EntryKind, number: str) -> LedgerEntry | None:
+    return session.scalars(
+        select(LedgerEntry).where(
+            LedgerEntry.creditor_id == creditor_id,
+            LedgerEntry.kind == kind.value,
+            LedgerEntry.document_number == number,
+        )
+    ).one_or_none()
+
+
+def items_by_number(session: Session, account: DebtorAccount, numbers: Iterable[str]) -> list[LedgerEntry]:
+    """Invoices and fees of ``account`` with these document numbers (any order)."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return []
+    return list(
+        session.scalars(
+            select(LedgerEntry)
+            .where(
+                LedgerEntry.creditor_id == account.creditor_id,
+                LedgerEntry.debtor_account_id == account.id,
+                LedgerEntry.kind.in_(_ITEMS),
+                LedgerEntry.document_number.in_(wanted),
+            )
+            .order_by(LedgerEntry.id)
+        )
+    )
+
+
+def account_entries(session: Session, account: DebtorAccount) -> list[LedgerEntry]:
+    """Every entry of the account in booking order."""
+    return list(
+        session.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.creditor_id == account.creditor_id, LedgerEntry.debtor_account_id == account.id)
+            .order_by(LedgerEntry.id)
+        )
+    )
+
+
+def payment_of_request(session: Session, request: DebitRequest) -> LedgerEntry | None:
+    return session.scalars(
+        select(LedgerEntry).where(
+            LedgerEntry.creditor_id == request.creditor_id,
+            LedgerEntry.debit_request_id == request.id,
+            LedgerEntry.kind == _PAYMENT,
+        )
+    ).one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class SelectionRow:
+    debit_request_id: int
+    entry_id: int
+    amount_cents: int
+
+
+def selections(session: Session, account: DebtorAccount) -> list[SelectionRow]:
+    """Invoices every debit of the account selected, in request then selection order."""
+    rows = session.execute(
+        select(RequestInvoice.debit_request_id, RequestInvoice.entry_id, RequestInvoice.amount_cents)
+        .join(LedgerEntry, LedgerEntry.id == RequestInvoice.entry_id)
+        .where(
+            RequestInvoice.creditor_id == account.creditor_id,
+            LedgerEntry.debtor_account_id == account.id,
+        )
+        .order_by(RequestInvoice.debit_request_id, RequestInvoice.id)
+    )
+    return [SelectionRow(*row) for row in rows]
+
+
+def add_selection(session: Session, creditor_id: int, request_id: int, entry_id: int, cents: int) -> None:
+    session.add(RequestInvoice(creditor_id=creditor_id, debit_request_id=request_id, entry_id=entry_id, amount_cents=cents))
+    session.flush()
+
+
+def add_all(session: Session, rows: Iterable[object]) -> None:
+    """Insert ``rows`` now (flush), so that constraint violations surface at this call."""
+    session.add_all(rows)
+    session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class InFlightRow:
+    id: int
+    amount_cents: int
+    status: str
+
+
+def in_flight_requests(session: Session, account: DebtorAccount) -> list[InFlightRow]:
+    """Debits of the account that may still take money and are not booked as payments."""
+    booked = exists().where(LedgerEntry.debit_request_id == DebitRequest.id, LedgerEntry.kind == _PAYMENT)
+    rows = session.execute(
+        select(DebitRequest.id, DebitRequest.amount_cents, DebitRequest.status)
+        .join(Mandate, Mandate.id == DebitRequest.mandate_id)
+        .where(
+            Mandate.debtor_account_id == account.id,
+            DebitRequest.creditor_id == account.creditor_id,
+            DebitRequest.status.in_(IN_FLIGHT),
+            ~booked,
+        )
+        .order_by(DebitRequest.id)
+    )
+    return [InFlightRow(*row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class UnbookedRow:
+    request_id: int
+    creditor_id: int
+    debtor_account_id: int
+    amount_cents: int
+    end_to_end_id: str
+    collection_date: dt.date | None
+    requested_date: dt.date
+    remittance: str | None
+
+
+def unbooked_requests(
+    session: Session,
+    *,
+    creditor_id: int,
+    batch_id: int | None = None,
+    request_id: int | None = None,
+    after_id: int = 0,
+    limit: int = 1_000,
+) -> list[UnbookedRow]:
+    """Requests of a creditor that reached the bank and have no payment entry, by id."""
+    booked = exists().where(LedgerEntry.debit_request_id == DebitRequest.id, LedgerEntry.kind == _PAYMENT)
+    query = (
+        select(
+            DebitRequest.id,
+            DebitRequest.creditor_id,
+            Mandate.debtor_account_id,
+            DebitRequest.amount_cents,
+            DebitRequest.end_to_end_id,
+            DebitRequest.collection_date,
+            DebitRequest.requested_date,
+            DebitRequest.remittance,
+        )
+        .join(Mandate, Mandate.id == DebitRequest.mandate_id)
+        .where(
+            DebitRequest.creditor_id == creditor_id,
+            DebitRequest.status.in_(REACHED_BANK),
+            DebitRequest.id > after_id,
+            ~booked,
+        )
+        .order_by(DebitRequest.id)
+        .limit(limit)
+    )
+    if batch_id is not None:
+        query = query.where(DebitRequest.batch_id == batch_id)
+    if request_id is not None:
+        query = query.where(DebitRequest.id == request_id)
+    return [UnbookedRow(*row) for row in session.execute(query)]
+
+
+def insert_entries(session: Session, rows: list[dict[str, object]]) -> None:
+    """Insert ledger entries in one executemany (no ORM bookkeeping)."""
+    if rows:
+        session.execute(insert(LedgerEntry), rows)
+
+
+def creditor_of_batch(session: Session, batch_id: int) -> int:
+    return int(session.scalars(select(Batch.creditor_id).where(Batch.id == batch_id)).one())
+
+
+def request_by_end_to_end_id(session: Session, creditor_id: int, end_to_end_id: str) -> DebitRequest | None:
+    return session.scalars(
+        select(DebitRequest).where(DebitRequest.creditor_id == creditor_id, DebitRequest.end_to_end_id == end_to_end_id)
+    ).one_or_none()
+
+
+def account_of_request(session: Session, request: DebitRequest) -> DebtorAccount:
+    return session.scalars(
+        select(DebtorAccount)
+        .join(Mandate, Mandate.debtor_account_id == DebtorAccount.id)
+        .where(DebtorAccount.creditor_id == request.creditor_id, Mandate.id == request.mandate_id)
+    ).one()
+
+
+# --- payment orders ------------------------------------------------------------------------
+def payment_order_by_key(session: Session, creditor_id: int, key: str) -> PaymentOrder | None:
+    return session.scalars(
+        select(PaymentOrder).where(PaymentOrder.creditor_id == creditor_id, PaymentOrder.idempotency_key == key)
+    ).one_or_none()
+
+
+def group_order_by_key(session: Session, customer_reference: str, key: str) -> GroupPaymentOrder | None:
+    return session.scalars(
+        select(GroupPaymentOrder).where(
+            GroupPaymentOrder.customer_reference == customer_reference, GroupPaymentOrder.idempotency_key == key
+        )
+    ).one_or_none()
+
+
+def orders_of_group(session: Session, group_order_id: int) -> Sequence[PaymentOrder]:
+    return session.scalars(
+        select(PaymentOrder).where(PaymentOrder.group_order_id == group_order_id).order_by(PaymentOrder.id)
+    ).all()
+
+
+def request(session: Session, creditor_id: int, request_id: int) -> DebitRequest:
+    return session.scalars(
+        select(DebitRequest).where(DebitRequest.creditor_id == creditor_id, DebitRequest.id == request_id)
+    ).one()
+
+
+def request_selection(session: Session, request: DebitRequest) -> list[tuple[str, int]]:
+    """(document number, cents) of the invoices a request pays, in selection order."""
+    rows = session.execute(
+        select(LedgerEntry.document_number, RequestInvoice.amount_cents)
+        .join(LedgerEntry, LedgerEntry.id == RequestInvoice.entry_id)
+        .where(RequestInvoice.creditor_id == request.creditor_id, RequestInvoice.debit_request_id == request.id)
+        .order_by(RequestInvoice.id)
+    )
+    return [(number, int(cents)) for number, cents in rows]
+
+
+# --- disputes ------------------------------------------------------------------------------
+def dispute_by_idempotency_key(session: Session, creditor_id: int, key: str) -> Dispute | None:
+    return session.scalars(
+        select(Dispute).where(Dispute.creditor_id == creditor_id, Dispute.idempotency_key == key)
+    ).one_or_none()
+
+
+def dispute(session: Session, creditor_id: int, dispute_id: int) -> Dispute | None:
+    return session.scalars(
+        select(Dispute).where(Dispute.creditor_id == creditor_id, Dispute.id == dispute_id)
+    ).one_or_none()
+
+
+def lock_dispute(session: Session, row: Dispute) -> Dispute:
+    if session.get_bind().dialect.name == "sqlite":
+        return row
+    session.execute(select(Dispute.id).where(Dispute.id == row.id).with_for_update())
+    session.refresh(row)
+    return row
+
+
+def event_by_idempotency_key(session: Session, creditor_id: int, key: str) -> DisputeEvent | None:
+    return session.scalars(
+        select(DisputeEvent).where(DisputeEvent.creditor_id == creditor_id, DisputeEvent.idempotency_key == key)
+    ).one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeLineRow:
+    dispute_id: int
+    status: str
+    entry_id: int
+    document_number: str
+    amount_cents: int
+
+
+def dispute_lines(
+    session: Session, account: DebtorAccount, *, dispute_id: int | None = None, holding_only: bool = False
+) -> list[DisputeLineRow]:
+    query = (
+        select(Dispute.id, Dispute.status, DisputeInvoice.entry_id, LedgerEntry.document_number, DisputeInvoice.amount_cents)
+        .join(DisputeInvoice, DisputeInvoice.dispute_id == Dispute.id)
+        .join(LedgerEntry, LedgerEntry.id == DisputeInvoice.entry_id)
+        .where(Dispute.creditor_id == account.creditor_id, Dispute.debtor_account_id == account.id)
+        .order_by(Dispute.id, DisputeInvoice.id)
+    )
+    if dispute_id is not None:
+        query = query.where(Dispute.id == dispute_id)
+    if holding_only:
+        query = query.where(Dispute.status.in_(_HOLDING))
+    return [DisputeLineRow(*row) for row in session.execute(query)]
+
+
+def list_disputes(
+    session: Session, creditor_id: int, *, account_id: int | None = None, status: DisputeStatus | None = None
+) -> Sequence[Dispute]:
+    query = select(Dispute).where(Dispute.creditor_id == creditor_id).order_by(Dispute.id)
+    if account_id is not None:
+        query = query.where(Dispute.debtor_account_id == account_id)
+    if status is not None:
+        query = query.where(Dispute.status == status.value)
+    return session.scalars(query).all()
+
+
+def dispute_events(session: Session, dispute: Dispute) -> Sequence[DisputeEvent]:
+    return session.scalars(
+        select(DisputeEvent)
+        .where(DisputeEvent.creditor_id == dispute.creditor_id, DisputeEvent.dispute_id == dispute.id)
+        .order_by(DisputeEvent.id)
+    ).all()
+
+
+def credit_note_of_dispute(session: Session, dispute: Dispute) -> LedgerEntry | None:
+    return session.scalars(
+        select(LedgerEntry).where(
+            LedgerEntry.creditor_id == dispute.creditor_id,
+            LedgerEntry.dispute_id == dispute.id,
+            LedgerEntry.kind == EntryKind.CREDIT_NOTE.value,
+        )
+    ).one_or_none()
+
+
+def account_by_id(session: Session, creditor_id: int, account_id: int) -> DebtorAccount:
+    return session.scalars(
+        select(DebtorAccount).where(DebtorAccount.creditor_id == creditor_id, DebtorAccount.id == account_id)
+    ).one()
+
+
+# --- changes and their history -------------------------------------------------------------
+def change_by_idempotency_key(session: Session, creditor_id: int, key: str) -> AccountChange | None:
+    return session.scalars(
+        select(AccountChange).where(AccountChange.creditor_id == creditor_id, AccountChange.idempotency_key == key)
+    ).one_or_none()
+
+
+def add_change_fields(session: Session, change_id: int, fields: Iterable[tuple[str, str | None, str | None]]) -> None:
+    session.add_all(
+        AccountChangeField(change_id=change_id, field=name, old_value=old, new_value=new) for name, old, new in fields
+    )
+    session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    change_id: int
+    kind: str
+    actor: str
+    changed_at: dt.datetime
+    field: str
+    old_value: str | None
+    new_value: str | None
+
+
+def account_history(session: Session, account: DebtorAccount) -> list[ChangeRow]:
+    rows = session.execute(
+        select(
+            AccountChange.id,
+            AccountChange.kind,
+            AccountChange.actor,
+            AccountChange.changed_at,
+            AccountChangeField.field,
+            AccountChangeField.old_value,
+            AccountChangeField.new_value,
+        )
+        .join(AccountChangeField, AccountChangeField.change_id == AccountChange.id)
+        .where(AccountChange.creditor_id == account.creditor_id, AccountChange.debtor_account_id == account.id)
+        .order_by(AccountChange.id, AccountChangeField.id)
+    )
+    return [ChangeRow(*row) for row in rows]
+
+
+def change_fields(session: Session, change: AccountChange) -> list[tuple[str, str | None, str | None]]:
+    rows = session.execute(
+        select(AccountChangeField.field, AccountChangeField.old_value, AccountChangeField.new_value)
+        .join(AccountChange, AccountChange.id == AccountChangeField.change_id)
+        .where(AccountChange.creditor_id == change.creditor_id, AccountChangeField.change_id == change.id)
+        .order_by(AccountChangeField.id)
+    )
+    return [(name, old, new) for name, old, new in rows]
+
+
+# --- schedule and pre-notifications --------------------------------------------------------
+def slot(session: Session, account: DebtorAccount, period: str) -> ScheduleSlot | None:
+    return session.scalars(
+        select(ScheduleSlot).where(
+            ScheduleSlot.creditor_id == account.creditor_id,
+            ScheduleSlot.debtor_account_id == account.id,
+            ScheduleSlot.period == period,
+        )
+    ).one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class PrenotificationRow:
+    id: int
+    creditor_code: str
+    creditor_name: str
+    creditor_identifier: str
+    account_reference: str
+    debtor_name: str
+    contact_name: str | None
+    email: str | None
+    mandate_reference: str
+    end_to_end_id: str
+    period: str
+    amount_cents: int
+    collection_date: dt.date
+    issued_on: dt.date
+    issued_at: dt.datetime
+
+
+def prenotifications(
+    session: Session,
+    creditor_id: int,
+    *,
+    collection_from: dt.date | None = None,
+    collection_to: dt.date | None = None,
+    issued_on: dt.date | None = None,
+) -> list[PrenotificationRow]:
+    query = (
+        select(
+            Prenotification.id,
+            Creditor.code,
+            Creditor.name,
+            Prenotification.creditor_identifier,
+            DebtorAccount.reference,
+            DebtorAccount.name,
+            DebtorAccount.contact_name,
+            DebtorAccount.email,
+            Prenotification.mandate_reference,
+            DebitRequest.end_to_end_id,
+            Prenotification.period,
+            Prenotification.amount_cents,
+            Prenotification.collection_date,
+            Prenotification.issued_on,
+            Prenotification.issued_at,
+        )
+        .join(Creditor, Creditor.id == Prenotification.creditor_id)
+        .join(DebtorAccount, DebtorAccount.id == Prenotification.debtor_account_id)
+        .join(DebitRequest, DebitRequest.id == Prenotification.debit_request_id)
+        .where(Prenotification.creditor_id == creditor_id)
+        .order_by(Prenotification.collection_date, Prenotification.id)
+    )
+    if collection_from is not None:
+        query = query.where(Prenotification.collection_date >= collection_from)
+    if collection_to is not None:
+        query = query.where(Prenotification.collection_date <= collection_to)
+    if issued_on is not None:
+        query = query.where(Prenotification.issued_on == issued_on)
+    return [PrenotificationRow(*row) for row in session.execute(query)]
+

@@ -1,0 +1,295 @@
+"""The automatic schedule: each period, one debit per automatic account for its collectable
+balance, announced by a pre-notification issued at least N calendar days before the
+collection date (N per creditor, 14 by default).
+
+``schedule_automatic`` is meant to run every day (a job, or ``sepa-engine accounts schedule
+run``). On a run date it looks, for each automatic account, at the latest period whose
+pre-notification window has opened (``domain.accounts.scheduled_collection``); what it
+decides for an account and period is recorded once (``schedule_slots``, unique per account
+and period), so running it again the same day or the next creates nothing twice. An
+account with nothing collectable gets a "nothing_due" slot: the period is settled and the
+balance waits for the next one. An account without a usable mandate gets no slot and is
+tried again on the next run, once its mandate is fixed.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.orm import Session
+
+from sepa_engine import errors
+from sepa_engine.clock import Clock, business_today
+from sepa_engine.db.models import Creditor, DebtorAccount, Prenotification, ScheduleSlot
+from sepa_engine.db.repositories import accounts as repo
+from sepa_engine.db.repositories import registry as registry_repo
+from sepa_engine.domain import charset, money
+from sepa_engine.domain.accounts import Frequency, ScheduledCollection, scheduled_collection
+from sepa_engine.services import registry
+from sepa_engine.services.account_ledger import creditor_of, load_ledger, usable_mandate
+from sepa_engine.services.inputs import DebitRequestInput
+
+log = structlog.get_logger("sepa_engine.schedule")
+
+PAGE = 500
+REQUESTED = "requested"
+NOTHING_DUE = "nothing_due"
+NO_MANDATE = "no_usable_mandate"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledItem:
+    creditor_code: str
+    account_reference: str
+    period: str
+    outcome: str
+    amount_cents: int
+    nominal_date: dt.date
+    collection_date: dt.date | None
+    request_id: int | None = None
+    end_to_end_id: str | None = None
+    prenotification_id: int | None = None
+    problems: tuple[dict[str, object], ...] = ()
+
+    @property
+    def moved(self) -> bool:
+        return self.collection_date is not None and self.collection_date != self.nominal_date
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "creditor": self.creditor_code,
+            "account": self.account_reference,
+            "period": self.period,
+            "outcome": self.outcome,
+            "amount": money.format_cents(self.amount_cents),
+            "nominal_date": self.nominal_date.isoformat(),
+            "collection_date": self.collection_date.isoformat() if self.collection_date else None,
+            "moved": self.moved,
+            "request_id": self.request_id,
+            "end_to_end_id": self.end_to_end_id,
+            "prenotification_id": self.prenotification_id,
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleReport:
+    run_date: dt.date | None
+    items: tuple[ScheduledItem, ...]
+
+    @property
+    def requested(self) -> tuple[ScheduledItem, ...]:
+        return tuple(item for item in self.items if item.outcome == REQUESTED)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "run_date": self.run_date.isoformat() if self.run_date else None,
+            "requested": len(self.requested),
+            "amount": money.format_cents(sum(item.amount_cents for item in self.requested)),
+            "items": [item.to_dict() for item in self.items],
+        }
+
+
+def schedule_automatic(
+    session: Session, run_date: dt.date | None, clock: Clock, *, creditor_code: str | None = None
+) -> ScheduleReport:
+    """Create this period's debits and pre-notifications of every automatic account due.
+
+    ``run_date`` is the business day the pre-notifications count from (default: today in
+    each creditor's zone).
+    """
+    if run_date is not None and (not isinstance(run_date, dt.date) or isinstance(run_date, dt.datetime)):
+        raise errors.InvalidFormat("run_date", f"<{type(run_date).__name__}>", "must be a date")
+    creditors = [creditor_of(session, creditor_code)] if creditor_code is not None else list(repo.creditors(session))
+    items: list[ScheduledItem] = []
+    for creditor in creditors:
+        day = run_date or business_today(clock, creditor.timezone)
+        after = 0
+        while True:
+            accounts = repo.automatic_accounts(session, creditor.id, after, PAGE)
+            if not accounts:
+                break
+            for account in accounts:
+                item = _schedule_account(session, creditor, account, day, clock)
+                if item is not None:
+                    items.append(item)
+            after = accounts[-1].id
+    report = ScheduleReport(run_date, tuple(items))
+    log.info("schedule.run", run_date=str(run_date), requested=len(report.requested), decided=len(items))
+    return report
+
+
+def _schedule_account(
+    session: Session, creditor: Creditor, account: DebtorAccount, run_date: dt.date, clock: Clock
+) -> ScheduledItem | None:
+    if account.schedule_frequency is None or account.schedule_day is None:
+        return None
+    decision = scheduled_collection(
+        run_date,
+        Frequency(account.schedule_frequency),
+        account.schedule_day,
+        creditor.prenotification_days,
+        account.automatic_since or run_date,
+    )
+    if decision is None or repo.slot(session, account, decision.period.key) is not None:
+        return None
+    repo.lock_account(session, account)
+    # Another run may have decided this period while we waited for the lock.
+    if repo.slot(session, account, decision.period.key) is not None:
+        return None
+    try:
+        mandate = usable_mandate(session, account, decision.collection_date)
+    except errors.NoUsableMandate as exc:
+        return _item(creditor, account, decision, NO_MANDATE, 0, problems=(exc.to_dict(),))
+    collectable = load_ledger(session, account).position.collectable_cents
+    now = clock.now()
+    if collectable <= 0:
+        _add_slot(session, creditor, account, decision, run_date, NOTHING_DUE, 0, None, now)
+        return _item(creditor, account, decision, NOTHING_DUE, 0)
+    # One SEPA debit carries at most MAX_CENTS; the rest waits for the next period.
+    cents = min(collectable, money.MAX_CENTS)
+    remittance = charset.to_sepa_text(
+        f"Automatic debit {decision.period.key} account {account.reference}", charset.REMITTANCE_MAX
+    )
+    result = registry.enqueue_request(
+        session,
+        creditor.code,
+        DebitRequestInput(
+            mandate=mandate.reference,
+            amount=money.format_cents(cents),
+            remittance=remittance,
+            requested_date=decision.collection_date,
+        ),
+        idempotency_key=f"schedule-{account.id}-{decision.period.key}",
+        clock=clock,
+    )
+    slot = _add_slot(session, creditor, account, decision, run_date, REQUESTED, cents, result.id, now)
+    notice = registry_repo.add(
+        session,
+        Prenotification(
+            creditor_id=creditor.id,
+            debtor_account_id=account.id,
+            slot_id=slot.id,
+            debit_request_id=result.id,
+            period=decision.period.key,
+            amount_cents=cents,
+            collection_date=decision.collection_date,
+            nominal_date=decision.nominal_date,
+            mandate_reference=mandate.reference,
+            creditor_identifier=creditor.creditor_identifier,
+            issued_on=run_date,
+            issued_at=now,
+        ),
+    )
+    log.info("schedule.requested", creditor=creditor.code, account_id=account.id, period=decision.period.key,
+             amount_cents=cents, moved=decision.moved)
+    return _item(
+        creditor, account, decision, REQUESTED, cents, request_id=result.id, end_to_end_id=result.end_to_end_id,
+        prenotification_id=notice.id, problems=result.problems,
+    )
+
+
+def _add_slot(
+    session: Session,
+    creditor: Creditor,
+    account: DebtorAccount,
+    decision: ScheduledCollection,
+    run_date: dt.date,
+    outcome: str,
+    cents: int,
+    request_id: int | None,
+    now: dt.datetime,
+) -> ScheduleSlot:
+    return registry_repo.add(
+        session,
+        ScheduleSlot(
+            creditor_id=creditor.id, debtor_account_id=account.id, period=decision.period.key, run_date=run_date,
+            outcome=outcome, amount_cents=cents, debit_request_id=request_id, created_at=now,
+        ),
+    )
+
+
+def _item(
+    creditor: Creditor,
+    account: DebtorAccount,
+    decision: ScheduledCollection,
+    outcome: str,
+    cents: int,
+    **extra: object,
+) -> ScheduledItem:
+    collection = decision.collection_date if outcome == REQUESTED else None
+    return ScheduledItem(
+        creditor.code, account.reference, decision.period.key, outcome, cents, decision.nominal_date, collection,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+# --- pre-notifications for the creditor's mailing system -----------------------------------
+CSV_COLUMNS = (
+    "creditor",
+    "creditor_name",
+    "creditor_identifier",
+    "account",
+    "debtor_name",
+    "contact_name",
+    "email",
+    "mandate_reference",
+    "end_to_end_id",
+    "period",
+    "amount",
+    "currency",
+    "collection_date",
+    "issued_on",
+    "issued_at",
+)
+
+
+def prenotifications(
+    session: Session,
+    creditor_code: str,
+    *,
+    collection_from: dt.date | None = None,
+    collection_to: dt.date | None = None,
+    issued_on: dt.date | None = None,
+) -> tuple[dict[str, object], ...]:
+    """Pre-notifications of one creditor, by collection date, as flat records."""
+    creditor = creditor_of(session, creditor_code)
+    if collection_from is not None and collection_to is not None and collection_to < collection_from:
+        raise errors.InvalidDate("to", collection_to.isoformat(), "is before from")
+    rows = repo.prenotifications(
+        session, creditor.id, collection_from=collection_from, collection_to=collection_to, issued_on=issued_on
+    )
+    return tuple(_record(row) for row in rows)
+
+
+def _record(row: repo.PrenotificationRow) -> dict[str, object]:
+    return {
+        "creditor": row.creditor_code,
+        "creditor_name": row.creditor_name,
+        "creditor_identifier": row.creditor_identifier,
+        "account": row.account_reference,
+        "debtor_name": row.debtor_name,
+        "contact_name": row.contact_name,
+        "email": row.email,
+        "mandate_reference": row.mandate_reference,
+        "end_to_end_id": row.end_to_end_id,
+        "period": row.period,
+        "amount": money.format_cents(row.amount_cents),
+        "currency": "EUR",
+        "collection_date": row.collection_date.isoformat(),
+        "issued_on": row.issued_on.isoformat(),
+        "issued_at": row.issued_at.isoformat(),
+    }
+
+
+def prenotifications_csv(records: tuple[dict[str, object], ...]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({key: "" if record[key] is None else record[key] for key in CSV_COLUMNS})
+    return out.getvalue()
