@@ -26,7 +26,10 @@ def _root() -> None:
 
 def _register() -> None:
     # Commands live in their own modules; importing them registers them on ``app``.
-    from sepa_engine.cli import accounts, banksim, collect, files, ledger, returns  # noqa: F401
+    from sepa_engine.cli import accounts, collect, files, ledger  # noqa: F401
+    from sepa_engine.cli import returns  # noqa: F401
+    from sepa_engine.cli import banksim  # noqa: F401
+    from sepa_engine.cli import reconcile  # noqa: F401
 
 
 _register()

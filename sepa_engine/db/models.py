@@ -208,7 +208,7 @@ class Batch(Base):
     creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"), index=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
     message_id: Mapped[str] = mapped_column(String(35), unique=True)
-    status: Mapped[str] = mapped_column(String(12), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
     version: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(_tz())  # also the file's CreDtTm
     file_name: Mapped[str] = mapped_column(String(200))

@@ -57,6 +57,14 @@ class BatchStatus(StrEnum):
     WRITTEN = "written"      # validated file staged under its temporary name, sha256 recorded
     PUBLISHED = "published"  # final name in the outbox: handed over
     FAILED = "failed"        # could not be written (e.g. XSD); its requests were released
+    # The bank's answers (reconciliation). A pain.002 with no rejection acknowledges the
+    # file; one with some rejections leaves it partly rejected; a group-level reject (AM10)
+    # or a reject of every transaction rejects it whole.
+    ACKNOWLEDGED = "acknowledged"
+    PARTLY_REJECTED = "partly_rejected"
+    REJECTED = "rejected"
+    # The camt credit for the file equals its control sum less what was rejected.
+    SETTLED = "settled"
 
     def is_final(self) -> bool:
         return not _BATCH_TRANSITIONS[self]
@@ -67,7 +75,13 @@ _BATCH_TRANSITIONS = MappingProxyType(
     {
         _B.PLANNED: frozenset({_B.WRITTEN, _B.FAILED}),
         _B.WRITTEN: frozenset({_B.PUBLISHED, _B.PLANNED}),
-        _B.PUBLISHED: frozenset(),
+        # Banks may skip the pain.002 when all is well: a camt settlement can come first.
+        _B.PUBLISHED: frozenset({_B.ACKNOWLEDGED, _B.PARTLY_REJECTED, _B.REJECTED, _B.SETTLED}),
+        # A later pain.002 (or a camt return of a reject) can still reject part of the file.
+        _B.ACKNOWLEDGED: frozenset({_B.PARTLY_REJECTED, _B.REJECTED, _B.SETTLED}),
+        _B.PARTLY_REJECTED: frozenset({_B.REJECTED, _B.SETTLED}),
+        _B.REJECTED: frozenset(),
+        _B.SETTLED: frozenset(),
         _B.FAILED: frozenset(),
     }
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from sepa_engine.db.models import Base
+import sepa_engine.db.returns_models  # noqa: F401  (the reconciliation's tables)
 
 connection = context.config.attributes.get("connection")
 if connection is None:

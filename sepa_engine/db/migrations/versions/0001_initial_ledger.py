@@ -63,7 +63,7 @@ def upgrade() -> None:
     sa.Column('creditor_id', sa.Integer(), nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=False),
     sa.Column('message_id', sa.String(length=35), nullable=False),
-    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('version', sa.String(length=20), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('file_name', sa.String(length=200), nullable=False),

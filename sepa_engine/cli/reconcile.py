@@ -1,0 +1,111 @@
+"""``sepa-engine reconcile FILE...`` and ``sepa-engine returns exceptions list|resolve``.
+
+Each file is reconciled in a transaction of its own: a refused file changes nothing and
+does not stop the others. Exit codes: 0 every file applied (or already imported), 1 some
+records went to the exceptions queue, 2 a file was unreadable or refused (the highest
+wins), with one line on stderr per refused file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from sepa_engine import errors
+from sepa_engine.cli import context
+from sepa_engine.cli.exit_codes import ExitCode
+from sepa_engine.cli.main import app
+from sepa_engine.cli.returns import returns_app
+from sepa_engine.clock import SystemClock
+from sepa_engine.services import reconciliation
+
+exceptions_app = typer.Typer(help="Bank records the reconciliation could not apply by itself.", no_args_is_help=True)
+returns_app.add_typer(exceptions_app, name="exceptions")
+
+
+@app.command("reconcile")
+def reconcile(
+    files: Annotated[list[Path], typer.Argument(help="pain.002 / camt.052 / camt.053 / camt.054 files.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout, for machines.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse files that deviate from their XSD.")] = False,
+    config: Annotated[str | None, typer.Option("--config", help="Configuration file (TOML).")] = None,
+) -> None:
+    """Apply bank status reports and return files to the ledger."""
+    worst = ExitCode.OK
+    documents: list[dict[str, object]] = []
+    clock = SystemClock()
+    with context.database(config) as (_settings, db):
+        for path in files:
+            outcome, code = reconcile_one(db, path, clock=clock, strict=strict)
+            documents.append(outcome)
+            worst = max(worst, code)
+    context.render({"files": documents}, as_json, lambda: _draw(documents))
+    raise typer.Exit(int(worst))
+
+
+def reconcile_one(db, path: Path, *, clock, strict: bool = False) -> tuple[dict[str, object], ExitCode]:  # type: ignore[no-untyped-def]
+    """Reconcile one file in its own transaction; a refusal is noted in another one."""
+    sha256: str | None = None
+    try:
+        sha256 = reconciliation.file_sha256(path)
+        with db.transaction() as session:
+            report = reconciliation.reconcile_file(session, path, clock=clock, strict=strict)
+    except (errors.MessageError, errors.SchemaViolation) as exc:
+        problem = exc.rule if exc.field == "file" else str(exc)
+        typer.echo(f"{path}: {' '.join(problem.split())}", err=True)
+        with db.transaction() as session:
+            reconciliation.record_refusal(session, path, sha256, problem, clock=clock)
+        return {"path": str(path), "status": "refused", "error": problem}, ExitCode.UNREADABLE
+    document = {"status": "duplicate" if report.duplicate else "applied", **report.to_dict()}
+    return document, ExitCode.INVALID if report.exceptions else ExitCode.OK
+
+
+def _draw(documents: list[dict[str, object]]) -> None:
+    rows = []
+    for doc in documents:
+        if doc["status"] == "refused":
+            rows.append((doc["path"], "refused", "", "", "", "", ""))
+            continue
+        rows.append((
+            doc["path"], doc["status"], doc.get("message") or "", doc["applied"], doc["already_applied"],
+            doc["exceptions"], doc["skipped"],
+        ))
+    columns = ("file", "status", "message", "applied", "already applied", "exceptions", "skipped")
+    Console(highlight=False).print(context.table(None, columns, rows, right=columns[3:]))
+
+
+@exceptions_app.command("list")
+def list_exceptions(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout, for machines.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Resolved ones too.")] = False,
+    config: Annotated[str | None, typer.Option("--config", help="Configuration file (TOML).")] = None,
+) -> None:
+    """The exceptions queue (open ones unless --all)."""
+    with context.handled(), context.database(config) as (_settings, db), db.reader() as session:
+        views = reconciliation.list_exceptions(session, status=None if all_ else reconciliation.ExceptionStatus.OPEN)
+        documents = [view.to_dict() for view in views]
+
+    def draw() -> None:
+        rows = [(d["id"], d["status"], d["end_to_end_id"], d["record"].get("kind"), d["record"].get("amount"),  # type: ignore[union-attr]
+                 d["record"].get("reason_code"), d["reason"]) for d in documents]  # type: ignore[union-attr]
+        columns = ("id", "status", "end-to-end id", "kind", "amount", "code", "reason")
+        Console(highlight=False).print(context.table(None, columns, rows, right=("id", "amount")))
+
+    context.render({"exceptions": documents}, as_json, draw)
+
+
+@exceptions_app.command("resolve")
+def resolve(
+    exception_id: Annotated[int, typer.Argument(help="Exception id.", show_default=False)],
+    as_: Annotated[str, typer.Option("--as", help="A debit request id to apply the record to, or 'ignored'.", show_default=False)],
+    note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout, for machines.")] = False,
+    config: Annotated[str | None, typer.Option("--config", help="Configuration file (TOML).")] = None,
+) -> None:
+    """Close an exception, applying its record to a debit or ignoring it."""
+    with context.handled(), context.database(config) as (_settings, db), db.transaction() as session:
+        view = reconciliation.resolve_exception(session, exception_id, resolution=as_, note=note, clock=SystemClock())
+    context.render(view.to_dict(), as_json, lambda: context.stdout.print(f"exception {view.id} resolved: {view.resolution}"))

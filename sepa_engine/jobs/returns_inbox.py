@@ -1,0 +1,74 @@
+"""Thin job: reconcile every new bank file in the inbox, then move it out of the way.
+
+``import_inbox(db, inbox_dir, clock)`` takes the directory as a parameter until the
+settings carry it (a ``[paths] inbox_dir`` key, default ``var/inbox``, the bank
+simulator's default output). Each file is reconciled in its own transaction and then
+moved to ``processed/`` (applied or already imported) or ``failed/`` (refused), so a
+crash between the commit and the move only leaves a file that the next pass recognises
+by its sha256 and moves without applying it again.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from sepa_engine import errors
+from sepa_engine.clock import Clock
+from sepa_engine.db.session import Database
+from sepa_engine.services import reconciliation
+
+log = structlog.get_logger("sepa_engine.jobs.returns_inbox")
+
+PROCESSED = "processed"
+FAILED = "failed"
+
+
+@dataclass
+class InboxReport:
+    processed: list[reconciliation.ReconcileReport] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # file name -> why
+
+    @property
+    def exceptions(self) -> int:
+        return sum(report.exceptions for report in self.processed)
+
+
+def import_inbox(db: Database, inbox_dir: str | os.PathLike[str], clock: Clock) -> InboxReport:
+    inbox = Path(inbox_dir)
+    report = InboxReport()
+    if not inbox.is_dir():
+        return report
+    # Name order, for a reproducible log. The order of a pain.002 and the camt of the same
+    # file does not matter: each debit is either rejected or settled, and the file's status
+    # is recomputed from its debits after each import.
+    for path in sorted(p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".")):
+        sha256: str | None = None
+        try:
+            sha256 = reconciliation.file_sha256(path)
+            with db.transaction() as session:
+                result = reconciliation.reconcile_file(session, path, clock=clock)
+        except (errors.MessageError, errors.SchemaViolation) as exc:
+            with db.transaction() as session:
+                reconciliation.record_refusal(session, path, sha256, str(exc), clock=clock)
+            report.failed[path.name] = str(exc)
+            _move(path, inbox / FAILED)
+            log.warning("inbox.refused", file=path.name, error=str(exc))
+            continue
+        report.processed.append(result)
+        _move(path, inbox / PROCESSED)
+    return report
+
+
+def _move(path: Path, folder: Path) -> None:
+    folder.mkdir(mode=0o700, exist_ok=True)
+    target = folder / path.name
+    counter = 1
+    # Never overwrite an earlier file of the same name (a bank may reuse names).
+    while target.exists():
+        target = folder / f"{path.stem}.{counter}{path.suffix}"
+        counter += 1
+    os.replace(path, target)

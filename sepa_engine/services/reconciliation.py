@@ -1,0 +1,719 @@
+"""Bank answers -> ledger: match each record of a pain.002 / camt file to our debits and apply it.
+
+The caller owns the transaction and gives one per file: ``reconcile_file`` raises on a file
+it refuses (unreadable, hostile, unknown message, ``strict`` deviations, a statement of an
+account that is not one of our creditors'), and everything it did is then rolled back, so
+a file is applied whole or not at all. ``record_refusal`` notes the refusal afterwards in
+a transaction of its own.
+
+Matching, in order (RULES.md section 4):
+
+1. the end-to-end id;
+2. the original message id and payment information id: a group or block record of a
+   pain.002 covers every transaction it names; a transaction record without a usable
+   end-to-end id must match exactly one debit of the block with its amount;
+3. the mandate reference, the amount and the collection date.
+
+Nothing found, or more than one candidate, sends the record to the exceptions queue with
+the reason. Replays change nothing: a file already imported is recognised by its sha256,
+and a fact already applied from another file by its natural key (see ``returns_models``).
+
+What a reason code does comes from ``domain.reason_codes`` overlaid by the creditor's
+``reason_code_policies`` rows: BLOCK blocks the mandate and cancels its pending requests;
+a retry is enqueued at most ``max_retries`` times along a chain of attempts; disputes are
+opened on the invoices a refunded or returned debit paid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from sepa_engine import errors
+from sepa_engine.clock import Clock, business_today
+from sepa_engine.db.models import Batch, DebitRequest
+from sepa_engine.db.repositories import returns as repo
+from sepa_engine.db.returns_models import AppliedReturn, ReturnException, ReturnFile
+from sepa_engine.domain import calendar, money, reason_codes
+from sepa_engine.domain.mandate import MandateStatus, transition
+from sepa_engine.domain.reason_codes import MandateEffect, ReasonCode
+from sepa_engine.domain.statuses import (
+    BatchStatus,
+    RequestStatus,
+    batch_transition,
+    request_transition,
+)
+from sepa_engine.iso20022 import returns
+from sepa_engine.iso20022.returns import Kind, ReturnRecord, Scope
+
+log = structlog.get_logger("sepa_engine.reconciliation")
+
+_R = RequestStatus
+# Kind of record -> status of the debit it is applied to.
+_TARGET: dict[Kind, RequestStatus] = {
+    Kind.REJECTED: _R.REJECTED,
+    Kind.RETURNED: _R.RETURNED,
+    Kind.REFUNDED: _R.REFUNDED,
+    Kind.REVERSED: _R.REVERSED,
+    Kind.SETTLED: _R.SETTLED,
+}
+# Debits a bank record can still be about.
+_AT_BANK = tuple(s.value for s in (_R.SUBMITTED, _R.SETTLED))
+# A retry only after a failure that means "not paid now", never after a refund or reversal.
+_RETRIED_KINDS = frozenset({Kind.REJECTED, Kind.RETURNED})
+# Disputes are about money that paid invoices and came back.
+_DISPUTED_KINDS = frozenset({Kind.RETURNED, Kind.REFUNDED})
+_HASH_CHUNK = 1 << 20
+
+
+class FileStatus:
+    APPLIED = "applied"
+    REFUSED = "refused"
+
+
+class ExceptionStatus:
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+@dataclass
+class ReconcileReport:
+    path: Path
+    sha256: str
+    message: str | None = None
+    message_id: str | None = None
+    # The same bytes were imported before: nothing was read or changed.
+    duplicate_of: int | None = None
+    file_id: int | None = None
+    records: int = 0
+    applied: int = 0
+    already_applied: int = 0
+    exceptions: int = 0
+    skipped: int = 0
+    blocked_mandates: int = 0
+    retries: int = 0
+    batches: dict[str, str] = field(default_factory=dict)  # message id -> status after this file
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def duplicate(self) -> bool:
+        return self.duplicate_of is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "message": self.message,
+            "message_id": self.message_id,
+            "duplicate_of": self.duplicate_of,
+            "file_id": self.file_id,
+            "records": self.records,
+            "applied": self.applied,
+            "already_applied": self.already_applied,
+            "exceptions": self.exceptions,
+            "skipped": self.skipped,
+            "blocked_mandates": self.blocked_mandates,
+            "retries": self.retries,
+            "batches": self.batches,
+            "warnings": self.warnings,
+        }
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_HASH_CHUNK):
+                digest.update(chunk)
+    except OSError as exc:
+        raise errors.UnreadableFile("file", str(path), f"cannot be read: {exc.strerror or exc}") from None
+    return digest.hexdigest()
+
+
+def reconcile_file(
+    session: Session,
+    path: str | os.PathLike[str],
+    *,
+    clock: Clock,
+    strict: bool = False,
+    max_bytes: int | None = None,
+) -> ReconcileReport:
+    """Apply one bank file to the ledger (see the module docstring). Never commits."""
+    source = Path(path)
+    digest = file_sha256(source)
+    report = ReconcileReport(path=source, sha256=digest)
+    seen = repo.file_by_sha256(session, digest)
+    if seen is not None:
+        report.duplicate_of = seen.id
+        report.message, report.message_id = seen.message, seen.message_id
+        log.info("return_file.duplicate", path=str(source), file_id=seen.id)
+        return report
+    result = returns.read(source, strict=strict, max_bytes=max_bytes)
+    report.message = result.message
+    row = ReturnFile(
+        sha256=digest, path=str(source), message=result.message, status=FileStatus.APPLIED,
+        records=0, applied=0, already_applied=0, exceptions=0, skipped=0, imported_at=clock.now(),
+    )
+    repo.add(session, row)
+    report.file_id = row.id
+    run = _Run(session, clock, row, report, is_camt=result.message.startswith("camt"))
+    for record in result:
+        report.records += 1
+        run.handle(record)
+    report.message_id = row.message_id = result.message_id
+    report.skipped += result.skipped
+    report.warnings = [str(finding) for finding in result.warnings]
+    if result.not_ours:
+        report.warnings.append(result.not_ours)
+    run.refuse_foreign_statement()
+    run.close_batches()
+    row.records, row.applied, row.already_applied = report.records, report.applied, report.already_applied
+    row.exceptions, row.skipped = report.exceptions, report.skipped
+    session.flush()
+    log.info(
+        "return_file.applied", path=str(source), message=result.message, records=report.records,
+        applied=report.applied, already_applied=report.already_applied, exceptions=report.exceptions,
+    )
+    return report
+
+
+def record_refusal(
+    session: Session, path: str | os.PathLike[str], sha256: str | None, problem: str, *, clock: Clock
+) -> None:
+    """Note a refused file (in a transaction of its own, after the rollback).
+
+    A file refused once may be fixed and sent again under the same bytes only if it was
+    refused for a reason outside it (an unknown creditor registered since): the row is
+    replaced, so the sha256 check never hides a file that was never applied.
+    """
+    if sha256 is None:
+        return
+    existing = repo.file_by_sha256(session, sha256)
+    if existing is not None:
+        if existing.status == FileStatus.REFUSED:
+            existing.refusal, existing.imported_at = problem, clock.now()
+        return
+    repo.add(
+        session,
+        ReturnFile(
+            sha256=sha256, path=str(path), status=FileStatus.REFUSED, refusal=problem, records=0, applied=0,
+            already_applied=0, exceptions=0, skipped=0, imported_at=clock.now(),
+        ),
+    )
+
+
+def policy_for(session: Session, creditor_id: int, code: str | None) -> ReasonCode:
+    """The default policy of ``code`` overlaid with the creditor's override, if any."""
+    default = reason_codes.lookup(code)
+    override = repo.policy_override(session, creditor_id, default.code) if default.code else None
+    if override is None:
+        return default
+    changes: dict[str, Any] = {}
+    if override.mandate_effect is not None:
+        changes["mandate_effect"] = MandateEffect(override.mandate_effect)
+    if override.max_retries is not None:
+        changes["max_retries"] = override.max_retries
+        changes["retry_allowed"] = override.max_retries > 0
+    if override.opens_dispute is not None:
+        changes["opens_dispute"] = override.opens_dispute
+    return dataclasses.replace(default, **changes)
+
+
+# --- one file ------------------------------------------------------------------------------
+class _Run:
+    def __init__(self, session: Session, clock: Clock, file: ReturnFile, report: ReconcileReport, *, is_camt: bool) -> None:
+        self.session = session
+        self.clock = clock
+        self.file = file
+        self.report = report
+        self.is_camt = is_camt
+        # Batches this file spoke about: message id -> "did a pain.002 answer it".
+        self.touched: dict[int, bool] = {}
+        self.matched_any = False
+        self.foreign_accounts: set[str] = set()
+
+    # -- dispatch
+    def handle(self, record: ReturnRecord) -> None:
+        if self.is_camt and not record.booked:
+            # INFO / PDNG: announced, not booked; only booked entries move money.
+            self.report.skipped += 1
+            return
+        if record.kind is Kind.UNKNOWN:
+            self.exception(record, f"status {record.status or '(none)'} not understood: a person decides")
+            return
+        if record.kind is Kind.ACCEPTED:
+            self.accepted(record)
+            return
+        if record.scope in (Scope.GROUP, Scope.PAYMENT_BLOCK):
+            self.covering(record)
+            return
+        if record.scope is Scope.ENTRY:
+            self.entry(record)
+            return
+        request, problem = self.match(record)
+        if request is None:
+            if record.account_iban and repo.creditor_by_iban(self.session, record.account_iban) is None:
+                self.foreign_accounts.add(record.account_iban)
+            self.exception(record, problem)
+            return
+        self.apply(record, request)
+
+    def accepted(self, record: ReturnRecord) -> None:
+        batch = repo.batch_by_message_id(self.session, record.original_message_id) if record.original_message_id else None
+        if batch is None:
+            self.exception(record, f"acceptance of message {record.original_message_id!r}, which is not one of our files")
+            return
+        self.matched_any = True
+        self.touched[batch.id] = True
+        self.report.applied += 1
+
+    def covering(self, record: ReturnRecord) -> None:
+        """A pain.002 group or block status: applies to every transaction it covers."""
+        batch = repo.batch_by_message_id(self.session, record.original_message_id) if record.original_message_id else None
+        block = repo.block_by_payment_info_id(self.session, record.payment_info_id) if record.payment_info_id else None
+        if record.scope is Scope.PAYMENT_BLOCK and block is not None and batch is not None and block.batch_id != batch.id:
+            block = None
+        if record.scope is Scope.GROUP and batch is None:
+            self.exception(record, f"group status about message {record.original_message_id!r}, which is not one of our files")
+            return
+        if record.scope is Scope.PAYMENT_BLOCK and block is None:
+            self.exception(record, f"block status about payment information {record.payment_info_id!r}, which is not ours")
+            return
+        if record.kind is not Kind.REJECTED:
+            self.exception(record, f"{record.kind.value} status for a whole {record.scope.value}: a person decides")
+            return
+        if block is not None:
+            covered = repo.requests_of_block(self.session, block.id, _AT_BANK)
+            self.touched[block.batch_id] = True
+        else:
+            assert batch is not None
+            covered = repo.requests_of_batch(self.session, batch.id, _AT_BANK)
+            self.touched[batch.id] = True
+        self.matched_any = True
+        for request in covered:
+            self.apply(record, request)
+
+    def entry(self, record: ReturnRecord) -> None:
+        """A booking without transaction details: a lump sum credited for one of our files."""
+        batch = repo.batch_by_message_id(self.session, record.original_message_id) if record.original_message_id else None
+        if record.kind is not Kind.SETTLED or batch is None or not record.entry_reference:
+            self.exception(record, "booking entry without transaction details: its details come in another file")
+            return
+        self.matched_any = True
+        key = f"settled:entry:{record.entry_reference}"
+        if repo.applied_by_key(self.session, key) is not None:
+            self.report.already_applied += 1
+            return
+        self.touched.setdefault(batch.id, False)
+        self.applied_row(key, record, None, batch.id, record.amount_cents or record.entry_amount_cents, "lump-sum credit")
+        self.report.applied += 1
+
+    # -- matching
+    def match(self, record: ReturnRecord) -> tuple[DebitRequest | None, str]:
+        if record.end_to_end_id:
+            request = repo.request_by_end_to_end_id(self.session, record.end_to_end_id)
+            if request is not None:
+                if record.amount_cents is not None and record.amount_cents != request.amount_cents:
+                    return None, (
+                        f"end-to-end id {record.end_to_end_id} matches a debit of "
+                        f"{money.format_cents(request.amount_cents)}, not {money.format_cents(record.amount_cents)}"
+                    )
+                return request, ""
+        if record.original_message_id and record.payment_info_id:
+            block = repo.block_by_payment_info_id(self.session, record.payment_info_id)
+            batch = repo.batch_by_message_id(self.session, record.original_message_id)
+            if block is not None and batch is not None and block.batch_id == batch.id:
+                candidates = repo.requests_of_block(self.session, block.id, _AT_BANK, record.amount_cents)
+                if record.mandate_reference:
+                    candidates = [c for c in candidates if self._mandate_reference(c) == record.mandate_reference]
+                if len(candidates) == 1:
+                    return candidates[0], ""
+                if len(candidates) > 1:
+                    return None, f"{len(candidates)} debits of block {record.payment_info_id} fit: ambiguous"
+        if record.mandate_reference and record.amount_cents is not None:
+            creditors = repo.creditor_ids_by_identifier(self.session, record.creditor_id) if record.creditor_id else None
+            candidates = repo.requests_by_mandate_reference(
+                self.session, record.mandate_reference, record.amount_cents, _AT_BANK, creditors
+            )
+            on = record.requested_collection_date or record.settlement_date
+            if on is not None:
+                candidates = [c for c in candidates if c.collection_date == on]
+            if len(candidates) == 1:
+                return candidates[0], ""
+            if len(candidates) > 1:
+                return None, f"{len(candidates)} debits under mandate {record.mandate_reference} fit: ambiguous"
+        shown = record.end_to_end_id or "(none)"
+        return None, f"no debit matches end-to-end id {shown}, message {record.original_message_id!r} or the mandate"
+
+    def _mandate_reference(self, request: DebitRequest) -> str | None:
+        from sepa_engine.db.models import Mandate
+
+        mandate = self.session.get(Mandate, request.mandate_id)
+        return mandate.reference if mandate is not None else None
+
+    # -- applying
+    def apply(self, record: ReturnRecord, request: DebitRequest) -> None:
+        self.matched_any = True
+        if request.batch_id is not None:
+            self.touched[request.batch_id] = self.touched.get(request.batch_id, False) or not self.is_camt
+        key = f"{record.kind.value}:request:{request.id}"
+        if repo.applied_by_key(self.session, key) is not None:
+            self.report.already_applied += 1
+            return
+        target = _TARGET[record.kind]
+        try:
+            status = request_transition(request.status, target)
+        except errors.CollectionError:
+            self.exception(record, f"debit {request.end_to_end_id} is {request.status}: it cannot become {target.value}")
+            return
+        now = self.clock.now()
+        request.status, request.status_changed_at = status.value, now
+        effects: list[str] = []
+        amount = request.amount_cents
+        if record.kind.is_failure():
+            policy = policy_for(self.session, request.creditor_id, record.reason_code)
+            request.reason_code = policy.code or None
+            request.reason = f"{record.kind.value} by the bank: {policy.meaning}"[:1000]
+            effects += self.consequences(record, request, policy)
+        self.applied_row(key, record, request, request.batch_id, amount, "; ".join(effects) or None)
+        self.report.applied += 1
+        log.info("return.applied", kind=record.kind.value, request_id=request.id, reason_code=record.reason_code)
+
+    def applied_row(
+        self, key: str, record: ReturnRecord, request: DebitRequest | None, batch_id: int | None, amount: int | None, effects: str | None
+    ) -> None:
+        repo.add(
+            self.session,
+            AppliedReturn(
+                natural_key=key, return_file_id=self.file.id, kind=record.kind.value,
+                debit_request_id=request.id if request is not None else None, batch_id=batch_id,
+                end_to_end_id=request.end_to_end_id if request is not None else record.end_to_end_id,
+                reason_code=record.reason_code, amount_cents=amount, fees_cents=record.fees_cents,
+                booking_date=record.booking_date, effects=effects, applied_at=self.clock.now(),
+            ),
+        )
+
+    def consequences(self, record: ReturnRecord, request: DebitRequest, policy: ReasonCode) -> list[str]:
+        effects: list[str] = []
+        creditor = repo.creditor_by_id(self.session, request.creditor_id)
+        today = business_today(self.clock, creditor.timezone)
+        on = record.booking_date or record.settlement_date or today
+        book_returned_payment(self.session, creditor.code, request, record, on=on, clock=self.clock)
+        if record.fees_cents:
+            book_fee(self.session, creditor.code, request, record.fees_cents, record.kind, on=on, clock=self.clock)
+            effects.append(f"fee {money.format_cents(record.fees_cents)}")
+        mandate = repo.mandate_for_update(self.session, request.mandate_id)
+        if record.kind in _RETRIED_KINDS and request.sequence_type == "FRST" and mandate.first_collected_on is not None:
+            # The first collection did not happen: the next one must be FRST again, unless
+            # another collection of the mandate is still at the bank or went through.
+            if repo.other_requests_count(self.session, mandate.id, request.id, _AT_BANK) == 0:
+                mandate.first_collected_on = None
+                effects.append("first collection reset")
+        if policy.mandate_effect is MandateEffect.BLOCK and mandate.status != MandateStatus.BLOCKED.value:
+            try:
+                mandate.status = transition(MandateStatus(mandate.status), MandateStatus.BLOCKED).value
+            except errors.MandateError:
+                pass  # revoked or superseded already: nothing left to block
+            else:
+                mandate.status_reason = policy.code
+                mandate.status_changed_at = self.clock.now()
+                self.report.blocked_mandates += 1
+                effects.append("mandate blocked")
+                log.info("mandate.blocked", mandate_id=mandate.id, reason_code=policy.code)
+        if mandate.status == MandateStatus.BLOCKED.value:
+            for pending in repo.pending_requests_of_mandate(self.session, mandate.id, _R.PENDING.value):
+                pending.status = request_transition(pending.status, _R.CANCELLED).value
+                pending.status_changed_at = self.clock.now()
+                pending.reason_code = mandate.status_reason
+                pending.reason = f"mandate blocked ({mandate.status_reason})"
+                effects.append(f"request {pending.id} cancelled")
+        elif record.kind in _RETRIED_KINDS and policy.retry_allowed and request.attempt <= policy.max_retries:
+            retry = schedule_retry(self.session, creditor.code, creditor.timezone, mandate.reference, request, clock=self.clock)
+            if retry is not None:
+                self.report.retries += 1
+                effects.append(f"retry {retry}")
+        if policy.opens_dispute and record.kind in _DISPUTED_KINDS:
+            if open_dispute_for_return(self.session, creditor.code, request, policy, clock=self.clock):
+                effects.append("dispute opened")
+        return effects
+
+    def exception(self, record: ReturnRecord, reason: str) -> None:
+        add_exception(self.session, self.file.id, record.to_dict(), reason, record.end_to_end_id, clock=self.clock)
+        self.report.exceptions += 1
+
+    # -- end of file
+    def refuse_foreign_statement(self) -> None:
+        # A statement of an account that is none of our creditors', about nothing of ours,
+        # is somebody else's file sent to us by mistake: refused, rather than flooding the
+        # queue. (A pain.002 names no account of ours; its unknown records are exceptions.)
+        if self.foreign_accounts and not self.matched_any:
+            shown = ", ".join(sorted(self.foreign_accounts))
+            raise errors.ReturnFileError("account", shown, "is not the account of any of our creditors: file refused")
+
+    def close_batches(self) -> None:
+        for batch_id, answered_by_pain002 in self.touched.items():
+            batch = repo.batch_by_id(self.session, batch_id)
+            if batch is None:
+                continue
+            status = advance_batch(self.session, batch, answered_by_pain002, self.file.id, clock=self.clock)
+            self.report.batches[batch.message_id] = status
+            if status == "mismatch":
+                self.report.exceptions += 1
+                self.report.batches[batch.message_id] = batch.status
+
+
+def add_exception(
+    session: Session, file_id: int, record: dict[str, Any], reason: str, end_to_end_id: str | None, *, clock: Clock
+) -> ReturnException:
+    row = ReturnException(
+        return_file_id=file_id, record=json.dumps(record, sort_keys=True, default=str),
+        end_to_end_id=(end_to_end_id or None) and end_to_end_id[:35], reason=reason,
+        status=ExceptionStatus.OPEN, created_at=clock.now(),
+    )
+    repo.add(session, row)
+    log.info("return.exception", exception_id=row.id, reason=reason)
+    return row
+
+
+def advance_batch(session: Session, batch: Batch, answered_by_pain002: bool, file_id: int, *, clock: Clock) -> str:
+    """Move a file along published -> acknowledged / partly_rejected / rejected -> settled.
+
+    Returns the new status, or "mismatch" when every debit has an answer and the money
+    credited differs from the control sum less the rejects (an exception is queued).
+    """
+    totals = repo.batch_totals(session, batch.id)
+    rejected_count, rejected_cents = totals.get(_R.REJECTED.value, (0, 0))
+    waiting = totals.get(_R.SUBMITTED.value, (0, 0))[0]
+    current = BatchStatus(batch.status)
+    wanted: BatchStatus | None = None
+    if rejected_count and rejected_count == batch.count:
+        wanted = BatchStatus.REJECTED
+    elif rejected_count:
+        wanted = BatchStatus.PARTLY_REJECTED
+    elif answered_by_pain002:
+        wanted = BatchStatus.ACKNOWLEDGED
+    credited = repo.credited_cents(session, batch.id, Kind.SETTLED.value)
+    expected = batch.sum_cents - rejected_cents
+    if credited and credited == expected and wanted is not BatchStatus.REJECTED:
+        wanted = BatchStatus.SETTLED
+    elif credited and waiting == 0 and credited != expected:
+        add_exception(
+            session, file_id,
+            {"batch": batch.message_id, "control_sum": money.format_cents(batch.sum_cents),
+             "rejected": money.format_cents(rejected_cents), "credited": money.format_cents(credited)},
+            f"file {batch.message_id}: credited {money.format_cents(credited)}, expected "
+            f"{money.format_cents(expected)} (control sum less rejects)",
+            None, clock=clock,
+        )
+        _move(session, batch, current, wanted)
+        return "mismatch"
+    _move(session, batch, current, wanted)
+    return batch.status
+
+
+def _move(session: Session, batch: Batch, current: BatchStatus, wanted: BatchStatus | None) -> None:
+    if wanted is None or wanted is current:
+        return
+    try:
+        batch.status = batch_transition(current, wanted).value
+    except errors.CollectionError:
+        return  # e.g. a late pain.002 after settlement: the later state stands
+    session.flush()
+    log.info("batch.status", batch_id=batch.id, message_id=batch.message_id, status=batch.status)
+
+
+# --- effects on the rest of the ledger (each one function, so each can be replaced) -------
+def book_returned_payment(
+    session: Session, creditor_code: str, request: DebitRequest, record: ReturnRecord, *, on: dt.date, clock: Clock
+) -> None:
+    """The money is owed again: a returned-payment entry on the debtor's account (issue 5)."""
+    from sepa_engine.services import accounts
+
+    accounts.record_returned_payment(
+        session, creditor_code, request.end_to_end_id, returned_on=on, reason_code=record.reason_code,
+        amount_cents=request.amount_cents, idempotency_key=f"return:{request.id}", clock=clock,
+    )
+
+
+def book_fee(
+    session: Session, creditor_code: str, request: DebitRequest, fee_cents: int, kind: Kind, *, on: dt.date, clock: Clock
+) -> None:
+    """The bank's charge for the R-transaction, passed on to the debtor's account as a fee."""
+    from sepa_engine.services import accounts
+    from sepa_engine.services.account_inputs import LedgerEntryInput
+
+    reference = repo.account_reference(session, _account_id(session, request))
+    accounts.record_entry(
+        session, creditor_code, reference,
+        LedgerEntryInput(
+            kind="fee", number=f"RFEE-{request.id}-{kind.value[:3].upper()}", issue_date=on,
+            amount=Decimal(fee_cents) / 100, label=f"bank charge: {kind.value} {request.end_to_end_id}"[:140],
+        ),
+        idempotency_key=f"return-fee:{request.id}:{kind.value}", clock=clock,
+    )
+
+
+def _account_id(session: Session, request: DebitRequest) -> int:
+    from sepa_engine.db.models import Mandate
+
+    mandate = session.get(Mandate, request.mandate_id)
+    assert mandate is not None
+    return mandate.debtor_account_id
+
+
+def schedule_retry(
+    session: Session, creditor_code: str, timezone: str, mandate_reference: str, request: DebitRequest, *, clock: Clock
+) -> int | None:
+    """Enqueue the next attempt of ``request`` for the next possible collection date.
+
+    The idempotency key names the original and the attempt, so a replay (or a second file
+    reporting the same failure) can never enqueue it twice.
+    """
+    from sepa_engine.services import registry
+    from sepa_engine.services.inputs import DebitRequestInput
+
+    attempt = request.attempt + 1
+    # The collection run moves the date forward to the creditor's earliest possible one.
+    on = calendar.add_target_days(business_today(clock, timezone), 1)
+    result = registry.enqueue_request(
+        session, creditor_code,
+        DebitRequestInput(
+            mandate=mandate_reference, amount=money.format_cents(request.amount_cents),
+            remittance=request.remittance, requested_date=on, final=request.final,
+        ),
+        idempotency_key=f"retry:{request.id}:{attempt}", clock=clock,
+    )
+    retry = repo.request_by_id(session, result.id)
+    if retry is None:
+        return None
+    retry.attempt, retry.retry_of_id = attempt, request.id
+    session.flush()
+    log.info("return.retry_scheduled", request_id=request.id, retry_id=retry.id, attempt=attempt)
+    return retry.id
+
+
+def open_dispute_for_return(session: Session, creditor_code: str, request: DebitRequest, policy: ReasonCode, *, clock: Clock) -> bool:
+    """Open a dispute on the invoices the debit paid (MD06 refunds...); False when it paid none."""
+    from sepa_engine.services import disputes
+    from sepa_engine.services.account_inputs import DisputedInvoice, DisputeInput
+
+    invoices = repo.invoices_paid_by(session, request.id)
+    if not invoices:
+        return False
+    reference = repo.account_reference(session, _account_id(session, request))
+    disputes.open_dispute(
+        session, creditor_code, reference,
+        DisputeInput(
+            reason=f"{policy.code}: {policy.meaning} (debit {request.end_to_end_id})",
+            invoices=tuple(DisputedInvoice(number=number, amount=money.format_cents(cents)) for number, cents in invoices),
+        ),
+        actor="reconciliation", idempotency_key=f"return-dispute:{request.id}", clock=clock,
+    )
+    return True
+
+
+# --- the exceptions queue ------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ExceptionView:
+    id: int
+    file_id: int
+    end_to_end_id: str | None
+    reason: str
+    status: str
+    resolution: str | None
+    note: str | None
+    created_at: dt.datetime
+    record: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "file_id": self.file_id, "end_to_end_id": self.end_to_end_id, "reason": self.reason,
+            "status": self.status, "resolution": self.resolution, "note": self.note,
+            "created_at": self.created_at.isoformat(), "record": self.record,
+        }
+
+
+def _view(row: ReturnException) -> ExceptionView:
+    return ExceptionView(
+        row.id, row.return_file_id, row.end_to_end_id, row.reason, row.status, row.resolution, row.note,
+        row.created_at, json.loads(row.record),
+    )
+
+
+def list_exceptions(session: Session, *, status: str | None = ExceptionStatus.OPEN, after_id: int = 0, limit: int = 1000) -> list[ExceptionView]:
+    return [_view(row) for row in repo.exceptions(session, status=status, after_id=after_id, limit=limit)]
+
+
+def resolve_exception(
+    session: Session, exception_id: int, *, resolution: str, note: str | None = None, actor: str = "operator", clock: Clock
+) -> ExceptionView:
+    """Close an exception: ``"ignored"``, or a debit request id the record is then applied to."""
+    row = repo.exception_for_update(session, exception_id)
+    if row is None:
+        raise errors.NotFound("exception", exception_id)
+    if row.status != ExceptionStatus.OPEN:
+        raise errors.ReturnFileError("exception", exception_id, f"is already resolved ({row.resolution})")
+    if resolution == "ignored":
+        row.resolution = "ignored"
+    else:
+        try:
+            request_id = int(resolution)
+        except ValueError:
+            raise errors.InvalidFormat("--as", resolution, "must be a debit request id or 'ignored'") from None
+        request = repo.request_by_id(session, request_id)
+        if request is None:
+            raise errors.NotFound("request", request_id)
+        record = _record_from(json.loads(row.record))
+        if record is None:
+            raise errors.ReturnFileError("exception", exception_id, "is not about one debit: resolve it as ignored")
+        file = session.get(ReturnFile, row.return_file_id)
+        assert file is not None
+        report = ReconcileReport(path=Path(file.path), sha256=file.sha256)
+        run = _Run(session, clock, file, report, is_camt=False)
+        run.apply(record, request)
+        if report.exceptions:
+            raise errors.ReturnFileError("request", request_id, "cannot take this record (see the open exceptions)")
+        run.close_batches()
+        row.resolution = f"matched:{request_id}"
+    row.status, row.note = ExceptionStatus.RESOLVED, note
+    row.resolved_by, row.resolved_at = actor[:70], clock.now()
+    session.flush()
+    log.info("return.exception_resolved", exception_id=row.id, resolution=row.resolution)
+    return _view(row)
+
+
+def _record_from(data: dict[str, Any]) -> ReturnRecord | None:
+    try:
+        kind = Kind(data["kind"])
+        scope = Scope(data["scope"])
+    except (KeyError, ValueError):
+        return None
+    if kind not in _TARGET:
+        return None
+
+    def cents(name: str) -> int | None:
+        value = data.get(name)
+        return None if value is None else money.parse_amount(str(value), name)
+
+    def date(name: str) -> dt.date | None:
+        value = data.get(name)
+        return None if value is None else dt.date.fromisoformat(value)
+
+    return ReturnRecord(
+        scope=scope, kind=kind, location=str(data.get("location") or ""), status=data.get("status"),
+        booked=bool(data.get("booked")), end_to_end_id=data.get("end_to_end_id"),
+        original_message_id=data.get("original_message_id"), payment_info_id=data.get("payment_info_id"),
+        mandate_reference=data.get("mandate_reference"), amount_cents=cents("amount"), currency=data.get("currency"),
+        reason_code=data.get("reason_code"), fees_cents=cents("fees"), booking_date=date("booking_date"),
+        settlement_date=date("settlement_date"),
+    )
