@@ -41,3 +41,46 @@ echo; echo "== Files for the bank, checked by verify"
 "$engine" verify var/outbox/*/*.xml | grep -E "^(VALID|INVALID)"
 latest=$(ls -t var/outbox/gim/*.summary.txt | head -n 1)
 echo; echo "-- review summary beside the latest gim file: $latest"; cat "$latest"
+
+# --- December: the customer portals' flows (issue 5) -------------------------------------
+at() { .venv/bin/python scripts/at.py "$@"; }
+
+echo; echo "== December: a new agency at PRESSIMMO and a new tenant at GIM"
+"$engine" load fixtures/demo/december
+
+echo; echo "== PRESSIMMO invoices Agence Saint-Michel; the agency disputes one invoice"
+at 2026-11-20T09:00:00+01:00 accounts invoices add AG-7003 --creditor pressimmo --number F26-1201 \
+  --issue-date 2026-11-20 --due-date 2026-12-20 --amount 1200.00 --label "Annonces novembre" --key demo-inv-F26-1201
+at 2026-11-20T09:00:00+01:00 accounts invoices add AG-7003 --creditor pressimmo --number F26-1202 \
+  --issue-date 2026-11-20 --due-date 2026-12-20 --amount 300.00 --label "Pack vitrine" --key demo-inv-F26-1202
+at 2026-11-20T09:00:00+01:00 accounts invoices add AG-7003 --creditor pressimmo --number F26-1203 \
+  --issue-date 2026-11-20 --due-date 2026-12-20 --amount 250.00 --label "Photos pro" --key demo-inv-F26-1203
+at 2026-11-24T11:00:00+01:00 accounts disputes open AG-7003 --creditor pressimmo --invoice F26-1202 \
+  --reason "Annonce non parue en vitrine" --actor "agence:st-michel" --key demo-dispute-F26-1202
+
+echo; echo "== The agency clicks 'pay': the disputed invoice is refused, the rest is collected from the next business day"
+set +e
+at 2026-12-04T10:00:00+01:00 accounts pay-now AG-7003 --creditor pressimmo --invoice F26-1202 --key demo-pay-disputed
+set -e
+at 2026-12-04T10:00:00+01:00 accounts pay-now AG-7003 --creditor pressimmo --invoice F26-1201 --invoice F26-1203 --key demo-pay-F26-1201-1203
+at 2026-12-04T10:05:00+01:00 accounts statement AG-7003 --creditor pressimmo
+
+echo; echo "== GIM: Hugo Lefevre switches to automatic monthly collection (new e-signed mandate)"
+at 2026-11-18T14:32:00+01:00 accounts set-mode LOC-0006 --creditor gim --mode automatic --frequency monthly --day 8 \
+  --mandate-reference RUM-GIM-0006-A --signed-at 2026-11-18T14:31:07+01:00 --iban FR7610107001010000012345670 \
+  --signer "Hugo Lefevre" --evidence yousign-7f3e2a --actor "portal:hugo" --key demo-mode-LOC-0006
+at 2026-11-20T09:00:00+01:00 accounts invoices add LOC-0006 --creditor gim --number Q-2026-12-006 \
+  --issue-date 2026-11-20 --due-date 2026-12-08 --amount 980.00 --label "Loyer et charges decembre 2026" --key demo-inv-Q-2026-12-006
+echo; echo "== The schedule creates December's debit and its pre-notification (at least 14 days ahead)"
+at 2026-11-24T06:00:00+01:00 accounts schedule run --date 2026-11-24 --creditor gim
+at 2026-11-24T06:05:00+01:00 accounts prenotifications export --creditor gim --json
+
+echo; echo "== Sofia Rossi (GIM) changes bank: a new e-signed mandate, same reference"
+at 2026-11-25T18:12:00+01:00 accounts change-bank LOC-0004 --creditor gim --mandate-reference RUM-GIM-0004 \
+  --signed-at 2026-11-25T18:11:40+01:00 --iban DE02120300000000202051 --signer "Sofia Rossi" \
+  --evidence yousign-91bc04 --actor "portal:sofia" --key demo-bank-LOC-0004
+
+echo; echo "== December collection: the on-demand payment, the automatic debit, the amended mandate"
+collect --date 2026-12-07
+latest=$(ls -t var/outbox/gim/*.summary.txt | head -n 1)
+echo; echo "-- review summary beside the latest gim file: $latest"; cat "$latest"

@@ -255,6 +255,10 @@ def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Credit
 def _amendment(row: repo.DueRow, creditor: Creditor) -> Amendment | None:
     """Amendment details for the next collection: what changed since the bank last saw it."""
     presented_ci = row.presented_creditor_identifier
+    if row.first_collected_on is None:
+        # The bank never saw this mandate chain: its first collection carries the mandate
+        # as it is now, with nothing to amend (a superseded mandate that was never used).
+        return None
     if not row.amendment_pending and (presented_ci is None or presented_ci == creditor.creditor_identifier):
         return None
     previous = MandateSnapshot(

@@ -159,3 +159,16 @@ def test_superseded_mandate_with_new_iban_carries_the_amendment(db, settings):
     assert b"<AmdmntInd>true</AmdmntInd>" in data and b"SMNDA" in data
     with db.reader() as s:
         assert s.get(Mandate, new).amendment_pending is False
+
+
+def test_mandate_replaced_before_its_first_collection_goes_as_a_plain_first(db, settings):
+    creditor = ledger.creditor(db)
+    old = ledger.mandate(db, creditor, reference="RUM-NEVER-USED", status="superseded")
+    with db.reader() as s:
+        account_id = s.get(Mandate, old).debtor_account_id
+    new = ledger.mandate(db, creditor, reference="RUM-NEW", iban="DE02120300000000202051", supersedes_id=old,
+                         amendment_pending=True, debtor_account_id=account_id)
+    ledger.request(db, creditor, new)
+    data = collect(db, settings).files[0].path.read_bytes()
+    assert b"<SeqTp>FRST</SeqTp>" in data
+    assert b"AmdmntInd" not in data
