@@ -36,6 +36,19 @@ collect --date 2026-11-23
 echo; echo "== Refused requests"
 "$engine" requests list --status refused
 
+echo; echo "== The bank answers November's GIM file (simulated): rejects, a return, the credit"
+november=$("$engine" batches list --creditor gim --limit 1 --json | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)[0]["file"])')
+answers="var/inbox/$(basename "$november" .xml)"
+if [ ! -e "$answers-pain002.xml" ]; then
+  "$engine" simulate-bank "$november" --reject-rate 0.34 --return-rate 0.5 --seed 7 --out var/inbox
+fi
+# reconcile exits 1 when records went to the exceptions queue: shown, not fatal here.
+"$engine" reconcile "$answers-pain002.xml" "$answers-camt054.xml" || true
+echo "-- importing the same answers again changes nothing:"
+"$engine" reconcile "$answers-pain002.xml" "$answers-camt054.xml" || true
+"$engine" requests list --creditor gim
+"$engine" mandates list --creditor gim
+
 echo; echo "== Files for the bank, checked by verify"
 "$engine" batches list
 "$engine" verify var/outbox/*/*.xml | grep -E "^(VALID|INVALID)"

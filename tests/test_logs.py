@@ -29,3 +29,9 @@ def test_logs_go_to_stderr_never_stdout(capsys):
     structlog.get_logger("t").info("batch.published", batch_id=1)
     captured = capsys.readouterr()
     assert captured.out == "" and "batch.published" in captured.err
+
+
+def test_message_ids_shaped_like_ibans_stay_readable(capsys):
+    logs.configure(json_lines=True)
+    structlog.get_logger("t").info("batch.published", message_id_text="file SE2026112313562103AA068E9D published")
+    assert "SE2026112313562103AA068E9D" in capsys.readouterr().err
