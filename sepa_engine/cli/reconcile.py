@@ -109,3 +109,53 @@ def resolve(
     with context.handled(), context.database(config) as (_settings, db), db.transaction() as session:
         view = reconciliation.resolve_exception(session, exception_id, resolution=as_, note=note, clock=SystemClock())
     context.render(view.to_dict(), as_json, lambda: context.stdout.print(f"exception {view.id} resolved: {view.resolution}"))
+
+
+policy_app = typer.Typer(help="What each reason code does for a creditor.", no_args_is_help=True)
+returns_app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("show")
+def policy_show(
+    creditor: str = typer.Option(..., "--creditor", help="The creditor's code."),
+    as_json: bool = context.JsonOption,
+    config: str = context.ConfigOption,
+) -> None:
+    """The reason-code policy in force for a creditor (defaults and its overrides)."""
+    from sepa_engine.services import policies
+
+    with context.handled(), context.database(config) as (_settings, db), db.reader() as session:
+        rows = policies.effective_policies(session, creditor)
+    document = [
+        {"code": p.code, "meaning": p.meaning, "mandate_effect": p.mandate_effect.value, "max_retries": p.max_retries,
+         "opens_dispute": p.opens_dispute, "overridden": overridden}
+        for p, overridden in rows
+    ]
+    context.render(document, as_json, lambda: context.stdout.print(context.table(
+        f"Reason-code policy of {creditor}", ["code", "meaning", "mandate", "retries", "dispute", "own"],
+        [(d["code"], d["meaning"], d["mandate_effect"], d["max_retries"], "yes" if d["opens_dispute"] else "",
+          "yes" if d["overridden"] else "") for d in document], right=["retries"])))
+
+
+@policy_app.command("set")
+def policy_set(
+    code: str = typer.Argument(..., help="The ISO reason code, e.g. AM04."),
+    creditor: str = typer.Option(..., "--creditor", help="The creditor's code."),
+    effect: str = typer.Option(None, "--effect", help="block, hold or none."),
+    max_retries: int = typer.Option(None, "--max-retries", help="New attempts allowed (0 to 5)."),
+    dispute: bool = typer.Option(None, "--dispute/--no-dispute", help="Open a dispute on the invoices paid."),
+    as_json: bool = context.JsonOption,
+    config: str = context.ConfigOption,
+) -> None:
+    """Override one reason code's policy for one creditor."""
+    from sepa_engine.clock import SystemClock
+    from sepa_engine.services import policies
+
+    with context.handled(), context.database(config) as (_settings, db), db.transaction() as session:
+        policy = policies.set_policy(session, creditor, code, mandate_effect=effect, max_retries=max_retries,
+                                     opens_dispute=dispute, clock=SystemClock())
+    document = {"creditor": creditor, "code": policy.code, "mandate_effect": policy.mandate_effect.value,
+                "max_retries": policy.max_retries, "opens_dispute": policy.opens_dispute}
+    context.render(document, as_json, lambda: context.stdout.print(
+        f"{policy.code} for {creditor}: mandate {policy.mandate_effect.value}, {policy.max_retries} retries, "
+        f"dispute {'yes' if policy.opens_dispute else 'no'}."))

@@ -169,3 +169,14 @@ def exception_for_update(session: Session, exception_id: int) -> ReturnException
 def policy_override(session: Session, creditor_id: int, code: str) -> ReasonCodePolicy | None:
     query = select(ReasonCodePolicy).where(ReasonCodePolicy.creditor_id == creditor_id, ReasonCodePolicy.code == code)
     return session.scalars(query).first()
+
+
+def policy_overrides(session: Session, creditor_id: int) -> dict[str, ReasonCodePolicy]:
+    query = select(ReasonCodePolicy).where(ReasonCodePolicy.creditor_id == creditor_id)
+    return {row.code: row for row in session.scalars(query)}
+
+
+def add_policy(session: Session, row: ReasonCodePolicy) -> ReasonCodePolicy:
+    session.add(row)
+    session.flush()
+    return row

@@ -1,0 +1,99 @@
+"""What each reason code does, per creditor: the defaults of ``domain/reason_codes.py``
+overlaid with the creditor's own choices (block the mandate, retry up to N times, open a
+dispute on the invoices the debit paid, or nothing). Documented defaults:
+``config/reason-codes.md``; reconciliation reads them through ``reconciliation.policy_for``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from sepa_engine import errors
+from sepa_engine.clock import Clock
+from sepa_engine.db.repositories import registry as registry_repo
+from sepa_engine.db.repositories import returns as repo
+from sepa_engine.db.returns_models import ReasonCodePolicy
+from sepa_engine.domain import reason_codes
+from sepa_engine.domain.reason_codes import MandateEffect, ReasonCode
+from sepa_engine.services.reconciliation import policy_for
+
+MAX_RETRIES_LIMIT = 5
+
+
+def effective_policies(session: Session, creditor_code: str) -> list[tuple[ReasonCode, bool]]:
+    """Every known code's policy for this creditor, and whether the creditor overrides it."""
+    creditor = _creditor(session, creditor_code)
+    overridden = repo.policy_overrides(session, creditor.id)
+    return [(policy_for(session, creditor.id, code), code in overridden) for code in sorted(reason_codes.REASON_CODES)]
+
+
+def set_policy(
+    session: Session,
+    creditor_code: str,
+    code: str,
+    *,
+    mandate_effect: str | None = None,
+    max_retries: int | None = None,
+    opens_dispute: bool | None = None,
+    clock: Clock,
+) -> ReasonCode:
+    """Override one code for one creditor; unset fields keep the default. Setting the same
+    values again changes nothing."""
+    creditor = _creditor(session, creditor_code)
+    normalised = (code or "").strip().upper()
+    if normalised not in reason_codes.REASON_CODES:
+        raise errors.NotFound("code", code, "is not a reason code this engine knows (see config/reason-codes.md)")
+    if mandate_effect is not None:
+        try:
+            MandateEffect(mandate_effect)
+        except ValueError:
+            known = ", ".join(e.value for e in MandateEffect)
+            raise errors.ConfigurationError("mandate_effect", mandate_effect, f"must be one of {known}") from None
+    if max_retries is not None and not 0 <= max_retries <= MAX_RETRIES_LIMIT:
+        raise errors.ConfigurationError("max_retries", max_retries, f"must be between 0 and {MAX_RETRIES_LIMIT}")
+    row = repo.policy_override(session, creditor.id, normalised)
+    if row is None:
+        row = repo.add_policy(session, ReasonCodePolicy(creditor_id=creditor.id, code=normalised, created_at=clock.now()))
+    if mandate_effect is not None:
+        row.mandate_effect = mandate_effect
+    if max_retries is not None:
+        row.max_retries = max_retries
+    if opens_dispute is not None:
+        row.opens_dispute = opens_dispute
+    session.flush()
+    return policy_for(session, creditor.id, normalised)
+
+
+def _creditor(session: Session, code: str):  # type: ignore[no-untyped-def]
+    creditor = registry_repo.creditor_by_code(session, code)
+    if creditor is None:
+        raise errors.NotFound("creditor", code, "is not a registered creditor")
+    return creditor
+
+
+def defaults_markdown() -> str:
+    """The default policy table as Markdown: config/reason-codes.md is this text (a test
+    keeps the two equal, so the documentation cannot drift from the code)."""
+    lines = [
+        "# What each reason code does by default",
+        "",
+        "Generated from `sepa_engine/domain/reason_codes.py` (built from RULES.md section 5). A creditor",
+        "overrides any line with `sepa-engine returns policy set CODE --creditor C [--effect block|hold|none]",
+        "[--max-retries N] [--dispute|--no-dispute]`; `returns policy show --creditor C` prints the table in force.",
+        "",
+        "- **effect on the mandate**: `block` makes it unusable (its pending requests are cancelled) until a new",
+        "  account or mandate; `hold` keeps it valid but a dispute is opened first; `none` leaves it alone.",
+        "- **retries**: how many new attempts reconciliation schedules, each on the next possible collection date.",
+        "- **dispute**: open a dispute on the invoices the debit paid.",
+        "",
+        "| code | meaning | severity | effect on the mandate | retries | dispute |",
+        "|---|---|---|---|---:|---|",
+    ]
+    for code in sorted(reason_codes.REASON_CODES):
+        entry = reason_codes.REASON_CODES[code]
+        lines.append(
+            f"| {code} | {entry.meaning} | {entry.severity.value} | {entry.mandate_effect.value} | "
+            f"{entry.max_retries} | {'yes' if entry.opens_dispute else 'no'} |"
+        )
+    lines += ["", "Any other code (or none) is sent to manual review: no retry, no effect on the mandate.", ""]
+    return "\n".join(lines)
