@@ -25,6 +25,8 @@ class Settings:
     database_url: str = "sqlite:///var/sepa-engine.db"
     var_dir: Path = Path("var")
     outbox_dir: Path = Path("var/outbox")
+    # Bank answers to reconcile; imported files move to processed/ or failed/ under it.
+    inbox_dir: Path = Path("var/inbox")
     timezone: str = DEFAULT_TIMEZONE
     # How long a second collection run waits for the first before giving up (seconds).
     lock_wait_seconds: float = 0.0
@@ -34,7 +36,7 @@ class Settings:
 
 _KEYS = {
     "database": {"url"},
-    "paths": {"var_dir", "outbox_dir"},
+    "paths": {"var_dir", "outbox_dir", "inbox_dir"},
     "engine": {"timezone", "lock_wait_seconds", "chunk_size"},
 }
 
@@ -52,6 +54,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         database_url=str(data.get("database", {}).get("url", f"sqlite:///{var_dir}/sepa-engine.db")),
         var_dir=var_dir,
         outbox_dir=Path(str(data.get("paths", {}).get("outbox_dir", var_dir / "outbox"))),
+        inbox_dir=Path(str(data.get("paths", {}).get("inbox_dir", var_dir / "inbox"))),
         timezone=str(data.get("engine", {}).get("timezone", DEFAULT_TIMEZONE)),
         lock_wait_seconds=float(data.get("engine", {}).get("lock_wait_seconds", 0.0)),  # type: ignore[arg-type]
         chunk_size=int(data.get("engine", {}).get("chunk_size", 5_000)),  # type: ignore[call-overload]

@@ -159,3 +159,36 @@ def policy_set(
     context.render(document, as_json, lambda: context.stdout.print(
         f"{policy.code} for {creditor}: mandate {policy.mandate_effect.value}, {policy.max_retries} retries, "
         f"dispute {'yes' if policy.opens_dispute else 'no'}."))
+
+
+@returns_app.command("import-inbox")
+def import_inbox_command(
+    as_json: bool = context.JsonOption,
+    config: str = context.ConfigOption,
+) -> None:
+    """Reconcile every new file in the inbox (paths.inbox_dir); move each to processed/ or failed/."""
+    from sepa_engine.clock import SystemClock
+    from sepa_engine.jobs.returns_inbox import import_inbox
+
+    with context.handled(), context.database(config) as (settings, db):
+        report = import_inbox(db, settings.inbox_dir, SystemClock())
+    document = {
+        "inbox": str(settings.inbox_dir),
+        "processed": [{"file": r.path.name, "applied": r.applied, "already_applied": r.already_applied,
+                       "exceptions": r.exceptions, "duplicate": r.duplicate_of is not None} for r in report.processed],
+        "failed": report.failed,
+    }
+
+    def draw() -> None:
+        rows = [(d["file"], d["applied"], d["already_applied"], d["exceptions"], "yes" if d["duplicate"] else "")
+                for d in document["processed"]]
+        context.stdout.print(context.table(f"Inbox {settings.inbox_dir}", ["file", "applied", "already applied",
+                                                                            "exceptions", "duplicate"], rows))
+        for name, why in report.failed.items():
+            context.stderr.print(f"failed: {name}: {why}", markup=False)
+
+    context.render(document, as_json, draw)
+    if report.failed:
+        raise typer.Exit(int(ExitCode.UNREADABLE))
+    if report.exceptions:
+        raise typer.Exit(int(ExitCode.INVALID))

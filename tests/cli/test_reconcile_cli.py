@@ -108,3 +108,17 @@ def test_resolving_an_unknown_exception_fails_with_one_line(db, database_url, tm
     result = runner.invoke(app, ["returns", "exceptions", "resolve", "999", "--as", "ignored", "--config", config])
     assert result.exit_code == ExitCode.FAILED
     assert "does not exist" in result.output
+
+
+def test_import_inbox_reconciles_what_arrived_and_moves_it(db, database_url, tmp_path):
+    from sepa_engine.cli.main import app as cli_app
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "broken.xml").write_text("<Document>")
+    config = tmp_path / "c.toml"
+    config.write_text(f'[database]\nurl = "{database_url}"\n[paths]\ninbox_dir = "{inbox}"\n')
+    result = CliRunner().invoke(cli_app, ["returns", "import-inbox", "--json", "--config", str(config)])
+    assert result.exit_code == 2
+    assert list((inbox / "failed").iterdir())[0].name == "broken.xml"
+    assert not (inbox / "broken.xml").exists()
