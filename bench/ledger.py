@@ -47,8 +47,8 @@ def drop(url: str) -> None:
     admin.dispose()
 
 
-def seed(db: Database, count: int) -> None:
-    """One creditor, ``count`` debtors each with a mandate and one due request."""
+def seed(db: Database, count: int, with_requests: bool = True) -> None:
+    """One creditor, ``count`` debtors each with a mandate and (by default) one due request."""
     with db.transaction() as s:
         s.execute(insert(Creditor).values(
             id=1, code="bench", name="Gestion Immobiliere Martin", creditor_identifier="FR72ZZZ123456",
@@ -70,6 +70,8 @@ def seed(db: Database, count: int) -> None:
                  "last_collected_on": dt.date(2026, 10, 5) if i % 2 else None,
                  "first_collected_on": dt.date(2025, 2, 5) if i % 2 else None}
                 for i in ids])
+            if not with_requests:
+                continue
             s.execute(insert(DebitRequest), [
                 {"id": i, "creditor_id": 1, "mandate_id": i, "idempotency_key": f"k{i}", "content_hash": "x" * 64,
                  "end_to_end_id": f"BENCH-{i:012d}", "amount_cents": 1_000 + i % 100_000,
@@ -106,9 +108,7 @@ def enqueue(backend: str, count: int, workdir: Path) -> float:
     try:
         db = Database(url)
         migrate.upgrade(db)
-        seed(db, count)
-        with db.transaction() as s:
-            s.execute(text("DELETE FROM debit_requests"))
+        seed(db, count, with_requests=False)
         items = (
             EnqueueItem(f"portal-{i}", DebitRequestInput(mandate=f"RUM-{i:010d}", amount="850.00", remittance=f"Loyer {i}"))
             for i in range(1, count + 1)

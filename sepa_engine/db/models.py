@@ -276,7 +276,9 @@ class DebitRequest(Base):
     amend_original_iban: Mapped[str | None] = mapped_column(String(34))
     amend_new_debtor_agent: Mapped[bool] = mapped_column(Boolean, default=False)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
-    retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("debit_requests.id"))
+    # Indexed: retries are looked up by their original, and SQLite checks this foreign key
+    # on every delete or id change of a request (a scan per row without it).
+    retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("debit_requests.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(_tz())
 
 
