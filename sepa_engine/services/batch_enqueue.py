@@ -88,8 +88,9 @@ def enqueue_requests(
                 fresh.append(p)
                 fresh_keys.add(p.key)
         ids = repo.reserve_request_ids(session, len(fresh))
+        now = clock.now()  # one instant per chunk: the rows of one round trip share it
         new_rows = [
-            _row(creditor.id, creditor.code, request_id, p, mandates[p.reference], default_date, clock.now())
+            _row(creditor.id, creditor.code, request_id, p, mandates[p.reference], default_date, now)
             for request_id, p in zip(ids, fresh, strict=True)
         ]
         try:
