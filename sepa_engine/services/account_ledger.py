@@ -183,13 +183,9 @@ def build_ledger(
     return Ledger(tuple(entries), tuple(items), allocation, dict(disputed), dict(selected), position)
 
 
-def _signed(cents: int) -> str:
-    return ("-" if cents < 0 else "") + money.format_cents(abs(cents))
-
-
 def signed_amount(cents: int) -> str:
     """Cents as euros with a sign for negatives (a balance in the customer's favour)."""
-    return _signed(cents)
+    return ("-" if cents < 0 else "") + money.format_cents(abs(cents))
 
 
 
