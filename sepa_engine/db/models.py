@@ -89,6 +89,8 @@ class Creditor(Base):
     first_collection_policy: Mapped[str] = mapped_column(String(8), default="frst")
     # Calendar days between a pre-notification and its automatic debit (EPC default 14).
     prenotification_days: Mapped[int] = mapped_column(Integer, default=14, server_default="14")
+    # Files of this creditor wait in outbox/pending until a person approves them (issue 7).
+    requires_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # Creditors of one group may be paid together by one customer (a debit per creditor).
     group_code: Mapped[str | None] = mapped_column(String(32))
     address_country: Mapped[str | None] = mapped_column(String(2))
@@ -220,6 +222,9 @@ class Batch(Base):
     written_at: Mapped[dt.datetime | None] = mapped_column(_tz())
     published_at: Mapped[dt.datetime | None] = mapped_column(_tz())
     failure: Mapped[str | None] = mapped_column(Text)
+    # Who released a file held for approval, and when (issue 7).
+    approved_by: Mapped[str | None] = mapped_column(String(70))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(_tz())
 
     blocks: Mapped[list[PaymentBlock]] = relationship(order_by="PaymentBlock.position", lazy="selectin")
 

@@ -6,6 +6,7 @@ from alembic import context
 
 from sepa_engine.db.models import Base
 import sepa_engine.db.returns_models  # noqa: F401  (the reconciliation's tables)
+import sepa_engine.db.service_models  # noqa: F401  (job runs, API tokens)
 
 connection = context.config.attributes.get("connection")
 if connection is None:

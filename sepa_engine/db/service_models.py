@@ -1,0 +1,46 @@
+"""Tables of the service side (issues 7 and 8): scheduled job runs and API tokens.
+
+Same ``Base`` as ``models.py``, so one metadata and one alembic history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sepa_engine.db.models import Base, UTCDateTime
+
+
+class JobRun(Base):
+    """One run of a job (``run-nightly`` or a ``serve`` trigger): what ``status`` reports."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(40), index=True)  # "nightly", "collect", "schedules", "inbox"
+    trigger: Mapped[str] = mapped_column(String(20))  # "cron" (run-nightly), "serve", "manual"
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # ok | nothing_to_do | partial | failed | interrupted; null while running (or crashed).
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    summary: Mapped[str | None] = mapped_column(Text)  # JSON of the job's report
+    host: Mapped[str | None] = mapped_column(String(100))
+    pid: Mapped[int | None] = mapped_column(Integer)
+
+
+class ApiToken(Base):
+    """A bearer token of one creditor for the HTTP API. Only its sha256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"), index=True)
+    name: Mapped[str] = mapped_column(String(70))
+    # The first characters of the token, shown in lists so a person can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
