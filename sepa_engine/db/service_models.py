@@ -32,15 +32,27 @@ class JobRun(Base):
 
 
 class ApiToken(Base):
-    """A bearer token of one creditor for the HTTP API. Only its sha256 is stored."""
+    """A bearer token for the HTTP API, scoped to creditors and to read or write.
+
+    Only the token's sha256 is stored: a leaked database gives no usable token.
+    """
 
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"), index=True)
     name: Mapped[str] = mapped_column(String(70))
+    access: Mapped[str] = mapped_column(String(5))  # "read" | "write" (write implies read)
     # The first characters of the token, shown in lists so a person can tell tokens apart.
     prefix: Mapped[str] = mapped_column(String(16))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class ApiTokenCreditor(Base):
+    """One creditor a token may act for."""
+
+    __tablename__ = "api_token_creditors"
+
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id"), primary_key=True)
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"), primary_key=True, index=True)

@@ -43,21 +43,29 @@ def upgrade() -> None:
     op.create_table(
         "api_tokens",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("creditor_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(70), nullable=False),
+        sa.Column("access", sa.String(5), nullable=False),
         sa.Column("prefix", sa.String(16), nullable=False),
         sa.Column("token_hash", sa.String(64), nullable=False),
         _ts("created_at"),
         _ts("revoked_at", nullable=True),
-        sa.ForeignKeyConstraint(["creditor_id"], ["creditors.id"], name=op.f("fk_api_tokens_creditor_id_creditors")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
     )
-    op.create_index(op.f("ix_api_tokens_creditor_id"), "api_tokens", ["creditor_id"])
+    op.create_table(
+        "api_token_creditors",
+        sa.Column("token_id", sa.Integer(), nullable=False),
+        sa.Column("creditor_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["token_id"], ["api_tokens.id"], name=op.f("fk_api_token_creditors_token_id_api_tokens")),
+        sa.ForeignKeyConstraint(["creditor_id"], ["creditors.id"], name=op.f("fk_api_token_creditors_creditor_id_creditors")),
+        sa.PrimaryKeyConstraint("token_id", "creditor_id", name=op.f("pk_api_token_creditors")),
+    )
+    op.create_index(op.f("ix_api_token_creditors_creditor_id"), "api_token_creditors", ["creditor_id"])
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_api_tokens_creditor_id"), table_name="api_tokens")
+    op.drop_index(op.f("ix_api_token_creditors_creditor_id"), table_name="api_token_creditors")
+    op.drop_table("api_token_creditors")
     op.drop_table("api_tokens")
     op.drop_index(op.f("ix_job_runs_job"), table_name="job_runs")
     op.drop_table("job_runs")
