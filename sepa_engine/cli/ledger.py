@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from sqlalchemy.engine import make_url
 
-from sepa_engine.cli import context
+from sepa_engine.cli import context, progress
 from sepa_engine.cli.context import ConfigOption, JsonOption
 from sepa_engine.cli.exit_codes import ExitCode
 from sepa_engine.cli.main import app
@@ -53,8 +53,8 @@ def load(
     """Load upstream records from DIR in one transaction: everything or, if any record is bad, nothing."""
     with context.handled(), context.database(config) as (_settings, db):
         try:
-            with db.transaction() as session:
-                report = loading.load_directory(session, directory, clock=SystemClock())
+            with db.transaction() as session, progress.bar(f"Loading {directory.name}") as shown:
+                report = loading.load_directory(session, directory, clock=SystemClock(), progress=shown)
         except loading.LoadFailed as failure:
             _load_failed(failure, as_json)
     context.render({"loaded": True, **report.to_dict()}, as_json, lambda: _draw_report(report))

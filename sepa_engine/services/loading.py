@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from sepa_engine import errors
 from sepa_engine.clock import Clock
+from sepa_engine.progress import SILENT, Progress
 from sepa_engine.services import registry
 from sepa_engine.services.inputs import CreditorInput, DebitRequestInput, DebtorAccountInput, MandateInput
 
@@ -145,8 +146,10 @@ KINDS: tuple[_Kind, ...] = (
 )
 
 
-def load_directory(session: Session, directory: str | Path, *, clock: Clock) -> LoadReport:
+def load_directory(session: Session, directory: str | Path, *, clock: Clock, progress: Progress = SILENT) -> LoadReport:
     """Load every record of ``directory``; raise ``LoadFailed`` listing every bad record.
+
+    ``progress`` hears the number of schema-valid records, then one advance per record.
 
     Raising leaves the session with the good records written: the caller must roll back
     (``Database.transaction()`` does when the exception leaves its block).
@@ -161,8 +164,10 @@ def load_directory(session: Session, directory: str | Path, *, clock: Clock) -> 
 
     counts = {kind.name: KindCount() for kind in KINDS}
     stored_problems: list[StoredProblem] = []
+    progress.total(sum(len(records) for records in valid.values()))
     for kind in KINDS:
         for index, record in valid[kind.name]:
+            progress.advance()
             key = record.pop("idempotency_key")
             try:
                 result = kind.apply(session, key, record, clock)
