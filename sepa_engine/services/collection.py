@@ -58,16 +58,22 @@ from sepa_engine.domain.statuses import BatchStatus, RequestStatus, batch_transi
 from sepa_engine.ids import IdSource
 from sepa_engine.iso20022.pain008 import BlockPlan, WrittenFile, creation_time, write_pain008
 from sepa_engine.iso20022.versions import writable_version
+from sepa_engine.progress import SILENT, Progress
 from sepa_engine.review import write_summary
 from sepa_engine.services import accounts
 
 log = structlog.get_logger("sepa_engine.collection")
 
 Checkpoint = Callable[[str], None]
+StopSignal = Callable[[], bool]
 
 
 def _no_checkpoint(_name: str) -> None:
     return None
+
+
+def _never_stop() -> bool:
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +99,13 @@ class CollectionReport:
     failures: list[str] = field(default_factory=list)
     # Dry runs keep what they would have refused, since nothing is stored.
     refusals: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # ``should_stop`` said stop: the run ended between two files. What it had not written
+    # yet stays PLANNED (or pending) and the next run carries on from there.
+    interrupted: bool = False
 
     @property
     def nothing_to_do(self) -> bool:
-        return not (self.assigned or self.refused or self.files or self.failures)
+        return not (self.assigned or self.refused or self.files or self.failures or self.interrupted)
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -112,17 +121,36 @@ def run_collection(
     business_date: dt.date | None = None,
     dry_run: bool = False,
     checkpoint: Checkpoint = _no_checkpoint,
+    should_stop: StopSignal | None = None,
+    progress: Progress = SILENT,
 ) -> CollectionReport:
+    """One collection run; see the module docstring for its steps.
+
+    ``should_stop`` is asked between files: after a file's transaction is committed and the
+    file published, before the next one is assigned or written. When it answers true, the
+    run ends there with ``report.interrupted`` set; no temporary file is left behind, and
+    what was not written yet is written by the next run. ``progress`` hears the number of
+    transactions to write (``total``) and each file as it is done (``advance``).
+    """
+    stop = should_stop or _never_stop
     with locks.run_lock(db, "collection", wait_seconds=settings.lock_wait_seconds):
         now = _run_instant(clock, settings.timezone, business_date)
         report = CollectionReport(None, now.astimezone(ZoneInfo(settings.timezone)).date(), dry_run)
         if not dry_run:
             report.files.extend(recover(db, settings, clock))
+        if not dry_run and stop():
+            # Stopped before anything new was claimed: the requests stay pending.
+            report.interrupted = True
+            log.info("collection.interrupted", files=len(report.files), step="before_assign")
+            return report
         _assign(db, settings, clock, ids, now, report, creditor_code, checkpoint)
         if not dry_run:
-            report.files.extend(write_planned(db, settings, clock, report, checkpoint))
+            report.files.extend(write_planned(db, settings, clock, report, checkpoint, stop, progress))
             with db.transaction() as session:
-                outcome = "failed" if report.failures else "nothing_to_do" if report.nothing_to_do else "ok"
+                outcome = (
+                    "failed" if report.failures else "interrupted" if report.interrupted
+                    else "nothing_to_do" if report.nothing_to_do else "ok"
+                )
                 repo.finish_run(session, report.run_id, clock.now(), outcome, report.assigned, report.refused, len(report.files))  # type: ignore[arg-type]
         return report
 
@@ -351,24 +379,65 @@ def _text(value: str | None, limit: int) -> str | None:
 # --- step 3: write, record, publish --------------------------------------------------------
 
 
-def write_planned(db: Database, settings: Settings, clock: Clock, report: CollectionReport, checkpoint: Checkpoint = _no_checkpoint) -> list[FileOutcome]:
+def write_planned(
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    report: CollectionReport,
+    checkpoint: Checkpoint = _no_checkpoint,
+    should_stop: StopSignal = _never_stop,
+    progress: Progress = SILENT,
+) -> list[FileOutcome]:
     outcomes: list[FileOutcome] = []
     with db.reader() as session:
-        planned = [(b.id, b.creditor_id) for b in repo.batches_in(session, [BatchStatus.PLANNED])]
-    for batch_id, _creditor_id in planned:
+        planned = [(b.id, b.count) for b in repo.batches_in(session, [BatchStatus.PLANNED])]
+    progress.total(sum(count for _id, count in planned))
+    for position, (batch_id, count) in enumerate(planned):
+        if should_stop():
+            # Between two files: the previous one is committed and published, the next one
+            # is not staged yet. It stays PLANNED for the next run.
+            report.interrupted = True
+            log.info("collection.interrupted", files=len(outcomes), left_planned=len(planned) - position)
+            break
+        counted = _Counted(progress, settings.chunk_size)
         try:
-            outcomes.append(_write_one(db, settings, clock, batch_id, checkpoint))
+            outcomes.append(_write_one(db, settings, clock, batch_id, checkpoint, counted))
         except errors.SepaEngineError as exc:
             _fail_batch(db, clock, batch_id, exc)
             report.failures.append(f"batch {batch_id}: {exc}")
+        counted.finish(count)
     return outcomes
+
+
+@dataclass(slots=True)
+class _Counted:
+    """Tells ``progress`` about a file's transactions a chunk at a time as they are written."""
+
+    progress: Progress
+    chunk: int
+    seen: int = 0
+    told: int = 0
+
+    def rows(self, rows: Iterator[repo.EntryRow]) -> Iterator[repo.EntryRow]:
+        for row in rows:
+            yield row
+            self.seen += 1
+            if self.seen - self.told >= self.chunk:
+                self.progress.advance(self.seen - self.told)
+                self.told = self.seen
+
+    def finish(self, count: int) -> None:
+        # The rest of the file (or all of it, when it failed or was recovered unseen).
+        if count > self.told:
+            self.progress.advance(count - self.told)
+        self.told = count
 
 
 def _final_path(settings: Settings, creditor: Creditor, batch: Batch) -> Path:
     return settings.outbox_dir / creditor.code / batch.file_name
 
 
-def _write_one(db: Database, settings: Settings, clock: Clock, batch_id: int, checkpoint: Checkpoint) -> FileOutcome:
+def _write_one(db: Database, settings: Settings, clock: Clock, batch_id: int, checkpoint: Checkpoint, counted: _Counted | None = None) -> FileOutcome:
     with db.reader() as session:
         batch = repo.batch(session, batch_id)
         creditor = repo.creditor_by_id(session, batch.creditor_id)
@@ -386,7 +455,10 @@ def _write_one(db: Database, settings: Settings, clock: Clock, batch_id: int, ch
         }
         plan = [BlockPlan(headers[b.id], b.count, b.sum_cents) for b in batch.blocks]
         final = _final_path(settings, creditor, batch)
-        entries = ((headers[row.block_id], _direct_debit(row)) for row in repo.batch_entries(session, batch_id, settings.chunk_size))
+        rows = repo.batch_entries(session, batch_id, settings.chunk_size)
+        if counted is not None:
+            rows = counted.rows(rows)
+        entries = ((headers[row.block_id], _direct_debit(row)) for row in rows)
         tmp, written = outbox.stage(
             final, lambda fh: write_pain008(fh, version, header, entries, plan=plan, spool_dir=final.parent)
         )
