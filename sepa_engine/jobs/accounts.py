@@ -1,6 +1,8 @@
 """Thin jobs for customer accounts, each owning its transaction (a scheduler calls them).
 
-* ``run_schedule`` once a day: the automatic debits whose pre-notification window opened.
+* ``run_schedule`` once a day: the automatic debits whose pre-notification window opened,
+  one transaction per creditor; ``should_stop`` is asked between creditors, and a creditor
+  left out is simply decided by the next run (each decision is recorded once per period).
 * ``book_payments`` after each collection run (until the run books them itself): debits
   that reached the bank become payment entries of their accounts.
 """
@@ -8,15 +10,30 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from sepa_engine.clock import Clock
+from sepa_engine.db.repositories import accounts as accounts_repo
 from sepa_engine.db.session import Database
 from sepa_engine.services import accounts, schedule
 
 
-def run_schedule(db: Database, clock: Clock, run_date: dt.date | None = None) -> schedule.ScheduleReport:
-    with db.transaction() as session:
-        return schedule.schedule_automatic(session, run_date, clock)
+def _never() -> bool:
+    return False
+
+
+def run_schedule(
+    db: Database, clock: Clock, run_date: dt.date | None = None, *, should_stop: Callable[[], bool] = _never
+) -> schedule.ScheduleReport:
+    with db.reader() as session:
+        codes = [creditor.code for creditor in accounts_repo.creditors(session)]
+    items: list[schedule.ScheduledItem] = []
+    for code in codes:
+        if should_stop():
+            break
+        with db.transaction() as session:
+            items.extend(schedule.schedule_automatic(session, run_date, clock, creditor_code=code).items)
+    return schedule.ScheduleReport(run_date, tuple(items))
 
 
 def book_payments(db: Database, clock: Clock, batch_id: int | None = None) -> accounts.BookingReport:
