@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sepa_engine.db.models import Base, UTCDateTime
@@ -56,3 +56,27 @@ class ApiTokenCreditor(Base):
 
     token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id"), primary_key=True)
     creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"), primary_key=True, index=True)
+
+
+class ApiIdempotency(Base):
+    """The first answer the HTTP API gave to a write (POST, PUT, DELETE) under a key.
+
+    Written in the transaction of the write itself, so an action never exists without its
+    stored answer, nor an answer without its action. ``scope`` is ``creditor:<code>`` for
+    the routes under a creditor (the same space as the services' own keys) and
+    ``token:<id>`` for the others; ``request_hash`` is the sha256 of method, path and body.
+    """
+
+    __tablename__ = "api_idempotency"
+    __table_args__ = (UniqueConstraint("scope", "idempotency_key", name="uq_api_idempotency_scope_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(50))
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    method: Mapped[str] = mapped_column(String(7))
+    path: Mapped[str] = mapped_column(Text)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

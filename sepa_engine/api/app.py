@@ -1,0 +1,118 @@
+"""The HTTP API: a thin adapter over the services (parse -> call -> render).
+
+``create_app(settings, db, clock)`` builds the FastAPI application; ``sepa-engine api``
+serves it with uvicorn. See docs/ARCHITECTURE.md ("The HTTP API") for the choices.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sepa_engine.api import docs, problems
+from sepa_engine.api.deps import ApiContext
+from sepa_engine.api.routes import accounts, creditors, files, registry, returns
+from sepa_engine.api.settings import ApiSettings
+from sepa_engine.clock import Clock
+from sepa_engine.config import Settings
+from sepa_engine.db.session import Database
+
+VERSION = "1"
+DESCRIPTION = """\
+The JSON API of sepa-engine for upstream systems (billing, customer portals).
+
+* **Authentication:** `Authorization: Bearer sek_...`, a token from `sepa-engine tokens create`,
+  scoped to creditors and to read or write. Another creditor's data answers 404.
+* **Idempotency:** every POST, PUT and DELETE needs an `Idempotency-Key` header. The same key with
+  the same request returns the first response (header `Idempotent-Replayed: true`) without acting
+  again; with another request it is refused with 409.
+* **Errors** are `application/problem+json` (RFC 9457) with the engine's stable `code`, the `field`
+  and the `rule`; `errors` lists every bad field.
+* **Lists** are pages: pass `next_cursor` back as `cursor`.
+* **Money** is a string of euros with at most two decimals (`"76.00"`), never a number.
+"""
+
+
+class BodyLimit:
+    """Refuse request bodies larger than ``limit`` bytes with 413, before any route reads them:
+    by the Content-Length when there is one, else while the body streams in."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.limit:
+                    await self._refuse(scope, receive, send)
+                    return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problems.problem(
+            413, "body_too_large", f"the request body is larger than {self.limit} bytes (api.max_body_bytes)",
+            rule=f"must be at most {self.limit} bytes",
+        )
+        await response(scope, receive, send)
+
+
+def create_app(settings: Settings, db: Database, clock: Clock, api_settings: ApiSettings | None = None) -> FastAPI:
+    chosen = api_settings or ApiSettings()
+    app = FastAPI(
+        title="sepa-engine",
+        version=VERSION,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.context = ApiContext(settings, db, clock, chosen)
+    problems.install(app)
+    for module in (creditors, registry, accounts, files, returns):
+        app.include_router(module.router)
+
+    @app.get("/v1/health", tags=["service"], include_in_schema=True)
+    def health() -> JSONResponse:
+        """Liveness: answers without a token and without touching the ledger."""
+        return JSONResponse({"status": "ok"})
+
+    def openapi() -> dict[str, Any]:
+        return docs.build(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(BodyLimit, limit=chosen.max_body_bytes)
+    return app

@@ -1,0 +1,146 @@
+"""What every route needs: the context, the caller (bearer token), the creditor it acts for,
+the raw body, the idempotency key, and cursor pagination."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from sepa_engine.api.settings import ApiSettings
+from sepa_engine.clock import Clock
+from sepa_engine.config import Settings
+from sepa_engine.db.session import Database
+from sepa_engine.services import api_tokens
+from sepa_engine.services.api_tokens import Principal
+
+CREDITOR_PATTERN = r"^[a-z0-9-]{1,32}$"
+PAGE_MAX = 500
+_bearer = HTTPBearer(auto_error=False, description="A token from `sepa-engine tokens create` (sek_...).")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    settings: Settings
+    db: Database
+    clock: Clock
+    api: ApiSettings
+
+
+def context(request: Request) -> ApiContext:
+    return request.app.state.context  # type: ignore[no-any-return]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        401, {"code": "unauthorized", "detail": detail}, headers={"WWW-Authenticate": 'Bearer realm="sepa-engine"'}
+    )
+
+
+def principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorized("a bearer token is required (Authorization: Bearer sek_...)")
+    ctx = context(request)
+    with ctx.db.reader() as session:
+        found = api_tokens.authenticate(session, credentials.credentials)
+    if found is None:
+        raise _unauthorized("the token is unknown or revoked")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A caller acting for one creditor it is allowed to see."""
+
+    principal: Principal
+    creditor: str
+
+    @property
+    def idempotency_scope(self) -> str:
+        return f"creditor:{self.creditor}"
+
+    @property
+    def actor(self) -> str:
+        return f"api:{self.principal.name}"[:70]
+
+
+def read_scope(
+    who: Annotated[Principal, Depends(principal)],
+    creditor: Annotated[str, Path(description="The creditor's code.", pattern=CREDITOR_PATTERN)],
+) -> Scope:
+    # Another creditor's data does not exist for this token: 404, the same answer as for a
+    # creditor that does not exist at all, so a token cannot probe for codes.
+    if creditor not in who.creditors:
+        raise HTTPException(404, {"code": "not_found", "detail": f"creditor {creditor!r} does not exist", "field": "creditor", "rule": "does not exist"})
+    return Scope(who, creditor)
+
+
+def write_scope(scope: Annotated[Scope, Depends(read_scope)]) -> Scope:
+    if not scope.principal.can_write:
+        raise HTTPException(403, {"code": "forbidden", "detail": "this token is read-only", "rule": "needs a write token"})
+    return scope
+
+
+async def raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=100,
+        description="Unique key of this call in the creditor's scope: the same key with the same body returns the "
+        "first response without acting again; with another body it is refused with 409.",
+    ),
+]
+ReadScope = Annotated[Scope, Depends(read_scope)]
+WriteScope = Annotated[Scope, Depends(write_scope)]
+Body = Annotated[bytes, Depends(raw_body)]
+Context = Annotated[ApiContext, Depends(context)]
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    after_id: int
+    limit: int
+
+
+def page_request(
+    cursor: Annotated[str | None, Query(description="The next_cursor of the previous page.", max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX, description="Items per page.")] = 50,
+) -> PageRequest:
+    return PageRequest(decode_cursor(cursor) if cursor else 0, limit)
+
+
+Paging = Annotated[PageRequest, Depends(page_request)]
+
+
+def encode_cursor(after_id: int) -> str:
+    return base64.urlsafe_b64encode(f"after:{after_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        prefix, _, number = text.partition(":")
+        if prefix != "after" or not number.isdigit() or len(number) > 18:
+            raise ValueError(text)
+        return int(number)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise HTTPException(
+            422, {"code": "invalid_cursor", "detail": "cursor is not a cursor this API gave", "field": "cursor", "rule": "is not a cursor this API gave"}
+        ) from None
+
+
+def page(items: list[Any], paging: PageRequest, id_of: Any = lambda item: item["id"]) -> dict[str, Any]:
+    """A page of ``items`` (at most ``limit``, fetched in id order after the cursor)."""
+    more = len(items) == paging.limit
+    return {"items": items, "next_cursor": encode_cursor(id_of(items[-1])) if more and items else None}

@@ -1,0 +1,173 @@
+"""Debtor accounts, mandates (register, supersede, revoke) and debit requests (enqueue,
+read, list, cancel while pending)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from sepa_engine.api import docs
+from sepa_engine.api.deps import Body, Context, IdempotencyKey, Paging, ReadScope, WriteScope, page
+from sepa_engine.api.routes.common import created, parsed, read, write
+from sepa_engine.domain.mandate import MandateStatus
+from sepa_engine.domain.masking import mask_iban
+from sepa_engine.domain.money import format_cents
+from sepa_engine.domain.statuses import RequestStatus
+from sepa_engine.services import api_views, registry
+from sepa_engine.services.inputs import DebitRequestInput, DebtorAccountInput, MandateInput
+
+router = APIRouter(prefix="/v1/creditors/{creditor}")
+RequestId = Annotated[int, Path(ge=1, le=2**62, description="The debit request's id.")]
+
+
+# --- debtor accounts -----------------------------------------------------------------------
+@router.post(
+    "/debtor-accounts", status_code=201, tags=["debtor accounts"], openapi_extra=docs.body("DebtorAccount"),
+    responses=docs.write_problems(),
+)
+def register_debtor_account(request: Request, ctx: Context, scope: WriteScope, key: IdempotencyKey, raw: Body) -> Response:
+    """Register a customer of the creditor (schemas/debtor-account.schema.json, without idempotency_key and creditor)."""
+    data = DebtorAccountInput.from_mapping(parsed(raw, "DebtorAccount"))
+
+    def action(session: Any) -> tuple[int, Any]:
+        result = registry.register_debtor_account(session, scope.creditor, data, idempotency_key=key, clock=ctx.clock)
+        return created(result), {
+            "id": result.id, "creditor": result.creditor_code, "reference": result.reference,
+            "created": result.created, "problems": list(result.problems),
+        }
+
+    return write(ctx, request, scope, key, raw, action)
+
+
+# --- mandates ------------------------------------------------------------------------------
+@router.post(
+    "/mandates", status_code=201, tags=["mandates"], openapi_extra=docs.body("Mandate"), responses=docs.write_problems()
+)
+def register_mandate(request: Request, ctx: Context, scope: WriteScope, key: IdempotencyKey, raw: Body) -> Response:
+    """Register a mandate; with ``supersedes`` (or when the account has an active one) it replaces that mandate,
+    inherits its history and takes its pending requests (schemas/mandate.schema.json)."""
+    data = MandateInput.from_mapping(parsed(raw, "Mandate"))
+
+    def action(session: Any) -> tuple[int, Any]:
+        result = registry.register_mandate(session, scope.creditor, data, idempotency_key=key, clock=ctx.clock)
+        return created(result), {
+            "id": result.id, "creditor": result.creditor_code, "reference": result.reference, "status": result.status,
+            "supersedes_id": result.supersedes_id, "amendment_pending": result.amendment_pending,
+            "created": result.created, "problems": list(result.problems),
+        }
+
+    return write(ctx, request, scope, key, raw, action)
+
+
+@router.post(
+    "/mandate-revocations", status_code=200, tags=["mandates"], openapi_extra=docs.body("MandateRevocation"),
+    responses=docs.write_problems(),
+)
+def revoke_mandate(request: Request, ctx: Context, scope: WriteScope, key: IdempotencyKey, raw: Body) -> Response:
+    """Revoke the mandate in force under a reference; its pending requests are cancelled."""
+    record = parsed(raw, "MandateRevocation")
+
+    def action(session: Any) -> tuple[int, Any]:
+        cancelled = registry.revoke_mandate(session, scope.creditor, record["reference"], reason=record["reason"], clock=ctx.clock)
+        return 200, {"creditor": scope.creditor, "reference": record["reference"], "status": MandateStatus.REVOKED.value,
+                     "cancelled_requests": cancelled}
+
+    return write(ctx, request, scope, key, raw, action)
+
+
+@router.get("/mandates", tags=["mandates"], responses=docs.problems())
+def list_mandates(
+    ctx: Context, scope: ReadScope, paging: Paging,
+    status: Annotated[MandateStatus | None, Query(description="Only mandates in this status.")] = None,
+) -> Response:
+    """The creditor's mandates by id (IBANs masked)."""
+
+    def work(session: Any) -> dict[str, Any]:
+        result = registry.list_mandates(
+            session, creditor_code=scope.creditor, status=status.value if status else None,
+            after_id=paging.after_id, limit=paging.limit,
+        )
+        items = [
+            {
+                "id": row.id, "reference": row.reference, "debtor_account": row.debtor_account_reference,
+                "kind": row.kind, "status": row.status, "signed_on": row.signed_on.isoformat(), "iban": mask_iban(row.iban),
+                "bic": row.bic,
+                "first_collected_on": row.first_collected_on.isoformat() if row.first_collected_on else None,
+                "last_collected_on": row.last_collected_on.isoformat() if row.last_collected_on else None,
+                "amendment_pending": row.amendment_pending, "supersedes_id": row.supersedes_id,
+            }
+            for row in result.items
+        ]
+        return page(items, paging)
+
+    return read(ctx, work)
+
+
+# --- debit requests ------------------------------------------------------------------------
+def request_result(result: registry.RequestResult) -> dict[str, Any]:
+    return {
+        "id": result.id, "creditor": result.creditor_code, "end_to_end_id": result.end_to_end_id,
+        "mandate": result.mandate_reference, "amount": format_cents(result.amount_cents),
+        "requested_date": result.requested_date.isoformat(), "status": result.status, "created": result.created,
+        "problems": list(result.problems),
+    }
+
+
+@router.post(
+    "/debit-requests", status_code=201, tags=["debit requests"], openapi_extra=docs.body("DebitRequest"),
+    responses=docs.write_problems(),
+)
+def enqueue(request: Request, ctx: Context, scope: WriteScope, key: IdempotencyKey, raw: Body) -> Response:
+    """Enqueue an amount to collect on a mandate (schemas/debit-request.schema.json, without idempotency_key and
+    creditor: the Idempotency-Key header is the request's key). A request the run will refuse is stored and
+    returned with its problems."""
+    data = DebitRequestInput.from_mapping(parsed(raw, "DebitRequest"))
+
+    def action(session: Any) -> tuple[int, Any]:
+        result = registry.enqueue_request(session, scope.creditor, data, idempotency_key=key, clock=ctx.clock)
+        return created(result), request_result(result)
+
+    return write(ctx, request, scope, key, raw, action)
+
+
+@router.get("/debit-requests", tags=["debit requests"], responses=docs.problems())
+def list_requests(
+    ctx: Context, scope: ReadScope, paging: Paging,
+    status: Annotated[RequestStatus | None, Query(description="Only requests in this status.")] = None,
+) -> Response:
+    """The creditor's debit requests by id, with their status and why they were refused or cancelled."""
+
+    def work(session: Any) -> dict[str, Any]:
+        result = registry.list_requests(
+            session, creditor_code=scope.creditor, status=status.value if status else None,
+            after_id=paging.after_id, limit=paging.limit,
+        )
+        items = [
+            {
+                "id": row.id, "end_to_end_id": row.end_to_end_id, "mandate": row.mandate_reference,
+                "amount": format_cents(row.amount_cents), "requested_date": row.requested_date.isoformat(),
+                "status": row.status, "reason_code": row.reason_code, "reason": row.reason, "batch_id": row.batch_id,
+            }
+            for row in result.items
+        ]
+        return page(items, paging)
+
+    return read(ctx, work)
+
+
+@router.get("/debit-requests/{request_id}", tags=["debit requests"], responses=docs.problems())
+def get_request(ctx: Context, scope: ReadScope, request_id: RequestId) -> Response:
+    """One debit request: status, reason, file, collection date, and (while pending) its problems."""
+    return read(ctx, lambda session: api_views.get_request(session, scope.creditor, request_id))
+
+
+@router.delete("/debit-requests/{request_id}", tags=["debit requests"], responses=docs.write_problems())
+def cancel_request(request: Request, ctx: Context, scope: WriteScope, key: IdempotencyKey, request_id: RequestId, raw: Body) -> Response:
+    """Cancel a request still pending; once a collection run took it, 409 request_not_cancellable."""
+
+    def action(session: Any) -> tuple[int, Any]:
+        return 200, api_views.cancel_request(session, scope.creditor, request_id, clock=ctx.clock)
+
+    return write(ctx, request, scope, key, raw, action)

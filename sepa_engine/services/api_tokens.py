@@ -1,0 +1,151 @@
+"""Bearer tokens of the HTTP API: created, listed, revoked, and resolved on each request.
+
+A token is ``sek_`` followed by 43 random URL-safe characters (256 bits). It is shown once,
+when created; the ledger keeps only its sha256 and its first characters (to tell tokens
+apart in a list). A token acts for one or more creditors and is ``read`` or ``write``
+(write implies read). A revoked token is refused from the next request on.
+
+Services never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sepa_engine import errors
+from sepa_engine.clock import Clock
+from sepa_engine.db.models import Creditor
+from sepa_engine.db.service_models import ApiToken, ApiTokenCreditor
+
+PREFIX = "sek_"
+READ = "read"
+WRITE = "write"
+ACCESS = (READ, WRITE)
+_SHOWN = 10  # characters of the token kept in clear: "sek_" and 6 random ones
+NAME_MAX = 70
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who calls: the token's id and name, its access, and the creditors it acts for."""
+
+    token_id: int
+    name: str
+    access: str
+    creditors: frozenset[str]
+
+    @property
+    def can_write(self) -> bool:
+        return self.access == WRITE
+
+
+@dataclass(frozen=True, slots=True)
+class TokenView:
+    id: int
+    name: str
+    prefix: str
+    access: str
+    creditors: tuple[str, ...]
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "access": self.access,
+            "creditors": list(self.creditors),
+            "created_at": self.created_at.isoformat(),
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedToken:
+    view: TokenView
+    # The token itself: shown once, never stored.
+    token: str
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_token(
+    session: Session, *, name: str, creditors: list[str], access: str, clock: Clock
+) -> CreatedToken:
+    if not isinstance(name, str) or not name.strip():
+        raise errors.InvalidLength("name", name, "is empty")
+    if len(name) > NAME_MAX:
+        raise errors.InvalidLength("name", name, f"is longer than {NAME_MAX} characters")
+    if access not in ACCESS:
+        raise errors.InvalidFormat("access", access, "must be one of read, write")
+    if not creditors:
+        raise errors.InvalidFormat("creditor", None, "is required: a token acts for at least one creditor")
+    rows: list[Creditor] = []
+    for code in dict.fromkeys(creditors):
+        row = session.scalars(select(Creditor).where(Creditor.code == code)).one_or_none()
+        if row is None:
+            raise errors.NotFound("creditor", code, "is not a registered creditor")
+        rows.append(row)
+    token = PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        name=name, access=access, prefix=token[:_SHOWN], token_hash=token_hash(token), created_at=clock.now()
+    )
+    session.add(row)
+    session.flush()
+    session.add_all(ApiTokenCreditor(token_id=row.id, creditor_id=creditor.id) for creditor in rows)
+    session.flush()
+    return CreatedToken(_view(row, tuple(sorted(c.code for c in rows))), token)
+
+
+def list_tokens(session: Session) -> list[TokenView]:
+    codes: dict[int, list[str]] = {}
+    query = (
+        select(ApiTokenCreditor.token_id, Creditor.code)
+        .join(Creditor, Creditor.id == ApiTokenCreditor.creditor_id)
+        .order_by(ApiTokenCreditor.token_id, Creditor.code)
+    )
+    for token_id, code in session.execute(query):
+        codes.setdefault(token_id, []).append(code)
+    return [_view(row, tuple(codes.get(row.id, ()))) for row in session.scalars(select(ApiToken).order_by(ApiToken.id))]
+
+
+def revoke_token(session: Session, token_id: int, *, clock: Clock) -> TokenView:
+    """Revoke a token; revoking a revoked token changes nothing."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise errors.NotFound("token", token_id, "is not a token")
+    if row.revoked_at is None:
+        row.revoked_at = clock.now()
+        session.flush()
+    view = next(view for view in list_tokens(session) if view.id == token_id)
+    return view
+
+
+def authenticate(session: Session, token: str) -> Principal | None:
+    """The principal of a token that is known and not revoked; None otherwise."""
+    if not token.startswith(PREFIX):
+        return None
+    query = (
+        select(ApiToken.id, ApiToken.name, ApiToken.access, Creditor.code)
+        .join(ApiTokenCreditor, ApiTokenCreditor.token_id == ApiToken.id)
+        .join(Creditor, Creditor.id == ApiTokenCreditor.creditor_id)
+        .where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None))
+    )
+    rows = session.execute(query).all()
+    if not rows:
+        return None
+    token_id, name, access, _ = rows[0]
+    return Principal(token_id, name, access, frozenset(row[3] for row in rows))
+
+
+def _view(row: ApiToken, creditors: tuple[str, ...]) -> TokenView:
+    return TokenView(row.id, row.name, row.prefix, row.access, creditors, row.created_at, row.revoked_at)

@@ -1,0 +1,193 @@
+"""What the HTTP API needs beyond the existing services: reads scoped by creditor
+(creditors, one debit request, batches), cancelling a pending request, and the return
+exceptions a creditor may see and resolve.
+
+The rules stay where they are: statuses move through ``domain.statuses``, exceptions are
+resolved by ``reconciliation.resolve_exception``. Services never commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from sepa_engine import errors
+from sepa_engine.clock import Clock
+from sepa_engine.db.models import Batch, Creditor, DebitRequest
+from sepa_engine.db.repositories import api as repo
+from sepa_engine.domain.masking import mask_iban
+from sepa_engine.domain.money import format_cents
+from sepa_engine.domain.statuses import RequestStatus, request_transition
+from sepa_engine.services import problems, reconciliation, registry
+
+log = structlog.get_logger("sepa_engine.api")
+
+CANCELLED_REASON = "cancelled by upstream"
+
+
+class RequestNotCancellable(errors.CollectionError):
+    code = "request_not_cancellable"
+    problem = "is no longer pending: it cannot be cancelled"
+
+
+def creditor_document(row: Creditor) -> dict[str, Any]:
+    return {
+        "code": row.code,
+        "name": row.name,
+        "creditor_identifier": row.creditor_identifier,
+        "iban": mask_iban(row.iban),
+        "bic": row.bic,
+        "local_instrument": row.local_instrument,
+        "pain008_version": row.pain008_version,
+        "lead_days": row.lead_days,
+        "cutoff": row.cutoff,
+        "timezone": row.timezone,
+        "prenotification_days": row.prenotification_days,
+        "group_code": row.group_code,
+    }
+
+
+def creditors(session: Session, codes: frozenset[str]) -> list[dict[str, Any]]:
+    return [creditor_document(row) for row in repo.creditors_by_codes(session, sorted(codes))]
+
+
+def creditor(session: Session, code: str) -> dict[str, Any]:
+    return creditor_document(registry._creditor(session, code))
+
+
+def request_document(row: DebitRequest, creditor_code: str, mandate_reference: str, found: list[dict[str, object]] | None = None) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "creditor": creditor_code,
+        "end_to_end_id": row.end_to_end_id,
+        "mandate": mandate_reference,
+        "amount": format_cents(row.amount_cents),
+        "remittance": row.remittance,
+        "requested_date": row.requested_date.isoformat(),
+        "final": row.final,
+        "status": row.status,
+        "status_changed_at": row.status_changed_at.isoformat(),
+        "reason_code": row.reason_code,
+        "reason": row.reason,
+        "batch_id": row.batch_id,
+        "collection_date": row.collection_date.isoformat() if row.collection_date else None,
+        "sequence_type": row.sequence_type,
+        "attempt": row.attempt,
+        "problems": found or [],
+    }
+
+
+def get_request(session: Session, creditor_code: str, request_id: int) -> dict[str, Any]:
+    creditor = registry._creditor(session, creditor_code)
+    found = repo.request_with_mandate(session, creditor.id, request_id)
+    if found is None:
+        raise errors.NotFound("request", request_id, f"is not a debit request of creditor {creditor.code}")
+    row, reference = found
+    listed: list[dict[str, object]] = []
+    if RequestStatus(row.status) is RequestStatus.PENDING:
+        mandate = registry.repo.mandate(session, row.mandate_id)
+        listed = list(problems.as_dicts(problems.request_problems(row, mandate, mandate.debtor_account)))
+    return request_document(row, creditor.code, reference, listed)
+
+
+def cancel_request(session: Session, creditor_code: str, request_id: int, *, clock: Clock) -> dict[str, Any]:
+    """Cancel a request still waiting for its run; cancelling a cancelled one changes nothing."""
+    creditor = registry._creditor(session, creditor_code)
+    found = repo.request_with_mandate(session, creditor.id, request_id)
+    if found is None:
+        raise errors.NotFound("request", request_id, f"is not a debit request of creditor {creditor.code}")
+    row, reference = found
+    status = RequestStatus(row.status)
+    if status is not RequestStatus.CANCELLED:
+        if status is not RequestStatus.PENDING:
+            raise RequestNotCancellable("request", request_id, f"is {status.value}: only a pending request can be cancelled")
+        target = request_transition(RequestStatus.PENDING, RequestStatus.CANCELLED)
+        if not repo.cancel_if_pending(session, row.id, status=target.value, reason=CANCELLED_REASON, at=clock.now()):
+            raise RequestNotCancellable("request", request_id, "was taken by a collection run meanwhile")
+        session.refresh(row)
+        log.info("request.cancelled", creditor=creditor.code, request_id=row.id)
+    return request_document(row, creditor.code, reference)
+
+
+def batch_document(row: Batch, creditor_code: str, blocks: list[Any] | None = None) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "id": row.id,
+        "creditor": creditor_code,
+        "message_id": row.message_id,
+        "status": row.status,
+        "version": row.version,
+        "file_name": row.file_name,
+        "transactions": row.count,
+        "control_sum": format_cents(row.sum_cents),
+        "sha256": row.sha256,
+        "size": row.size,
+        "created_at": row.created_at.isoformat(),
+        "written_at": row.written_at.isoformat() if row.written_at else None,
+        "published_at": row.published_at.isoformat() if row.published_at else None,
+        "approved_by": row.approved_by,
+        "approved_at": row.approved_at.isoformat() if row.approved_at else None,
+    }
+    if blocks is not None:
+        document["blocks"] = [
+            {
+                "payment_info_id": b.payment_info_id,
+                "collection_date": b.collection_date.isoformat(),
+                "sequence_type": b.sequence_type,
+                "local_instrument": b.local_instrument,
+                "transactions": b.count,
+                "control_sum": format_cents(b.sum_cents),
+            }
+            for b in blocks
+        ]
+    return document
+
+
+def list_batches(session: Session, creditor_code: str, *, after_id: int, limit: int, status: str | None) -> list[dict[str, Any]]:
+    creditor = registry._creditor(session, creditor_code)
+    return [batch_document(row, creditor.code) for row in repo.batches(session, creditor.id, after_id=after_id, limit=limit, status=status)]
+
+
+def _batch(session: Session, creditor_code: str, batch_id: int) -> tuple[Creditor, Batch]:
+    creditor = registry._creditor(session, creditor_code)
+    row = repo.batch(session, creditor.id, batch_id)
+    if row is None:
+        raise errors.NotFound("batch", batch_id, f"is not a batch of creditor {creditor.code}")
+    return creditor, row
+
+
+def get_batch(session: Session, creditor_code: str, batch_id: int) -> dict[str, Any]:
+    creditor, row = _batch(session, creditor_code, batch_id)
+    return batch_document(row, creditor.code, repo.blocks(session, row.id))
+
+
+def batch_file(session: Session, creditor_code: str, batch_id: int) -> tuple[str, str | None]:
+    """(path, sha256) of a published file; NotFound before publication."""
+    _creditor, row = _batch(session, creditor_code, batch_id)
+    if row.published_at is None or row.path is None:
+        raise errors.NotFound("file", batch_id, f"of batch {batch_id} is not published ({row.status})")
+    return row.path, row.sha256
+
+
+def list_exceptions(
+    session: Session, creditor_code: str, *, status: str | None, after_id: int, limit: int
+) -> list[dict[str, Any]]:
+    creditor = registry._creditor(session, creditor_code)
+    rows = repo.exceptions_of_creditor(session, creditor.id, status=status, after_id=after_id, limit=limit)
+    return [reconciliation._view(row).to_dict() for row in rows]
+
+
+def resolve_exception(
+    session: Session, creditor_code: str, exception_id: int, *, resolution: str, note: str | None, actor: str, clock: Clock
+) -> dict[str, Any]:
+    """Resolve an exception of the creditor, as ignored or matched to one of its requests."""
+    creditor = registry._creditor(session, creditor_code)
+    if repo.exception_of_creditor(session, creditor.id, exception_id) is None:
+        raise errors.NotFound("exception", exception_id, f"is not a return exception of creditor {creditor.code}")
+    if resolution != "ignored":
+        if not resolution.isdigit() or repo.request_of_creditor(session, creditor.id, int(resolution)) is None:
+            raise errors.NotFound("resolution", resolution, f"is not a debit request of creditor {creditor.code}")
+    return reconciliation.resolve_exception(
+        session, exception_id, resolution=resolution, note=note, actor=actor, clock=clock
+    ).to_dict()
