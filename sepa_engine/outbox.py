@@ -4,10 +4,15 @@ A file is visible under its final name only once it is complete, validated and f
 Publishing never overwrites: ``os.link`` fails if the final name exists, so a rerun can
 never replace a file the bank may already have fetched. Files and folders are owner-only
 (0600/0700): they hold debtors' names and IBANs.
+
+Files of a creditor that requires approval are published under ``pending/<creditor>/``
+inside the outbox; ``move`` hands them to ``<creditor>/`` once approved, again by link
+and never overwriting.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +25,9 @@ TEMP_PREFIX = "."
 TEMP_SUFFIX = ".part"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+# The folder, inside the outbox, of files waiting for a person's approval. No creditor may
+# use it as its code (registry).
+PENDING_FOLDER = "pending"
 
 
 def temp_path(final: Path) -> Path:
@@ -60,6 +68,45 @@ def publish(tmp: Path, final: Path) -> None:
         raise errors.CollectionError("file", str(final), "already exists: a published file is never overwritten") from None
     tmp.unlink()
     _fsync_dir(final.parent)
+
+
+def replace(tmp: Path, final: Path) -> None:
+    """Give a staged *derived* document (a review summary) its name, replacing an older copy
+    atomically. Never use it for a file handed to the bank: that is ``publish``."""
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+
+
+def move(source: Path, target: Path) -> bool:
+    """Move a published file to ``target`` by link then unlink, never overwriting.
+
+    Safe to repeat after a crash at any point: a target that already is the same file
+    (same inode, left by an interrupted move) counts as moved. Returns False when
+    ``source`` is gone and ``target`` exists (moved before); raises when neither exists, or
+    when ``target`` holds another file.
+    """
+    if not source.exists():
+        if target.exists():
+            return False
+        raise errors.CollectionError("file", str(source), "is missing: neither it nor its target exists")
+    ensure_dir(target.parent)
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        if not os.path.samefile(source, target):
+            raise errors.CollectionError("file", str(target), "already exists: a published file is never overwritten") from None
+    _fsync_dir(target.parent)
+    source.unlink()
+    _fsync_dir(source.parent)
+    return True
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def discard(tmp: Path) -> None:

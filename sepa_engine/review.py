@@ -1,12 +1,26 @@
-"""The human-readable summary written beside each published file, for operations staff.
+"""The summaries written beside each published file, for operations staff.
 
-Plain text, one screen: who collects, when, how much, in which blocks, the largest debits
-(IBANs and names masked), and the requests this run refused for the same creditor.
+Two renderings of the same ``Review``: plain text (``<MsgId>.summary.txt``, one screen, for
+a terminal or a mail) and a self-contained HTML page (``<MsgId>.html``, ``review_html.py``).
+Both show: who collects, the totals per collection date and sequence type (recomputed from
+the ledger's requests and checked against the file's NbOfTxs/CtrlSum), the ten largest
+debits, the first collections (FRST), the amendments, and the requests the same run
+refused for this creditor with their reason codes.
+
+Personal data rule (both renderings): debtor names and mandate references are shown in
+full, because the staff must tell debtors apart and find the mandate; debtor IBANs are
+masked to country, check digits and last four characters (``FR76 **** **** 0189``),
+which is enough to tell two accounts of one debtor apart and not enough to reuse one.
+The summaries carry the file's own permissions (0600, owner-only).
+
+Memory is bounded whatever the size of the file: every figure is a SQL aggregate or a
+LIMITed query, and each list stops at ``LIST_LIMIT`` with "and N more".
 """
 
 from __future__ import annotations
 
-import os
+import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,55 +29,211 @@ from sqlalchemy.orm import Session
 from sepa_engine import outbox
 from sepa_engine.db.models import Batch, Creditor
 from sepa_engine.db.repositories import review as repo
-from sepa_engine.domain.masking import mask_iban, mask_name
+from sepa_engine.db.repositories.review import AmendedDebit, Debit, Group, Refusal
 from sepa_engine.domain.money import format_cents
+
+LARGEST = 10
+LIST_LIMIT = 25
 
 
 def summary_path(final: Path) -> Path:
     return final.with_name(final.stem + ".summary.txt")
 
 
-def render_summary(session: Session, batch: Batch, creditor: Creditor, final: Path) -> str:
+def html_path(final: Path) -> Path:
+    return final.with_name(final.stem + ".html")
+
+
+def review_paths(final: Path) -> tuple[Path, Path]:
+    """The summaries of a file, in the order they are written and moved (before the file)."""
+    return summary_path(final), html_path(final)
+
+
+def mask_debtor_iban(iban: str | None) -> str:
+    """``FR7630006000011234567890189`` -> ``FR76 **** **** 0189``: the same shape whatever
+    the length, so the mask does not even tell the country's IBAN length."""
+    if not iban:
+        return ""
+    compact = "".join(str(iban).split()).upper()
+    if len(compact) <= 8:
+        return compact[:2] + "*" * max(len(compact) - 2, 0)
+    return f"{compact[:4]} **** **** {compact[-4:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    file_name: str
+    batch_id: int
+    message_id: str
+    version: str
+    created: dt.datetime
+    sha256: str | None
+    creditor_code: str
+    creditor_name: str
+    creditor_identifier: str
+    requires_approval: bool
+    # The file's own group header (recorded when it was written and read back).
+    file_count: int
+    file_sum_cents: int
+    groups: list[Group]
+    largest: list[Debit]
+    first: list[Debit]
+    first_total: int
+    amended: list[AmendedDebit]
+    amended_total: int
+    refused: list[Refusal]
+    refused_total: int
+    refused_by_code: list[tuple[str | None, int]]
+
+    @property
+    def totals_count(self) -> int:
+        return sum(g.count for g in self.groups)
+
+    @property
+    def totals_sum_cents(self) -> int:
+        return sum(g.sum_cents for g in self.groups)
+
+    @property
+    def totals_match(self) -> bool:
+        return (self.totals_count, self.totals_sum_cents) == (self.file_count, self.file_sum_cents)
+
+
+def gather(session: Session, batch: Batch, creditor: Creditor, final: Path) -> Review:
+    first, first_total = repo.first_collections(session, batch.id, LIST_LIMIT)
+    amended, amended_total = repo.amendments(session, batch.id, LIST_LIMIT)
+    refused, refused_total = repo.refused_for_creditor_in_run(session, batch.run_id, creditor.id, LIST_LIMIT)
+    return Review(
+        file_name=final.name,
+        batch_id=batch.id,
+        message_id=batch.message_id,
+        version=batch.version,
+        created=batch.created_at.astimezone(ZoneInfo(creditor.timezone)),
+        sha256=batch.sha256,
+        creditor_code=creditor.code,
+        creditor_name=creditor.name,
+        creditor_identifier=creditor.creditor_identifier,
+        requires_approval=bool(creditor.requires_approval),
+        file_count=batch.count,
+        file_sum_cents=batch.sum_cents,
+        groups=repo.totals_by_date_and_type(session, batch.id),
+        largest=repo.largest_debits(session, batch.id, LARGEST),
+        first=first,
+        first_total=first_total,
+        amended=amended,
+        amended_total=amended_total,
+        refused=refused,
+        refused_total=refused_total,
+        refused_by_code=list(repo.refused_reasons(session, batch.run_id, creditor.id)),
+    )
+
+
+def amendment_changes(amended: AmendedDebit) -> list[str]:
+    """What changed since the bank last saw the mandate, one phrase per change."""
+    changes: list[str] = []
+    if amended.original_mandate_reference:
+        changes.append(f"mandate reference {amended.original_mandate_reference} -> {amended.debit.mandate_reference}")
+    if amended.original_iban:
+        changes.append(f"IBAN {mask_debtor_iban(amended.original_iban)} -> {mask_debtor_iban(amended.debit.iban)}")
+    if amended.new_debtor_agent:
+        changes.append(f"new debtor bank (SMNDA), IBAN now {mask_debtor_iban(amended.debit.iban)}")
+    if amended.original_creditor_identifier:
+        changes.append(f"creditor identifier {amended.original_creditor_identifier} -> (this file's)")
+    return changes
+
+
+def approval_line(review: Review) -> str:
+    if not review.requires_approval:
+        return "not required"
+    return f"required: held in outbox/{outbox.PENDING_FOLDER}/ until `sepa-engine batch approve {review.batch_id}`"
+
+
+def more(shown: int, total: int) -> str:
+    return f"and {total - shown} more" if total > shown else ""
+
+
+# --- text ---------------------------------------------------------------------------------
+
+
+def render_text(review: Review) -> str:
+    check = "equals the file's NbOfTxs and CtrlSum" if review.totals_match else (
+        f"DOES NOT MATCH the file's NbOfTxs {review.file_count} / CtrlSum {format_cents(review.file_sum_cents)}"
+    )
     lines = [
-        f"pain.008 file      {final.name}",
-        f"creditor           {creditor.name} ({creditor.code}), identifier {creditor.creditor_identifier}",
-        f"message id         {batch.message_id}   version {batch.version}",
-        f"created            {batch.created_at.astimezone(ZoneInfo(creditor.timezone)).isoformat()}",
-        f"transactions       {batch.count}",
-        f"control sum        {format_cents(batch.sum_cents)} EUR",
-        f"sha256             {batch.sha256}",
+        f"pain.008 file      {review.file_name}",
+        f"batch              {review.batch_id}",
+        f"creditor           {review.creditor_name} ({review.creditor_code}), identifier {review.creditor_identifier}",
+        f"message id         {review.message_id}   version {review.version}",
+        f"created            {review.created.isoformat()}",
+        f"transactions       {review.file_count}",
+        f"control sum        {format_cents(review.file_sum_cents)} EUR",
+        f"sha256             {review.sha256}",
+        f"approval           {approval_line(review)}",
         "",
-        "payment blocks",
-        f"  {'collection date':<16}{'type':<6}{'count':>8}{'sum (EUR)':>18}  PmtInfId",
+        f"totals per creditor, collection date and sequence type ({check})",
+        f"  {'creditor':<16}{'collection date':<16}{'type':<6}{'count':>8}{'sum (EUR)':>18}",
     ]
-    first_collections = 0
-    for block in batch.blocks:
-        if block.sequence_type == "FRST":
-            first_collections += block.count
+    for group in review.groups:
         lines.append(
-            f"  {block.collection_date.isoformat():<16}{block.sequence_type:<6}{block.count:>8}"
-            f"{format_cents(block.sum_cents):>18}  {block.payment_info_id}"
+            f"  {review.creditor_code:<16}{group.collection_date.isoformat():<16}{group.sequence_type:<6}"
+            f"{group.count:>8}{format_cents(group.sum_cents):>18}"
         )
-    lines += [
-        "",
-        f"first collections  {first_collections}",
-        f"amendments         {repo.count_amendments(session, batch.id)}",
-        "",
-        "largest debits",
-    ]
-    for e2e, cents, name, iban in repo.largest_debits(session, batch.id):
-        lines.append(f"  {e2e:<36}{format_cents(cents):>16}  {mask_name(name):<30} {mask_iban(iban)}")
-    refused = repo.refused_for_creditor_in_run(session, batch.run_id, creditor.id)
-    lines += ["", f"refused in this run ({len(refused)}{'+' if len(refused) == 50 else ''})"]
-    for e2e, code, reason in refused:
-        lines.append(f"  {e2e:<36}{code or '':<6}{reason or ''}")
+    lines.append(f"  {review.creditor_code:<16}{'total':<22}{review.totals_count:>8}{format_cents(review.totals_sum_cents):>18}")
+
+    lines += ["", f"largest debits ({len(review.largest)})"]
+    lines += [_debit_line(d) for d in review.largest]
+
+    lines += ["", f"first collections (FRST): {review.first_total}"]
+    lines += [_debit_line(d) for d in review.first]
+    lines += _more_line(len(review.first), review.first_total)
+
+    lines += ["", f"amendments: {review.amended_total}"]
+    for amended in review.amended:
+        lines.append(f"{_debit_line(amended.debit)}")
+        lines += [f"      {change}" for change in amendment_changes(amended)]
+    lines += _more_line(len(review.amended), review.amended_total)
+
+    by_code = ", ".join(f"{code or '-'} {n}" for code, n in review.refused_by_code)
+    lines += ["", f"refused in this run: {review.refused_total}" + (f" ({by_code})" if by_code else "")]
+    for refusal in review.refused:
+        lines.append(
+            f"  {refusal.end_to_end_id:<36}{format_cents(refusal.amount_cents):>14}  {refusal.reason_code or '':<6}"
+            f"{refusal.debtor_name}, mandate {refusal.mandate_reference}: {refusal.reason or ''}"
+        )
+    lines += _more_line(len(review.refused), review.refused_total)
     return "\n".join(lines) + "\n"
 
 
-def write_summary(session: Session, batch: Batch, creditor: Creditor, final: Path) -> Path:
-    target = summary_path(final)
-    text = render_summary(session, batch, creditor, final)
-    tmp, _ = outbox.stage(target, lambda fh: fh.write(text.encode("utf-8")))
-    # A summary may be rewritten (a recovered run writes it again): replace, atomically.
-    os.replace(tmp, target)
-    return target
+def _debit_line(debit: Debit) -> str:
+    return (
+        f"  {debit.end_to_end_id:<36}{format_cents(debit.amount_cents):>14}  {debit.sequence_type or '':<5}"
+        f"{debit.debtor_name}, {mask_debtor_iban(debit.iban)}, mandate {debit.mandate_reference}"
+    )
+
+
+def _more_line(shown: int, total: int) -> list[str]:
+    text = more(shown, total)
+    return [f"  ... {text}"] if text else []
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def render_summary(session: Session, batch: Batch, creditor: Creditor, final: Path) -> str:
+    return render_text(gather(session, batch, creditor, final))
+
+
+def write_summary(session: Session, batch: Batch, creditor: Creditor, final: Path) -> tuple[Path, Path]:
+    """Write the text and HTML summaries beside ``final``: staged owner-only, then renamed.
+
+    Unlike the pain.008 file, a summary may be replaced (a recovered run writes it again
+    from the same ledger), so it goes in with ``outbox.replace`` rather than ``publish``.
+    """
+    from sepa_engine.review_html import render_html
+
+    review = gather(session, batch, creditor, final)
+    text_target, html_target = review_paths(final)
+    for target, content in ((text_target, render_text(review)), (html_target, render_html(review))):
+        data = content.encode("utf-8")
+        tmp, _ = outbox.stage(target, lambda fh, data=data: fh.write(data))
+        outbox.replace(tmp, target)
+    return text_target, html_target

@@ -1,8 +1,9 @@
-"""``collect``, ``batches list`` and ``batch show``: the nightly run and its review."""
+"""``collect``, ``batches list``, ``batch show`` and ``batch approve``: the nightly run and its review."""
 
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 from typing import Any
 
 import typer
@@ -12,11 +13,14 @@ from sepa_engine import errors
 from sepa_engine.cli import context
 from sepa_engine.cli.exit_codes import ExitCode
 from sepa_engine.cli.main import app
+from sepa_engine.cli.progress import bar
 from sepa_engine.clock import SystemClock
 from sepa_engine.db.models import Batch, Creditor, DebitRequest
 from sepa_engine.db.repositories import collection as repo
 from sepa_engine.domain.money import format_cents
+from sepa_engine.domain.statuses import BatchStatus
 from sepa_engine.ids import TimestampIds
+from sepa_engine.services.approval import approve_batch
 from sepa_engine.services.collection import CollectionReport, run_collection
 
 batches_app = typer.Typer(help="Files written for the bank.", no_args_is_help=True)
@@ -27,13 +31,13 @@ app.add_typer(batch_app, name="batch")
 REFUSALS_SHOWN = 50
 
 
-def _parse_date(value: str | None) -> dt.date | None:
+def _parse_date(value: str | None, option: str = "--date") -> dt.date | None:
     if value is None:
         return None
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        context.fail(errors.InvalidDate("--date", value, "is not a date (YYYY-MM-DD)"), ExitCode.USAGE)
+        context.fail(errors.InvalidDate(option, value, "is not a date (YYYY-MM-DD)"), ExitCode.USAGE)
 
 
 @app.command()
@@ -48,9 +52,12 @@ def collect(
     business_date = _parse_date(date)
     with context.database(config) as (settings, db), context.handled():
         clock = SystemClock()
-        report = run_collection(
-            db, settings, clock, TimestampIds(clock), creditor_code=creditor, business_date=business_date, dry_run=dry_run
-        )
+        # A bar on stderr when it is a terminal; nothing at all under cron or in a pipe.
+        with bar("Collecting") as progress:
+            report = run_collection(
+                db, settings, clock, TimestampIds(clock), creditor_code=creditor, business_date=business_date,
+                dry_run=dry_run, progress=progress,
+            )
         refusals = _refusals(db, report)
         context.render(_report_json(report, refusals), as_json, lambda: _draw_report(report, refusals))
     raise typer.Exit(int(_exit_code(report)))
@@ -93,6 +100,7 @@ def _report_json(report: CollectionReport, refusals: list[tuple[str, str, str, s
                 "transactions": f.count,
                 "control_sum": format_cents(f.sum_cents),
                 "recovered": f.recovered,
+                "awaiting_approval": f.awaiting_approval,
                 "blocks": [
                     {"collection_date": d.isoformat(), "sequence_type": s, "transactions": c, "control_sum": format_cents(a)}
                     for d, s, c, a in f.blocks
@@ -104,7 +112,12 @@ def _report_json(report: CollectionReport, refusals: list[tuple[str, str, str, s
             {"creditor": c, "end_to_end_id": e, "reason_code": code, "reason": reason} for c, e, code, reason in refusals
         ],
         "failures": report.failures,
+        "interrupted": report.interrupted,
     }
+
+
+def _file_note(recovered: bool, awaiting: bool) -> str:
+    return ", ".join(note for note, on in (("recovered", recovered), ("awaiting approval", awaiting)) if on)
 
 
 def _draw_report(report: CollectionReport, refusals: list[tuple[str, str, str, str]]) -> None:
@@ -114,7 +127,7 @@ def _draw_report(report: CollectionReport, refusals: list[tuple[str, str, str, s
         out.print(f"{title}: nothing to collect. Requests already in a file are never collected again.")
         return
     rows = [
-        (f.path.name, f.creditor_code, d.isoformat(), s, c, format_cents(a)) + (("recovered",) if f.recovered else ("",))
+        (f.path.name, f.creditor_code, d.isoformat(), s, c, format_cents(a), _file_note(f.recovered, f.awaiting_approval))
         for f in report.files
         for d, s, c, a in f.blocks
     ]
@@ -122,6 +135,10 @@ def _draw_report(report: CollectionReport, refusals: list[tuple[str, str, str, s
         out.print(context.table(title, ["file", "creditor", "collection date", "type", "transactions", "control sum", ""], rows,
                                 right=["transactions", "control sum"]))
     out.print(f"{report.assigned} collected, {report.refused} refused, {len(report.files)} file(s).")
+    for f in report.files:
+        if f.awaiting_approval:
+            out.print(f"{f.path.name} ({f.creditor_code}) awaits approval in {f.path.parent}: "
+                      f"sepa-engine batch approve {f.batch_id}", markup=False, highlight=False)
     if refusals:
         more = f" (first {REFUSALS_SHOWN})" if report.refused > len(refusals) else ""
         out.print(context.table(f"Refused{more}", ["creditor", "end-to-end id", "code", "reason"], refusals))
@@ -132,24 +149,46 @@ def _draw_report(report: CollectionReport, refusals: list[tuple[str, str, str, s
 @batches_app.command("list")
 def batches_list(
     creditor: str = typer.Option(None, "--creditor", help="Only this creditor (its code)."),
-    status: str = typer.Option(None, "--status", help="planned, written, published or failed."),
-    limit: int = typer.Option(100, "--limit", help="At most this many, newest first."),
+    status: list[str] = typer.Option(
+        None, "--status", help="Only batches in this status; repeat for several. " + ", ".join(s.value for s in BatchStatus) + "."
+    ),
+    date_from: str = typer.Option(None, "--from", help="Runs on or after this business date (YYYY-MM-DD): the date collect ran for."),
+    date_to: str = typer.Option(None, "--to", help="Runs on or before this business date (YYYY-MM-DD)."),
+    awaiting_approval: bool = typer.Option(False, "--awaiting-approval", help="Only files held for approval (--status awaiting_approval)."),
+    limit: int = typer.Option(100, "--limit", min=1, help="At most this many, newest first."),
     as_json: bool = context.JsonOption,
     config: str = context.ConfigOption,
 ) -> None:
     """Files written for the bank, newest first."""
+    statuses = [_batch_status(value) for value in status or []]
+    if awaiting_approval and BatchStatus.AWAITING_APPROVAL not in statuses:
+        statuses.append(BatchStatus.AWAITING_APPROVAL)
+    start, end = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
+    if start and end and start > end:
+        context.fail(errors.InvalidDate("--from", date_from, f"is after --to {date_to}"), ExitCode.USAGE)
     with context.database(config) as (_settings, db), context.handled(), db.reader() as session:
-        query = select(Batch, Creditor.code).join(Creditor, Creditor.id == Batch.creditor_id).order_by(Batch.id.desc()).limit(limit)
-        if creditor:
-            query = query.where(Creditor.code == creditor)
-        if status:
-            query = query.where(Batch.status == status)
-        found = session.execute(query).all()
-        document = [_batch_json(b, code) for b, code in found]
-        rows = [(b.id, code, b.message_id, b.status, b.count, format_cents(b.sum_cents), b.file_name) for b, code in found]
+        found = repo.list_batches(
+            session, creditor_code=creditor, statuses=statuses, business_from=start, business_to=end, limit=limit
+        )
+        document = [_batch_json(b, code) | {"business_date": day.isoformat()} for b, code, day in found]
+        rows = [
+            (b.id, code, day.isoformat(), b.message_id, b.status, b.count, format_cents(b.sum_cents), b.file_name,
+             b.approved_by or "")
+            for b, code, day in found
+        ]
         context.render(document, as_json, lambda: context.stdout.print(context.table(
-            "Batches", ["id", "creditor", "message id", "status", "transactions", "control sum", "file"], rows,
-            right=["transactions", "control sum"])))
+            "Batches", ["id", "creditor", "run date", "message id", "status", "transactions", "control sum", "file", "approved by"],
+            rows, right=["transactions", "control sum"])))
+
+
+def _batch_status(value: str) -> BatchStatus:
+    try:
+        return BatchStatus(value)
+    except ValueError:
+        context.fail(
+            errors.InvalidFormat("--status", value, "is not a batch status: " + ", ".join(s.value for s in BatchStatus)),
+            ExitCode.USAGE,
+        )
 
 
 def _batch_json(batch: Batch, creditor_code: str) -> dict[str, Any]:
@@ -165,6 +204,8 @@ def _batch_json(batch: Batch, creditor_code: str) -> dict[str, Any]:
         "sha256": batch.sha256,
         "created_at": batch.created_at.isoformat(),
         "published_at": batch.published_at.isoformat() if batch.published_at else None,
+        "approved_by": batch.approved_by,
+        "approved_at": batch.approved_at.isoformat() if batch.approved_at else None,
         "failure": batch.failure,
         "blocks": [
             {
@@ -232,3 +273,39 @@ def _request_json(request: DebitRequest) -> dict[str, Any]:
         "reason_code": request.reason_code,
         "reason": request.reason,
     }
+
+
+@batch_app.command("approve")
+def batch_approve(
+    batch_id: int = typer.Argument(..., help="The batch id (see batches list --awaiting-approval)."),
+    by: str = typer.Option(None, "--by", help="Who approves; default: the operating-system user."),
+    as_json: bool = context.JsonOption,
+    config: str = context.ConfigOption,
+) -> None:
+    """Release a file held in outbox/pending to the bank's folder, recording who and when.
+
+    Exit 0 when approved; 1 when refused (unknown batch, not awaiting approval, already
+    approved, empty --by); 5 when the file could not be moved (the batch stays held).
+    """
+    actor = by if by is not None else getpass.getuser()
+    with context.database(config) as (settings, db):
+        try:
+            approval = approve_batch(db, settings, SystemClock(), batch_id, actor=actor)
+        except (errors.NotFound, errors.InvalidFormat) as exc:
+            context.fail(exc, ExitCode.INVALID)
+        except errors.SepaEngineError as exc:
+            context.fail(exc, ExitCode.INVALID if exc.code == "not_awaiting_approval" else ExitCode.FAILED)
+        document = {
+            "batch_id": approval.batch_id,
+            "creditor": approval.creditor_code,
+            "message_id": approval.message_id,
+            "file": str(approval.path),
+            "transactions": approval.count,
+            "control_sum": format_cents(approval.sum_cents),
+            "approved_by": approval.approved_by,
+            "approved_at": approval.approved_at.isoformat(),
+        }
+        context.render(document, as_json, lambda: context.stdout.print(
+            f"Batch {approval.batch_id} ({approval.creditor_code}, {approval.count} transactions, "
+            f"{format_cents(approval.sum_cents)} EUR) approved by {approval.approved_by}: {approval.path}",
+            markup=False, highlight=False))

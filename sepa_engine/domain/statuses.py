@@ -55,6 +55,9 @@ def request_transition(current: RequestStatus | str, new: RequestStatus | str) -
 class BatchStatus(StrEnum):
     PLANNED = "planned"      # requests assigned, blocks and totals recorded; no file yet
     WRITTEN = "written"      # validated file staged under its temporary name, sha256 recorded
+    # Published under outbox/pending/<creditor>/ for a creditor that requires approval: the
+    # file is complete and valid, its requests stay ASSIGNED, the bank does not see it yet.
+    AWAITING_APPROVAL = "awaiting_approval"
     PUBLISHED = "published"  # final name in the outbox: handed over
     FAILED = "failed"        # could not be written (e.g. XSD); its requests were released
     # The bank's answers (reconciliation). A pain.002 with no rejection acknowledges the
@@ -74,7 +77,9 @@ _B = BatchStatus
 _BATCH_TRANSITIONS = MappingProxyType(
     {
         _B.PLANNED: frozenset({_B.WRITTEN, _B.FAILED}),
-        _B.WRITTEN: frozenset({_B.PUBLISHED, _B.PLANNED}),
+        _B.WRITTEN: frozenset({_B.PUBLISHED, _B.AWAITING_APPROVAL, _B.PLANNED}),
+        # Only ``batch approve`` moves it on; there is no way back to the queue.
+        _B.AWAITING_APPROVAL: frozenset({_B.PUBLISHED}),
         # Banks may skip the pain.002 when all is well: a camt settlement can come first.
         _B.PUBLISHED: frozenset({_B.ACKNOWLEDGED, _B.PARTLY_REJECTED, _B.REJECTED, _B.SETTLED}),
         # A later pain.002 (or a camt return of a reject) can still reject part of the file.

@@ -24,7 +24,6 @@ Requests stream from the ledger in chunks; nothing holds the run's requests in m
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +85,8 @@ class FileOutcome:
     sum_cents: int
     blocks: tuple[tuple[dt.date, str, int, int], ...]
     recovered: bool = False
+    # Published under outbox/pending/: waits for ``batch approve`` before the bank sees it.
+    awaiting_approval: bool = False
 
 
 @dataclass(slots=True)
@@ -229,7 +230,11 @@ def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Credit
     policy = FirstCollectionPolicy(creditor.first_collection_policy)
     state = _MandateInRun()
     assigned = 0
-    for chunk in repo.due_requests(session, creditor.id, earliest, settings.chunk_size):
+    # A creditor whose files wait for approval: a request on a mandate whose earlier debit
+    # is in a held file waits too, since its sequence type (FRST or RCUR) and amendment
+    # depend on that file reaching the bank.
+    waits = bool(creditor.requires_approval)
+    for chunk in repo.due_requests(session, creditor.id, earliest, settings.chunk_size, behind_held_files=waits):
         updates: list[dict[str, object]] = []
         stamp = clock.now()
         for row in chunk:
@@ -434,7 +439,23 @@ class _Counted:
 
 
 def _final_path(settings: Settings, creditor: Creditor, batch: Batch) -> Path:
-    return settings.outbox_dir / creditor.code / batch.file_name
+    if creditor.requires_approval:
+        return pending_path(settings, creditor.code, batch.file_name)
+    return released_path(settings, creditor.code, batch.file_name)
+
+
+def released_path(settings: Settings, creditor_code: str, file_name: str) -> Path:
+    """Where the bank transfer picks files up: ``outbox/<creditor>/``."""
+    return settings.outbox_dir / creditor_code / file_name
+
+
+def pending_path(settings: Settings, creditor_code: str, file_name: str) -> Path:
+    """Where a file waits for approval: ``outbox/pending/<creditor>/``."""
+    return settings.outbox_dir / outbox.PENDING_FOLDER / creditor_code / file_name
+
+
+def awaits_approval(settings: Settings, final: Path) -> bool:
+    return final.parent.parent == settings.outbox_dir / outbox.PENDING_FOLDER
 
 
 def _write_one(db: Database, settings: Settings, clock: Clock, batch_id: int, checkpoint: Checkpoint, counted: _Counted | None = None) -> FileOutcome:
@@ -484,24 +505,37 @@ def _publish(db: Database, settings: Settings, clock: Clock, batch_id: int, tmp:
     if tmp is not None:
         outbox.publish(tmp, final)
     checkpoint("after_publish")
+    held = awaits_approval(settings, final)
     with db.transaction() as session:
         batch = repo.batch(session, batch_id)
         creditor = repo.creditor_by_id(session, batch.creditor_id)
-        at = clock.now()
-        repo.set_batch(session, batch_id, status=batch_transition(batch.status, BatchStatus.PUBLISHED).value, published_at=at)
-        repo.submit_batch_requests(session, batch_id, at)
-        # The money is in flight from here: the account ledger books the payments in the
-        # same transaction, so "submitted" and "booked" can never disagree after a crash.
-        accounts.book_submitted_payments(session, clock, batch_id=batch_id)
-        repo.record_presentation(session, batch_id, creditor.creditor_identifier)
+        if held:
+            # Complete and valid, but not the bank's yet: its requests stay ASSIGNED (claimed,
+            # never collected again) and the mandates' history waits for ``batch approve``.
+            repo.set_batch(session, batch_id, status=batch_transition(batch.status, BatchStatus.AWAITING_APPROVAL).value)
+        else:
+            at = clock.now()
+            repo.set_batch(session, batch_id, status=batch_transition(batch.status, BatchStatus.PUBLISHED).value, published_at=at)
+            hand_over(session, clock, batch_id, creditor, at)
         outcome = FileOutcome(
             batch_id, creditor.code, batch.message_id, final, batch.count, batch.sum_cents,
-            tuple((b.collection_date, b.sequence_type, b.count, b.sum_cents) for b in batch.blocks), recovered,
+            tuple((b.collection_date, b.sequence_type, b.count, b.sum_cents) for b in batch.blocks), recovered, held,
         )
         write_summary(session, batch, creditor, final)
-    log.info("batch.published", creditor=outcome.creditor_code, batch_id=batch_id, message_id=outcome.message_id,
-             transactions=outcome.count, recovered=recovered)
+    log.info("batch.awaiting_approval" if held else "batch.published", creditor=outcome.creditor_code, batch_id=batch_id,
+             message_id=outcome.message_id, transactions=outcome.count, recovered=recovered)
     return outcome
+
+
+def hand_over(session, clock: Clock, batch_id: int, creditor: Creditor, at: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+    """What happens in the ledger when a file reaches the bank's folder (the batch row itself
+    is the caller's): its requests are SUBMITTED, the payments booked, the mandates' history
+    moved. Called by the run's publication, or by ``batch approve`` for a held file."""
+    repo.submit_batch_requests(session, batch_id, at)
+    # The money is in flight from here: the account ledger books the payments in the
+    # same transaction, so "submitted" and "booked" can never disagree after a crash.
+    accounts.book_submitted_payments(session, clock, batch_id=batch_id)
+    repo.record_presentation(session, batch_id, creditor.creditor_identifier)
 
 
 def _fail_batch(db: Database, clock: Clock, batch_id: int, exc: errors.SepaEngineError) -> None:
@@ -575,9 +609,4 @@ def recover(db: Database, settings: Settings, clock: Clock) -> list[FileOutcome]
     return outcomes
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+_sha256 = outbox.sha256

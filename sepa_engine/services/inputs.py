@@ -93,6 +93,7 @@ class CreditorInput(_Input):
     timezone: str = "Europe/Paris"
     max_per_file: int = 100_000
     first_collection_policy: str = "frst"
+    requires_approval: bool = False
     address: AddressInput | None = None
 
     _types: ClassVar[dict[str, tuple[type | None, ...]]] = {
@@ -108,6 +109,7 @@ class CreditorInput(_Input):
         "timezone": (str,),
         "max_per_file": (int,),
         "first_collection_policy": (str,),
+        "requires_approval": (bool,),
         "address": (AddressInput, None),
     }
 

@@ -39,6 +39,7 @@ from sepa_engine.domain.mandate import FirstCollectionPolicy, MandateKind, Manda
 from sepa_engine.domain.masking import mask_iban, mask_reference
 from sepa_engine.domain.statuses import RequestStatus, request_transition
 from sepa_engine.iso20022.versions import writable_version
+from sepa_engine.outbox import PENDING_FOLDER
 from sepa_engine.services import idempotency, problems
 from sepa_engine.services.inputs import (
     AddressInput,
@@ -161,6 +162,8 @@ def _creditor_values(data: CreditorInput) -> dict[str, Any]:
     code = data.code
     if _CODE.fullmatch(code) is None:
         raise errors.InvalidFormat("code", code, "must be 1 to 32 characters among a-z, 0-9 and '-'")
+    if code == PENDING_FOLDER:
+        raise errors.InvalidFormat("code", code, "is reserved: outbox/pending holds the files awaiting approval")
     name = _fit("name", data.name, Creditor.name)
     if not charset.to_sepa_text(name):
         raise errors.InvalidCharacters("name", name, "has no character of the SEPA set left after transliteration")
@@ -179,6 +182,8 @@ def _creditor_values(data: CreditorInput) -> dict[str, Any]:
         "first_collection_policy": _member(
             "first_collection_policy", data.first_collection_policy, FirstCollectionPolicy
         ),
+        # Files wait in outbox/pending until ``batch approve`` (README, "Approval").
+        "requires_approval": data.requires_approval,
         **_address_values(data.address, Creditor, strict=True),
     }
 

@@ -74,9 +74,22 @@ def finish_run(session: Session, run_id: int, finished_at: dt.datetime, outcome:
     )
 
 
-def due_requests(session: Session, creditor_id: int, due_until: dt.date, chunk_size: int) -> Iterator[list[DueRow]]:
-    """Pending requests of a creditor due by ``due_until``, by mandate then id, in chunks."""
+def due_requests(
+    session: Session, creditor_id: int, due_until: dt.date, chunk_size: int, *, behind_held_files: bool = False
+) -> Iterator[list[DueRow]]:
+    """Pending requests of a creditor due by ``due_until``, by mandate then id, in chunks.
+
+    ``behind_held_files`` leaves out the requests of mandates that have a debit in a file
+    awaiting approval (they are due again once it is approved).
+    """
     previous = aliased(Mandate)
+    held = aliased(DebitRequest)
+    held_on_mandate = (
+        select(held.id)
+        .join(Batch, Batch.id == held.batch_id)
+        .where(held.mandate_id == DebitRequest.mandate_id, Batch.status == BatchStatus.AWAITING_APPROVAL.value)
+        .exists()
+    )
     last = (0, 0)
     while True:
         query = (
@@ -118,6 +131,8 @@ def due_requests(session: Session, creditor_id: int, due_until: dt.date, chunk_s
             .order_by(DebitRequest.mandate_id, DebitRequest.id)
             .limit(chunk_size)
         )
+        if behind_held_files:
+            query = query.where(~held_on_mandate)
         rows = [DueRow(*row) for row in session.execute(query)]
         if not rows:
             return
@@ -184,6 +199,35 @@ def batches_in(session: Session, statuses: Sequence[BatchStatus], creditor_id: i
     if creditor_id is not None:
         query = query.where(Batch.creditor_id == creditor_id)
     return session.scalars(query).all()
+
+
+def list_batches(
+    session: Session,
+    *,
+    creditor_code: str | None = None,
+    statuses: Sequence[BatchStatus] = (),
+    business_from: dt.date | None = None,
+    business_to: dt.date | None = None,
+    limit: int = 100,
+) -> Sequence[tuple[Batch, str, dt.date]]:
+    """(batch, creditor code, business date of its run), newest first. The dates filter on
+    the run's business date (``collect --date``), both ends included."""
+    query = (
+        select(Batch, Creditor.code, Run.business_date)
+        .join(Creditor, Creditor.id == Batch.creditor_id)
+        .join(Run, Run.id == Batch.run_id)
+        .order_by(Batch.id.desc())
+        .limit(limit)
+    )
+    if creditor_code is not None:
+        query = query.where(Creditor.code == creditor_code)
+    if statuses:
+        query = query.where(Batch.status.in_([s.value for s in statuses]))
+    if business_from is not None:
+        query = query.where(Run.business_date >= business_from)
+    if business_to is not None:
+        query = query.where(Run.business_date <= business_to)
+    return [(b, code, day) for b, code, day in session.execute(query).all()]
 
 
 def batch(session: Session, batch_id: int) -> Batch:
@@ -258,6 +302,25 @@ def batch_entries(session: Session, batch_id: int, chunk_size: int) -> Iterator[
             for row in rows:
                 yield EntryRow(*row)
             last = rows[-1][-1]
+
+
+def lock_batch(session: Session, batch_id: int) -> Batch | None:
+    """The batch, read afresh and row-locked until the transaction ends (PostgreSQL; SQLite's
+    write transactions already hold the database lock)."""
+    query = select(Batch).where(Batch.id == batch_id).with_for_update().execution_options(populate_existing=True)
+    return session.scalars(query).first()
+
+
+def approve_batch(session: Session, batch_id: int, actor: str, at: dt.datetime, path: str) -> bool:
+    """AWAITING_APPROVAL -> PUBLISHED, only if it still awaits approval: False when another
+    approval got there first."""
+    result = session.execute(
+        update(Batch)
+        .where(Batch.id == batch_id, Batch.status == BatchStatus.AWAITING_APPROVAL.value)
+        .values(status=BatchStatus.PUBLISHED.value, approved_by=actor, approved_at=at, published_at=at, path=path)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
 
 
 def set_batch(session: Session, batch_id: int, **values: object) -> None:

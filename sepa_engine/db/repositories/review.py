@@ -1,49 +1,169 @@
-"""Queries behind the review summary operations staff read beside each file."""
+"""Queries behind the review summaries operations staff read beside each file.
+
+Every query is bounded whatever the size of the file: totals are GROUP BYs, the largest
+debits an ORDER BY ... LIMIT, and each list a LIMIT with a separate COUNT for the
+"and N more" line. A summary of a 100,000-transaction file holds a few dozen rows.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from sepa_engine.db.models import DebitRequest, DebtorAccount, Mandate
 from sepa_engine.domain.statuses import RequestStatus
 
 
-def largest_debits(session: Session, batch_id: int, limit: int = 10) -> Sequence[tuple[str, int, str, str]]:
-    """(end-to-end id, amount, debtor name, IBAN) of the largest debits of a batch."""
-    query = (
-        select(DebitRequest.end_to_end_id, DebitRequest.amount_cents, DebtorAccount.name, Mandate.iban)
-        .join(Mandate, Mandate.id == DebitRequest.mandate_id)
-        .join(DebtorAccount, DebtorAccount.id == Mandate.debtor_account_id)
-        .where(DebitRequest.batch_id == batch_id)
-        .order_by(DebitRequest.amount_cents.desc(), DebitRequest.id)
-        .limit(limit)
+@dataclass(frozen=True, slots=True)
+class Group:
+    collection_date: dt.date
+    sequence_type: str
+    count: int
+    sum_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class Debit:
+    end_to_end_id: str
+    amount_cents: int
+    debtor_name: str
+    iban: str
+    mandate_reference: str
+    sequence_type: str | None
+    collection_date: dt.date | None
+
+
+@dataclass(frozen=True, slots=True)
+class AmendedDebit:
+    debit: Debit
+    original_mandate_reference: str | None
+    original_creditor_identifier: str | None
+    original_iban: str | None
+    new_debtor_agent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    end_to_end_id: str
+    amount_cents: int
+    debtor_name: str
+    mandate_reference: str
+    reason_code: str | None
+    reason: str | None
+
+
+_DEBIT_COLUMNS = (
+    DebitRequest.end_to_end_id,
+    DebitRequest.amount_cents,
+    DebtorAccount.name,
+    Mandate.iban,
+    Mandate.reference,
+    DebitRequest.sequence_type,
+    DebitRequest.collection_date,
+)
+
+
+def _with_debtor(query: Select) -> Select:  # type: ignore[type-arg]
+    return query.join(Mandate, Mandate.id == DebitRequest.mandate_id).join(
+        DebtorAccount, DebtorAccount.id == Mandate.debtor_account_id
     )
-    return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
 
 
-def count_amendments(session: Session, batch_id: int) -> int:
-    query = select(func.count()).where(
-        DebitRequest.batch_id == batch_id,
+def totals_by_date_and_type(session: Session, batch_id: int) -> list[Group]:
+    """Count and sum of the batch's debits per collection date and sequence type, from the
+    requests themselves (not from the recorded blocks), so the summary cross-checks them."""
+    query = (
+        select(DebitRequest.collection_date, DebitRequest.sequence_type, func.count(), func.sum(DebitRequest.amount_cents))
+        .where(DebitRequest.batch_id == batch_id)
+        .group_by(DebitRequest.collection_date, DebitRequest.sequence_type)
+        .order_by(DebitRequest.collection_date, DebitRequest.sequence_type)
+    )
+    return [Group(d, s, int(c), int(a or 0)) for d, s, c, a in session.execute(query)]
+
+
+def largest_debits(session: Session, batch_id: int, limit: int = 10) -> list[Debit]:
+    """The largest debits of a batch, ties by request id (the database keeps only the top N)."""
+    query = _with_debtor(select(*_DEBIT_COLUMNS)).where(DebitRequest.batch_id == batch_id).order_by(
+        DebitRequest.amount_cents.desc(), DebitRequest.id
+    ).limit(limit)
+    return [Debit(*row) for row in session.execute(query)]
+
+
+def first_collections(session: Session, batch_id: int, limit: int) -> tuple[list[Debit], int]:
+    """The batch's FRST debits (the first `limit`, by request id) and how many there are."""
+    where = (DebitRequest.batch_id == batch_id, DebitRequest.sequence_type == "FRST")
+    rows = session.execute(_with_debtor(select(*_DEBIT_COLUMNS)).where(*where).order_by(DebitRequest.id).limit(limit))
+    total = session.scalar(select(func.count()).select_from(DebitRequest).where(*where))
+    return [Debit(*row) for row in rows], int(total or 0)
+
+
+def _is_amended() -> ColumnElement[bool]:
+    return (
         (DebitRequest.amend_original_mandate_id.is_not(None))
         | (DebitRequest.amend_original_creditor_identifier.is_not(None))
         | (DebitRequest.amend_original_iban.is_not(None))
-        | (DebitRequest.amend_new_debtor_agent.is_(True)),
+        | (DebitRequest.amend_new_debtor_agent.is_(True))
     )
+
+
+def count_amendments(session: Session, batch_id: int) -> int:
+    query = select(func.count()).select_from(DebitRequest).where(DebitRequest.batch_id == batch_id, _is_amended())
     return int(session.scalar(query) or 0)
 
 
-def refused_for_creditor_in_run(session: Session, run_id: int, creditor_id: int, limit: int = 50) -> Sequence[tuple[str, str | None, str | None]]:
+def amendments(session: Session, batch_id: int, limit: int) -> tuple[list[AmendedDebit], int]:
+    """Debits carrying a mandate amendment (what changed since the bank last saw the
+    mandate), the first `limit` by request id, and how many there are."""
     query = (
-        select(DebitRequest.end_to_end_id, DebitRequest.reason_code, DebitRequest.reason)
+        _with_debtor(select(
+            *_DEBIT_COLUMNS,
+            DebitRequest.amend_original_mandate_id,
+            DebitRequest.amend_original_creditor_identifier,
+            DebitRequest.amend_original_iban,
+            DebitRequest.amend_new_debtor_agent,
+        ))
+        .where(DebitRequest.batch_id == batch_id, _is_amended())
+        .order_by(DebitRequest.id)
+        .limit(limit)
+    )
+    found = [AmendedDebit(Debit(*row[:7]), row[7], row[8], row[9], bool(row[10])) for row in session.execute(query)]
+    return found, count_amendments(session, batch_id)
+
+
+def refused_for_creditor_in_run(session: Session, run_id: int, creditor_id: int, limit: int = 50) -> tuple[list[Refusal], int]:
+    """Requests of this creditor that the run refused (first `limit` by id), and how many."""
+    where = (
+        DebitRequest.run_id == run_id,
+        DebitRequest.creditor_id == creditor_id,
+        DebitRequest.status == RequestStatus.REFUSED.value,
+    )
+    query = (
+        _with_debtor(select(
+            DebitRequest.end_to_end_id, DebitRequest.amount_cents, DebtorAccount.name, Mandate.reference,
+            DebitRequest.reason_code, DebitRequest.reason,
+        ))
+        .where(*where)
+        .order_by(DebitRequest.id)
+        .limit(limit)
+    )
+    total = session.scalar(select(func.count()).select_from(DebitRequest).where(*where))
+    return [Refusal(*row) for row in session.execute(query)], int(total or 0)
+
+
+def refused_reasons(session: Session, run_id: int, creditor_id: int) -> Sequence[tuple[str | None, int]]:
+    """How many of this creditor's requests the run refused, per reason code."""
+    query = (
+        select(DebitRequest.reason_code, func.count())
         .where(
             DebitRequest.run_id == run_id,
             DebitRequest.creditor_id == creditor_id,
             DebitRequest.status == RequestStatus.REFUSED.value,
         )
-        .order_by(DebitRequest.id)
-        .limit(limit)
+        .group_by(DebitRequest.reason_code)
+        .order_by(DebitRequest.reason_code)
     )
-    return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
+    return [(code, int(n)) for code, n in session.execute(query)]

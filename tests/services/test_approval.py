@@ -1,0 +1,242 @@
+"""Files of creditors that require approval: held in outbox/pending until ``batch approve``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+import structlog.testing
+from sqlalchemy import select
+
+from sepa_engine import errors
+from sepa_engine.clock import FixedClock
+from sepa_engine.config import Settings
+from sepa_engine.db.models import Batch, DebitRequest, Mandate
+from sepa_engine.db.session import Database
+from sepa_engine.ids import SequentialIds
+from sepa_engine.services.approval import NotAwaitingApproval, approve_batch
+from sepa_engine.services.collection import run_collection
+from tests import ledger
+
+NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc)
+LATER = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(database_url=database_url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox", chunk_size=5)
+
+
+def collect(db, settings, prefix="RUN", now=NOW):
+    return run_collection(db, settings, FixedClock(now), SequentialIds(prefix))
+
+
+def approve(db, settings, batch_id, actor="marie", **kwargs):
+    return approve_batch(db, settings, FixedClock(LATER), batch_id, actor=actor, **kwargs)
+
+
+def _statuses(db) -> dict[str, int]:
+    found: dict[str, int] = {}
+    with db.reader() as s:
+        for value in s.scalars(select(DebitRequest.status)):
+            found[value] = found.get(value, 0) + 1
+    return found
+
+
+def _batch(db, batch_id) -> Batch:
+    with db.reader() as s:
+        row = s.get(Batch, batch_id)
+        s.expunge(row)
+        return row
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+@pytest.fixture
+def held(db, settings):
+    """One creditor requiring approval, one file of two debits held in pending."""
+    creditor = ledger.creditor(db, requires_approval=True)
+    mandate = ledger.mandate(db, creditor)
+    ledger.request(db, creditor, mandate, 12_000)
+    ledger.request(db, creditor, ledger.mandate(db, creditor), 3_000)
+    (outcome,) = collect(db, settings).files
+    return outcome, mandate
+
+
+def test_file_of_a_creditor_requiring_approval_waits_in_pending_with_its_summaries(db, settings, held):
+    outcome, mandate = held
+    pending = settings.outbox_dir / "pending" / "martin"
+    assert outcome.awaiting_approval and outcome.path.parent == pending
+    stem = outcome.path.stem
+    assert _names(pending) == sorted([f"{stem}.xml", f"{stem}.summary.txt", f"{stem}.html"])
+    assert not (settings.outbox_dir / "martin").exists()
+    for name in _names(pending):
+        assert stat.S_IMODE((pending / name).stat().st_mode) == 0o600
+    batch = _batch(db, outcome.batch_id)
+    assert (batch.status, batch.published_at, batch.approved_by) == ("awaiting_approval", None, None)
+    # Still claimed, so never collected again, but not at the bank: history unchanged.
+    assert _statuses(db) == {"assigned": 2}
+    with db.reader() as s:
+        assert s.get(Mandate, mandate).first_collected_on is None
+    assert collect(db, settings, prefix="AGAIN").nothing_to_do
+
+
+def test_approval_moves_the_file_and_summaries_and_records_who_and_when(db, settings, held):
+    outcome, mandate = held
+    approval = approve(db, settings, outcome.batch_id)
+
+    released = settings.outbox_dir / "martin"
+    stem = outcome.path.stem
+    assert approval.path == released / f"{stem}.xml"
+    assert _names(released) == sorted([f"{stem}.xml", f"{stem}.summary.txt", f"{stem}.html"])
+    assert _names(settings.outbox_dir / "pending" / "martin") == []
+    batch = _batch(db, outcome.batch_id)
+    assert batch.status == "published" and batch.approved_by == "marie"
+    assert batch.approved_at == LATER and batch.published_at == LATER
+    assert batch.path == str(approval.path)
+    assert _statuses(db) == {"submitted": 2}
+    with db.reader() as s:
+        assert s.get(Mandate, mandate).first_collected_on == dt.date(2026, 11, 24)
+
+
+def test_approval_logs_one_batch_approved_event(db, settings, held):
+    outcome, _ = held
+    with structlog.testing.capture_logs() as logged:
+        approve(db, settings, outcome.batch_id)
+    (event,) = [e for e in logged if e["event"] == "batch.approved"]
+    assert (event["creditor"], event["batch_id"], event["message_id"]) == ("martin", outcome.batch_id, outcome.message_id)
+    assert (event["file"], event["approved_by"]) == (outcome.path.name, "marie")
+
+
+def test_approving_twice_is_refused_naming_who_approved(db, settings, held):
+    outcome, _ = held
+    approve(db, settings, outcome.batch_id)
+    with pytest.raises(NotAwaitingApproval) as raised:
+        approve(db, settings, outcome.batch_id, actor="paul")
+    assert raised.value.field == "batch.status"
+    assert "already approved by marie" in str(raised.value)
+    assert _batch(db, outcome.batch_id).approved_by == "marie"
+
+
+def test_batch_not_awaiting_approval_cannot_be_approved(db, settings):
+    creditor = ledger.creditor(db)
+    ledger.request(db, creditor, ledger.mandate(db, creditor))
+    (outcome,) = collect(db, settings).files
+    with pytest.raises(NotAwaitingApproval) as raised:
+        approve(db, settings, outcome.batch_id)
+    assert "only a batch awaiting_approval" in str(raised.value)
+    assert _batch(db, outcome.batch_id).approved_by is None
+
+
+def test_unknown_batch_cannot_be_approved(db, settings):
+    with pytest.raises(errors.NotFound) as raised:
+        approve(db, settings, 999)
+    assert str(raised.value) == "batch 999 does not exist"
+
+
+def test_approval_needs_a_name(db, settings, held):
+    outcome, _ = held
+    with pytest.raises(errors.InvalidFormat) as raised:
+        approve(db, settings, outcome.batch_id, actor="  ")
+    assert raised.value.field == "approved_by"
+
+
+class Crash(Exception):
+    pass
+
+
+def _crash_at(name: str):
+    def checkpoint(reached: str) -> None:
+        if reached == name:
+            raise Crash(name)
+    return checkpoint
+
+
+@pytest.mark.parametrize("crash_at", ["before_move", "after_move"])
+def test_approval_interrupted_around_the_move_is_finished_by_approving_again(db, settings, held, crash_at):
+    outcome, _ = held
+    with pytest.raises(Crash):
+        approve(db, settings, outcome.batch_id, checkpoint=_crash_at(crash_at))
+    assert _batch(db, outcome.batch_id).status == "awaiting_approval"
+    assert _statuses(db) == {"assigned": 2}
+
+    approval = approve(db, settings, outcome.batch_id)
+
+    assert approval.path.exists() and not outcome.path.exists()
+    assert _batch(db, outcome.batch_id).status == "published"
+    assert _statuses(db) == {"submitted": 2}
+    assert len(list(settings.outbox_dir.rglob("*.xml"))) == 1
+    assert not list(settings.outbox_dir.rglob("*.part"))
+
+
+def test_approval_interrupted_between_link_and_unlink_is_finished_by_approving_again(db, settings, held):
+    outcome, _ = held
+    released = settings.outbox_dir / "martin" / outcome.path.name
+    released.parent.mkdir(mode=0o700)
+    released.hardlink_to(outcome.path)  # the link of the move happened, its unlink did not
+
+    approve(db, settings, outcome.batch_id)
+
+    assert released.exists() and not outcome.path.exists()
+    assert _batch(db, outcome.batch_id).status == "published"
+
+
+def test_approval_never_overwrites_another_file_in_the_banks_folder(db, settings, held):
+    outcome, _ = held
+    released = settings.outbox_dir / "martin" / outcome.path.name
+    released.parent.mkdir(mode=0o700)
+    released.write_bytes(b"someone else's file")
+    with pytest.raises(errors.CollectionError) as raised:
+        approve(db, settings, outcome.batch_id)
+    assert "never overwritten" in str(raised.value)
+    assert released.read_bytes() == b"someone else's file" and outcome.path.exists()
+    assert _batch(db, outcome.batch_id).status == "awaiting_approval"
+
+
+def test_two_approvals_at_once_exactly_one_succeeds(db, settings, held, database_url):
+    outcome, _ = held
+    barrier = threading.Barrier(2)
+    results: list[object] = []
+
+    def one(actor: str) -> None:
+        other = Database(database_url)
+        try:
+            barrier.wait()
+            results.append(approve(other, settings, outcome.batch_id, actor=actor))
+        except errors.SepaEngineError as exc:
+            results.append(exc)
+        finally:
+            other.dispose()
+
+    threads = [threading.Thread(target=one, args=(name,)) for name in ("anne", "bruno")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    approvals = [r for r in results if not isinstance(r, Exception)]
+    refusals = [r for r in results if isinstance(r, NotAwaitingApproval)]
+    assert len(approvals) == 1 and len(refusals) == 1, results
+    assert _batch(db, outcome.batch_id).approved_by == approvals[0].approved_by
+    assert _statuses(db) == {"submitted": 2}
+
+
+def test_request_on_a_mandate_with_a_held_debit_waits_for_the_approval(db, settings, held):
+    outcome, mandate = held
+    with db.reader() as s:
+        creditor = s.get(Mandate, mandate).creditor_id
+    later = ledger.request(db, creditor, mandate, 500, requested_date=dt.date(2026, 11, 25))
+
+    waiting = collect(db, settings, prefix="NEXT", now=NOW + dt.timedelta(days=1))
+    assert waiting.nothing_to_do
+    approve(db, settings, outcome.batch_id)
+    after = collect(db, settings, prefix="THIRD", now=NOW + dt.timedelta(days=1))
+
+    (file,) = after.files
+    assert [b[1] for b in file.blocks] == ["RCUR"]  # the held FRST reached the bank first
+    with db.reader() as s:
+        assert s.get(DebitRequest, later).status == "assigned"
