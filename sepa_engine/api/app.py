@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sepa_engine.api import docs, problems
@@ -21,6 +22,9 @@ from sepa_engine.config import Settings
 from sepa_engine.db.session import Database
 
 VERSION = "1"
+# Every router of the app, in order; tests walk them to try each route (FastAPI includes
+# routers lazily, so ``app.routes`` does not list their routes).
+ROUTERS = (creditors.router, registry.router, accounts.router, files.router, returns.router)
 DESCRIPTION = """\
 The JSON API of sepa-engine for upstream systems (billing, customer portals).
 
@@ -91,6 +95,14 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+def all_routes(app: FastAPI) -> list[APIRoute]:
+    """Every API route: the app's own and those of its routers."""
+    found = [route for route in app.routes if isinstance(route, APIRoute)]
+    for router in ROUTERS:
+        found.extend(route for route in router.routes if isinstance(route, APIRoute))
+    return found
+
+
 def create_app(settings: Settings, db: Database, clock: Clock, api_settings: ApiSettings | None = None) -> FastAPI:
     chosen = api_settings or ApiSettings()
     app = FastAPI(
@@ -102,10 +114,10 @@ def create_app(settings: Settings, db: Database, clock: Clock, api_settings: Api
     )
     app.state.context = ApiContext(settings, db, clock, chosen)
     problems.install(app)
-    for module in (creditors, registry, accounts, files, returns):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
 
-    @app.get("/v1/health", tags=["service"], include_in_schema=True)
+    @app.get("/v1/health", tags=["service"])
     def health() -> JSONResponse:
         """Liveness: answers without a token and without touching the ledger."""
         return JSONResponse({"status": "ok"})
