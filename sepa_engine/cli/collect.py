@@ -171,14 +171,14 @@ def batches_list(
             session, creditor_code=creditor, statuses=statuses, business_from=start, business_to=end, limit=limit
         )
         document = [_batch_json(b, code) | {"business_date": day.isoformat()} for b, code, day in found]
+        # The file is <message id>.xml: one column for both keeps the table within 80 columns.
         rows = [
-            (b.id, code, day.isoformat(), b.message_id, b.status, b.count, format_cents(b.sum_cents), b.file_name,
-             b.approved_by or "")
+            (b.id, code, day.isoformat(), b.file_name, b.status, b.count, format_cents(b.sum_cents), b.approved_by or "")
             for b, code, day in found
         ]
         context.render(document, as_json, lambda: context.stdout.print(context.table(
-            "Batches", ["id", "creditor", "run date", "message id", "status", "transactions", "control sum", "file", "approved by"],
-            rows, right=["transactions", "control sum"])))
+            "Batches", ["id", "creditor", "run date", "file", "status", "txs", "control sum", "approved by"],
+            rows, right=["txs", "control sum"])))
 
 
 def _batch_status(value: str) -> BatchStatus:
