@@ -9,6 +9,7 @@ transaction.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -20,6 +21,7 @@ from sepa_engine.clock import Clock
 from sepa_engine.db.models import Creditor, DebtorAccount, LedgerEntry
 from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import registry as registry_repo
+from sepa_engine.db.repositories import returns as returns_repo
 from sepa_engine.domain import money
 from sepa_engine.domain.accounts import CollectionMode, EntryKind, Position, entry_kind
 from sepa_engine.domain.mandate import MandateStatus
@@ -415,3 +417,100 @@ def record_returned_payment(
     )
     return _entry_result(creditor, account, row, created)
 
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnedPayment:
+    """One argument set of ``record_returned_payment``, for ``record_returned_payments``."""
+
+    end_to_end_id: str
+    returned_on: dt.date
+    idempotency_key: str
+    reason_code: str | None = None
+    amount_cents: int | None = None
+
+
+def record_returned_payments(
+    session: Session, creditor_code: str, items: Sequence[ReturnedPayment], *, clock: Clock
+) -> int:
+    """``record_returned_payment`` for many debits of one creditor, in a few statements.
+
+    The same checks, errors and entries, in the same order, as calling it for each item in
+    turn: a replayed key is recognised (or refused as a conflict), a missing payment is
+    booked first, and the rows go to the ledger in one executemany, payment before return
+    for each debit. When a unique constraint fails (a concurrent writer), the items are
+    recorded one by one instead, which settles each race as the single call does.
+    Returns the number of returned-payment entries created.
+    """
+    if not items:
+        return 0
+    creditor = creditor_of(session, creditor_code)
+    requests = returns_repo.returned_debit_rows(
+        session, creditor.id, {item.end_to_end_id for item in items}, EntryKind.PAYMENT.value
+    )
+    existing = returns_repo.entry_hashes_by_keys(
+        session, creditor.id, {item.idempotency_key for item in items if isinstance(item.idempotency_key, str)}
+    )
+    seen: dict[str, str] = {}
+    planned: list[tuple[ReturnedPayment, repo.UnbookedRow | None, dict[str, object]]] = []
+    accounts: set[int] = set()
+    paid: set[int] = set()
+    for item in items:
+        key = idempotency.check_key(item.idempotency_key)
+        e2e = fit("end_to_end_id", item.end_to_end_id, LedgerEntry.document_number)
+        request = requests.get(e2e)
+        if request is None:
+            raise errors.NotFound("end_to_end_id", e2e, f"is not a debit of creditor {creditor.code}")
+        cents = request.amount_cents if item.amount_cents is None else money.check_cents(item.amount_cents)
+        if cents > request.amount_cents:
+            raise errors.InvalidAmount("amount", money.format_cents(cents), "is more than the debit returned")
+        digest = idempotency.content_hash(
+            {"end_to_end_id": e2e, "returned_on": item.returned_on, "reason_code": item.reason_code, "amount_cents": cents}
+        )
+        if key in existing or key in seen:
+            # A replay, as the single call sees it: same content recognised, other content refused.
+            if (existing[key] if key in existing else seen[key]) != digest:
+                raise errors.IdempotencyConflict("idempotency_key", key)
+            continue
+        seen[key] = digest
+        payment = None
+        if not request.has_payment and request.request_id not in paid:
+            if request.status not in repo.REACHED_BANK:
+                raise errors.AccountError(
+                    "end_to_end_id", e2e, f"never reached the bank (status {request.status}): nothing was paid"
+                )
+            payment = repo.UnbookedRow(
+                request.request_id, request.creditor_id, request.debtor_account_id, request.amount_cents,
+                request.end_to_end_id, request.collection_date, request.requested_date, request.remittance,
+            )
+            paid.add(request.request_id)
+        now = clock.now()
+        accounts.add(request.debtor_account_id)
+        planned.append((item, payment, {
+            "creditor_id": creditor.id, "debtor_account_id": request.debtor_account_id,
+            "kind": EntryKind.RETURNED_PAYMENT.value, "document_number": e2e, "issue_date": item.returned_on,
+            "amount_cents": cents,
+            "label": fit("reason_code", item.reason_code, LedgerEntry.label) if item.reason_code else None,
+            "debit_request_id": request.request_id, "idempotency_key": key, "content_hash": digest, "created_at": now,
+        }))
+    if not planned:
+        return 0
+    returns_repo.lock_accounts(session, accounts)
+    rows: list[dict[str, object]] = []
+    for _item, payment, returned in planned:
+        if payment is not None:
+            rows.append({**_payment_entry(payment, returned["created_at"]), "idempotency_key": None, "content_hash": None})  # type: ignore[arg-type]
+        rows.append(returned)
+    try:
+        with session.begin_nested():
+            returns_repo.insert_ledger_entries(session, rows)
+    except IntegrityError:
+        created = 0
+        for item, _payment, _row in planned:
+            result = record_returned_payment(
+                session, creditor_code, item.end_to_end_id, returned_on=item.returned_on, reason_code=item.reason_code,
+                amount_cents=item.amount_cents, idempotency_key=item.idempotency_key, clock=clock,
+            )
+            created += result.created
+        return created
+    return len(planned)

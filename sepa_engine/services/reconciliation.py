@@ -31,18 +31,23 @@ import datetime as dt
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import groupby, islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sepa_engine import errors
 from sepa_engine.clock import Clock, business_today
-from sepa_engine.db.models import Batch, DebitRequest
+from sepa_engine.db.models import Batch, DebitRequest, Mandate
+from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.db.repositories import returns as repo
+from sepa_engine.db.repositories.returns import MandateRow, RequestRow
 from sepa_engine.db.returns_models import AppliedReturn, ReturnException, ReturnFile
 from sepa_engine.domain import calendar, money, reason_codes
 from sepa_engine.domain.mandate import MandateStatus, transition
@@ -55,8 +60,12 @@ from sepa_engine.domain.statuses import (
 )
 from sepa_engine.iso20022 import returns
 from sepa_engine.iso20022.returns import Kind, ReturnRecord, Scope
+from sepa_engine.progress import SILENT, Progress
+from sepa_engine.services import idempotency
+from sepa_engine.services.inputs import DebitRequestInput
 
 log = structlog.get_logger("sepa_engine.reconciliation")
+T = TypeVar("T")
 
 _R = RequestStatus
 # Kind of record -> status of the debit it is applied to.
@@ -74,6 +83,9 @@ _RETRIED_KINDS = frozenset({Kind.REJECTED, Kind.RETURNED})
 # Disputes are about money that paid invoices and came back.
 _DISPUTED_KINDS = frozenset({Kind.RETURNED, Kind.REFUNDED})
 _HASH_CHUNK = 1 << 20
+# Records applied per round of bulk statements: large enough that a statement's fixed cost
+# is spread thin, small enough that what a chunk holds in memory stays a few megabytes.
+CHUNK = 2_000
 
 
 class FileStatus:
@@ -147,8 +159,14 @@ def reconcile_file(
     clock: Clock,
     strict: bool = False,
     max_bytes: int | None = None,
+    progress: Progress = SILENT,
+    chunk_size: int = CHUNK,
 ) -> ReconcileReport:
-    """Apply one bank file to the ledger (see the module docstring). Never commits."""
+    """Apply one bank file to the ledger (see the module docstring). Never commits.
+
+    Records are applied ``chunk_size`` at a time (see ``_Run``); ``progress`` advances by
+    the number of records of each chunk once it is applied.
+    """
     source = Path(path)
     digest = file_sha256(source)
     report = ReconcileReport(path=source, sha256=digest)
@@ -167,9 +185,11 @@ def reconcile_file(
     repo.add(session, row)
     report.file_id = row.id
     run = _Run(session, clock, row, report, is_camt=result.message.startswith("camt"))
-    for record in result:
-        report.records += 1
-        run.handle(record)
+    records = iter(result)
+    while chunk := list(islice(records, max(chunk_size, 1))):
+        report.records += len(chunk)
+        run.handle_chunk(chunk)
+        progress.advance(len(chunk))
     report.message_id = row.message_id = result.message_id
     report.skipped += result.skipped
     report.warnings = [str(finding) for finding in result.warnings]
@@ -231,42 +251,313 @@ def policy_for(session: Session, creditor_id: int, code: str | None) -> ReasonCo
 
 # --- one file ------------------------------------------------------------------------------
 class _Run:
+    """One file being applied.
+
+    A chunk of records is applied in *segments*: runs of transaction records that carry an
+    end-to-end id (nearly every record of a real file). For a segment, one statement each
+    reads the debits by end-to-end id, the natural keys already applied, the mandates
+    (locked on PostgreSQL), the pending requests of the mandates that are or become
+    blocked, and which debits paid invoices. The records are then decided one after the
+    other on those rows, which the segment updates in memory, so two records about the
+    same debit or mandate behave as if applied one by one. The writes wait in a
+    ``_Pending`` and go out as a few executemany statements when the segment ends.
+
+    Whatever must read the ledger as the records before left it flushes those writes
+    first: fallback matching and every other record kind (which take the record-by-record
+    path, ``handle``), fees and disputes (services of their own), and a failure on a
+    mandate whose retry is not written yet (it may have to cancel that retry). After a
+    record-by-record ``apply``, the rest of the segment is read again.
+    """
+
     def __init__(self, session: Session, clock: Clock, file: ReturnFile, report: ReconcileReport, *, is_camt: bool) -> None:
         self.session = session
         self.clock = clock
         self.file = file
+        self.file_id = file.id
         self.report = report
         self.is_camt = is_camt
         # Batches this file spoke about: message id -> "did a pain.002 answer it".
         self.touched: dict[int, bool] = {}
         self.matched_any = False
         self.foreign_accounts: set[str] = set()
+        # Small per-file caches: a file speaks about a few creditors and a few codes.
+        self._creditors: dict[int, tuple[str, str]] = {}
+        self._policies: dict[tuple[int, str | None], ReasonCode] = {}
+        self._ours: dict[str, bool] = {}
 
-    # -- dispatch
-    def handle(self, record: ReturnRecord) -> None:
+    # -- chunks
+    def handle_chunk(self, records: list[ReturnRecord]) -> None:
+        segment: list[ReturnRecord] = []
+        for record in records:
+            if self._by_end_to_end_id(record):
+                segment.append(record)
+                continue
+            if segment:
+                self._segment(segment)
+                segment = []
+            self.handle(record)
+        if segment:
+            self._segment(segment)
+
+    def _by_end_to_end_id(self, record: ReturnRecord) -> bool:
+        return (
+            record.scope is Scope.TRANSACTION
+            and record.kind in _TARGET
+            and bool(record.end_to_end_id)
+            and (record.booked or not self.is_camt)
+        )
+
+    def _segment(self, records: list[ReturnRecord]) -> None:
+        start = 0
+        while start < len(records):
+            start = self._segment_from(records, start)
+
+    def _segment_from(self, records: list[ReturnRecord], start: int) -> int:
+        """Apply ``records[start:]``; the index to go on from when the rows went stale."""
+        part = records[start:]
+        found = repo.request_rows_by_end_to_end_ids(self.session, {r.end_to_end_id for r in part})  # type: ignore[misc]
+        state = _Segment({row.id: row for row in found.values()})
+        keys: set[str] = set()
+        failing: list[tuple[ReturnRecord, RequestRow]] = []
+        for record in part:
+            row = found.get(record.end_to_end_id)  # type: ignore[arg-type]
+            if row is None:
+                continue
+            keys.add(f"{record.kind.value}:request:{row.id}")
+            if record.kind.is_failure():
+                failing.append((record, row))
+        state.applied = repo.applied_keys(self.session, keys)
+        state.mandates = repo.mandate_rows_for_update(self.session, {row.mandate_id for _, row in failing})
+        blocking = {m.id for m in state.mandates.values() if m.status == MandateStatus.BLOCKED.value}
+        disputable: set[int] = set()
+        for record, row in failing:
+            policy = self._policy(row.creditor_id, record.reason_code)
+            if policy.mandate_effect is MandateEffect.BLOCK:
+                blocking.add(row.mandate_id)
+            if policy.opens_dispute and record.kind in _DISPUTED_KINDS:
+                disputable.add(row.id)
+        state.pending = {mandate_id: [] for mandate_id in blocking}
+        for pending in repo.pending_request_rows(self.session, blocking, _R.PENDING.value):
+            state.pending[pending.mandate_id].append(state.rows.setdefault(pending.id, pending))
+        state.paid_invoices = repo.requests_paying_invoices(self.session, disputable)
+
+        for offset, record in enumerate(part):
+            row = found.get(record.end_to_end_id)  # type: ignore[arg-type]
+            if row is None:
+                # Fallback matching reads the ledger: it must see the records before.
+                self._write(state)
+                if self.handle(record):
+                    self._write(state)
+                    return start + offset + 1  # the rows read above may be stale now
+                continue
+            if record.amount_cents is not None and record.amount_cents != row.amount_cents:
+                self.exception(record, _amount_problem(record, row.amount_cents))
+                continue
+            self._apply_row(record, row, state)
+        self._write(state)
+        return len(records)
+
+    # -- one record on the segment's rows
+    def _apply_row(self, record: ReturnRecord, row: RequestRow, state: _Segment) -> None:
+        self.matched_any = True
+        if row.batch_id is not None:
+            self.touched[row.batch_id] = self.touched.get(row.batch_id, False) or not self.is_camt
+        key = f"{record.kind.value}:request:{row.id}"
+        if key in state.applied or _settled_already(record, row.status):
+            self.report.already_applied += 1
+            return
+        target = _TARGET[record.kind]
+        try:
+            status = request_transition(row.status, target)
+        except errors.CollectionError:
+            self.exception(record, f"debit {row.end_to_end_id} is {row.status}: it cannot become {target.value}")
+            return
+        if record.kind.is_failure() and row.mandate_id in state.writes.retry_mandates:
+            # This failure may cancel the retry an earlier record enqueued on the mandate:
+            # the retry must exist (with its id) first.
+            self._write(state)
+        state.applied.add(key)
+        now = self.clock.now()
+        row.status = status.value
+        changes: dict[str, object] = {"status": row.status, "status_changed_at": now}
+        effects: list[object] = []
+        policy = None
+        if record.kind.is_failure():
+            policy = self._policy(row.creditor_id, record.reason_code)
+            row.reason_code = policy.code or None
+            row.reason = f"{record.kind.value} by the bank: {policy.meaning}"[:1000]
+            changes.update(reason_code=row.reason_code, reason=row.reason)
+        state.writes.request(row.id, changes)
+        if policy is not None:
+            effects = self._consequences(record, row, policy, state)
+        state.writes.applied.append((effects, {
+            "natural_key": key, "return_file_id": self.file_id, "kind": record.kind.value,
+            "debit_request_id": row.id, "batch_id": row.batch_id, "end_to_end_id": row.end_to_end_id,
+            "reason_code": record.reason_code, "amount_cents": row.amount_cents, "fees_cents": record.fees_cents,
+            "booking_date": record.booking_date, "applied_at": self.clock.now(),
+        }))
+        self.report.applied += 1
+        log.info("return.applied", kind=record.kind.value, request_id=row.id, reason_code=record.reason_code)
+
+    def _consequences(self, record: ReturnRecord, row: RequestRow, policy: ReasonCode, state: _Segment) -> list[object]:
+        """``consequences`` on the segment's rows: the same effects, in the same order."""
+        from sepa_engine.services import accounts
+
+        effects: list[object] = []
+        code, timezone = self._creditor(row.creditor_id)
+        on = record.booking_date or record.settlement_date or business_today(self.clock, timezone)
+        state.writes.returned.append((code, accounts.ReturnedPayment(
+            row.end_to_end_id, on, f"return:{row.id}", record.reason_code, row.amount_cents
+        )))
+        if record.fees_cents:
+            self._write(state)  # the fee entry follows the returned payment in the ledger
+            book_fee(self.session, code, self._orm(row), record.fees_cents, record.kind, on=on, clock=self.clock)
+            effects.append(f"fee {money.format_cents(record.fees_cents)}")
+        mandate = state.mandates[row.mandate_id]
+        if record.kind in _RETRIED_KINDS and row.sequence_type == "FRST" and mandate.first_collected_on is not None:
+            # The first collection did not happen: the next one must be FRST again, unless
+            # another collection of the mandate is still at the bank or went through.
+            if not self._others_at_bank(mandate.id, row.id, state):
+                mandate.first_collected_on = None
+                state.writes.mandates[mandate.id] = mandate
+                effects.append("first collection reset")
+        if policy.mandate_effect is MandateEffect.BLOCK and mandate.status != MandateStatus.BLOCKED.value:
+            try:
+                mandate.status = transition(MandateStatus(mandate.status), MandateStatus.BLOCKED).value
+            except errors.MandateError:
+                pass  # revoked or superseded already: nothing left to block
+            else:
+                mandate.status_reason = policy.code
+                mandate.status_changed_at = self.clock.now()
+                state.writes.mandates[mandate.id] = mandate
+                self.report.blocked_mandates += 1
+                effects.append("mandate blocked")
+                log.info("mandate.blocked", mandate_id=mandate.id, reason_code=policy.code)
+        if mandate.status == MandateStatus.BLOCKED.value:
+            for pending in state.pending.get(mandate.id, ()):
+                if pending.status != _R.PENDING.value:
+                    continue
+                pending.status = request_transition(pending.status, _R.CANCELLED).value
+                pending.reason_code = mandate.status_reason
+                pending.reason = f"mandate blocked ({mandate.status_reason})"
+                state.writes.request(pending.id, {
+                    "status": pending.status, "status_changed_at": self.clock.now(),
+                    "reason_code": pending.reason_code, "reason": pending.reason,
+                })
+                effects.append(f"request {pending.id} cancelled")
+        elif record.kind in _RETRIED_KINDS and policy.retry_allowed and row.attempt <= policy.max_retries:
+            retry = _Retry(code, timezone, mandate, row)
+            state.writes.retries.append(retry)
+            state.writes.retry_mandates.add(mandate.id)
+            effects.append(retry)
+            if mandate.status == MandateStatus.SUPERSEDED.value:
+                # Enqueued on the mandate that replaced this one, which a later record of
+                # the segment may block: written now, so that it is there to cancel.
+                self._write(state)
+        if policy.opens_dispute and record.kind in _DISPUTED_KINDS and row.id in state.paid_invoices:
+            self._write(state)  # the dispute reads the account with this return booked
+            if open_dispute_for_return(self.session, code, self._orm(row), policy, clock=self.clock):
+                effects.append("dispute opened")
+        return effects
+
+    def _others_at_bank(self, mandate_id: int, request_id: int, state: _Segment) -> bool:
+        """Another request of the mandate still at the bank or settled, as the segment left them."""
+        for other in repo.request_ids_of_mandate(self.session, mandate_id, _AT_BANK):
+            current = state.rows.get(other)
+            if other != request_id and (current is None or current.status in _AT_BANK):
+                return True
+        return False
+
+    def _write(self, state: _Segment) -> None:
+        """Send what the segment decided so far to the database, in a few statements."""
+        from sepa_engine.services import accounts
+
+        writes = state.writes
+        if writes.empty():
+            return
+        self.session.flush()  # ORM changes of the record-by-record path go first
+        shapes: dict[frozenset[str], list[dict[str, object]]] = {}
+        for request_id, changes in writes.requests.items():
+            shapes.setdefault(frozenset(changes), []).append({"b_id": request_id, **changes})
+        for rows in shapes.values():
+            repo.update_requests(self.session, rows)
+        repo.update_mandates(self.session, [
+            {"b_id": m.id, "status": m.status, "status_reason": m.status_reason,
+             "status_changed_at": m.status_changed_at, "first_collected_on": m.first_collected_on}
+            for m in writes.mandates.values()
+        ])
+        for code, items in _runs(writes.returned):
+            accounts.record_returned_payments(self.session, code, items, clock=self.clock)
+        for _code, retries in _runs([(r.creditor_code, r) for r in writes.retries]):
+            schedule_retries(self.session, retries, clock=self.clock)
+            for retry in retries:
+                self.report.retries += 1
+                if retry.mandate_id in state.pending:
+                    state.pending[retry.mandate_id].append(retry.pending_row())
+        repo.insert_applied(self.session, [
+            {**row, "effects": "; ".join(str(effect) for effect in effects) or None} for effects, row in writes.applied
+        ])
+        self._forget_stale()
+        state.writes = _Pending()
+
+    def _forget_stale(self) -> None:
+        # The bulk statements went around the ORM: loaded debits and mandates would be stale.
+        for instance in list(self.session.identity_map.values()):
+            if isinstance(instance, (DebitRequest, Mandate)):
+                self.session.expire(instance)
+
+    def _orm(self, row: RequestRow) -> DebitRequest:
+        request = repo.request_by_id(self.session, row.id)
+        assert request is not None  # read in this transaction
+        return request
+
+    def _creditor(self, creditor_id: int) -> tuple[str, str]:
+        known = self._creditors.get(creditor_id)
+        if known is None:
+            creditor = repo.creditor_by_id(self.session, creditor_id)
+            known = self._creditors[creditor_id] = (creditor.code, creditor.timezone)
+        return known
+
+    def _policy(self, creditor_id: int, code: str | None) -> ReasonCode:
+        key = (creditor_id, code)
+        policy = self._policies.get(key)
+        if policy is None:
+            policy = self._policies[key] = policy_for(self.session, creditor_id, code)
+        return policy
+
+    # -- record by record
+    def handle(self, record: ReturnRecord) -> bool:
+        """Apply one record on its own; True when it changed debits or mandates."""
         if self.is_camt and not record.booked:
             # INFO / PDNG: announced, not booked; only booked entries move money.
             self.report.skipped += 1
-            return
+            return False
         if record.kind is Kind.UNKNOWN:
             self.exception(record, f"status {record.status or '(none)'} not understood: a person decides")
-            return
+            return False
         if record.kind is Kind.ACCEPTED:
             self.accepted(record)
-            return
+            return False
         if record.scope in (Scope.GROUP, Scope.PAYMENT_BLOCK):
             self.covering(record)
-            return
+            return True
         if record.scope is Scope.ENTRY:
             self.entry(record)
-            return
+            return False
         request, problem = self.match(record)
         if request is None:
-            if record.account_iban and repo.creditor_by_iban(self.session, record.account_iban) is None:
+            if record.account_iban and not self._is_ours(record.account_iban):
                 self.foreign_accounts.add(record.account_iban)
             self.exception(record, problem)
-            return
+            return False
         self.apply(record, request)
+        return True
+
+    def _is_ours(self, iban: str) -> bool:
+        known = self._ours.get(iban)
+        if known is None:
+            known = self._ours[iban] = repo.creditor_by_iban(self.session, iban) is not None
+        return known
 
     def accepted(self, record: ReturnRecord) -> None:
         batch = repo.batch_by_message_id(self.session, record.original_message_id) if record.original_message_id else None
@@ -324,10 +615,7 @@ class _Run:
             request = repo.request_by_end_to_end_id(self.session, record.end_to_end_id)
             if request is not None:
                 if record.amount_cents is not None and record.amount_cents != request.amount_cents:
-                    return None, (
-                        f"end-to-end id {record.end_to_end_id} matches a debit of "
-                        f"{money.format_cents(request.amount_cents)}, not {money.format_cents(record.amount_cents)}"
-                    )
+                    return None, _amount_problem(record, request.amount_cents)
                 return request, ""
         if record.original_message_id and record.payment_info_id:
             block = repo.block_by_payment_info_id(self.session, record.payment_info_id)
@@ -367,7 +655,7 @@ class _Run:
         if request.batch_id is not None:
             self.touched[request.batch_id] = self.touched.get(request.batch_id, False) or not self.is_camt
         key = f"{record.kind.value}:request:{request.id}"
-        if repo.applied_by_key(self.session, key) is not None:
+        if repo.applied_by_key(self.session, key) is not None or _settled_already(record, request.status):
             self.report.already_applied += 1
             return
         target = _TARGET[record.kind]
@@ -381,7 +669,7 @@ class _Run:
         effects: list[str] = []
         amount = request.amount_cents
         if record.kind.is_failure():
-            policy = policy_for(self.session, request.creditor_id, record.reason_code)
+            policy = self._policy(request.creditor_id, record.reason_code)
             request.reason_code = policy.code or None
             request.reason = f"{record.kind.value} by the bank: {policy.meaning}"[:1000]
             effects += self.consequences(record, request, policy)
@@ -395,7 +683,7 @@ class _Run:
         repo.add(
             self.session,
             AppliedReturn(
-                natural_key=key, return_file_id=self.file.id, kind=record.kind.value,
+                natural_key=key, return_file_id=self.file_id, kind=record.kind.value,
                 debit_request_id=request.id if request is not None else None, batch_id=batch_id,
                 end_to_end_id=request.end_to_end_id if request is not None else record.end_to_end_id,
                 reason_code=record.reason_code, amount_cents=amount, fees_cents=record.fees_cents,
@@ -448,7 +736,7 @@ class _Run:
         return effects
 
     def exception(self, record: ReturnRecord, reason: str) -> None:
-        add_exception(self.session, self.file.id, record.to_dict(), reason, record.end_to_end_id, clock=self.clock)
+        add_exception(self.session, self.file_id, record.to_dict(), reason, record.end_to_end_id, clock=self.clock)
         self.report.exceptions += 1
 
     # -- end of file
@@ -465,11 +753,96 @@ class _Run:
             batch = repo.batch_by_id(self.session, batch_id)
             if batch is None:
                 continue
-            status = advance_batch(self.session, batch, answered_by_pain002, self.file.id, clock=self.clock)
+            status = advance_batch(self.session, batch, answered_by_pain002, self.file_id, clock=self.clock)
             self.report.batches[batch.message_id] = status
             if status == "mismatch":
                 self.report.exceptions += 1
                 self.report.batches[batch.message_id] = batch.status
+
+
+def _amount_problem(record: ReturnRecord, debit_cents: int) -> str:
+    return (
+        f"end-to-end id {record.end_to_end_id} matches a debit of "
+        f"{money.format_cents(debit_cents)}, not {money.format_cents(record.amount_cents)}"  # type: ignore[arg-type]
+    )
+
+
+def _settled_already(record: ReturnRecord, status: str) -> bool:
+    """Details of a settlement that a lump sum already settled (see ``advance_batch``).
+
+    A booking entry without details settles the file's debits as a whole; the details may
+    follow in another file (a camt.053 after the camt.054). They tell nothing new.
+    """
+    return record.kind is Kind.SETTLED and status == _R.SETTLED.value
+
+
+def _runs(items: list[tuple[str, T]]) -> Iterator[tuple[str, list[T]]]:
+    """Consecutive items of the same creditor, in order (ids are then given in file order)."""
+    for code, group in groupby(items, key=lambda item: item[0]):
+        yield code, [value for _code, value in group]
+
+
+class _Retry:
+    """A retry decided in a segment, written with the segment; its id comes then."""
+
+    __slots__ = ("creditor_code", "timezone", "mandate_reference", "original", "id", "mandate_id")
+
+    def __init__(self, creditor_code: str, timezone: str, mandate: MandateRow, original: RequestRow) -> None:
+        self.creditor_code = creditor_code
+        self.timezone = timezone
+        self.mandate_reference = mandate.reference
+        self.original = original
+        self.id: int | None = None
+        # A mandate not superseded is the one in force under its reference (a unique index
+        # says so): the retry goes on it. A superseded one leads to its successor, found
+        # when the retry is written.
+        self.mandate_id: int | None = None if mandate.status == MandateStatus.SUPERSEDED.value else mandate.id
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"retry:{self.original.id}:{self.original.attempt + 1}"
+
+    def __str__(self) -> str:  # its text among the effects of the applied record
+        return f"retry {self.id}"
+
+    def pending_row(self) -> RequestRow:
+        o = self.original
+        assert self.id is not None and self.mandate_id is not None
+        return RequestRow(
+            self.id, "", o.amount_cents, _R.PENDING.value, o.creditor_id, self.mandate_id, None, None, o.attempt + 1,
+            o.remittance, o.final, None, None,
+        )
+
+
+class _Pending:
+    """Writes a segment decided and has not sent yet."""
+
+    def __init__(self) -> None:
+        self.requests: dict[int, dict[str, object]] = {}
+        self.mandates: dict[int, MandateRow] = {}
+        self.returned: list[tuple[str, Any]] = []
+        self.retries: list[_Retry] = []
+        self.retry_mandates: set[int] = set()
+        self.applied: list[tuple[list[object], dict[str, object]]] = []
+
+    def request(self, request_id: int, changes: dict[str, object]) -> None:
+        self.requests.setdefault(request_id, {}).update(changes)
+
+    def empty(self) -> bool:
+        return not (self.requests or self.mandates or self.returned or self.retries or self.applied)
+
+
+class _Segment:
+    """The rows a segment reads once and then keeps up to date in memory."""
+
+    def __init__(self, rows: dict[int, RequestRow]) -> None:
+        self.rows = rows
+        self.applied: set[str] = set()
+        self.mandates: dict[int, MandateRow] = {}
+        # Pending requests of the mandates that are or may become blocked, by id.
+        self.pending: dict[int, list[RequestRow]] = {}
+        self.paid_invoices: set[int] = set()
+        self.writes = _Pending()
 
 
 def add_exception(
@@ -490,6 +863,10 @@ def advance_batch(session: Session, batch: Batch, answered_by_pain002: bool, fil
 
     Returns the new status, or "mismatch" when every debit has an answer and the money
     credited differs from the control sum less the rejects (an exception is queued).
+
+    When the file becomes settled, the money for all of it is in: its debits still
+    ``submitted`` (a lump sum booked without details says nothing of each) were paid, and
+    become ``settled`` in one statement.
     """
     totals = repo.batch_totals(session, batch.id)
     rejected_count, rejected_cents = totals.get(_R.REJECTED.value, (0, 0))
@@ -517,19 +894,27 @@ def advance_batch(session: Session, batch: Batch, answered_by_pain002: bool, fil
         )
         _move(session, batch, current, wanted)
         return "mismatch"
-    _move(session, batch, current, wanted)
+    if _move(session, batch, current, wanted) and wanted is BatchStatus.SETTLED and waiting:
+        status = request_transition(_R.SUBMITTED, _R.SETTLED).value
+        settled = repo.settle_waiting_requests(session, batch.id, _R.SUBMITTED.value, status, clock.now())
+        for instance in list(session.identity_map.values()):
+            if isinstance(instance, DebitRequest):
+                session.expire(instance)  # the UPDATE went around the ORM
+        log.info("batch.debits_settled", batch_id=batch.id, message_id=batch.message_id, count=settled)
     return batch.status
 
 
-def _move(session: Session, batch: Batch, current: BatchStatus, wanted: BatchStatus | None) -> None:
+def _move(session: Session, batch: Batch, current: BatchStatus, wanted: BatchStatus | None) -> bool:
+    """True when the batch moved to ``wanted``."""
     if wanted is None or wanted is current:
-        return
+        return False
     try:
         batch.status = batch_transition(current, wanted).value
     except errors.CollectionError:
-        return  # e.g. a late pain.002 after settlement: the later state stands
+        return False  # e.g. a late pain.002 after settlement: the later state stands
     session.flush()
     log.info("batch.status", batch_id=batch.id, message_id=batch.message_id, status=batch.status)
+    return True
 
 
 # --- effects on the rest of the ledger (each one function, so each can be replaced) -------
@@ -600,6 +985,82 @@ def schedule_retry(
     session.flush()
     log.info("return.retry_scheduled", request_id=request.id, retry_id=retry.id, attempt=attempt)
     return retry.id
+
+
+def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -> None:
+    """``schedule_retry`` for many failed debits of one creditor, in a few statements.
+
+    Each retry is the row ``registry.enqueue_request`` would store (the same key, content
+    hash, dates and final end-to-end id), inserted with its attempt and original in one
+    executemany, the ids reserved beforehand. A replayed key keeps its row, as there. A
+    retry on a superseded mandate, a key twice in one call, or a unique-key race (another
+    writer) go through ``registry.enqueue_request`` itself. Sets each retry's id and mandate.
+    """
+    from sepa_engine.services import registry
+
+    if not retries:
+        return
+    creditor_id, creditor_code = retries[0].original.creditor_id, retries[0].creditor_code
+    existing = registry_repo.requests_by_idempotency_keys(session, creditor_id, [r.idempotency_key for r in retries])
+    fresh: list[tuple[_Retry, dict[str, object]]] = []
+    single: list[_Retry] = []
+    links: list[dict[str, object]] = []
+    keys: set[str] = set()
+    for retry in retries:
+        original, key = retry.original, retry.idempotency_key
+        on = calendar.add_target_days(business_today(clock, retry.timezone), 1)
+        remittance = original.remittance or None
+        digest = idempotency.content_hash({
+            "mandate": retry.mandate_reference, "amount_cents": original.amount_cents, "remittance": remittance,
+            "requested_date": on, "final": original.final,
+        })
+        row = existing.get(key)
+        if row is not None:
+            idempotency.ensure_same(row, digest, key)
+            retry.id, retry.mandate_id = row.id, row.mandate_id
+            links.append({"b_id": row.id, "attempt": original.attempt + 1, "retry_of_id": original.id})
+        elif retry.mandate_id is None or key in keys:
+            single.append(retry)
+        else:
+            keys.add(key)
+            fresh.append((retry, {
+                "creditor_id": creditor_id, "mandate_id": retry.mandate_id, "idempotency_key": key,
+                "content_hash": digest, "amount_cents": original.amount_cents, "remittance": remittance,
+                "requested_date": on, "final": original.final, "status": _R.PENDING.value,
+                "attempt": original.attempt + 1, "retry_of_id": original.id, "amend_new_debtor_agent": False,
+            }))
+    ids = registry_repo.reserve_request_ids(session, len(fresh))
+    now = clock.now()
+    rows = [
+        {**values, "id": request_id, "end_to_end_id": registry.end_to_end_id(creditor_code, request_id),
+         "status_changed_at": now, "created_at": now}
+        for request_id, (_retry, values) in zip(ids, fresh, strict=True)
+    ]
+    try:
+        with session.begin_nested():
+            registry_repo.insert_requests(session, rows)
+    except IntegrityError:
+        # Another writer took one of these keys meanwhile: one by one, as enqueue_request settles races.
+        single = [retry for retry, _values in fresh] + single
+    else:
+        for request_id, (retry, _values) in zip(ids, fresh, strict=True):
+            retry.id = request_id
+    for retry in single:
+        original = retry.original
+        result = registry.enqueue_request(
+            session, creditor_code,
+            DebitRequestInput(
+                mandate=retry.mandate_reference, amount=money.format_cents(original.amount_cents),
+                remittance=original.remittance, requested_date=calendar.add_target_days(business_today(clock, retry.timezone), 1),
+                final=original.final,
+            ),
+            idempotency_key=retry.idempotency_key, clock=clock,
+        )
+        retry.id, retry.mandate_id = result.id, result.mandate_id
+        links.append({"b_id": result.id, "attempt": original.attempt + 1, "retry_of_id": original.id})
+    repo.update_requests(session, links)
+    for retry in retries:
+        log.info("return.retry_scheduled", request_id=retry.original.id, retry_id=retry.id, attempt=retry.original.attempt + 1)
 
 
 def open_dispute_for_return(session: Session, creditor_code: str, request: DebitRequest, policy: ReasonCode, *, clock: Clock) -> bool:

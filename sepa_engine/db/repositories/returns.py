@@ -1,10 +1,17 @@
-"""Queries of the reconciliation (all of them live here)."""
+"""Queries of the reconciliation (all of them live here).
+
+Besides the one-row reads of the record-by-record path, the chunked path reads plain rows
+(named tuples, no ORM entities) for a whole chunk in one statement each, and writes with
+executemany; the identity map then never holds what a chunk read.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import datetime as dt
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from sepa_engine.db.models import (
@@ -152,6 +159,180 @@ def batch_totals(session: Session, batch_id: int) -> dict[str, tuple[int, int]]:
 
 def set_batch_status(session: Session, batch_id: int, status: str) -> None:
     session.execute(update(Batch).where(Batch.id == batch_id).values(status=status))
+
+
+def settle_waiting_requests(session: Session, batch_id: int, waiting: str, settled: str, at: dt.datetime) -> int:
+    """Every request of the batch still ``waiting`` becomes ``settled``, in one UPDATE."""
+    result = session.execute(
+        update(DebitRequest.__table__)
+        .where(DebitRequest.batch_id == batch_id, DebitRequest.status == waiting)
+        .values(status=settled, status_changed_at=at)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- the chunked path: plain rows for a chunk of records -----------------------------------
+@dataclass(slots=True)
+class RequestRow:
+    """What applying a record reads and changes of a debit (mutable: the chunk's state)."""
+
+    id: int
+    end_to_end_id: str
+    amount_cents: int
+    status: str
+    creditor_id: int
+    mandate_id: int
+    batch_id: int | None
+    sequence_type: str | None
+    attempt: int
+    remittance: str | None
+    final: bool
+    reason_code: str | None
+    reason: str | None
+
+
+_REQUEST_COLUMNS = (
+    DebitRequest.id, DebitRequest.end_to_end_id, DebitRequest.amount_cents, DebitRequest.status,
+    DebitRequest.creditor_id, DebitRequest.mandate_id, DebitRequest.batch_id, DebitRequest.sequence_type,
+    DebitRequest.attempt, DebitRequest.remittance, DebitRequest.final, DebitRequest.reason_code, DebitRequest.reason,
+)
+
+
+def request_rows_by_end_to_end_ids(session: Session, end_to_end_ids: Collection[str]) -> dict[str, RequestRow]:
+    if not end_to_end_ids:
+        return {}
+    query = select(*_REQUEST_COLUMNS).where(DebitRequest.end_to_end_id.in_(sorted(end_to_end_ids)))
+    return {row[1]: RequestRow(*row) for row in session.execute(query)}
+
+
+def pending_request_rows(session: Session, mandate_ids: Collection[int], pending: str) -> list[RequestRow]:
+    """The ``pending`` requests of these mandates, by id."""
+    if not mandate_ids:
+        return []
+    query = select(*_REQUEST_COLUMNS).where(
+        DebitRequest.mandate_id.in_(sorted(mandate_ids)), DebitRequest.status == pending
+    )
+    return [RequestRow(*row) for row in session.execute(query.order_by(DebitRequest.id))]
+
+
+def request_ids_of_mandate(session: Session, mandate_id: int, statuses: Sequence[str]) -> list[int]:
+    query = select(DebitRequest.id).where(DebitRequest.mandate_id == mandate_id, DebitRequest.status.in_(statuses))
+    return list(session.scalars(query))
+
+
+def applied_keys(session: Session, keys: Collection[str]) -> set[str]:
+    """Those of ``keys`` an applied record already holds."""
+    if not keys:
+        return set()
+    return set(session.scalars(select(AppliedReturn.natural_key).where(AppliedReturn.natural_key.in_(sorted(keys)))))
+
+
+@dataclass(slots=True)
+class MandateRow:
+    id: int
+    reference: str
+    status: str
+    status_reason: str | None
+    status_changed_at: dt.datetime
+    first_collected_on: dt.date | None
+
+
+def mandate_rows_for_update(session: Session, mandate_ids: Collection[int]) -> dict[int, MandateRow]:
+    """The mandates, locked (PostgreSQL) in id order so that two writers never deadlock."""
+    if not mandate_ids:
+        return {}
+    query = (
+        select(Mandate.id, Mandate.reference, Mandate.status, Mandate.status_reason, Mandate.status_changed_at,
+               Mandate.first_collected_on)
+        .where(Mandate.id.in_(sorted(mandate_ids)))
+        .order_by(Mandate.id)
+        .with_for_update(of=Mandate)
+    )
+    return {row[0]: MandateRow(*row) for row in session.execute(query)}
+
+
+def requests_paying_invoices(session: Session, request_ids: Collection[int]) -> set[int]:
+    """Those of the requests that paid at least one invoice."""
+    if not request_ids:
+        return set()
+    query = select(RequestInvoice.debit_request_id).where(RequestInvoice.debit_request_id.in_(sorted(request_ids)))
+    return set(session.scalars(query.distinct()))
+
+
+def update_requests(session: Session, rows: list[dict[str, object]]) -> None:
+    """executemany UPDATE by id; every row has the same keys (``b_id`` plus the columns)."""
+    if rows:
+        table = DebitRequest.__table__
+        columns = {name: bindparam(name) for name in rows[0] if name != "b_id"}
+        session.execute(table.update().where(table.c.id == bindparam("b_id")).values(columns), rows)
+
+
+def update_mandates(session: Session, rows: list[dict[str, object]]) -> None:
+    if rows:
+        table = Mandate.__table__
+        columns = {name: bindparam(name) for name in rows[0] if name != "b_id"}
+        session.execute(table.update().where(table.c.id == bindparam("b_id")).values(columns), rows)
+
+
+def insert_applied(session: Session, rows: list[dict[str, object]]) -> None:
+    if rows:
+        session.execute(insert(AppliedReturn.__table__), rows)
+
+
+# --- returned payments in bulk (services/accounts.record_returned_payments) ----------------
+@dataclass(frozen=True, slots=True)
+class ReturnedDebitRow:
+    request_id: int
+    creditor_id: int
+    debtor_account_id: int
+    amount_cents: int
+    end_to_end_id: str
+    collection_date: dt.date | None
+    requested_date: dt.date
+    remittance: str | None
+    status: str
+    has_payment: bool
+
+
+def returned_debit_rows(
+    session: Session, creditor_id: int, end_to_end_ids: Collection[str], payment_kind: str
+) -> dict[str, ReturnedDebitRow]:
+    """The creditor's debits by end-to-end id, with their account and whether a payment is booked."""
+    if not end_to_end_ids:
+        return {}
+    booked = exists().where(LedgerEntry.debit_request_id == DebitRequest.id, LedgerEntry.kind == payment_kind)
+    query = (
+        select(
+            DebitRequest.id, DebitRequest.creditor_id, Mandate.debtor_account_id, DebitRequest.amount_cents,
+            DebitRequest.end_to_end_id, DebitRequest.collection_date, DebitRequest.requested_date,
+            DebitRequest.remittance, DebitRequest.status, booked,
+        )
+        .join(Mandate, Mandate.id == DebitRequest.mandate_id)
+        .where(DebitRequest.creditor_id == creditor_id, DebitRequest.end_to_end_id.in_(sorted(end_to_end_ids)))
+    )
+    return {row[4]: ReturnedDebitRow(*row) for row in session.execute(query)}
+
+
+def entry_hashes_by_keys(session: Session, creditor_id: int, keys: Collection[str]) -> dict[str, str | None]:
+    """idempotency key -> content hash of the creditor's ledger entries holding these keys."""
+    if not keys:
+        return {}
+    query = select(LedgerEntry.idempotency_key, LedgerEntry.content_hash).where(
+        LedgerEntry.creditor_id == creditor_id, LedgerEntry.idempotency_key.in_(sorted(keys))
+    )
+    return {key: digest for key, digest in session.execute(query)}
+
+
+def lock_accounts(session: Session, account_ids: Collection[int]) -> None:
+    """Row locks on the accounts (PostgreSQL), in id order; SQLite serialises writers anyway."""
+    if account_ids and session.get_bind().dialect.name != "sqlite":
+        query = select(DebtorAccount.id).where(DebtorAccount.id.in_(sorted(account_ids))).order_by(DebtorAccount.id)
+        session.execute(query.with_for_update()).all()
+
+
+def insert_ledger_entries(session: Session, rows: list[dict[str, object]]) -> None:
+    if rows:
+        session.execute(insert(LedgerEntry.__table__), rows)
 
 
 # --- exceptions and policies ---------------------------------------------------------------
