@@ -1,0 +1,120 @@
+"""serve's scheduler: slots missed while no process was up run once, within the grace."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+import pytest
+from apscheduler.events import EVENT_JOB_MISSED
+from sqlalchemy import func, select
+
+from sepa_engine import errors
+from sepa_engine.clock import FixedClock, SystemClock
+from sepa_engine.config import JobSchedule, SchedulerSettings, Settings
+from sepa_engine.db.repositories import jobs as repo
+from sepa_engine.db.service_models import JobRun
+from sepa_engine.jobs import nightly
+from sepa_engine.jobs.crontab import cron_trigger
+from sepa_engine.jobs.daemon import build_scheduler, first_missed_slot
+from sepa_engine.jobs.nightly import StepResult
+
+PARIS = dt.timezone(dt.timedelta(hours=1))
+MONTHLY = "0 0 1 * *"
+
+
+def _settings(tmp_path: Path, database_url: str, cron: str, grace: int) -> Settings:
+    return Settings(
+        database_url=database_url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox",
+        scheduler=SchedulerSettings(misfire_grace_seconds=grace, jobs=(JobSchedule("nightly", cron),)),
+    )
+
+
+def _ran(db, job: str, at: dt.datetime) -> None:
+    with db.transaction() as s:
+        run = repo.start_run(s, job, "cron", at, "host", 1)
+        repo.finish_run(s, run.id, at, "ok", 0, "{}")
+
+
+def _runs(db) -> int:
+    with db.reader() as s:
+        return int(s.scalar(select(func.count()).select_from(JobRun)))
+
+
+def _counting_steps(calls: list[str], started: threading.Event):
+    def make(name: str):
+        def step(db, settings, clock, should_stop):
+            calls.append(name)
+            started.set()
+            return StepResult(name, "nothing_to_do", {})
+        return step
+    return {name: make(name) for name in nightly.STEPS}
+
+
+def test_the_first_missed_slot_is_the_first_after_the_last_recorded_run(db):
+    weekdays = cron_trigger("30 22 * * 1-5", "Europe/Paris").get_next_fire_time
+    monday_slot = dt.datetime(2026, 11, 23, 22, 30, tzinfo=PARIS)
+    # Never ran on this ledger: nothing was missed.
+    assert first_missed_slot(db, "nightly", weekdays, monday_slot + dt.timedelta(days=3)) is None
+    # A run recorded at the very second of its slot does not count that slot as missed.
+    _ran(db, "nightly", monday_slot)
+    assert first_missed_slot(db, "nightly", weekdays, monday_slot + dt.timedelta(hours=1)) is None
+    thursday_morning = dt.datetime(2026, 11, 26, 8, 0, tzinfo=PARIS)
+    assert first_missed_slot(db, "nightly", weekdays, thursday_morning) == monday_slot + dt.timedelta(days=1)
+    # Other jobs' runs do not count.
+    assert first_missed_slot(db, "inbox", weekdays, thursday_morning) is None
+
+
+def test_missed_slots_after_downtime_run_once_not_once_per_slot(db, database_url, tmp_path):
+    now = SystemClock().now()
+    _ran(db, "nightly", now - dt.timedelta(days=150))  # about five monthly slots ago
+    calls: list[str] = []
+    started = threading.Event()
+    scheduler = build_scheduler(db, _settings(tmp_path, database_url, MONTHLY, grace=60 * 86400), SystemClock(),
+                                threading.Event(), steps=_counting_steps(calls, started))
+    scheduler.start()
+    try:
+        assert started.wait(10), "the missed run did not start"
+        # Handed over once, for the latest missed slot; the next run is the next slot to come.
+        assert scheduler.get_job("nightly").next_run_time > now
+    finally:
+        scheduler.shutdown(wait=True)  # waits for every run the scheduler handed to its worker
+
+    assert calls == ["collect", "schedules", "inbox"]
+    assert _runs(db) == 2
+
+
+def test_a_slot_missed_beyond_the_grace_is_skipped_until_the_next_one(db, database_url, tmp_path):
+    now = SystemClock().now()
+    _ran(db, "nightly", now - dt.timedelta(days=150))
+    calls: list[str] = []
+    missed = threading.Event()
+    scheduler = build_scheduler(db, _settings(tmp_path, database_url, MONTHLY, grace=60), SystemClock(),
+                                threading.Event(), steps=_counting_steps(calls, threading.Event()))
+    scheduler.add_listener(lambda event: missed.set(), EVENT_JOB_MISSED)
+    scheduler.start()
+    try:
+        assert missed.wait(10), "the late slot was not reported as missed"
+    finally:
+        scheduler.shutdown(wait=True)
+    assert calls == [] and _runs(db) == 1
+
+
+def test_jobs_queued_when_the_stop_comes_do_not_start(db, database_url, tmp_path):
+    _ran(db, "nightly", SystemClock().now() - dt.timedelta(days=40))
+    calls: list[str] = []
+    stop = threading.Event()
+    stop.set()
+    scheduler = build_scheduler(db, _settings(tmp_path, database_url, MONTHLY, grace=60 * 86400), SystemClock(),
+                                stop, steps=_counting_steps(calls, threading.Event()))
+    scheduler.start()
+    scheduler.shutdown(wait=True)
+    assert calls == [] and _runs(db) == 1
+
+
+def test_serve_with_no_enabled_job_is_a_configuration_error(db, database_url, tmp_path):
+    settings = Settings(database_url=database_url, scheduler=SchedulerSettings(
+        jobs=(JobSchedule("nightly", "30 22 * * *", enabled=False),)))
+    with pytest.raises(errors.ConfigurationError, match=r"\[scheduler.jobs\] enables no job"):
+        build_scheduler(db, settings, FixedClock(dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc)), threading.Event())
