@@ -11,8 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from sepa_engine.cli import context
+from sepa_engine.cli.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.clock import SystemClock
 from sepa_engine.db.locks import LockBusy
@@ -61,6 +63,10 @@ def run_nightly(
                 result = nightly.run_nightly(db, settings, SystemClock(), should_stop=stop.is_set)
             except LockBusy as exc:
                 _lock_busy(exc)
+            except (SQLAlchemyError, OSError) as exc:
+                # No ledger, no lock file: cron gets one line and "failed", not a traceback.
+                context.stderr.print(f"error: {exc}".splitlines()[0], markup=False, highlight=False)
+                raise typer.Exit(int(ExitCode.FAILED)) from None
         document = result.to_dict()
         context.render(document, as_json, lambda: _draw_run(document))
     raise typer.Exit(result.exit_code)
