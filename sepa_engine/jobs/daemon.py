@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable
 
@@ -120,6 +121,9 @@ def serve(
     steps: dict[str, Step] | None = None,
 ) -> None:
     """Run the configured jobs until ``stop`` is set; raises ``LockBusy`` if another scheduler runs."""
+    # APScheduler's own lines are plain text on stderr; its warnings (a missed slot) are
+    # logged as structured events here instead, and job errors by the job wrapper.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     with locks.run_lock(db, SCHEDULER_LOCK, settings.scheduler.lock_wait_seconds):
         abandoned = runs.abandon_unfinished(db)
         if abandoned:
