@@ -42,12 +42,20 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _lock_busy(exc: LockBusy) -> None:
-    context.stderr.print(
-        f"lock busy: another scheduler (serve or run-nightly) is acting on this ledger; nothing was done ({exc})",
-        markup=False, highlight=False,
-    )
-    raise typer.Exit(nightly.LOCK_BUSY)
+@contextmanager
+def _scheduler_errors() -> Iterator[None]:
+    """Lock busy exits 75; an unreachable ledger one line and 5 (failed), never a traceback."""
+    try:
+        yield
+    except LockBusy as exc:
+        context.stderr.print(
+            f"lock busy: another scheduler (serve or run-nightly) is acting on this ledger; nothing was done ({exc})",
+            markup=False, highlight=False,
+        )
+        raise typer.Exit(nightly.LOCK_BUSY) from None
+    except (SQLAlchemyError, OSError) as exc:
+        context.stderr.print(f"error: {exc}".splitlines()[0], markup=False, highlight=False)
+        raise typer.Exit(int(ExitCode.FAILED)) from None
 
 
 @app.command("run-nightly")
@@ -59,14 +67,8 @@ def run_nightly(
     with context.database(config) as (settings, db), context.handled():
         stop = threading.Event()
         with _stop_on_signals(stop):
-            try:
+            with _scheduler_errors():
                 result = nightly.run_nightly(db, settings, SystemClock(), should_stop=stop.is_set)
-            except LockBusy as exc:
-                _lock_busy(exc)
-            except (SQLAlchemyError, OSError) as exc:
-                # No ledger, no lock file: cron gets one line and "failed", not a traceback.
-                context.stderr.print(f"error: {exc}".splitlines()[0], markup=False, highlight=False)
-                raise typer.Exit(int(ExitCode.FAILED)) from None
         document = result.to_dict()
         context.render(document, as_json, lambda: _draw_run(document))
     raise typer.Exit(result.exit_code)
@@ -86,7 +88,7 @@ def _step_line(name: str, step: dict[str, Any]) -> str:
         text = f"{step['assigned']} collected, {step['refused']} refused, {len(step['files'])} file(s)"
         return text + "".join(f"; {failure}" for failure in step["failures"])
     if name == "schedules":
-        return f"{step['requested']} debit(s) requested ({step['amount']}), {len(step['problems'])} without a usable mandate"
+        return f"{step['requested']} debit(s) requested ({step['amount']}), {len(step['problems'])} account(s) to look at"
     return f"{len(step['processed'])} file(s) reconciled, {len(step['failed'])} refused, {step['exceptions']} exception(s)"
 
 
@@ -96,10 +98,8 @@ def serve(config: str = context.ConfigOption) -> None:
     with context.database(config) as (settings, db), context.handled():
         stop = threading.Event()
         with _stop_on_signals(stop):
-            try:
+            with _scheduler_errors():
                 daemon.serve(db, settings, SystemClock(), stop)
-            except LockBusy as exc:
-                _lock_busy(exc)
     raise typer.Exit(0)
 
 

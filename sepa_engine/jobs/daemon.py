@@ -6,8 +6,10 @@
 * **One job at a time.** Jobs run on a single worker thread, each under ``max_instances=1``.
 * **Missed runs run once.** Triggers coalesce, so a job late by several slots runs once.
   The job store is in memory, so after downtime the slots missed while no process was up
-  are found from the ledger: the first slot after the job's last recorded run
-  (``job_runs``) becomes its next run time, and APScheduler coalesces from there to now.
+  are found from the ledger: the first slot after the start of the job's last run that
+  went to its end (``job_runs``; an interrupted or crashed run does not count, so a restart
+  during the nightly run finishes it) becomes its next run time, and APScheduler coalesces
+  from there to now.
   A slot older than ``scheduler.misfire_grace_seconds`` is skipped, not run late.
 * **Stopping.** ``stop`` (an Event set by SIGTERM/SIGINT) is the ``should_stop`` of the
   running job, which finishes its current transaction or file and returns; no job starts
@@ -81,9 +83,9 @@ def first_missed_slot(
     next_fire_time: Callable[[dt.datetime | None, dt.datetime], dt.datetime | None],
     now: dt.datetime,
 ) -> dt.datetime | None:
-    """The first slot of ``job`` after its last recorded run, if that slot has passed."""
+    """The first slot of ``job`` after its last completed run, if that slot has passed."""
     with db.reader() as session:
-        last = repo.last_started(session, job)
+        last = repo.last_completed_start(session, job)
     if last is None:
         # Never ran on this ledger: nothing was missed, the first slot is in the future.
         return None

@@ -13,8 +13,8 @@ Outcome and exit code of a run, from its steps (worst first):
 
 * ``failed`` (5): a step raised, or the collection could not write a file;
 * ``interrupted`` (143, as a shell reports SIGTERM): stopped before it finished;
-* ``partial`` (4): refused requests, schedules without a usable mandate, refused bank files
-  or records sent to the exceptions queue;
+* ``partial`` (4): refused requests, automatic accounts without a usable mandate or whose
+  debit has problems, refused bank files or records sent to the exceptions queue;
 * ``ok`` (0): something was done;
 * ``nothing_to_do`` (3): every step had nothing to do.
 
@@ -132,9 +132,11 @@ def collect_step(db: Database, settings: Settings, clock: Clock, should_stop: St
 
 def schedules_step(db: Database, settings: Settings, clock: Clock, should_stop: StopSignal) -> StepResult:
     report = run_schedule(db, clock, should_stop=should_stop)
-    without_mandate = [item for item in report.items if item.problems or item.outcome == "no_usable_mandate"]
+    # No usable mandate (tried again next run), or a debit stored with problems the collection
+    # will refuse (a bad IBAN checksum): someone has to look.
+    attention = [item for item in report.items if item.problems or item.outcome == "no_usable_mandate"]
     outcome = (
-        INTERRUPTED_OUTCOME if should_stop() else PARTIAL if without_mandate
+        INTERRUPTED_OUTCOME if should_stop() else PARTIAL if attention
         else OK if report.requested else NOTHING_TO_DO
     )
     return StepResult("schedules", outcome, {
@@ -143,7 +145,7 @@ def schedules_step(db: Database, settings: Settings, clock: Clock, should_stop: 
         "decided": len(report.items),
         "problems": [
             {"creditor": i.creditor_code, "account": i.account_reference, "period": i.period, "outcome": i.outcome}
-            for i in without_mandate
+            for i in attention
         ],
     })
 
@@ -193,9 +195,13 @@ def run_job(
             if should_stop():
                 result.skipped.append(name)
                 continue
-            result.steps.append(_run_step(name, chosen[name], db, settings, clock, should_stop))
+            try:
+                result.steps.append(_run_step(name, chosen[name], db, settings, clock, should_stop))
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit: say where, then go
+                result.steps.append(StepResult(name, INTERRUPTED_OUTCOME, {"error": repr(exc)}))
+                raise
     finally:
-        # Even on BaseException (KeyboardInterrupt) the row says how far the run got.
+        # Whatever happened, the row says how far the run got.
         runs.finish(db, result.run_id, clock, result.outcome, result.exit_code, result.to_dict())
     log.info("job.finished", job=job, run_id=result.run_id, outcome=result.outcome, exit_code=result.exit_code)
     return result

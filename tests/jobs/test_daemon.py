@@ -31,10 +31,10 @@ def _settings(tmp_path: Path, database_url: str, cron: str, grace: int) -> Setti
     )
 
 
-def _ran(db, job: str, at: dt.datetime) -> None:
+def _ran(db, job: str, at: dt.datetime, outcome: str = "ok") -> None:
     with db.transaction() as s:
         run = repo.start_run(s, job, "cron", at, "host", 1)
-        repo.finish_run(s, run.id, at, "ok", 0, "{}")
+        repo.finish_run(s, run.id, at, outcome, 0, "{}")
 
 
 def _runs(db) -> int:
@@ -64,6 +64,14 @@ def test_the_first_missed_slot_is_the_first_after_the_last_recorded_run(db):
     assert first_missed_slot(db, "nightly", weekdays, thursday_morning) == monday_slot + dt.timedelta(days=1)
     # Other jobs' runs do not count.
     assert first_missed_slot(db, "inbox", weekdays, thursday_morning) is None
+
+
+def test_a_run_stopped_before_its_end_does_not_count_so_a_restart_runs_it_again(db):
+    weekdays = cron_trigger("30 22 * * 1-5", "Europe/Paris").get_next_fire_time
+    monday_slot = dt.datetime(2026, 11, 23, 22, 30, tzinfo=PARIS)
+    _ran(db, "nightly", monday_slot - dt.timedelta(days=3))  # the Friday before, complete
+    _ran(db, "nightly", monday_slot, outcome="interrupted")  # SIGTERM during a deployment
+    assert first_missed_slot(db, "nightly", weekdays, monday_slot + dt.timedelta(minutes=5)) == monday_slot
 
 
 def test_missed_slots_after_downtime_run_once_not_once_per_slot(db, database_url, tmp_path):

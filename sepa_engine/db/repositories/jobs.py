@@ -56,8 +56,13 @@ def last_runs(session: Session) -> Sequence[JobRun]:
     return session.scalars(select(JobRun).join(latest, latest.c.id == JobRun.id).order_by(JobRun.job)).all()
 
 
-def last_started(session: Session, job: str) -> dt.datetime | None:
-    return session.scalar(select(func.max(JobRun.started_at)).where(JobRun.job == job))
+def last_completed_start(session: Session, job: str) -> dt.datetime | None:
+    """When the latest run of ``job`` that went to its end started (interrupted ones do not count)."""
+    return session.scalar(
+        select(func.max(JobRun.started_at)).where(
+            JobRun.job == job, JobRun.outcome.is_not(None), JobRun.outcome != "interrupted"
+        )
+    )
 
 
 # --- status ---------------------------------------------------------------------------------
