@@ -171,14 +171,16 @@ def batches_list(
             session, creditor_code=creditor, statuses=statuses, business_from=start, business_to=end, limit=limit
         )
         document = [_batch_json(b, code) | {"business_date": day.isoformat()} for b, code, day in found]
-        # The file is <message id>.xml: one column for both keeps the table within 80 columns.
+        # The file is <message id>.xml (in --json); "approved by" only when someone approved.
+        approvals = any(b.approved_by for b, _code, _day in found)
+        columns = ["id", "creditor", "run date", "message id", "status", "txs", "control sum"] + (["approved by"] if approvals else [])
         rows = [
-            (b.id, code, day.isoformat(), b.file_name, b.status, b.count, format_cents(b.sum_cents), b.approved_by or "")
+            (b.id, code, day.isoformat(), b.message_id, b.status, b.count, format_cents(b.sum_cents))
+            + ((b.approved_by or "",) if approvals else ())
             for b, code, day in found
         ]
         context.render(document, as_json, lambda: context.stdout.print(context.table(
-            "Batches", ["id", "creditor", "run date", "file", "status", "txs", "control sum", "approved by"],
-            rows, right=["txs", "control sum"])))
+            "Batches", columns, rows, right=["txs", "control sum"])))
 
 
 def _batch_status(value: str) -> BatchStatus:
