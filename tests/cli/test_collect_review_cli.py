@@ -136,9 +136,13 @@ def test_batches_list_limit_keeps_the_newest(two_creditors):
     assert everything[0]["id"] > everything[-1]["id"]
 
 
-def test_batches_list_table_shows_status_and_approver(two_creditors):
-    result = _run(two_creditors, "batches", "list")
-    assert result.exit_code == 0 and "awaiting" in result.stdout and "approved" in result.stdout
+def test_batches_list_table_shows_the_status_then_who_approved(two_creditors):
+    before = _run(two_creditors, "batches", "list")
+    assert before.exit_code == 0 and "awaiting" in before.stdout and "approved" not in before.stdout
+    (held,) = _listed(two_creditors, "--awaiting-approval")
+    _run(two_creditors, "batch", "approve", str(held["id"]), "--by", "zoe")
+    after = _run(two_creditors, "batches", "list")
+    assert "approved" in after.stdout and "zoe" in after.stdout
 
 
 @pytest.mark.parametrize("args, field", [(["--status", "sent"], "--status"), (["--from", "24/11/2026"], "--from"),
