@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sepa_engine.api import docs, problems
-from sepa_engine.api.deps import ApiContext
+from sepa_engine.api.deps import ApiContext, storable_parameters
 from sepa_engine.api.routes import accounts, creditors, files, registry, returns
 from sepa_engine.api.settings import ApiSettings
 from sepa_engine.clock import Clock
@@ -111,6 +111,7 @@ def create_app(settings: Settings, db: Database, clock: Clock, api_settings: Api
         description=DESCRIPTION,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(storable_parameters)],
     )
     app.state.context = ApiContext(settings, db, clock, chosen)
     problems.install(app)

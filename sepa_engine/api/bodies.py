@@ -62,7 +62,7 @@ _OWN: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
         "required": ["resolution"],
         "properties": {
-            "resolution": {"type": "string", "pattern": "^(ignored|[1-9][0-9]{0,17})$"},
+            "resolution": {"type": "string", "pattern": "^(ignored|[1-9][0-9]{0,9})$"},
             "note": {"type": ["string", "null"], "maxLength": 2000},
         },
     },
@@ -157,8 +157,38 @@ def check(document: object, name: str) -> dict[str, Any]:
         failure = InvalidBody(first.field, None, f"{first.rule} ({len(field_errors)} problem(s) in the body)")
         failure.field_errors = field_errors
         raise failure
+    unstorable = tuple(FieldError(path, UNSTORABLE_RULE, "invalid_characters") for path in unstorable_strings(document))
+    if unstorable:
+        failure = InvalidBody(unstorable[0].field, None, UNSTORABLE_RULE)
+        failure.field_errors = unstorable
+        raise failure
     assert isinstance(document, Mapping)
     return dict(document)
+
+
+UNSTORABLE_RULE = "contains a NUL character or an unpaired surrogate, which no text column can store"
+
+
+def has_unstorable(text: str) -> bool:
+    return "\x00" in text or any("\ud800" <= char <= "\udfff" for char in text)
+
+
+def unstorable_strings(node: object, path: str = "") -> list[str]:
+    """JSON paths of the strings (keys included) that neither SQLite nor PostgreSQL can store."""
+    found: list[str] = []
+    if isinstance(node, str):
+        if has_unstorable(node):
+            found.append(path or "body")
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else str(key)
+            if has_unstorable(str(key)):
+                found.append(where)
+            found.extend(unstorable_strings(value, where))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found.extend(unstorable_strings(value, f"{path}[{index}]"))
+    return found
 
 
 def _refuse_constant(name: str) -> None:

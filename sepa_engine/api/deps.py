@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from sepa_engine.api import bodies
 from sepa_engine.api.settings import ApiSettings
 from sepa_engine.clock import Clock
 from sepa_engine.config import Settings
@@ -20,6 +21,8 @@ from sepa_engine.services.api_tokens import Principal
 
 CREDITOR_PATTERN = r"^[a-z0-9-]{1,32}$"
 PAGE_MAX = 500
+# Ids are INTEGER columns: larger numbers cannot name anything (and PostgreSQL refuses them).
+ID_MAX = 2**31 - 1
 _bearer = HTTPBearer(auto_error=False, description="A token from `sepa-engine tokens create` (sek_...).")
 
 
@@ -33,6 +36,17 @@ class ApiContext:
 
 def context(request: Request) -> ApiContext:
     return request.app.state.context  # type: ignore[no-any-return]
+
+
+def storable_parameters(request: Request) -> None:
+    """Refuse path and query values no text column can store (NUL, unpaired surrogates)."""
+    values = [*request.path_params.items(), *request.query_params.multi_items()]
+    for name, value in values:
+        if isinstance(value, str) and bodies.has_unstorable(value):
+            raise HTTPException(
+                422, {"code": "invalid_characters", "detail": f"{name} {bodies.UNSTORABLE_RULE}", "field": name,
+                      "rule": bodies.UNSTORABLE_RULE},
+            )
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -131,7 +145,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
         prefix, _, number = text.partition(":")
-        if prefix != "after" or not number.isdigit() or len(number) > 18:
+        if prefix != "after" or not number.isdigit() or int(number) > ID_MAX:
             raise ValueError(text)
         return int(number)
     except (ValueError, binascii.Error, UnicodeDecodeError):

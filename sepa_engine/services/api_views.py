@@ -25,6 +25,7 @@ from sepa_engine.services import problems, reconciliation, registry
 log = structlog.get_logger("sepa_engine.api")
 
 CANCELLED_REASON = "cancelled by upstream"
+_ID_MAX = 2**31 - 1  # ids are INTEGER columns
 
 
 class RequestNotCancellable(errors.CollectionError):
@@ -186,7 +187,11 @@ def resolve_exception(
     if repo.exception_of_creditor(session, creditor.id, exception_id) is None:
         raise errors.NotFound("exception", exception_id, f"is not a return exception of creditor {creditor.code}")
     if resolution != "ignored":
-        if not resolution.isdigit() or repo.request_of_creditor(session, creditor.id, int(resolution)) is None:
+        if (
+            not resolution.isdigit()
+            or int(resolution) > _ID_MAX
+            or repo.request_of_creditor(session, creditor.id, int(resolution)) is None
+        ):
             raise errors.NotFound("resolution", resolution, f"is not a debit request of creditor {creditor.code}")
     return reconciliation.resolve_exception(
         session, exception_id, resolution=resolution, note=note, actor=actor, clock=clock

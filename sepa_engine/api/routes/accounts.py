@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from sepa_engine.api import docs
-from sepa_engine.api.deps import Body, Context, IdempotencyKey, Paging, ReadScope, WriteScope
+from sepa_engine.api.deps import ID_MAX, Body, Context, IdempotencyKey, Paging, ReadScope, WriteScope
 from sepa_engine.api.routes.common import created, parsed, read, sliced, write
 from sepa_engine.domain.accounts import DisputeStatus
 from sepa_engine.services import account_changes, accounts, disputes, on_demand, schedule, statements
@@ -27,7 +27,7 @@ from sepa_engine.services.account_inputs import (
 
 router = APIRouter(prefix="/v1/creditors/{creditor}")
 Account = Annotated[str, Path(min_length=1, max_length=35, description="The account's reference at the creditor.")]
-DisputeId = Annotated[int, Path(ge=1, le=2**62, description="The dispute's id.")]
+DisputeId = Annotated[int, Path(ge=1, le=ID_MAX, description="The dispute's id.")]
 
 
 # --- the account ---------------------------------------------------------------------------

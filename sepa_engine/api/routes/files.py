@@ -10,13 +10,13 @@ from fastapi.responses import FileResponse, Response
 
 from sepa_engine import errors
 from sepa_engine.api import docs
-from sepa_engine.api.deps import Context, Paging, ReadScope, page
+from sepa_engine.api.deps import ID_MAX, Context, Paging, ReadScope, page
 from sepa_engine.api.routes.common import read
 from sepa_engine.domain.statuses import BatchStatus
 from sepa_engine.services import api_views
 
 router = APIRouter(prefix="/v1/creditors/{creditor}", tags=["batches and files"])
-BatchId = Annotated[int, Path(ge=1, le=2**62, description="The batch's id.")]
+BatchId = Annotated[int, Path(ge=1, le=ID_MAX, description="The batch's id.")]
 
 
 @router.get("/batches", responses=docs.problems())

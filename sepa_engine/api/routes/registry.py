@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from sepa_engine.api import docs
-from sepa_engine.api.deps import Body, Context, IdempotencyKey, Paging, ReadScope, WriteScope, page
+from sepa_engine.api.deps import ID_MAX, Body, Context, IdempotencyKey, Paging, ReadScope, WriteScope, page
 from sepa_engine.api.routes.common import created, parsed, read, write
 from sepa_engine.domain.mandate import MandateStatus
 from sepa_engine.domain.masking import mask_iban
@@ -19,7 +19,7 @@ from sepa_engine.services import api_views, registry
 from sepa_engine.services.inputs import DebitRequestInput, DebtorAccountInput, MandateInput
 
 router = APIRouter(prefix="/v1/creditors/{creditor}")
-RequestId = Annotated[int, Path(ge=1, le=2**62, description="The debit request's id.")]
+RequestId = Annotated[int, Path(ge=1, le=ID_MAX, description="The debit request's id.")]
 
 
 # --- debtor accounts -----------------------------------------------------------------------

@@ -11,12 +11,12 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from sepa_engine.api import docs
-from sepa_engine.api.deps import Body, Context, IdempotencyKey, Paging, ReadScope, WriteScope, page
+from sepa_engine.api.deps import ID_MAX, Body, Context, IdempotencyKey, Paging, ReadScope, WriteScope, page
 from sepa_engine.api.routes.common import parsed, read, write
 from sepa_engine.services import api_views
 
 router = APIRouter(prefix="/v1/creditors/{creditor}", tags=["return exceptions"])
-ExceptionId = Annotated[int, Path(ge=1, le=2**62, description="The exception's id.")]
+ExceptionId = Annotated[int, Path(ge=1, le=ID_MAX, description="The exception's id.")]
 
 
 class ExceptionFilter(StrEnum):
