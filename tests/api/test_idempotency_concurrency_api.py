@@ -1,0 +1,103 @@
+"""Two calls with the same Idempotency-Key at the same time: one acts, the other gets the
+stored response (same body) or 409 (another body); the action and its stored answer are
+committed together."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func, select
+
+from sepa_engine.api.routes import registry as routes
+from sepa_engine.db.models import DebitRequest
+from sepa_engine.db.service_models import ApiIdempotency
+from sepa_engine.services import api_tokens
+from tests.api.conftest import Api
+
+URL = "/v1/creditors/pressimmo/debit-requests"
+BODY = {"mandate": "RUM-PRE-AG-1", "amount": "76.00"}
+
+
+def counts(api: Api) -> tuple[int, int]:
+    with api.db.reader() as s:
+        return (s.scalar(select(func.count()).select_from(DebitRequest)) or 0,
+                s.scalar(select(func.count()).select_from(ApiIdempotency)) or 0)
+
+
+ARRIVED_WHILE_FIRST_ACTED: list[bool] = []
+
+
+@pytest.fixture
+def slow_first_enqueue(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """The first enqueue holds its transaction open for a while after acting; every call
+    notes whether it arrived while the first was still inside its transaction."""
+    acting, done = threading.Event(), threading.Event()
+    real = routes.registry.enqueue_request
+    real_authenticate = api_tokens.authenticate
+    ARRIVED_WHILE_FIRST_ACTED.clear()
+
+    def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = real(*args, **kwargs)
+        if not acting.is_set():
+            acting.set()
+            time.sleep(0.5)
+            done.set()
+        return result
+
+    def noted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        ARRIVED_WHILE_FIRST_ACTED.append(acting.is_set() and not done.is_set())
+        return real_authenticate(*args, **kwargs)
+
+    monkeypatch.setattr(routes.registry, "enqueue_request", slow)
+    monkeypatch.setattr(api_tokens, "authenticate", noted)
+    return acting
+
+
+def test_the_same_key_twice_at_once_acts_once_and_both_get_the_first_response(api: Api, slow_first_enqueue: threading.Event) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(api.post, URL, BODY, key="same")
+        assert slow_first_enqueue.wait(10)
+        second = pool.submit(api.post, URL, BODY, key="same")
+        a, b = first.result(), second.result()
+    assert (a.status_code, b.status_code) == (201, 201)
+    assert a.json() == b.json()
+    assert b.headers["Idempotent-Replayed"] == "true"
+    assert counts(api) == (1, 1)
+    assert ARRIVED_WHILE_FIRST_ACTED == [False, True]  # the two calls did overlap
+
+
+def test_the_same_key_with_another_body_at_once_is_refused_with_409(api: Api, slow_first_enqueue: threading.Event) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(api.post, URL, BODY, key="same")
+        assert slow_first_enqueue.wait(10)
+        second = pool.submit(api.post, URL, {**BODY, "amount": "99.00"}, key="same")
+        a, b = first.result(), second.result()
+    assert a.status_code == 201
+    assert b.status_code == 409 and b.json()["code"] == "idempotency_conflict"
+    assert counts(api) == (1, 1)
+
+
+def test_a_refused_call_stores_nothing_and_the_key_can_be_used_once_the_cause_is_fixed(api: Api) -> None:
+    refused = api.post(URL, {**BODY, "mandate": "RUM-NOT-YET"}, key="k")
+    assert refused.status_code == 404
+    assert counts(api) == (0, 0)
+    accepted = api.post(URL, BODY, key="k")
+    assert accepted.status_code == 201
+    assert counts(api) == (1, 1)
+
+
+def test_an_action_that_fails_after_acting_leaves_neither_the_action_nor_a_stored_answer(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sepa_engine.api.writes as writes
+
+    def broken(document: object) -> str:
+        raise RuntimeError("crash between the action and its stored answer")
+
+    monkeypatch.setattr(writes, "dumps", broken)
+    with pytest.raises(RuntimeError):
+        api.post(URL, BODY, key="k")
+    assert counts(api) == (0, 0)
