@@ -1,8 +1,9 @@
 """Benchmark workloads, each run in its own process so peak RSS belongs to it alone.
 
-    python -m bench.workloads <name> <count> <workdir>
+    python -m bench.workloads <name> <count> <workdir> [<ledger>]
 
-prints one JSON line: {"name", "count", "seconds", "peak_rss_mb"}.
+prints one JSON line: {"name", "count", "seconds", "peak_rss_mb"}. ``ledger`` is the number of
+debits already in the ledger, for the workloads that read one (reconcile-sqlite).
 """
 
 from __future__ import annotations
@@ -156,19 +157,27 @@ def enqueue_postgresql(count: int, workdir: Path) -> float:
     return enqueue("postgresql", count, workdir)
 
 
+def reconcile_sqlite(count: int, workdir: Path, ledger: int = 1_000_000) -> float:
+    from bench.returns import reconcile
+
+    return reconcile(count, workdir, ledger)
+
+
 WORKLOADS = {
     "enqueue-sqlite": enqueue_sqlite, "enqueue-postgresql": enqueue_postgresql,
     "ours": ours, "ours-planned": ours_planned, "sepaxml": sepaxml_export, "verify": verify,
     "collect-sqlite": collect_sqlite, "collect-postgresql": collect_postgresql,
+    "reconcile-sqlite": reconcile_sqlite,
 }
 
 
 def main() -> None:
     name, count, workdir = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+    extra = [int(arg) for arg in sys.argv[4:]]
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     # A workload may time itself (to leave its set-up out) by returning its seconds.
-    measured = WORKLOADS[name](count, workdir)
+    measured = WORKLOADS[name](count, workdir, *extra)
     seconds = measured if isinstance(measured, float) else time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # The planned writer's read-back child is forked by the forkserver, not by this process,

@@ -455,9 +455,11 @@ def record_returned_payments(
     planned: list[tuple[ReturnedPayment, repo.UnbookedRow | None, dict[str, object]]] = []
     accounts: set[int] = set()
     paid: set[int] = set()
+    # The table's columns, not the mapped attributes: their lengths are read per item.
+    columns = LedgerEntry.__table__.c
     for item in items:
         key = idempotency.check_key(item.idempotency_key)
-        e2e = fit("end_to_end_id", item.end_to_end_id, LedgerEntry.document_number)
+        e2e = fit("end_to_end_id", item.end_to_end_id, columns.document_number)
         request = requests.get(e2e)
         if request is None:
             raise errors.NotFound("end_to_end_id", e2e, f"is not a debit of creditor {creditor.code}")
@@ -490,7 +492,7 @@ def record_returned_payments(
             "creditor_id": creditor.id, "debtor_account_id": request.debtor_account_id,
             "kind": EntryKind.RETURNED_PAYMENT.value, "document_number": e2e, "issue_date": item.returned_on,
             "amount_cents": cents,
-            "label": fit("reason_code", item.reason_code, LedgerEntry.label) if item.reason_code else None,
+            "label": fit("reason_code", item.reason_code, columns.label) if item.reason_code else None,
             "debit_request_id": request.request_id, "idempotency_key": key, "content_hash": digest, "created_at": now,
         }))
     if not planned:

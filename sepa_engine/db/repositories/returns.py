@@ -12,6 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, exists, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from sepa_engine.db.models import (
@@ -172,6 +173,14 @@ def settle_waiting_requests(session: Session, batch_id: int, waiting: str, settl
 
 
 # --- the chunked path: plain rows for a chunk of records -----------------------------------
+def _core(session: Session) -> Connection:
+    """The session's connection: Core rows, without the ORM's result machinery (which costs
+    more than the query on a chunk of thousands of rows). Nothing is autoflushed: the
+    chunked path flushes the session before it reads."""
+    return session.connection()
+
+
+
 @dataclass(slots=True)
 class RequestRow:
     """What applying a record reads and changes of a debit (mutable: the chunk's state)."""
@@ -202,7 +211,7 @@ def request_rows_by_end_to_end_ids(session: Session, end_to_end_ids: Collection[
     if not end_to_end_ids:
         return {}
     query = select(*_REQUEST_COLUMNS).where(DebitRequest.end_to_end_id.in_(sorted(end_to_end_ids)))
-    return {row[1]: RequestRow(*row) for row in session.execute(query)}
+    return {row[1]: RequestRow(*row) for row in _core(session).execute(query)}
 
 
 def pending_request_rows(session: Session, mandate_ids: Collection[int], pending: str) -> list[RequestRow]:
@@ -212,7 +221,7 @@ def pending_request_rows(session: Session, mandate_ids: Collection[int], pending
     query = select(*_REQUEST_COLUMNS).where(
         DebitRequest.mandate_id.in_(sorted(mandate_ids)), DebitRequest.status == pending
     )
-    return [RequestRow(*row) for row in session.execute(query.order_by(DebitRequest.id))]
+    return [RequestRow(*row) for row in _core(session).execute(query.order_by(DebitRequest.id))]
 
 
 def request_ids_of_mandate(session: Session, mandate_id: int, statuses: Sequence[str]) -> list[int]:
@@ -224,7 +233,8 @@ def applied_keys(session: Session, keys: Collection[str]) -> set[str]:
     """Those of ``keys`` an applied record already holds."""
     if not keys:
         return set()
-    return set(session.scalars(select(AppliedReturn.natural_key).where(AppliedReturn.natural_key.in_(sorted(keys)))))
+    query = select(AppliedReturn.natural_key).where(AppliedReturn.natural_key.in_(sorted(keys)))
+    return set(_core(session).scalars(query))
 
 
 @dataclass(slots=True)
@@ -248,7 +258,7 @@ def mandate_rows_for_update(session: Session, mandate_ids: Collection[int]) -> d
         .order_by(Mandate.id)
         .with_for_update(of=Mandate)
     )
-    return {row[0]: MandateRow(*row) for row in session.execute(query)}
+    return {row[0]: MandateRow(*row) for row in _core(session).execute(query)}
 
 
 def requests_paying_invoices(session: Session, request_ids: Collection[int]) -> set[int]:
@@ -256,7 +266,7 @@ def requests_paying_invoices(session: Session, request_ids: Collection[int]) -> 
     if not request_ids:
         return set()
     query = select(RequestInvoice.debit_request_id).where(RequestInvoice.debit_request_id.in_(sorted(request_ids)))
-    return set(session.scalars(query.distinct()))
+    return set(_core(session).scalars(query.distinct()))
 
 
 def update_requests(session: Session, rows: list[dict[str, object]]) -> None:
@@ -297,7 +307,12 @@ class ReturnedDebitRow:
 def returned_debit_rows(
     session: Session, creditor_id: int, end_to_end_ids: Collection[str], payment_kind: str
 ) -> dict[str, ReturnedDebitRow]:
-    """The creditor's debits by end-to-end id, with their account and whether a payment is booked."""
+    """The creditor's debits by end-to-end id, with their account and whether a payment is booked.
+
+    The creditor is checked on the rows read, not in the WHERE clause: with both, SQLite
+    (no statistics) walks the creditor's whole queue index instead of the unique
+    end-to-end id one, which is the difference between milliseconds and a second per chunk.
+    """
     if not end_to_end_ids:
         return {}
     booked = exists().where(LedgerEntry.debit_request_id == DebitRequest.id, LedgerEntry.kind == payment_kind)
@@ -308,9 +323,9 @@ def returned_debit_rows(
             DebitRequest.remittance, DebitRequest.status, booked,
         )
         .join(Mandate, Mandate.id == DebitRequest.mandate_id)
-        .where(DebitRequest.creditor_id == creditor_id, DebitRequest.end_to_end_id.in_(sorted(end_to_end_ids)))
+        .where(DebitRequest.end_to_end_id.in_(sorted(end_to_end_ids)))
     )
-    return {row[4]: ReturnedDebitRow(*row) for row in session.execute(query)}
+    return {row[4]: ReturnedDebitRow(*row) for row in _core(session).execute(query) if row[1] == creditor_id}
 
 
 def entry_hashes_by_keys(session: Session, creditor_id: int, keys: Collection[str]) -> dict[str, str | None]:
@@ -320,7 +335,7 @@ def entry_hashes_by_keys(session: Session, creditor_id: int, keys: Collection[st
     query = select(LedgerEntry.idempotency_key, LedgerEntry.content_hash).where(
         LedgerEntry.creditor_id == creditor_id, LedgerEntry.idempotency_key.in_(sorted(keys))
     )
-    return {key: digest for key, digest in session.execute(query)}
+    return {key: digest for key, digest in _core(session).execute(query)}
 
 
 def lock_accounts(session: Session, account_ids: Collection[int]) -> None:

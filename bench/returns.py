@@ -1,0 +1,220 @@
+"""Reconciliation workload: a camt.054 of N returns applied to a ledger of published debits.
+
+Set-up (not timed): a SQLite ledger of ``ledger`` debits already at the bank (published
+batches of 100,000, blocks of 50,000, status ``submitted``, each with its mandate, debtor
+account and booked payment, as a collection run leaves them), then a camt.054.001.02
+notification of ``count`` returns about debits spread over every batch. The ledger is
+seeded once per size and copied for each run, so the 10,000 and 100,000 runs start from
+the same bytes.
+
+Timed: ``reconcile_file`` in one transaction, and its commit.
+
+The reason codes are mixed as a bank's returns are: mostly soft (AM04, MS03: a retry is
+enqueued), some hard (AC04, MD01: the mandate is blocked), a few MD06 refunds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import insert
+
+from sepa_engine.clock import FixedClock
+from sepa_engine.db import migrate
+from sepa_engine.db.models import Batch, Creditor, DebitRequest, DebtorAccount, LedgerEntry, Mandate, PaymentBlock, Run
+from sepa_engine.db.session import Database
+
+T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.timezone.utc)
+PUBLISHED = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.timezone.utc)
+COLLECTED = dt.date(2026, 11, 24)
+BOOKED = dt.date(2026, 11, 27)
+CREDITOR_IBAN = "FR7630006000011234567890189"
+IBANS = ("DE89370400440532013000", "NL91ABNA0417164300", "BE68539007547034", "ES9121000418450200051332")
+PER_BATCH = 100_000
+PER_BLOCK = 50_000
+CHUNK = 20_000
+NS = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"
+# One cycle of 20 returns: 80 % soft, 15 % hard, 5 % refunds (MD06 is booked as PRDD).
+CODES = ("AM04",) * 12 + ("MS03",) * 4 + ("AC04",) * 2 + ("MD01", "MD06")
+
+
+def amount(i: int) -> int:
+    return 1_000 + i % 100_000
+
+
+def message_id(batch: int) -> str:
+    return f"BENCH-MSG-{batch:04d}"
+
+
+def payment_info_id(block: int) -> str:
+    return f"BENCH-PMT-{block:05d}"
+
+
+def end_to_end_id(i: int) -> str:
+    return f"BENCH-{i:012d}"
+
+
+def seed_published(db: Database, count: int) -> None:
+    """``count`` debits at the bank: published batches, blocks, requests and their payments."""
+    batches = (count + PER_BATCH - 1) // PER_BATCH
+    with db.transaction() as s:
+        s.execute(insert(Creditor).values(
+            id=1, code="bench", name="Gestion Immobiliere Martin", creditor_identifier="FR72ZZZ123456",
+            iban=CREDITOR_IBAN, bic="AGRIFRPP", local_instrument="CORE", pain008_version="pain.008.001.08",
+            lead_days=1, cutoff="16:00", timezone="Europe/Paris", max_per_file=PER_BATCH,
+            first_collection_policy="frst", created_at=T0,
+        ))
+        s.execute(insert(Run).values(
+            id=1, started_at=PUBLISHED, finished_at=PUBLISHED, business_date=COLLECTED, dry_run=False,
+            outcome="done", assigned=count, refused=0, files=batches,
+        ))
+        for b in range(batches):
+            ids = range(b * PER_BATCH + 1, min((b + 1) * PER_BATCH, count) + 1)
+            s.execute(insert(Batch).values(
+                id=b + 1, creditor_id=1, run_id=1, message_id=message_id(b + 1), status="published",
+                version="pain.008.001.08", created_at=PUBLISHED, file_name=f"{message_id(b + 1)}.xml",
+                count=len(ids), sum_cents=sum(amount(i) for i in ids), sha256="0" * 64, size=0,
+                written_at=PUBLISHED, published_at=PUBLISHED,
+            ))
+        blocks = (count + PER_BLOCK - 1) // PER_BLOCK
+        for k in range(blocks):
+            ids = range(k * PER_BLOCK + 1, min((k + 1) * PER_BLOCK, count) + 1)
+            s.execute(insert(PaymentBlock).values(
+                id=k + 1, batch_id=k * PER_BLOCK // PER_BATCH + 1, position=k % (PER_BATCH // PER_BLOCK),
+                payment_info_id=payment_info_id(k + 1), collection_date=COLLECTED, sequence_type="RCUR",
+                local_instrument="CORE", creditor_iban=CREDITOR_IBAN, count=len(ids), sum_cents=sum(amount(i) for i in ids),
+            ))
+    for start in range(0, count, CHUNK):
+        ids = range(start + 1, min(start + CHUNK, count) + 1)
+        with db.transaction() as s:
+            s.execute(insert(DebtorAccount), [
+                {"id": i, "creditor_id": 1, "reference": f"C{i}", "name": f"Locataire numero {i}",
+                 "address_country": "FR", "address_town": "Lyon", "address_postcode": "69001", "created_at": T0}
+                for i in ids])
+            s.execute(insert(Mandate), [
+                {"id": i, "creditor_id": 1, "debtor_account_id": i, "reference": f"RUM-{i:010d}",
+                 "signed_on": dt.date(2025, 1, 15), "iban": IBANS[i % 4], "kind": "recurrent", "status": "active",
+                 "status_changed_at": T0, "created_at": T0, "final_collected": False, "amendment_pending": False,
+                 "first_collected_on": dt.date(2025, 2, 5), "last_collected_on": COLLECTED,
+                 "presented_creditor_identifier": "FR72ZZZ123456"}
+                for i in ids])
+            s.execute(insert(DebitRequest), [
+                {"id": i, "creditor_id": 1, "mandate_id": i, "idempotency_key": f"k{i}", "content_hash": "x" * 64,
+                 "end_to_end_id": end_to_end_id(i), "amount_cents": amount(i),
+                 "remittance": f"Loyer novembre 2026 {i}", "requested_date": COLLECTED, "final": False,
+                 "status": "submitted", "status_changed_at": PUBLISHED, "created_at": T0, "attempt": 1,
+                 "amend_new_debtor_agent": False, "run_id": 1, "batch_id": (i - 1) // PER_BATCH + 1,
+                 "block_id": (i - 1) // PER_BLOCK + 1, "collection_date": COLLECTED, "sequence_type": "RCUR"}
+                for i in ids])
+            # The collection run books each published debit as a payment on its account.
+            s.execute(insert(LedgerEntry), [
+                {"creditor_id": 1, "debtor_account_id": i, "kind": "payment", "document_number": end_to_end_id(i),
+                 "issue_date": COLLECTED, "amount_cents": amount(i), "label": f"Loyer novembre 2026 {i}",
+                 "debit_request_id": i, "created_at": PUBLISHED}
+                for i in ids])
+
+
+def write_returns(path: Path, count: int, ledger: int) -> None:
+    """A camt.054.001.02 of ``count`` booked returns, spread evenly over the ledger's debits.
+
+    Written as text, one entry per line as banks do; the reader validates it against the
+    XSD while reconciling, and the workload fails on any deviation.
+    """
+    step = max(ledger // count, 1)
+    with path.open("w", encoding="utf-8") as out:
+        out.write(
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="{NS}">\n<BkToCstmrDbtCdtNtfctn>\n'
+            "<GrpHdr><MsgId>BENCH-CAMT054</MsgId><CreDtTm>2026-11-27T18:00:00</CreDtTm></GrpHdr>\n"
+            "<Ntfctn><Id>BENCH-NTF-1</Id><CreDtTm>2026-11-27T18:00:00</CreDtTm>"
+            f"<Acct><Id><IBAN>{CREDITOR_IBAN}</IBAN></Id><Ccy>EUR</Ccy></Acct>\n"
+        )
+        for n in range(count):
+            out.write(_entry(n, 1 + n * step))
+        out.write("</Ntfctn>\n</BkToCstmrDbtCdtNtfctn>\n</Document>\n")
+
+
+def _entry(n: int, i: int) -> str:
+    code = CODES[n % len(CODES)]
+    cents = f"{amount(i) // 100}.{amount(i) % 100:02d}"
+    domain = (
+        "<Domn><Cd>PMNT</Cd><Fmly><Cd>IDDT</Cd>"
+        f"<SubFmlyCd>{'PRDD' if code == 'MD06' else 'UPDD'}</SubFmlyCd></Fmly></Domn>"
+    )
+    day = BOOKED.isoformat()
+    batch, block = (i - 1) // PER_BATCH + 1, (i - 1) // PER_BLOCK + 1
+    return (
+        f'<Ntry><Amt Ccy="EUR">{cents}</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>BOOK</Sts>'
+        f"<BookgDt><Dt>{day}</Dt></BookgDt><ValDt><Dt>{day}</Dt></ValDt>"
+        f"<AcctSvcrRef>BENCH-RTN-{n:09d}</AcctSvcrRef><BkTxCd>{domain}</BkTxCd>"
+        f"<NtryDtls><TxDtls><Refs><MsgId>{message_id(batch)}</MsgId><PmtInfId>{payment_info_id(block)}</PmtInfId>"
+        f"<EndToEndId>{end_to_end_id(i)}</EndToEndId><MndtId>RUM-{i:010d}</MndtId></Refs>"
+        f'<AmtDtls><InstdAmt><Amt Ccy="EUR">{cents}</Amt></InstdAmt></AmtDtls>'
+        f"<RltdDts><IntrBkSttlmDt>{COLLECTED.isoformat()}</IntrBkSttlmDt></RltdDts>"
+        f"<RtrInf><OrgnlBkTxCd>{domain}</OrgnlBkTxCd><Rsn><Cd>{code}</Cd></Rsn></RtrInf>"
+        "</TxDtls></NtryDtls></Ntry>\n"
+    )
+
+
+def seeded(workdir: Path, ledger: int) -> Path:
+    """A migrated SQLite ledger of ``ledger`` published debits, made once per workdir and size.
+
+    Seeded in a process of its own, so that the workload's peak RSS is the reconciliation's.
+    """
+    template = workdir / f"reconcile-ledger-{ledger}.db"
+    if not template.exists():
+        subprocess.run([sys.executable, "-m", "bench.returns", "seed", str(ledger), str(workdir)], check=True)
+    return template
+
+
+def _seed_template(ledger: int, workdir: Path) -> None:
+    template = workdir / f"reconcile-ledger-{ledger}.db"
+    part = template.with_suffix(".part")
+    part.unlink(missing_ok=True)
+    db = Database(f"sqlite:///{part}")
+    migrate.upgrade(db)
+    seed_published(db, ledger)
+    db.dispose()
+    part.rename(template)
+
+
+def reconcile(count: int, workdir: Path, ledger: int) -> float:
+    """Reconcile ``count`` returns into ``ledger`` debits on SQLite; the seconds of the reconciliation."""
+    from sepa_engine import logs
+    from sepa_engine.services.reconciliation import reconcile_file
+
+    if count > ledger:
+        raise SystemExit(f"{count} returns need a ledger of at least as many debits, not {ledger}")
+    logs.configure(json_lines=True)
+    template = seeded(workdir, ledger)
+    database = workdir / f"reconcile-{count}-{ledger}.db"
+    shutil.copyfile(template, database)
+    returns = workdir / f"returns-{count}-{ledger}.xml"
+    write_returns(returns, count, ledger)
+    db = Database(f"sqlite:///{database}")
+    try:
+        started = time.perf_counter()
+        with db.transaction() as s:
+            report = reconcile_file(s, returns, clock=FixedClock(NOW))
+        seconds = time.perf_counter() - started
+        problems = [w for w in report.warnings if "XSD" in w or "schema" in w.lower()]
+        if report.applied != count or report.exceptions or problems:
+            raise SystemExit(
+                f"reconciled {report.applied} of {count} returns, {report.exceptions} exceptions, warnings {problems[:3]}"
+            )
+        return seconds
+    finally:
+        db.dispose()
+        database.unlink(missing_ok=True)
+        returns.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["seed"] or len(sys.argv) != 4:
+        raise SystemExit("usage: python -m bench.returns seed <ledger> <workdir>")
+    _seed_template(int(sys.argv[2]), Path(sys.argv[3]))
