@@ -1,6 +1,6 @@
 """``make bench``: every benchmark in its own process, results as a Markdown table.
 
-Targets (issues 3 and 4) are checked and printed beside the figures; nothing here is a test, and
+Targets (issues 3, 4 and 6) are checked and printed beside the figures; nothing here is a test, and
 nothing fails CI: BENCHMARKS.md records what a run on a named machine showed.
 
     python -m bench.run [--quick]     # --quick: 10x smaller sizes, to try the harness
@@ -19,9 +19,9 @@ import tempfile
 from pathlib import Path
 
 
-def _run(name: str, count: int, workdir: Path) -> dict:
+def _run(name: str, count: int, workdir: Path, *extra: int) -> dict:
     out = subprocess.run(
-        [sys.executable, "-m", "bench.workloads", name, str(count), str(workdir)],
+        [sys.executable, "-m", "bench.workloads", name, str(count), str(workdir), *map(str, extra)],
         check=True, capture_output=True, text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -68,6 +68,11 @@ def main() -> None:
         rows.append(("batch enqueue through the Python API, SQLite", enqueue_sqlite))
         enqueue_pg = _run("enqueue-postgresql", small, workdir)
         rows.append(("batch enqueue through the Python API, PostgreSQL", enqueue_pg))
+        # Returns into a ledger of `large` published debits; the smaller file shows memory.
+        reconcile_small = _run("reconcile-sqlite", small // 10, workdir, large)
+        rows.append((f"reconcile a camt.054 of returns into {large:,} debits, SQLite", reconcile_small))
+        reconcile_large = _run("reconcile-sqlite", small, workdir, large)
+        rows.append((f"reconcile a camt.054 of returns into {large:,} debits, SQLite, large", reconcile_large))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -89,6 +94,10 @@ def main() -> None:
     print(f"- collection run {small:,} on SQLite: {collect_sqlite['seconds']} s (target < 20 s); PostgreSQL: {collect_pg['seconds']} s")
     print(f"- collection run {large:,} on SQLite: peak RSS {collect_large['peak_rss_mb']} MB (target < 200 MB)")
     print(f"- enqueue {small:,} through the Python API on SQLite: {enqueue_sqlite['seconds']} s (target < 10 s); PostgreSQL: {enqueue_pg['seconds']} s")
+    print(
+        f"- reconcile {small:,} returns into {large:,} debits on SQLite: {reconcile_large['seconds']} s (target < 20 s), "
+        f"peak RSS {reconcile_large['peak_rss_mb']} MB vs {reconcile_small['peak_rss_mb']} MB at {small // 10:,}"
+    )
 
 
 if __name__ == "__main__":

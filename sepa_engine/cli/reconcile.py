@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from sepa_engine import errors
-from sepa_engine.cli import context
+from sepa_engine.cli import context, progress
 from sepa_engine.cli.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.cli.returns import returns_app
@@ -51,8 +51,9 @@ def reconcile_one(db, path: Path, *, clock, strict: bool = False) -> tuple[dict[
     sha256: str | None = None
     try:
         sha256 = reconciliation.file_sha256(path)
-        with db.transaction() as session:
-            report = reconciliation.reconcile_file(session, path, clock=clock, strict=strict)
+        # A bar on a terminal only (stderr): cron mail and --json output stay clean.
+        with db.transaction() as session, progress.bar(f"Reconciling {path.name}") as bar:
+            report = reconciliation.reconcile_file(session, path, clock=clock, strict=strict, progress=bar)
     except (errors.MessageError, errors.SchemaViolation) as exc:
         problem = exc.rule if exc.field == "file" else str(exc)
         typer.echo(f"{path}: {' '.join(problem.split())}", err=True)

@@ -28,13 +28,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
+import multiprocessing
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import groupby, islice
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -68,6 +71,10 @@ log = structlog.get_logger("sepa_engine.reconciliation")
 T = TypeVar("T")
 
 _R = RequestStatus
+# The values compared per record, read once (an enum member's .value is a property call).
+_PENDING = _R.PENDING.value
+_BLOCKED = MandateStatus.BLOCKED.value
+_SUPERSEDED = MandateStatus.SUPERSEDED.value
 # Kind of record -> status of the debit it is applied to.
 _TARGET: dict[Kind, RequestStatus] = {
     Kind.REJECTED: _R.REJECTED,
@@ -161,11 +168,14 @@ def reconcile_file(
     max_bytes: int | None = None,
     progress: Progress = SILENT,
     chunk_size: int = CHUNK,
+    read_in_child: bool | None = None,
 ) -> ReconcileReport:
     """Apply one bank file to the ledger (see the module docstring). Never commits.
 
     Records are applied ``chunk_size`` at a time (see ``_Run``); ``progress`` advances by
-    the number of records of each chunk once it is applied.
+    the number of records of each chunk once it is applied. Files of
+    ``READ_IN_CHILD_BYTES`` or more are read in a child process (``_ChildReader``) unless
+    ``read_in_child`` says otherwise.
     """
     source = Path(path)
     digest = file_sha256(source)
@@ -176,36 +186,173 @@ def reconcile_file(
         report.message, report.message_id = seen.message, seen.message_id
         log.info("return_file.duplicate", path=str(source), file_id=seen.id)
         return report
-    result = returns.read(source, strict=strict, max_bytes=max_bytes)
-    report.message = result.message
-    row = ReturnFile(
-        sha256=digest, path=str(source), message=result.message, status=FileStatus.APPLIED,
-        records=0, applied=0, already_applied=0, exceptions=0, skipped=0, imported_at=clock.now(),
-    )
-    repo.add(session, row)
-    report.file_id = row.id
-    run = _Run(session, clock, row, report, is_camt=result.message.startswith("camt"))
-    records = iter(result)
-    while chunk := list(islice(records, max(chunk_size, 1))):
-        report.records += len(chunk)
-        run.handle_chunk(chunk)
-        progress.advance(len(chunk))
-    report.message_id = row.message_id = result.message_id
-    report.skipped += result.skipped
-    report.warnings = [str(finding) for finding in result.warnings]
-    if result.not_ours:
-        report.warnings.append(result.not_ours)
+    if read_in_child is None:
+        read_in_child = source.stat().st_size >= READ_IN_CHILD_BYTES
+    reader = _ChildReader(source, strict, max_bytes, chunk_size) if read_in_child else _Reader(source, strict, max_bytes, chunk_size)
+    with reader:
+        report.message = reader.message
+        row = ReturnFile(
+            sha256=digest, path=str(source), message=reader.message, status=FileStatus.APPLIED,
+            records=0, applied=0, already_applied=0, exceptions=0, skipped=0, imported_at=clock.now(),
+        )
+        repo.add(session, row)
+        report.file_id = row.id
+        run = _Run(session, clock, row, report, is_camt=reader.message.startswith("camt"))
+        for chunk in reader.chunks():
+            report.records += len(chunk)
+            run.handle_chunk(chunk)
+            progress.advance(len(chunk))
+        summary = reader.summary()
+    report.message_id = row.message_id = summary.message_id
+    report.skipped += summary.skipped
+    report.warnings = list(summary.warnings)
     run.refuse_foreign_statement()
     run.close_batches()
     row.records, row.applied, row.already_applied = report.records, report.applied, report.already_applied
     row.exceptions, row.skipped = report.exceptions, report.skipped
     session.flush()
     log.info(
-        "return_file.applied", path=str(source), message=result.message, records=report.records,
+        "return_file.applied", path=str(source), message=report.message, records=report.records,
         applied=report.applied, already_applied=report.already_applied, exceptions=report.exceptions,
         retries=report.retries, blocked_mandates=report.blocked_mandates,
     )
     return report
+
+
+# --- reading the file ----------------------------------------------------------------------
+# From this size on, the file is read in a child process while this one applies what was
+# read: parsing holds the GIL (lxml, then the reader's Python), so in one process the two
+# would take turns; in two they share the machine's cores. Below it, starting a process
+# costs more than it saves.
+READ_IN_CHILD_BYTES = 8 * 1024**2
+_context = multiprocessing.get_context("forkserver")
+
+
+@dataclass(frozen=True, slots=True)
+class _Summary:
+    """What a reader knows once every record was read."""
+
+    message_id: str | None
+    skipped: int
+    warnings: tuple[str, ...]
+
+
+class _Reader:
+    """``returns.read`` in this process, in chunks."""
+
+    def __init__(self, source: Path, strict: bool, max_bytes: int | None, chunk_size: int) -> None:
+        self._result = returns.read(source, strict=strict, max_bytes=max_bytes)
+        self.message = self._result.message
+        self._chunk_size = max(chunk_size, 1)
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def chunks(self) -> Iterator[list[ReturnRecord]]:
+        records = iter(self._result)
+        while chunk := list(islice(records, self._chunk_size)):
+            yield chunk
+
+    def summary(self) -> _Summary:
+        return _summary(self._result)
+
+
+def _summary(result: returns.ReadResult) -> _Summary:
+    warnings = [str(finding) for finding in result.warnings]
+    if result.not_ours:
+        warnings.append(result.not_ours)
+    return _Summary(result.message_id, result.skipped, tuple(warnings))
+
+
+def _read_in_child(conn: Connection, path: str, strict: bool, max_bytes: int | None, chunk_size: int) -> None:
+    """The child's side: ("message", name), then ("records", [...]) per chunk, then
+    ("summary", _Summary); or ("error", errors.to_dict()) where reading stopped."""
+    try:
+        reader = _Reader(Path(path), strict, max_bytes, chunk_size)
+        conn.send(("message", reader.message))
+        for chunk in reader.chunks():
+            conn.send(("records", chunk))
+        conn.send(("summary", reader.summary()))
+    except errors.SepaEngineError as exc:
+        conn.send(("error", exc.to_dict()))
+    except (BrokenPipeError, EOFError):
+        pass  # the parent stopped listening (it failed, or was interrupted): nothing to tell
+    except Exception as exc:  # noqa: BLE001 - a bug must reach the parent, not die here
+        conn.send(("crash", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+class _ChildReader:
+    """``_Reader`` in a child process (forked from a forkserver, safe in the threaded daemon).
+
+    The pipe holds about one chunk: the child reads the next chunk while this process
+    applies the current one, and never runs further ahead, so memory stays flat. Errors
+    cross as ``to_dict`` and are raised here as the same class.
+    """
+
+    def __init__(self, source: Path, strict: bool, max_bytes: int | None, chunk_size: int) -> None:
+        self._source = source
+        self._conn, child = _context.Pipe(duplex=False)
+        self._process = _context.Process(
+            target=_read_in_child, args=(child, str(source), strict, max_bytes, chunk_size), daemon=True
+        )
+        self._process.start()
+        child.close()
+        self._summary: _Summary | None = None
+        try:
+            self.message: str = self._expect("message")
+        except BaseException:
+            self._stop()
+            raise
+
+    def __enter__(self) -> _ChildReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def chunks(self) -> Iterator[list[ReturnRecord]]:
+        while True:
+            kind, payload = self._receive()
+            if kind == "records":
+                yield payload
+            elif kind == "summary":
+                self._summary = payload
+                return
+            else:
+                raise self._failure(kind, payload)
+
+    def summary(self) -> _Summary:
+        assert self._summary is not None, "read every chunk first"
+        return self._summary
+
+    def _expect(self, wanted: str) -> Any:
+        kind, payload = self._receive()
+        if kind != wanted:
+            raise self._failure(kind, payload)
+        return payload
+
+    def _receive(self) -> tuple[str, Any]:
+        try:
+            return self._conn.recv()  # type: ignore[no-any-return]
+        except EOFError:
+            return "crash", f"the reader process ended without an answer (exit code {self._process.exitcode})"
+
+    def _failure(self, kind: str, payload: Any) -> errors.SepaEngineError:
+        if kind == "error":
+            return errors.from_dict(payload)
+        return errors.SepaEngineError("file", str(self._source), f"could not be read: {payload}")
+
+    def _stop(self) -> None:
+        self._conn.close()
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()  # blocked on a pipe nobody reads any more
+            self._process.join()
 
 
 def record_refusal(
@@ -333,7 +480,7 @@ class _Run:
                 failing.append((record, row))
         state.applied = repo.applied_keys(self.session, keys)
         state.mandates = repo.mandate_rows_for_update(self.session, {row.mandate_id for _, row in failing})
-        blocking = {m.id for m in state.mandates.values() if m.status == MandateStatus.BLOCKED.value}
+        blocking = {m.id for m in state.mandates.values() if m.status == _BLOCKED}
         disputable: set[int] = set()
         for record, row in failing:
             policy = self._policy(row.creditor_id, record.reason_code)
@@ -342,7 +489,7 @@ class _Run:
             if policy.opens_dispute and record.kind in _DISPUTED_KINDS:
                 disputable.add(row.id)
         state.pending = {mandate_id: [] for mandate_id in blocking}
-        for pending in repo.pending_request_rows(self.session, blocking, _R.PENDING.value):
+        for pending in repo.pending_request_rows(self.session, blocking, _PENDING):
             state.pending[pending.mandate_id].append(state.rows.setdefault(pending.id, pending))
         state.paid_invoices = repo.requests_paying_invoices(self.session, disputable)
 
@@ -373,7 +520,7 @@ class _Run:
             return
         target = _TARGET[record.kind]
         try:
-            status = request_transition(row.status, target)
+            status = _transition(row.status, target)
         except errors.CollectionError:
             self.exception(record, f"debit {row.end_to_end_id} is {row.status}: it cannot become {target.value}")
             return
@@ -428,7 +575,7 @@ class _Run:
                 mandate.first_collected_on = None
                 state.writes.mandates[mandate.id] = mandate
                 effects.append("first collection reset")
-        if policy.mandate_effect is MandateEffect.BLOCK and mandate.status != MandateStatus.BLOCKED.value:
+        if policy.mandate_effect is MandateEffect.BLOCK and mandate.status != _BLOCKED:
             try:
                 mandate.status = transition(MandateStatus(mandate.status), MandateStatus.BLOCKED).value
             except errors.MandateError:
@@ -440,11 +587,11 @@ class _Run:
                 self.report.blocked_mandates += 1
                 effects.append("mandate blocked")
                 self.log.debug("mandate.blocked", mandate_id=mandate.id, reason_code=policy.code)
-        if mandate.status == MandateStatus.BLOCKED.value:
+        if mandate.status == _BLOCKED:
             for pending in state.pending.get(mandate.id, ()):
-                if pending.status != _R.PENDING.value:
+                if pending.status != _PENDING:
                     continue
-                pending.status = request_transition(pending.status, _R.CANCELLED).value
+                pending.status = _transition(pending.status, _R.CANCELLED).value
                 pending.reason_code = mandate.status_reason
                 pending.reason = f"mandate blocked ({mandate.status_reason})"
                 state.writes.request(pending.id, {
@@ -457,7 +604,7 @@ class _Run:
             state.writes.retries.append(retry)
             state.writes.retry_mandates.add(mandate.id)
             effects.append(retry)
-            if mandate.status == MandateStatus.SUPERSEDED.value:
+            if mandate.status == _SUPERSEDED:
                 # Enqueued on the mandate that replaced this one, which a later record of
                 # the segment may block: written now, so that it is there to cancel.
                 self._write(state)
@@ -767,6 +914,12 @@ class _Run:
                 self.report.batches[batch.message_id] = batch.status
 
 
+@functools.lru_cache(maxsize=256)
+def _transition(current: str, target: RequestStatus) -> RequestStatus:
+    """``request_transition``, remembered: the chunked path asks the same few pairs 100,000 times."""
+    return request_transition(current, target)
+
+
 def _amount_problem(record: ReturnRecord, debit_cents: int) -> str:
     return (
         f"end-to-end id {record.end_to_end_id} matches a debit of "
@@ -803,7 +956,7 @@ class _Retry:
         # A mandate not superseded is the one in force under its reference (a unique index
         # says so): the retry goes on it. A superseded one leads to its successor, found
         # when the retry is written.
-        self.mandate_id: int | None = None if mandate.status == MandateStatus.SUPERSEDED.value else mandate.id
+        self.mandate_id: int | None = None if mandate.status == _SUPERSEDED else mandate.id
 
     @property
     def idempotency_key(self) -> str:
@@ -816,7 +969,7 @@ class _Retry:
         o = self.original
         assert self.id is not None and self.mandate_id is not None
         return RequestRow(
-            self.id, "", o.amount_cents, _R.PENDING.value, o.creditor_id, self.mandate_id, None, None, o.attempt + 1,
+            self.id, "", o.amount_cents, _PENDING, o.creditor_id, self.mandate_id, None, None, o.attempt + 1,
             o.remittance, o.final, None, None,
         )
 
@@ -873,7 +1026,9 @@ def advance_batch(session: Session, batch: Batch, answered_by_pain002: bool, fil
 
     When the file becomes settled, the money for all of it is in: its debits still
     ``submitted`` (a lump sum booked without details says nothing of each) were paid, and
-    become ``settled`` in one statement.
+    become ``settled`` in one statement. A lump sum is the bank's total for the file, so
+    it is compared at once, even while debits are unanswered one by one: they never
+    will be.
     """
     totals = repo.batch_totals(session, batch.id)
     rejected_count, rejected_cents = totals.get(_R.REJECTED.value, (0, 0))
@@ -890,7 +1045,7 @@ def advance_batch(session: Session, batch: Batch, answered_by_pain002: bool, fil
     expected = batch.sum_cents - rejected_cents
     if credited and credited == expected and wanted is not BatchStatus.REJECTED:
         wanted = BatchStatus.SETTLED
-    elif credited and waiting == 0 and credited != expected:
+    elif credited and credited != expected and (waiting == 0 or repo.has_lump_sum(session, batch.id, Kind.SETTLED.value)):
         add_exception(
             session, file_id,
             {"batch": batch.message_id, "control_sum": money.format_cents(batch.sum_cents),
@@ -1034,7 +1189,7 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
             fresh.append((retry, {
                 "creditor_id": creditor_id, "mandate_id": retry.mandate_id, "idempotency_key": key,
                 "content_hash": digest, "amount_cents": original.amount_cents, "remittance": remittance,
-                "requested_date": on, "final": original.final, "status": _R.PENDING.value,
+                "requested_date": on, "final": original.final, "status": _PENDING,
                 "attempt": original.attempt + 1, "retry_of_id": original.id, "amend_new_debtor_agent": False,
             }))
     ids = registry_repo.reserve_request_ids(session, len(fresh))

@@ -148,6 +148,16 @@ def credited_cents(session: Session, batch_id: int, kind: str) -> int:
     return int(session.scalar(query) or 0)
 
 
+def has_lump_sum(session: Session, batch_id: int, kind: str) -> bool:
+    """A booking entry without details was credited for the batch (a record of no debit)."""
+    query = select(
+        exists().where(
+            AppliedReturn.batch_id == batch_id, AppliedReturn.kind == kind, AppliedReturn.debit_request_id.is_(None)
+        )
+    )
+    return bool(session.scalar(query))
+
+
 def batch_totals(session: Session, batch_id: int) -> dict[str, tuple[int, int]]:
     """status -> (count, cents) of the batch's requests."""
     query = (
