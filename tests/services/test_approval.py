@@ -240,3 +240,22 @@ def test_request_on_a_mandate_with_a_held_debit_waits_for_the_approval(db, setti
     assert [b[1] for b in file.blocks] == ["RCUR"]  # the held FRST reached the bank first
     with db.reader() as s:
         assert s.get(DebitRequest, later).status == "assigned"
+
+
+def test_run_crashed_after_linking_a_held_file_is_recovered_as_awaiting_approval(db, settings):
+    creditor = ledger.creditor(db, requires_approval=True)
+    ledger.request(db, creditor, ledger.mandate(db, creditor), 4_200)
+    with pytest.raises(Crash):
+        run_collection(db, settings, FixedClock(NOW), SequentialIds("RUN"), checkpoint=_crash_at("after_publish"))
+    (held_file,) = (settings.outbox_dir / "pending" / "martin").glob("*.xml")
+    with db.reader() as s:
+        assert s.scalars(select(Batch.status)).one() == "written"
+
+    report = collect(db, settings, prefix="NEXT")
+
+    (outcome,) = report.files
+    assert outcome.recovered and outcome.awaiting_approval and outcome.path == held_file
+    assert _batch(db, outcome.batch_id).status == "awaiting_approval"
+    assert _statuses(db) == {"assigned": 1}
+    approve(db, settings, outcome.batch_id)
+    assert _statuses(db) == {"submitted": 1}
