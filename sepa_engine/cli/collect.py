@@ -250,6 +250,10 @@ def batch_show(
         def draw() -> None:
             out = context.stdout
             out.print(f"Batch {batch.id}  {creditor.code}  {batch.message_id}  {batch.status}  {batch.path or batch.file_name}")
+            if batch.approved_by:
+                out.print(f"approved by {batch.approved_by} at {document['approved_at']}", markup=False, highlight=False)
+            elif batch.status == BatchStatus.AWAITING_APPROVAL.value:
+                out.print(f"awaiting approval: sepa-engine batch approve {batch.id}", markup=False, highlight=False)
             out.print(context.table("Payment blocks", ["PmtInfId", "collection date", "type", "transactions", "control sum"],
                                     [(b["payment_info_id"], b["collection_date"], b["sequence_type"], b["transactions"], b["control_sum"])
                                      for b in document["blocks"]], right=["transactions", "control sum"]))

@@ -188,3 +188,12 @@ def test_batch_approve_of_a_published_or_unknown_batch_is_refused_with_exit_1(tw
     assert result.exit_code == 1 and "only a batch awaiting_approval can be" in _flat(result.output)
     unknown = _run(two_creditors, "batch", "approve", "999")
     assert unknown.exit_code == 1 and "batch 999 does not exist" in unknown.output
+
+
+def test_batch_show_says_it_awaits_approval_then_who_approved(two_creditors):
+    (held,) = _listed(two_creditors, "--awaiting-approval")
+    before = _run(two_creditors, "batch", "show", str(held["id"]))
+    assert f"awaiting approval: sepa-engine batch approve {held['id']}" in _flat(before.stdout)
+    _run(two_creditors, "batch", "approve", str(held["id"]), "--by", "anne")
+    after = _run(two_creditors, "batch", "show", str(held["id"]))
+    assert "approved by anne at " in _flat(after.stdout)
