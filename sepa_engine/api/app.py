@@ -6,6 +6,9 @@ serves it with uvicorn. See docs/ARCHITECTURE.md ("The HTTP API") for the choice
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -14,7 +17,8 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sepa_engine.api import docs, problems
-from sepa_engine.api.deps import ApiContext, storable_parameters
+from sepa_engine.api.batcher import EnqueueBatcher
+from sepa_engine.api.deps import ApiContext, TokenCache, storable_parameters
 from sepa_engine.api.routes import accounts, creditors, files, registry, returns
 from sepa_engine.api.settings import ApiSettings
 from sepa_engine.clock import Clock
@@ -105,7 +109,17 @@ def all_routes(app: FastAPI) -> list[APIRoute]:
 
 def create_app(settings: Settings, db: Database, clock: Clock, api_settings: ApiSettings | None = None) -> FastAPI:
     chosen = api_settings or ApiSettings()
+    context = ApiContext(settings, db, clock, chosen, TokenCache(chosen.token_cache_seconds))
+    batcher = EnqueueBatcher(db, clock, registry.request_result)
+    context = dataclasses.replace(context, batcher=batcher)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        batcher.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="sepa-engine",
         version=VERSION,
         description=DESCRIPTION,
@@ -113,7 +127,7 @@ def create_app(settings: Settings, db: Database, clock: Clock, api_settings: Api
         redoc_url=None,
         dependencies=[Depends(storable_parameters)],
     )
-    app.state.context = ApiContext(settings, db, clock, chosen)
+    app.state.context = context
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)

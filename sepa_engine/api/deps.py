@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from sepa_engine.api import bodies
 from sepa_engine.api.settings import ApiSettings
@@ -26,19 +28,51 @@ ID_MAX = 2**31 - 1
 _bearer = HTTPBearer(auto_error=False, description="A token from `sepa-engine tokens create` (sek_...).")
 
 
+class TokenCache:
+    """Principals by token for ``ttl`` seconds: the lookup is the costliest part of a small
+    request. A revoked token is refused at most ``ttl`` seconds after its revocation."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, Principal | None]] = {}
+
+    def get(self, token: str) -> tuple[bool, Principal | None]:
+        if self.ttl <= 0:
+            return False, None
+        found = self._entries.get(token)
+        if found is None or found[0] < time.monotonic():
+            return False, None
+        return True, found[1]
+
+    def put(self, token: str, principal: Principal | None) -> None:
+        if self.ttl > 0:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[token] = (time.monotonic() + self.ttl, principal)
+
+
 @dataclass(frozen=True, slots=True)
 class ApiContext:
     settings: Settings
     db: Database
     clock: Clock
     api: ApiSettings
+    tokens: TokenCache
+    batcher: Any = None  # batcher.EnqueueBatcher, set by create_app
 
 
-def context(request: Request) -> ApiContext:
+async def context(request: Request) -> ApiContext:
+    # Every dependency here is async: FastAPI runs a plain ``def`` dependency in a worker
+    # thread, a hop that costs more than the dependency itself.
     return request.app.state.context  # type: ignore[no-any-return]
 
 
-def storable_parameters(request: Request) -> None:
+def _authenticate(ctx: ApiContext, token: str) -> Principal | None:
+    with ctx.db.reader() as session:
+        return api_tokens.authenticate(session, token)
+
+
+async def storable_parameters(request: Request) -> None:
     """Refuse path and query values no text column can store (NUL, unpaired surrogates)."""
     values = [*request.path_params.items(), *request.query_params.multi_items()]
     for name, value in values:
@@ -55,14 +89,17 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-def principal(
+async def principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("a bearer token is required (Authorization: Bearer sek_...)")
-    ctx = context(request)
-    with ctx.db.reader() as session:
-        found = api_tokens.authenticate(session, credentials.credentials)
+    ctx: ApiContext = request.app.state.context
+    token = credentials.credentials
+    cached, found = ctx.tokens.get(token)
+    if not cached:
+        found = await run_in_threadpool(_authenticate, ctx, token)
+        ctx.tokens.put(token, found)
     if found is None:
         raise _unauthorized("the token is unknown or revoked")
     return found
@@ -84,7 +121,7 @@ class Scope:
         return f"api:{self.principal.name}"[:70]
 
 
-def read_scope(
+async def read_scope(
     who: Annotated[Principal, Depends(principal)],
     creditor: Annotated[str, Path(description="The creditor's code.", pattern=CREDITOR_PATTERN)],
 ) -> Scope:
@@ -95,7 +132,7 @@ def read_scope(
     return Scope(who, creditor)
 
 
-def write_scope(scope: Annotated[Scope, Depends(read_scope)]) -> Scope:
+async def write_scope(scope: Annotated[Scope, Depends(read_scope)]) -> Scope:
     if not scope.principal.can_write:
         raise HTTPException(403, {"code": "forbidden", "detail": "this token is read-only", "rule": "needs a write token"})
     return scope
@@ -127,7 +164,7 @@ class PageRequest:
     limit: int
 
 
-def page_request(
+async def page_request(
     cursor: Annotated[str | None, Query(description="The next_cursor of the previous page.", max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX, description="Items per page.")] = 50,
 ) -> PageRequest:

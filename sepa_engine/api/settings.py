@@ -10,6 +10,7 @@ over. Only ``[api]`` is checked here; unknown keys in it are refused by name.
 host = "127.0.0.1"        # loopback by default: put a TLS proxy in front to serve further
 port = 8080
 max_body_bytes = 1048576  # larger request bodies are refused with 413
+token_cache_seconds = 1.0 # a token is looked up at most this often; a revocation applies within it
 ```
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from sepa_engine import errors
 from sepa_engine.config import DEFAULT_CONFIG_PATH
 
-KEYS = ("host", "port", "max_body_bytes")
+KEYS = ("host", "port", "max_body_bytes", "token_cache_seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class ApiSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 1_048_576
+    token_cache_seconds: float = 1.0
 
 
 def load_api_settings(path: str | os.PathLike[str] | None = None) -> ApiSettings:
@@ -64,4 +66,7 @@ def from_table(table: object) -> ApiSettings:
         raise errors.ConfigurationError("api.port", port, "must be an integer from 0 to 65535")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1_024 <= limit <= 1_073_741_824:
         raise errors.ConfigurationError("api.max_body_bytes", limit, "must be an integer from 1024 to 1073741824")
-    return ApiSettings(host, port, limit)
+    cache = table.get("token_cache_seconds", default.token_cache_seconds)
+    if isinstance(cache, bool) or not isinstance(cache, (int, float)) or not 0 <= cache <= 60:
+        raise errors.ConfigurationError("api.token_cache_seconds", cache, "must be a number of seconds from 0 to 60")
+    return ApiSettings(host, port, limit, float(cache))

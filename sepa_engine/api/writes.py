@@ -47,6 +47,10 @@ def request_hash(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
+def path_of(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def dumps(document: Any) -> str:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -61,7 +65,7 @@ def run(
     body: bytes,
     action: Action,
 ) -> Response:
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    path = path_of(request)
     digest = request_hash(request.method, path, body)
     with ctx.db.transaction() as session:
         stored = repo.stored_answer(session, scope, key)

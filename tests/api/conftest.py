@@ -67,6 +67,6 @@ def api(db: Database, tmp_path) -> Iterator[Api]:  # type: ignore[no-untyped-def
     }
     clock = world.clock()
     settings = Settings(database_url=db.url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox", inbox_dir=tmp_path / "inbox")
-    app = create_app(settings, db, clock, ApiSettings(max_body_bytes=MAX_BODY))
+    app = create_app(settings, db, clock, ApiSettings(max_body_bytes=MAX_BODY, token_cache_seconds=0))
     with TestClient(app, raise_server_exceptions=True) as client:
         yield Api(client, db, clock, tokens)

@@ -3,12 +3,15 @@ read, list, cancel while pending)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from sepa_engine.api import docs
+from sepa_engine.api import docs, writes
+from sepa_engine.api.batcher import Call
 from sepa_engine.api.deps import ID_MAX, Body, Context, IdempotencyKey, Paging, ReadScope, WriteScope, page
 from sepa_engine.api.routes.common import created, parsed, read, write
 from sepa_engine.domain.mandate import MandateStatus
@@ -119,17 +122,23 @@ def request_result(result: registry.RequestResult) -> dict[str, Any]:
     "/debit-requests", status_code=201, tags=["debit requests"], openapi_extra=docs.body("DebitRequest"),
     responses=docs.write_problems(),
 )
-def enqueue(request: Request, ctx: Context, scope: WriteScope, key: IdempotencyKey, raw: Body) -> Response:
+async def enqueue(request: Request, ctx: Context, scope: WriteScope, key: IdempotencyKey, raw: Body) -> Response:
     """Enqueue an amount to collect on a mandate (schemas/debit-request.schema.json, without idempotency_key and
     creditor: the Idempotency-Key header is the request's key). A request the run will refuse is stored and
-    returned with its problems."""
+    returned with its problems. Concurrent enqueues are committed together (api/batcher.py)."""
     data = DebitRequestInput.from_mapping(parsed(raw, "DebitRequest"))
 
     def action(session: Any) -> tuple[int, Any]:
         result = registry.enqueue_request(session, scope.creditor, data, idempotency_key=key, clock=ctx.clock)
         return created(result), request_result(result)
 
-    return write(ctx, request, scope, key, raw, action)
+    path = writes.path_of(request)
+    call = Call(
+        creditor=scope.creditor, scope=scope.idempotency_scope, token_id=scope.principal.token_id, key=key,
+        method=request.method, path=path, request_hash=writes.request_hash(request.method, path, raw), data=data,
+        alone=lambda: write(ctx, request, scope, key, raw, action),
+    )
+    return await asyncio.wrap_future(ctx.batcher.submit(call))
 
 
 @router.get("/debit-requests", tags=["debit requests"], responses=docs.problems())

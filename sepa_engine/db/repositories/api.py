@@ -86,3 +86,12 @@ def stored_answer(session: Session, scope: str, key: str) -> ApiIdempotency | No
     return session.scalars(
         select(ApiIdempotency).where(ApiIdempotency.scope == scope, ApiIdempotency.idempotency_key == key)
     ).first()
+
+
+def stored_answers(session: Session, idents: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (scope, key) pairs already have a stored answer."""
+    keys = {key for _, key in idents}
+    rows = session.execute(
+        select(ApiIdempotency.scope, ApiIdempotency.idempotency_key).where(ApiIdempotency.idempotency_key.in_(keys))
+    )
+    return {(scope, key) for scope, key in rows} & set(idents)

@@ -1,0 +1,234 @@
+"""HTTP API enqueue benchmark (issue 8): 16 concurrent clients posting debit requests to
+``sepa-engine api`` on 127.0.0.1, bounded in count and time.
+
+    python -m bench.api [--quick] [--backend sqlite|postgresql|all] [--count N] [--seconds S]
+
+SQLite: one API process. PostgreSQL (``SEPA_ENGINE_BENCH_DATABASE_URL``, else
+``SEPA_ENGINE_TEST_DATABASE_URL``; a scratch database is created and dropped): two API
+processes on two ports sharing one ledger, the clients spread across them. Load goes to
+127.0.0.1 only. Prints a readable summary on stderr and one JSON line per backend on stdout
+(``name``, ``count``, ``seconds``, ``per_second``, ``p50_ms``, ``p99_ms``...), like the other
+workloads. Target: at least 1,000 enqueues per second with p99 under 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from sepa_engine.clock import FixedClock
+from sepa_engine.db import migrate
+from sepa_engine.db.session import Database
+from sepa_engine.services import api_tokens, registry
+from sepa_engine.services.inputs import AddressInput, CreditorInput, DebtorAccountInput, MandateInput
+
+CLIENTS = 16
+MANDATES = 200
+IBAN = "DE89370400440532013000"
+CLOCK = FixedClock(dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.timezone.utc))
+SCRIPT = Path(sys.executable).parent / "sepa-engine"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ledger(url: str) -> str:
+    """Migrate, register one creditor with MANDATES mandates, return a write token."""
+    db = Database(url)
+    try:
+        migrate.upgrade(db)
+        with db.transaction() as s:
+            registry.register_creditor(
+                s, CreditorInput(code="bench", name="Bench SA", creditor_identifier="FR72ZZZ123456",
+                                 iban="FR7630006000011234567890189", address=AddressInput(country="FR", town="Paris")),
+                idempotency_key="creditor-bench", clock=CLOCK,
+            )
+            for n in range(MANDATES):
+                registry.register_debtor_account(s, "bench", DebtorAccountInput(reference=f"A-{n}", name=f"Debtor {n}"),
+                                                 idempotency_key=f"account-{n}", clock=CLOCK)
+                registry.register_mandate(s, "bench", MandateInput(reference=f"RUM-{n}", debtor_account=f"A-{n}",
+                                                                   signed_on=dt.date(2025, 1, 15), iban=IBAN),
+                                          idempotency_key=f"mandate-{n}", clock=CLOCK)
+            return api_tokens.create_token(s, name="bench", creditors=["bench"], access="write", clock=CLOCK).token
+    finally:
+        db.dispose()
+
+
+def _start(config: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SEPA_ENGINE_LOG_LEVEL": "warning"}
+    env.pop("SEPA_ENGINE_DATABASE_URL", None)
+    process = subprocess.Popen([str(SCRIPT), "api", "--config", str(config), "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+        if process.poll() is not None:
+            break
+    process.kill()
+    raise SystemExit(f"the API did not start on port {port}: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+
+
+def _load(ports: list[int], token: str, count: int, seconds: float) -> tuple[list[float], int, float]:
+    latencies: list[list[float]] = [[] for _ in range(CLIENTS)]
+    errors = [0] * CLIENTS
+    next_index = iter(range(count))
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+    start = threading.Barrier(CLIENTS + 1)
+
+    def client(worker: int) -> None:
+        # http.client on a kept-alive connection: the load generator shares the machine's
+        # cores with the server, so it must cost as little as possible per request.
+        port = ports[worker % len(ports)]
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/v1/health")  # warm the connection (not measured)
+        connection.getresponse().read()
+        start.wait()
+        try:
+            while time.monotonic() < stop_at:
+                with lock:
+                    index = next(next_index, None)
+                if index is None:
+                    return
+                body = json.dumps({"mandate": f"RUM-{index % MANDATES}", "amount": f"{index % 900 + 1}.00",
+                                   "remittance": f"Invoice {index}"}).encode()
+                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                           "Idempotency-Key": f"bench-{index}"}
+                began = time.perf_counter()
+                connection.request("POST", "/v1/creditors/bench/debit-requests", body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                latencies[worker].append(time.perf_counter() - began)
+                if response.status != 201:
+                    errors[worker] += 1
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client, args=(worker,)) for worker in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    return [value for values in latencies for value in values], sum(errors), elapsed
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (Linux /proc), in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def run(backend: str, url: str, workdir: Path, count: int, seconds: float) -> dict[str, object]:
+    token = _ledger(url)
+    config = workdir / f"{backend}.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n[paths]\nvar_dir = "{workdir / "var"}"\n')
+    processes = 1 if backend == "sqlite" else 2
+    ports = [_free_port() for _ in range(processes)]
+    servers = [_start(config, port) for port in ports]
+    cpu_before = [_cpu_seconds(server.pid) for server in servers]
+    try:
+        latencies, errors, elapsed = _load(ports, token, count, seconds)
+        server_cpu = sum(_cpu_seconds(server.pid) for server in servers) - sum(cpu_before)
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    done = len(latencies)
+    result = {
+        "name": f"api-enqueue-{backend}", "count": done, "seconds": round(elapsed, 2),
+        "per_second": round(done / elapsed, 1) if elapsed else 0.0,
+        "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 1) if latencies else None,
+        "clients": CLIENTS, "processes": processes, "errors": errors,
+        "server_cpu_ms_per_request": round(server_cpu / done * 1000, 2) if done else None,
+    }
+    print(f"{backend}: {done} enqueues in {elapsed:.1f} s over {processes} process(es): {result['per_second']}/s, "
+          f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, {errors} error(s)", file=sys.stderr)
+    return result
+
+
+def _pg_database(base: str) -> tuple[str, str]:
+    name = f"sepa_bench_api_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(make_url(base).set(drivername="postgresql+psycopg", database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return str(make_url(base).set(database=name)), name
+
+
+def _drop(base: str, name: str) -> None:
+    admin = create_engine(make_url(base).set(drivername="postgresql+psycopg", database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="2,000 requests or 10 s, to try the harness")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "all"), default="all")
+    parser.add_argument("--count", type=int, default=None, help="requests (default 20,000; --quick 2,000)")
+    parser.add_argument("--seconds", type=float, default=None, help="time bound (default 60; --quick 10)")
+    args = parser.parse_args()
+    count = args.count or (2_000 if args.quick else 20_000)
+    seconds = args.seconds or (10.0 if args.quick else 60.0)
+    pg_base = os.environ.get("SEPA_ENGINE_BENCH_DATABASE_URL") or os.environ.get("SEPA_ENGINE_TEST_DATABASE_URL")
+    workdir = Path(tempfile.mkdtemp(prefix="sepa-bench-api-"))
+    try:
+        if args.backend in ("sqlite", "all"):
+            print(json.dumps(run("sqlite", f"sqlite:///{workdir}/ledger.db", workdir, count, seconds)), flush=True)
+        if args.backend in ("postgresql", "all"):
+            if not pg_base:
+                print("postgresql: skipped (set SEPA_ENGINE_BENCH_DATABASE_URL)", file=sys.stderr)
+            else:
+                url, name = _pg_database(pg_base)
+                try:
+                    print(json.dumps(run("postgresql", url, workdir, count, seconds)), flush=True)
+                finally:
+                    _drop(pg_base, name)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Group commit for ``POST .../debit-requests``: concurrent enqueues share one transaction.
+
+Each call is parsed and checked in its own request; the batcher's single writer thread
+then takes every call waiting at that moment (up to ``MAX_BATCH``) and, in one transaction:
+
+1. looks up the stored answers of all their Idempotency-Keys in one query: a replay gets
+   the stored answer, another body under a stored key gets 409 (as ``writes.run``);
+2. enqueues the others with ``batch_enqueue.enqueue_requests`` (a few round trips for the
+   whole group, per creditor);
+3. stores every answer in ``api_idempotency`` (one multi-row INSERT);
+4. commits: the actions and their stored answers together, or none of them.
+
+When anything in the group is refused (an unknown mandate, a key reused with other
+content, a concurrent writer of the same key on PostgreSQL), the group is rolled back and
+each call is run on its own through ``writes.run``, so every call gets exactly the answer
+it would have had alone. The contract of the API does not change; only the number of
+transactions does. While the writer commits one group, the next one gathers: under load
+the groups grow, and so does the throughput, without a timer that would add latency.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from fastapi import HTTPException
+from fastapi.responses import Response
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from sepa_engine import errors
+from sepa_engine.api import problems, writes
+from sepa_engine.db.repositories import api as repo
+from sepa_engine.db.service_models import ApiIdempotency
+from sepa_engine.db.session import Database
+from sepa_engine.clock import Clock
+from sepa_engine.services import batch_enqueue, registry
+from sepa_engine.services.batch_enqueue import EnqueueItem
+from sepa_engine.services.inputs import DebitRequestInput
+
+log = structlog.get_logger("sepa_engine.api")
+
+MAX_BATCH = 500
+
+
+@dataclass(slots=True)
+class Call:
+    creditor: str
+    scope: str
+    token_id: int
+    key: str
+    method: str
+    path: str
+    request_hash: str
+    data: DebitRequestInput
+    # Runs the call alone (writes.run with the single-request action): the fallback.
+    alone: Callable[[], Response]
+    done: Future[Response] = field(default_factory=Future)
+
+
+class EnqueueBatcher:
+    def __init__(self, db: Database, clock: Clock, render: Callable[[registry.RequestResult], dict[str, Any]]) -> None:
+        self.db = db
+        self.clock = clock
+        self.render = render
+        self._queue: queue.SimpleQueue[Call | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, call: Call) -> Future[Response]:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._loop, name="sepa-engine-enqueue", daemon=True)
+                    self._thread.start()
+        self._queue.put(call)
+        return call.done
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    # --- the writer ----------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < MAX_BATCH:
+                try:
+                    following = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if following is None:
+                    self._queue.put(None)
+                    break
+                group.append(following)
+            self._run(group)
+
+    def _run(self, group: list[Call]) -> None:
+        try:
+            answers = self._together(group) if len(group) > 1 else None
+        except Exception:  # noqa: BLE001 - any failure of the group: every call alone decides
+            answers = None
+        if answers is None:
+            for call in group:
+                _settle(call, call.alone)
+            return
+        for call, response in zip(group, answers, strict=True):
+            call.done.set_result(response)
+
+    def _together(self, group: list[Call]) -> list[Response] | None:
+        """The group's answers, committed; None when any call must be run alone."""
+        with self.db.transaction() as session:
+            stored = repo.stored_answers(session, [(call.scope, call.key) for call in group])
+            firsts: dict[tuple[str, str], Call] = {}
+            fresh: list[Call] = []
+            for call in group:
+                ident = (call.scope, call.key)
+                if ident in stored or ident in firsts:
+                    # A replay (or a conflict): simplest and exact on its own, after this group.
+                    return None
+                firsts[ident] = call
+                fresh.append(call)
+            bodies: dict[int, tuple[int, str]] = {}
+            by_creditor: dict[str, list[Call]] = {}
+            for call in fresh:
+                by_creditor.setdefault(call.creditor, []).append(call)
+            for creditor, calls in by_creditor.items():
+                results = self._enqueue(session, creditor, calls)
+                if results is None:
+                    return None
+                for call, result in zip(calls, results, strict=True):
+                    bodies[id(call)] = (201 if result.created else 200, writes.dumps(self.render(result)))
+            now = self.clock.now()
+            session.execute(
+                insert(ApiIdempotency),
+                [
+                    {"scope": c.scope, "idempotency_key": c.key, "method": c.method, "path": c.path[:2000],
+                     "request_hash": c.request_hash, "status_code": bodies[id(c)][0], "response_body": bodies[id(c)][1],
+                     "token_id": c.token_id, "created_at": now}
+                    for c in fresh
+                ],
+            )
+        return [
+            Response(bodies[id(call)][1], status_code=bodies[id(call)][0], media_type="application/json",
+                     headers={"Idempotency-Key": call.key})
+            for call in group
+        ]
+
+    def _enqueue(self, session: Session, creditor: str, calls: list[Call]) -> list[registry.RequestResult] | None:
+        try:
+            with session.begin_nested():
+                result = batch_enqueue.enqueue_requests(
+                    session, creditor, [EnqueueItem(call.key, call.data) for call in calls], clock=self.clock
+                )
+        except errors.SepaEngineError:
+            return None
+        if len(result.results) != len(calls) or result.created != len(calls):
+            # A key the services already knew (a file, the Python API) or a race: alone is exact.
+            return None
+        return list(result.results)
+
+
+def _settle(call: Call, alone: Callable[[], Response]) -> None:
+    try:
+        call.done.set_result(alone())
+    except errors.SepaEngineError as exc:
+        call.done.set_result(problems.from_error(exc))
+    except HTTPException as exc:
+        call.done.set_exception(exc)
+    except Exception as exc:  # noqa: BLE001 - handed to the request, which reports it as a 500
+        log.error("api.enqueue_failed", error=type(exc).__name__)
+        call.done.set_exception(exc)

@@ -1,0 +1,57 @@
+"""The group-commit writer of enqueues, driven directly with a group of calls."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.responses import Response
+from sqlalchemy import func, select
+
+from sepa_engine.api import writes
+from sepa_engine.api.batcher import Call, EnqueueBatcher
+from sepa_engine.api.routes.registry import request_result
+from sepa_engine.db.models import DebitRequest
+from sepa_engine.db.service_models import ApiIdempotency
+from sepa_engine.services.inputs import DebitRequestInput
+from tests.api.conftest import Api
+
+ALONE = Response("alone", status_code=299)
+
+
+def body(n: int, mandate: str = "RUM-PRE-AG-1") -> bytes:
+    return json.dumps({"mandate": mandate, "amount": f"{n}.00"}).encode()
+
+
+def call(n: int, mandate: str = "RUM-PRE-AG-1", key: str | None = None) -> Call:
+    path = "/v1/creditors/pressimmo/debit-requests"
+    return Call("pressimmo", "creditor:pressimmo", 1, key or f"k-{n}", "POST", path,
+                writes.request_hash("POST", path, body(n, mandate)), DebitRequestInput(mandate=mandate, amount=f"{n}.00"),
+                alone=lambda: ALONE)
+
+
+def rows(api: Api) -> tuple[int, int]:
+    with api.db.reader() as s:
+        return (s.scalar(select(func.count()).select_from(DebitRequest)) or 0,
+                s.scalar(select(func.count()).select_from(ApiIdempotency)) or 0)
+
+
+def test_a_group_is_enqueued_in_one_transaction_with_every_answer_stored(api: Api) -> None:
+    batcher = EnqueueBatcher(api.db, api.clock, request_result)
+    group = [call(n) for n in range(1, 6)]
+    batcher._run(group)
+    answers = [c.done.result() for c in group]
+    assert [a.status_code for a in answers] == [201] * 5
+    assert [json.loads(a.body)["amount"] for a in answers] == ["1.00", "2.00", "3.00", "4.00", "5.00"]
+    assert rows(api) == (5, 5)
+    replay = api.client.post("/v1/creditors/pressimmo/debit-requests", content=body(3),
+                             headers={**api.auth(), "Idempotency-Key": "k-3", "Content-Type": "application/json"})
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == json.loads(answers[2].body)
+
+
+def test_a_group_with_a_bad_call_or_a_repeated_key_leaves_every_call_to_run_alone(api: Api) -> None:
+    batcher = EnqueueBatcher(api.db, api.clock, request_result)
+    for group in ([call(1), call(2, "RUM-NOBODY")], [call(3), call(4, key="k-3")]):
+        batcher._run(group)
+        assert [c.done.result() for c in group] == [ALONE, ALONE]
+    assert rows(api) == (0, 0)
