@@ -573,7 +573,7 @@ class _Run:
             # another collection of the mandate is still at the bank or went through.
             if not self._others_at_bank(mandate.id, row.id, state):
                 mandate.first_collected_on = None
-                state.writes.mandates[mandate.id] = mandate
+                state.writes.mandate(mandate.id, {"first_collected_on": None})
                 effects.append("first collection reset")
         if policy.mandate_effect is MandateEffect.BLOCK and mandate.status != _BLOCKED:
             try:
@@ -582,8 +582,9 @@ class _Run:
                 pass  # revoked or superseded already: nothing left to block
             else:
                 mandate.status_reason = policy.code
-                mandate.status_changed_at = self.clock.now()
-                state.writes.mandates[mandate.id] = mandate
+                state.writes.mandate(mandate.id, {
+                    "status": mandate.status, "status_reason": mandate.status_reason, "status_changed_at": self.clock.now(),
+                })
                 self.report.blocked_mandates += 1
                 effects.append("mandate blocked")
                 self.log.debug("mandate.blocked", mandate_id=mandate.id, reason_code=policy.code)
@@ -630,16 +631,10 @@ class _Run:
         if writes.empty():
             return
         self.session.flush()  # ORM changes of the record-by-record path go first
-        shapes: dict[frozenset[str], list[dict[str, object]]] = {}
-        for request_id, changes in writes.requests.items():
-            shapes.setdefault(frozenset(changes), []).append({"b_id": request_id, **changes})
-        for rows in shapes.values():
+        for rows in _by_shape(writes.requests):
             repo.update_requests(self.session, rows)
-        repo.update_mandates(self.session, [
-            {"b_id": m.id, "status": m.status, "status_reason": m.status_reason,
-             "status_changed_at": m.status_changed_at, "first_collected_on": m.first_collected_on}
-            for m in writes.mandates.values()
-        ])
+        for rows in _by_shape(writes.mandates):
+            repo.update_mandates(self.session, rows)
         for code, items in _runs(writes.returned):
             accounts.record_returned_payments(self.session, code, items, clock=self.clock)
         for _code, retries in _runs([(r.creditor_code, r) for r in writes.retries]):
@@ -974,12 +969,20 @@ class _Retry:
         )
 
 
+def _by_shape(changes: dict[int, dict[str, object]]) -> list[list[dict[str, object]]]:
+    """Rows for executemany UPDATEs by id: one list per set of changed columns."""
+    shapes: dict[frozenset[str], list[dict[str, object]]] = {}
+    for row_id, values in changes.items():
+        shapes.setdefault(frozenset(values), []).append({"b_id": row_id, **values})
+    return list(shapes.values())
+
+
 class _Pending:
     """Writes a segment decided and has not sent yet."""
 
     def __init__(self) -> None:
         self.requests: dict[int, dict[str, object]] = {}
-        self.mandates: dict[int, MandateRow] = {}
+        self.mandates: dict[int, dict[str, object]] = {}
         self.returned: list[tuple[str, Any]] = []
         self.retries: list[_Retry] = []
         self.retry_mandates: set[int] = set()
@@ -987,6 +990,9 @@ class _Pending:
 
     def request(self, request_id: int, changes: dict[str, object]) -> None:
         self.requests.setdefault(request_id, {}).update(changes)
+
+    def mandate(self, mandate_id: int, changes: dict[str, object]) -> None:
+        self.mandates.setdefault(mandate_id, {}).update(changes)
 
     def empty(self) -> bool:
         return not (self.requests or self.mandates or self.returned or self.retries or self.applied)
@@ -1158,7 +1164,7 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
     retry on a superseded mandate, a key twice in one call, or a unique-key race (another
     writer) go through ``registry.enqueue_request`` itself. Sets each retry's id and mandate.
     """
-    from sepa_engine.services import registry
+    from sepa_engine.services import accounts, registry
 
     if not retries:
         return
@@ -1173,7 +1179,7 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
         original, key = retry.original, retry.idempotency_key
         on = calendar.add_target_days(business_today(clock, retry.timezone), 1)
         remittance = original.remittance or None
-        digest = idempotency.content_hash({
+        digest = accounts.canonical_digest({
             "mandate": retry.mandate_reference, "amount_cents": original.amount_cents, "remittance": remittance,
             "requested_date": on, "final": original.final,
         })
@@ -1201,7 +1207,7 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
     ]
     try:
         with session.begin_nested():
-            registry_repo.insert_requests(session, rows)
+            repo.insert_requests(session, rows)
     except IntegrityError:
         # Another writer took one of these keys meanwhile: one by one, as enqueue_request settles races.
         single = [retry for retry, _values in fresh] + single

@@ -292,3 +292,46 @@ def test_an_unknown_message_read_in_a_child_process_raises_the_readers_error(db,
     other.write_text('<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"/>')
     with pytest.raises(errors.UnknownMessage):
         _reconcile(db, other, read_in_child=True)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"end_to_end_id": "MARTIN-000000000012", "returned_on": dt.date(2026, 11, 27), "reason_code": "AM04", "amount_cents": 1234},
+        {"end_to_end_id": 'quote " back \\ slash', "returned_on": dt.date(2026, 1, 2), "reason_code": None, "amount_cents": 0},
+        {"mandate": "RUM-é-ü-€-\u2028-\x01\ttab", "amount_cents": -5, "remittance": None, "requested_date": dt.date(2027, 2, 1), "final": False},
+        {"mandate": "R", "amount_cents": 10**15, "remittance": "Loyer 日本", "requested_date": None, "final": True},
+        {"b": dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC), "a": "x"},
+    ],
+)
+def test_canonical_digest_is_the_content_hash_of_the_same_content(content):
+    assert accounts.canonical_digest(content) == idempotency.content_hash(content)
+
+
+def test_rows_written_in_bulk_are_stored_as_the_orm_stores_them(db, settings, tmp_path):
+    from sqlalchemy import insert
+
+    from sepa_engine.db.repositories import returns as repo
+
+    collect(db, settings, requests=1)
+    (debit,) = requests(db).values()
+    with db.transaction() as s:
+        file = ReturnFile(sha256="0" * 64, path="x", status="applied", imported_at=LATER.now())
+        s.add(file)
+        s.flush()
+        row = {
+            "return_file_id": file.id, "kind": "returned", "debit_request_id": debit.id, "batch_id": debit.batch_id,
+            "end_to_end_id": debit.end_to_end_id, "reason_code": "AM04", "amount_cents": 1234, "fees_cents": None,
+            "booking_date": dt.date(2026, 11, 27), "effects": "retry 7",
+            "applied_at": dt.datetime(2026, 12, 7, 9, 30, 1, 250, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+        }
+        s.execute(insert(AppliedReturn.__table__), [{**row, "natural_key": "orm"}])
+        repo.executemany(s, insert(AppliedReturn.__table__), [{**row, "natural_key": "bulk"}])
+        stored = s.connection().exec_driver_sql(
+            "SELECT natural_key, return_file_id, kind, debit_request_id, batch_id, end_to_end_id, reason_code, "
+            "amount_cents, fees_cents, booking_date, effects, applied_at FROM applied_returns ORDER BY natural_key"
+        ).all()
+    bulk, orm = stored
+    assert bulk[1:] == orm[1:]
+    with db.reader() as s:
+        assert {a.applied_at for a in s.scalars(select(AppliedReturn))} == {row["applied_at"]}
