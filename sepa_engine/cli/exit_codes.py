@@ -15,6 +15,8 @@ class ExitCode(IntEnum):
     NOTHING_TO_DO = 3
     PARTIAL = 4          # some requests refused, the rest collected
     FAILED = 5
+    LOCK_BUSY = 75       # another scheduler holds the ledger; nothing done (sysexits EX_TEMPFAIL)
+    INTERRUPTED = 143    # stopped by SIGTERM between two transactions (128 + 15, as a shell says)
 
 
 def for_error(error: errors.SepaEngineError) -> ExitCode:

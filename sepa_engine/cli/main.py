@@ -30,6 +30,8 @@ def _register() -> None:
     from sepa_engine.cli import returns  # noqa: F401
     from sepa_engine.cli import banksim  # noqa: F401
     from sepa_engine.cli import reconcile  # noqa: F401
+    from sepa_engine.cli import api, enqueue, tokens  # noqa: F401
+    from sepa_engine.cli import service  # noqa: F401
 
 
 _register()

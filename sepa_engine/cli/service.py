@@ -52,7 +52,7 @@ def _scheduler_errors() -> Iterator[None]:
             f"lock busy: another scheduler (serve or run-nightly) is acting on this ledger; nothing was done ({exc})",
             markup=False, highlight=False,
         )
-        raise typer.Exit(nightly.LOCK_BUSY) from None
+        raise typer.Exit(int(ExitCode.LOCK_BUSY)) from None
     except (SQLAlchemyError, OSError) as exc:
         context.stderr.print(f"error: {exc}".splitlines()[0], markup=False, highlight=False)
         raise typer.Exit(int(ExitCode.FAILED)) from None

@@ -46,9 +46,6 @@ from sepa_engine.services.collection import run_collection
 log = structlog.get_logger("sepa_engine.jobs")
 
 SCHEDULER_LOCK = "scheduler"
-# Exit codes beyond ExitCode's, documented in README (exit codes for cron).
-LOCK_BUSY = 75  # EX_TEMPFAIL: another scheduler holds the ledger; nothing was done
-INTERRUPTED = 143  # 128 + SIGTERM: stopped between two transactions; the next run carries on
 
 OK, NOTHING_TO_DO, PARTIAL, FAILED, INTERRUPTED_OUTCOME = "ok", "nothing_to_do", "partial", "failed", "interrupted"
 _EXIT_CODES = {
@@ -56,7 +53,7 @@ _EXIT_CODES = {
     NOTHING_TO_DO: int(ExitCode.NOTHING_TO_DO),
     PARTIAL: int(ExitCode.PARTIAL),
     FAILED: int(ExitCode.FAILED),
-    INTERRUPTED_OUTCOME: INTERRUPTED,
+    INTERRUPTED_OUTCOME: int(ExitCode.INTERRUPTED),
 }
 # Worst first: the outcome of a run is the first of these any of its steps had.
 _SEVERITY = (FAILED, INTERRUPTED_OUTCOME, PARTIAL, OK, NOTHING_TO_DO)

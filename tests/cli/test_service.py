@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from sepa_engine.cli.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.clock import SystemClock
 from sepa_engine.db import locks
@@ -22,7 +23,9 @@ from sepa_engine.db.repositories import collection as collection_repo
 from sepa_engine.db.repositories import jobs as jobs_repo
 from sepa_engine.db.returns_models import ReturnException, ReturnFile
 from sepa_engine.db.service_models import JobRun
-from sepa_engine.jobs.nightly import LOCK_BUSY, SCHEDULER_LOCK
+from sepa_engine.jobs.nightly import SCHEDULER_LOCK
+
+LOCK_BUSY = ExitCode.LOCK_BUSY
 from tests import ledger
 
 runner = CliRunner()

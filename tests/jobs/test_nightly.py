@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from sepa_engine.cli.exit_codes import ExitCode
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
 from sepa_engine.db import locks
@@ -84,7 +85,7 @@ def test_a_stop_during_a_step_lets_it_finish_and_starts_no_later_step(db, settin
         {"collect": "ok", "schedules": "ok", "inbox": "ok"}, calls, stop_after="collect", stop=stop))
     assert calls == ["collect"]
     assert result.skipped == ["schedules", "inbox"]
-    assert (result.outcome, result.exit_code) == ("interrupted", nightly.INTERRUPTED)
+    assert (result.outcome, result.exit_code) == ("interrupted", ExitCode.INTERRUPTED)
     (row,) = _rows(db)
     assert row.outcome == "interrupted" and row.finished_at is not None
 
