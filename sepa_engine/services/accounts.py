@@ -510,10 +510,8 @@ def record_returned_payments(
                 raise errors.AccountError(
                     "end_to_end_id", e2e, f"never reached the bank (status {request.status}): nothing was paid"
                 )
-            payment = repo.UnbookedRow(
-                request.request_id, request.creditor_id, request.debtor_account_id, request.amount_cents,
-                request.end_to_end_id, request.collection_date, request.requested_date, request.remittance,
-            )
+            # Rare (the collection run books payments when it publishes): read as _book reads it.
+            (payment,) = repo.unbooked_requests(session, creditor_id=creditor.id, request_id=request.request_id, limit=1)
             paid.add(request.request_id)
         now = clock.now()
         accounts.add(request.debtor_account_id)

@@ -73,6 +73,7 @@ T = TypeVar("T")
 _R = RequestStatus
 # The values compared per record, read once (an enum member's .value is a property call).
 _PENDING = _R.PENDING.value
+_KIND = {kind: kind.value for kind in Kind}
 _BLOCKED = MandateStatus.BLOCKED.value
 _SUPERSEDED = MandateStatus.SUPERSEDED.value
 # Kind of record -> status of the debit it is applied to.
@@ -468,14 +469,14 @@ class _Run:
         self.session.flush()  # the reads below go around the ORM (no autoflush)
         part = records[start:]
         found = repo.request_rows_by_end_to_end_ids(self.session, {r.end_to_end_id for r in part})  # type: ignore[misc]
-        state = _Segment({row.id: row for row in found.values()})
+        state = _Segment({row.id: row for row in found.values()}, self.clock.now())
         keys: set[str] = set()
         failing: list[tuple[ReturnRecord, RequestRow]] = []
         for record in part:
             row = found.get(record.end_to_end_id)  # type: ignore[arg-type]
             if row is None:
                 continue
-            keys.add(f"{record.kind.value}:request:{row.id}")
+            keys.add(f"{_KIND[record.kind]}:request:{row.id}")
             if record.kind.is_failure():
                 failing.append((record, row))
         state.applied = repo.applied_keys(self.session, keys)
@@ -514,7 +515,7 @@ class _Run:
         self.matched_any = True
         if row.batch_id is not None:
             self.touched[row.batch_id] = self.touched.get(row.batch_id, False) or not self.is_camt
-        key = f"{record.kind.value}:request:{row.id}"
+        key = f"{_KIND[record.kind]}:request:{row.id}"
         if key in state.applied or _settled_already(record, row.status):
             self.report.already_applied += 1
             return
@@ -529,7 +530,7 @@ class _Run:
             # the retry must exist (with its id) first.
             self._write(state)
         state.applied.add(key)
-        now = self.clock.now()
+        now = state.now
         row.status = status.value
         changes: dict[str, object] = {"status": row.status, "status_changed_at": now}
         effects: list[object] = []
@@ -537,21 +538,21 @@ class _Run:
         if record.kind.is_failure():
             policy = self._policy(row.creditor_id, record.reason_code)
             row.reason_code = policy.code or None
-            row.reason = f"{record.kind.value} by the bank: {policy.meaning}"[:1000]
+            row.reason = f"{_KIND[record.kind]} by the bank: {policy.meaning}"[:1000]
             changes.update(reason_code=row.reason_code, reason=row.reason)
         state.writes.request(row.id, changes)
         if policy is not None:
             effects = self._consequences(record, row, policy, state)
         state.writes.applied.append((effects, {
-            "natural_key": key, "return_file_id": self.file_id, "kind": record.kind.value,
+            "natural_key": key, "return_file_id": self.file_id, "kind": _KIND[record.kind],
             "debit_request_id": row.id, "batch_id": row.batch_id, "end_to_end_id": row.end_to_end_id,
             "reason_code": record.reason_code, "amount_cents": row.amount_cents, "fees_cents": record.fees_cents,
-            "booking_date": record.booking_date, "applied_at": self.clock.now(),
+            "booking_date": record.booking_date, "applied_at": now,
         }))
         self.report.applied += 1
         # Per record at debug: a file of 100,000 returns would otherwise spend seconds on a
         # line each; the applied_returns row is the record of it, return_file.applied the sum.
-        self.log.debug("return.applied", kind=record.kind.value, request_id=row.id, reason_code=record.reason_code)
+        self.log.debug("return.applied", kind=_KIND[record.kind], request_id=row.id, reason_code=record.reason_code)
 
     def _consequences(self, record: ReturnRecord, row: RequestRow, policy: ReasonCode, state: _Segment) -> list[object]:
         """``consequences`` on the segment's rows: the same effects, in the same order."""
@@ -583,7 +584,7 @@ class _Run:
             else:
                 mandate.status_reason = policy.code
                 state.writes.mandate(mandate.id, {
-                    "status": mandate.status, "status_reason": mandate.status_reason, "status_changed_at": self.clock.now(),
+                    "status": mandate.status, "status_reason": mandate.status_reason, "status_changed_at": state.now,
                 })
                 self.report.blocked_mandates += 1
                 effects.append("mandate blocked")
@@ -596,7 +597,7 @@ class _Run:
                 pending.reason_code = mandate.status_reason
                 pending.reason = f"mandate blocked ({mandate.status_reason})"
                 state.writes.request(pending.id, {
-                    "status": pending.status, "status_changed_at": self.clock.now(),
+                    "status": pending.status, "status_changed_at": state.now,
                     "reason_code": pending.reason_code, "reason": pending.reason,
                 })
                 effects.append(f"request {pending.id} cancelled")
@@ -1001,8 +1002,11 @@ class _Pending:
 class _Segment:
     """The rows a segment reads once and then keeps up to date in memory."""
 
-    def __init__(self, rows: dict[int, RequestRow]) -> None:
+    def __init__(self, rows: dict[int, RequestRow], now: dt.datetime) -> None:
         self.rows = rows
+        # One instant for the segment's changes, as for one chunk of a batch enqueue: the
+        # rows of one round trip share it (and its text is formatted once per write).
+        self.now = now
         self.applied: set[str] = set()
         self.mandates: dict[int, MandateRow] = {}
         # Pending requests of the mandates that are or may become blocked, by id.

@@ -335,3 +335,19 @@ def test_rows_written_in_bulk_are_stored_as_the_orm_stores_them(db, settings, tm
     assert bulk[1:] == orm[1:]
     with db.reader() as s:
         assert {a.applied_at for a in s.scalars(select(AppliedReturn))} == {row["applied_at"]}
+
+
+def test_a_returned_debit_without_its_payment_entry_gets_the_payment_booked_before_the_return(db, settings, tmp_path):
+    from sqlalchemy import delete
+
+    collect(db, settings, requests=2)
+    first, second = sorted(requests(db).values(), key=lambda r: r.id)
+    with db.transaction() as s:
+        s.execute(delete(LedgerEntry).where(LedgerEntry.debit_request_id == first.id))
+
+    _reconcile(db, _rejects(tmp_path / "r.xml", _message_id(db), [(first, "AM04"), (second, "AM04")]))
+
+    with db.reader() as s:
+        entries = [(e.debit_request_id, e.kind) for e in s.scalars(select(LedgerEntry).order_by(LedgerEntry.id))]
+    # Booked as the single call books it: the payment first, then its return, in file order.
+    assert entries[-3:] == [(first.id, "payment"), (first.id, "returned_payment"), (second.id, "returned_payment")]

@@ -8,8 +8,9 @@ executemany; the identity map then never holds what a chunk read.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
@@ -296,13 +297,30 @@ def executemany(session: Session, statement: Executable, rows: list[dict[str, ob
         order = compiled.positiontup
         if order is not None and set(order) == set(rows[0]) and not compiled.insert_prefetch and not compiled.update_prefetch:
             processors = [compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order]
-            plan = list(zip(order, processors, strict=True))
+            plan = [(name, None if fn is None else _remembered(fn)) for name, fn in zip(order, processors, strict=True)]
             connection.exec_driver_sql(
                 str(compiled),
                 [tuple(row[name] if fn is None or row[name] is None else fn(row[name]) for name, fn in plan) for row in rows],
             )
             return
     session.execute(statement, rows)
+
+
+def _remembered(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` for one executemany, remembering its results: the dates and instants
+    of a chunk's rows are few, and formatting each again costs more than the insert."""
+    seen: dict[Any, Any] = {}
+
+    def remembered(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            result = seen[value] = process(value)
+            return result
+        except TypeError:  # not hashable
+            return process(value)
+
+    return remembered
 
 
 def update_requests(session: Session, rows: list[dict[str, object]]) -> None:
@@ -337,9 +355,6 @@ class ReturnedDebitRow:
     debtor_account_id: int
     amount_cents: int
     end_to_end_id: str
-    collection_date: dt.date | None
-    requested_date: dt.date
-    remittance: str | None
     status: str
     has_payment: bool
 
@@ -359,8 +374,7 @@ def returned_debit_rows(
     query = (
         select(
             DebitRequest.id, DebitRequest.creditor_id, Mandate.debtor_account_id, DebitRequest.amount_cents,
-            DebitRequest.end_to_end_id, DebitRequest.collection_date, DebitRequest.requested_date,
-            DebitRequest.remittance, DebitRequest.status, booked,
+            DebitRequest.end_to_end_id, DebitRequest.status, booked,
         )
         .join(Mandate, Mandate.id == DebitRequest.mandate_id)
         .where(DebitRequest.end_to_end_id.in_(sorted(end_to_end_ids)))
