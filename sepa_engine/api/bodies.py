@@ -34,6 +34,7 @@ _SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "DebtorAccount": ("debtor-account.schema.json", ("idempotency_key", "creditor")),
     "LedgerEntry": ("accounts/ledger-entry.schema.json", ()),
     "PayNow": ("accounts/pay-now.schema.json", ()),
+    "GroupPayment": ("accounts/group-payment.schema.json", ()),
     "Dispute": ("accounts/dispute.schema.json", ()),
     "DisputeTransition": ("accounts/dispute-transition.schema.json", ()),
     "ESignedMandate": ("accounts/esigned-mandate.schema.json", ()),

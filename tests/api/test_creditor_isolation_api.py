@@ -20,7 +20,9 @@ from sepa_engine.services.inputs import DebitRequestInput
 from tests import accounts_world as world
 from tests.api.conftest import Api
 
-UNSCOPED = {"/v1/creditors", "/v1/health"}
+# The creditors list shows only the token's own; a group payment checks every creditor it
+# names (test_group_payment_api.py); health shows nothing.
+UNSCOPED = {"/v1/creditors", "/v1/health", "/v1/group-payments"}
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -39,6 +41,9 @@ SCOPED = [(method, path) for method, path in ROUTES if path not in UNSCOPED]
 def test_every_route_but_the_creditor_list_and_health_is_under_a_creditor() -> None:
     assert {path for _, path in ROUTES} - {path for _, path in SCOPED} == UNSCOPED
     assert all(path.startswith("/v1/creditors/{creditor}") for _, path in SCOPED)
+    assert {(m, p) for m, p in ROUTES if p in UNSCOPED} == {
+        ("GET", "/v1/creditors"), ("GET", "/v1/health"), ("POST", "/v1/group-payments")
+    }
 
 
 def _other_objects(api: Api) -> dict[str, str]:

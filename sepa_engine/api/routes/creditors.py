@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
 from sepa_engine.api import docs
+from sepa_engine.api import writes
 from sepa_engine.api.deps import Body, Context, IdempotencyKey, ReadScope, WriteScope, principal
-from sepa_engine.api.routes.common import parsed, read, write
-from sepa_engine.services import account_changes, api_views
-from sepa_engine.services.account_inputs import CreditorSettingsInput
+from sepa_engine.api.routes.common import created, parsed, read, write
+from sepa_engine.services import account_changes, api_views, on_demand
+from sepa_engine.services.account_inputs import CreditorSettingsInput, GroupPaymentInput
 from sepa_engine.services.api_tokens import Principal
 
 router = APIRouter(tags=["creditors"])
@@ -43,3 +44,29 @@ def set_settings(request: Request, ctx: Context, scope: WriteScope, key: Idempot
         return 200, result.to_dict()
 
     return write(ctx, request, scope, key, raw, action)
+
+
+@router.post(
+    "/v1/group-payments", status_code=201, tags=["debit requests"], openapi_extra=docs.body("GroupPayment"),
+    responses=docs.write_problems(),
+)
+def pay_across_creditors(
+    request: Request, ctx: Context, who: Annotated[Principal, Depends(principal)], key: IdempotencyKey, raw: Body
+) -> Response:
+    """One customer paying selected invoices at several creditors of a group: one debit per creditor, all or none.
+    The token must act for every creditor named (else 404, as for any creditor it does not name)."""
+    record = parsed(raw, "GroupPayment")
+    for index, selection in enumerate(record["selections"]):
+        if selection["creditor"] not in who.creditors:
+            raise HTTPException(404, {"code": "not_found", "field": f"selections[{index}].creditor", "rule": "does not exist",
+                                      "detail": f"creditor {selection['creditor']!r} does not exist"})
+    if not who.can_write:
+        raise HTTPException(403, {"code": "forbidden", "detail": "this token is read-only", "rule": "needs a write token"})
+    data = GroupPaymentInput.from_mapping(record)
+
+    def action(session: Any) -> tuple[int, Any]:
+        result = on_demand.pay_across_creditors(session, data, idempotency_key=key, clock=ctx.clock)
+        return created(result), result.to_dict()
+
+    return writes.run(ctx, request, scope=f"group:{data.customer_reference}"[:50], who=who, key=key, body=raw,
+                      action=action)
