@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import make_url
 
 from sepa_engine import errors
@@ -31,14 +33,32 @@ class LockBusy(errors.CollectionError):
     problem = "is held by another run"
 
 
+class LockLost(errors.CollectionError):
+    code = "lock_lost"
+    problem = "was lost (the database server dropped the holder's connection)"
+
+
+class Lease:
+    """A lock being held; ``held()`` asks whether it still is.
+
+    A flock lives as long as the process; an advisory lock only as long as its connection,
+    which a PostgreSQL restart or a network cut ends without telling the holder. A long-lived
+    holder (``serve``) asks before each job, so it never acts beside a second scheduler that
+    took the lock meanwhile.
+    """
+
+    def held(self) -> bool:
+        return True
+
+
 @contextmanager
-def run_lock(db: Database, name: str = "collection", wait_seconds: float = 0.0) -> Iterator[None]:
+def run_lock(db: Database, name: str = "collection", wait_seconds: float = 0.0) -> Iterator[Lease]:
     if db.is_sqlite:
         with _file_lock(db, name, wait_seconds):
-            yield
+            yield Lease()
     else:
-        with _advisory_lock(db, name, wait_seconds):
-            yield
+        with _advisory_lock(db, name, wait_seconds) as lease:
+            yield lease
 
 
 def _lock_path(db: Database, name: str) -> Path | None:
@@ -71,8 +91,32 @@ def _file_lock(db: Database, name: str, wait_seconds: float) -> Iterator[None]:
         os.close(fd)
 
 
+class _AdvisoryLease(Lease):
+    # A one-bigint advisory lock shows in pg_locks as classid = high half, objid = low half,
+    # objsubid = 1; crc32 keys fit the low half.
+    _HELD = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid() "
+        "AND classid = 0 AND objid::bigint = :k AND objsubid = 1"
+    )
+
+    def __init__(self, conn: Connection, key: int) -> None:
+        self._conn, self._key = conn, key
+        self._lost = False
+
+    def held(self) -> bool:
+        if self._lost:
+            return False  # a new connection would not have the lock: lost stays lost
+        try:
+            count = self._conn.execute(self._HELD, {"k": self._key}).scalar()
+            self._conn.commit()
+        except SQLAlchemyError:
+            count = 0  # the connection is gone, and the lock with it
+        self._lost = not count
+        return not self._lost
+
+
 @contextmanager
-def _advisory_lock(db: Database, name: str, wait_seconds: float) -> Iterator[None]:
+def _advisory_lock(db: Database, name: str, wait_seconds: float) -> Iterator[Lease]:
     key = zlib.crc32(f"sepa-engine:{name}".encode())
     with db.engine.connect() as conn:
         def attempt() -> None:
@@ -82,10 +126,13 @@ def _advisory_lock(db: Database, name: str, wait_seconds: float) -> Iterator[Non
                 raise BlockingIOError
         _acquire(attempt, name, wait_seconds)
         try:
-            yield
+            yield _AdvisoryLease(conn, key)
         finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            conn.commit()
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+            except SQLAlchemyError:
+                pass  # connection lost: the server released the lock already
 
 
 def _acquire(attempt, name: str, wait_seconds: float) -> None:  # type: ignore[no-untyped-def]

@@ -11,6 +11,10 @@
   during the nightly run finishes it) becomes its next run time, and APScheduler coalesces
   from there to now.
   A slot older than ``scheduler.misfire_grace_seconds`` is skipped, not run late.
+* **Losing the lock.** On PostgreSQL the lock lives with one connection, which a server
+  restart ends silently. Before each job and every ``_LEASE_CHECK`` seconds ``serve`` asks
+  whether it still holds it; if not, it stops (``LockLost``, exit 5) rather than run beside
+  a second scheduler, and the service manager restarts it.
 * **Stopping.** ``stop`` (an Event set by SIGTERM/SIGINT) is the ``should_stop`` of the
   running job, which finishes its current transaction or file and returns; no job starts
   after it is set. ``serve`` then returns.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import structlog
@@ -43,10 +48,17 @@ log = structlog.get_logger("sepa_engine.serve")
 TRIGGER = "serve"
 # A run recorded at the very second of its slot must not count that slot as missed.
 _AFTER_LAST_RUN = dt.timedelta(seconds=1)
+_LEASE_CHECK = 30.0
 
 
 def build_scheduler(
-    db: Database, settings: Settings, clock: Clock, stop: threading.Event, *, steps: dict[str, Step] | None = None
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    stop: threading.Event,
+    *,
+    steps: dict[str, Step] | None = None,
+    lease: locks.Lease | None = None,
 ) -> BackgroundScheduler:
     """A scheduler (not started) with one cron job per enabled ``[scheduler.jobs.*]`` table."""
     enabled = settings.scheduler.enabled_jobs()
@@ -72,7 +84,8 @@ def build_scheduler(
             options["next_run_time"] = missed
             log.info("serve.catch_up", job=job.name, missed_since=missed.isoformat())
         scheduler.add_job(
-            _runner(db, settings, clock, stop, job.name, steps), trigger, id=job.name, name=job.name, **options
+            _runner(db, settings, clock, stop, job.name, steps, lease or locks.Lease()), trigger,
+            id=job.name, name=job.name, **options,
         )
     return scheduler
 
@@ -94,11 +107,21 @@ def first_missed_slot(
 
 
 def _runner(
-    db: Database, settings: Settings, clock: Clock, stop: threading.Event, job: str, steps: dict[str, Step] | None
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    stop: threading.Event,
+    job: str,
+    steps: dict[str, Step] | None,
+    lease: locks.Lease,
 ) -> Callable[[], None]:
     def run() -> None:
         if stop.is_set():
             log.info("serve.job_not_started", job=job, reason="stopping")
+            return
+        if not lease.held():
+            log.error("serve.lock_lost", job=job)
+            stop.set()
             return
         try:
             run_job(db, settings, clock, job, TRIGGER, should_stop=stop.is_set, steps=steps)
@@ -121,27 +144,38 @@ def serve(
     stop: threading.Event,
     *,
     steps: dict[str, Step] | None = None,
+    lease_check_seconds: float = _LEASE_CHECK,
 ) -> None:
-    """Run the configured jobs until ``stop`` is set; raises ``LockBusy`` if another scheduler runs."""
+    """Run the configured jobs until ``stop`` is set; raises ``LockBusy`` if another scheduler
+    runs, ``LockLost`` if the lock went away under it."""
     # APScheduler's own lines are plain text on stderr; its warnings (a missed slot) are
     # logged as structured events here instead, and job errors by the job wrapper.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    with locks.run_lock(db, SCHEDULER_LOCK, settings.scheduler.lock_wait_seconds):
+    with locks.run_lock(db, SCHEDULER_LOCK, settings.scheduler.lock_wait_seconds) as lease:
         abandoned = runs.abandon_unfinished(db)
         if abandoned:
             log.warning("serve.abandoned_runs", count=abandoned)
-        scheduler = build_scheduler(db, settings, clock, stop, steps=steps)
+        scheduler = build_scheduler(db, settings, clock, stop, steps=steps, lease=lease)
         scheduler.start()
         log.info("serve.started", timezone=settings.scheduler_timezone, jobs={
             job.id: job.next_run_time.isoformat() if job.next_run_time else None for job in scheduler.get_jobs()
         })
+        lost = False
         try:
             # A timed wait, so the main thread gets back to Python and runs signal handlers.
+            next_check = time.monotonic() + lease_check_seconds
             while not stop.wait(0.5):
-                pass
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + lease_check_seconds
+                    if not lease.held():
+                        log.error("serve.lock_lost")
+                        break
+            lost = not lease.held()
             log.info("serve.stopping")
         finally:
             stop.set()
             # Waits for the job in progress; jobs queued behind it see ``stop`` and return.
             scheduler.shutdown(wait=True)
+        if lost:
+            raise locks.LockLost("lock", SCHEDULER_LOCK)
         log.info("serve.stopped")

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
+import zlib
 from pathlib import Path
 
 import pytest
 from apscheduler.events import EVENT_JOB_MISSED
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from sepa_engine import errors
 from sepa_engine.clock import FixedClock, SystemClock
 from sepa_engine.config import JobSchedule, SchedulerSettings, Settings
+from sepa_engine.db import locks
 from sepa_engine.db.repositories import jobs as repo
 from sepa_engine.db.service_models import JobRun
-from sepa_engine.jobs import nightly
+from sepa_engine.jobs import daemon, nightly
 from sepa_engine.jobs.crontab import cron_trigger
 from sepa_engine.jobs.daemon import build_scheduler, first_missed_slot
 from sepa_engine.jobs.nightly import StepResult
@@ -126,3 +129,69 @@ def test_serve_with_no_enabled_job_is_a_configuration_error(db, database_url, tm
         jobs=(JobSchedule("nightly", "30 22 * * *", enabled=False),)))
     with pytest.raises(errors.ConfigurationError, match=r"\[scheduler.jobs\] enables no job"):
         build_scheduler(db, settings, FixedClock(dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc)), threading.Event())
+
+
+class _LostLease(locks.Lease):
+    def held(self) -> bool:
+        return False
+
+
+def test_a_scheduler_that_lost_its_lock_starts_no_job_and_stops(db, database_url, tmp_path):
+    _ran(db, "nightly", SystemClock().now() - dt.timedelta(days=40))
+    calls: list[str] = []
+    stop = threading.Event()
+    scheduler = build_scheduler(db, _settings(tmp_path, database_url, MONTHLY, grace=60 * 86400), SystemClock(),
+                                stop, steps=_counting_steps(calls, threading.Event()), lease=_LostLease())
+    scheduler.start()
+    try:
+        assert stop.wait(10), "the scheduler did not stop"
+    finally:
+        scheduler.shutdown(wait=True)
+    assert calls == [] and _runs(db) == 1
+
+
+def test_serve_stops_with_lock_lost_when_the_server_drops_its_lock(db, database_url, tmp_path):
+    """PostgreSQL: a server restart ends the lock's connection silently. SQLite: the flock
+    lives with the process, so the same serve keeps its lock until it is stopped."""
+    settings = _settings(tmp_path, database_url, MONTHLY, grace=60)
+    stop = threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def serving() -> None:
+        try:
+            daemon.serve(db, settings, SystemClock(), stop, steps=_counting_steps([], threading.Event()),
+                         lease_check_seconds=0.1)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=serving)
+    thread.start()
+    try:
+        if db.is_sqlite:
+            assert not thread.join(1.0) and thread.is_alive(), "serve stopped by itself"
+            stop.set()
+            thread.join(10)
+            assert outcome == [None]
+        else:
+            holder = _advisory_holder(db)
+            with db.engine.connect() as admin:
+                admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": holder})
+                admin.commit()
+            thread.join(10)
+            assert len(outcome) == 1 and isinstance(outcome[0], locks.LockLost)
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def _advisory_holder(db) -> int:
+    query = text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid::bigint = :k")
+    key = zlib.crc32(f"sepa-engine:{nightly.SCHEDULER_LOCK}".encode())
+    for _ in range(100):
+        with db.engine.connect() as conn:
+            pid = conn.execute(query, {"k": key}).scalar()
+        if pid is not None:
+            return int(pid)
+        time.sleep(0.05)
+    raise AssertionError("serve never took the scheduler lock")
