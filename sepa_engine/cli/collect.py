@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import getpass
 from typing import Any
 
@@ -52,11 +53,13 @@ def collect(
     business_date = _parse_date(date)
     with context.database(config) as (settings, db), context.handled():
         clock = SystemClock()
+        stop = threading.Event()
         # A bar on stderr when it is a terminal; nothing at all under cron or in a pipe.
-        with bar("Collecting") as progress:
+        # SIGTERM finishes the file in progress; the next run writes the rest.
+        with bar("Collecting") as progress, context.stop_on_signals(stop):
             report = run_collection(
                 db, settings, clock, TimestampIds(clock), creditor_code=creditor, business_date=business_date,
-                dry_run=dry_run, progress=progress,
+                dry_run=dry_run, progress=progress, should_stop=stop.is_set,
             )
         refusals = _refusals(db, report)
         context.render(_report_json(report, refusals), as_json, lambda: _draw_report(report, refusals))
@@ -66,6 +69,8 @@ def collect(
 def _exit_code(report: CollectionReport) -> ExitCode:
     if report.failures:
         return ExitCode.FAILED
+    if report.interrupted:
+        return ExitCode.INTERRUPTED
     if report.nothing_to_do:
         return ExitCode.NOTHING_TO_DO
     if report.refused:
@@ -144,6 +149,8 @@ def _draw_report(report: CollectionReport, refusals: list[tuple[str, str, str, s
         out.print(context.table(f"Refused{more}", ["creditor", "end-to-end id", "code", "reason"], refusals))
     for failure in report.failures:
         context.stderr.print(f"failed: {failure}", markup=False)
+    if report.interrupted:
+        context.stderr.print("stopped on request after the file in progress: the next run writes the rest", markup=False)
 
 
 @batches_app.command("list")

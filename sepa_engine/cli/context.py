@@ -4,7 +4,9 @@ turned into one clear line on stderr with the exit code of their class."""
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -76,3 +78,23 @@ def render(document: Any, as_json: bool, draw: Callable[[], None]) -> None:
         emit_json(document)
     else:
         draw()
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop``; the work in progress finishes its transaction."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        if not stop.is_set():
+            stderr.print(f"{signal.Signals(signum).name}: stopping after the current transaction", markup=False)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,26 +19,6 @@ from sepa_engine.clock import SystemClock
 from sepa_engine.db.locks import LockBusy
 from sepa_engine.jobs import daemon, nightly
 from sepa_engine.services import status as status_service
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set ``stop``; the work in progress finishes its transaction."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: object) -> None:
-        if not stop.is_set():
-            context.stderr.print(f"{signal.Signals(signum).name}: stopping after the current transaction", markup=False)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 @contextmanager
@@ -66,7 +45,7 @@ def run_nightly(
     """Collection, then schedules, then inbox import; exits with the worst step's code (for cron)."""
     with context.database(config) as (settings, db), context.handled():
         stop = threading.Event()
-        with _stop_on_signals(stop):
+        with context.stop_on_signals(stop):
             with _scheduler_errors():
                 result = nightly.run_nightly(db, settings, SystemClock(), should_stop=stop.is_set)
         document = result.to_dict()
@@ -97,7 +76,7 @@ def serve(config: str = context.ConfigOption) -> None:
     """Run the configured jobs (scheduler.jobs) on their cron lines until SIGTERM or SIGINT."""
     with context.database(config) as (settings, db), context.handled():
         stop = threading.Event()
-        with _stop_on_signals(stop):
+        with context.stop_on_signals(stop):
             with _scheduler_errors():
                 daemon.serve(db, settings, SystemClock(), stop)
     raise typer.Exit(0)

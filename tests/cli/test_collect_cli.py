@@ -65,3 +65,28 @@ def test_bad_date_is_a_usage_error(db, database_url, tmp_path):
     result = runner.invoke(app, ["collect", "--date", "23/11/2026", "--config", str(_config(tmp_path, database_url))])
     assert result.exit_code == 64
     assert "--date" in result.output
+
+
+def test_sigterm_during_collect_finishes_the_file_in_progress_and_exits_143(db, database_url, tmp_path, monkeypatch):
+    import datetime as dt
+    import os
+    import signal
+
+    from sepa_engine.cli import collect as collect_cli
+    from sepa_engine.cli.exit_codes import ExitCode
+    from sepa_engine.services.collection import CollectionReport
+
+    heard: list[bool] = []
+
+    def run_collection(*_args, should_stop, **_kwargs):
+        # What the real run does between two files: ask whether to stop.
+        before = should_stop()
+        os.kill(os.getpid(), signal.SIGTERM)
+        heard.extend([before, should_stop()])
+        return CollectionReport(run_id=None, business_date=dt.date(2026, 11, 23), dry_run=False, interrupted=True)
+
+    monkeypatch.setattr(collect_cli, "run_collection", run_collection)
+    result = runner.invoke(app, ["collect", "--config", str(_config(tmp_path, database_url))])
+    assert heard == [False, True]
+    assert result.exit_code == ExitCode.INTERRUPTED == 143
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone after the run
