@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import bindparam, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.expression import Executable
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
 
 from sepa_engine.db.models import (
     Batch,
@@ -297,11 +298,19 @@ def executemany(session: Session, statement: Executable, rows: list[dict[str, ob
         order = compiled.positiontup
         if order is not None and set(order) == set(rows[0]) and not compiled.insert_prefetch and not compiled.update_prefetch:
             processors = [compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order]
-            plan = [(name, None if fn is None else _remembered(fn)) for name, fn in zip(order, processors, strict=True)]
-            connection.exec_driver_sql(
-                str(compiled),
-                [tuple(row[name] if fn is None or row[name] is None else fn(row[name]) for name, fn in plan) for row in rows],
-            )
+            processed = [(index, _remembered(fn)) for index, fn in enumerate(processors) if fn is not None]
+            values = itemgetter(*order) if len(order) > 1 else (lambda row: (row[order[0]],))
+            params: list[tuple[object, ...]] = []
+            for row in rows:
+                line = values(row)
+                if processed:
+                    changed = list(line)
+                    for index, fn in processed:
+                        if changed[index] is not None:
+                            changed[index] = fn(changed[index])
+                    line = tuple(changed)
+                params.append(line)
+            connection.exec_driver_sql(str(compiled), params)  # type: ignore[arg-type]
             return
     session.execute(statement, rows)
 
