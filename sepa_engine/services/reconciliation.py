@@ -504,7 +504,7 @@ class _Run:
                     return start + offset + 1  # the rows read above may be stale now
                 continue
             if record.amount_cents is not None and record.amount_cents != row.amount_cents:
-                self.exception(record, _amount_problem(record, row.amount_cents))
+                self._unmatched(record, _amount_problem(record, row.amount_cents))
                 continue
             self._apply_row(record, row, state)
         self._write(state)
@@ -696,12 +696,15 @@ class _Run:
             return False
         request, problem = self.match(record)
         if request is None:
-            if record.account_iban and not self._is_ours(record.account_iban):
-                self.foreign_accounts.add(record.account_iban)
-            self.exception(record, problem)
+            self._unmatched(record, problem)
             return False
         self.apply(record, request)
         return True
+
+    def _unmatched(self, record: ReturnRecord, problem: str) -> None:
+        if record.account_iban and not self._is_ours(record.account_iban):
+            self.foreign_accounts.add(record.account_iban)
+        self.exception(record, problem)
 
     def _is_ours(self, iban: str) -> bool:
         known = self._ours.get(iban)
