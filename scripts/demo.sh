@@ -58,7 +58,7 @@ echo; echo "-- review summary beside the latest gim file: $latest"; cat "$latest
 # --- December: the customer portals' flows (issue 5) -------------------------------------
 at() { .venv/bin/python scripts/at.py "$@"; }
 
-echo; echo "== December: a new agency at PRESSIMMO and a new tenant at GIM"
+echo; echo "== December: a new agency at PRESSIMMO, a new tenant at GIM, and Syndic Lumiere, whose files wait for approval"
 "$engine" load fixtures/demo/december
 
 echo; echo "== PRESSIMMO invoices Agence Saint-Michel; the agency disputes one invoice"
@@ -97,3 +97,13 @@ echo; echo "== December collection: the on-demand payment, the automatic debit, 
 collect --date 2026-12-07
 latest=$(ls -t var/outbox/gim/*.summary.txt | head -n 1)
 echo; echo "-- review summary beside the latest gim file: $latest"; cat "$latest"
+
+echo; echo "== Syndic Lumiere requires approval: its file waits in var/outbox/pending until a person releases it"
+"$engine" batches list --awaiting-approval
+held=$("$engine" batches list --creditor syndic --limit 1 --json | .venv/bin/python -c 'import json,sys; rows=json.load(sys.stdin); print(rows[0]["id"] if rows and rows[0]["status"] == "awaiting_approval" else "")')
+if [ -n "$held" ]; then
+  "$engine" batch approve "$held" --by "ops:claire"
+fi
+"$engine" batches list --creditor syndic
+echo; echo "== What is waiting now (sepa-engine status)"
+"$engine" status

@@ -23,8 +23,11 @@ from sepa_engine.db.session import Database
 ConfigOption = typer.Option(None, "--config", help="Configuration file (TOML); default config/sepa-engine.toml.")
 JsonOption = typer.Option(False, "--json", help="One JSON document on stdout, for machines.")
 
-stdout = Console()
-stderr = Console(stderr=True)
+# Off a terminal (cron mail, a pipe, a log file) rich would wrap tables at 80 columns and cut
+# message ids in two; a wide fixed width keeps each row on one line there.
+_PIPE_WIDTH = 200
+stdout = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH)
+stderr = Console(stderr=True, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
 
 
 def settings(config: str | None) -> Settings:
