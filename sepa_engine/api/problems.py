@@ -23,8 +23,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import structlog
+
 from sepa_engine import errors
 from sepa_engine.api.bodies import InvalidBody
+
+log = structlog.get_logger("sepa_engine.api")
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://sepa-engine.example/problems/"
@@ -50,6 +54,7 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Unprocessable content",
     428: "Precondition required",
+    500: "Internal server error",
 }
 
 # The OpenAPI description of a problem document (responses refer to it).
@@ -151,6 +156,16 @@ def install(app: FastAPI) -> None:
             exc.status_code, str(detail.get("code")), detail.get("detail"), field=detail.get("field"),
             rule=detail.get("rule"), headers=getattr(exc, "headers", None),
         )
+
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # No detail leaves the server; the log names the route template, never the path
+        # (which may carry an account reference) nor the body.
+        route = request.scope.get("route")
+        log.error("api.internal_error", error=type(exc).__name__, method=request.method,
+                  route=getattr(route, "path", None))
+        return problem(500, "internal_error", "the engine failed to answer; the error is logged")
 
 
 def _code_of(status: int) -> str:

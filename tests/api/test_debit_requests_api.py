@@ -134,3 +134,23 @@ def test_bodies_over_the_configured_size_are_refused_with_413(api: Api) -> None:
     response = api.post(f"{BASE}/debit-requests", {**REQUEST, "remittance": "x" * 70_000}, key="big")
     assert response.status_code == 413
     assert response.json()["code"] == "body_too_large"
+
+
+def test_an_unexpected_failure_is_a_problem_document_without_details(api: Api, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    from sepa_engine.services import api_views
+
+    def broken(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("secret detail FR7630006000011234567890189")
+
+    monkeypatch.setattr(api_views, "get_request", broken)
+    with TestClient(api.client.app, raise_server_exceptions=False) as client:
+        response = client.get(f"{BASE}/debit-requests/1", headers=api.auth())
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "internal_error"
+    assert "secret" not in response.text and "FR76" not in response.text
