@@ -73,6 +73,9 @@ _KEYS = {
     "paths": {"var_dir", "outbox_dir", "inbox_dir"},
     "engine": {"timezone", "lock_wait_seconds", "chunk_size"},
     "scheduler": {"timezone", "lock_wait_seconds", "misfire_grace_seconds", "jobs"},
+    # Values are checked by ``api/settings.py`` when the API starts; names are checked here,
+    # so a typo in [api] stops every command, not only ``api serve``.
+    "api": {"host", "port", "max_body_bytes", "token_cache_seconds"},
 }
 _JOB_KEYS = {"cron", "enabled"}
 

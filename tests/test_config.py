@@ -99,3 +99,16 @@ def test_listed_jobs_replace_the_default_and_disabled_ones_stay_off(tmp_path):
     assert scheduler.lock_wait_seconds == 2.5
     assert [j.name for j in scheduler.jobs] == ["collect", "inbox"]
     assert [j.name for j in scheduler.enabled_jobs()] == ["collect"]
+
+
+def test_a_typo_in_the_api_table_stops_every_command_not_only_the_api(tmp_path):
+    config = tmp_path / "sepa-engine.toml"
+    config.write_text('[api]\nprot = 8080\n')
+    with pytest.raises(errors.ConfigurationError, match=r"api\.prot.*not a known key"):
+        load_settings(config)
+
+
+def test_the_example_api_table_is_what_the_api_starts_with():
+    from sepa_engine.api.settings import ApiSettings, load_api_settings
+
+    assert load_api_settings(EXAMPLE) == ApiSettings("127.0.0.1", 8080, 1_048_576, 1.0)
