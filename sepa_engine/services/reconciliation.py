@@ -22,6 +22,14 @@ What a reason code does comes from ``domain.reason_codes`` overlaid by the credi
 ``reason_code_policies`` rows: BLOCK blocks the mandate and cancels its pending requests;
 a retry is enqueued at most ``max_retries`` times along a chain of attempts; disputes are
 opened on the invoices a refunded or returned debit paid.
+
+Cost: records are applied in chunks (``CHUNK``). Per chunk, a few statements read the debits,
+the keys already applied and the mandates, and a few executemany statements write statuses,
+returned payments, retries and applied rows (``_Run`` says how records in one chunk still
+behave as if applied one by one). Nothing a chunk reads stays in the session, so memory does
+not grow with the file. Files of ``READ_IN_CHILD_BYTES`` or more are parsed in a child
+process meanwhile. A batch that becomes settled settles its debits still at the bank (a lump
+sum says nothing of each); a transaction's details arriving after that change nothing.
 """
 
 from __future__ import annotations
