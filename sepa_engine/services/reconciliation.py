@@ -477,11 +477,29 @@ class _Run:
         self.session.flush()  # the reads below go around the ORM (no autoflush)
         part = records[start:]
         found = repo.request_rows_by_end_to_end_ids(self.session, {r.end_to_end_id for r in part})  # type: ignore[misc]
-        state = _Segment({row.id: row for row in found.values()}, self.clock.now())
+        pairs = [(record, found.get(record.end_to_end_id)) for record in part]  # type: ignore[arg-type]
+        state = self._prepare(pairs)
+        for offset, (record, row) in enumerate(pairs):
+            if row is None:
+                # Fallback matching reads the ledger: it must see the records before.
+                self._write(state)
+                if self.handle(record):
+                    self._write(state)
+                    return start + offset + 1  # the rows read above may be stale now
+                continue
+            if record.amount_cents is not None and record.amount_cents != row.amount_cents:
+                self._unmatched(record, _amount_problem(record, row.amount_cents))
+                continue
+            self._apply_row(record, row, state)
+        self._write(state)
+        return len(records)
+
+    def _prepare(self, pairs: list[tuple[ReturnRecord, RequestRow | None]]) -> _Segment:
+        """Read, in a few statements, what applying these (record, debit) pairs will need."""
+        state = _Segment({row.id: row for _, row in pairs if row is not None}, self.clock.now())
         keys: set[str] = set()
         failing: list[tuple[ReturnRecord, RequestRow]] = []
-        for record in part:
-            row = found.get(record.end_to_end_id)  # type: ignore[arg-type]
+        for record, row in pairs:
             if row is None:
                 continue
             keys.add(f"{_KIND[record.kind]}:request:{row.id}")
@@ -501,22 +519,7 @@ class _Run:
         for pending in repo.pending_request_rows(self.session, blocking, _PENDING):
             state.pending[pending.mandate_id].append(state.rows.setdefault(pending.id, pending))
         state.paid_invoices = repo.requests_paying_invoices(self.session, disputable)
-
-        for offset, record in enumerate(part):
-            row = found.get(record.end_to_end_id)  # type: ignore[arg-type]
-            if row is None:
-                # Fallback matching reads the ledger: it must see the records before.
-                self._write(state)
-                if self.handle(record):
-                    self._write(state)
-                    return start + offset + 1  # the rows read above may be stale now
-                continue
-            if record.amount_cents is not None and record.amount_cents != row.amount_cents:
-                self._unmatched(record, _amount_problem(record, row.amount_cents))
-                continue
-            self._apply_row(record, row, state)
-        self._write(state)
-        return len(records)
+        return state
 
     # -- one record on the segment's rows
     def _apply_row(self, record: ReturnRecord, row: RequestRow, state: _Segment) -> None:
@@ -745,15 +748,26 @@ class _Run:
             self.exception(record, f"{record.kind.value} status for a whole {record.scope.value}: a person decides")
             return
         if block is not None:
-            covered = repo.requests_of_block(self.session, block.id, _AT_BANK)
+            scope = {"block_id": block.id}
             self.touched[block.batch_id] = True
         else:
             assert batch is not None
-            covered = repo.requests_of_batch(self.session, batch.id, _AT_BANK)
+            scope = {"batch_id": batch.id}
             self.touched[batch.id] = True
         self.matched_any = True
-        for request in covered:
-            self.apply(record, request)
+        # A whole file may be a million debits: applied a chunk at a time, as the chunks of
+        # a file of transaction records are. Each page starts after the last id applied.
+        after = 0
+        while True:
+            self.session.flush()
+            covered = repo.request_rows_covered(self.session, statuses=_AT_BANK, after_id=after, limit=CHUNK, **scope)
+            if not covered:
+                return
+            state = self._prepare([(record, row) for row in covered])
+            for row in covered:
+                self._apply_row(record, row, state)
+            self._write(state)
+            after = covered[-1].id
 
     def entry(self, record: ReturnRecord) -> None:
         """A booking without transaction details: a lump sum credited for one of our files."""

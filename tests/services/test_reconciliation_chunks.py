@@ -351,3 +351,22 @@ def test_a_returned_debit_without_its_payment_entry_gets_the_payment_booked_befo
         entries = [(e.debit_request_id, e.kind) for e in s.scalars(select(LedgerEntry).order_by(LedgerEntry.id))]
     # Booked as the single call books it: the payment first, then its return, in file order.
     assert entries[-3:] == [(first.id, "payment"), (first.id, "returned_payment"), (second.id, "returned_payment")]
+
+
+def test_group_reject_is_applied_page_by_page_to_every_debit_of_the_file(db, settings, tmp_path, monkeypatch):
+    from tests.services.test_reconciliation import _pain002_group
+
+    monkeypatch.setattr(reconciliation, "CHUNK", 2)
+    collect(db, settings, requests=5)
+
+    report = _reconcile(db, _pain002_group(tmp_path / "am04.xml", _message_id(db), "AM04"))
+
+    assert (report.applied, report.retries, report.exceptions) == (5, 5, 0)
+    originals = [r for r in requests(db).values() if r.attempt == 1]
+    assert {(r.status, r.reason_code) for r in originals} == {("rejected", "AM04")}
+    with db.reader() as s:
+        assert s.scalars(select(Batch.status)).one() == "rejected"
+        assert s.scalar(select(func.count()).where(LedgerEntry.kind == "returned_payment")) == 5
+        assert sorted(s.scalars(select(DebitRequest.retry_of_id).where(DebitRequest.retry_of_id.is_not(None)))) == sorted(
+            r.id for r in originals
+        )

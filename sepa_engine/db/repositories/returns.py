@@ -227,6 +227,19 @@ def request_rows_by_end_to_end_ids(session: Session, end_to_end_ids: Collection[
     return {row[1]: RequestRow(*row) for row in _core(session).execute(query)}
 
 
+def request_rows_covered(
+    session: Session, *, statuses: Sequence[str], after_id: int, limit: int,
+    batch_id: int | None = None, block_id: int | None = None,
+) -> list[RequestRow]:
+    """A page (by id) of the requests of a batch or of a block in ``statuses``."""
+    query = select(*_REQUEST_COLUMNS).where(DebitRequest.status.in_(statuses), DebitRequest.id > after_id)
+    if block_id is not None:
+        query = query.where(DebitRequest.block_id == block_id)
+    else:
+        query = query.where(DebitRequest.batch_id == batch_id)
+    return [RequestRow(*row) for row in _core(session).execute(query.order_by(DebitRequest.id).limit(limit))]
+
+
 def pending_request_rows(session: Session, mandate_ids: Collection[int], pending: str) -> list[RequestRow]:
     """The ``pending`` requests of these mandates, by id."""
     if not mandate_ids:
