@@ -14,8 +14,8 @@ workloads. Target: at least 1,000 enqueues per second with p99 under 50 ms.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
-import http.client
 import json
 import os
 import shutil
@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -92,51 +91,94 @@ def _start(config: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit(f"the API did not start on port {port}: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
 
 
-def _load(ports: list[int], token: str, count: int, seconds: float) -> tuple[list[float], int, float]:
-    latencies: list[list[float]] = [[] for _ in range(CLIENTS)]
-    errors = [0] * CLIENTS
-    next_index = iter(range(count))
-    lock = threading.Lock()
+def _requests(token: str, count: int) -> list[bytes]:
+    """Every request rendered beforehand (a unique Idempotency-Key each), so that sending one
+    costs the client a write and nothing else."""
+    head = (f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n").encode()
+    rendered = []
+    for index in range(count):
+        body = json.dumps({"mandate": f"RUM-{index % MANDATES}", "amount": f"{index % 900 + 1}.00",
+                           "remittance": f"Invoice {index}"}).encode()
+        rendered.append(b"POST /v1/creditors/bench/debit-requests HTTP/1.1\r\n" + head
+                        + f"Idempotency-Key: bench-{index}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    return rendered
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    """Send one request on a kept-alive connection and read its whole answer; its status."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+            break
+    else:
+        raise RuntimeError(f"no Content-Length in the answer: {head[:200]!r}")
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def _clients(ports: list[int], requests: list[bytes], seconds: float) -> tuple[list[float], int, float]:
+    latencies: list[float] = []
+    errors = 0
+    cursor = iter(requests)
+    connections = [await asyncio.open_connection("127.0.0.1", ports[worker % len(ports)]) for worker in range(CLIENTS)]
+    for reader, writer in connections:  # warm each connection (not measured)
+        await _exchange(reader, writer, b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     stop_at = time.monotonic() + seconds
-    start = threading.Barrier(CLIENTS + 1)
 
-    def client(worker: int) -> None:
-        # http.client on a kept-alive connection: the load generator shares the machine's
-        # cores with the server, so it must cost as little as possible per request.
-        port = ports[worker % len(ports)]
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.request("GET", "/v1/health")  # warm the connection (not measured)
-        connection.getresponse().read()
-        start.wait()
-        try:
-            while time.monotonic() < stop_at:
-                with lock:
-                    index = next(next_index, None)
-                if index is None:
-                    return
-                body = json.dumps({"mandate": f"RUM-{index % MANDATES}", "amount": f"{index % 900 + 1}.00",
-                                   "remittance": f"Invoice {index}"}).encode()
-                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                           "Idempotency-Key": f"bench-{index}"}
-                began = time.perf_counter()
-                connection.request("POST", "/v1/creditors/bench/debit-requests", body=body, headers=headers)
-                response = connection.getresponse()
-                response.read()
-                latencies[worker].append(time.perf_counter() - began)
-                if response.status != 201:
-                    errors[worker] += 1
-        finally:
-            connection.close()
+    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal errors
+        clock = time.perf_counter
+        for request in cursor:  # shared: each request is sent exactly once, by one client
+            began = clock()
+            status = await _exchange(reader, writer, request)
+            latencies.append(clock() - began)
+            if status != 201:
+                errors += 1
+            if time.monotonic() >= stop_at:
+                return
 
-    threads = [threading.Thread(target=client, args=(worker,)) for worker in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    start.wait()
     began = time.perf_counter()
-    for thread in threads:
-        thread.join()
+    await asyncio.gather(*(client(reader, writer) for reader, writer in connections))
     elapsed = time.perf_counter() - began
-    return [value for values in latencies for value in values], sum(errors), elapsed
+    for _reader, writer in connections:
+        writer.close()
+    return latencies, errors, elapsed
+
+
+def _load(ports: list[int], token: str, count: int, seconds: float) -> tuple[list[float], int, float, float]:
+    """CLIENTS concurrent keep-alive connections in one asyncio loop (uvloop when installed),
+    raw HTTP/1.1 over ``asyncio.open_connection``: the load generator shares the machine's
+    cores with the server, so it must cost as little as possible per request. The latency
+    of a request is from its send to the last byte of its answer. Returns the latencies,
+    the errors, the wall time and the client's CPU seconds."""
+    requests = _requests(token, count)
+    try:
+        import uvloop
+    except ImportError:
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    cpu = time.process_time()
+    latencies, errors, elapsed = runner(_clients(ports, requests, seconds))
+    return latencies, errors, elapsed, time.process_time() - cpu
+
+
+def _ledger_counts(url: str) -> tuple[int, int, int]:
+    """Debit requests, distinct idempotency keys among them, and stored API answers."""
+    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg") if url.startswith("postgresql") else url)
+    try:
+        with engine.connect() as conn:
+            requests, keys = conn.execute(text("SELECT count(*), count(DISTINCT idempotency_key) FROM debit_requests")).one()
+            answers = conn.execute(text("SELECT count(*) FROM api_idempotency")).scalar_one()
+    finally:
+        engine.dispose()
+    return int(requests), int(keys), int(answers)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -163,7 +205,7 @@ def run(backend: str, url: str, workdir: Path, count: int, seconds: float) -> di
     servers = [_start(config, port) for port in ports]
     cpu_before = [_cpu_seconds(server.pid) for server in servers]
     try:
-        latencies, errors, elapsed = _load(ports, token, count, seconds)
+        latencies, errors, elapsed, client_cpu = _load(ports, token, count, seconds)
         server_cpu = sum(_cpu_seconds(server.pid) for server in servers) - sum(cpu_before)
     finally:
         for server in servers:
@@ -174,6 +216,12 @@ def run(backend: str, url: str, workdir: Path, count: int, seconds: float) -> di
             except subprocess.TimeoutExpired:
                 server.kill()
     done = len(latencies)
+    # Exactly the requests answered were written, once each: none lost, none doubled.
+    requests, keys, answers = _ledger_counts(url)
+    if not requests == keys == answers == done - errors:
+        raise SystemExit(f"{backend}: {done - errors} enqueues answered 201 but the ledger holds {requests} debit "
+                         f"requests ({keys} keys) and {answers} stored answers")
+    cores = os.cpu_count() or 1
     result = {
         "name": f"api-enqueue-{backend}", "count": done, "seconds": round(elapsed, 2),
         "per_second": round(done / elapsed, 1) if elapsed else 0.0,
@@ -181,9 +229,16 @@ def run(backend: str, url: str, workdir: Path, count: int, seconds: float) -> di
         "p99_ms": round(_percentile(latencies, 0.99) * 1000, 1) if latencies else None,
         "clients": CLIENTS, "processes": processes, "errors": errors,
         "server_cpu_ms_per_request": round(server_cpu / done * 1000, 2) if done else None,
+        "client_cpu_ms_per_request": round(client_cpu / done * 1000, 2) if done else None,
+        # Shares of the machine (all its cores) over the run.
+        "server_cpu_share": round(server_cpu / (elapsed * cores), 2) if elapsed else None,
+        "client_cpu_share": round(client_cpu / (elapsed * cores), 2) if elapsed else None,
+        "ledger_rows": requests,
     }
     print(f"{backend}: {done} enqueues in {elapsed:.1f} s over {processes} process(es): {result['per_second']}/s, "
-          f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, {errors} error(s)", file=sys.stderr)
+          f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, {errors} error(s); CPU per request: server {result['server_cpu_ms_per_request']} ms, client {result['client_cpu_ms_per_request']} ms "
+          f"(shares of {cores} cores: server {result['server_cpu_share']}, client {result['client_cpu_share']}); "
+          f"ledger: {requests} requests, as answered", file=sys.stderr)
     return result
 
 
