@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sepa_engine.api import docs, problems
 from sepa_engine.api.batcher import EnqueueBatcher
 from sepa_engine.api.deps import ApiContext, TokenCache, storable_parameters
+from sepa_engine.api.fastpath import EnqueueFastPath
 from sepa_engine.api.routes import accounts, creditors, files, registry, returns
 from sepa_engine.api.settings import ApiSettings
 from sepa_engine.clock import Clock
@@ -141,5 +142,7 @@ def create_app(settings: Settings, db: Database, clock: Clock, api_settings: Api
         return docs.build(app)
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # Outermost first: the body limit, then the enqueue fast path (api/fastpath.py).
+    app.add_middleware(EnqueueFastPath, context=context)
     app.add_middleware(BodyLimit, limit=chosen.max_body_bytes)
     return app

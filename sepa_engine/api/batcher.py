@@ -20,6 +20,7 @@ the groups grow, and so does the throughput, without a timer that would add late
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
@@ -76,6 +77,7 @@ class EnqueueBatcher:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._lock_file: int | None = None
+        self._handoff: _Handoff | None = None
         database = make_url(db.url).database if db.is_sqlite else None
         if database and database != ":memory:":
             self._lock_file = os.open(f"{database}.api-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -88,6 +90,14 @@ class EnqueueBatcher:
                     self._thread.start()
         self._queue.put(call)
         return call.done
+
+    async def wait(self, call: Call) -> Response:
+        """Submit ``call`` and await its answer in the running event loop."""
+        loop = asyncio.get_running_loop()
+        handoff = self._handoff
+        if handoff is None or handoff.loop is not loop:
+            handoff = self._handoff = _Handoff(loop)
+        return await handoff.wait(self.submit(call))
 
     def stop(self) -> None:
         if self._thread is not None:
@@ -197,6 +207,47 @@ class EnqueueBatcher:
             # A key the services already knew (a file, the Python API) or a race: alone is exact.
             return None
         return list(result.results)
+
+
+class _Handoff:
+    """Answers from the writer thread to the event loop with one wake-up per group.
+
+    ``asyncio.wrap_future`` wakes the loop (``call_soon_threadsafe``) once per future: a
+    group of sixteen answers cost sixteen wake-ups and as many GIL hand-overs. Here the
+    first answer of a burst schedules one flush, and the answers that arrive before the
+    loop runs it ride along."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._arrived: list[tuple[asyncio.Future[Response], Future[Response]]] = []
+
+    def wait(self, done: Future[Response]) -> asyncio.Future[Response]:
+        waiter: asyncio.Future[Response] = self.loop.create_future()
+        done.add_done_callback(lambda future: self._arrive(waiter, future))
+        return waiter
+
+    def _arrive(self, waiter: asyncio.Future[Response], done: Future[Response]) -> None:
+        with self._lock:
+            self._arrived.append((waiter, done))
+            first = len(self._arrived) == 1
+        if first:
+            try:
+                self.loop.call_soon_threadsafe(self._flush)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+
+    def _flush(self) -> None:
+        with self._lock:
+            arrived, self._arrived = self._arrived, []
+        for waiter, done in arrived:
+            if waiter.cancelled():
+                continue
+            failure = done.exception()
+            if failure is not None:
+                waiter.set_exception(failure)
+            else:
+                waiter.set_result(done.result())
 
 
 def _settle(call: Call, alone: Callable[[], Response]) -> None:

@@ -151,11 +151,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, dict) else {"code": _code_of(exc.status_code), "detail": str(exc.detail)}
-        return problem(
-            exc.status_code, str(detail.get("code")), detail.get("detail"), field=detail.get("field"),
-            rule=detail.get("rule"), headers=getattr(exc, "headers", None),
-        )
+        return from_http_exception(exc)
 
 
     @app.exception_handler(Exception)
@@ -165,7 +161,19 @@ def install(app: FastAPI) -> None:
         route = request.scope.get("route")
         log.error("api.internal_error", error=type(exc).__name__, method=request.method,
                   route=getattr(route, "path", None))
-        return problem(500, "internal_error", "the engine failed to answer; the error is logged")
+        return internal_error()
+
+
+def from_http_exception(exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, dict) else {"code": _code_of(exc.status_code), "detail": str(exc.detail)}
+    return problem(
+        exc.status_code, str(detail.get("code")), detail.get("detail"), field=detail.get("field"),
+        rule=detail.get("rule"), headers=getattr(exc, "headers", None),
+    )
+
+
+def internal_error() -> JSONResponse:
+    return problem(500, "internal_error", "the engine failed to answer; the error is logged")
 
 
 def _code_of(status: int) -> str:

@@ -3,8 +3,7 @@ read, list, cancel while pending)."""
 
 from __future__ import annotations
 
-import asyncio
-
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -12,7 +11,7 @@ from fastapi.responses import Response
 
 from sepa_engine.api import docs, writes
 from sepa_engine.api.batcher import Call
-from sepa_engine.api.deps import ID_MAX, Body, Context, IdempotencyKey, Paging, ReadScope, WriteScope, page
+from sepa_engine.api.deps import ID_MAX, ApiContext, Body, Context, IdempotencyKey, Paging, ReadScope, WriteScope, page
 from sepa_engine.api.routes.common import created, parsed, read, write
 from sepa_engine.domain.mandate import MandateStatus
 from sepa_engine.domain.masking import mask_iban
@@ -126,19 +125,25 @@ async def enqueue(request: Request, ctx: Context, scope: WriteScope, key: Idempo
     """Enqueue an amount to collect on a mandate (schemas/debit-request.schema.json, without idempotency_key and
     creditor: the Idempotency-Key header is the request's key). A request the run will refuse is stored and
     returned with its problems. Concurrent enqueues are committed together (api/batcher.py)."""
+    # Plain calls never reach this function: api/fastpath.py serves them. It answers the others.
     data = DebitRequestInput.from_mapping(parsed(raw, "DebitRequest"))
-
-    def action(session: Any) -> tuple[int, Any]:
-        result = registry.enqueue_request(session, scope.creditor, data, idempotency_key=key, clock=ctx.clock)
-        return created(result), request_result(result)
-
     path = writes.path_of(request)
     call = Call(
         creditor=scope.creditor, scope=scope.idempotency_scope, token_id=scope.principal.token_id, key=key,
         method=request.method, path=path, request_hash=writes.request_hash(request.method, path, raw), data=data,
-        alone=lambda: write(ctx, request, scope, key, raw, action),
+        alone=lambda: write(ctx, request, scope, key, raw, enqueue_action(ctx, scope.creditor, data, key)),
     )
-    return await asyncio.wrap_future(ctx.batcher.submit(call))
+    return await ctx.batcher.wait(call)
+
+
+def enqueue_action(ctx: ApiContext, creditor: str, data: DebitRequestInput, key: str) -> Callable[[Any], tuple[int, Any]]:
+    """One enqueue on its own, for ``writes.run``: what the batcher falls back to."""
+
+    def action(session: Any) -> tuple[int, Any]:
+        result = registry.enqueue_request(session, creditor, data, idempotency_key=key, clock=ctx.clock)
+        return created(result), request_result(result)
+
+    return action
 
 
 @router.get("/debit-requests", tags=["debit requests"], responses=docs.problems())
