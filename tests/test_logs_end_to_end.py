@@ -42,8 +42,12 @@ def _run(args: list[str], config: Path, ok: tuple[int, ...] = (0,)) -> subproces
     return result
 
 
-@pytest.fixture
-def month_of_logs(database_url: str, tmp_path: Path) -> str:
+@pytest.fixture(scope="module")
+def month_of_logs(tmp_path_factory: pytest.TempPathFactory) -> str:
+    # Once per module, on SQLite: what is logged does not depend on the backend, and the month
+    # takes a few seconds of subprocesses.
+    tmp_path = tmp_path_factory.mktemp("month")
+    database_url = f"sqlite:///{tmp_path / 'ledger.db'}"
     config = tmp_path / "sepa-engine.toml"
     config.write_text(
         f'[database]\nurl = "{database_url}"\n'
@@ -86,3 +90,15 @@ def test_every_log_line_is_one_json_event_with_a_level_and_a_time(month_of_logs)
     assert len(events) == len(lines), [line for line in lines if not line.startswith("{")][:3]
     assert all({"event", "level", "timestamp"} <= event.keys() for event in events)
 
+
+
+def test_business_events_name_their_creditor_batch_and_file(month_of_logs):
+    events = _events(month_of_logs)
+    published = [e for e in events if e["event"] == "batch.published"]
+    assert published and all({"creditor", "batch_id", "message_id"} <= e.keys() for e in published)
+    files = [e for e in events if e["event"] == "return_file.applied"]
+    assert files and all({"file_id", "message", "records", "applied"} <= e.keys() for e in files)
+    about_records = [e for e in events if e["event"] in ("return.applied", "return.exception", "mandate.blocked")]
+    assert about_records and all("file_id" in e for e in about_records)
+    moved = [e for e in events if e["event"] == "batch.status"]
+    assert moved and all({"batch_id", "message_id", "status"} <= e.keys() for e in moved)

@@ -20,7 +20,7 @@ from sepa_engine.cli.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.cli.returns import returns_app
 from sepa_engine.clock import SystemClock
-from sepa_engine.services import reconciliation
+from sepa_engine.services import reconciliation, return_exceptions
 
 exceptions_app = typer.Typer(help="Bank records the reconciliation could not apply by itself.", no_args_is_help=True)
 returns_app.add_typer(exceptions_app, name="exceptions")
@@ -86,7 +86,7 @@ def list_exceptions(
 ) -> None:
     """The exceptions queue (open ones unless --all)."""
     with context.handled(), context.database(config) as (_settings, db), db.reader() as session:
-        views = reconciliation.list_exceptions(session, status=None if all_ else reconciliation.ExceptionStatus.OPEN)
+        views = return_exceptions.list_exceptions(session, status=None if all_ else reconciliation.ExceptionStatus.OPEN)
         documents = [view.to_dict() for view in views]
 
     def draw() -> None:
@@ -108,7 +108,7 @@ def resolve(
 ) -> None:
     """Close an exception, applying its record to a debit or ignoring it."""
     with context.handled(), context.database(config) as (_settings, db), db.transaction() as session:
-        view = reconciliation.resolve_exception(session, exception_id, resolution=as_, note=note, clock=SystemClock())
+        view = return_exceptions.resolve_exception(session, exception_id, resolution=as_, note=note, clock=SystemClock())
     context.render(view.to_dict(), as_json, lambda: context.stdout.print(f"exception {view.id} resolved: {view.resolution}"))
 
 

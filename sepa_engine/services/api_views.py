@@ -3,7 +3,7 @@
 exceptions a creditor may see and resolve.
 
 The rules stay where they are: statuses move through ``domain.statuses``, exceptions are
-resolved by ``reconciliation.resolve_exception``. Services never commit.
+resolved by ``return_exceptions.resolve_exception``. Services never commit.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sepa_engine.db.repositories import api as repo
 from sepa_engine.domain.masking import mask_iban
 from sepa_engine.domain.money import format_cents
 from sepa_engine.domain.statuses import RequestStatus, request_transition
-from sepa_engine.services import problems, reconciliation, registry
+from sepa_engine.services import problems, registry, return_exceptions
 
 log = structlog.get_logger("sepa_engine.api")
 
@@ -176,7 +176,7 @@ def list_exceptions(
 ) -> list[dict[str, Any]]:
     creditor = registry._creditor(session, creditor_code)
     rows = repo.exceptions_of_creditor(session, creditor.id, status=status, after_id=after_id, limit=limit)
-    return [reconciliation._view(row).to_dict() for row in rows]
+    return [return_exceptions.view(row).to_dict() for row in rows]
 
 
 def resolve_exception(
@@ -193,6 +193,6 @@ def resolve_exception(
             or repo.request_of_creditor(session, creditor.id, int(resolution)) is None
         ):
             raise errors.NotFound("resolution", resolution, f"is not a debit request of creditor {creditor.code}")
-    return reconciliation.resolve_exception(
+    return return_exceptions.resolve_exception(
         session, exception_id, resolution=resolution, note=note, actor=actor, clock=clock
     ).to_dict()

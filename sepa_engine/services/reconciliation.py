@@ -39,13 +39,11 @@ import datetime as dt
 import functools
 import hashlib
 import json
-import multiprocessing
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import groupby, islice
-from multiprocessing.connection import Connection
+from itertools import groupby
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,11 +67,11 @@ from sepa_engine.domain.statuses import (
     batch_transition,
     request_transition,
 )
-from sepa_engine.iso20022 import returns
 from sepa_engine.iso20022.returns import Kind, ReturnRecord, Scope
 from sepa_engine.progress import SILENT, Progress
 from sepa_engine.services import idempotency
 from sepa_engine.services.inputs import DebitRequestInput
+from sepa_engine.services.return_reading import READ_IN_CHILD_BYTES, ChildReader, Reader
 
 log = structlog.get_logger("sepa_engine.reconciliation")
 T = TypeVar("T")
@@ -183,7 +181,7 @@ def reconcile_file(
 
     Records are applied ``chunk_size`` at a time (see ``_Run``); ``progress`` advances by
     the number of records of each chunk once it is applied. Files of
-    ``READ_IN_CHILD_BYTES`` or more are read in a child process (``_ChildReader``) unless
+    ``READ_IN_CHILD_BYTES`` or more are read in a child process (``return_reading``) unless
     ``read_in_child`` says otherwise.
     """
     source = Path(path)
@@ -197,7 +195,7 @@ def reconcile_file(
         return report
     if read_in_child is None:
         read_in_child = source.stat().st_size >= READ_IN_CHILD_BYTES
-    reader = _ChildReader(source, strict, max_bytes, chunk_size) if read_in_child else _Reader(source, strict, max_bytes, chunk_size)
+    reader = (ChildReader if read_in_child else Reader)(source, strict, max_bytes, chunk_size)
     with reader:
         report.message = reader.message
         row = ReturnFile(
@@ -221,147 +219,11 @@ def reconcile_file(
     row.exceptions, row.skipped = report.exceptions, report.skipped
     session.flush()
     log.info(
-        "return_file.applied", path=str(source), message=report.message, records=report.records,
+        "return_file.applied", file_id=row.id, path=str(source), message=report.message, records=report.records,
         applied=report.applied, already_applied=report.already_applied, exceptions=report.exceptions,
         retries=report.retries, blocked_mandates=report.blocked_mandates,
     )
     return report
-
-
-# --- reading the file ----------------------------------------------------------------------
-# From this size on, the file is read in a child process while this one applies what was
-# read: parsing holds the GIL (lxml, then the reader's Python), so in one process the two
-# would take turns; in two they share the machine's cores. Below it, starting a process
-# costs more than it saves.
-READ_IN_CHILD_BYTES = 8 * 1024**2
-_context = multiprocessing.get_context("forkserver")
-
-
-@dataclass(frozen=True, slots=True)
-class _Summary:
-    """What a reader knows once every record was read."""
-
-    message_id: str | None
-    skipped: int
-    warnings: tuple[str, ...]
-
-
-class _Reader:
-    """``returns.read`` in this process, in chunks."""
-
-    def __init__(self, source: Path, strict: bool, max_bytes: int | None, chunk_size: int) -> None:
-        self._result = returns.read(source, strict=strict, max_bytes=max_bytes)
-        self.message = self._result.message
-        self._chunk_size = max(chunk_size, 1)
-
-    def __enter__(self) -> _Reader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def chunks(self) -> Iterator[list[ReturnRecord]]:
-        records = iter(self._result)
-        while chunk := list(islice(records, self._chunk_size)):
-            yield chunk
-
-    def summary(self) -> _Summary:
-        return _summary(self._result)
-
-
-def _summary(result: returns.ReadResult) -> _Summary:
-    warnings = [str(finding) for finding in result.warnings]
-    if result.not_ours:
-        warnings.append(result.not_ours)
-    return _Summary(result.message_id, result.skipped, tuple(warnings))
-
-
-def _read_in_child(conn: Connection, path: str, strict: bool, max_bytes: int | None, chunk_size: int) -> None:
-    """The child's side: ("message", name), then ("records", [...]) per chunk, then
-    ("summary", _Summary); or ("error", errors.to_dict()) where reading stopped."""
-    try:
-        reader = _Reader(Path(path), strict, max_bytes, chunk_size)
-        conn.send(("message", reader.message))
-        for chunk in reader.chunks():
-            conn.send(("records", chunk))
-        conn.send(("summary", reader.summary()))
-    except errors.SepaEngineError as exc:
-        conn.send(("error", exc.to_dict()))
-    except (BrokenPipeError, EOFError):
-        pass  # the parent stopped listening (it failed, or was interrupted): nothing to tell
-    except Exception as exc:  # noqa: BLE001 - a bug must reach the parent, not die here
-        conn.send(("crash", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
-class _ChildReader:
-    """``_Reader`` in a child process (forked from a forkserver, safe in the threaded daemon).
-
-    The pipe holds about one chunk: the child reads the next chunk while this process
-    applies the current one, and never runs further ahead, so memory stays flat. Errors
-    cross as ``to_dict`` and are raised here as the same class.
-    """
-
-    def __init__(self, source: Path, strict: bool, max_bytes: int | None, chunk_size: int) -> None:
-        self._source = source
-        self._conn, child = _context.Pipe(duplex=False)
-        self._process = _context.Process(
-            target=_read_in_child, args=(child, str(source), strict, max_bytes, chunk_size), daemon=True
-        )
-        self._process.start()
-        child.close()
-        self._summary: _Summary | None = None
-        try:
-            self.message: str = self._expect("message")
-        except BaseException:
-            self._stop()
-            raise
-
-    def __enter__(self) -> _ChildReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop()
-
-    def chunks(self) -> Iterator[list[ReturnRecord]]:
-        while True:
-            kind, payload = self._receive()
-            if kind == "records":
-                yield payload
-            elif kind == "summary":
-                self._summary = payload
-                return
-            else:
-                raise self._failure(kind, payload)
-
-    def summary(self) -> _Summary:
-        assert self._summary is not None, "read every chunk first"
-        return self._summary
-
-    def _expect(self, wanted: str) -> Any:
-        kind, payload = self._receive()
-        if kind != wanted:
-            raise self._failure(kind, payload)
-        return payload
-
-    def _receive(self) -> tuple[str, Any]:
-        try:
-            return self._conn.recv()  # type: ignore[no-any-return]
-        except EOFError:
-            return "crash", f"the reader process ended without an answer (exit code {self._process.exitcode})"
-
-    def _failure(self, kind: str, payload: Any) -> errors.SepaEngineError:
-        if kind == "error":
-            return errors.from_dict(payload)
-        return errors.SepaEngineError("file", str(self._source), f"could not be read: {payload}")
-
-    def _stop(self) -> None:
-        self._conn.close()
-        self._process.join(timeout=5)
-        if self._process.is_alive():
-            self._process.kill()  # blocked on a pipe nobody reads any more
-            self._process.join()
 
 
 def record_refusal(
@@ -1049,7 +911,7 @@ def add_exception(
         status=ExceptionStatus.OPEN, created_at=clock.now(),
     )
     repo.add(session, row)
-    log.info("return.exception", exception_id=row.id, reason=reason)
+    log.info("return.exception", file_id=file_id, exception_id=row.id, reason=reason)
     return row
 
 
@@ -1279,100 +1141,3 @@ def open_dispute_for_return(session: Session, creditor_code: str, request: Debit
         actor="reconciliation", idempotency_key=f"return-dispute:{request.id}", clock=clock,
     )
     return True
-
-
-# --- the exceptions queue ------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ExceptionView:
-    id: int
-    file_id: int
-    end_to_end_id: str | None
-    reason: str
-    status: str
-    resolution: str | None
-    note: str | None
-    created_at: dt.datetime
-    record: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "file_id": self.file_id, "end_to_end_id": self.end_to_end_id, "reason": self.reason,
-            "status": self.status, "resolution": self.resolution, "note": self.note,
-            "created_at": self.created_at.isoformat(), "record": self.record,
-        }
-
-
-def _view(row: ReturnException) -> ExceptionView:
-    return ExceptionView(
-        row.id, row.return_file_id, row.end_to_end_id, row.reason, row.status, row.resolution, row.note,
-        row.created_at, json.loads(row.record),
-    )
-
-
-def list_exceptions(session: Session, *, status: str | None = ExceptionStatus.OPEN, after_id: int = 0, limit: int = 1000) -> list[ExceptionView]:
-    return [_view(row) for row in repo.exceptions(session, status=status, after_id=after_id, limit=limit)]
-
-
-def resolve_exception(
-    session: Session, exception_id: int, *, resolution: str, note: str | None = None, actor: str = "operator", clock: Clock
-) -> ExceptionView:
-    """Close an exception: ``"ignored"``, or a debit request id the record is then applied to."""
-    row = repo.exception_for_update(session, exception_id)
-    if row is None:
-        raise errors.NotFound("exception", exception_id)
-    if row.status != ExceptionStatus.OPEN:
-        raise errors.ReturnFileError("exception", exception_id, f"is already resolved ({row.resolution})")
-    if resolution == "ignored":
-        row.resolution = "ignored"
-    else:
-        try:
-            request_id = int(resolution)
-        except ValueError:
-            raise errors.InvalidFormat("--as", resolution, "must be a debit request id or 'ignored'") from None
-        request = repo.request_by_id(session, request_id)
-        if request is None:
-            raise errors.NotFound("request", request_id)
-        record = _record_from(json.loads(row.record))
-        if record is None:
-            raise errors.ReturnFileError("exception", exception_id, "is not about one debit: resolve it as ignored")
-        file = session.get(ReturnFile, row.return_file_id)
-        assert file is not None
-        report = ReconcileReport(path=Path(file.path), sha256=file.sha256)
-        run = _Run(session, clock, file, report, is_camt=False)
-        run.apply(record, request)
-        if report.exceptions:
-            raise errors.ReturnFileError("request", request_id, "cannot take this record (see the open exceptions)")
-        run.close_batches()
-        row.resolution = f"matched:{request_id}"
-    row.status, row.note = ExceptionStatus.RESOLVED, note
-    row.resolved_by, row.resolved_at = actor[:70], clock.now()
-    session.flush()
-    log.info("return.exception_resolved", exception_id=row.id, resolution=row.resolution)
-    return _view(row)
-
-
-def _record_from(data: dict[str, Any]) -> ReturnRecord | None:
-    try:
-        kind = Kind(data["kind"])
-        scope = Scope(data["scope"])
-    except (KeyError, ValueError):
-        return None
-    if kind not in _TARGET:
-        return None
-
-    def cents(name: str) -> int | None:
-        value = data.get(name)
-        return None if value is None else money.parse_amount(str(value), name)
-
-    def date(name: str) -> dt.date | None:
-        value = data.get(name)
-        return None if value is None else dt.date.fromisoformat(value)
-
-    return ReturnRecord(
-        scope=scope, kind=kind, location=str(data.get("location") or ""), status=data.get("status"),
-        booked=bool(data.get("booked")), end_to_end_id=data.get("end_to_end_id"),
-        original_message_id=data.get("original_message_id"), payment_info_id=data.get("payment_info_id"),
-        mandate_reference=data.get("mandate_reference"), amount_cents=cents("amount"), currency=data.get("currency"),
-        reason_code=data.get("reason_code"), fees_cents=cents("fees"), booking_date=date("booking_date"),
-        settlement_date=date("settlement_date"),
-    )

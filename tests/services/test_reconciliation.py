@@ -16,7 +16,7 @@ from sepa_engine.config import Settings
 from sepa_engine.db.models import Batch, DebitRequest, LedgerEntry, Mandate
 from sepa_engine.db.returns_models import AppliedReturn, ReturnException, ReturnFile
 from sepa_engine.ids import SequentialIds
-from sepa_engine.services import reconciliation
+from sepa_engine.services import reconciliation, return_exceptions
 from sepa_engine.services.collection import run_collection
 from tests import ledger
 
@@ -224,12 +224,12 @@ def test_resolving_an_exception_as_a_request_applies_the_record(db, settings, tm
     target = min(requests(db).values(), key=lambda r: r.id)
     reconcile(db, _pain002_tx(tmp_path / "x.xml", "NOT-OURS", "MANGLED-ID", target.amount_cents, "MS02"))
     with db.transaction() as s:
-        (view,) = reconciliation.list_exceptions(s)
-        resolved = reconciliation.resolve_exception(s, view.id, resolution=str(target.id), note="bank mangled the id", clock=LATER)
+        (view,) = return_exceptions.list_exceptions(s)
+        resolved = return_exceptions.resolve_exception(s, view.id, resolution=str(target.id), note="bank mangled the id", clock=LATER)
     assert resolved.status == "resolved" and resolved.resolution == f"matched:{target.id}"
     assert requests(db)[target.end_to_end_id].status == "rejected"
     with db.transaction() as s:
-        assert reconciliation.list_exceptions(s) == []
+        assert return_exceptions.list_exceptions(s) == []
 
 
 def test_creditor_policy_override_can_forbid_the_retry(db, settings, tmp_path):
