@@ -27,6 +27,19 @@ def _run(name: str, count: int, workdir: Path, *extra: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _api(quick: bool) -> list[dict]:
+    """bench.api in its own process: a uvicorn server (two on PostgreSQL) and 16 loopback clients."""
+    from bench.ledger import PG_SERVER
+
+    env = {**os.environ}
+    env.setdefault("SEPA_ENGINE_BENCH_DATABASE_URL", PG_SERVER)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.api", *(["--quick"] if quick else [])],
+        check=True, capture_output=True, text=True, env=env,
+    )
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
 def _machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -73,6 +86,7 @@ def main() -> None:
         rows.append((f"reconcile a camt.054 of returns into {large:,} debits, SQLite", reconcile_small))
         reconcile_large = _run("reconcile-sqlite", small, workdir, large)
         rows.append((f"reconcile a camt.054 of returns into {large:,} debits, SQLite, large", reconcile_large))
+        api = _api(quick)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -82,6 +96,11 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for label, r in rows:
         print(f"| {label} | {r['count']:,} | {r['seconds']} | {r['peak_rss_mb']} |")
+    print()
+    print("| HTTP API enqueue, 16 clients on 127.0.0.1 | processes | requests | per second | p50 ms | p99 ms | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in api:
+        print(f"| {r['name']} | {r['processes']} | {r['count']:,} | {r['per_second']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} |")
     print()
     print("Targets:")
     print(f"- planned vs sepaxml at {small:,}: {sepaxml['seconds'] / planned['seconds']:.1f}x faster (target >= 3x)")
@@ -98,6 +117,9 @@ def main() -> None:
         f"- reconcile {small:,} returns into {large:,} debits on SQLite: {reconcile_large['seconds']} s (target < 20 s), "
         f"peak RSS {reconcile_large['peak_rss_mb']} MB vs {reconcile_small['peak_rss_mb']} MB at {small // 10:,}"
     )
+    for r in api:
+        print(f"- HTTP API on {r['name'].rsplit('-', 1)[-1]} ({r['processes']} process(es)): {r['per_second']} enqueues/s "
+              f"(target >= 1,000), p99 {r['p99_ms']} ms (target < 50 ms)")
 
 
 if __name__ == "__main__":
