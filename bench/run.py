@@ -1,6 +1,6 @@
 """``make bench``: every benchmark in its own process, results as a Markdown table.
 
-Targets (issues 3, 4 and 6) are checked and printed beside the figures; nothing here is a test, and
+Targets (issues 3, 4, 6 and 8) are checked and printed beside the figures; nothing here is a test, and
 nothing fails CI: BENCHMARKS.md records what a run on a named machine showed.
 
     python -m bench.run [--quick]     # --quick: 10x smaller sizes, to try the harness
