@@ -55,3 +55,19 @@ def test_a_group_with_a_bad_call_or_a_repeated_key_leaves_every_call_to_run_alon
         batcher._run(group)
         assert [c.done.result() for c in group] == [ALONE, ALONE]
     assert rows(api) == (0, 0)
+
+
+def test_a_group_with_a_key_the_services_already_know_writes_nothing_before_every_call_runs_alone(api: Api) -> None:
+    # The key came another way (a file, the Python API): the group rolls back whole, so the
+    # other call's request is not left committed without its stored answer (it would then
+    # answer 200 "created": false when run alone).
+    from sepa_engine.services import registry
+
+    with api.db.transaction() as session:
+        registry.enqueue_request(session, "pressimmo", DebitRequestInput(mandate="RUM-PRE-AG-1", amount="2.00"),
+                                 idempotency_key="k-2", clock=api.clock)
+    batcher = EnqueueBatcher(api.db, api.clock, request_result)
+    group = [call(1), call(2)]
+    batcher._run(group)
+    assert [c.done.result() for c in group] == [ALONE, ALONE]
+    assert rows(api) == (1, 0)
