@@ -943,16 +943,22 @@ def advance_batch(session: Session, batch: Batch, answered_by_pain002: bool, fil
     if credited and credited == expected and wanted is not BatchStatus.REJECTED:
         wanted = BatchStatus.SETTLED
     elif credited and credited != expected and (waiting == 0 or repo.has_lump_sum(session, batch.id, Kind.SETTLED.value)):
-        add_exception(
-            session, file_id,
-            {"batch": batch.message_id, "control_sum": money.format_cents(batch.sum_cents),
-             "rejected": money.format_cents(rejected_cents), "credited": money.format_cents(credited)},
+        reason = (
             f"file {batch.message_id}: credited {money.format_cents(credited)}, expected "
-            f"{money.format_cents(expected)} (control sum less rejects)",
-            None, clock=clock,
+            f"{money.format_cents(expected)} (control sum less rejects)"
         )
+        # Every later file about this batch sees the same gap: one open exception says it.
+        if not repo.open_exception_with_reason(session, reason):
+            add_exception(
+                session, file_id,
+                {"batch": batch.message_id, "control_sum": money.format_cents(batch.sum_cents),
+                 "rejected": money.format_cents(rejected_cents), "credited": money.format_cents(credited)},
+                reason, None, clock=clock,
+            )
+            _move(session, batch, current, wanted)
+            return "mismatch"
         _move(session, batch, current, wanted)
-        return "mismatch"
+        return batch.status
     if _move(session, batch, current, wanted) and wanted is BatchStatus.SETTLED and waiting:
         status = request_transition(_R.SUBMITTED, _R.SETTLED).value
         settled = repo.settle_waiting_requests(session, batch.id, _R.SUBMITTED.value, status, clock.now())

@@ -219,6 +219,27 @@ def test_settlement_that_differs_from_the_control_sum_is_an_exception(db, settin
     assert "expected" in exception.reason
 
 
+def test_a_later_file_about_the_same_batch_does_not_queue_the_same_gap_again(db, settings, tmp_path):
+    sim = simulate(collect(db, settings, requests=4), tmp_path / "inbox", 0.0, 0.0, seed=1)
+    with db.transaction() as s:
+        batch = s.scalars(select(Batch)).one()
+        batch.sum_cents += 1
+        message = batch.message_id
+    reconcile(db, sim.camt054_path)
+    accepted = tmp_path / "accepted.xml"
+    accepted.write_text(
+        _HEAD.format(msg=f"ACCP-{message}")
+        + f"""<OrgnlGrpInfAndSts><OrgnlMsgId>{message}</OrgnlMsgId><OrgnlMsgNmId>pain.008.001.08</OrgnlMsgNmId>
+<GrpSts>ACCP</GrpSts></OrgnlGrpInfAndSts>
+</CstmrPmtStsRpt></Document>
+"""
+    )
+    late = reconcile(db, accepted)
+    assert (late.applied, late.exceptions) == (1, 0)
+    with db.reader() as s:
+        assert len(s.scalars(select(ReturnException)).all()) == 1
+
+
 def test_resolving_an_exception_as_a_request_applies_the_record(db, settings, tmp_path):
     collect(db, settings, requests=2)
     target = min(requests(db).values(), key=lambda r: r.id)

@@ -433,6 +433,11 @@ def exceptions(session: Session, *, status: str | None, after_id: int = 0, limit
     return list(session.scalars(query.order_by(ReturnException.id).limit(limit)))
 
 
+def open_exception_with_reason(session: Session, reason: str) -> bool:
+    query = select(ReturnException.id).where(ReturnException.status == "open", ReturnException.reason == reason)
+    return session.scalars(query.limit(1)).first() is not None
+
+
 def exception_for_update(session: Session, exception_id: int) -> ReturnException | None:
     return session.scalars(select(ReturnException).where(ReturnException.id == exception_id).with_for_update()).first()
 
