@@ -47,6 +47,24 @@ def drop(url: str) -> None:
     admin.dispose()
 
 
+def account_rows(ids: range) -> list[dict[str, object]]:
+    """The debtor accounts of every bench ledger: account ``i`` for mandate ``i``."""
+    return [
+        {"id": i, "creditor_id": 1, "reference": f"C{i}", "name": f"Locataire numero {i}",
+         "address_country": "FR", "address_town": "Lyon", "address_postcode": "69001", "created_at": T0}
+        for i in ids
+    ]
+
+
+def mandate_row(i: int) -> dict[str, object]:
+    """Mandate ``i`` of account ``i``, active; callers add its collection history."""
+    return {
+        "id": i, "creditor_id": 1, "debtor_account_id": i, "reference": f"RUM-{i:010d}",
+        "signed_on": dt.date(2025, 1, 15), "iban": IBANS[i % 4], "kind": "recurrent", "status": "active",
+        "status_changed_at": T0, "created_at": T0, "final_collected": False, "amendment_pending": False,
+    }
+
+
 def seed(db: Database, count: int, with_requests: bool = True) -> None:
     """One creditor, ``count`` debtors each with a mandate and (by default) one due request."""
     with db.transaction() as s:
@@ -59,15 +77,9 @@ def seed(db: Database, count: int, with_requests: bool = True) -> None:
     for start in range(0, count, CHUNK):
         ids = range(start + 1, min(start + CHUNK, count) + 1)
         with db.transaction() as s:
-            s.execute(insert(DebtorAccount), [
-                {"id": i, "creditor_id": 1, "reference": f"C{i}", "name": f"Locataire numero {i}",
-                 "address_country": "FR", "address_town": "Lyon", "address_postcode": "69001", "created_at": T0}
-                for i in ids])
+            s.execute(insert(DebtorAccount), account_rows(ids))
             s.execute(insert(Mandate), [
-                {"id": i, "creditor_id": 1, "debtor_account_id": i, "reference": f"RUM-{i:010d}",
-                 "signed_on": dt.date(2025, 1, 15), "iban": IBANS[i % 4], "kind": "recurrent", "status": "active",
-                 "status_changed_at": T0, "created_at": T0, "final_collected": False, "amendment_pending": False,
-                 "last_collected_on": dt.date(2026, 10, 5) if i % 2 else None,
+                {**mandate_row(i), "last_collected_on": dt.date(2026, 10, 5) if i % 2 else None,
                  "first_collected_on": dt.date(2025, 2, 5) if i % 2 else None}
                 for i in ids])
             if not with_requests:

@@ -24,18 +24,26 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
+from bench.ledger import T0, account_rows, mandate_row
 from sepa_engine.clock import FixedClock
 from sepa_engine.db import migrate
-from sepa_engine.db.models import Batch, Creditor, DebitRequest, DebtorAccount, LedgerEntry, Mandate, PaymentBlock, Run
+from sepa_engine.db.models import (
+    Batch,
+    Creditor,
+    DebitRequest,
+    DebtorAccount,
+    LedgerEntry,
+    Mandate,
+    PaymentBlock,
+    Run,
+)
 from sepa_engine.db.session import Database
 
-T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.timezone.utc)
 PUBLISHED = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.timezone.utc)
 NOW = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.timezone.utc)
 COLLECTED = dt.date(2026, 11, 24)
 BOOKED = dt.date(2026, 11, 27)
 CREDITOR_IBAN = "FR7630006000011234567890189"
-IBANS = ("DE89370400440532013000", "NL91ABNA0417164300", "BE68539007547034", "ES9121000418450200051332")
 PER_BATCH = 100_000
 PER_BLOCK = 50_000
 CHUNK = 20_000
@@ -93,15 +101,9 @@ def seed_published(db: Database, count: int) -> None:
     for start in range(0, count, CHUNK):
         ids = range(start + 1, min(start + CHUNK, count) + 1)
         with db.transaction() as s:
-            s.execute(insert(DebtorAccount), [
-                {"id": i, "creditor_id": 1, "reference": f"C{i}", "name": f"Locataire numero {i}",
-                 "address_country": "FR", "address_town": "Lyon", "address_postcode": "69001", "created_at": T0}
-                for i in ids])
+            s.execute(insert(DebtorAccount), account_rows(ids))
             s.execute(insert(Mandate), [
-                {"id": i, "creditor_id": 1, "debtor_account_id": i, "reference": f"RUM-{i:010d}",
-                 "signed_on": dt.date(2025, 1, 15), "iban": IBANS[i % 4], "kind": "recurrent", "status": "active",
-                 "status_changed_at": T0, "created_at": T0, "final_collected": False, "amendment_pending": False,
-                 "first_collected_on": dt.date(2025, 2, 5), "last_collected_on": COLLECTED,
+                {**mandate_row(i), "first_collected_on": dt.date(2025, 2, 5), "last_collected_on": COLLECTED,
                  "presented_creditor_identifier": "FR72ZZZ123456"}
                 for i in ids])
             s.execute(insert(DebitRequest), [
