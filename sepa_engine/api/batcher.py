@@ -81,6 +81,8 @@ class EnqueueBatcher:
         self._lock = threading.Lock()
         self._lock_file: int | None = None
         self._handoff: _Handoff | None = None
+        self._waiting = 0
+        self._peak = 0
         self._connection: Connection | None = None  # the writer thread's own (see _transaction)
         database = make_url(db.url).database if db.is_sqlite else None
         if database and database != ":memory:":
@@ -101,7 +103,14 @@ class EnqueueBatcher:
         handoff = self._handoff
         if handoff is None or handoff.loop is not loop:
             handoff = self._handoff = _Handoff(loop)
-        return await handoff.wait(self.submit(call))
+        # Calls awaiting their answer, and the most at once since the writer last looked:
+        # how many callers are active, which is how big a group may wait to grow (_gather).
+        self._waiting += 1
+        self._peak = max(self._peak, self._waiting)
+        try:
+            return await handoff.wait(self.submit(call))
+        finally:
+            self._waiting -= 1
 
     def stop(self) -> None:
         if self._thread is not None:
@@ -120,26 +129,29 @@ class EnqueueBatcher:
             first = self._queue.get()
             if first is None:
                 return
-            group = self._gather(first, last)
+            # Not exact across threads, and need not be: a hint of how many callers are active.
+            expected, self._peak = max(last, self._peak), self._waiting
+            group = self._gather(first, expected)
             last = len(group)
             self._run(group)
 
-    def _gather(self, first: Call, last: int) -> list[Call]:
+    def _gather(self, first: Call, expected: int) -> list[Call]:
         """``first`` and the calls behind it: every call waiting, and, while the group is
-        smaller than the previous one, those arriving within ``LINGER`` seconds.
+        smaller than ``expected``, those arriving within ``LINGER`` seconds.
 
-        The previous group's size is the concurrency the writer sees: a lone client (groups
-        of one) never waits, while under load a group fills to its usual size instead of
-        leaving with the few calls that happened to be parsed already. On PostgreSQL, where
-        a group costs a dozen round trips, that keeps groups from shrinking to three or four
-        calls while the clients wait anyway."""
+        ``expected`` is the concurrency the writer sees: the previous group's size, or the
+        most calls awaiting an answer at once since the previous group, if more. A lone
+        client never waits, while under load a group fills up with every active caller
+        instead of leaving with the few whose requests happened to be parsed already. On
+        PostgreSQL, where a group costs a dozen round trips, groups otherwise settle at half
+        the callers (two cohorts taking turns), at twice the round trips per enqueue."""
         group = [first]
         deadline = 0.0
         while len(group) < MAX_BATCH:
             try:
                 following = self._queue.get_nowait()
             except queue.Empty:
-                if len(group) >= last:
+                if len(group) >= expected:
                     break
                 now = time.monotonic()
                 if not deadline:
