@@ -1,21 +1,20 @@
 """Group commit for ``POST .../debit-requests``: concurrent enqueues share one transaction.
 
 Each call is parsed and checked in its own request; the batcher's single writer thread
-then takes every call waiting at that moment (up to ``MAX_BATCH``) and, in one transaction:
+then takes every call waiting at that moment (up to ``MAX_BATCH``, see ``_gather``) and,
+in one transaction:
 
-1. looks up the stored answers of all their Idempotency-Keys in one query: a replay gets
-   the stored answer, another body under a stored key gets 409 (as ``writes.run``);
-2. enqueues the others with ``batch_enqueue.enqueue_requests`` (a few round trips for the
-   whole group, per creditor);
-3. stores every answer in ``api_idempotency`` (one multi-row INSERT);
-4. commits: the actions and their stored answers together, or none of them.
+1. enqueues them with ``batch_enqueue.enqueue_requests`` (a few round trips for the whole
+   group, per creditor), which also tells a replay (a key it knows) from a new request;
+2. stores every answer in ``api_idempotency`` (one multi-row INSERT);
+3. commits: the actions and their stored answers together, or none of them.
 
-When anything in the group is refused (an unknown mandate, a key reused with other
-content, a concurrent writer of the same key on PostgreSQL), the group is rolled back and
-each call is run on its own through ``writes.run``, so every call gets exactly the answer
-it would have had alone. The contract of the API does not change; only the number of
-transactions does. While the writer commits one group, the next one gathers: under load
-the groups grow, and so does the throughput, without a timer that would add latency.
+When anything in the group is not a plain new request (a replay, an unknown mandate, a key
+reused with other content or by another route, a concurrent writer of the same key on
+PostgreSQL), the group is rolled back and each call is run on its own through
+``writes.run``, so every call gets exactly the answer it would have had alone. The contract
+of the API does not change; only the number of transactions does. While the writer commits
+one group, the next one gathers: under load the groups grow, and so does the throughput.
 """
 
 from __future__ import annotations
@@ -37,11 +36,11 @@ from fastapi import HTTPException
 from fastapi.responses import Response
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sepa_engine import errors
 from sepa_engine.api import problems, writes
-from sepa_engine.db.repositories import api as repo
 from sepa_engine.db.service_models import ApiIdempotency
 from sepa_engine.db.session import Database
 from sepa_engine.clock import Clock
@@ -223,17 +222,19 @@ class EnqueueBatcher:
     def _together(self, group: list[Call]) -> list[Response]:
         """The group's answers, committed; raises ``_Alone`` (rolling the whole group back, so
         no savepoint is needed) when any call must be run alone."""
+        # No lookup of the stored answers beforehand (a round trip per group): a replay of an
+        # enqueue is a key the services know (enqueue_requests reports it, or refuses another
+        # body), and a key another route stored in this scope fails the answers' INSERT on
+        # their unique (scope, key). Either way the group rolls back and every call runs alone.
+        firsts: set[tuple[str, str]] = set()
+        fresh: list[Call] = []
+        for call in group:
+            ident = (call.scope, call.key)
+            if ident in firsts:
+                raise _Alone  # the same key twice: exact on its own, one after the other
+            firsts.add(ident)
+            fresh.append(call)
         with self._transaction() as session:
-            stored = repo.stored_answers(session, [(call.scope, call.key) for call in group])
-            firsts: dict[tuple[str, str], Call] = {}
-            fresh: list[Call] = []
-            for call in group:
-                ident = (call.scope, call.key)
-                if ident in stored or ident in firsts:
-                    # A replay (or a conflict): simplest and exact on its own, after this group.
-                    raise _Alone
-                firsts[ident] = call
-                fresh.append(call)
             bodies: dict[int, tuple[int, str]] = {}
             by_creditor: dict[str, list[Call]] = {}
             for call in fresh:
@@ -243,15 +244,18 @@ class EnqueueBatcher:
                 for call, result in zip(calls, results, strict=True):
                     bodies[id(call)] = (201 if result.created else 200, writes.dumps(self.render(result)))
             now = self.clock.now()
-            session.execute(
-                insert(ApiIdempotency),
-                [
-                    {"scope": c.scope, "idempotency_key": c.key, "method": c.method, "path": c.path[:2000],
-                     "request_hash": c.request_hash, "status_code": bodies[id(c)][0], "response_body": bodies[id(c)][1],
-                     "token_id": c.token_id, "created_at": now}
-                    for c in fresh
-                ],
-            )
+            try:
+                session.execute(
+                    insert(ApiIdempotency),
+                    [
+                        {"scope": c.scope, "idempotency_key": c.key, "method": c.method, "path": c.path[:2000],
+                         "request_hash": c.request_hash, "status_code": bodies[id(c)][0],
+                         "response_body": bodies[id(c)][1], "token_id": c.token_id, "created_at": now}
+                        for c in fresh
+                    ],
+                )
+            except IntegrityError:
+                raise _Alone from None
         return [
             Response(bodies[id(call)][1], status_code=bodies[id(call)][0], media_type="application/json",
                      headers={"Idempotency-Key": call.key})
