@@ -71,3 +71,19 @@ def test_a_group_with_a_key_the_services_already_know_writes_nothing_before_ever
     batcher._run(group)
     assert [c.done.result() for c in group] == [ALONE, ALONE]
     assert rows(api) == (1, 0)
+
+
+def test_a_group_with_a_key_another_route_stored_rolls_back_and_every_call_runs_alone(api: Api) -> None:
+    # No lookup before the group: the answers' INSERT meets the stored (scope, key) and the
+    # whole group, its debit requests included, rolls back.
+    stored = api.post("/v1/creditors/pressimmo/debtor-accounts", {"reference": "AG-2", "name": "Agence Deux"}, key="k-2")
+    assert stored.status_code == 201
+    batcher = EnqueueBatcher(api.db, api.clock, request_result)
+    group = [call(1), call(2)]
+    batcher._run(group)
+    assert [c.done.result() for c in group] == [ALONE, ALONE]
+    assert rows(api) == (0, 1)
+    conflict = api.client.post("/v1/creditors/pressimmo/debit-requests", content=body(2),
+                               headers={**api.auth(), "Idempotency-Key": "k-2", "Content-Type": "application/json"})
+    assert conflict.status_code == 409
+    assert conflict.json()["code"] == "idempotency_conflict"
