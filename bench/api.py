@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import json
 import os
 import shutil
@@ -164,8 +165,18 @@ def _load(ports: list[int], token: str, count: int, seconds: float) -> tuple[lis
         runner = asyncio.run
     else:
         runner = uvloop.run
+    # No collection pauses in the client while it measures: this process holds the whole
+    # engine (it built the ledger), and a full collection walking it stalled all sixteen
+    # clients at once, which showed as slow requests of the server.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     cpu = time.process_time()
-    latencies, errors, elapsed = runner(_clients(ports, requests, seconds))
+    try:
+        latencies, errors, elapsed = runner(_clients(ports, requests, seconds))
+    finally:
+        gc.enable()
+        gc.unfreeze()
     return latencies, errors, elapsed, time.process_time() - cpu
 
 
