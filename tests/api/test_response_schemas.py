@@ -12,22 +12,36 @@ import datetime as dt
 import itertools
 import json
 import re
+import warnings
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+with warnings.catch_warnings():
+    # Starlette's TestClient is httpx-based and announces a future move to "httpx2".
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from sepa_engine.api import response_schemas
+from sepa_engine.api.app import create_app
 from sepa_engine.api.server import openapi_document
+from sepa_engine.api.settings import ApiSettings
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
 from sepa_engine.db.returns_models import ReturnFile
-from sepa_engine.domain.accounts import CollectionMode, DisputeStatus, EntryKind, Frequency
+from sepa_engine.domain.accounts import (
+    CollectionMode,
+    DisputeStatus,
+    EntryKind,
+    Frequency,
+)
 from sepa_engine.domain.directdebit import LocalInstrument, SequenceType
 from sepa_engine.domain.mandate import MandateKind, MandateStatus
 from sepa_engine.domain.statuses import BatchStatus, RequestStatus
@@ -38,7 +52,7 @@ from sepa_engine.services import loading, schedule
 from sepa_engine.services.collection import run_collection
 from sepa_engine.services.reconciliation import add_exception
 from tests import accounts_world as world
-from tests.api.conftest import Api
+from tests.api.conftest import MAX_BODY, Api
 
 BASE = "/v1/creditors/{creditor}"
 WRITABLE_VERSIONS = sorted(name for name, version in VERSIONS.items() if version.writable)
@@ -363,3 +377,29 @@ def _refs(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for value in node:
             yield from _refs(value)
+
+
+def test_an_enqueue_the_fast_path_answers_matches_the_same_schema(api: Api, tmp_path: Path) -> None:
+    # The shared fixture has the token cache off, so its enqueues never take api/fastpath.py.
+    settings = Settings(database_url=api.db.url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
+    app = create_app(settings, api.db, api.clock, ApiSettings(max_body_bytes=MAX_BODY, token_cache_seconds=60))
+    with TestClient(app) as client:
+        client.get("/v1/creditors", headers=api.auth())  # the token in the cache, as after a first call
+        walk = Walk(Api(client, api.db, api.clock, api.tokens))
+        body = {"mandate": "RUM-PRE-AG-1", "amount": "12.00", "remittance": "Invoice 1"}
+        first = walk("POST", BASE + "/debit-requests", body, key="fast-1", expect=201)
+        assert walk("POST", BASE + "/debit-requests", body, key="fast-1", expect=201) == first
+
+
+def test_an_answer_that_breaks_its_schema_is_caught(walk: Walk) -> None:
+    document = walk("GET", BASE + "/debtor-accounts/{account}", account="AG-1")
+    for broken in (
+        {**document, "position": {**document["position"], "collectable": 0}},
+        {**document, "position": {**document["position"], "requested": "1.5"}},
+        {**document, "mandate": {**document["mandate"], "iban": world.DEBTOR_IBAN}},
+        {**document, "collection_mode": "sometimes"},
+        {**document, "unexpected": True},
+        {key: value for key, value in document.items() if key != "can_pay_now"},
+    ):
+        with pytest.raises(AssertionError):
+            walk.check("GET", BASE + "/debtor-accounts/{account}", broken)
