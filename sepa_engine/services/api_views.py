@@ -17,7 +17,7 @@ from sepa_engine import errors
 from sepa_engine.clock import Clock
 from sepa_engine.db.models import Batch, Creditor, DebitRequest
 from sepa_engine.db.repositories import api as repo
-from sepa_engine.domain.masking import mask_iban
+from sepa_engine.domain.masking import mask_iban, mask_name
 from sepa_engine.domain.money import format_cents
 from sepa_engine.domain.statuses import RequestStatus, request_transition
 from sepa_engine.services import problems, registry, return_exceptions
@@ -176,7 +176,19 @@ def list_exceptions(
 ) -> list[dict[str, Any]]:
     creditor = registry._creditor(session, creditor_code)
     rows = repo.exceptions_of_creditor(session, creditor.id, status=status, after_id=after_id, limit=limit)
-    return [return_exceptions.view(row).to_dict() for row in rows]
+    return [_masked_exception(return_exceptions.view(row).to_dict()) for row in rows]
+
+
+def _masked_exception(document: dict[str, Any]) -> dict[str, Any]:
+    # The bank's record names an account and a debtor as the bank wrote them; over HTTP they
+    # are masked as everywhere else (the operator's CLI, on the ledger's host, shows them).
+    record = document.get("record")
+    if isinstance(record, dict):
+        if record.get("account_iban"):
+            record["account_iban"] = mask_iban(str(record["account_iban"]))
+        if record.get("debtor_name"):
+            record["debtor_name"] = mask_name(str(record["debtor_name"]))
+    return document
 
 
 def resolve_exception(
@@ -193,6 +205,6 @@ def resolve_exception(
             or repo.request_of_creditor(session, creditor.id, int(resolution)) is None
         ):
             raise errors.NotFound("resolution", resolution, f"is not a debit request of creditor {creditor.code}")
-    return return_exceptions.resolve_exception(
+    return _masked_exception(return_exceptions.resolve_exception(
         session, exception_id, resolution=resolution, note=note, actor=actor, clock=clock
-    ).to_dict()
+    ).to_dict())

@@ -250,6 +250,8 @@ def test_every_json_success_response_matches_its_published_schema(walk: Walk, ap
                           clock=world.clock())
     listed = walk("GET", BASE + "/return-exceptions")
     assert len(listed["items"]) == 2
+    # The bank's account is shown as every IBAN over HTTP is: masked.
+    assert listed["items"][0]["record"]["account_iban"] == "FR76*******************0189"
     walk("POST", BASE + "/return-exceptions/{exception_id}/resolution", {"resolution": "ignored", "note": "seen"},
          exception_id=listed["items"][0]["id"])
     matched = walk("POST", BASE + "/return-exceptions/{exception_id}/resolution",
