@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sepa_engine.api import docs, problems
+from sepa_engine.api import docs, problems, response_schemas
 from sepa_engine.api.batcher import EnqueueBatcher
 from sepa_engine.api.deps import ApiContext, TokenCache, storable_parameters
 from sepa_engine.api.fastpath import EnqueueFastPath
@@ -139,7 +139,7 @@ def create_app(settings: Settings, db: Database, clock: Clock, api_settings: Api
         return JSONResponse({"status": "ok"})
 
     def openapi() -> dict[str, Any]:
-        return docs.build(app)
+        return response_schemas.attach(docs.build(app))
 
     app.openapi = openapi  # type: ignore[method-assign]
     # Outermost first: the body limit, then the enqueue fast path (api/fastpath.py).

@@ -15,6 +15,15 @@ def test_the_checked_in_openapi_document_is_the_one_the_app_serves() -> None:
     assert json.loads(CHECKED_IN.read_text("utf-8")) == openapi_document()
 
 
+def test_every_json_success_answer_is_described_by_its_published_schema() -> None:
+    from sepa_engine.api import response_schemas
+
+    document = openapi_document()
+    assert response_schemas.uncovered(document) == []
+    answer = document["paths"]["/v1/creditors/{creditor}/debit-requests/{request_id}"]["get"]["responses"]["200"]
+    assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/DebitRequestDocument"}
+
+
 def test_the_served_document_is_at_openapi_json(api) -> None:  # type: ignore[no-untyped-def]
     response = api.client.get("/openapi.json")
     assert response.status_code == 200
