@@ -172,7 +172,15 @@ def attach(document: dict[str, Any]) -> dict[str, Any]:
     for (method, path), file_name in RESPONSES.items():
         operation = document["paths"][path][method.lower()]
         target = {"$ref": f"#/components/schemas/{component_name(file_name)}"}
-        for status, response in operation["responses"].items():
+        responses = operation["responses"]
+        if "201" in responses and "200" not in responses:
+            # Every creating route answers 200 with the same document when its service found
+            # the record already there under that key (a file loaded it first, say).
+            responses["200"] = {
+                "description": "Already there: the record this key created earlier, unchanged.",
+                "content": {JSON: {}},
+            }
+        for status, response in responses.items():
             if str(status).startswith("2") and JSON in response.get("content", {}):
                 response["content"][JSON]["schema"] = dict(target)
     return document

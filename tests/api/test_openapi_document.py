@@ -47,3 +47,16 @@ def test_every_write_documents_its_idempotency_key_and_every_route_its_problems(
                 assert headers == ["Idempotency-Key"], (method, path)
             if path != "/v1/health":
                 assert "application/problem+json" in operation["responses"]["401"]["content"], (method, path)
+
+
+def test_creating_routes_also_document_the_200_they_answer_for_a_record_already_there() -> None:
+    document = openapi_document()
+    creating = [
+        (path, method, operation["responses"])
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if "201" in operation.get("responses", {})
+    ]
+    assert creating
+    for path, method, responses in creating:
+        assert responses["200"]["content"] == responses["201"]["content"], (method, path)
