@@ -88,7 +88,7 @@ class EnqueueFastPath:
         body = await _body(receive)
         if body is None:
             return None
-        replay = _replay(body, receive)
+        replay = replay_body(body, receive)
         if not plain or authorization is None or key is None or not authorization.startswith(b"Bearer "):
             return replay
         token = authorization[7:].decode("latin-1")
@@ -126,7 +126,8 @@ async def _body(receive: Receive) -> bytes | None:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``body`` (already read) once, then what the client sends next."""
     sent = False
 
     async def replay() -> Message:
