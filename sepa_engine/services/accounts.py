@@ -9,9 +9,7 @@ transaction.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Sequence
-from json.encoder import encode_basestring as _json_string  # what json.dumps(ensure_ascii=False) uses
 from dataclasses import dataclass
 
 import structlog
@@ -421,33 +419,6 @@ def record_returned_payment(
 
 
 
-def canonical_digest(content: dict[str, object]) -> str:
-    """``idempotency.content_hash`` of a flat dict, the same hex digest, several times faster.
-
-    The generic encoder costs more than everything else a bulk path does per row (the
-    reconciliation hashes one returned payment and one retry per record). Strings, ints,
-    booleans, None and dates are written here exactly as the canonical JSON writes them;
-    anything else goes through ``idempotency.content_hash``.
-    """
-    parts = []
-    for key in sorted(content):
-        value = content[key]
-        if value is None:
-            text = "null"
-        elif value is True or value is False:
-            text = "true" if value else "false"
-        elif isinstance(value, int):
-            text = int.__repr__(value)
-        elif isinstance(value, str):
-            text = _json_string(value)
-        elif isinstance(value, dt.date):
-            text = _json_string(value.isoformat())
-        else:
-            return idempotency.content_hash(content)
-        parts.append(f"{_json_string(key)}:{text}")
-    return hashlib.sha256(("{" + ",".join(parts) + "}").encode("utf-8")).hexdigest()
-
-
 @dataclass(frozen=True, slots=True)
 class ReturnedPayment:
     """One argument set of ``record_returned_payment``, for ``record_returned_payments``."""
@@ -495,7 +466,7 @@ def record_returned_payments(
         cents = request.amount_cents if item.amount_cents is None else money.check_cents(item.amount_cents)
         if cents > request.amount_cents:
             raise errors.InvalidAmount("amount", money.format_cents(cents), "is more than the debit returned")
-        digest = canonical_digest(
+        digest = idempotency.canonical_digest(
             {"end_to_end_id": e2e, "returned_on": item.returned_on, "reason_code": item.reason_code, "amount_cents": cents}
         )
         if key in existing or key in seen:

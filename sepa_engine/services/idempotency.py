@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from json.encoder import encode_basestring as _json_string  # what json.dumps(ensure_ascii=False) uses
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
@@ -45,6 +46,33 @@ def content_hash(content: Mapping[str, object]) -> str:
     """sha256 of the canonical JSON of ``content`` (sorted keys, no spaces, UTF-8)."""
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def canonical_digest(content: dict[str, object]) -> str:
+    """``content_hash`` of a flat dict, the same hex digest, several times faster.
+
+    The generic encoder costs more than everything else a bulk path does per row (the
+    reconciliation hashes one returned payment and one retry per record). Strings, ints,
+    booleans, None and dates are written here exactly as the canonical JSON writes them;
+    anything else goes through ``content_hash``.
+    """
+    parts = []
+    for key in sorted(content):
+        value = content[key]
+        if value is None:
+            text = "null"
+        elif value is True or value is False:
+            text = "true" if value else "false"
+        elif isinstance(value, int):
+            text = int.__repr__(value)
+        elif isinstance(value, str):
+            text = _json_string(value)
+        elif isinstance(value, dt.date):
+            text = _json_string(value.isoformat())
+        else:
+            return content_hash(content)
+        parts.append(f"{_json_string(key)}:{text}")
+    return hashlib.sha256(("{" + ",".join(parts) + "}").encode("utf-8")).hexdigest()
 
 
 def _plain(value: object) -> object:

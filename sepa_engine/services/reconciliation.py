@@ -1061,7 +1061,7 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
     retry on a superseded mandate, a key twice in one call, or a unique-key race (another
     writer) go through ``registry.enqueue_request`` itself. Sets each retry's id and mandate.
     """
-    from sepa_engine.services import accounts, registry
+    from sepa_engine.services import registry
 
     if not retries:
         return
@@ -1076,7 +1076,7 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
         original, key = retry.original, retry.idempotency_key
         on = calendar.add_target_days(business_today(clock, retry.timezone), 1)
         remittance = original.remittance or None
-        digest = accounts.canonical_digest({
+        digest = idempotency.canonical_digest({
             "mandate": retry.mandate_reference, "amount_cents": original.amount_cents, "remittance": remittance,
             "requested_date": on, "final": original.final,
         })
