@@ -17,7 +17,7 @@ from sepa_engine.db.models import DebitRequest
 from sepa_engine.ids import SequentialIds
 from sepa_engine.services.collection import run_collection
 from tests import ledger
-from tests.services.test_reconciliation import BOI, NOW, _pain002_tx
+from tests.services.test_reconciliation import NOW, _pain002_tx, boi
 
 runner = CliRunner()
 
@@ -57,7 +57,7 @@ def test_reconcile_applies_each_file_and_says_when_it_was_already_imported(db, d
 def test_records_sent_to_exceptions_exit_1_and_can_be_listed_and_resolved(db, database_url, tmp_path):
     _answers(db, database_url, tmp_path)
     config = _config(tmp_path, database_url)
-    result = runner.invoke(app, ["reconcile", str(BOI), "--config", config])
+    result = runner.invoke(app, ["reconcile", str(boi()), "--config", config])
     assert result.exit_code == ExitCode.INVALID, result.output
 
     listed = json.loads(runner.invoke(app, ["returns", "exceptions", "list", "--json", "--config", config]).stdout)

@@ -23,7 +23,13 @@ from tests import ledger
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 LATER = FixedClock(dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC))
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "iso20022" / "samples"
-BOI = SAMPLES / "pain.002" / "oca-accountpayment__boi-sdd-reject-4tx-AC01-MS02-MD06-AM04__test-sepa-pain-unpaid.xml"
+
+
+def boi() -> Path:
+    """A real Bank of Ireland pain.002 from ../shared, which a bare clone does not have."""
+    if not SAMPLES.is_dir():
+        pytest.skip("../shared is not present: the bank samples live there")
+    return SAMPLES / "pain.002" / "oca-accountpayment__boi-sdd-reject-4tx-AC01-MS02-MD06-AM04__test-sepa-pain-unpaid.xml"
 
 
 @pytest.fixture
@@ -199,7 +205,7 @@ def test_group_level_am10_reject_rejects_every_transaction_of_the_file(db, setti
 def test_bank_of_ireland_sample_goes_to_exceptions_without_error(db, settings):
     collect(db, settings)
     before = snapshot(db)
-    report = reconcile(db, BOI)
+    report = reconcile(db, boi())
     assert (report.records, report.applied, report.exceptions) == (4, 0, 4)
     after = snapshot(db)
     assert after[:4] == before[:4] and after[5] == before[5]
