@@ -24,7 +24,7 @@ import typer
 from sepa_engine import errors
 from sepa_engine.cli import context
 from sepa_engine.cli.context import ConfigOption, JsonOption
-from sepa_engine.cli.exit_codes import ExitCode
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.clock import SystemClock
 from sepa_engine.domain import money

@@ -25,7 +25,7 @@ from sepa_engine.banksim import (
     simulate,
 )
 from sepa_engine.cli import context
-from sepa_engine.cli.exit_codes import ExitCode, for_error
+from sepa_engine.exit_codes import ExitCode, for_error
 from sepa_engine.cli.main import app
 from sepa_engine.domain.money import format_cents
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from sepa_engine import errors
 from sepa_engine.cli import context
-from sepa_engine.cli.exit_codes import ExitCode
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.cli.progress import bar
 from sepa_engine.clock import SystemClock

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sepa_engine import errors
-from sepa_engine.cli.exit_codes import ExitCode, for_error
+from sepa_engine.exit_codes import ExitCode, for_error
 from sepa_engine.config import Settings, load_settings
 from sepa_engine.db.session import Database
 

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sepa_engine import errors
-from sepa_engine.cli.exit_codes import ExitCode
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.domain.money import format_cents
 from sepa_engine.iso20022.pain008_verify import Description, Severity, VerifyReport, describe, verify

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from sepa_engine.cli import context, progress
 from sepa_engine.cli.context import ConfigOption, JsonOption
-from sepa_engine.cli.exit_codes import ExitCode
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.clock import SystemClock
 from sepa_engine.db import migrate

@@ -44,7 +44,7 @@ def main() -> None:
 
     from typer.exceptions import TyperException
 
-    from sepa_engine.cli.exit_codes import ExitCode
+    from sepa_engine.exit_codes import ExitCode
 
     try:
         code = app(standalone_mode=False)

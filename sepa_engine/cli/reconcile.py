@@ -16,7 +16,7 @@ from rich.console import Console
 
 from sepa_engine import errors
 from sepa_engine.cli import context, progress
-from sepa_engine.cli.exit_codes import ExitCode
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.cli.returns import returns_app
 from sepa_engine.clock import SystemClock

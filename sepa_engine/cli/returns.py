@@ -21,7 +21,7 @@ from rich.console import Console
 
 from sepa_engine import errors
 from sepa_engine.cli import context
-from sepa_engine.cli.exit_codes import ExitCode, for_error
+from sepa_engine.exit_codes import ExitCode, for_error
 from sepa_engine.cli.main import app
 from sepa_engine.domain.money import format_cents
 from sepa_engine.iso20022 import returns

@@ -13,7 +13,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from sepa_engine.cli import context
-from sepa_engine.cli.exit_codes import ExitCode
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.clock import SystemClock
 from sepa_engine.db.locks import LockBusy

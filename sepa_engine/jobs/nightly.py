@@ -31,7 +31,7 @@ from typing import Any
 
 import structlog
 
-from sepa_engine.cli.exit_codes import ExitCode
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.clock import Clock
 from sepa_engine.config import Settings
 from sepa_engine.db import locks

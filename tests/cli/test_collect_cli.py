@@ -73,7 +73,7 @@ def test_sigterm_during_collect_finishes_the_file_in_progress_and_exits_143(db, 
     import signal
 
     from sepa_engine.cli import collect as collect_cli
-    from sepa_engine.cli.exit_codes import ExitCode
+    from sepa_engine.exit_codes import ExitCode
     from sepa_engine.services.collection import CollectionReport
 
     heard: list[bool] = []

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from sepa_engine.banksim import simulate
-from sepa_engine.cli.exit_codes import ExitCode
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings

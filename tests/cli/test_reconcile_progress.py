@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from sepa_engine.cli.exit_codes import ExitCode
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from tests.cli.test_reconcile_cli import _answers, _config
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sepa_engine import errors
-from sepa_engine.cli.exit_codes import ExitCode
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.iso20022 import pain008_verify
 from sepa_engine.iso20022.pain008_verify import describe, verify

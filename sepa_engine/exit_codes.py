@@ -1,4 +1,7 @@
-"""Exit codes for cron and scripts, documented in README.md."""
+"""Exit codes for cron and scripts, documented in README.md.
+
+Shared by the jobs, the CLI and the API, so it lives at the top of the package.
+"""
 
 from __future__ import annotations
 
