@@ -4,10 +4,15 @@ Injected wherever a file is made, so the same input gives the same bytes in test
 (``SequentialIds``) while production ids stay unique across runs and processes
 (``TimestampIds``: time to the second plus 40 random bits; the ledger's unique constraint
 on MsgId is the final guard).
+
+The time in a MsgId is the file's own creation time (its CreDtTm), passed in by whoever
+makes the file: a run "as of" another business date once stamped the wall clock in the MsgId
+and the run's date in CreDtTm, two clocks in one header (issue 14, item 10).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from typing import Protocol
 
@@ -18,7 +23,9 @@ MESSAGE_ID_MAX = 30
 
 
 class IdSource(Protocol):
-    def message_id(self) -> str: ...
+    def message_id(self, at: dt.datetime | None = None) -> str:
+        """A new MsgId for a file created ``at`` (its CreDtTm); ``None`` = the source's own now."""
+        ...
 
 
 class SequentialIds:
@@ -26,7 +33,7 @@ class SequentialIds:
         self._prefix = prefix
         self._next = start
 
-    def message_id(self) -> str:
+    def message_id(self, at: dt.datetime | None = None) -> str:
         value = f"{self._prefix}{self._next:06d}"
         self._next += 1
         return value
@@ -37,5 +44,6 @@ class TimestampIds:
         self._clock = clock
         self._prefix = prefix
 
-    def message_id(self) -> str:
-        return f"{self._prefix}{self._clock.now():%Y%m%d%H%M%S}{secrets.token_hex(5).upper()}"
+    def message_id(self, at: dt.datetime | None = None) -> str:
+        stamp = at if at is not None else self._clock.now()
+        return f"{self._prefix}{stamp:%Y%m%d%H%M%S}{secrets.token_hex(5).upper()}"

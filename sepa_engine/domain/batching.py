@@ -71,7 +71,7 @@ def plan_files(
     cursor = _Cursor(collectibles)
     while cursor.head is not None:
         first = cursor.head
-        message_id = ids.message_id()
+        message_id = ids.message_id(created_at)
         if len(message_id) > MESSAGE_ID_MAX:
             raise errors.ConfigurationError("message_id", message_id, f"is longer than {MESSAGE_ID_MAX} characters")
         header = FileHeader(
