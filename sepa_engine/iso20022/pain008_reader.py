@@ -183,6 +183,22 @@ def detect_version(path: str | os.PathLike[str]) -> Pain008Version:
     return version_for_namespace(safe_xml.root_namespace(path))
 
 
+def readable_source(path: str | os.PathLike[str]) -> Path:
+    """safe_xml's gate, plus the plain file-system failures it lets through as OSError."""
+    candidate = Path(path)
+    if candidate.exists() and not candidate.is_file():
+        raise errors.UnreadableFile("file", str(candidate), "is not a regular file")
+    try:
+        return safe_xml.check_source(candidate)
+    except OSError as exc:
+        raise unreadable(candidate, exc) from None
+
+
+def unreadable(source: Path, exc: OSError) -> errors.UnreadableFile:
+    """A file that went away or became unreadable while being read."""
+    return errors.UnreadableFile("file", str(source), f"cannot be read: {exc.strerror or exc}")
+
+
 def read_records(path: str | os.PathLike[str], version: Pain008Version | None = None) -> Iterator[Record]:
     """Yield the group header, then per block its header, its transactions and its end.
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from sepa_engine import errors
 from sepa_engine.domain import identifiers, money
-from sepa_engine.iso20022 import pain008_reader, pain008_verify
+from sepa_engine.iso20022 import pain008_reader, pain008_rules, pain008_verify, pain008_xsd
 from sepa_engine.iso20022.pain008_reader import Transaction, read_records
 from sepa_engine.iso20022.pain008_verify import Finding, Severity, VerifyReport, describe, verify
 
@@ -422,7 +422,7 @@ def test_several_problems_in_one_file_are_all_reported(tmp_path):
 
 
 def test_large_file_path_reports_schema_violations_and_still_checks_the_rest(tmp_path, monkeypatch):
-    monkeypatch.setattr(pain008_verify, "TREE_VALIDATION_MAX_BYTES", 0)
+    monkeypatch.setattr(pain008_xsd, "TREE_VALIDATION_MAX_BYTES", 0)
     path = edited(
         tmp_path,
         GOLDEN_08,
@@ -439,8 +439,8 @@ def test_large_file_path_reports_schema_violations_and_still_checks_the_rest(tmp
 
 
 def test_large_file_path_caps_the_number_of_streamed_violations(tmp_path, monkeypatch):
-    monkeypatch.setattr(pain008_verify, "TREE_VALIDATION_MAX_BYTES", 0)
-    monkeypatch.setattr(pain008_verify, "MAX_SCHEMA_FINDINGS", 1)
+    monkeypatch.setattr(pain008_xsd, "TREE_VALIDATION_MAX_BYTES", 0)
+    monkeypatch.setattr(pain008_xsd, "MAX_SCHEMA_FINDINGS", 1)
     monkeypatch.setattr(pain008_verify.os, "cpu_count", lambda: 1)  # the cap is patched here only
     path = edited(
         tmp_path,
@@ -454,7 +454,7 @@ def test_large_file_path_caps_the_number_of_streamed_violations(tmp_path, monkey
 
 
 def test_large_file_path_on_one_core_gives_the_same_findings(tmp_path, monkeypatch):
-    monkeypatch.setattr(pain008_verify, "TREE_VALIDATION_MAX_BYTES", 0)
+    monkeypatch.setattr(pain008_xsd, "TREE_VALIDATION_MAX_BYTES", 0)
     monkeypatch.setattr(pain008_verify.os, "cpu_count", lambda: 1)
     path = edited(tmp_path, GOLDEN_08, ("<BICFI>COBADEFFXXX</BICFI>", "<BICFI>cobadeffxxx</BICFI>"))
     assert [f.code for f in verify(path).findings] == ["schema_violation"]
@@ -481,7 +481,7 @@ def test_large_file_path_finds_what_the_small_file_path_finds(tmp_path, monkeypa
     assert {f.field for f in small.findings if f.code in ("invalid_checksum", "unsupported_country")} == {
         "CdtrAcct/Id/IBAN", "DbtrAcct/Id/IBAN",
     }  # fmt: skip
-    monkeypatch.setattr(pain008_verify, "TREE_VALIDATION_MAX_BYTES", 0)
+    monkeypatch.setattr(pain008_xsd, "TREE_VALIDATION_MAX_BYTES", 0)
     # The IBANs are checked in the child process there, and merged in document order.
     assert _without_schema(verify(path)) == _without_schema(small)
     monkeypatch.setattr(pain008_verify.os, "cpu_count", lambda: 1)
@@ -491,8 +491,8 @@ def test_large_file_path_finds_what_the_small_file_path_finds(tmp_path, monkeypa
 def test_large_file_path_does_the_child_work_itself_when_the_child_gives_no_answer(tmp_path, monkeypatch):
     path = _bad_ibans(tmp_path)
     small = verify(path)
-    monkeypatch.setattr(pain008_verify, "TREE_VALIDATION_MAX_BYTES", 0)
-    monkeypatch.setattr(pain008_verify._StreamingChecks, "result", lambda self: None)
+    monkeypatch.setattr(pain008_xsd, "TREE_VALIDATION_MAX_BYTES", 0)
+    monkeypatch.setattr(pain008_xsd.StreamingChecks, "result", lambda self: None)
     assert _without_schema(verify(path)) == _without_schema(small)
 
 
@@ -510,7 +510,7 @@ def test_stream_leaves_locates_ibans_in_headers_and_transactions():
 
 
 def test_tree_validation_caps_the_number_of_schema_findings(tmp_path, monkeypatch):
-    monkeypatch.setattr(pain008_verify, "MAX_SCHEMA_FINDINGS", 1)
+    monkeypatch.setattr(pain008_xsd, "MAX_SCHEMA_FINDINGS", 1)
     path = edited(
         tmp_path,
         GOLDEN_08,
@@ -523,7 +523,7 @@ def test_tree_validation_caps_the_number_of_schema_findings(tmp_path, monkeypatc
 
 
 def test_large_valid_file_path_has_no_finding(monkeypatch):
-    monkeypatch.setattr(pain008_verify, "TREE_VALIDATION_MAX_BYTES", 0)
+    monkeypatch.setattr(pain008_xsd, "TREE_VALIDATION_MAX_BYTES", 0)
     assert verify(GOLDEN_08).findings == ()
 
 
@@ -598,18 +598,18 @@ _ALPHABET = st.sampled_from(list("aZ09/-?:().,'+ é_&") + ["//"])
 
 @given(st.lists(_ALPHABET, max_size=40).map("".join))
 def test_reference_fast_path_accepts_exactly_what_the_validator_accepts(value):
-    assert bool(pain008_verify._PLAIN_REFERENCE.fullmatch(value)) == identifiers.is_valid_reference(value)
+    assert bool(pain008_rules._PLAIN_REFERENCE.fullmatch(value)) == identifiers.is_valid_reference(value)
 
 
 @given(st.lists(_ALPHABET, max_size=40).map("".join))
 def test_mandate_fast_path_accepts_exactly_what_the_validator_accepts(value):
-    assert bool(pain008_verify._PLAIN_MANDATE_ID.fullmatch(value)) == identifiers.is_valid_mandate_id(value)
+    assert bool(pain008_rules._PLAIN_MANDATE_ID.fullmatch(value)) == identifiers.is_valid_mandate_id(value)
 
 
 @given(st.decimals(min_value=Decimal("0.01"), max_value=Decimal("999999999.99"), places=2))
 def test_amount_fast_path_gives_the_cents_money_gives(amount):
     text = f"{amount:.2f}"
-    match = pain008_verify._PLAIN_AMOUNT.fullmatch(text)
+    match = pain008_rules._PLAIN_AMOUNT.fullmatch(text)
     assert match is not None
     assert int(match.group(1)) * 100 + int(match.group(2)) == money.parse_amount(text)
 
