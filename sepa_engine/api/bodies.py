@@ -24,7 +24,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from sepa_engine import errors
+from sepa_engine import errors, json_input
+from sepa_engine.domain import text
 from sepa_engine.services import loading
 
 # body name -> (schema file relative to schemas/, properties that travel outside the body)
@@ -137,17 +138,25 @@ def _validator(name: str) -> Draft202012Validator:
 
 def parse(raw: bytes, name: str) -> dict[str, Any]:
     """The JSON object in ``raw`` when it matches schema ``name``; else ``InvalidBody``
-    listing every problem, by JSON path."""
+    listing every problem, by JSON path. The reader is ``json_input``: bounded depth, no
+    duplicate keys, no NaN."""
     try:
-        document = json.loads(raw, parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        failure = InvalidBody("body", None, f"is not valid JSON: {exc}")
-        failure.field_errors = (FieldError("body", f"is not valid JSON: {exc}", "invalid_json"),)
+        document = json_input.loads(raw, "body")
+    except errors.InvalidFormat as exc:
+        failure = InvalidBody("body", None, exc.rule)
+        failure.field_errors = (FieldError("body", exc.rule, "invalid_json"),)
         raise failure from None
     return check(document, name)
 
 
 def check(document: object, name: str) -> dict[str, Any]:
+    # Text rules first: a schema message quotes the value, and a value holding an unpaired
+    # surrogate cannot even be encoded into the answer.
+    unstorable = tuple(FieldError(path, rule, "invalid_characters") for path, rule in text.problems_in(document))
+    if unstorable:
+        failure = InvalidBody(unstorable[0].field, None, unstorable[0].rule)
+        failure.field_errors = unstorable
+        raise failure
     found = sorted(_validator(name).iter_errors(document), key=lambda e: (e.json_path, e.message))
     if found:
         field_errors = tuple(
@@ -158,40 +167,5 @@ def check(document: object, name: str) -> dict[str, Any]:
         failure = InvalidBody(first.field, None, f"{first.rule} ({len(field_errors)} problem(s) in the body)")
         failure.field_errors = field_errors
         raise failure
-    unstorable = tuple(FieldError(path, UNSTORABLE_RULE, "invalid_characters") for path in unstorable_strings(document))
-    if unstorable:
-        failure = InvalidBody(unstorable[0].field, None, UNSTORABLE_RULE)
-        failure.field_errors = unstorable
-        raise failure
     assert isinstance(document, Mapping)
     return dict(document)
-
-
-UNSTORABLE_RULE = "contains a NUL character or an unpaired surrogate, which no text column can store"
-
-
-def has_unstorable(text: str) -> bool:
-    return "\x00" in text or any("\ud800" <= char <= "\udfff" for char in text)
-
-
-def unstorable_strings(node: object, path: str = "") -> list[str]:
-    """JSON paths of the strings (keys included) that neither SQLite nor PostgreSQL can store."""
-    found: list[str] = []
-    if isinstance(node, str):
-        if has_unstorable(node):
-            found.append(path or "body")
-    elif isinstance(node, Mapping):
-        for key, value in node.items():
-            where = f"{path}.{key}" if path else str(key)
-            if has_unstorable(str(key)):
-                found.append(where)
-            found.extend(unstorable_strings(value, where))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found.extend(unstorable_strings(value, f"{path}[{index}]"))
-    return found
-
-
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed in JSON")
-

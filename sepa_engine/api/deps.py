@@ -15,7 +15,7 @@ from fastapi import Depends, Header, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from sepa_engine.api import bodies
+from sepa_engine.domain import text
 from sepa_engine.api.settings import ApiSettings
 from sepa_engine.clock import Clock
 from sepa_engine.config import Settings
@@ -104,13 +104,13 @@ async def principal_of(ctx: ApiContext, token: str) -> Principal | None:
 
 
 async def storable_parameters(request: Request) -> None:
-    """Refuse path and query values no text column can store (NUL, unpaired surrogates)."""
+    """Refuse path and query values that break the text rules (``domain/text.py``)."""
     values = [*request.path_params.items(), *request.query_params.multi_items()]
     for name, value in values:
-        if isinstance(value, str) and bodies.has_unstorable(value):
+        rule = text.problem(value) if isinstance(value, str) else None
+        if rule is not None:
             raise HTTPException(
-                422, {"code": "invalid_characters", "detail": f"{name} {bodies.UNSTORABLE_RULE}", "field": name,
-                      "rule": bodies.UNSTORABLE_RULE},
+                422, {"code": "invalid_characters", "detail": f"{name} {rule}", "field": name, "rule": rule},
             )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from sepa_engine import errors
+from sepa_engine import errors, json_input
 from sepa_engine.services import loading
 
 SUBDIR = "accounts"
@@ -65,13 +65,8 @@ def check(document: object, schema: str) -> dict[str, Any]:
 
 
 def parse(text: str | bytes, schema: str, source: str = "document") -> dict[str, Any]:
-    """Read JSON text (no NaN or Infinity) and check it against ``schema``."""
-    try:
-        document = json.loads(text, parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise errors.InvalidFormat(source, None, f"is not valid JSON: {exc}") from None
+    """Read JSON text through ``json_input`` (bounded, strict, text rules) and check it against ``schema``."""
+    document = json_input.loads(text, source)
+    json_input.check_text(document)
     return check(document, schema)
 
-
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed in JSON")

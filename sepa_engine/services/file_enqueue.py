@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +30,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from sepa_engine import errors
+from sepa_engine import errors, json_input
 from sepa_engine.clock import Clock
+from sepa_engine.domain import text as text_rules
 from sepa_engine.services import batch_enqueue, loading, registry
 from sepa_engine.services.batch_enqueue import EnqueueItem
 from sepa_engine.services.inputs import DebitRequestInput
@@ -123,9 +123,9 @@ def _jsonl(text: str) -> list[Line]:
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw, parse_constant=_refuse_constant)
-        except ValueError as exc:
-            lines.append(Line(number, raw, {"__error__": f"is not valid JSON: {exc}"}))
+            record = json_input.loads(raw, "line")
+        except errors.InvalidFormat as exc:
+            lines.append(Line(number, raw, {"__error__": exc.rule}))
             continue
         lines.append(Line(number, raw, record if isinstance(record, dict) else {"__error__": "must be a JSON object"}))
     return lines
@@ -134,16 +134,16 @@ def _jsonl(text: str) -> list[Line]:
 def _csv(text: str) -> tuple[list[Line], list[BadLine], str | None]:
     physical = text.splitlines(keepends=True)
     reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
+    rows = _rows(reader)
+    header = next(rows, None)
+    if header is None:
         return [], [], None
     names = [name.strip() for name in header]
     header_text = "".join(physical[: reader.line_num])
     bad: list[BadLine] = []
     lines: list[Line] = []
     start = reader.line_num
-    for row in reader:
+    for row in rows:
         number = start + 1
         raw = "".join(physical[start: reader.line_num])
         start = reader.line_num
@@ -163,6 +163,26 @@ def _csv(text: str) -> tuple[list[Line], list[BadLine], str | None]:
                 record[name] = cell
         lines.append(Line(number, raw, record))
     return lines, bad, header_text
+
+
+def _rows(reader: Any) -> Iterator[list[str]]:
+    """The reader's rows; a row it cannot read (a cell over the csv module's size limit) stops
+    the whole file, since every row after it may be a part of that cell."""
+    start = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line = start + 1
+            if "field larger than field limit" in str(exc):
+                rule = f"has a cell longer than {csv.field_size_limit():,} characters, the most a CSV cell may hold"
+            else:
+                rule = f"is not readable CSV: {exc}"
+            raise errors.InvalidFormat("file", None, f"line {line}: {rule}; nothing was enqueued") from None
+        start = reader.line_num
+        yield row
 
 
 def enqueue_file(
@@ -188,6 +208,11 @@ def enqueue_file(
             continue
         if "__error__" in line.record:
             report.bad.append(BadLine(line.number, "line", str(line.record["__error__"]), "invalid_format"))
+            continue
+        broken = text_rules.problems_in(line.record)
+        if broken:
+            # Before the schema: its messages quote the value, which may be unprintable.
+            report.bad.extend(BadLine(line.number, where, rule, errors.InvalidCharacters.code) for where, rule in broken)
             continue
         record = dict(line.record)
         if creditor is not None:
@@ -284,6 +309,3 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start: start + size]
 
-
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed in JSON")

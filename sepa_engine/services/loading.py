@@ -30,8 +30,9 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from sqlalchemy.orm import Session
 
-from sepa_engine import errors
+from sepa_engine import errors, json_input
 from sepa_engine.clock import Clock
+from sepa_engine.domain import text
 from sepa_engine.progress import SILENT, Progress
 from sepa_engine.services import registry
 from sepa_engine.services.inputs import CreditorInput, DebitRequestInput, DebtorAccountInput, MandateInput
@@ -197,26 +198,26 @@ def _valid_records(path: Path, validator: Draft202012Validator, bad: list[LoadEr
     if not path.exists():
         return []
     try:
-        data = json.loads(path.read_bytes(), parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        bad.append(LoadError(path.name, None, "", f"is not valid JSON: {exc}", errors.InvalidFormat.code))
+        data = json_input.loads(path.read_bytes(), path.name)
+    except errors.InvalidFormat as exc:
+        bad.append(LoadError(path.name, None, "", exc.rule, exc.code))
         return []
     if not isinstance(data, list):
         bad.append(LoadError(path.name, None, "", "must be a JSON array of records", errors.InvalidFormat.code))
         return []
     records: list[tuple[int, dict[str, Any]]] = []
     for index, record in enumerate(data):
+        # Text rules first: the schema's messages quote values, which may be unprintable.
+        broken = text.problems_in(record)
+        if broken:
+            bad.extend(LoadError(path.name, index, where, rule, errors.InvalidCharacters.code) for where, rule in broken)
+            continue
         found = sorted(validator.iter_errors(record), key=lambda e: (e.json_path, e.message))
         if found:
             bad.extend(_schema_error(path.name, index, error) for error in found)
         else:
             records.append((index, dict(record)))
     return records
-
-
-def _refuse_constant(name: str) -> None:
-    # Python's json reads NaN and Infinity, which are not JSON.
-    raise ValueError(f"{name} is not allowed in JSON")
 
 
 def _schema_error(file: str, index: int, error: ValidationError) -> LoadError:
