@@ -53,7 +53,9 @@ SHARED = REPO.parent / "shared"
 GOLDEN = REPO / "tests" / "testdata" / "pain.008"
 CREATED = dt.datetime(2026, 11, 23, 10, 15, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
 VERSIONS = [PAIN_008_001_08, PAIN_008_001_02]
-P2 = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.002.001.03"}
+# pain.008.001.08 files (write_file's default) are answered in pain.002.001.10, .001.02 in the DK .001.03.
+P2 = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.002.001.10"}
+DK = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.002.001.03"}
 C54 = {"c": "urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"}
 PER_BLOCK = 20
 ALLOWED_REJECTS = {"AC01", "AC04", "AC06", "AG01", "MD01", "MS02", "AM04"}
@@ -140,8 +142,14 @@ def original(path: Path) -> tuple[str, dict[str, int], dict[str, OriginalTx]]:
     return message_id, sums, transactions
 
 
+def status_xsd(path: Path) -> str:
+    """The XSD of the pain.002 version the report at ``path`` is written in."""
+    return etree.QName(etree.parse(str(path)).getroot()).namespace.rsplit(":", 1)[-1] + ".xsd"
+
+
 def rejections(path: Path) -> list[dict[str, str | None]]:
     root = etree.parse(str(path)).getroot()
+    P2 = {"p": etree.QName(root).namespace}  # noqa: N806 - either version
     found = []
     for block in root.iterfind("p:CstmrPmtStsRpt/p:OrgnlPmtInfAndSts", namespaces=P2):
         for tx in block.iterfind("p:TxInfAndSts", namespaces=P2):
@@ -186,7 +194,7 @@ def sub_family(entry: etree._Element) -> str | None:
 def test_both_answers_are_valid_against_their_official_xsds(tmp_path, version, rates):
     source = write_file(tmp_path, version)
     result = simulate(source, tmp_path / "inbox", *rates, seed=7, schemas=load_schemas(xsd_dir()))
-    assert_valid(result.pain002_path, "pain.002.001.03.xsd")
+    assert_valid(result.pain002_path, status_xsd(result.pain002_path))
     assert_valid(result.camt054_path, "camt.054.001.02.xsd")
 
 
@@ -194,7 +202,7 @@ def test_both_answers_are_valid_against_their_official_xsds(tmp_path, version, r
 def test_answers_to_the_golden_files_are_valid(tmp_path, golden):
     # Amendments, SMNDA, an apostrophe in remittance and a 999,999,999.99 debit.
     result = simulate(golden, tmp_path, 0.5, 0.5, seed=3, schemas=load_schemas(xsd_dir()))
-    assert_valid(result.pain002_path, "pain.002.001.03.xsd")
+    assert_valid(result.pain002_path, status_xsd(result.pain002_path))
     assert_valid(result.camt054_path, "camt.054.001.02.xsd")
 
 
@@ -206,7 +214,7 @@ def test_answers_to_every_pain008_sample_of_other_banks_tools_are_valid(tmp_path
     for number, sample in enumerate(samples):
         result = simulate(sample, tmp_path / str(number), 0.5, 0.5, seed=1, schemas=schemas)
         assert result.transactions > 0, sample.name
-        assert_valid(result.pain002_path, "pain.002.001.03.xsd")
+        assert_valid(result.pain002_path, status_xsd(result.pain002_path))
         assert_valid(result.camt054_path, "camt.054.001.02.xsd")
 
 
@@ -215,10 +223,10 @@ def test_a_name_too_long_for_the_dk_schema_is_shortened_and_the_report_stays_val
     long_name = "Societe Civile Immobiliere des Residences du Parc et des Tilleuls Reunies"  # 74 > 70
     path = tmp_path / "long.xml"
     with path.open("wb") as out:
-        write_pain008(out, PAIN_008_001_08, FileHeader("LONG", CREATED, CREDITOR.name), [(block, debit(1, debtor_name=long_name))])
+        write_pain008(out, PAIN_008_001_02, FileHeader("LONG", CREATED, CREDITOR.name), [(block, debit(1, debtor_name=long_name))])
     result = simulate(path, tmp_path / "inbox", 1, 0, seed=1, schemas=load_schemas(xsd_dir()))
     assert_valid(result.pain002_path, "pain.002.001.03.xsd")
-    name = etree.parse(str(result.pain002_path)).findtext(".//p:OrgnlTxRef/p:Dbtr/p:Nm", namespaces=P2)
+    name = etree.parse(str(result.pain002_path)).findtext(".//p:OrgnlTxRef/p:Dbtr/p:Nm", namespaces=DK)
     assert name == long_name[:70]
 
 
@@ -286,15 +294,27 @@ def test_no_rejects_give_accp_and_one_credit_per_block_equal_to_its_control_sum(
     result = simulate(source, tmp_path / "inbox", 0, 0, seed=1)
 
     assert result.group_status is GroupStatus.ACCEPTED
+    assert result.status_report_version == "pain.002.001.10"
     report = etree.parse(str(result.pain002_path)).getroot()
-    assert report.find(".//p:GrpSts", namespaces=P2) is None
-    assert report.find(".//p:PmtInfSts", namespaces=P2) is None
+    # pain.002.001.10 takes ACCP: the answer acknowledges the file and each block.
+    assert report.findtext(".//p:OrgnlGrpInfAndSts/p:GrpSts", namespaces=P2) == "ACCP"
+    assert [e.text for e in report.iterfind(".//p:PmtInfSts", namespaces=P2)] == ["ACCP"] * len(sums)
     assert rejections(result.pain002_path) == []
     credits = entries(result.camt054_path, "CRDT")
     assert {text(e, "c:NtryDtls/c:Btch/c:PmtInfId"): cents(e, "c:Amt") for e in credits} == sums
     assert len(credits) == len(sums)
     assert entries(result.camt054_path, "DBIT") == []
     assert (result.settled_count, result.settled_cents) == (4 * PER_BLOCK, sum(sums.values()))
+
+
+def test_an_all_accepted_pain008_001_02_file_gets_the_dk_report_without_a_group_status(tmp_path):
+    # The DK pain.002.001.03 subset, the only .001.03 schema we hold, knows RJCT alone.
+    source = write_file(tmp_path, PAIN_008_001_02)
+    result = simulate(source, tmp_path / "inbox", 0, 0, seed=1, schemas=load_schemas(xsd_dir()))
+    assert result.status_report_version == "pain.002.001.03"
+    report = etree.parse(str(result.pain002_path)).getroot()
+    assert report.find(".//p:GrpSts", namespaces=DK) is None
+    assert report.find(".//p:PmtInfSts", namespaces=DK) is None
 
 
 def test_reject_rate_one_rejects_every_transaction(tmp_path):
@@ -314,13 +334,60 @@ def test_reject_rate_one_rejects_every_transaction(tmp_path):
     assert (result.settled_count, result.settled_cents, result.returned_count) == (0, 0, 0)
 
 
-def test_some_rejects_give_part_without_a_group_status(tmp_path):
+def test_some_rejects_give_part_on_the_group_and_on_blocks_with_rejects(tmp_path):
     source = write_file(tmp_path)
     result = simulate(source, tmp_path / "inbox", 0.3, 0, seed=11)
     assert result.group_status is GroupStatus.PARTIALLY_ACCEPTED
     report = etree.parse(str(result.pain002_path)).getroot()
-    assert report.find(".//p:GrpSts", namespaces=P2) is None
+    assert report.findtext(".//p:OrgnlGrpInfAndSts/p:GrpSts", namespaces=P2) == "PART"
+    assert len(rejections(result.pain002_path)) == result.rejected_count == 24  # 0.3 * 80
+    rejected_blocks = {r["block"] for r in rejections(result.pain002_path)}
+    for block in report.iterfind(".//p:OrgnlPmtInfAndSts", namespaces=P2):
+        expected = "PART" if block.findtext("p:OrgnlPmtInfId", namespaces=P2) in rejected_blocks else "ACCP"
+        assert block.findtext("p:PmtInfSts", namespaces=P2) == expected
+
+
+def test_some_rejects_in_the_dk_report_give_no_group_status(tmp_path):
+    source = write_file(tmp_path, PAIN_008_001_02)
+    result = simulate(source, tmp_path / "inbox", 0.3, 0, seed=11)
+    assert result.group_status is GroupStatus.PARTIALLY_ACCEPTED
+    report = etree.parse(str(result.pain002_path)).getroot()
+    assert report.find(".//p:GrpSts", namespaces=DK) is None
     assert len(rejections(result.pain002_path)) == result.rejected_count > 0
+
+
+def _small_file(folder: Path, count: int) -> Path:
+    block = PaymentBlock("SMALL-0001", key(), CREDITOR)
+    path = folder / f"small-{count}.xml"
+    with path.open("wb") as out:
+        write_pain008(out, PAIN_008_001_08, FileHeader(f"SMALL{count}", CREATED, CREDITOR.name), [(block, debit(n, 1_000 + n)) for n in range(1, count + 1)])
+    return path
+
+
+@pytest.mark.parametrize("seed", range(1, 21))
+def test_reject_rate_0_34_on_three_transactions_rejects_exactly_one_whatever_the_seed(tmp_path, seed):
+    # The demo: `simulate-bank --reject-rate 0.34 --seed 7` on 3 debits rejected none.
+    result = simulate(_small_file(tmp_path, 3), tmp_path / "inbox", 0.34, 0, seed=seed)
+    assert (result.rejected_count, result.settled_count) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("count", "reject_rate", "return_rate", "rejected", "returned"),
+    [(3, 0.34, 0.5, 1, 1), (3, 0.5, 0.5, 2, 1), (10, 0.25, 0.0, 3, 0), (10, 0.0, 0.25, 0, 3), (7, 0.1, 0.1, 1, 1), (4, 0.1, 0.1, 0, 0)],
+)
+def test_counts_are_the_rates_times_the_transactions_rounded_half_up(tmp_path, count, reject_rate, return_rate, rejected, returned):
+    result = simulate(_small_file(tmp_path, count), tmp_path / "inbox", reject_rate, return_rate, seed=7)
+    assert (result.rejected_count, result.returned_count) == (rejected, returned)
+    assert len(rejections(result.pain002_path)) == rejected
+    assert len(entries(result.camt054_path, "DBIT")) == returned
+
+
+def test_a_file_whose_header_count_is_wrong_is_refused(tmp_path):
+    source = _small_file(tmp_path, 3)
+    source.write_bytes(source.read_bytes().replace(b"<NbOfTxs>3</NbOfTxs>", b"<NbOfTxs>4</NbOfTxs>", 1))
+    with pytest.raises(errors.MessageError, match="NbOfTxs"):
+        simulate(source, tmp_path / "inbox", 0.34, 0, seed=7)
+    assert not (tmp_path / "inbox").exists() or not any((tmp_path / "inbox").iterdir())
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -388,7 +455,7 @@ def test_the_code_tables_are_the_allowed_lists_and_known_reason_codes():
 
 
 def test_every_listed_code_and_fee_is_drawn_over_many_transactions():
-    bank = Bank(Rates(0.5, 0.5), seed=1, message_id="MSG")
+    bank = Bank(Rates(0.5, 0.5), seed=1, message_id="MSG", count=20_000)
     decisions = [bank.decide() for _ in range(20_000)]
     drawn = Counter((d.outcome, d.reason_code) for d in decisions)
     assert {code for outcome, code in drawn if outcome is Outcome.REJECTED} == ALLOWED_REJECTS
@@ -403,14 +470,14 @@ def test_pain002_echoes_the_original_message_blocks_and_transactions(tmp_path):
     message_id, sums, transactions = original(source)
     result = simulate(source, tmp_path / "inbox", 0.3, 0, seed=8)
     report = etree.parse(str(result.pain002_path)).getroot()
-    group = report.find("p:CstmrPmtStsRpt/p:OrgnlGrpInfAndSts", namespaces=P2)
-    assert group.findtext("p:OrgnlMsgId", namespaces=P2) == message_id
-    assert group.findtext("p:OrgnlMsgNmId", namespaces=P2) == "pain.008.001.02"
-    assert group.findtext("p:OrgnlNbOfTxs", namespaces=P2) == str(len(transactions))
-    assert to_cents(group.findtext("p:OrgnlCtrlSum", namespaces=P2), "sum") == sum(sums.values())
-    blocks = report.findall("p:CstmrPmtStsRpt/p:OrgnlPmtInfAndSts", namespaces=P2)
-    assert [b.findtext("p:OrgnlPmtInfId", namespaces=P2) for b in blocks] == list(sums)
-    assert [to_cents(b.findtext("p:OrgnlCtrlSum", namespaces=P2), "sum") for b in blocks] == list(sums.values())
+    group = report.find("p:CstmrPmtStsRpt/p:OrgnlGrpInfAndSts", namespaces=DK)
+    assert group.findtext("p:OrgnlMsgId", namespaces=DK) == message_id
+    assert group.findtext("p:OrgnlMsgNmId", namespaces=DK) == "pain.008.001.02"
+    assert group.findtext("p:OrgnlNbOfTxs", namespaces=DK) == str(len(transactions))
+    assert to_cents(group.findtext("p:OrgnlCtrlSum", namespaces=DK), "sum") == sum(sums.values())
+    blocks = report.findall("p:CstmrPmtStsRpt/p:OrgnlPmtInfAndSts", namespaces=DK)
+    assert [b.findtext("p:OrgnlPmtInfId", namespaces=DK) for b in blocks] == list(sums)
+    assert [to_cents(b.findtext("p:OrgnlCtrlSum", namespaces=DK), "sum") for b in blocks] == list(sums.values())
     for r in rejections(result.pain002_path):
         tx = transactions[r["e2e"]]
         assert (r["block"], to_cents(r["amount"], "amount"), r["date"], r["mandate"], r["sequence"], r["iban"]) == (

@@ -1,10 +1,14 @@
-"""What the simulated bank does with each transaction: seeded draws, reproducible.
+"""What the simulated bank does with each transaction: exact counts, seeded picks.
 
-The draws come from one ``random.Random`` seeded from the caller's seed and the file's
-MsgId, never from the process's own randomness, so the same file, rates and seed always
-give the same answers. Every transaction consumes the same five draws whatever happens to
-it: which transactions are rejected then depends only on the seed and the reject rate,
-and raising a rate only adds R-transactions to those a lower rate picked.
+The rates fix how many transactions are answered so, not a chance per transaction: of
+``n`` transactions, ``round(reject_rate * n)`` are rejected and ``round(return_rate *
+settled)`` of the settled ones returned (halves round up), so ``--reject-rate 0.34`` on a
+3-transaction demo file rejects exactly 1. Which ones is drawn: every transaction gets
+the same five draws from one ``random.Random`` seeded from the caller's seed and the
+file's MsgId (never the process's own randomness); the rejected are those with the
+smallest reject draws, the returned those settled with the smallest return draws (ties
+go to the earlier transaction). So the same file, rates and seed always give the same
+answers, and raising a rate only adds R-transactions to those a lower rate picked.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ import hashlib
 import itertools
 import math
 import random
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from sepa_engine import errors
@@ -106,19 +113,64 @@ def random_for(seed: int, message_id: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:16], "big"))
 
 
-class Bank:
-    """Decides, transaction after transaction in file order, what the bank answers."""
+def exact_count(rate: float, total: int) -> int:
+    """``rate * total`` rounded half up, computed in decimal so 0.5 * 3 gives 2, not 1."""
+    return int((Decimal(repr(float(rate))) * total).to_integral_value(rounding=ROUND_HALF_UP))
 
-    def __init__(self, rates: Rates, seed: int, message_id: str) -> None:
-        self._rates = rates
+
+class _Cut:
+    """The ``count`` smallest of a sequence of draws, told apart as the sequence is replayed.
+
+    ``below`` is the largest draw taken; draws equal to it are taken first come, first
+    served until ``count`` is reached, so the count is exact even on ties."""
+
+    def __init__(self, draws: Sequence[float], count: int) -> None:
+        self._left = count
+        if count <= 0:
+            self._below, self._ties = -1.0, 0
+        else:
+            chosen = sorted(draws)[count - 1]
+            self._below = chosen
+            self._ties = count - sum(1 for d in draws if d < chosen)
+
+    def takes(self, draw: float) -> bool:
+        if self._left <= 0 or draw > self._below:
+            return False
+        if draw == self._below:
+            if self._ties <= 0:
+                return False
+            self._ties -= 1
+        self._left -= 1
+        return True
+
+
+class Bank:
+    """Decides, transaction after transaction in file order, what the bank answers about
+    a file of ``count`` transactions (the count its group header declares)."""
+
+    def __init__(self, rates: Rates, seed: int, message_id: str, count: int) -> None:
         self._draw = random_for(seed, message_id).random
+        # First pass over the draws alone: which ranks are rejected, then returned.
+        replay = random_for(seed, message_id).random
+        # Arrays: 16 bytes a transaction, whatever the file's size.
+        rejects: array[float] = array("d")
+        returns: array[float] = array("d")
+        for _ in range(count):
+            reject, returned, _code, _days, _fee_draw = replay(), replay(), replay(), replay(), replay()
+            rejects.append(reject)
+            returns.append(returned)
+        rejected = exact_count(rates.reject, count)
+        self._rejects = _Cut(rejects, rejected)
+        preview = _Cut(rejects, rejected)
+        settled_draws = [r for j, r in zip(rejects, returns, strict=True) if not preview.takes(j)]
+        self._returns = _Cut(settled_draws, exact_count(rates.return_, count - rejected))
 
     def decide(self) -> Decision:
         draw = self._draw
         reject, returned, code, days, fee = draw(), draw(), draw(), draw(), draw()
-        if reject < self._rates.reject:
+        if self._rejects.takes(reject):
             return Decision(Outcome.REJECTED, _REJECTS.pick(code))
-        if returned < self._rates.return_:
+        if self._returns.takes(returned):
             low, high = RETURN_DAYS
             return Decision(
                 Outcome.RETURNED,

@@ -31,6 +31,8 @@ _SUB_FAMILY = {"B2B": "BBDD"}
 class FileFacts:
     message_id: str
     created: dt.datetime
+    # GrpHdr/NbOfTxs: the bank answers about exactly this many transactions.
+    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,10 @@ def file_facts(header: GroupHeader) -> FileFacts:
     created = _date_time(header.created)
     if created is None:
         raise _refused(where + "/CreDtTm", header.created, "is not an ISO date and time")
-    return FileFacts(header.message_id, created)
+    declared = (header.number_of_transactions or "").strip()
+    if not declared.isascii() or not declared.isdigit() or len(declared) > 15:
+        raise _refused(where + "/NbOfTxs", header.number_of_transactions, "is not a count of transactions (1 to 15 digits)")
+    return FileFacts(header.message_id, created, int(declared))
 
 
 def block_facts(block: PaymentBlock) -> BlockFacts:

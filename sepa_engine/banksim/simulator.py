@@ -88,6 +88,8 @@ class SimulationResult:
     camt054_path: Path
     original_message_id: str
     original_message_name: str
+    # The pain.002 version of the status report (pain002.for_pain008).
+    status_report_version: str
     group_status: GroupStatus
     transactions: int
     sum_cents: int
@@ -114,6 +116,7 @@ class SimulationResult:
             "camt054": str(self.camt054_path),
             "original_message_id": self.original_message_id,
             "original_message_name": self.original_message_name,
+            "status_report_version": self.status_report_version,
             "group_status": str(self.group_status),
             "transactions": self.transactions,
             "sum": format_cents(self.sum_cents),
@@ -157,7 +160,7 @@ def simulate(
     source = _readable(pain008_path)
     version = detect_version(source)
     with _spools(spool_dir) as spools:
-        run = _Run(version, rates, seed, spools, keep_details)
+        run = _Run(version, pain002.for_pain008(version.name), rates, seed, spools, keep_details)
         for record in read_records(source, version):
             run.feed(record)
         run.finish()
@@ -250,14 +253,11 @@ class _Block:
     def settled_cents(self) -> int:
         return self.cents - self.rejected_cents
 
-    @property
-    def all_rejected(self) -> bool:
-        return self.count > 0 and self.rejected_count == self.count
-
 
 @dataclass(slots=True)
 class _Run:
     version: Pain008Version
+    dialect: pain002.Dialect
     rates: Rates
     seed: int
     spools: _Spools
@@ -285,7 +285,7 @@ class _Run:
         elif isinstance(record, GroupHeader):
             self.file = facts.file_facts(record)
             self.ids = _Ids(self.file.message_id, self.seed, self.rates)
-            self.bank = Bank(self.rates, self.seed, self.file.message_id)
+            self.bank = Bank(self.rates, self.seed, self.file.message_id, self.file.count)
 
     def _block_start(self, record: PaymentBlock) -> None:
         if self.file is None:
@@ -294,7 +294,7 @@ class _Run:
         spools = self.spools
         self.current = _Block(
             block_facts,
-            pain002.BlockReferences(block_facts),
+            pain002.BlockReferences(self.dialect, block_facts),
             (spools.status.offset(), spools.credits.offset(), spools.returns.offset()),
         )
         self._booked(block_facts.collection_date)
@@ -360,6 +360,14 @@ class _Run:
             raise errors.MessageError("GrpHdr", None, "is missing: not a pain.008 document", location=DOCUMENT_PATH)
         if not self.blocks:
             raise errors.MessageError("PmtInf", None, "is missing: the file has no payment block", location=DOCUMENT_PATH)
+        if self.count != self.file.count:
+            # A bank rejects such a file whole (AM18); the simulator refuses to answer it.
+            raise errors.MessageError(
+                "NbOfTxs",
+                self.file.count,
+                f"does not match the {self.count} transactions in the file",
+                location=f"{DOCUMENT_PATH}/GrpHdr/NbOfTxs",
+            )
 
     # --- totals ---------------------------------------------------------------------------
 
@@ -389,6 +397,7 @@ class _Run:
             camt054_path=camt054_path,
             original_message_id=self.file.message_id,
             original_message_name=self.version.name,
+            status_report_version=self.dialect.message,
             group_status=self.group_status(),
             transactions=self.count,
             sum_cents=self.cents,
@@ -437,7 +446,9 @@ def _publish(out_dir: Path, run: _Run, spools: _Spools, schemas: AnswerSchemas |
 
 def _write_status_report(out: BinaryIO, run: _Run, spools: _Spools, schemas: AnswerSchemas | None) -> None:
     assert run.file is not None and run.ids is not None
-    sink = ValidatingSink(out, schemas.pain002 if schemas else None, pain002.NAMESPACE, pain002.PRUNED)
+    dialect = run.dialect
+    schema = schemas.status_report(dialect.xsd) if schemas else None
+    sink = ValidatingSink(out, schema, dialect.namespace, pain002.PRUNED)
     bics = {block.facts.creditor_bic for block in run.blocks}
     header = pain002.ReportHeader(
         message_id=run.ids.status_report,
@@ -448,12 +459,12 @@ def _write_status_report(out: BinaryIO, run: _Run, spools: _Spools, schemas: Ans
         original_message_name=run.version.name,
         count=run.count,
         sum_cents=run.cents,
-        all_rejected=run.group_status() is GroupStatus.REJECTED,
+        rejected_count=run.rejected_total[0],
     )
-    sink.text(pain002.document_start(header))
+    sink.text(pain002.document_start(dialect, header))
     for block in run.blocks:
         assert block.segments is not None
-        sink.text(pain002.block_start(block.facts, block.count, block.cents, block.all_rejected))
+        sink.text(pain002.block_start(dialect, block.facts, block.count, block.cents, block.rejected_count))
         spools.status.copy(block.segments[0], sink)
         sink.text(pain002.block_end())
     sink.text(pain002.document_end())

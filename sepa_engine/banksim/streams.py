@@ -25,7 +25,9 @@ from lxml import etree
 from sepa_engine import errors
 from sepa_engine.iso20022.readback import schema_error
 
+# The status report's XSD depends on the pain.008 answered (pain002.for_pain008).
 PAIN002_XSD = "pain.002.001.03.xsd"
+PAIN002_2019_XSD = "pain.002.001.10.xsd"
 CAMT054_XSD = "camt.054.001.02.xsd"
 
 _FLUSH_AT = 256 * 1024
@@ -84,13 +86,31 @@ class Spool:
 
 @dataclass(frozen=True, slots=True)
 class AnswerSchemas:
-    pain002: etree.XMLSchema
+    # By XSD file name: pain.002.001.03.xsd and, when the folder has it, pain.002.001.10.xsd.
+    pain002_by_name: dict[str, etree.XMLSchema]
     camt054: etree.XMLSchema
+    folder: Path
+
+    @property
+    def pain002(self) -> etree.XMLSchema:
+        """The pain.002.001.03 schema (the DK subset), the one every folder must hold."""
+        return self.pain002_by_name[PAIN002_XSD]
+
+    def status_report(self, xsd: str) -> etree.XMLSchema:
+        schema = self.pain002_by_name.get(xsd)
+        if schema is None:
+            raise errors.ConfigurationError("xsd_dir", str(self.folder), f"has no {xsd}")
+        return schema
 
 
 def load_schemas(folder: str | os.PathLike[str]) -> AnswerSchemas:
-    """The official pain.002.001.03 and camt.054.001.02 XSDs from ``folder``."""
-    return AnswerSchemas(_schema(Path(folder), PAIN002_XSD), _schema(Path(folder), CAMT054_XSD))
+    """The official pain.002.001.03 and camt.054.001.02 XSDs from ``folder``, and the
+    pain.002.001.10 XSD when it is there (needed to answer pain.008.001.08 files)."""
+    where = Path(folder)
+    pain002 = {PAIN002_XSD: _schema(where, PAIN002_XSD)}
+    if (where / PAIN002_2019_XSD).is_file():
+        pain002[PAIN002_2019_XSD] = _schema(where, PAIN002_2019_XSD)
+    return AnswerSchemas(pain002, _schema(where, CAMT054_XSD), where)
 
 
 def _schema(folder: Path, name: str) -> etree.XMLSchema:

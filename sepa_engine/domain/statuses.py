@@ -66,8 +66,13 @@ class BatchStatus(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     PARTLY_REJECTED = "partly_rejected"
     REJECTED = "rejected"
-    # The camt credit for the file equals its control sum less what was rejected.
+    # The camt credit for the file equals its control sum less what was rejected: SETTLED
+    # when nothing was, SETTLED_WITH_REJECTS when some debits were (they stay rejected).
     SETTLED = "settled"
+    SETTLED_WITH_REJECTS = "settled_with_rejects"
+
+    def is_settled(self) -> bool:
+        return self in (BatchStatus.SETTLED, BatchStatus.SETTLED_WITH_REJECTS)
 
     def is_final(self) -> bool:
         return not _BATCH_TRANSITIONS[self]
@@ -81,12 +86,13 @@ _BATCH_TRANSITIONS = MappingProxyType(
         # Only ``batch approve`` moves it on; there is no way back to the queue.
         _B.AWAITING_APPROVAL: frozenset({_B.PUBLISHED}),
         # Banks may skip the pain.002 when all is well: a camt settlement can come first.
-        _B.PUBLISHED: frozenset({_B.ACKNOWLEDGED, _B.PARTLY_REJECTED, _B.REJECTED, _B.SETTLED}),
+        _B.PUBLISHED: frozenset({_B.ACKNOWLEDGED, _B.PARTLY_REJECTED, _B.REJECTED, _B.SETTLED, _B.SETTLED_WITH_REJECTS}),
         # A later pain.002 (or a camt return of a reject) can still reject part of the file.
-        _B.ACKNOWLEDGED: frozenset({_B.PARTLY_REJECTED, _B.REJECTED, _B.SETTLED}),
-        _B.PARTLY_REJECTED: frozenset({_B.REJECTED, _B.SETTLED}),
+        _B.ACKNOWLEDGED: frozenset({_B.PARTLY_REJECTED, _B.REJECTED, _B.SETTLED, _B.SETTLED_WITH_REJECTS}),
+        _B.PARTLY_REJECTED: frozenset({_B.REJECTED, _B.SETTLED_WITH_REJECTS}),
         _B.REJECTED: frozenset(),
         _B.SETTLED: frozenset(),
+        _B.SETTLED_WITH_REJECTS: frozenset(),
         _B.FAILED: frozenset(),
     }
 )

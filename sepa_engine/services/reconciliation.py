@@ -916,7 +916,8 @@ def add_exception(
 
 
 def advance_batch(session: Session, batch: Batch, answered_by_pain002: bool, file_id: int, *, clock: Clock) -> str:
-    """Move a file along published -> acknowledged / partly_rejected / rejected -> settled.
+    """Move a file along published -> acknowledged / partly_rejected / rejected -> settled
+    (settled_with_rejects when some of its debits were rejected).
 
     Returns the new status, or "mismatch" when every debit has an answer and the money
     credited differs from the control sum less the rejects (an exception is queued).
@@ -941,7 +942,7 @@ def advance_batch(session: Session, batch: Batch, answered_by_pain002: bool, fil
     credited = repo.credited_cents(session, batch.id, Kind.SETTLED.value)
     expected = batch.sum_cents - rejected_cents
     if credited and credited == expected and wanted is not BatchStatus.REJECTED:
-        wanted = BatchStatus.SETTLED
+        wanted = BatchStatus.SETTLED_WITH_REJECTS if rejected_count else BatchStatus.SETTLED
     elif credited and credited != expected and (waiting == 0 or repo.has_lump_sum(session, batch.id, Kind.SETTLED.value)):
         reason = (
             f"file {batch.message_id}: credited {money.format_cents(credited)}, expected "
@@ -959,7 +960,7 @@ def advance_batch(session: Session, batch: Batch, answered_by_pain002: bool, fil
             return "mismatch"
         _move(session, batch, current, wanted)
         return batch.status
-    if _move(session, batch, current, wanted) and wanted is BatchStatus.SETTLED and waiting:
+    if _move(session, batch, current, wanted) and wanted is not None and wanted.is_settled() and waiting:
         status = request_transition(_R.SUBMITTED, _R.SETTLED).value
         settled = repo.settle_waiting_requests(session, batch.id, _R.SUBMITTED.value, status, clock.now())
         for instance in list(session.identity_map.values()):

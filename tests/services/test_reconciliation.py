@@ -88,7 +88,7 @@ def test_bank_answers_set_each_debit_to_what_the_bank_said(db, settings, tmp_pat
     assert first.exceptions == second.exceptions == 0
     assert first.applied == sim.rejected_count
     with db.reader() as s:
-        assert s.scalars(select(Batch.status)).one() == "settled"
+        assert s.scalars(select(Batch.status)).one() == "settled_with_rejects"
 
 
 def test_hard_codes_block_the_mandate_and_cancel_its_pending_requests(db, settings, tmp_path):
@@ -303,3 +303,31 @@ def _pain002_tx(path: Path, original: str, end_to_end_id: str, cents: int, code:
 """
     )
     return path
+
+
+def test_an_all_accepted_status_report_acknowledges_the_file_before_its_settlement(db, settings, tmp_path):
+    # The simulator's all-accepted pain.002 had no group status: the batch never became acknowledged.
+    sim = simulate(collect(db, settings, requests=4), tmp_path / "inbox", 0.0, 0.0, seed=1)
+    reconcile(db, sim.pain002_path)
+    with db.reader() as s:
+        assert s.scalars(select(Batch.status)).one() == "acknowledged"
+    reconcile(db, sim.camt054_path)
+    with db.reader() as s:
+        assert s.scalars(select(Batch.status)).one() == "settled"
+
+
+def test_a_partly_rejected_file_keeps_its_rejects_rejected_settles_the_rest_and_says_so(db, settings, tmp_path):
+    # A file with rejects ended up "settled", as if nothing had been rejected.
+    sim = simulate(collect(db, settings, requests=3), tmp_path / "inbox", 0.34, 0.0, seed=7)
+    assert sim.rejected_count == 1
+    reconcile(db, sim.pain002_path)
+    with db.reader() as s:
+        assert s.scalars(select(Batch.status)).one() == "partly_rejected"
+    reconcile(db, sim.camt054_path)
+    rows = requests(db)
+    (rejected,) = sim.rejected
+    assert rows[rejected.end_to_end_id].status == "rejected"
+    originals = [r for r in rows.values() if r.attempt == 1 and r.end_to_end_id != rejected.end_to_end_id]
+    assert [r.status for r in originals] == ["settled", "settled"]
+    with db.reader() as s:
+        assert s.scalars(select(Batch.status)).one() == "settled_with_rejects"

@@ -217,7 +217,7 @@ def test_lump_sum_equal_to_the_control_sum_less_rejects_settles_the_file_and_eve
 
     report = _reconcile(db, _lump_sum(tmp_path / "lump.xml", message, paid, 4))
 
-    assert (report.applied, report.exceptions, report.batches) == (1, 0, {message: "settled"})
+    assert (report.applied, report.exceptions, report.batches) == (1, 0, {message: "settled_with_rejects"})
     after = requests(db)
     assert after[debits[0].end_to_end_id].status == "rejected"
     for debit in debits[1:]:
@@ -264,14 +264,14 @@ def test_a_file_read_in_a_child_process_is_applied_as_in_this_one(db, settings, 
     second = _reconcile(db, sim.camt054_path, read_in_child=True, chunk_size=3)
 
     assert (first.applied, first.exceptions, second.exceptions) == (sim.rejected_count, 0, 0)
-    assert first.message == "pain.002.001.03" and first.message_id
+    assert first.message == "pain.002.001.10" and first.message_id
     rows = requests(db)
     for rejection in sim.rejected:
         assert rows[rejection.end_to_end_id].status == "rejected"
     for returned in sim.returned:
         assert rows[returned.end_to_end_id].status in ("returned", "refunded")
     with db.reader() as s:
-        assert s.scalars(select(Batch.status)).one() == "settled"
+        assert s.scalars(select(Batch.status)).one() == "settled_with_rejects"
 
 
 def test_a_truncated_file_read_in_a_child_process_is_refused_and_applies_nothing(db, settings, tmp_path):
