@@ -43,7 +43,10 @@ def simulate_bank_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the answers.")] = DEFAULT_OUT_DIR,
     xsd_dir: Annotated[
         Path | None,
-        typer.Option("--xsd-dir", help="Folder with pain.002.001.03.xsd and camt.054.001.02.xsd: validate while writing."),
+        typer.Option(
+            "--xsd-dir",
+            help="Folder with pain.002.001.03.xsd, pain.002.001.10.xsd and camt.054.001.02.xsd: validate while writing.",
+        ),
     ] = None,
     as_json: bool = context.JsonOption,
 ) -> None:
