@@ -45,6 +45,10 @@ _REQUEST_TRANSITIONS = MappingProxyType(
 )
 
 
+def request_can_become(current: RequestStatus | str, new: RequestStatus | str) -> bool:
+    return RequestStatus(new) in _REQUEST_TRANSITIONS[RequestStatus(current)]
+
+
 def request_transition(current: RequestStatus | str, new: RequestStatus | str) -> RequestStatus:
     cur, nxt = RequestStatus(current), RequestStatus(new)
     if nxt not in _REQUEST_TRANSITIONS[cur]:

@@ -18,10 +18,10 @@ Nothing found, or more than one candidate, sends the record to the exceptions qu
 the reason. Replays change nothing: a file already imported is recognised by its sha256,
 and a fact already applied from another file by its natural key (see ``returns_models``).
 
-What a reason code does comes from ``domain.reason_codes`` overlaid by the creditor's
-``reason_code_policies`` rows: BLOCK blocks the mandate and cancels its pending requests;
-a retry is enqueued at most ``max_retries`` times along a chain of attempts; disputes are
-opened on the invoices a refunded or returned debit paid.
+What a record does is decided by ``domain.return_decisions.decide`` (the policy of its
+reason code from ``domain.reason_codes`` overlaid by the creditor's ``reason_code_policies``
+rows): a list of effects that ``_Run._apply_row`` (bulk, on a chunk's rows) and ``_Run.apply``
+(record by record, through the ORM) each execute, and nothing else here decides.
 
 Cost: records are applied in chunks (``CHUNK``). Per chunk, a few statements read the debits,
 the keys already applied and the mandates, and a few executemany statements write statuses,
@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import groupby
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Any, TypeVar
 
 import structlog
@@ -58,7 +59,8 @@ from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.db.repositories import returns as repo
 from sepa_engine.db.repositories.returns import MandateRow, RequestRow
 from sepa_engine.db.returns_models import AppliedReturn, ReturnException, ReturnFile
-from sepa_engine.domain import calendar, money, reason_codes
+from sepa_engine.domain import money, reason_codes
+from sepa_engine.domain import return_decisions as decisions
 from sepa_engine.domain.mandate import MandateStatus, transition
 from sepa_engine.domain.reason_codes import MandateEffect, ReasonCode
 from sepa_engine.domain.statuses import (
@@ -82,20 +84,12 @@ _PENDING = _R.PENDING.value
 _KIND = {kind: kind.value for kind in Kind}
 _BLOCKED = MandateStatus.BLOCKED.value
 _SUPERSEDED = MandateStatus.SUPERSEDED.value
-# Kind of record -> status of the debit it is applied to.
-_TARGET: dict[Kind, RequestStatus] = {
-    Kind.REJECTED: _R.REJECTED,
-    Kind.RETURNED: _R.RETURNED,
-    Kind.REFUNDED: _R.REFUNDED,
-    Kind.REVERSED: _R.REVERSED,
-    Kind.SETTLED: _R.SETTLED,
-}
+# Records a bank applies to one debit (the others are about files, blocks or bookings).
+_TARGET = frozenset(Kind(outcome.value) for outcome in decisions.Outcome)
+_OUTCOME = {Kind(outcome.value): outcome for outcome in decisions.Outcome}
 # Debits a bank record can still be about.
 _AT_BANK = tuple(s.value for s in (_R.SUBMITTED, _R.SETTLED))
-# A retry only after a failure that means "not paid now", never after a refund or reversal.
-_RETRIED_KINDS = frozenset({Kind.REJECTED, Kind.RETURNED})
-# Disputes are about money that paid invoices and came back.
-_DISPUTED_KINDS = frozenset({Kind.RETURNED, Kind.REFUNDED})
+_DISPUTED_KINDS = frozenset(Kind(outcome.value) for outcome in decisions.DISPUTED)
 _HASH_CHUNK = 1 << 20
 # Records applied per round of bulk statements: large enough that a statement's fixed cost
 # is spread thin, small enough that what a chunk holds in memory stays a few megabytes.
@@ -303,6 +297,7 @@ class _Run:
         self._creditors: dict[int, tuple[str, str]] = {}
         self._policies: dict[tuple[int, str | None], ReasonCode] = {}
         self._ours: dict[str, bool] = {}
+        self._days: dict[tuple[str, dt.datetime], dt.date] = {}
         # Bound once: the module's lazy proxy would build a logger for every per-record call,
         # even one filtered out by the level.
         self.log = log.bind(file_id=self.file_id)
@@ -385,109 +380,116 @@ class _Run:
 
     # -- one record on the segment's rows
     def _apply_row(self, record: ReturnRecord, row: RequestRow, state: _Segment) -> None:
+        """The bulk executor of ``decide``: the effects on the segment's rows, written later."""
         self.matched_any = True
         if row.batch_id is not None:
             self.touched[row.batch_id] = self.touched.get(row.batch_id, False) or not self.is_camt
         key = f"{_KIND[record.kind]}:request:{row.id}"
-        if key in state.applied or _settled_already(record, row.status):
+        facts = _facts(record)
+        debit = decisions.Debit(row.status, row.sequence_type, row.attempt, key in state.applied)
+        policy = mandate = None
+        mandate_state = None
+        if facts.outcome.is_failure():
+            policy = self._policy(row.creditor_id, record.reason_code)
+            mandate = state.mandates[row.mandate_id]
+            mandate_state = decisions.MandateState(mandate.status, mandate.status_reason, mandate.first_collected_on is not None)
+            if decisions.asks_others_at_bank(facts, debit, mandate_state):
+                mandate_state = dataclasses.replace(
+                    mandate_state, others_at_bank=self._others_at_bank(mandate.id, row.id, state)
+                )
+        code, timezone = self._creditor(row.creditor_id)
+        effects = decisions.decide(facts, debit, mandate_state, policy, today=self._today(timezone, state.now))
+        first = effects[0]
+        if isinstance(first, decisions.AlreadyApplied):
             self.report.already_applied += 1
             return
-        target = _TARGET[record.kind]
-        try:
-            status = _transition(row.status, target)
-        except errors.CollectionError:
-            self.exception(record, f"debit {row.end_to_end_id} is {row.status}: it cannot become {target.value}")
+        if isinstance(first, decisions.QueueException):
+            self.exception(record, f"debit {row.end_to_end_id} {first.reason}")
             return
-        if record.kind.is_failure() and row.mandate_id in state.writes.retry_mandates:
+        if mandate is not None and mandate.id in state.writes.retry_mandates:
             # This failure may cancel the retry an earlier record enqueued on the mandate:
             # the retry must exist (with its id) first.
             self._write(state)
         state.applied.add(key)
-        now = state.now
-        row.status = status.value
-        changes: dict[str, object] = {"status": row.status, "status_changed_at": now}
-        effects: list[object] = []
-        policy = None
-        if record.kind.is_failure():
-            policy = self._policy(row.creditor_id, record.reason_code)
-            row.reason_code = policy.code or None
-            row.reason = f"{_KIND[record.kind]} by the bank: {policy.meaning}"[:1000]
-            changes.update(reason_code=row.reason_code, reason=row.reason)
-        state.writes.request(row.id, changes)
-        if policy is not None:
-            effects = self._consequences(record, row, policy, state)
-        state.writes.applied.append((effects, {
+        done: list[object] = []
+        for effect in effects:
+            self._execute_on_rows(effect, record, row, mandate, state, code, done)
+        state.writes.applied.append((done, {
             "natural_key": key, "return_file_id": self.file_id, "kind": _KIND[record.kind],
             "debit_request_id": row.id, "batch_id": row.batch_id, "end_to_end_id": row.end_to_end_id,
             "reason_code": record.reason_code, "amount_cents": row.amount_cents, "fees_cents": record.fees_cents,
-            "booking_date": record.booking_date, "applied_at": now,
+            "booking_date": record.booking_date, "applied_at": state.now,
         }))
         self.report.applied += 1
         # Per record at debug: a file of 100,000 returns would otherwise spend seconds on a
         # line each; the applied_returns row is the record of it, return_file.applied the sum.
         self.log.debug("return.applied", kind=_KIND[record.kind], request_id=row.id, reason_code=record.reason_code)
 
-    def _consequences(self, record: ReturnRecord, row: RequestRow, policy: ReasonCode, state: _Segment) -> list[object]:
-        """``consequences`` on the segment's rows: the same effects, in the same order."""
+    def _execute_on_rows(
+        self, effect: decisions.Effect, record: ReturnRecord, row: RequestRow, mandate: MandateRow | None,
+        state: _Segment, code: str, done: list[object],
+    ) -> None:
+        """One effect on the segment's rows; its writes wait in ``state.writes`` (see ``_write``)."""
         from sepa_engine.services import accounts
 
-        effects: list[object] = []
-        code, timezone = self._creditor(row.creditor_id)
-        on = record.booking_date or record.settlement_date or business_today(self.clock, timezone)
-        state.writes.returned.append((code, accounts.ReturnedPayment(
-            row.end_to_end_id, on, f"return:{row.id}", record.reason_code, row.amount_cents
-        )))
-        if record.fees_cents:
+        now = state.now
+        if isinstance(effect, decisions.SetStatus):
+            row.status = effect.status.value
+            changes: dict[str, object] = {"status": row.status, "status_changed_at": now}
+            if record.kind.is_failure():
+                row.reason_code, row.reason = effect.reason_code, effect.reason
+                changes.update(reason_code=row.reason_code, reason=row.reason)
+            state.writes.request(row.id, changes)
+            return
+        assert mandate is not None  # every other effect is a failure's
+        if isinstance(effect, decisions.BookReturn):
+            state.writes.returned.append((code, accounts.ReturnedPayment(
+                row.end_to_end_id, effect.on, f"return:{row.id}", record.reason_code, row.amount_cents
+            )))
+        elif isinstance(effect, decisions.BookFee):
             self._write(state)  # the fee entry follows the returned payment in the ledger
-            book_fee(self.session, code, self._orm(row), record.fees_cents, record.kind, on=on, clock=self.clock)
-            effects.append(f"fee {money.format_cents(record.fees_cents)}")
-        mandate = state.mandates[row.mandate_id]
-        if record.kind in _RETRIED_KINDS and row.sequence_type == "FRST" and mandate.first_collected_on is not None:
-            # The first collection did not happen: the next one must be FRST again, unless
-            # another collection of the mandate is still at the bank or went through.
-            if not self._others_at_bank(mandate.id, row.id, state):
-                mandate.first_collected_on = None
-                state.writes.mandate(mandate.id, {"first_collected_on": None})
-                effects.append("first collection reset")
-        if policy.mandate_effect is MandateEffect.BLOCK and mandate.status != _BLOCKED:
-            try:
-                mandate.status = transition(MandateStatus(mandate.status), MandateStatus.BLOCKED).value
-            except errors.MandateError:
-                pass  # revoked or superseded already: nothing left to block
-            else:
-                mandate.status_reason = policy.code
-                state.writes.mandate(mandate.id, {
-                    "status": mandate.status, "status_reason": mandate.status_reason, "status_changed_at": state.now,
-                })
-                self.report.blocked_mandates += 1
-                effects.append("mandate blocked")
-                self.log.debug("mandate.blocked", mandate_id=mandate.id, reason_code=policy.code)
-        if mandate.status == _BLOCKED:
+            book_fee(self.session, code, self._orm(row), effect.cents, record.kind, on=effect.on, clock=self.clock)
+            done.append(f"fee {money.format_cents(effect.cents)}")
+        elif isinstance(effect, decisions.ResetFirstCollection):
+            mandate.first_collected_on = None
+            state.writes.mandate(mandate.id, {"first_collected_on": None})
+            done.append("first collection reset")
+        elif isinstance(effect, decisions.BlockMandate):
+            mandate.status = transition(MandateStatus(mandate.status), MandateStatus.BLOCKED).value
+            mandate.status_reason = effect.reason_code
+            state.writes.mandate(mandate.id, {
+                "status": mandate.status, "status_reason": mandate.status_reason, "status_changed_at": now,
+            })
+            self.report.blocked_mandates += 1
+            done.append("mandate blocked")
+            self.log.debug("mandate.blocked", mandate_id=mandate.id, reason_code=effect.reason_code)
+        elif isinstance(effect, decisions.CancelPending):
             for pending in state.pending.get(mandate.id, ()):
                 if pending.status != _PENDING:
                     continue
                 pending.status = _transition(pending.status, _R.CANCELLED).value
-                pending.reason_code = mandate.status_reason
-                pending.reason = f"mandate blocked ({mandate.status_reason})"
+                pending.reason_code, pending.reason = effect.reason_code, effect.reason
                 state.writes.request(pending.id, {
-                    "status": pending.status, "status_changed_at": state.now,
+                    "status": pending.status, "status_changed_at": now,
                     "reason_code": pending.reason_code, "reason": pending.reason,
                 })
-                effects.append(f"request {pending.id} cancelled")
-        elif record.kind in _RETRIED_KINDS and policy.retry_allowed and row.attempt <= policy.max_retries:
-            retry = _Retry(code, timezone, mandate, row)
+                done.append(f"request {pending.id} cancelled")
+        elif isinstance(effect, decisions.Retry):
+            retry = _Retry(code, mandate, row, effect)
             state.writes.retries.append(retry)
             state.writes.retry_mandates.add(mandate.id)
-            effects.append(retry)
+            done.append(retry)
             if mandate.status == _SUPERSEDED:
                 # Enqueued on the mandate that replaced this one, which a later record of
                 # the segment may block: written now, so that it is there to cancel.
                 self._write(state)
-        if policy.opens_dispute and record.kind in _DISPUTED_KINDS and row.id in state.paid_invoices:
-            self._write(state)  # the dispute reads the account with this return booked
-            if open_dispute_for_return(self.session, code, self._orm(row), policy, clock=self.clock):
-                effects.append("dispute opened")
-        return effects
+        elif isinstance(effect, decisions.OpenDispute):
+            if row.id in state.paid_invoices:
+                self._write(state)  # the dispute reads the account with this return booked
+                if open_dispute_for_return(self.session, code, self._orm(row), effect, clock=self.clock):
+                    done.append("dispute opened")
+        else:  # pragma: no cover - a new kind of effect needs its branch here and in _execute
+            raise AssertionError(f"no bulk executor for {effect!r}")
 
     def _others_at_bank(self, mandate_id: int, request_id: int, state: _Segment) -> bool:
         """Another request of the mandate still at the bank or settled, as the segment left them."""
@@ -533,6 +535,14 @@ class _Run:
         request = repo.request_by_id(self.session, row.id)
         assert request is not None  # read in this transaction
         return request
+
+    def _today(self, timezone: str, now: dt.datetime) -> dt.date:
+        """The creditor's business day at the segment's instant (``clock.business_today``)."""
+        key = (timezone, now)
+        today = self._days.get(key)
+        if today is None:
+            today = self._days[key] = now.astimezone(ZoneInfo(timezone)).date()
+        return today
 
     def _creditor(self, creditor_id: int) -> tuple[str, str]:
         known = self._creditors.get(creditor_id)
@@ -688,29 +698,38 @@ class _Run:
 
     # -- applying
     def apply(self, record: ReturnRecord, request: DebitRequest) -> None:
+        """The record-by-record executor of ``decide``: the effects through the ORM."""
         self.matched_any = True
         if request.batch_id is not None:
             self.touched[request.batch_id] = self.touched.get(request.batch_id, False) or not self.is_camt
         key = f"{record.kind.value}:request:{request.id}"
-        if repo.applied_by_key(self.session, key) is not None or _settled_already(record, request.status):
+        facts = _facts(record)
+        debit = decisions.Debit(
+            request.status, request.sequence_type, request.attempt, repo.applied_by_key(self.session, key) is not None
+        )
+        policy = mandate = mandate_state = None
+        if facts.outcome.is_failure() and not debit.already_applied:
+            policy = self._policy(request.creditor_id, record.reason_code)
+            mandate = repo.mandate_for_update(self.session, request.mandate_id)
+            mandate_state = decisions.MandateState(mandate.status, mandate.status_reason, mandate.first_collected_on is not None)
+            if decisions.asks_others_at_bank(facts, debit, mandate_state):
+                others = repo.other_requests_count(self.session, mandate.id, request.id, _AT_BANK) > 0
+                mandate_state = dataclasses.replace(mandate_state, others_at_bank=others)
+        code, timezone = self._creditor(request.creditor_id)
+        effects = decisions.decide(
+            facts, debit, mandate_state, policy, today=business_today(self.clock, timezone)
+        )
+        first = effects[0]
+        if isinstance(first, decisions.AlreadyApplied):
             self.report.already_applied += 1
             return
-        target = _TARGET[record.kind]
-        try:
-            status = request_transition(request.status, target)
-        except errors.CollectionError:
-            self.exception(record, f"debit {request.end_to_end_id} is {request.status}: it cannot become {target.value}")
+        if isinstance(first, decisions.QueueException):
+            self.exception(record, f"debit {request.end_to_end_id} {first.reason}")
             return
-        now = self.clock.now()
-        request.status, request.status_changed_at = status.value, now
-        effects: list[str] = []
-        amount = request.amount_cents
-        if record.kind.is_failure():
-            policy = self._policy(request.creditor_id, record.reason_code)
-            request.reason_code = policy.code or None
-            request.reason = f"{record.kind.value} by the bank: {policy.meaning}"[:1000]
-            effects += self.consequences(record, request, policy)
-        self.applied_row(key, record, request, request.batch_id, amount, "; ".join(effects) or None)
+        done: list[str] = []
+        for effect in effects:
+            self._execute(effect, record, request, mandate, code, done)
+        self.applied_row(key, record, request, request.batch_id, request.amount_cents, "; ".join(done) or None)
         self.report.applied += 1
         self.log.debug("return.applied", kind=record.kind.value, request_id=request.id, reason_code=record.reason_code)
 
@@ -728,49 +747,48 @@ class _Run:
             ),
         )
 
-    def consequences(self, record: ReturnRecord, request: DebitRequest, policy: ReasonCode) -> list[str]:
-        effects: list[str] = []
-        creditor = repo.creditor_by_id(self.session, request.creditor_id)
-        today = business_today(self.clock, creditor.timezone)
-        on = record.booking_date or record.settlement_date or today
-        book_returned_payment(self.session, creditor.code, request, record, on=on, clock=self.clock)
-        if record.fees_cents:
-            book_fee(self.session, creditor.code, request, record.fees_cents, record.kind, on=on, clock=self.clock)
-            effects.append(f"fee {money.format_cents(record.fees_cents)}")
-        mandate = repo.mandate_for_update(self.session, request.mandate_id)
-        if record.kind in _RETRIED_KINDS and request.sequence_type == "FRST" and mandate.first_collected_on is not None:
-            # The first collection did not happen: the next one must be FRST again, unless
-            # another collection of the mandate is still at the bank or went through.
-            if repo.other_requests_count(self.session, mandate.id, request.id, _AT_BANK) == 0:
-                mandate.first_collected_on = None
-                effects.append("first collection reset")
-        if policy.mandate_effect is MandateEffect.BLOCK and mandate.status != MandateStatus.BLOCKED.value:
-            try:
-                mandate.status = transition(MandateStatus(mandate.status), MandateStatus.BLOCKED).value
-            except errors.MandateError:
-                pass  # revoked or superseded already: nothing left to block
-            else:
-                mandate.status_reason = policy.code
-                mandate.status_changed_at = self.clock.now()
-                self.report.blocked_mandates += 1
-                effects.append("mandate blocked")
-                self.log.debug("mandate.blocked", mandate_id=mandate.id, reason_code=policy.code)
-        if mandate.status == MandateStatus.BLOCKED.value:
+    def _execute(
+        self, effect: decisions.Effect, record: ReturnRecord, request: DebitRequest, mandate: Mandate | None,
+        code: str, done: list[str],
+    ) -> None:
+        """One effect through the ORM, at once."""
+        now = self.clock.now()
+        if isinstance(effect, decisions.SetStatus):
+            request.status, request.status_changed_at = effect.status.value, now
+            if record.kind.is_failure():
+                request.reason_code, request.reason = effect.reason_code, effect.reason
+            return
+        assert mandate is not None  # every other effect is a failure's
+        if isinstance(effect, decisions.BookReturn):
+            book_returned_payment(self.session, code, request, record, on=effect.on, clock=self.clock)
+        elif isinstance(effect, decisions.BookFee):
+            book_fee(self.session, code, request, effect.cents, record.kind, on=effect.on, clock=self.clock)
+            done.append(f"fee {money.format_cents(effect.cents)}")
+        elif isinstance(effect, decisions.ResetFirstCollection):
+            mandate.first_collected_on = None
+            done.append("first collection reset")
+        elif isinstance(effect, decisions.BlockMandate):
+            mandate.status = transition(MandateStatus(mandate.status), MandateStatus.BLOCKED).value
+            mandate.status_reason, mandate.status_changed_at = effect.reason_code, now
+            self.report.blocked_mandates += 1
+            done.append("mandate blocked")
+            self.log.debug("mandate.blocked", mandate_id=mandate.id, reason_code=effect.reason_code)
+        elif isinstance(effect, decisions.CancelPending):
             for pending in repo.pending_requests_of_mandate(self.session, mandate.id, _R.PENDING.value):
                 pending.status = request_transition(pending.status, _R.CANCELLED).value
-                pending.status_changed_at = self.clock.now()
-                pending.reason_code = mandate.status_reason
-                pending.reason = f"mandate blocked ({mandate.status_reason})"
-                effects.append(f"request {pending.id} cancelled")
-        elif record.kind in _RETRIED_KINDS and policy.retry_allowed and request.attempt <= policy.max_retries:
-            retry = schedule_retry(self.session, creditor.code, creditor.timezone, mandate.reference, request, clock=self.clock)
+                pending.status_changed_at = now
+                pending.reason_code, pending.reason = effect.reason_code, effect.reason
+                done.append(f"request {pending.id} cancelled")
+        elif isinstance(effect, decisions.Retry):
+            retry = schedule_retry(self.session, code, mandate.reference, request, effect, clock=self.clock)
             if retry is not None:
                 self.report.retries += 1
-                effects.append(f"retry {retry}")
-        if policy.opens_dispute and record.kind in _DISPUTED_KINDS:
-            if open_dispute_for_return(self.session, creditor.code, request, policy, clock=self.clock):
-                effects.append("dispute opened")
-        return effects
+                done.append(f"retry {retry}")
+        elif isinstance(effect, decisions.OpenDispute):
+            if open_dispute_for_return(self.session, code, request, effect, clock=self.clock):
+                done.append("dispute opened")
+        else:  # pragma: no cover - a new kind of effect needs its branch here and in _execute_on_rows
+            raise AssertionError(f"no executor for {effect!r}")
 
     def exception(self, record: ReturnRecord, reason: str) -> None:
         add_exception(self.session, self.file_id, record.to_dict(), reason, record.end_to_end_id, clock=self.clock)
@@ -803,20 +821,18 @@ def _transition(current: str, target: RequestStatus) -> RequestStatus:
     return request_transition(current, target)
 
 
+def _facts(record: ReturnRecord) -> decisions.Record:
+    """What ``decide`` needs of a record about one debit."""
+    return decisions.Record(
+        _OUTCOME[record.kind], record.reason_code, record.fees_cents, record.booking_date or record.settlement_date
+    )
+
+
 def _amount_problem(record: ReturnRecord, debit_cents: int) -> str:
     return (
         f"end-to-end id {record.end_to_end_id} matches a debit of "
         f"{money.format_cents(debit_cents)}, not {money.format_cents(record.amount_cents)}"  # type: ignore[arg-type]
     )
-
-
-def _settled_already(record: ReturnRecord, status: str) -> bool:
-    """Details of a settlement that a lump sum already settled (see ``advance_batch``).
-
-    A booking entry without details settles the file's debits as a whole; the details may
-    follow in another file (a camt.053 after the camt.054). They tell nothing new.
-    """
-    return record.kind is Kind.SETTLED and status == _R.SETTLED.value
 
 
 def _runs(items: list[tuple[str, T]]) -> Iterator[tuple[str, list[T]]]:
@@ -828,11 +844,11 @@ def _runs(items: list[tuple[str, T]]) -> Iterator[tuple[str, list[T]]]:
 class _Retry:
     """A retry decided in a segment, written with the segment; its id comes then."""
 
-    __slots__ = ("creditor_code", "timezone", "mandate_reference", "original", "id", "mandate_id")
+    __slots__ = ("creditor_code", "mandate_reference", "original", "on", "id", "mandate_id")
 
-    def __init__(self, creditor_code: str, timezone: str, mandate: MandateRow, original: RequestRow) -> None:
+    def __init__(self, creditor_code: str, mandate: MandateRow, original: RequestRow, decided: decisions.Retry) -> None:
         self.creditor_code = creditor_code
-        self.timezone = timezone
+        self.on = decided.on
         self.mandate_reference = mandate.reference
         self.original = original
         self.id: int | None = None
@@ -1023,9 +1039,10 @@ def _account_id(session: Session, request: DebitRequest) -> int:
 
 
 def schedule_retry(
-    session: Session, creditor_code: str, timezone: str, mandate_reference: str, request: DebitRequest, *, clock: Clock
+    session: Session, creditor_code: str, mandate_reference: str, request: DebitRequest, decided: decisions.Retry,
+    *, clock: Clock
 ) -> int | None:
-    """Enqueue the next attempt of ``request`` for the next possible collection date.
+    """Enqueue the next attempt of ``request`` for the date ``decide`` gave.
 
     The idempotency key names the original and the attempt, so a replay (or a second file
     reporting the same failure) can never enqueue it twice.
@@ -1033,9 +1050,7 @@ def schedule_retry(
     from sepa_engine.services import registry
     from sepa_engine.services.inputs import DebitRequestInput
 
-    attempt = request.attempt + 1
-    # The collection run moves the date forward to the creditor's earliest possible one.
-    on = calendar.add_target_days(business_today(clock, timezone), 1)
+    attempt, on = decided.attempt, decided.on
     result = registry.enqueue_request(
         session, creditor_code,
         DebitRequestInput(
@@ -1075,7 +1090,7 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
     keys: set[str] = set()
     for retry in retries:
         original, key = retry.original, retry.idempotency_key
-        on = calendar.add_target_days(business_today(clock, retry.timezone), 1)
+        on = retry.on
         remittance = original.remittance or None
         digest = idempotency.canonical_digest({
             "mandate": retry.mandate_reference, "amount_cents": original.amount_cents, "remittance": remittance,
@@ -1118,7 +1133,7 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
             session, creditor_code,
             DebitRequestInput(
                 mandate=retry.mandate_reference, amount=money.format_cents(original.amount_cents),
-                remittance=original.remittance, requested_date=calendar.add_target_days(business_today(clock, retry.timezone), 1),
+                remittance=original.remittance, requested_date=retry.on,
                 final=original.final,
             ),
             idempotency_key=retry.idempotency_key, clock=clock,
@@ -1130,7 +1145,9 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
         logger.debug("return.retry_scheduled", request_id=retry.original.id, retry_id=retry.id, attempt=retry.original.attempt + 1)
 
 
-def open_dispute_for_return(session: Session, creditor_code: str, request: DebitRequest, policy: ReasonCode, *, clock: Clock) -> bool:
+def open_dispute_for_return(
+    session: Session, creditor_code: str, request: DebitRequest, decided: decisions.OpenDispute, *, clock: Clock
+) -> bool:
     """Open a dispute on the invoices the debit paid (MD06 refunds...); False when it paid none."""
     from sepa_engine.services import disputes
     from sepa_engine.services.account_inputs import DisputedInvoice, DisputeInput
@@ -1142,7 +1159,7 @@ def open_dispute_for_return(session: Session, creditor_code: str, request: Debit
     disputes.open_dispute(
         session, creditor_code, reference,
         DisputeInput(
-            reason=f"{policy.code}: {policy.meaning} (debit {request.end_to_end_id})",
+            reason=f"{decided.reason_code}: {decided.meaning} (debit {request.end_to_end_id})",
             invoices=tuple(DisputedInvoice(number=number, amount=money.format_cents(cents)) for number, cents in invoices),
         ),
         actor="reconciliation", idempotency_key=f"return-dispute:{request.id}", clock=clock,

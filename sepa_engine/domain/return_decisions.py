@@ -1,0 +1,209 @@
+"""What one bank record does to the ledger, decided without the ledger: decisions as data.
+
+``decide`` takes the facts a record is applied to (the record, the debit, its mandate, the
+reason code's policy for the creditor, the business day) and returns the effects, typed
+frozen values, in the order they are carried out. Reconciliation has two executors of the
+same list (``services/reconciliation.py``): the bulk one writes a chunk's effects in a few
+statements, the record-by-record one through the ORM. A new effect of a reason code is a
+change here (and, for a new kind of effect, one branch in each executor).
+
+Pure: no database, no clock, no I/O. The one fact that costs a query (whether another
+collection of the mandate is still at the bank) is asked for only when
+``asks_others_at_bank`` says the decision depends on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sepa_engine.domain import calendar
+from sepa_engine.domain.mandate import MandateStatus
+from sepa_engine.domain.reason_codes import MandateEffect, ReasonCode
+from sepa_engine.domain.statuses import RequestStatus, request_can_become
+
+
+class Outcome(StrEnum):
+    """What the bank says happened to one debit (the values of ``iso20022.returns.Kind``)."""
+
+    REJECTED = "rejected"  # before settlement: nothing was booked
+    RETURNED = "returned"  # after settlement, by the debtor bank
+    REFUNDED = "refunded"  # after settlement, claimed by the debtor
+    REVERSED = "reversed"  # after settlement, by the creditor or its bank
+    SETTLED = "settled"  # the money came in
+
+    def is_failure(self) -> bool:
+        return self is not Outcome.SETTLED
+
+
+_O = Outcome
+_R = RequestStatus
+TARGET_STATUS: dict[Outcome, RequestStatus] = {
+    _O.REJECTED: _R.REJECTED,
+    _O.RETURNED: _R.RETURNED,
+    _O.REFUNDED: _R.REFUNDED,
+    _O.REVERSED: _R.REVERSED,
+    _O.SETTLED: _R.SETTLED,
+}
+# A failure that means "not paid now" may be presented again; a refund or a reversal never.
+RETRIED = frozenset({_O.REJECTED, _O.RETURNED})
+# Disputes are about money that paid invoices and came back.
+DISPUTED = frozenset({_O.RETURNED, _O.REFUNDED})
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    outcome: Outcome
+    reason_code: str | None = None
+    fees_cents: int | None = None
+    # The booking (or settlement) date the bank gave, if any.
+    booked_on: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Debit:
+    status: RequestStatus | str
+    sequence_type: str | None
+    attempt: int
+    # The record's natural key (outcome + debit) was applied before, by this or another file.
+    already_applied: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MandateState:
+    status: MandateStatus | str
+    status_reason: str | None
+    first_collected: bool
+    # Another collection of the mandate is at the bank or settled (asked only when
+    # ``asks_others_at_bank``; False otherwise).
+    others_at_bank: bool = False
+
+
+# --- effects ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AlreadyApplied:
+    """Nothing to do: the fact was applied before (a replay, or details of a lump sum)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueException:
+    """A person decides: the record cannot be applied to this debit."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetStatus:
+    status: RequestStatus
+    reason_code: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BookReturn:
+    """The money is owed again: a returned-payment entry on the debtor's account."""
+
+    on: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class BookFee:
+    """The bank's charge for the R-transaction, passed on to the debtor's account."""
+
+    cents: int
+    on: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class ResetFirstCollection:
+    """The first collection never happened: the next one is a first collection again."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockMandate:
+    reason_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class HoldMandate:
+    reason_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelPending:
+    """Cancel the mandate's pending requests: it can carry none of them."""
+
+    reason_code: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Present the debit again: a new collection, attempt ``attempt``, not before ``on``."""
+
+    attempt: int
+    on: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDispute:
+    """Open a dispute on the invoices the debit paid (none paid: nothing to dispute)."""
+
+    reason_code: str
+    meaning: str
+
+
+Effect = (
+    AlreadyApplied | QueueException | SetStatus | BookReturn | BookFee | ResetFirstCollection | BlockMandate
+    | HoldMandate | CancelPending | Retry | OpenDispute
+)
+
+
+def asks_others_at_bank(record: Record, debit: Debit, mandate: MandateState) -> bool:
+    """Whether ``decide`` needs ``MandateState.others_at_bank`` for this record."""
+    return record.outcome in RETRIED and debit.sequence_type == "FRST" and mandate.first_collected
+
+
+def retry_date(today: dt.date) -> dt.date:
+    """The earliest date a re-presentation may ask for; the collection run moves it to the
+    creditor's earliest possible collection date."""
+    return calendar.add_target_days(today, 1)
+
+
+def decide(record: Record, debit: Debit, mandate: MandateState | None, policy: ReasonCode, *, today: dt.date) -> list[Effect]:
+    """The effects of ``record`` on ``debit`` (and its mandate), in the order they apply.
+
+    ``mandate`` may be None for a settlement (nothing of the mandate is read then).
+    ``today`` is the creditor's business day, the date of a return booked without one.
+    """
+    if debit.already_applied or (record.outcome is _O.SETTLED and _R(debit.status) is _R.SETTLED):
+        return [AlreadyApplied()]
+    target = TARGET_STATUS[record.outcome]
+    if not request_can_become(debit.status, target):
+        return [QueueException(f"is {_R(debit.status).value}: it cannot become {target.value}")]
+    if not record.outcome.is_failure():
+        return [SetStatus(target)]
+    assert mandate is not None, "a failure is decided on its mandate"
+    effects: list[Effect] = [
+        SetStatus(target, policy.code or None, f"{record.outcome.value} by the bank: {policy.meaning}"[:1000]),
+    ]
+    on = record.booked_on or today
+    effects.append(BookReturn(on))
+    if record.fees_cents:
+        effects.append(BookFee(record.fees_cents, on))
+    if asks_others_at_bank(record, debit, mandate) and not mandate.others_at_bank:
+        effects.append(ResetFirstCollection())
+    status, reason = MandateStatus(mandate.status), mandate.status_reason
+    if policy.mandate_effect is MandateEffect.BLOCK and status is not MandateStatus.BLOCKED:
+        # A revoked or superseded mandate has nothing left to block.
+        if status.can_transition_to(MandateStatus.BLOCKED):
+            effects.append(BlockMandate(policy.code))
+            status, reason = MandateStatus.BLOCKED, policy.code
+    if status is MandateStatus.BLOCKED:
+        effects.append(CancelPending(reason, f"mandate blocked ({reason})"))
+    elif record.outcome in RETRIED and policy.retry_allowed and debit.attempt <= policy.max_retries:
+        effects.append(Retry(debit.attempt + 1, retry_date(today)))
+    if policy.opens_dispute and record.outcome in DISPUTED:
+        effects.append(OpenDispute(policy.code, policy.meaning))
+    return effects
