@@ -100,7 +100,7 @@ def all_routes(app: FastAPI) -> list[APIRoute]:
 
 def create_app(settings: Settings, db: Database, clock: Clock, api_settings: ApiSettings | None = None) -> FastAPI:
     chosen = api_settings or ApiSettings()
-    context = ApiContext(settings, db, clock, chosen, TokenCache(chosen.token_cache_seconds))
+    context = ApiContext(settings, db, clock, chosen, TokenCache(chosen.token_cache_seconds, clock))
     batcher = EnqueueBatcher(db, clock, registry.request_result)
     context = dataclasses.replace(context, batcher=batcher)
 

@@ -20,18 +20,20 @@ def test_the_creditors_list_shows_only_the_tokens_creditors(api: Api) -> None:
 
 
 def test_with_a_token_cache_a_revocation_applies_once_the_cache_expires(api: Api) -> None:
-    import time
+    import datetime as dt
 
     from fastapi.testclient import TestClient
 
     from sepa_engine.api.app import create_app
     from sepa_engine.api.settings import ApiSettings
 
-    app = create_app(api.client.app.state.context.settings, api.db, api.clock, ApiSettings(token_cache_seconds=0.3))
+    app = create_app(api.client.app.state.context.settings, api.db, api.clock, ApiSettings(token_cache_seconds=30))
     with TestClient(app) as client:
         assert client.get("/v1/creditors/pressimmo", headers=api.auth()).status_code == 200
         with api.db.transaction() as s:
             token_id = api_tokens.authenticate(s, api.tokens["write"]).token_id  # type: ignore[union-attr]
             api_tokens.revoke_token(s, token_id, clock=world.clock())
-        time.sleep(0.35)
+        api.clock.advance(dt.timedelta(seconds=29))
+        assert client.get("/v1/creditors/pressimmo", headers=api.auth()).status_code == 200  # still cached
+        api.clock.advance(dt.timedelta(seconds=2))
         assert client.get("/v1/creditors/pressimmo", headers=api.auth()).status_code == 401
