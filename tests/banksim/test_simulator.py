@@ -47,9 +47,9 @@ from sepa_engine.iso20022.versions import (
     Pain008Version,
 )
 from tests.factories import AMENDED, CREDITOR, OTHER_CREDITOR, SMNDA, debit, key
+from tests.shared_files import xsd_dir
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "testdata" / "pain.008"
 CREATED = dt.datetime(2026, 11, 23, 10, 15, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
 VERSIONS = [PAIN_008_001_08, PAIN_008_001_02]
@@ -63,12 +63,6 @@ ALLOWED_RETURNS = {"AM04", "MS03", "AC04", "MD07", "SL01", "MD06"}
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def xsd_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip("../shared not present")
-    return SHARED / "iso20022" / "xsd"
 
 
 def assert_valid(path: Path, xsd_name: str) -> None:

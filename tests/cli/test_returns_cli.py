@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
+from tests.shared_files import samples_dir
 
 TESTDATA = Path(__file__).resolve().parents[1] / "testdata"
 GROUP_AM10 = TESTDATA / "pain.002" / "pain.002.001.03-group-rjct-am10.xml"
@@ -33,13 +34,6 @@ RECORD_KEYS = {
 }
 
 runner = CliRunner()
-
-
-def samples_dir() -> Path:
-    shared = Path(__file__).resolve().parents[2].parent / "shared"
-    if not shared.is_dir():
-        pytest.skip("../shared is not present: the bank samples live there")
-    return shared / "iso20022" / "samples"
 
 
 def inspect(*args: str | Path):

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
+from tests.shared_files import xsd_dir
 
 TESTDATA = Path(__file__).resolve().parents[1] / "testdata" / "pain.008"
 GOLDEN_08 = TESTDATA / "pain.008.001.08-two-blocks-amendments.xml"
@@ -22,11 +23,6 @@ SCRIPT = Path(sys.executable).with_name("sepa-engine")
 runner = CliRunner()
 
 
-def shared_dir() -> Path:
-    shared = Path(__file__).resolve().parents[2].parent / "shared"
-    if not shared.is_dir():
-        pytest.skip("../shared not present")
-    return shared
 
 
 def run(*args: str | Path):
@@ -84,7 +80,7 @@ def test_answers_go_to_var_inbox_by_default(tmp_path, monkeypatch):
 
 
 def test_xsd_dir_validates_the_answers_while_writing(tmp_path):
-    xsd = shared_dir() / "iso20022" / "xsd"
+    xsd = xsd_dir()
     result = run(GOLDEN_08, *rates(), "--out", tmp_path, "--xsd-dir", xsd)
     assert result.exit_code == ExitCode.OK, result.output
 

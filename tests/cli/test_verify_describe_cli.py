@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
+from tests.shared_files import samples_dir
 
 TESTDATA = Path(__file__).resolve().parents[1] / "testdata" / "pain.008"
 GOLDEN_08 = TESTDATA / "pain.008.001.08-two-blocks-amendments.xml"
@@ -18,13 +19,6 @@ ABN_AMRO = "dutchsepa__abn-amro-bank-sample-pain.008.001.02__pain.008.001.02_voo
 SEPA_KING_003_02 = "sepaking__example-german-pain.008.003.02__pain.008.003.02.xml"
 
 runner = CliRunner()
-
-
-def samples_dir() -> Path:
-    shared = Path(__file__).resolve().parents[2].parent / "shared"
-    if not shared.is_dir():
-        pytest.skip("../shared not present")
-    return shared / "iso20022" / "samples"
 
 
 def run(*args: str | Path):

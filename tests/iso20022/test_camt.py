@@ -22,6 +22,7 @@ from sepa_engine.iso20022.returns import (
     Scope,
     SkipReason,
 )
+from tests.shared_files import samples_dir
 
 TESTDATA = Path(__file__).resolve().parents[1] / "testdata"
 RETURN_LUMP_SUM = TESTDATA / "camt.054" / "camt.054.001.08-return-lump-sum-and-transfer.xml"
@@ -44,15 +45,10 @@ CAMT054_CHDD = (
 )
 
 
-def shared_dir() -> Path:
-    shared = Path(__file__).resolve().parents[2].parent / "shared"
-    if not shared.is_dir():
-        pytest.skip("../shared is not present: the bank samples and XSDs live there")
-    return shared
 
 
 def sample(message: str, name: str) -> Path:
-    return shared_dir() / "iso20022" / "samples" / message / name
+    return samples_dir(message) / name
 
 
 def read_all(path: Path, **options: object) -> tuple[returns.ReadResult, list[ReturnRecord]]:
@@ -71,7 +67,7 @@ def codes(result: returns.ReadResult) -> list[str]:
 
 @pytest.mark.parametrize("message", ["camt.052", "camt.053", "camt.054"])
 def test_every_camt_sample_is_read_to_the_end(message):
-    paths = sorted((shared_dir() / "iso20022" / "samples" / message).glob("*.xml"))
+    paths = sorted(samples_dir(message).glob("*.xml"))
     assert paths
     for path in paths:
         result, records = read_all(path)

@@ -18,6 +18,7 @@ from sepa_engine.iso20022.returns import (
     Scope,
     SkipReason,
 )
+from tests.shared_files import samples_dir
 
 TESTDATA = Path(__file__).resolve().parents[1] / "testdata" / "pain.002"
 GROUP_AM10 = TESTDATA / "pain.002.001.03-group-rjct-am10.xml"
@@ -35,15 +36,10 @@ POSTFINANCE_CHDD = (
 )
 
 
-def shared_dir() -> Path:
-    shared = Path(__file__).resolve().parents[2].parent / "shared"
-    if not shared.is_dir():
-        pytest.skip("../shared is not present: the bank samples and XSDs live there")
-    return shared
 
 
 def sample(name: str) -> Path:
-    return shared_dir() / "iso20022" / "samples" / "pain.002" / name
+    return samples_dir("pain.002") / name
 
 
 def read_all(path: Path, **options: object) -> tuple[returns.ReadResult, list[ReturnRecord]]:
@@ -66,7 +62,7 @@ def content_codes(result: returns.ReadResult) -> list[str]:
 
 
 def test_every_pain002_sample_is_read_to_the_end():
-    folder = shared_dir() / "iso20022" / "samples" / "pain.002"
+    folder = samples_dir("pain.002")
     paths = sorted(folder.glob("*.xml"))
     assert len(paths) == 5
     for path in paths:

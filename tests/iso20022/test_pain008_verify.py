@@ -17,6 +17,7 @@ from sepa_engine.domain import identifiers, money
 from sepa_engine.iso20022 import pain008_reader, pain008_rules, pain008_verify, pain008_xsd
 from sepa_engine.iso20022.pain008_reader import Transaction, read_records
 from sepa_engine.iso20022.pain008_verify import Finding, Severity, VerifyReport, describe, verify
+from tests.shared_files import ABSENT, all_samples, samples_dir
 
 TESTDATA = Path(__file__).resolve().parents[1] / "testdata" / "pain.008"
 GOLDEN_08 = TESTDATA / "pain.008.001.08-two-blocks-amendments.xml"
@@ -30,28 +31,17 @@ SEPA_KING_001_02 = "sepaking__example-2tx-pain.008.001.02__pain.008.001.02.xml"
 SEPA_KING_003_02 = "sepaking__example-german-pain.008.003.02__pain.008.003.02.xml"
 
 
-def shared_dir() -> Path:
-    return Path(__file__).resolve().parents[2].parent / "shared"
-
-
 def pain008_samples_dir() -> Path:
-    if not shared_dir().is_dir():
-        pytest.skip("../shared not present")
-    return shared_dir() / "iso20022" / "samples" / "pain.008"
+    return samples_dir("pain.008")
 
 
 def sample(name: str) -> Path:
     return pain008_samples_dir() / name
 
 
-def all_samples() -> list[Path]:
-    folder = shared_dir() / "iso20022" / "samples" / "pain.008"
-    return sorted(folder.glob("*.xml")) if folder.is_dir() else []
-
-
 # One None stands for "no samples here", so that the test skips with the reason rather than
 # pytest's "empty parameter set".
-SAMPLES: list[Path | None] = [*all_samples()] or [None]
+SAMPLES: list[Path | None] = [*all_samples("pain.008")] or [None]
 
 
 def _sample_id(path: Path | None) -> str:
@@ -85,7 +75,7 @@ def only(report: VerifyReport, code: str) -> Finding:
 @pytest.mark.parametrize("path", SAMPLES, ids=_sample_id)
 def test_every_pain008_sample_is_verified_and_described_with_the_same_totals(path):
     if path is None:
-        pytest.skip("../shared not present")
+        pytest.skip(ABSENT)
     report = verify(path)
     description = describe(path)
     assert report.transactions == description.transactions > 0

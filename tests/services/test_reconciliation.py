@@ -19,17 +19,15 @@ from sepa_engine.ids import SequentialIds
 from sepa_engine.services import reconciliation, return_exceptions
 from sepa_engine.services.collection import run_collection
 from tests import ledger
+from tests.shared_files import samples_dir
 
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 LATER = FixedClock(dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC))
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "iso20022" / "samples"
 
 
 def boi() -> Path:
     """A real Bank of Ireland pain.002 from ../shared, which a bare clone does not have."""
-    if not SAMPLES.is_dir():
-        pytest.skip("../shared is not present: the bank samples live there")
-    return SAMPLES / "pain.002" / "oca-accountpayment__boi-sdd-reject-4tx-AC01-MS02-MD06-AM04__test-sepa-pain-unpaid.xml"
+    return samples_dir("pain.002") / "oca-accountpayment__boi-sdd-reject-4tx-AC01-MS02-MD06-AM04__test-sepa-pain-unpaid.xml"
 
 
 @pytest.fixture
