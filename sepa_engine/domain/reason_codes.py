@@ -1,8 +1,17 @@
 """ISO/EPC reason codes of SDD R-transactions and what the engine does about each.
 
 One table, built from RULES.md section 5 (meanings in our own words). The policy columns
-are our default; reconciliation reads them instead of matching codes itself. Bank files
-carry codes we have never seen, so ``lookup`` never raises: unknown codes go to a person.
+are our default; ``domain.return_decisions.decide`` reads them instead of matching codes
+itself. Bank files carry codes we have never seen, so ``lookup`` never raises: unknown codes
+go to a person.
+
+The list is complete against the EPC's: every reason the SDD Core rulebook gives for an
+R-transaction (EPC016-06 "SEPA Direct Debit Core Scheme Rulebook" 2023 version 1.1, attribute
+AT-R3, in force until 5 October 2025, and its 2025 version 1.0 after that date), with the ISO
+codes the EPC's "Guidance on reason codes for SDD R-transactions" (EPC173-14 version 8.0,
+November 2024) maps them to. Each entry's ``source`` says which list it comes from: ``EPC``
+for those, ``ISO`` for codes of the ISO 20022 external code sets that banks send beside them
+(ExternalStatusReason1Code, ExternalReturnReason1Code; ISO 20022 External Code Sets).
 """
 
 from __future__ import annotations
@@ -50,6 +59,8 @@ class ReasonCode:
     max_retries: int
     opens_dispute: bool
     r_types: frozenset[RType]
+    # Where the code and its use in SDD are published (see the module docstring).
+    source: str = "unknown"
 
     def __post_init__(self) -> None:
         # Two fields say the same thing; keep them from disagreeing.
@@ -73,6 +84,7 @@ def _entry(
     effect: MandateEffect = MandateEffect.NONE,
     max_retries: int = 0,
     dispute: bool = False,
+    source: str = "EPC",
 ) -> ReasonCode:
     return ReasonCode(
         code=code,
@@ -83,9 +95,14 @@ def _entry(
         max_retries=max_retries,
         opens_dispute=dispute,
         r_types=frozenset(r_types),
+        source=_SOURCES[source],
     )
 
 
+_SOURCES = {
+    "EPC": "EPC016-06 SDD Core rulebook 2023 v1.1 AT-R3; EPC173-14 v8.0",
+    "ISO": "ISO 20022 External Code Sets (ExternalStatusReason1Code / ExternalReturnReason1Code)",
+}
 _H, _S, _T, _R = Severity.HARD, Severity.SOFT, Severity.TECHNICAL, Severity.REVIEW
 _BLOCK, _HOLD = MandateEffect.BLOCK, MandateEffect.HOLD
 
@@ -100,11 +117,16 @@ _TABLE: tuple[ReasonCode, ...] = (
     # Retry capped at one by default; the retry date must be a later TARGET day.
     _entry("AM04", "insufficient funds", _S, {_REJ, _RET}, max_retries=1),
     _entry("AM05", "duplicate collection", _R, {_REJ, _RET, _REV}),
-    _entry("AM10", "control sum wrong: whole file rejected", _T, {_REJ}),
+    _entry("AM10", "control sum wrong: whole file rejected", _T, {_REJ}, source="ISO"),
     _entry("BE05", "creditor identifier or initiating party not recognised", _T, {_REJ}),
     _entry("CNOR", "creditor bank not reachable", _T, {_REJ}),
     _entry("DNOR", "debtor bank not reachable", _T, {_REJ}),
+    # Settlement failed between the banks: nothing is wrong with the mandate or the
+    # account, so the debit is presented again once, as for a reason the bank did not give.
+    _entry("ED05", "settlement of the collection failed", _S, {_REJ, _RET}, max_retries=1),
     _entry("FF01", "invalid file format", _T, {_REJ}),
+    # CORE sent where only B2B is accepted (or the reverse): our configuration, never retried as is.
+    _entry("FF05", "direct debit type (local instrument) incorrect", _T, {_REJ}),
     # Also the code of an unauthorised-debit refund (13 months): the service disputes it
     # only when we hold a signed mandate.
     _entry("MD01", "no valid mandate", _H, {_REJ, _RET, _REF}, effect=_BLOCK, dispute=True),
@@ -121,8 +143,8 @@ _TABLE: tuple[ReasonCode, ...] = (
     _entry("RR03", "regulatory: creditor name or address missing", _T, {_REJ, _RET}),
     _entry("RR04", "regulatory reason", _T, {_REJ, _RET}),
     _entry("SL01", "specific service of the debtor bank (e.g. creditor blocked)", _H, {_REJ, _RET}, effect=_BLOCK),
-    _entry("CUST", "requested by the debtor", _R, {_RET}, dispute=True),
-    _entry("NARR", "narrative only: see the additional information", _R, _ANY),
+    _entry("CUST", "requested by the debtor", _R, {_RET}, dispute=True, source="ISO"),
+    _entry("NARR", "narrative only: see the additional information", _R, _ANY, source="ISO"),
 )
 
 REASON_CODES: Mapping[str, ReasonCode] = MappingProxyType({entry.code: entry for entry in _TABLE})
@@ -151,6 +173,7 @@ def lookup(code: str | None) -> ReasonCode:
         max_retries=0,
         opens_dispute=False,
         r_types=_ANY,
+        source="not in the EPC or ISO lists this engine knows",
     )
 
 

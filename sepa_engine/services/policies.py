@@ -18,6 +18,7 @@ from sepa_engine.domain.reason_codes import MandateEffect, ReasonCode
 from sepa_engine.services.reconciliation import policy_for
 
 MAX_RETRIES_LIMIT = 5
+_EPC = reason_codes.lookup("AC01").source
 
 
 def effective_policies(session: Session, creditor_code: str) -> list[tuple[ReasonCode, bool]]:
@@ -77,7 +78,11 @@ def defaults_markdown() -> str:
     lines = [
         "# What each reason code does by default",
         "",
-        "Generated from `sepa_engine/domain/reason_codes.py` (built from RULES.md section 5). A creditor",
+        "Generated from `sepa_engine/domain/reason_codes.py` (built from RULES.md section 5) by",
+        "`services/policies.defaults_markdown()`; a test keeps this file equal to it. The list is every",
+        "R-transaction reason of the EPC SDD Core rulebook (EPC016-06, 2023 version 1.1, attribute AT-R3)",
+        "with the ISO codes the EPC guidance on reason codes (EPC173-14 version 8.0, November 2024) gives",
+        "them, and a few ISO 20022 external codes banks send beside them (source `ISO`). A creditor",
         "overrides any line with `sepa-engine returns policy set CODE --creditor C [--effect block|hold|none]",
         "[--max-retries N] [--dispute|--no-dispute]`; `returns policy show --creditor C` prints the table in force.",
         "",
@@ -85,15 +90,24 @@ def defaults_markdown() -> str:
         "  account or mandate; `hold` keeps it valid but a dispute is opened first; `none` leaves it alone.",
         "- **retries**: how many new attempts reconciliation schedules, each on the next possible collection date.",
         "- **dispute**: open a dispute on the invoices the debit paid.",
+        "- **R-types**: the R-transactions that carry the code; **source**: the list it comes from.",
         "",
-        "| code | meaning | severity | effect on the mandate | retries | dispute |",
-        "|---|---|---|---|---:|---|",
+        "| code | meaning | severity | R-types | effect on the mandate | retries | dispute | source |",
+        "|---|---|---|---|---|---:|---|---|",
     ]
     for code in sorted(reason_codes.REASON_CODES):
         entry = reason_codes.REASON_CODES[code]
         lines.append(
-            f"| {code} | {entry.meaning} | {entry.severity.value} | {entry.mandate_effect.value} | "
-            f"{entry.max_retries} | {'yes' if entry.opens_dispute else 'no'} |"
+            f"| {code} | {entry.meaning} | {entry.severity.value} | {', '.join(sorted(t.value for t in entry.r_types))} | "
+            f"{entry.mandate_effect.value} | {entry.max_retries} | {'yes' if entry.opens_dispute else 'no'} | "
+            f"{'EPC' if entry.source == _EPC else 'ISO'} |"
         )
-    lines += ["", "Any other code (or none) is sent to manual review: no retry, no effect on the mandate.", ""]
+    lines += [
+        "",
+        "Any other code (or none) is sent to manual review: no retry, no effect on the mandate.",
+        "",
+        f"- `EPC`: {_EPC}",
+        f"- `ISO`: {reason_codes.lookup('NARR').source}",
+        "",
+    ]
     return "\n".join(lines)
