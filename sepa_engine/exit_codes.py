@@ -12,7 +12,7 @@ from sepa_engine import errors
 
 class ExitCode(IntEnum):
     OK = 0
-    INVALID = 1          # the input was read and breaks rules (verify found problems)
+    INVALID = 1          # refused: the input breaks rules, or names nothing in the ledger
     UNREADABLE = 2       # not XML, hostile XML, unknown message: nothing could be checked
     USAGE = 64           # bad arguments (sysexits EX_USAGE)
     NOTHING_TO_DO = 3
@@ -22,9 +22,24 @@ class ExitCode(IntEnum):
     INTERRUPTED = 143    # stopped by SIGTERM between two transactions (128 + 15, as a shell says)
 
 
+# By the error's stable code, for errors defined outside errors.py (db.locks.LockBusy),
+# so this module needs no import of the layers that raise them.
+_BY_CODE = {
+    "lock_busy": ExitCode.LOCK_BUSY,
+}
+
+
 def for_error(error: errors.SepaEngineError) -> ExitCode:
+    """One code per situation, whatever the command: a lock held by another run is 75
+    for ``collect`` as for ``run-nightly``, a bad configuration 64, bad input 2."""
+    by_code = _BY_CODE.get(error.code)
+    if by_code is not None:
+        return by_code
     if isinstance(error, errors.MessageError):
         return ExitCode.UNREADABLE
     if isinstance(error, errors.ConfigurationError):
         return ExitCode.USAGE
+    if isinstance(error, errors.NotFound):
+        # Refused: the ledger has no such creditor, batch or exception (as batch approve says).
+        return ExitCode.INVALID
     return ExitCode.FAILED

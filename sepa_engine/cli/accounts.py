@@ -24,7 +24,7 @@ import typer
 from sepa_engine import errors
 from sepa_engine.cli import context
 from sepa_engine.cli.context import ConfigOption, JsonOption
-from sepa_engine.exit_codes import ExitCode
+from sepa_engine.exit_codes import ExitCode, for_error
 from sepa_engine.cli.main import app
 from sepa_engine.clock import SystemClock
 from sepa_engine.domain import money
@@ -81,11 +81,14 @@ T = TypeVar("T")
 
 @contextmanager
 def _refusals() -> Iterator[None]:
-    """Engine errors -> one line on stderr; refusals exit 1, configuration errors 64."""
+    """Engine errors -> one line on stderr; refusals exit 1, configuration errors 64, a lock
+    held by another run 75 (as every command)."""
     try:
         yield
     except errors.SepaEngineError as exc:
-        code = ExitCode.USAGE if isinstance(exc, errors.ConfigurationError) else ExitCode.INVALID
+        code = for_error(exc)
+        if code not in (ExitCode.USAGE, ExitCode.LOCK_BUSY):
+            code = ExitCode.INVALID
         # One line, never wrapped: portals and scripts read it.
         context.stderr.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(int(code)) from None

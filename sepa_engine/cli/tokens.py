@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import typer
 
+from sepa_engine import errors
 from sepa_engine.cli import context
 from sepa_engine.cli.context import ConfigOption, JsonOption
 from sepa_engine.cli.main import app
 from sepa_engine.clock import SystemClock
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.services import api_tokens
 
 tokens_app = typer.Typer(help="Bearer tokens of the HTTP API (sepa-engine api).", no_args_is_help=True)
@@ -26,6 +28,9 @@ def create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a token and print it once: store it in the upstream system's secrets now."""
+    if access not in api_tokens.ACCESS:
+        # A bad argument (64), caught before the ledger is opened, like the parser's own.
+        context.fail(errors.InvalidFormat("--access", access, "must be one of read, write"), ExitCode.USAGE)
     with context.handled(), context.database(config) as (_settings, db), db.transaction() as session:
         made = api_tokens.create_token(session, name=name, creditors=creditor, access=access, clock=SystemClock())
     document = {**made.view.to_dict(), "token": made.token}

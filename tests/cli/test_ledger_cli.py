@@ -145,5 +145,5 @@ def test_an_unknown_creditor_or_status_is_refused_with_its_exit_code(db, databas
     config = _config(tmp_path, database_url)
     unknown = runner.invoke(app, ["requests", "list", "--creditor", "nobody", "--config", config])
     bad_status = runner.invoke(app, ["mandates", "list", "--status", "lost", "--config", config])
-    assert unknown.exit_code == 5 and "creditor 'nobody' is not a registered creditor" in unknown.stderr
+    assert unknown.exit_code == 1 and "creditor 'nobody' is not a registered creditor" in unknown.stderr
     assert bad_status.exit_code == 2  # a usage error, from the option's choices

@@ -106,7 +106,7 @@ def test_unreadable_file_exits_2_with_one_line_and_does_not_stop_the_others(db, 
 def test_resolving_an_unknown_exception_fails_with_one_line(db, database_url, tmp_path):
     config = _config(tmp_path, database_url)
     result = runner.invoke(app, ["returns", "exceptions", "resolve", "999", "--as", "ignored", "--config", config])
-    assert result.exit_code == ExitCode.FAILED
+    assert result.exit_code == ExitCode.INVALID
     assert "does not exist" in result.output
 
 

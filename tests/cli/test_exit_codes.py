@@ -1,0 +1,167 @@
+"""One exit code per situation, for every command, as README.md "Exit codes (for cron)" lists them.
+
+Each case runs the console entry point in this process (``cli.main.main``, so the parser's
+usage errors exit 64 as they do for cron) against a real ledger on both backends.
+Interrupted runs (143) are proven where a signal can be sent: test_collect_cli.py,
+tests/jobs/test_stop.py and test_service.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sepa_engine.cli.main import main
+from sepa_engine.db import locks
+from sepa_engine.db.session import Database
+from sepa_engine.exit_codes import ExitCode
+from sepa_engine.jobs.nightly import SCHEDULER_LOCK
+from tests import ledger
+
+GOLDEN = Path(__file__).resolve().parents[1] / "testdata" / "pain.008" / "pain.008.001.08-two-blocks-amendments.xml"
+
+
+@dataclass(frozen=True)
+class World:
+    db: Database
+    tmp: Path
+    config: str
+
+
+def _config(tmp_path: Path, database_url: str) -> str:
+    path = tmp_path / "sepa-engine.toml"
+    path.write_text(
+        f'[database]\nurl = "{database_url}"\n'
+        f'[paths]\nvar_dir = "{tmp_path}"\noutbox_dir = "{tmp_path / "outbox"}"\ninbox_dir = "{tmp_path / "inbox"}"\n'
+    )
+    return str(path)
+
+
+def _due(world: World, *amounts: int) -> None:
+    creditor = ledger.creditor(world.db)
+    for amount in amounts:
+        ledger.request(world.db, creditor, ledger.mandate(world.db, creditor), amount)
+
+
+def _bad_config(world: World) -> str:
+    path = world.tmp / "bad.toml"
+    path.write_text('[database]\nurl = "sqlite:///x.db"\n[paths]\nno_such_key = 1\n')
+    return str(path)
+
+
+def _broken_pain008(world: World) -> str:
+    path = world.tmp / "broken.xml"
+    path.write_bytes(GOLDEN.read_bytes().replace(b"<CtrlSum>", b"<CtrlSum>1", 1))
+    return str(path)
+
+
+def _not_xml(world: World) -> str:
+    path = world.tmp / "not.xml"
+    path.write_text("not xml at all")
+    return str(path)
+
+
+Args = Callable[[World], list[str]]
+Setup = Callable[[World], None]
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    args: Args
+    code: ExitCode
+    setup: Setup = lambda world: None
+    lock: str | None = None
+
+
+def _with_config(*args: str) -> Args:
+    return lambda world: [*args, "--config", world.config]
+
+
+CASES = [
+    # collect
+    Case("collect-ok", _with_config("collect", "--date", "2026-11-23"), ExitCode.OK, lambda w: _due(w, 5_000)),
+    Case("collect-nothing-to-do", _with_config("collect", "--date", "2026-11-23"), ExitCode.NOTHING_TO_DO),
+    Case("collect-partial", _with_config("collect", "--date", "2026-11-23"), ExitCode.PARTIAL, lambda w: _due(w, 5_000, 0)),
+    # The issue: collect exited 5 ("lock 'collection' is held by another run") where run-nightly exits 75.
+    Case("collect-lock-busy", _with_config("collect", "--date", "2026-11-23"), ExitCode.LOCK_BUSY, lambda w: _due(w, 5_000), "collection"),
+    Case("collect-bad-argument", _with_config("collect", "--date", "23/11/2026"), ExitCode.USAGE),
+    Case("collect-unknown-option", lambda w: ["collect", "--bogus"], ExitCode.USAGE),
+    Case("collect-bad-configuration", lambda w: ["collect", "--config", _bad_config(w)], ExitCode.USAGE),
+    Case("collect-dry-run-lock-busy", _with_config("collect", "--dry-run"), ExitCode.LOCK_BUSY, lambda w: _due(w, 5_000), "collection"),
+    # run-nightly
+    Case("run-nightly-nothing-to-do", _with_config("run-nightly"), ExitCode.NOTHING_TO_DO),
+    Case("run-nightly-lock-busy", _with_config("run-nightly"), ExitCode.LOCK_BUSY, lambda w: _due(w, 5_000), SCHEDULER_LOCK),
+    Case("run-nightly-bad-configuration", lambda w: ["run-nightly", "--config", _bad_config(w)], ExitCode.USAGE),
+    # serve
+    Case("serve-lock-busy", _with_config("serve"), ExitCode.LOCK_BUSY, lock=SCHEDULER_LOCK),
+    Case("serve-bad-configuration", lambda w: ["serve", "--config", _bad_config(w)], ExitCode.USAGE),
+    # tokens
+    Case("tokens-create-ok", _with_config("tokens", "create", "--name", "erp", "--creditor", "martin", "--access", "read"),
+         ExitCode.OK, lambda w: _due(w)),
+    # The issue: `tokens create --access admin` exited 5 where the README says bad arguments exit 64.
+    Case("tokens-create-bad-access", _with_config("tokens", "create", "--name", "erp", "--creditor", "martin", "--access", "admin"),
+         ExitCode.USAGE, lambda w: _due(w)),
+    Case("tokens-revoke-unknown", _with_config("tokens", "revoke", "999"), ExitCode.INVALID),
+    # ledger views
+    Case("status-ok", _with_config("status"), ExitCode.OK),
+    Case("init-db-ok", _with_config("init-db"), ExitCode.OK),
+    Case("init-db-bad-configuration", lambda w: ["init-db", "--config", _bad_config(w)], ExitCode.USAGE),
+    Case("batch-show-unknown", _with_config("batch", "show", "999"), ExitCode.INVALID),
+    Case("batch-approve-unknown", _with_config("batch", "approve", "999", "--by", "Marie"), ExitCode.INVALID),
+    Case("requests-list-unknown-creditor", _with_config("requests", "list", "--creditor", "nobody"), ExitCode.INVALID),
+    Case("mandates-list-bad-status", _with_config("mandates", "list", "--status", "lost"), ExitCode.USAGE),
+    # files
+    Case("verify-ok", lambda w: ["verify", str(GOLDEN)], ExitCode.OK),
+    Case("verify-invalid", lambda w: ["verify", _broken_pain008(w)], ExitCode.INVALID),
+    Case("verify-unreadable", lambda w: ["verify", _not_xml(w)], ExitCode.UNREADABLE),
+    Case("describe-ok", lambda w: ["describe", str(GOLDEN)], ExitCode.OK),
+    Case("describe-unreadable", lambda w: ["describe", _not_xml(w)], ExitCode.UNREADABLE),
+    Case("simulate-bank-ok", lambda w: ["simulate-bank", str(GOLDEN), "--reject-rate", "0", "--return-rate", "0", "--seed", "1",
+                                        "--out", str(w.tmp / "inbox")], ExitCode.OK),
+    Case("simulate-bank-bad-rate", lambda w: ["simulate-bank", str(GOLDEN), "--reject-rate", "2", "--return-rate", "0", "--seed", "1",
+                                              "--out", str(w.tmp / "inbox")], ExitCode.USAGE),
+    Case("simulate-bank-unreadable", lambda w: ["simulate-bank", _not_xml(w), "--reject-rate", "0", "--return-rate", "0",
+                                                "--seed", "1", "--out", str(w.tmp / "inbox")], ExitCode.UNREADABLE),
+    Case("reconcile-unreadable", lambda w: ["reconcile", _not_xml(w), "--config", w.config], ExitCode.UNREADABLE),
+    Case("returns-exceptions-resolve-unknown", _with_config("returns", "exceptions", "resolve", "999", "--as", "ignored"),
+         ExitCode.INVALID),
+]
+
+
+def _run(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(sys, "argv", ["sepa-engine", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    return int(exited.value.code or 0)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_each_command_exits_with_the_code_of_its_situation(case: Case, db, database_url, tmp_path, monkeypatch, capsys):
+    world = World(db, tmp_path, _config(tmp_path, database_url))
+    case.setup(world)
+    args = case.args(world)
+    if case.lock is not None:
+        with locks.run_lock(db, case.lock):
+            code = _run(args, monkeypatch)
+    else:
+        code = _run(args, monkeypatch)
+    captured = capsys.readouterr()
+    assert code == case.code, f"{case.id}: exit {code}\n{captured.out}\n{captured.err}"
+    assert "Traceback" not in captured.err
+
+
+def test_a_busy_lock_says_so_in_one_line_and_collects_nothing(db, database_url, tmp_path, monkeypatch, capsys):
+    world = World(db, tmp_path, _config(tmp_path, database_url))
+    _due(world, 5_000)
+    with locks.run_lock(db, "collection"):
+        code = _run(["collect", "--config", world.config], monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 75
+    assert "held by another run" in err and len(err.strip().splitlines()) == 1
+    again = _run(["collect", "--date", "2026-11-23", "--config", world.config], monkeypatch)
+    assert again == ExitCode.OK  # the debit waited for the next run
