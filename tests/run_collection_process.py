@@ -1,6 +1,6 @@
 """A collection run in its own process, for crash and concurrency tests.
 
-    python -m tests.run_collection_process DB_URL OUTBOX ID_PREFIX [CRASH_AT] [LOCK_WAIT]
+    python -m tests.run_collection_process DB_URL OUTBOX ID_PREFIX [CRASH_AT] [LOCK_WAIT] [CREDITOR]
 
 With CRASH_AT the process dies at that checkpoint with os._exit: no finally blocks, no
 rollback handlers, no temporary-file cleanup run, as when the machine loses power.
@@ -28,6 +28,7 @@ def main() -> int:
     url, outbox, prefix = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     crash_at = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] != "-" else None
     lock_wait = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
+    creditor = sys.argv[6] if len(sys.argv) > 6 and sys.argv[6] != "-" else None
 
     def checkpoint(name: str) -> None:
         if name == crash_at:
@@ -36,10 +37,10 @@ def main() -> int:
     settings = Settings(database_url=url, var_dir=outbox.parent, outbox_dir=outbox, chunk_size=50, lock_wait_seconds=lock_wait)
     db = Database(url)
     try:
-        report = run_collection(db, settings, FixedClock(NOW), SequentialIds(prefix), checkpoint=checkpoint)
+        report = run_collection(db, settings, FixedClock(NOW), SequentialIds(prefix), checkpoint=checkpoint, creditor_code=creditor)
     except LockBusy:
         return 3
-    print(f"files={len(report.files)} assigned={report.assigned}")
+    print(f"files={len(report.files)} assigned={report.assigned} skipped={','.join(report.skipped)}")
     return 0
 
 

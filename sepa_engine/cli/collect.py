@@ -118,6 +118,7 @@ def _report_json(report: CollectionReport, refusals: list[tuple[str, str, str, s
         ],
         "failures": report.failures,
         "interrupted": report.interrupted,
+        "skipped_creditors": report.skipped,
     }
 
 
@@ -128,6 +129,8 @@ def _file_note(recovered: bool, awaiting: bool) -> str:
 def _draw_report(report: CollectionReport, refusals: list[tuple[str, str, str, str]]) -> None:
     out = context.stdout
     title = f"Collection for {report.business_date.isoformat()}" + (" (dry run: nothing written)" if report.dry_run else "")
+    if report.skipped:
+        out.print(f"Skipped, another run is collecting them: {', '.join(report.skipped)}.", markup=False, highlight=False)
     if report.nothing_to_do:
         out.print(f"{title}: nothing to collect. Requests already in a file are never collected again.")
         return

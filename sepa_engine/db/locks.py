@@ -1,4 +1,10 @@
-"""One collection run at a time per ledger.
+"""Locks between engine processes sharing one ledger.
+
+* ``creditor_lock``: one per creditor, held while a collection run recovers, assigns and
+  writes that creditor's files. Runs in several processes (``collect``, ``run-nightly``,
+  ``serve``, on one host or several) collect different creditors at the same time; each
+  skips the creditors another one holds.
+* ``run_lock(db, "scheduler")``: one scheduler per ledger (``jobs/nightly.py``).
 
 PostgreSQL: a session-level advisory lock on a dedicated connection; the server drops it
 when the holder's connection dies, so a crashed run never blocks the next one.
@@ -52,12 +58,38 @@ class Lease:
 
 
 @contextmanager
-def run_lock(db: Database, name: str = "collection", wait_seconds: float = 0.0) -> Iterator[Lease]:
+def run_lock(db: Database, name: str, wait_seconds: float = 0.0) -> Iterator[Lease]:
+    """A ledger-wide named lock; ``LockBusy`` if it is still held after ``wait_seconds``
+    (negative: wait for ever)."""
+    with _lock(db, name, zlib.crc32(f"sepa-engine:{name}".encode()), wait_seconds) as lease:
+        yield lease
+
+
+# Advisory keys of creditor locks: this namespace in the high 32 bits, the creditor id in the
+# low ones, so no two creditors share a key and none collides with a named lock (high half 0).
+_CREDITOR_SPACE = zlib.crc32(b"sepa-engine:collection-creditor") & 0x7FFFFFFF
+
+
+def creditor_lock_name(creditor_id: int) -> str:
+    return f"collection-creditor-{creditor_id}"
+
+
+@contextmanager
+def creditor_lock(db: Database, creditor_id: int, wait_seconds: float = 0.0) -> Iterator[Lease]:
+    """The collection lock of one creditor (by id: codes are free text, ids fit a key and a
+    file name)."""
+    key = (_CREDITOR_SPACE << 32) | creditor_id
+    with _lock(db, creditor_lock_name(creditor_id), key, wait_seconds) as lease:
+        yield lease
+
+
+@contextmanager
+def _lock(db: Database, name: str, key: int, wait_seconds: float) -> Iterator[Lease]:
     if db.is_sqlite:
         with _file_lock(db, name, wait_seconds):
             yield Lease()
     else:
-        with _advisory_lock(db, name, wait_seconds) as lease:
+        with _advisory_lock(db, name, key, wait_seconds) as lease:
             yield lease
 
 
@@ -93,10 +125,10 @@ def _file_lock(db: Database, name: str, wait_seconds: float) -> Iterator[None]:
 
 class _AdvisoryLease(Lease):
     # A one-bigint advisory lock shows in pg_locks as classid = high half, objid = low half,
-    # objsubid = 1; crc32 keys fit the low half.
+    # objsubid = 1.
     _HELD = text(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid() "
-        "AND classid = 0 AND objid::bigint = :k AND objsubid = 1"
+        "AND classid::bigint = :hi AND objid::bigint = :lo AND objsubid = 1"
     )
 
     def __init__(self, conn: Connection, key: int) -> None:
@@ -107,7 +139,7 @@ class _AdvisoryLease(Lease):
         if self._lost:
             return False  # a new connection would not have the lock: lost stays lost
         try:
-            count = self._conn.execute(self._HELD, {"k": self._key}).scalar()
+            count = self._conn.execute(self._HELD, {"hi": self._key >> 32, "lo": self._key & 0xFFFFFFFF}).scalar()
             self._conn.commit()
         except SQLAlchemyError:
             count = 0  # the connection is gone, and the lock with it
@@ -116,8 +148,7 @@ class _AdvisoryLease(Lease):
 
 
 @contextmanager
-def _advisory_lock(db: Database, name: str, wait_seconds: float) -> Iterator[Lease]:
-    key = zlib.crc32(f"sepa-engine:{name}".encode())
+def _advisory_lock(db: Database, name: str, key: int, wait_seconds: float) -> Iterator[Lease]:
     with db.engine.connect() as conn:
         def attempt() -> None:
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()

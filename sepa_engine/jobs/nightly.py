@@ -124,6 +124,7 @@ def collect_step(db: Database, settings: Settings, clock: Clock, should_stop: St
             for f in report.files
         ],
         "failures": report.failures,
+        "skipped_creditors": report.skipped,
     })
 
 

@@ -2,14 +2,16 @@
 
 The run is a workflow with commits at fixed points, so this module (unlike the other
 services) owns its transactions; each step below says what a crash right after it leaves
-behind and how the next run carries on. Only one run acts on a ledger at a time
-(``db/locks.py``), and every step is safe to repeat.
+behind and how the next run carries on. Steps 1 to 3 run creditor by creditor, each under
+that creditor's lock (``db/locks.py``): only one run acts on a creditor at a time, runs in
+other processes take the other creditors meanwhile (a creditor another run holds is
+skipped, and named in the report), and every step is safe to repeat.
 
 1. Recover what an earlier run left: a WRITTEN batch is published if its staged or final
    file has the recorded sha256 (else rewritten); PLANNED batches are (re)written in step 3
    (their content is fully determined by the ledger, so the bytes are the same); stray
    temporary files are removed.
-2. Assign, in one transaction: each due request is validated and either REFUSED with its
+2. Assign, in one transaction per creditor: each due request is validated and either REFUSED with its
    reason code or ASSIGNED with its collection date, sequence type and amendment; the
    assigned ones are cut into batches (files) and payment blocks whose counts and sums are
    recorded. Crash before the commit: nothing happened. After: step 3 of any later run.
@@ -24,6 +26,7 @@ Requests stream from the ledger in chunks; nothing holds the run's requests in m
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +106,8 @@ class CollectionReport:
     # ``should_stop`` said stop: the run ended between two files. What it had not written
     # yet stays PLANNED (or pending) and the next run carries on from there.
     interrupted: bool = False
+    # Codes of the creditors another run held (after ``lock_wait_seconds``): left to it.
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -134,26 +139,92 @@ def run_collection(
     transactions to write (``total``) and each file as it is done (``advance``).
     """
     stop = should_stop or _never_stop
-    with locks.run_lock(db, "collection", wait_seconds=settings.lock_wait_seconds):
-        now = _run_instant(clock, settings.timezone, business_date)
-        report = CollectionReport(None, now.astimezone(ZoneInfo(settings.timezone)).date(), dry_run)
-        if not dry_run:
-            report.files.extend(recover(db, settings, clock))
-        if not dry_run and stop():
+    now = _run_instant(clock, settings.timezone, business_date)
+    report = CollectionReport(None, now.astimezone(ZoneInfo(settings.timezone)).date(), dry_run)
+    if dry_run:
+        # One transaction over every creditor, rolled back: nothing is claimed, nothing locked.
+        _assign(db, settings, clock, ids, now, report, creditor_code, checkpoint)
+        return report
+    with db.reader() as session:
+        creditors = [(c.id, c.code) for c in repo.creditors(session, creditor_code)]
+    if creditor_code is not None and not creditors:
+        raise errors.NotFound("creditor", creditor_code)
+    run = _Run(db, settings, clock, ids, now, report, checkpoint, stop, progress)
+    if creditor_code is not None:
+        # The operator named this creditor: wait for it, and say so if it stays busy.
+        with locks.creditor_lock(db, creditors[0][0], settings.lock_wait_seconds) as lease:
+            run.start()
+            run.creditor(creditors[0][0], creditor_code, lease)
+    else:
+        run.start()
+        run.all_creditors(creditors)
+    with db.transaction() as session:
+        outcome = (
+            "failed" if report.failures else "interrupted" if report.interrupted
+            else "nothing_to_do" if report.nothing_to_do else "ok"
+        )
+        repo.finish_run(session, report.run_id, clock.now(), outcome, report.assigned, report.refused, len(report.files))  # type: ignore[arg-type]
+    return report
+
+
+@dataclass(slots=True)
+class _Run:
+    """A run's steps for one creditor at a time, each under that creditor's lock."""
+
+    db: Database
+    settings: Settings
+    clock: Clock
+    ids: IdSource
+    now: dt.datetime
+    report: CollectionReport
+    checkpoint: Checkpoint
+    stop: StopSignal
+    progress: Progress
+    planned_total: int = 0
+
+    def start(self) -> None:
+        with self.db.transaction() as session:
+            self.report.run_id = repo.start_run(session, self.clock.now(), self.report.business_date, False).id
+
+    def all_creditors(self, creditors: list[tuple[int, str]]) -> None:
+        # First pass without waiting, so a run takes every creditor no one holds before it
+        # waits for any; then the busy ones again, for what is left of the wait.
+        deadline = time.monotonic() + max(self.settings.lock_wait_seconds, 0.0)
+        busy: list[tuple[int, str]] = []
+        for wait_for_busy in (False, True):
+            for creditor_id, code in busy if wait_for_busy else creditors:
+                if self.report.interrupted:
+                    return
+                wait = max(deadline - time.monotonic(), 0.0) if wait_for_busy else 0.0
+                if self.settings.lock_wait_seconds < 0 and wait_for_busy:
+                    wait = -1.0
+                try:
+                    with locks.creditor_lock(self.db, creditor_id, wait) as lease:
+                        self.creditor(creditor_id, code, lease)
+                except locks.LockBusy:
+                    if wait_for_busy:
+                        self.report.skipped.append(code)
+                        log.info("collection.creditor_skipped", creditor=code, reason="lock_busy")
+                    else:
+                        busy.append((creditor_id, code))
+
+    def creditor(self, creditor_id: int, code: str, lease: locks.Lease) -> None:
+        """Steps 1 to 3 for one creditor; the caller holds its lock."""
+        report = self.report
+        # A lock that went away (PostgreSQL dropped its connection) may be someone else's
+        # now: stop between files as for SIGTERM, and leave the rest to the next run.
+        stop = lambda: self.stop() or not lease.held()  # noqa: E731
+        report.files.extend(recover(self.db, self.settings, self.clock, creditor_id))
+        if stop():
             # Stopped before anything new was claimed: the requests stay pending.
             report.interrupted = True
-            log.info("collection.interrupted", files=len(report.files), step="before_assign")
-            return report
-        _assign(db, settings, clock, ids, now, report, creditor_code, checkpoint)
-        if not dry_run:
-            report.files.extend(write_planned(db, settings, clock, report, checkpoint, stop, progress))
-            with db.transaction() as session:
-                outcome = (
-                    "failed" if report.failures else "interrupted" if report.interrupted
-                    else "nothing_to_do" if report.nothing_to_do else "ok"
-                )
-                repo.finish_run(session, report.run_id, clock.now(), outcome, report.assigned, report.refused, len(report.files))  # type: ignore[arg-type]
-        return report
+            log.info("collection.interrupted", files=len(report.files), step="before_assign", creditor=code)
+            return
+        _assign(self.db, self.settings, self.clock, self.ids, self.now, report, code, self.checkpoint)
+        report.files.extend(write_planned(
+            self.db, self.settings, self.clock, report, self.checkpoint, stop, self.progress,
+            creditor_id=creditor_id, totals=self,
+        ))
 
 
 def _run_instant(clock: Clock, timezone: str, business_date: dt.date | None) -> dt.datetime:
@@ -204,15 +275,18 @@ def _assign_in_transaction(
     checkpoint: Checkpoint,
 ) -> None:
     with db.transaction() as session:
-        run = repo.start_run(session, clock.now(), report.business_date, report.dry_run)
-        report.run_id = run.id
+        if report.dry_run:
+            # Its run row goes with the rollback, like everything else the dry run did.
+            report.run_id = repo.start_run(session, clock.now(), report.business_date, True).id
+        run_id = report.run_id
+        assert run_id is not None
         creditors = repo.creditors(session, creditor_code)
         if creditor_code is not None and not creditors:
             raise errors.NotFound("creditor", creditor_code)
         for creditor in creditors:
-            assigned = _assign_creditor(session, clock, settings, creditor, run.id, now, report)
+            assigned = _assign_creditor(session, clock, settings, creditor, run_id, now, report)
             if assigned:
-                _plan_batches(session, settings, now, ids, creditor, run.id)
+                _plan_batches(session, settings, now, ids, creditor, run_id)
         if report.dry_run:
             # Everything above was computed for the report only.
             raise _DryRunDone
@@ -392,11 +466,21 @@ def write_planned(
     checkpoint: Checkpoint = _no_checkpoint,
     should_stop: StopSignal = _never_stop,
     progress: Progress = SILENT,
+    *,
+    creditor_id: int | None = None,
+    totals: _Run | None = None,
 ) -> list[FileOutcome]:
+    """Write, record and publish the PLANNED batches (of one creditor, whose lock the caller
+    holds, or of all)."""
     outcomes: list[FileOutcome] = []
     with db.reader() as session:
-        planned = [(b.id, b.count) for b in repo.batches_in(session, [BatchStatus.PLANNED])]
-    progress.total(sum(count for _id, count in planned))
+        planned = [(b.id, b.count) for b in repo.batches_in(session, [BatchStatus.PLANNED], creditor_id)]
+    if totals is None:
+        progress.total(sum(count for _id, count in planned))
+    elif planned:
+        # Creditor by creditor, the total grows as each one's files are planned.
+        totals.planned_total += sum(count for _id, count in planned)
+        progress.total(totals.planned_total)
     for position, (batch_id, count) in enumerate(planned):
         if should_stop():
             # Between two files: the previous one is committed and published, the next one
@@ -580,15 +664,19 @@ def _direct_debit(row: repo.EntryRow) -> DirectDebit:
 # --- step 1: recover ------------------------------------------------------------------------
 
 
-def recover(db: Database, settings: Settings, clock: Clock) -> list[FileOutcome]:
-    """Finish what a crashed run left: WRITTEN batches are published or sent back to PLANNED."""
+def recover(db: Database, settings: Settings, clock: Clock, creditor_id: int) -> list[FileOutcome]:
+    """Finish what a crashed run left for a creditor whose lock the caller holds: WRITTEN
+    batches are published or sent back to PLANNED, stray temporary files removed."""
     outcomes: list[FileOutcome] = []
     with db.reader() as session:
-        written = [(b.id, b.sha256, b.path) for b in repo.batches_in(session, [BatchStatus.WRITTEN])]
-        live = {Path(b.path or "") for b in repo.batches_in(session, [BatchStatus.WRITTEN])}
-        planned = repo.batches_in(session, [BatchStatus.PLANNED])
-        for b in planned:
-            live.add(_final_path(settings, repo.creditor_by_id(session, b.creditor_id), b))
+        creditor = repo.creditor_by_id(session, creditor_id)
+        written = [(b.id, b.sha256, b.path) for b in repo.batches_in(session, [BatchStatus.WRITTEN], creditor_id)]
+        live = {Path(path or "") for _id, _sha, path in written}
+        for b in repo.batches_in(session, [BatchStatus.PLANNED], creditor_id):
+            live.add(_final_path(settings, creditor, b))
+        # Only this creditor's folders: another process may be staging a file of another
+        # creditor right now, and its temporary file is not a leftover.
+        folders = {released_path(settings, creditor.code, "x").parent, pending_path(settings, creditor.code, "x").parent}
     for batch_id, sha256, path in written:
         final = Path(path or "")
         tmp = outbox.temp_path(final)
@@ -601,7 +689,7 @@ def recover(db: Database, settings: Settings, clock: Clock) -> list[FileOutcome]
             with db.transaction() as session:
                 repo.set_batch(session, batch_id, status=batch_transition(BatchStatus.WRITTEN, BatchStatus.PLANNED).value, sha256=None, size=None)
             log.warning("batch.rewrite", batch_id=batch_id)
-    for leftover in outbox.leftovers(settings.outbox_dir):
+    for leftover in (p for folder in sorted(folders) for p in sorted(folder.glob(_TEMP_GLOB))):
         owner = leftover.with_name(leftover.name[len(outbox.TEMP_PREFIX) : -len(outbox.TEMP_SUFFIX)])
         if owner not in live:
             outbox.discard(leftover)
@@ -610,3 +698,4 @@ def recover(db: Database, settings: Settings, clock: Clock) -> list[FileOutcome]
 
 
 _sha256 = outbox.sha256
+_TEMP_GLOB = f"{outbox.TEMP_PREFIX}*{outbox.TEMP_SUFFIX}"

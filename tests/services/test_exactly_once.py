@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
-from sepa_engine.db.models import Batch, DebitRequest
+from sepa_engine.db import locks
+from sepa_engine.db.models import Batch, DebitRequest, Run
 from sepa_engine.ids import SequentialIds
 from sepa_engine.services.collection import run_collection
 from tests import ledger
@@ -27,9 +28,11 @@ REPO = Path(__file__).resolve().parents[2]
 CHECKPOINTS = ["during_assign", "after_assign", "after_stage", "after_written_commit", "before_publish", "after_publish"]
 
 
-def _process(url: str, outbox: Path, prefix: str, crash_at: str = "-", lock_wait: float = 0.0) -> subprocess.Popen:
+def _process(
+    url: str, outbox: Path, prefix: str, crash_at: str = "-", lock_wait: float = 0.0, creditor: str = "-"
+) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.run_collection_process", url, str(outbox), prefix, crash_at, str(lock_wait)],
+        [sys.executable, "-m", "tests.run_collection_process", url, str(outbox), prefix, crash_at, str(lock_wait), creditor],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -113,18 +116,82 @@ def test_two_runs_started_together_collect_each_request_once(db, database_url, t
     assert_exactly_once(db, outbox, 300)
 
 
-def test_second_run_that_will_not_wait_exits_without_touching_anything(db, database_url, tmp_path):
-    creditor = ledger.creditor(db)
+def test_run_that_will_not_wait_skips_the_creditor_another_run_holds_and_touches_nothing(db, database_url, tmp_path):
+    creditor = ledger.creditor(db, code="busy")
     ledger.many_requests(db, creditor, 20)
     outbox = tmp_path / "outbox"
-    from sepa_engine.db import locks
 
-    with locks.run_lock(db, "collection"):
+    with locks.creditor_lock(db, creditor):
         busy = _process(database_url, outbox, "BUSY", lock_wait=0)
+        out, err = busy.communicate(timeout=60)
+    assert busy.returncode == 0, err
+    assert "files=0 assigned=0 skipped=busy" in out
+    with db.reader() as s:
+        assert set(s.scalars(select(DebitRequest.status))) == {"pending"}
+        assert not s.scalars(select(Batch)).all()
+
+
+def test_run_for_a_named_creditor_another_run_holds_exits_busy_without_a_run_row(db, database_url, tmp_path):
+    creditor = ledger.creditor(db, code="busy")
+    ledger.many_requests(db, creditor, 20)
+    outbox = tmp_path / "outbox"
+
+    with locks.creditor_lock(db, creditor):
+        busy = _process(database_url, outbox, "BUSY", lock_wait=0, creditor="busy")
         busy.wait(timeout=60)
     assert busy.returncode == 3
     with db.reader() as s:
         assert set(s.scalars(select(DebitRequest.status))) == {"pending"}
+        assert not s.scalars(select(Run)).all()
+
+
+def test_run_holding_one_creditor_leaves_another_creditors_lock_free(db, tmp_path):
+    first = ledger.creditor(db, code="first", creditor_identifier=_creditor_identifier(1))
+    second = ledger.creditor(db, code="second", creditor_identifier=_creditor_identifier(2))
+    with locks.creditor_lock(db, first):
+        with locks.creditor_lock(db, second):
+            with pytest.raises(locks.LockBusy):
+                with locks.creditor_lock(db, first):
+                    pass
+
+
+def _creditor_identifier(n: int) -> str:
+    """A valid French creditor identifier per n (EPC262-08: ISO 7064 MOD 97-10 check digits
+    over the national identifier and "FR00", business code left out)."""
+    national = f"{n:06d}"
+    digits = "".join(str(int(c, 36)) for c in national + "FR00")
+    return f"FR{98 - int(digits) % 97:02d}ZZZ{national}"
+
+
+@pytest.mark.parametrize("processes", [2, 4])
+def test_processes_started_together_over_ten_creditors_collect_each_request_once(db, database_url, tmp_path, processes):
+    creditors = [
+        ledger.creditor(db, code=f"cred{n}", max_per_file=10, creditor_identifier=_creditor_identifier(n))
+        for n in range(10)
+    ]
+    for creditor in creditors:
+        ledger.many_requests(db, creditor, 25, mandates=20)
+    outbox = tmp_path / "outbox"
+
+    runs = [_process(database_url, outbox, f"P{n}X") for n in range(processes)]
+    reported_files = 0
+    skipped: set[str] = set()
+    for run in runs:
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+        fields = dict(item.split("=", 1) for item in out.strip().splitlines()[-1].split())
+        reported_files += int(fields["files"])
+        skipped.update(code for code in fields["skipped"].split(",") if code)
+    assert_exactly_once(db, outbox, 250)
+    with db.reader() as s:
+        batches = s.scalars(select(Batch)).all()
+        by_creditor = {c: sum(1 for b in batches if b.creditor_id == c) for c in creditors}
+    # Each file recorded once and reported by exactly the one run that wrote it; a creditor
+    # one run skipped was collected by another (3 files of at most 10 for 25 requests).
+    assert reported_files == len(batches) == 30
+    assert len({b.message_id for b in batches}) == len(batches)
+    assert set(by_creditor.values()) == {3}
+    assert skipped <= {f"cred{n}" for n in range(10)}
 
 
 def test_request_enqueued_during_a_run_is_collected_by_this_run_or_the_next(db, database_url, tmp_path):
