@@ -49,13 +49,9 @@ _PLAIN_REFERENCE = re.compile(
 _PLAIN_MANDATE_ID = re.compile(
     f"(?!.*//)[{_EDGE_CLASS}](?:[{_NO_SPACE_CLASS}]{{0,{charset.REFERENCE_MAX - 2}}}[{_EDGE_CLASS}])?"
 )
-# "12.34" with at most nine digits of euros: within money's limits except 0.00, which the
-# caller tests; anything else goes to money.parse_amount.
-_PLAIN_AMOUNT = re.compile("([0-9]{1,9})[.]([0-9]{2})")
 _DIGITS = re.compile("[0-9]{1,15}")
 _NOT_A_DATE = "is not a date (YYYY-MM-DD)"
 _SCHEME_ID = "Id/PrvtId/Othr/Id"
-_DECIMAL = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 
 
 def check_records(source: Path, pain008: Pain008Version, *, check_ibans: bool = True) -> Checker:
@@ -98,14 +94,12 @@ def _target_day_problem(day: dt.date) -> tuple[Code, str] | None:
 
 
 def lenient_cents(text: str | None) -> int | None:
-    """Cents of a decimal amount whatever its size (control sums exceed one debit's maximum)."""
-    match = _DECIMAL.fullmatch(text.strip()) if text else None
-    if match is None:
+    """Cents of an amount whatever its size (control sums exceed one debit's maximum);
+    None when it cannot be read, which the caller reports."""
+    try:
+        return money.read_cents(text)
+    except errors.InvalidAmount:
         return None
-    decimals = (match.group(2) or "").rstrip("0")
-    if len(decimals) > 2:
-        return None
-    return int(match.group(1)) * 100 + int(decimals.ljust(2, "0"))
 
 
 @dataclass(slots=True)
@@ -325,11 +319,6 @@ class Checker:
             return None
         if tx.currency != CURRENCY:
             self._error(Code.CURRENCY_NOT_EUR, tx.location, "InstdAmt/@Ccy", tx.currency, "must be EUR")
-        plain = _PLAIN_AMOUNT.fullmatch(text)
-        if plain is not None:
-            cents = int(plain.group(1)) * 100 + int(plain.group(2))
-            if cents >= money.MIN_CENTS:
-                return cents
         try:
             return money.parse_amount(text, "InstdAmt")
         except errors.InvalidAmount as exc:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import multiprocessing
 import re
-from decimal import Decimal, InvalidOperation
 from multiprocessing.connection import Connection
 from typing import Protocol
 
 from lxml import etree
 
 from sepa_engine import errors
-from sepa_engine.domain.money import format_cents
+from sepa_engine.domain.money import format_cents, read_cents
 from sepa_engine.iso20022.versions import Pain008Version, load_schema, version
 
 _PRUNE_EVERY = 2048
@@ -82,11 +81,11 @@ class InProcessReadBack:
             elif element.tag == self._block_tag:
                 self._block(element)
             else:
-                self._declared = (int(element[2].text), to_cents(element[3].text, "GrpHdr/CtrlSum"))
+                self._declared = (int(element[2].text), read_cents(element[3].text, "GrpHdr/CtrlSum"))
 
     def _transaction(self, element: etree._Element) -> None:
         self._block_count += 1
-        self._block_cents += to_cents(element[1].text, "DrctDbtTxInf/InstdAmt")
+        self._block_cents += read_cents(element[1].text, "DrctDbtTxInf/InstdAmt")
         element.clear()
         # The tree the parser builds would grow with the file. Checked transactions are
         # cut away in slices (cheaper than one by one); the block's header fields, which
@@ -101,7 +100,7 @@ class InProcessReadBack:
 
     def _block(self, element: etree._Element) -> None:
         self._blocks += 1
-        declared = (int(element[3].text), to_cents(element[4].text, "PmtInf/CtrlSum"))
+        declared = (int(element[3].text), read_cents(element[4].text, "PmtInf/CtrlSum"))
         actual = (self._block_count, self._block_cents)
         if declared != actual:
             raise errors.ControlSumMismatch(
@@ -114,20 +113,6 @@ class InProcessReadBack:
         parent = element.getparent()
         while element.getprevious() is not None and element.getprevious().tag == self._block_tag:
             parent.remove(element.getprevious())
-
-
-def to_cents(text: str | None, field: str) -> int:
-    # Fast path for what we write ("123.45"); anything else goes through Decimal.
-    if text and len(text) > 3 and text[-3] == "." and text.replace(".", "", 1).isdigit():
-        return int(text[:-3]) * 100 + int(text[-2:])
-    try:
-        value = Decimal(text or "")
-    except InvalidOperation:
-        raise errors.InvalidAmount(field, text, "is not a decimal amount") from None
-    cents = value * 100
-    if cents != cents.to_integral_value():
-        raise errors.InvalidAmount(field, text, "has more than two decimals")
-    return int(cents)
 
 
 def totals_text(totals: tuple[int, int] | None) -> str:

@@ -23,13 +23,13 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
 from lxml import etree
 
 from sepa_engine import errors
+from sepa_engine.domain import money
 from sepa_engine.iso20022 import safe_xml
 from sepa_engine.iso20022.returns import FindingCode, ReadResult, ReturnRecord
 
@@ -450,36 +450,6 @@ def clean_id(text: str | None) -> str | None:
     return text
 
 
-_DECIMAL = re.compile(r"\+?([0-9]*)(?:\.([0-9]*))?")
-_PLAIN = re.compile(r"([0-9]{1,15})(?:\.([0-9]{1,2}))?")
-_MAX_DIGITS = 18
-
-
-def parse_cents(text: str) -> int:
-    """An ISO amount (xs:decimal) -> cents; ValueError saying what is wrong.
-
-    "276" is 276.00 and "46.3" is 46.30: xs:decimal has no implied decimals. Zero is an
-    amount here (charges of 0.00). More than two decimals is accepted only when the extra
-    ones are zeros, since the engine keeps cents.
-    """
-    stripped = text.strip()
-    plain = _PLAIN.fullmatch(stripped)
-    if plain is not None:
-        # The usual "12.34", "276" or "46.3": exact in integers, no Decimal needed.
-        return int(plain.group(1)) * 100 + int((plain.group(2) or "").ljust(2, "0"))
-    match = _DECIMAL.fullmatch(stripped)
-    if match is None or not (match.group(1) or match.group(2)):
-        raise ValueError("is not a decimal amount")
-    whole = (match.group(1) or "0").lstrip("0") or "0"
-    if len(whole) > _MAX_DIGITS:
-        raise ValueError("is too large")
-    value = Decimal(f"{whole}.{match.group(2) or '0'}")
-    cents = value.scaleb(2)
-    if cents != cents.to_integral_value():
-        raise ValueError("has more than two decimals that are not zero")
-    return int(cents)
-
-
 def parse_count(text: str | None) -> int | None:
     """Max15NumericText, zero padding allowed (CaixaBank sends 000000000000005)."""
     if text is None:
@@ -512,9 +482,11 @@ class FieldReader:
         if text is None:
             return None
         try:
-            return parse_cents(text)
-        except ValueError as problem:
-            self.result.warn(FindingCode.INVALID_AMOUNT, f"{path.rstrip('/')} {text!r} {problem}", f"{location}/{path}")
+            return money.read_cents(text, path)
+        except errors.InvalidAmount as problem:
+            self.result.warn(
+                FindingCode.INVALID_AMOUNT, f"{path.rstrip('/')} {text!r} {problem.rule}", f"{location}/{path}"
+            )
             return None
 
     def total(self, values: Values, paths: tuple[str, ...], location: str) -> int | None:
@@ -527,9 +499,11 @@ class FieldReader:
                     continue
                 found = True
                 try:
-                    total += parse_cents(text)
-                except ValueError as problem:
-                    self.result.warn(FindingCode.INVALID_AMOUNT, f"{path} {text.strip()!r} {problem}", f"{location}/{path}")
+                    total += money.read_cents(text, path)
+                except errors.InvalidAmount as problem:
+                    self.result.warn(
+                        FindingCode.INVALID_AMOUNT, f"{path} {text.strip()!r} {problem.rule}", f"{location}/{path}"
+                    )
         return total if found else None
 
     def day(self, values: Values, paths: tuple[str, ...], location: str) -> dt.date | None:

@@ -27,7 +27,7 @@ from sepa_engine.db.models import DebitRequest, Mandate
 from sepa_engine.db.repositories import registry as repo
 from sepa_engine.domain import calendar
 from sepa_engine.domain.masking import mask_reference
-from sepa_engine.domain.money import format_cents
+from sepa_engine.domain.money import format_cents, parse_amount
 from sepa_engine.domain.statuses import RequestStatus
 from sepa_engine.services import idempotency, problems
 from sepa_engine.services import registry as single
@@ -127,7 +127,7 @@ def _prepare(index: int, item: EnqueueItem, seen: dict[str, str]) -> _Prepared:
         data = item.data
         single._check_input(data, DebitRequestInput)
         reference = single._fit("mandate", data.mandate, Mandate.reference, shown=mask_reference(data.mandate))
-        cents = single.amount_cents(data.amount)
+        cents = parse_amount(data.amount, sepa_range=False)
         remittance = single._fit("remittance", data.remittance, DebitRequest.remittance) if data.remittance else None
     except errors.SepaEngineError as exc:
         exc.location = f"items[{index}]"

@@ -99,14 +99,12 @@ class GroupPaymentResult:
         }
 
 
-def payment_cents(value: str | Decimal, field_name: str = "amount") -> int:
-    """Euros -> cents for a payment: refused when zero, negative, with more than two
-    decimals or above the SEPA maximum of one debit."""
-    cents = registry.amount_cents(value, field_name)
+def _payment_cents(value: str | Decimal) -> int:
+    """Refused when zero (with its own words), malformed or above one debit's maximum."""
+    cents = money.parse_amount(value, sepa_range=False)
     if cents == 0:
-        raise errors.InvalidAmount(field_name, value, "is zero: there is nothing to pay")
-    return money.check_cents(cents, field_name)
-
+        raise errors.InvalidAmount("amount", value, "is zero: there is nothing to pay")
+    return money.check_cents(cents)
 
 
 # --- on demand -----------------------------------------------------------------------------
@@ -129,7 +127,7 @@ def pay_now(
     check_input(data, PayNowInput)
     creditor = creditor_of(session, creditor_code)
     reference = fit("account", account_reference, DebtorAccount.reference)
-    cents = payment_cents(data.amount) if data.amount is not None else None
+    cents = _payment_cents(data.amount) if data.amount is not None else None
     numbers = list(data.invoices) if data.invoices is not None else None
     digest = idempotency.content_hash({"account": reference, "amount_cents": cents, "invoices": numbers})
     replay = _replayed_order(session, creditor, key, digest)

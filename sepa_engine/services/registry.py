@@ -22,7 +22,6 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -57,10 +56,6 @@ Problems = tuple[dict[str, object], ...]
 _CODE = re.compile(r"[a-z0-9-]{1,32}")
 _CUTOFF = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")
 _COUNTRY = re.compile(r"[A-Z]{2}")
-_PLAIN_AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]{1,2}))?")
-_CENT = Decimal("0.01")
-# Euro digits a BigInteger of cents holds with room to spare (9.2e18 cents).
-_STORABLE_EURO_DIGITS = 15
 MAX_LEAD_DAYS = 30
 MAX_PER_FILE = 1_000_000
 LIST_LIMIT_MAX = 10_000
@@ -439,7 +434,9 @@ def enqueue_request(
     _check_input(data, DebitRequestInput)
     creditor = _creditor(session, creditor_code)
     reference = _fit("mandate", data.mandate, Mandate.reference, shown=mask_reference(data.mandate))
-    cents = amount_cents(data.amount)
+    # Zero and amounts above the SEPA maximum are stored, to be reported as problems
+    # (problems.request_problems); malformed ones are refused here.
+    cents = money.parse_amount(data.amount, sepa_range=False)
     remittance = _fit("remittance", data.remittance, DebitRequest.remittance) if data.remittance else None
     # The date as sent (None included), so that a replay on another day is still a replay.
     digest = idempotency.content_hash(
@@ -531,36 +528,6 @@ def _request_result(session: Session, creditor: Creditor, row: DebitRequest, cre
         created,
         problems.as_dicts(found),
     )
-
-
-def amount_cents(value: str | Decimal, field: str = "amount") -> int:
-    """Euros -> cents for any well-formed amount, in or out of the SEPA range.
-
-    Malformed (not a plain decimal, negative, more than two decimals, a float) raises, as
-    ``money.parse_amount`` does; zero and amounts above the SEPA maximum are returned, to be
-    stored and reported as problems (``problems.request_problems``).
-    """
-    if isinstance(value, str):
-        match = _PLAIN_AMOUNT.fullmatch(value.strip())
-        if match is not None:
-            whole = match.group(1).lstrip("0") or "0"
-            _check_storable(field, value, len(whole))
-            return int(whole) * 100 + int((match.group(2) or "").ljust(2, "0"))
-    elif isinstance(value, Decimal) and value.is_finite() and value >= 0:
-        if value != 0:
-            _check_storable(field, value, value.adjusted() + 1)
-        cents = value.quantize(_CENT, rounding=ROUND_DOWN)
-        # Decimal comparison is exact, whatever the context precision.
-        if cents == value:
-            return int(cents * 100)
-    # Everything else is malformed; parse_amount says precisely how.
-    money.parse_amount(value, field)  # type: ignore[arg-type]
-    raise errors.InvalidAmount(field, value)  # parse_amount accepts nothing that reaches here
-
-
-def _check_storable(field: str, value: object, euro_digits: int) -> None:
-    if euro_digits > _STORABLE_EURO_DIGITS:
-        raise errors.InvalidAmount(field, value, f"has more than {_STORABLE_EURO_DIGITS} digits before the decimal point")
 
 
 # --- listings ------------------------------------------------------------------------------

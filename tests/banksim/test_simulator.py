@@ -40,7 +40,7 @@ from sepa_engine.domain.directdebit import (
     SequenceType,
 )
 from sepa_engine.iso20022.pain008 import write_pain008
-from sepa_engine.iso20022.readback import to_cents
+from sepa_engine.domain.money import read_cents as to_cents
 from sepa_engine.iso20022.versions import (
     PAIN_008_001_02,
     PAIN_008_001_08,

@@ -14,6 +14,7 @@ from sepa_engine.domain.money import (
     check_cents,
     format_cents,
     parse_amount,
+    read_cents,
 )
 
 
@@ -206,3 +207,92 @@ def test_formatted_amounts_parse_back_to_the_same_cents(cents: int) -> None:
     assert parse_amount(format_cents(cents)) == cents
     assert format_cents(parse_amount(format_cents(cents))) == format_cents(cents)
     assert parse_amount(cents_to_decimal(cents)) == cents
+
+
+# --- the same parser for stored inputs (sepa_range=False) and for others' files (read_cents)
+
+
+@given(st.decimals(min_value=Decimal("0.01"), max_value=Decimal("999999999.99"), places=2))
+def test_the_fast_path_for_plain_text_gives_the_cents_the_decimal_path_gives(amount: Decimal) -> None:
+    text = f"{amount:.2f}"
+    assert parse_amount(text) == parse_amount(Decimal(text)) == parse_amount(f" {text}")
+
+
+@pytest.mark.parametrize(
+    ("value", "cents"),
+    [
+        ("0", 0),
+        ("0.00", 0),
+        (Decimal("0"), 0),
+        ("1000000000", 100_000_000_000),
+        ("999999999999999.99", 99_999_999_999_999_999),
+        (Decimal("1E+14"), 10**16),
+        (Decimal("12.340"), 1234),
+        ("12.34", 1234),
+    ],
+)
+def test_outside_the_sepa_range_storable_amounts_are_returned(value: str | Decimal, cents: int) -> None:
+    assert parse_amount(value, sepa_range=False) == cents
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        ("1" + "0" * 15, "has more than 15 digits before the decimal point"),
+        (Decimal("1E+15"), "has more than 15 digits before the decimal point"),
+        ("12.345", "has more than two decimals"),
+        ("-1", "is negative"),
+        (Decimal("-1"), "is negative"),
+        ("1,5", "uses a comma: write euros and cents with a dot, e.g. 12.34"),
+        (Decimal("NaN"), "is not a finite number"),
+    ],
+)
+def test_outside_the_sepa_range_malformed_amounts_are_still_refused(value: str | Decimal, rule: str) -> None:
+    with pytest.raises(errors.InvalidAmount) as caught:
+        parse_amount(value, "InstdAmt", sepa_range=False)
+    assert caught.value.rule == rule
+    assert caught.value.field == "InstdAmt"
+
+
+def test_outside_the_sepa_range_floats_are_still_refused() -> None:
+    with pytest.raises(errors.InvalidAmount, match="float"):
+        parse_amount(12.5, sepa_range=False)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "cents"),
+    [
+        ("276", 27600),
+        ("46.3", 4630),
+        ("+5", 500),
+        (".5", 50),
+        ("100.", 10000),
+        ("12.3400", 1234),
+        ("0.00", 0),
+        (" 7.5\n", 750),
+        ("1000000000.30", 100_000_000_030),
+        ("9" * 18, int("9" * 18) * 100),
+    ],
+)
+def test_amounts_of_others_files_are_read_as_xs_decimal(text: str, cents: int) -> None:
+    assert read_cents(text) == cents
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        (None, "is missing"),
+        ("", "is not a decimal amount"),
+        (".", "is not a decimal amount"),
+        ("-5", "is not a decimal amount"),
+        ("1e3", "is not a decimal amount"),
+        ("12,50", "is not a decimal amount"),
+        ("NaN", "is not a decimal amount"),
+        ("1.005", "has more than two decimals that are not zero"),
+        ("9" * 19, "is too large"),
+    ],
+)
+def test_unreadable_amounts_of_others_files_are_refused_with_the_field(text: str | None, rule: str) -> None:
+    with pytest.raises(errors.InvalidAmount) as caught:
+        read_cents(text, "CtrlSum")
+    assert (caught.value.field, caught.value.rule) == ("CtrlSum", rule)

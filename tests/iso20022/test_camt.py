@@ -14,7 +14,7 @@ import pytest
 from sepa_engine import errors
 from sepa_engine.iso20022 import camt, returns
 from sepa_engine.iso20022.camt import BankCode, classify
-from sepa_engine.iso20022.return_support import parse_cents
+from sepa_engine.domain.money import read_cents as parse_cents
 from sepa_engine.iso20022.returns import (
     FindingCode,
     Kind,
