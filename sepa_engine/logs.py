@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from typing import Any
 
 import structlog
 
-from sepa_engine.domain.masking import mask_iban, mask_name, mask_reference
+from sepa_engine.domain.masking import mask_iban, mask_ibans_in_text, mask_name, mask_reference
 
 _IBAN_KEYS = {"iban", "debtor_iban", "creditor_iban", "original_iban"}
 _NAME_KEYS = {"name", "debtor_name", "debtor", "signer_name"}
 _REFERENCE_KEYS = {"mandate", "mandate_reference", "mandate_id", "reference"}
-# Two letters, two digits, then 10-30 alphanumerics (optionally grouped by spaces).
-_IBAN_IN_TEXT = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 
 
 def mask_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -35,18 +32,8 @@ def mask_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, A
         elif key in _REFERENCE_KEYS:
             event[key] = mask_reference(str(value))
         elif isinstance(value, str):
-            event[key] = _IBAN_IN_TEXT.sub(_mask_if_iban, value)
+            event[key] = mask_ibans_in_text(value)
     return event
-
-
-def _mask_if_iban(match: re.Match[str]) -> str:
-    # Message ids (SE2026...) share an IBAN's shape; only a token that passes the ISO 7064
-    # MOD 97-10 check is masked, so ids stay readable and real IBANs never show.
-    token = match.group(0)
-    compact = token.replace(" ", "")
-    rearranged = compact[4:] + compact[:4]
-    digits = "".join(str(int(char, 36)) for char in rearranged)
-    return mask_iban(token) if int(digits) % 97 == 1 else token
 
 
 def configure(json_lines: bool | None = None, level: int | None = None) -> None:

@@ -30,6 +30,7 @@ from sepa_engine import outbox
 from sepa_engine.db.models import Batch, Creditor
 from sepa_engine.db.repositories import review as repo
 from sepa_engine.db.repositories.review import AmendedDebit, Debit, Group, Refusal
+from sepa_engine.domain.masking import mask_iban
 from sepa_engine.domain.money import format_cents
 
 LARGEST = 10
@@ -47,17 +48,6 @@ def html_path(final: Path) -> Path:
 def review_paths(final: Path) -> tuple[Path, Path]:
     """The summaries of a file, in the order they are written and moved (before the file)."""
     return summary_path(final), html_path(final)
-
-
-def mask_debtor_iban(iban: str | None) -> str:
-    """``FR7630006000011234567890189`` -> ``FR76 **** **** 0189``: the same shape whatever
-    the length, so the mask does not even tell the country's IBAN length."""
-    if not iban:
-        return ""
-    compact = "".join(str(iban).split()).upper()
-    if len(compact) <= 8:
-        return compact[:2] + "*" * max(len(compact) - 2, 0)
-    return f"{compact[:4]} **** **** {compact[-4:]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +123,10 @@ def amendment_changes(amended: AmendedDebit) -> list[str]:
     if amended.original_mandate_reference:
         changes.append(f"mandate reference {amended.original_mandate_reference} -> {amended.debit.mandate_reference}")
     if amended.original_iban:
-        changes.append(f"IBAN {mask_debtor_iban(amended.original_iban)} -> {mask_debtor_iban(amended.debit.iban)}")
+        before, after = mask_iban(amended.original_iban, fixed_width=True), mask_iban(amended.debit.iban, fixed_width=True)
+        changes.append(f"IBAN {before} -> {after}")
     if amended.new_debtor_agent:
-        changes.append(f"new debtor bank (SMNDA), IBAN now {mask_debtor_iban(amended.debit.iban)}")
+        changes.append(f"new debtor bank (SMNDA), IBAN now {mask_iban(amended.debit.iban, fixed_width=True)}")
     if amended.original_creditor_identifier:
         changes.append(f"creditor identifier {amended.original_creditor_identifier} -> (this file's)")
     return changes
@@ -206,7 +197,7 @@ def render_text(review: Review) -> str:
 def _debit_line(debit: Debit) -> str:
     return (
         f"  {debit.end_to_end_id:<36}{format_cents(debit.amount_cents):>14}  {debit.sequence_type or '':<5}"
-        f"{debit.debtor_name}, {mask_debtor_iban(debit.iban)}, mandate {debit.mandate_reference}"
+        f"{debit.debtor_name}, {mask_iban(debit.iban, fixed_width=True)}, mandate {debit.mandate_reference}"
     )
 
 

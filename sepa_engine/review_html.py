@@ -12,8 +12,9 @@ from __future__ import annotations
 from html import escape
 
 from sepa_engine.db.repositories.review import Debit
+from sepa_engine.domain.masking import mask_iban
 from sepa_engine.domain.money import format_cents
-from sepa_engine.review import Review, amendment_changes, approval_line, mask_debtor_iban, more
+from sepa_engine.review import Review, amendment_changes, approval_line, more
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em;color:#1a1a1a;max-width:72em}
@@ -51,7 +52,7 @@ def _debit_cells(debit: Debit) -> list[str]:
     return [
         f"<code>{_e(debit.end_to_end_id)}</code>", _e(format_cents(debit.amount_cents)), _e(debit.sequence_type),
         _e(debit.collection_date.isoformat() if debit.collection_date else ""), _e(debit.debtor_name),
-        f"<code>{_e(mask_debtor_iban(debit.iban))}</code>", _e(debit.mandate_reference),
+        f"<code>{_e(mask_iban(debit.iban, fixed_width=True))}</code>", _e(debit.mandate_reference),
     ]
 
 

@@ -14,7 +14,8 @@ from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
 from sepa_engine.db.models import Mandate
 from sepa_engine.ids import SequentialIds
-from sepa_engine.review import LIST_LIMIT, html_path, mask_debtor_iban, summary_path
+from sepa_engine.domain.masking import mask_iban
+from sepa_engine.review import LIST_LIMIT, html_path, summary_path
 from sepa_engine.services.collection import run_collection
 from tests import ledger
 
@@ -56,9 +57,9 @@ def published(db, settings):
 
 
 def test_debtor_ibans_are_masked_to_country_check_digits_and_last_four():
-    assert mask_debtor_iban("FR76 3000 6000 0112 3456 7890 189") == "FR76 **** **** 0189"
-    assert mask_debtor_iban("DE02120300000000202051") == "DE02 **** **** 2051"
-    assert mask_debtor_iban("") == ""
+    assert mask_iban("FR76 3000 6000 0112 3456 7890 189", fixed_width=True) == "FR76 **** **** 0189"
+    assert mask_iban("DE02120300000000202051", fixed_width=True) == "DE02 **** **** 2051"
+    assert mask_iban("", fixed_width=True) == ""
 
 
 def test_summaries_are_written_beside_the_file_owner_only(published):

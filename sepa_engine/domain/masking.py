@@ -1,16 +1,48 @@
-"""Masking for logs and operator output: enough to recognise a record, not enough to reuse it."""
+"""Masking for logs and operator output: enough to recognise a record, not enough to reuse it.
+
+The one place IBANs, names and references are masked: logs, error messages, the API, the
+review summaries and ``describe --mask`` all call these functions.
+"""
 
 from __future__ import annotations
 
+import re
 
-def mask_iban(iban: str | None) -> str:
-    """Keep the country, the check digits and the last four characters: ``FR76…0189``."""
+# Two letters, two digits, then 10-30 alphanumerics (optionally grouped by spaces).
+_IBAN_IN_TEXT = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+
+
+def mask_iban(iban: str | None, *, fixed_width: bool = False) -> str:
+    """Keep the country, the check digits and the last four characters: ``FR76*******************0189``.
+
+    ``fixed_width`` gives ``FR76 **** **** 0189`` whatever the length, so the mask does not
+    even tell the country's IBAN length (the review summaries a person reads).
+    """
     if not iban:
         return ""
     compact = "".join(str(iban).split()).upper()
     if len(compact) <= 8:
         return compact[:2] + "*" * max(len(compact) - 2, 0)
+    if fixed_width:
+        return f"{compact[:4]} **** **** {compact[-4:]}"
     return f"{compact[:4]}{'*' * (len(compact) - 8)}{compact[-4:]}"
+
+
+def mask_ibans_in_text(text: str) -> str:
+    """Every IBAN inside free text masked, other IBAN-shaped tokens left alone.
+
+    Message ids (SE2026...) share an IBAN's shape; only a token that passes the ISO 7064
+    MOD 97-10 check (ISO 13616-1) is masked, so ids stay readable and real IBANs never show.
+    """
+    return _IBAN_IN_TEXT.sub(_mask_if_iban, text)
+
+
+def _mask_if_iban(match: re.Match[str]) -> str:
+    token = match.group(0)
+    compact = token.replace(" ", "")
+    rearranged = compact[4:] + compact[:4]
+    digits = "".join(str(int(char, 36)) for char in rearranged)
+    return mask_iban(token) if int(digits) % 97 == 1 else token
 
 
 def mask_name(name: str | None) -> str:
