@@ -45,7 +45,10 @@ def _parse_date(value: str | None, option: str = "--date") -> dt.date | None:
 def collect(
     date: str = typer.Option(None, "--date", help="Business date of the run (YYYY-MM-DD); default: today."),
     creditor: str = typer.Option(None, "--creditor", help="Only this creditor (its code)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and plan, write nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run",
+        help="Show the plan: per creditor the files and blocks that would be written and the requests that would be refused. Changes nothing.",
+    ),
     as_json: bool = context.JsonOption,
     config: str = context.ConfigOption,
 ) -> None:
@@ -119,7 +122,59 @@ def _report_json(report: CollectionReport, refusals: list[tuple[str, str, str, s
         "failures": report.failures,
         "interrupted": report.interrupted,
         "skipped_creditors": report.skipped,
+        **(_plan_json(report) if report.dry_run else {}),
     }
+
+
+def _plan_json(report: CollectionReport) -> dict[str, Any]:
+    """What a dry run would do, under keys that say so (nothing of it happened)."""
+    return {
+        "would_collect": report.assigned,
+        "would_refuse": report.refused,
+        "would_write": [
+            {
+                "creditor": f.creditor_code,
+                "transactions": f.count,
+                "control_sum": format_cents(f.sum_cents),
+                "would_await_approval": f.awaiting_approval,
+                "blocks": [
+                    {"collection_date": d.isoformat(), "sequence_type": s, "transactions": c, "control_sum": format_cents(a)}
+                    for d, s, c, a in f.blocks
+                ],
+            }
+            for f in report.plan
+        ],
+    }
+
+
+def _draw_plan(report: CollectionReport, refusals: list[tuple[str, str, str, str]]) -> None:
+    out = context.stdout
+    day = report.business_date.isoformat()
+    if report.skipped:
+        out.print(f"Skipped, another run is collecting them: {', '.join(report.skipped)}.", markup=False, highlight=False)
+    if report.nothing_to_do:
+        out.print(f"Dry run for {day}: nothing would be collected.")
+        return
+    files_by_creditor: dict[str, int] = {}
+    rows = []
+    for f in report.plan:
+        number = files_by_creditor[f.creditor_code] = files_by_creditor.get(f.creditor_code, 0) + 1
+        note = "would await approval" if f.awaiting_approval else ""
+        for d, s, c, a in f.blocks:
+            rows.append((f.creditor_code, f"file {number}", d.isoformat(), s, c, format_cents(a), note))
+    if rows:
+        out.print(context.table(
+            f"Dry run for {day}: files that would be written",
+            ["creditor", "file", "collection date", "type", "transactions", "sum", ""], rows,
+            right=["transactions", "sum"],
+        ))
+    out.print(
+        f"Would collect {report.assigned} debit(s) in {len(report.plan)} file(s) "
+        f"and refuse {report.refused} request(s). Nothing was written: the ledger and the outbox are unchanged."
+    )
+    if refusals:
+        more = f" (first {REFUSALS_SHOWN})" if report.refused > len(refusals) else ""
+        out.print(context.table(f"Would refuse{more}", ["creditor", "end-to-end id", "code", "reason"], refusals))
 
 
 def _file_note(recovered: bool, awaiting: bool) -> str:
@@ -127,8 +182,11 @@ def _file_note(recovered: bool, awaiting: bool) -> str:
 
 
 def _draw_report(report: CollectionReport, refusals: list[tuple[str, str, str, str]]) -> None:
+    if report.dry_run:
+        _draw_plan(report, refusals)
+        return
     out = context.stdout
-    title = f"Collection for {report.business_date.isoformat()}" + (" (dry run: nothing written)" if report.dry_run else "")
+    title = f"Collection for {report.business_date.isoformat()}"
     if report.skipped:
         out.print(f"Skipped, another run is collecting them: {', '.join(report.skipped)}.", markup=False, highlight=False)
     if report.nothing_to_do:

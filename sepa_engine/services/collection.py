@@ -92,6 +92,19 @@ class FileOutcome:
     awaiting_approval: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedFile:
+    """A file a dry run would write: its creditor, totals and blocks, never a message id
+    (the real run draws its own)."""
+
+    creditor_code: str
+    count: int
+    sum_cents: int
+    # (collection date, sequence type, transactions, sum in cents), in file order.
+    blocks: tuple[tuple[dt.date, str, int, int], ...]
+    awaiting_approval: bool = False
+
+
 @dataclass(slots=True)
 class CollectionReport:
     run_id: int | None
@@ -101,8 +114,9 @@ class CollectionReport:
     refused: int = 0
     files: list[FileOutcome] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-    # Dry runs keep what they would have refused, since nothing is stored.
+    # Dry runs keep what they would have refused and written, since nothing is stored.
     refusals: list[tuple[str, str, str, str]] = field(default_factory=list)
+    plan: list[PlannedFile] = field(default_factory=list)
     # ``should_stop`` said stop: the run ended between two files. What it had not written
     # yet stays PLANNED (or pending) and the next run carries on from there.
     interrupted: bool = False
@@ -286,7 +300,9 @@ def _assign_in_transaction(
         for creditor in creditors:
             assigned = _assign_creditor(session, clock, settings, creditor, run_id, now, report)
             if assigned:
-                _plan_batches(session, settings, now, ids, creditor, run_id)
+                planned = _plan_batches(session, settings, now, ids, creditor, run_id)
+                if report.dry_run:
+                    report.plan.extend(planned)
         if report.dry_run:
             # Everything above was computed for the report only.
             raise _DryRunDone
@@ -389,7 +405,8 @@ def _amendment(row: repo.DueRow, creditor: Creditor) -> Amendment | None:
         return None
 
 
-def _plan_batches(session, settings: Settings, now: dt.datetime, ids: IdSource, creditor: Creditor, run_id: int) -> None:  # type: ignore[no-untyped-def]
+def _plan_batches(session, settings: Settings, now: dt.datetime, ids: IdSource, creditor: Creditor, run_id: int) -> list[PlannedFile]:  # type: ignore[no-untyped-def]
+    planned_files: list[PlannedFile] = []
     party = _creditor_party(creditor)
     instrument = LocalInstrument(creditor.local_instrument)
     version = writable_version(creditor.pain008_version)
@@ -412,6 +429,7 @@ def _plan_batches(session, settings: Settings, now: dt.datetime, ids: IdSource, 
             file_name=f"{header.message_id}.xml", count=0, sum_cents=0,
         ))
         block: PaymentBlock | None = None
+        blocks: list[PaymentBlock] = []
         position = 0
         updates: list[dict[str, object]] = []
         for block_header, (request_id, amount) in planned.entries:
@@ -422,6 +440,7 @@ def _plan_batches(session, settings: Settings, now: dt.datetime, ids: IdSource, 
                     collection_date=block_header.key.collection_date, sequence_type=block_header.key.sequence_type.value,
                     local_instrument=instrument.value, creditor_iban=creditor.iban, count=0, sum_cents=0,
                 ))
+                blocks.append(block)
             block.count += 1
             block.sum_cents += amount
             batch.count += 1
@@ -434,6 +453,12 @@ def _plan_batches(session, settings: Settings, now: dt.datetime, ids: IdSource, 
         session.flush()
         log.info("batch.planned", creditor=creditor.code, batch_id=batch.id, message_id=batch.message_id,
                  transactions=batch.count)
+        planned_files.append(PlannedFile(
+            creditor.code, batch.count, batch.sum_cents,
+            tuple((b.collection_date, b.sequence_type, b.count, b.sum_cents) for b in blocks),
+            awaiting_approval=bool(creditor.requires_approval),
+        ))
+    return planned_files
 
 
 def _creditor_party(creditor: Creditor) -> CreditorParty:
