@@ -74,6 +74,9 @@ def _exit_code(report: CollectionReport) -> ExitCode:
         return ExitCode.FAILED
     if report.interrupted:
         return ExitCode.INTERRUPTED
+    if report.skipped:
+        # Another run holds these creditors: busy (75) if that was all, else partial.
+        return ExitCode.LOCK_BUSY if report.nothing_to_do else ExitCode.PARTIAL
     if report.nothing_to_do:
         return ExitCode.NOTHING_TO_DO
     if report.refused:

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from sepa_engine.cli.main import main
 from sepa_engine.db import locks
+from sepa_engine.db.models import Creditor
 from sepa_engine.db.session import Database
 from sepa_engine.exit_codes import ExitCode
 from sepa_engine.jobs.nightly import SCHEDULER_LOCK
@@ -75,7 +77,12 @@ class Case:
     args: Args
     code: ExitCode
     setup: Setup = lambda world: None
+    # A lock another run holds while the command runs: a scheduler lock's name, or
+    # CREDITOR for the collection lock of the first creditor.
     lock: str | None = None
+
+
+CREDITOR = "creditor"
 
 
 def _with_config(*args: str) -> Args:
@@ -88,11 +95,14 @@ CASES = [
     Case("collect-nothing-to-do", _with_config("collect", "--date", "2026-11-23"), ExitCode.NOTHING_TO_DO),
     Case("collect-partial", _with_config("collect", "--date", "2026-11-23"), ExitCode.PARTIAL, lambda w: _due(w, 5_000, 0)),
     # The issue: collect exited 5 ("lock 'collection' is held by another run") where run-nightly exits 75.
-    Case("collect-lock-busy", _with_config("collect", "--date", "2026-11-23"), ExitCode.LOCK_BUSY, lambda w: _due(w, 5_000), "collection"),
+    Case("collect-lock-busy", _with_config("collect", "--date", "2026-11-23"), ExitCode.LOCK_BUSY, lambda w: _due(w, 5_000), CREDITOR),
+    Case("collect-creditor-lock-busy", _with_config("collect", "--date", "2026-11-23", "--creditor", "martin"), ExitCode.LOCK_BUSY,
+         lambda w: _due(w, 5_000), CREDITOR),
     Case("collect-bad-argument", _with_config("collect", "--date", "23/11/2026"), ExitCode.USAGE),
     Case("collect-unknown-option", lambda w: ["collect", "--bogus"], ExitCode.USAGE),
     Case("collect-bad-configuration", lambda w: ["collect", "--config", _bad_config(w)], ExitCode.USAGE),
-    Case("collect-dry-run-lock-busy", _with_config("collect", "--dry-run"), ExitCode.LOCK_BUSY, lambda w: _due(w, 5_000), "collection"),
+    Case("collect-dry-run-partial", _with_config("collect", "--dry-run", "--date", "2026-11-23"), ExitCode.PARTIAL,
+         lambda w: _due(w, 5_000, 0)),
     # run-nightly
     Case("run-nightly-nothing-to-do", _with_config("run-nightly"), ExitCode.NOTHING_TO_DO),
     Case("run-nightly-lock-busy", _with_config("run-nightly"), ExitCode.LOCK_BUSY, lambda w: _due(w, 5_000), SCHEDULER_LOCK),
@@ -133,6 +143,14 @@ CASES = [
 ]
 
 
+def _held(db: Database, lock: str):  # type: ignore[no-untyped-def]
+    if lock == CREDITOR:
+        with db.reader() as session:
+            first = session.scalars(select(Creditor.id).order_by(Creditor.id)).first()
+        return locks.creditor_lock(db, first)
+    return locks.run_lock(db, lock)
+
+
 def _run(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
     monkeypatch.setattr(sys, "argv", ["sepa-engine", *args])
     with pytest.raises(SystemExit) as exited:
@@ -146,7 +164,7 @@ def test_each_command_exits_with_the_code_of_its_situation(case: Case, db, datab
     case.setup(world)
     args = case.args(world)
     if case.lock is not None:
-        with locks.run_lock(db, case.lock):
+        with _held(db, case.lock):
             code = _run(args, monkeypatch)
     else:
         code = _run(args, monkeypatch)
@@ -158,10 +176,10 @@ def test_each_command_exits_with_the_code_of_its_situation(case: Case, db, datab
 def test_a_busy_lock_says_so_in_one_line_and_collects_nothing(db, database_url, tmp_path, monkeypatch, capsys):
     world = World(db, tmp_path, _config(tmp_path, database_url))
     _due(world, 5_000)
-    with locks.run_lock(db, "collection"):
+    with _held(db, CREDITOR):
         code = _run(["collect", "--config", world.config], monkeypatch)
-    err = capsys.readouterr().err
+    out = capsys.readouterr().out
     assert code == 75
-    assert "held by another run" in err and len(err.strip().splitlines()) == 1
+    assert "Skipped, another run is collecting them: martin." in out
     again = _run(["collect", "--date", "2026-11-23", "--config", world.config], monkeypatch)
     assert again == ExitCode.OK  # the debit waited for the next run
