@@ -101,6 +101,12 @@ class Creditor(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
     content_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(_tz())
+    # The rules of the creditor's bank (domain/bank_profiles.py).
+    bank_profile: Mapped[str] = mapped_column(String(8), default="epc", server_default="epc")
+    # UltmtCdtr of every block, unless a request names its own (a property manager collecting
+    # for the owner).
+    ultimate_creditor_name: Mapped[str | None] = mapped_column(String(70))
+    ultimate_creditor_id: Mapped[str | None] = mapped_column(String(35))
 
 
 class DebtorAccount(Base):
@@ -180,6 +186,9 @@ class Mandate(Base):
     presented_creditor_identifier: Mapped[str | None] = mapped_column(String(35))
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("mandates.id"))
     amendment_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    # UltmtDbtr: the party the debit is for when it is not the account holder (AT-15).
+    ultimate_debtor_name: Mapped[str | None] = mapped_column(String(70))
+    ultimate_debtor_id: Mapped[str | None] = mapped_column(String(35))
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     content_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(_tz())
@@ -263,6 +272,9 @@ class DebitRequest(Base):
     end_to_end_id: Mapped[str] = mapped_column(String(35), unique=True)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     remittance: Mapped[str | None] = mapped_column(String(140))
+    # UltmtCdtr of this debit alone; None = the creditor's own (if any).
+    ultimate_creditor_name: Mapped[str | None] = mapped_column(String(70))
+    ultimate_creditor_id: Mapped[str | None] = mapped_column(String(35))
     requested_date: Mapped[dt.date] = mapped_column(Date)
     final: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(12), default="pending")

@@ -9,6 +9,10 @@ Nothing here reads the clock: "now" is always passed in as an aware datetime, an
 business date is derived in the creditor bank's zone (Europe/Paris unless told otherwise),
 never from the machine's zone.
 
+Bank profiles add closing days of their own (German banks do not process on 24 and 31
+December although TARGET is open): every function that hands out a date takes them as
+``closed_also``, (month, day) pairs, empty by default.
+
 Performance: a collection run calls this for every request (up to a million), so the
 closing days are computed once per year and kept as a frozenset; each lookup is then a
 weekday test plus a set membership test.
@@ -59,16 +63,24 @@ def is_target_day(d: dt.date) -> bool:
     return d.weekday() < _SATURDAY and d not in closing
 
 
+ClosedAlso = tuple[tuple[int, int], ...]
+
+
+def is_business_day(d: dt.date, closed_also: ClosedAlso = ()) -> bool:
+    """A TARGET day that is not one of the bank's own closing days."""
+    return is_target_day(d) and (d.month, d.day) not in closed_also
+
+
 @lru_cache(maxsize=4096)
-def next_target_day(d: dt.date) -> dt.date:
-    """``d`` itself when TARGET is open that day, else the next open day."""
-    while not is_target_day(d):
+def next_target_day(d: dt.date, closed_also: ClosedAlso = ()) -> dt.date:
+    """``d`` itself when TARGET (and the bank) is open that day, else the next open day."""
+    while not is_business_day(d, closed_also):
         d += _ONE_DAY
     return d
 
 
 @lru_cache(maxsize=4096)
-def add_target_days(d: dt.date, n: int) -> dt.date:
+def add_target_days(d: dt.date, n: int, closed_also: ClosedAlso = ()) -> dt.date:
     """The ``n``-th TARGET day after ``d``; ``d`` itself need not be open.
 
     ``n == 0`` gives ``next_target_day(d)`` rather than ``d``: every date this module hands
@@ -77,10 +89,10 @@ def add_target_days(d: dt.date, n: int) -> dt.date:
     if n < 0:
         raise errors.CalendarError("target_days", n, "must not be negative")
     if n == 0:
-        return next_target_day(d)
+        return next_target_day(d, closed_also)
     while n:
         d += _ONE_DAY
-        if is_target_day(d):
+        if is_business_day(d, closed_also):
             n -= 1
     return d
 
@@ -110,7 +122,9 @@ def _weekdays_up_to(d: dt.date) -> int:
     return full_weeks * 5 + min(rest, 5)
 
 
-def submission_day(now: dt.datetime, cutoff: dt.time, timezone: str = DEFAULT_TIMEZONE) -> dt.date:
+def submission_day(
+    now: dt.datetime, cutoff: dt.time, timezone: str = DEFAULT_TIMEZONE, closed_also: ClosedAlso = ()
+) -> dt.date:
     """The TARGET day on which a file sent at ``now`` counts as received by the bank.
 
     Today (in ``timezone``) when it is a TARGET day and the local time is strictly before the
@@ -119,13 +133,13 @@ def submission_day(now: dt.datetime, cutoff: dt.time, timezone: str = DEFAULT_TI
     """
     local = _local(now, timezone)
     today = local.date()
-    if is_target_day(today) and local.time() < _wall_clock(cutoff):
+    if is_business_day(today, closed_also) and local.time() < _wall_clock(cutoff):
         return today
-    return add_target_days(today, 1)
+    return add_target_days(today, 1, closed_also)
 
 
 def earliest_collection_date(
-    now: dt.datetime, lead_days: int, cutoff: dt.time, timezone: str = DEFAULT_TIMEZONE
+    now: dt.datetime, lead_days: int, cutoff: dt.time, timezone: str = DEFAULT_TIMEZONE, closed_also: ClosedAlso = ()
 ) -> dt.date:
     """First collection date (D) the bank accepts for a file sent at ``now``.
 
@@ -136,7 +150,7 @@ def earliest_collection_date(
         raise errors.ConfigurationError(
             "lead_days", lead_days, "must be at least 1 TARGET day (D-1 is the scheme minimum)"
         )
-    return add_target_days(submission_day(now, cutoff, timezone), lead_days)
+    return add_target_days(submission_day(now, cutoff, timezone, closed_also), lead_days, closed_also)
 
 
 def collection_date(
@@ -145,10 +159,11 @@ def collection_date(
     lead_days: int,
     cutoff: dt.time,
     timezone: str = DEFAULT_TIMEZONE,
+    closed_also: ClosedAlso = (),
 ) -> dt.date:
     """The first TARGET day on or after both ``requested`` and the earliest collection date."""
-    earliest = earliest_collection_date(now, lead_days, cutoff, timezone)
-    return next_target_day(max(requested, earliest))
+    earliest = earliest_collection_date(now, lead_days, cutoff, timezone, closed_also)
+    return next_target_day(max(requested, earliest), closed_also)
 
 
 def _local(now: dt.datetime, timezone: str) -> dt.datetime:

@@ -36,6 +36,14 @@ class PostalAddress:
 
 
 @dataclass(frozen=True, slots=True)
+class UltimateParty:
+    """Ultimate creditor or debtor: a name (at most 70) and an optional identifier."""
+
+    name: str
+    identifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Creditor:
     name: str
     iban: str
@@ -81,6 +89,9 @@ class DirectDebit:
     instruction_id: str | None = None
     amendment: Amendment | None = None
     ultimate_debtor: str | None = None
+    ultimate_debtor_id: str | None = None
+    # UltmtCdtr: the party the creditor collects for (a property manager's owner).
+    ultimate_creditor: UltimateParty | None = None
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -13,13 +13,19 @@ from dataclasses import dataclass
 
 from sepa_engine import errors
 from sepa_engine.domain import charset, identifiers, money
+from sepa_engine.domain.bank_profiles import ADDRESS_LINES_FORBIDDEN_FROM, AddressForm
 from sepa_engine.domain.mandate import Mandate, check_collectable
+from sepa_engine.domain.sepa_countries import (
+    MISSING_BIC_REASON,
+    MISSING_CREDITOR_ADDRESS_REASON,
+    MISSING_DEBTOR_ADDRESS_REASON,
+    NON_EEA_SEPA_COUNTRIES,
+    non_eea_country,
+)
 
 # SEPA countries outside the EEA: a collection from an account there must carry the
-# debtor's address (EPC rulebook, AT-09), structured since November 2026.
-ADDRESS_REQUIRED_COUNTRIES = frozenset(
-    {"CH", "GB", "MC", "SM", "VA", "AD", "GI", "JE", "GG", "IM", "AL", "MD", "ME", "MK", "RS"}
-)
+# debtor's address (AT-09) and BIC (AT-13); the table and its source: domain/sepa_countries.py.
+ADDRESS_REQUIRED_COUNTRIES = NON_EEA_SEPA_COUNTRIES
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +38,9 @@ class Candidate:
     debtor_name: str
     debtor_country: str | None
     debtor_town: str | None
+    # How the file this debit would go in writes addresses (its version and date).
+    address_form: AddressForm = AddressForm.STRUCTURED
+    creditor_has_address: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +91,28 @@ def _debtor(candidate: Candidate, _collection_date: dt.date) -> Refusal | None:
     if not charset.to_sepa_text(candidate.debtor_name or "", charset.NAME_MAX):
         # ISO RR02: missing debtor name or address.
         return Refusal("RR02", f"debtor.name {candidate.debtor_name!r} has no character of the SEPA set left")
-    country = candidate.iban[:2].upper()
-    if country in ADDRESS_REQUIRED_COUNTRIES and not (candidate.debtor_country and candidate.debtor_town):
-        return Refusal("RR02", f"debtor.address is required (town and country) for an account in {country}, outside the EEA")
+    return _outside_eea(candidate)
+
+
+def _outside_eea(candidate: Candidate) -> Refusal | None:
+    """A debtor in a SEPA country outside the EEA: address, BIC and the creditor's address."""
+    country = non_eea_country(candidate.iban, candidate.debtor_country, candidate.bic)
+    if country is None:
+        return None
+    where = f"for a debtor in {country}, outside the EEA (EPC SDD rulebook; EPC409-09)"
+    if not (candidate.debtor_country and candidate.debtor_town):
+        return Refusal(MISSING_DEBTOR_ADDRESS_REASON, f"debtor.address is required (town and country) {where}")
+    if candidate.address_form is AddressForm.NONE:
+        return Refusal(
+            MISSING_DEBTOR_ADDRESS_REASON,
+            f"debtor.address is required {where}, and a pain.008.001.02 file cannot carry it since "
+            f"{ADDRESS_LINES_FORBIDDEN_FROM} (address lines only are refused in every SEPA scheme): "
+            "collect it with pain.008.001.08",
+        )
+    if not candidate.bic:
+        return Refusal(MISSING_BIC_REASON, f"mandate.bic is required {where}")
+    if not candidate.creditor_has_address:
+        return Refusal(MISSING_CREDITOR_ADDRESS_REASON, f"creditor.address is required (town and country) {where}")
     return None
 
 

@@ -42,7 +42,9 @@ from sepa_engine.domain.directdebit import (
     FileHeader,
     PaymentBlock,
     PostalAddress,
+    UltimateParty,
 )
+from sepa_engine.domain.bank_profiles import AddressForm, address_form
 from sepa_engine.domain.money import format_cents
 from sepa_engine.iso20022 import readback
 from sepa_engine.iso20022.versions import Pain008Version, SmndaPlacement
@@ -102,8 +104,16 @@ class _Renderer:
     (the validating parser's time grows with the bytes it reads).
     """
 
-    def __init__(self, version: Pain008Version) -> None:
+    def __init__(self, version: Pain008Version, created_on: dt.date | None = None) -> None:
         self.version = version
+        # The 2009 version can only carry address lines, which are forbidden from November
+        # 2026 (bank_profiles.ADDRESS_LINES_FORBIDDEN_FROM): the file's own date decides.
+        form = address_form(version.name, created_on or dt.date.max)
+        self.address = {
+            AddressForm.STRUCTURED: self.structured_address,
+            AddressForm.EPC_LINES: self.line_address,
+            AddressForm.NONE: self.no_address,
+        }[form]
         bic = version.bic_tag
         self._bic_open, self._bic_close = f"<{bic}>", f"</{bic}>"
         self._smnda_account = version.smnda is SmndaPlacement.DEBTOR_ACCOUNT
@@ -113,8 +123,32 @@ class _Renderer:
         return f"<{tag}><FinInstnId>{inner}</FinInstnId></{tag}>"
 
     @staticmethod
+    def no_address(_address: PostalAddress | None) -> str:
+        return ""
+
+    @staticmethod
     @functools.lru_cache(maxsize=4096)
-    def address(address: PostalAddress | None) -> str:
+    def line_address(address: PostalAddress | None) -> str:
+        """EPC subset of the 2009 PstlAdr: Ctry, then at most two AdrLine of 70 characters
+        built from the structured fields (street and number; postcode and town)."""
+        if address is None:
+            return ""
+        return "<PstlAdr>" + f"<Ctry>{address.country}</Ctry>" + "".join(
+            f"<AdrLine>{_x(line)}</AdrLine>" for line in address_lines(address)
+        ) + "</PstlAdr>"
+
+    @staticmethod
+    def ultimate(tag: str, party: UltimateParty | None) -> str:
+        if party is None:
+            return ""
+        ident = (
+            f"<Id><OrgId><Othr><Id>{_x(party.identifier)}</Id></Othr></OrgId></Id>" if party.identifier else ""
+        )
+        return f"<{tag}><Nm>{_x(party.name)}</Nm>{ident}</{tag}>"
+
+    @staticmethod
+    @functools.lru_cache(maxsize=4096)
+    def structured_address(address: PostalAddress | None) -> str:
         # Cached: a creditor's address repeats in every block, and debtors often share towns.
         if address is None:
             return ""
@@ -213,7 +247,10 @@ class _Renderer:
         # specials (and if one did, the read-back parser would refuse the file), so only
         # free text and references go through escaping.
         instr = f"<InstrId>{_x(tx.instruction_id)}</InstrId>" if tx.instruction_id else ""
-        ultimate = f"<UltmtDbtr><Nm>{_x(tx.ultimate_debtor)}</Nm></UltmtDbtr>" if tx.ultimate_debtor else ""
+        ultimate = (
+            self.ultimate("UltmtDbtr", UltimateParty(tx.ultimate_debtor, tx.ultimate_debtor_id))
+            if tx.ultimate_debtor else ""
+        )
         remittance = f"<RmtInf><Ustrd>{_x(tx.remittance)}</Ustrd></RmtInf>" if tx.remittance else ""
         return (
             f"<DrctDbtTxInf><PmtId>{instr}<EndToEndId>{_x(tx.end_to_end_id)}</EndToEndId></PmtId>"
@@ -221,11 +258,19 @@ class _Renderer:
             f"<DrctDbtTx><MndtRltdInf><MndtId>{_x(tx.mandate_id)}</MndtId>"
             f"<DtOfSgntr>{tx.mandate_signed_on.isoformat()}</DtOfSgntr>"
             f"{self.amendment(tx.amendment)}</MndtRltdInf></DrctDbtTx>"
+            f"{self.ultimate('UltmtCdtr', tx.ultimate_creditor)}"
             f"{self.agent('DbtrAgt', tx.debtor_bic)}"
             f"<Dbtr><Nm>{_x(tx.debtor_name)}</Nm>{self.address(tx.debtor_address)}</Dbtr>"
             f"<DbtrAcct><Id><IBAN>{tx.debtor_iban}</IBAN></Id></DbtrAcct>"
             f"{ultimate}{remittance}</DrctDbtTxInf>\n"
         )
+
+
+def address_lines(address: PostalAddress) -> tuple[str, ...]:
+    """At most two lines of 70: "street number" and "postcode town" (EPC 2009 subset)."""
+    first = " ".join(part for part in (address.street, address.building_number) if part)
+    second = " ".join(part for part in (address.postcode, address.town) if part)
+    return tuple(line[:70] for line in (first, second, *address.lines) if line)[:2]
 
 
 # --- uniqueness in constant memory ---------------------------------------------------------
@@ -367,7 +412,7 @@ def _write_spooled(
     ids: _EndToEndIds,
     spool_dir: str | Path | None,
 ) -> WrittenFile:
-    renderer = _Renderer(version)
+    renderer = _Renderer(version, header.created_at.date())
     blocks: list[_OpenBlock] = []
     with tempfile.TemporaryFile(dir=spool_dir) as spool:
         pending: list[str] = []
@@ -422,7 +467,7 @@ def _write_planned(
 ) -> WrittenFile:
     if not plan or any(p.count < 1 for p in plan):
         raise errors.CollectionError("file", header.message_id, "has no transactions")
-    renderer = _Renderer(version)
+    renderer = _Renderer(version, header.created_at.date())
     total_count = sum(p.count for p in plan)
     total_cents = sum(p.sum_cents for p in plan)
     sink = _Sink(out, readback.start(version, in_child=total_count >= CHILD_VALIDATION_FROM))

@@ -47,6 +47,9 @@ def creditor_document(row: Creditor) -> dict[str, Any]:
         "timezone": row.timezone,
         "prenotification_days": row.prenotification_days,
         "group_code": row.group_code,
+        "bank_profile": row.bank_profile,
+        "ultimate_creditor_name": row.ultimate_creditor_name,
+        "ultimate_creditor_id": row.ultimate_creditor_id,
     }
 
 

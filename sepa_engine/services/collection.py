@@ -41,7 +41,7 @@ from sepa_engine.db import locks
 from sepa_engine.db.models import Batch, Creditor, PaymentBlock
 from sepa_engine.db.repositories import collection as repo
 from sepa_engine.db.session import Database
-from sepa_engine.domain import calendar, charset
+from sepa_engine.domain import bank_profiles, calendar, charset
 from sepa_engine.domain.batching import Collectible, plan_files
 from sepa_engine.domain.directdebit import (
     Amendment,
@@ -316,7 +316,19 @@ class _DryRunDone(Exception):
 
 def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Creditor, run_id: int, now: dt.datetime, report: CollectionReport) -> int:  # type: ignore[no-untyped-def]
     cutoff = dt.time.fromisoformat(creditor.cutoff)
-    earliest = calendar.earliest_collection_date(now, creditor.lead_days, cutoff, creditor.timezone)
+    bank = bank_profiles.profile(creditor.bank_profile)
+    try:
+        # Registered while its bank still took the version: the run stops short of a file
+        # the bank would reject, and says why; the requests stay pending.
+        bank.check_version(creditor.pain008_version, report.business_date)
+    except errors.ConfigurationError as exc:
+        report.failures.append(f"creditor {creditor.code}: {exc}")
+        log.error("creditor.refused", creditor=creditor.code, error=str(exc))
+        return 0
+    closed = bank.closing_days
+    form = bank_profiles.address_form(creditor.pain008_version, report.business_date)
+    creditor_has_address = bool(creditor.address_country and creditor.address_town)
+    earliest = calendar.earliest_collection_date(now, creditor.lead_days, cutoff, creditor.timezone, closed)
     policy = FirstCollectionPolicy(creditor.first_collection_policy)
     state = _MandateInRun()
     assigned = 0
@@ -339,10 +351,11 @@ def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Credit
                 last_collected_on=row.last_collected_on,
                 final_collected=row.final_collected or state.final_presented,
             )
-            collection_date = calendar.collection_date(row.requested_date, now, creditor.lead_days, cutoff, creditor.timezone)
+            collection_date = calendar.collection_date(row.requested_date, now, creditor.lead_days, cutoff, creditor.timezone, closed)
             candidate = Candidate(
                 row.amount_cents, row.end_to_end_id, mandate, row.mandate_iban, row.mandate_bic,
                 row.debtor_name, row.debtor_country, row.debtor_town,
+                address_form=form, creditor_has_address=creditor_has_address,
             )
             refusal = refusal_for(candidate, collection_date)
             if refusal is not None:

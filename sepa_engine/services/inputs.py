@@ -87,14 +87,19 @@ class CreditorInput(_Input):
     iban: str
     bic: str | None = None
     local_instrument: str = "CORE"
-    pain008_version: str = "pain.008.001.08"
-    lead_days: int = 1
-    cutoff: str = "16:00"
+    # The rules of the creditor's bank (domain/bank_profiles.py); version, lead time and
+    # cut-off left out take the profile's defaults.
+    bank_profile: str = "epc"
+    pain008_version: str | None = None
+    lead_days: int | None = None
+    cutoff: str | None = None
     timezone: str = "Europe/Paris"
     max_per_file: int = 100_000
     first_collection_policy: str = "frst"
     requires_approval: bool = False
     address: AddressInput | None = None
+    ultimate_creditor_name: str | None = None
+    ultimate_creditor_id: str | None = None
 
     _types: ClassVar[dict[str, tuple[type | None, ...]]] = {
         "code": (str,),
@@ -103,14 +108,17 @@ class CreditorInput(_Input):
         "iban": (str,),
         "bic": (str, None),
         "local_instrument": (str,),
-        "pain008_version": (str,),
-        "lead_days": (int,),
-        "cutoff": (str,),
+        "bank_profile": (str,),
+        "pain008_version": (str, None),
+        "lead_days": (int, None),
+        "cutoff": (str, None),
         "timezone": (str,),
         "max_per_file": (int,),
         "first_collection_policy": (str,),
         "requires_approval": (bool,),
         "address": (AddressInput, None),
+        "ultimate_creditor_name": (str, None),
+        "ultimate_creditor_id": (str, None),
     }
 
 

@@ -32,7 +32,7 @@ from sepa_engine import errors
 from sepa_engine.clock import Clock, business_today
 from sepa_engine.db.models import Creditor, DebitRequest, DebtorAccount, Mandate
 from sepa_engine.db.repositories import registry as repo
-from sepa_engine.domain import calendar, charset, identifiers, money
+from sepa_engine.domain import bank_profiles, calendar, charset, identifiers, money
 from sepa_engine.domain.directdebit import LocalInstrument
 from sepa_engine.domain.mandate import FirstCollectionPolicy, MandateKind, MandateStatus, transition
 from sepa_engine.domain.masking import mask_iban, mask_reference
@@ -123,7 +123,7 @@ def register_creditor(
 ) -> CreditorResult:
     key = idempotency.check_key(idempotency_key)
     _check_input(data, CreditorInput)
-    values = _creditor_values(data)
+    values = _creditor_values(data, business_today(clock))
     digest = idempotency.content_hash(values)
     existing = repo.creditor_by_idempotency_key(session, key)
     if existing is not None:
@@ -153,12 +153,13 @@ def register_creditor(
     return _creditor_result(row, created)
 
 
-def _creditor_values(data: CreditorInput) -> dict[str, Any]:
+def _creditor_values(data: CreditorInput, today: dt.date) -> dict[str, Any]:
     code = data.code
     if _CODE.fullmatch(code) is None:
         raise errors.InvalidFormat("code", code, "must be 1 to 32 characters among a-z, 0-9 and '-'")
     if code == PENDING_FOLDER:
         raise errors.InvalidFormat("code", code, "is reserved: outbox/pending holds the files awaiting approval")
+    bank = bank_profiles.profile(data.bank_profile)
     name = _fit("name", data.name, Creditor.name)
     if not charset.to_sepa_text(name):
         raise errors.InvalidCharacters("name", name, "has no character of the SEPA set left after transliteration")
@@ -169,9 +170,12 @@ def _creditor_values(data: CreditorInput) -> dict[str, Any]:
         "iban": identifiers.validate_iban(data.iban, "iban"),
         "bic": identifiers.validate_bic(data.bic, "bic") if data.bic is not None else None,
         "local_instrument": _member("local_instrument", data.local_instrument, LocalInstrument),
-        "pain008_version": writable_version(data.pain008_version).name,
-        "lead_days": _in_range("lead_days", data.lead_days, 1, MAX_LEAD_DAYS),
-        "cutoff": _cutoff(data.cutoff),
+        "bank_profile": bank.code,
+        # A version the bank no longer takes is refused here, with the date and the source,
+        # rather than as files the bank rejects.
+        "pain008_version": bank.check_version(writable_version(data.pain008_version or bank.default_version).name, today),
+        "lead_days": _in_range("lead_days", bank.lead_days if data.lead_days is None else data.lead_days, 1, MAX_LEAD_DAYS),
+        "cutoff": _cutoff(data.cutoff or bank.cutoff.strftime("%H:%M")),
         "timezone": _timezone(data.timezone),
         "max_per_file": _in_range("max_per_file", data.max_per_file, 1, MAX_PER_FILE),
         "first_collection_policy": _member(
@@ -180,6 +184,24 @@ def _creditor_values(data: CreditorInput) -> dict[str, Any]:
         # Files wait in outbox/pending until ``batch approve`` (README, "Approval").
         "requires_approval": data.requires_approval,
         **_address_values(data.address, Creditor, strict=True),
+        **_ultimate_creditor(data.ultimate_creditor_name, data.ultimate_creditor_id),
+    }
+
+
+def _ultimate_creditor(name: str | None, identifier: str | None, prefix: str = "") -> dict[str, Any]:
+    """UltmtCdtr name (SEPA text, at most 70) and identifier (a SEPA reference, at most 35)."""
+    if name is None:
+        if identifier is not None:
+            raise errors.InvalidFormat(prefix + "ultimate_creditor_id", identifier, "needs ultimate_creditor_name beside it")
+        return {"ultimate_creditor_name": None, "ultimate_creditor_id": None}
+    fitted = _fit(prefix + "ultimate_creditor_name", name, Creditor.ultimate_creditor_name)
+    if not charset.to_sepa_text(fitted):
+        raise errors.InvalidCharacters(prefix + "ultimate_creditor_name", fitted, "has no character of the SEPA set left after transliteration")
+    return {
+        "ultimate_creditor_name": fitted,
+        "ultimate_creditor_id": (
+            identifiers.validate_reference(identifier, prefix + "ultimate_creditor_id") if identifier is not None else None
+        ),
     }
 
 

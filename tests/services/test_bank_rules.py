@@ -1,0 +1,175 @@
+"""The collection run under the creditor's bank profile and the non-EEA rules (issue 14)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from sqlalchemy import select
+
+from sepa_engine import errors
+from sepa_engine.clock import FixedClock
+from sepa_engine.config import Settings
+from sepa_engine.db.models import Creditor, DebitRequest
+from sepa_engine.ids import SequentialIds
+from sepa_engine.iso20022.versions import PAIN_008_001_08
+from sepa_engine.services import registry
+from sepa_engine.services.collection import run_collection
+from sepa_engine.services.inputs import AddressInput, CreditorInput
+from tests import ledger
+
+NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc)  # Monday 09:00 in Paris
+NS = {"p": PAIN_008_001_08.namespace}
+SWISS_IBAN, SWISS_BIC = "CH9300762011623852957", "UBSWCHZHXXX"
+MONACO_IBAN = "MC5811222000010123456789030"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(database_url=database_url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
+
+
+def collect(db, settings, now=NOW, **kwargs):
+    return run_collection(db, settings, FixedClock(now), SequentialIds("BANK"), **kwargs)
+
+
+def request_row(db, request_id: int) -> DebitRequest:
+    with db.reader() as s:
+        return s.get_one(DebitRequest, request_id)
+
+
+# --- registration ------------------------------------------------------------------------
+
+CREDITOR = CreditorInput(
+    code="pressimmo", name="Pressimmo", creditor_identifier="DE98ZZZ09999999999",
+    iban="DE89370400440532013000", address=AddressInput(country="DE", town="Berlin"),
+)
+
+
+def test_a_profile_that_no_longer_takes_001_02_refuses_it_at_registration(db):
+    clock = FixedClock(NOW)
+    with pytest.raises(errors.ConfigurationError) as caught, db.transaction() as s:
+        registry.register_creditor(
+            s, dataclasses.replace(CREDITOR, bank_profile="de", pain008_version="pain.008.001.02"),
+            idempotency_key="c", clock=clock,
+        )
+    assert caught.value.field == "pain008_version"
+    assert "no longer accepted by bank profile de since 2026-11-15" in str(caught.value)
+    with db.reader() as s:
+        assert s.scalar(select(Creditor.id)) is None
+
+
+def test_a_creditor_takes_its_profiles_version_cutoff_and_lead_time_unless_told(db):
+    clock = FixedClock(NOW)
+    with db.transaction() as s:
+        registry.register_creditor(s, dataclasses.replace(CREDITOR, bank_profile="nl"), idempotency_key="a", clock=clock)
+        registry.register_creditor(
+            s, dataclasses.replace(CREDITOR, code="other", creditor_identifier="NL64ZZZ321096320000", cutoff="11:00", lead_days=2),
+            idempotency_key="b", clock=clock,
+        )
+    with db.reader() as s:
+        nl, other = s.scalars(select(Creditor).order_by(Creditor.id)).all()
+        assert (nl.bank_profile, nl.pain008_version, nl.cutoff, nl.lead_days) == ("nl", "pain.008.001.08", "12:30", 1)
+        assert (other.bank_profile, other.cutoff, other.lead_days) == ("epc", "11:00", 2)
+
+
+def test_an_unknown_bank_profile_is_refused_at_registration(db):
+    with pytest.raises(errors.ConfigurationError) as caught, db.transaction() as s:
+        registry.register_creditor(s, dataclasses.replace(CREDITOR, bank_profile="zz"), idempotency_key="c", clock=FixedClock(NOW))
+    assert caught.value.field == "bank_profile"
+
+
+# --- the run -------------------------------------------------------------------------------
+
+def test_a_german_creditor_never_collects_on_24_december(db, settings):
+    creditor = ledger.creditor(db, bank_profile="de")
+    epc = ledger.creditor(db, code="epc", creditor_identifier="NL64ZZZ321096320000")
+    wanted = dt.date(2026, 12, 24)
+    de_request = ledger.request(db, creditor, ledger.mandate(db, creditor), requested_date=wanted)
+    epc_request = ledger.request(db, epc, ledger.mandate(db, epc), requested_date=wanted)
+
+    collect(db, settings, now=dt.datetime(2026, 12, 23, 8, 0, tzinfo=dt.timezone.utc))
+
+    assert request_row(db, de_request).collection_date == dt.date(2026, 12, 28)
+    assert request_row(db, epc_request).collection_date == wanted
+
+
+def test_a_creditor_left_on_a_version_its_bank_dropped_gets_no_file_and_a_reason(db, settings):
+    creditor = ledger.creditor(db, bank_profile="de", pain008_version="pain.008.001.02")
+    request = ledger.request(db, creditor, ledger.mandate(db, creditor))
+
+    report = collect(db, settings)
+
+    assert report.files == [] and len(report.failures) == 1
+    assert "creditor martin" in report.failures[0] and "no longer accepted by bank profile de" in report.failures[0]
+    assert request_row(db, request).status == "pending"
+
+
+@pytest.mark.parametrize(
+    ("mandate", "code", "words"),
+    [
+        # CH and MC debtors without BIC were collected (issue 14, finding 2).
+        ({"iban": SWISS_IBAN, "debtor_country": "CH", "debtor_town": "Geneve"}, "RC01", "mandate.bic is required for a debtor in CH"),
+        ({"iban": MONACO_IBAN, "debtor_country": "MC", "debtor_town": "Monaco"}, "RC01", "mandate.bic is required for a debtor in MC"),
+        # PM accounts carry French IBANs: the address tells where the debtor is.
+        ({"iban": "FR7630006000011234567890189", "debtor_country": "PM", "debtor_town": "Saint-Pierre"}, "RC01", "debtor in PM"),
+        ({"iban": SWISS_IBAN, "bic": SWISS_BIC, "debtor_country": "CH", "debtor_town": ""}, "RR02", "debtor.address is required"),
+    ],
+)
+def test_a_debtor_outside_the_eea_without_bic_or_address_is_refused_with_its_iso_code(db, settings, mandate, code, words):
+    creditor = ledger.creditor(db)
+    request = ledger.request(db, creditor, ledger.mandate(db, creditor, **mandate))
+
+    report = collect(db, settings)
+
+    row = request_row(db, request)
+    assert (row.status, row.reason_code) == ("refused", code)
+    assert words in row.reason and "outside the EEA" in row.reason
+    assert report.refused == 1 and report.files == []
+
+
+def test_a_debtor_outside_the_eea_needs_the_creditors_address_too(db, settings):
+    creditor = ledger.creditor(db, address_country=None, address_town=None)
+    request = ledger.request(db, creditor, ledger.mandate(
+        db, creditor, iban=SWISS_IBAN, bic=SWISS_BIC, debtor_country="CH", debtor_town="Geneve",
+    ))
+
+    collect(db, settings)
+
+    row = request_row(db, request)
+    assert (row.status, row.reason_code) == ("refused", "RR03")
+    assert "creditor.address is required" in row.reason
+
+
+def test_a_swiss_debtor_with_bic_and_address_is_collected_with_a_structured_address(db, settings):
+    creditor = ledger.creditor(db)
+    request = ledger.request(db, creditor, ledger.mandate(
+        db, creditor, iban=SWISS_IBAN, bic=SWISS_BIC, debtor_country="CH", debtor_town="Geneve",
+    ))
+
+    report = collect(db, settings)
+
+    assert request_row(db, request).status == "submitted"
+    doc = etree.parse(str(report.files[0].path))
+    assert doc.findtext(".//p:DbtrAgt/p:FinInstnId/p:BICFI", namespaces=NS) == SWISS_BIC
+    assert doc.findtext(".//p:Dbtr/p:PstlAdr/p:TwnNm", namespaces=NS) == "Geneve"
+    assert doc.findtext(".//p:Dbtr/p:PstlAdr/p:Ctry", namespaces=NS) == "CH"
+
+
+def test_a_debtor_outside_the_eea_in_a_001_02_file_after_november_2026_is_refused_with_its_reason(db, settings):
+    creditor = ledger.creditor(db, bank_profile="nl", pain008_version="pain.008.001.02")
+    swiss = ledger.request(db, creditor, ledger.mandate(
+        db, creditor, iban=SWISS_IBAN, bic=SWISS_BIC, debtor_country="CH", debtor_town="Geneve",
+    ))
+    dutch = ledger.request(db, creditor, ledger.mandate(db, creditor))
+
+    report = collect(db, settings)
+
+    row = request_row(db, swiss)
+    assert (row.status, row.reason_code) == ("refused", "RR02")
+    assert "pain.008.001.02 file cannot carry it since 2026-11-14" in row.reason
+    assert request_row(db, dutch).status == "submitted"
+    assert b"<PstlAdr>" not in report.files[0].path.read_bytes()
