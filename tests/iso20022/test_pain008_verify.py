@@ -344,8 +344,11 @@ def test_unstructured_debtor_address_is_a_warning_in_001_02(tmp_path):
         tmp_path,
         GOLDEN_02,
         (
-            "<PstlAdr><PstCd>69001</PstCd><TwnNm>Lyon</TwnNm><Ctry>FR</Ctry></PstlAdr>",
-            "<PstlAdr><Ctry>FR</Ctry><AdrLine>1 rue de la Paix</AdrLine><AdrLine>69001 Lyon</AdrLine></PstlAdr>",
+            # The golden .001.02 file dates from after address lines were forbidden: it has no
+            # address, so one is put in.
+            "<Dbtr><Nm>Debiteur 1</Nm></Dbtr>",
+            "<Dbtr><Nm>Debiteur 1</Nm><PstlAdr><Ctry>FR</Ctry><AdrLine>1 rue de la Paix</AdrLine>"
+            "<AdrLine>69001 Lyon</AdrLine></PstlAdr></Dbtr>",
         ),
     )
     report = verify(path)
