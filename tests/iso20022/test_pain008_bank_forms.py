@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
-from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -14,6 +13,7 @@ from lxml import etree
 from sepa_engine.domain.directdebit import FileHeader, PaymentBlock, PostalAddress, UltimateParty
 from sepa_engine.iso20022.pain008 import write_pain008
 from sepa_engine.iso20022.versions import PAIN_008_001_02, PAIN_008_001_08, load_schema
+from tests import shared_files
 from tests.factories import CREDITOR, debit, key
 
 BEFORE_LINES_FORBIDDEN = dt.datetime(2026, 11, 13, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
@@ -22,9 +22,7 @@ ADDRESS = PostalAddress(country="FR", town="Lyon", street="Rue de la Republique"
 
 
 def community_schema(relative: str) -> etree.XMLSchema:
-    xsd = Path(__file__).resolve().parents[2].parent / "shared" / "iso20022" / "xsd" / relative
-    if not xsd.is_file():
-        pytest.skip(f"../shared not present ({relative})")
+    xsd = shared_files.xsd_dir() / relative
     return etree.XMLSchema(etree.parse(str(xsd), parser=etree.XMLParser(resolve_entities=False, no_network=True)))
 
 
