@@ -246,23 +246,19 @@ def stream_leaves(
     tags = (block_tag, transaction_tag, *(ns + name for name in sorted(names)))
     cut = len(ns)
     block = transaction = 0
-    try:
-        for element in _hardened_end_events(path, tags, schema, schema_messages):
-            tag = element.tag
-            if tag == transaction_tag:
-                transaction += 1
-                _release(element)
-            elif tag == block_tag:
-                block, transaction = block + 1, 0
-                _release(element)
-            else:
-                # Ended before its transaction or block did: those are the next ones.
-                field, in_transaction = _field_path(element, cut, block_tag, transaction_tag)
-                if field is not None:
-                    yield Leaf(block + 1, transaction + 1 if in_transaction else 0, field, element.text)
-    except errors.SchemaViolation:
-        if schema_messages is None:
-            raise
+    for _event, element in safe_xml.iterparse(path, tag=tags, schema=schema, schema_messages=schema_messages):
+        tag = element.tag
+        if tag == transaction_tag:
+            transaction += 1
+            _release(element)
+        elif tag == block_tag:
+            block, transaction = block + 1, 0
+            _release(element)
+        else:
+            # Ended before its transaction or block did: those are the next ones.
+            field, in_transaction = _field_path(element, cut, block_tag, transaction_tag)
+            if field is not None:
+                yield Leaf(block + 1, transaction + 1 if in_transaction else 0, field, element.text)
 
 
 def _field_path(element: etree._Element, cut: int, block_tag: str, transaction_tag: str) -> tuple[str | None, bool]:
@@ -475,7 +471,7 @@ class _Reader:
         block_index = 0
         block: PaymentBlock | None = None
         count = 0
-        for element in _hardened_end_events(path, tags, None):
+        for _event, element in safe_xml.iterparse(path, tag=tags):
             tag = element.tag
             if tag == self._transaction_tag:
                 if block is None:
@@ -589,64 +585,8 @@ def _release(element: etree._Element) -> None:
             del parent[0]
 
 
-def _hardened_end_events(
-    path: str | os.PathLike[str],
-    tags: tuple[str, ...],
-    schema: etree.XMLSchema | None,
-    schema_messages: list[str] | None = None,
-) -> Iterator[etree._Element]:
-    """``safe_xml.iterparse`` with lxml's C-level ``tag=`` filter.
-
-    Same gate (size cap, DOCTYPE/entity refusal via ``check_source``), same parser options
-    and same error mapping as safe_xml; only the filter is added, because without it Python
-    receives every element and a million-transaction file takes about twice as long.
-
-    ``schema_messages``, when given, receives every schema violation libxml2 logged.
-    """
-    source = safe_xml.check_source(path)
-    options = safe_xml.parser_options()
-    if schema is not None:
-        options["schema"] = schema
-        # Streamed validation logs into lxml's per-thread error log, which keeps the
-        # violations of earlier files: without this, one file's errors show in the next.
-        etree.clear_error_log()
-    try:
-        context = etree.iterparse(str(source), events=("end",), tag=tags, **options)
-        first = True
-        for _event, element in context:
-            if first:
-                refuse_doctype(element.getroottree(), source)
-                first = False
-            yield element
-        if context.root is not None:
-            refuse_doctype(context.root.getroottree(), source)
-    except (etree.XMLSchemaError, etree.XMLSyntaxError) as exc:
-        mapped = _mapped(exc, source)
-        if schema_messages is not None and isinstance(mapped, errors.SchemaViolation):
-            schema_messages.extend(
-                _one_line(entry.message) for entry in exc.error_log if entry.domain_name in _SCHEMA_DOMAINS
-            )
-        raise mapped from None
-
-
 def refuse_doctype(tree: etree._ElementTree, source: Path | str) -> None:
     safe_xml.refuse_declared_dtd(tree, source)
-
-
-def _mapped(exc: etree.Error, source: Path) -> errors.SepaEngineError:
-    entry = exc.error_log.last_error if exc.error_log else None  # type: ignore[attr-defined]
-    message = _one_line(entry.message if entry is not None else str(exc))
-    if isinstance(exc, etree.XMLSchemaError) or (entry is not None and entry.domain_name in _SCHEMA_DOMAINS):
-        return errors.SchemaViolation("file", str(source), message)
-    line_info = f" (line {entry.line}, column {entry.column})" if entry is not None and entry.line else ""
-    return errors.UnreadableFile("file", str(source), f"is not well-formed XML: {message}{line_info}")
-
-
-_SCHEMA_DOMAINS = ("SCHEMASV", "SCHEMASP")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split()) or "is not well-formed XML"
 
 
 def parse_date(text: str | None) -> dt.date | None:

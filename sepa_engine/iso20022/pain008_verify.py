@@ -6,7 +6,7 @@ written as "field value problem" with IBANs masked. ``describe`` lists what a pe
 reviewing the file wants to see: creditors, blocks, dates and transactions.
 
 This module puts the parts together: the XSD plumbing is in pain008_xsd (a tree up to
-``pain008_xsd.TREE_VALIDATION_MAX_BYTES``, else a stream in a child process), the scheme
+``safe_xml.TREE_VALIDATION_MAX_BYTES``, else a stream in a child process), the scheme
 rules in pain008_rules, ``describe`` in pain008_describe. Findings are sorted by block,
 transaction and path, so both ways give the same report.
 """
@@ -23,7 +23,7 @@ from lxml import etree
 
 from sepa_engine.domain import money
 from sepa_engine.iso20022 import pain008_reader as reader
-from sepa_engine.iso20022 import pain008_xsd
+from sepa_engine.iso20022 import pain008_xsd, safe_xml
 from sepa_engine.iso20022.pain008_describe import (
     BlockSummary,
     CreditorSummary,
@@ -114,7 +114,7 @@ def _verify(source: Path, path: str, pain008: Pain008Version) -> VerifyReport:
             )
         )
         checker = check_records(source, pain008)
-    elif source.stat().st_size <= pain008_xsd.TREE_VALIDATION_MAX_BYTES:
+    elif safe_xml.fits_in_tree(source):
         findings.extend(pain008_xsd.validate_tree(source, schema))
         checker = check_records(source, pain008)
     else:

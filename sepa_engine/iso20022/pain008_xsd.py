@@ -1,6 +1,6 @@
 """The XSD side of checking a pain.008 file: violations as findings with their location.
 
-Up to ``TREE_VALIDATION_MAX_BYTES`` the file is parsed into a tree, so that each violation
+Up to ``safe_xml.TREE_VALIDATION_MAX_BYTES`` the file is parsed into a tree, so that each violation
 comes with its element path and line. Above, a child process on the other core streams
 the file through the XSD and checks the IBANs (schwifty's share of the work) while the
 parent reads and checks the records: lxml holds the GIL while it parses, so a thread
@@ -23,12 +23,6 @@ from sepa_engine.iso20022.pain008_findings import Code, Finding, Severity
 from sepa_engine.iso20022.pain008_rules import identifier_problem
 from sepa_engine.iso20022.versions import Pain008Version, load_schema, version
 
-# Up to this size the whole document is parsed and validated as a tree (violations with
-# their path and line); above it the XSD is checked while streaming (no path nor line).
-TREE_VALIDATION_MAX_BYTES = 50 * 1024**2
-# A file broken in every transaction would otherwise list a million violations (and
-# locating each one in a tree costs a walk over its siblings).
-MAX_SCHEMA_FINDINGS = 100
 
 _CHECKED_IBANS = frozenset(
     {"CdtrAcct/Id/IBAN", "DbtrAcct/Id/IBAN", "DrctDbtTx/MndtRltdInf/AmdmntInfDtls/OrgnlDbtrAcct/Id/IBAN"}
@@ -67,33 +61,24 @@ _NAMESPACE_IN_BRACES = re.compile(r"\{[^}]*\}")
 
 
 def validate_tree(source: Path, schema: etree.XMLSchema) -> list[Finding]:
-    try:
-        root = safe_xml.parse_bytes(source.read_bytes())
-    except errors.UnreadableFile as exc:
-        # parse_bytes names the document, not the file; say which file it was.
-        raise errors.UnreadableFile("file", str(source), f"is not well-formed XML: {exc.rule}") from None
-    tree = root.getroottree()
-    reader.refuse_doctype(tree, source)
-    try:
-        if schema.validate(tree):
-            return []
-    except etree.Error as exc:
-        raise errors.UnreadableFile("file", str(source), f"cannot be validated: {exc}") from None
-    entries = list(schema.error_log)
+    tree, entries = safe_xml.validate_tree(source, schema)
+    # Capped: locating each violation in a tree costs a walk over its siblings.
+    limit = safe_xml.MAX_SCHEMA_FINDINGS
     findings = []
-    for entry in entries[:MAX_SCHEMA_FINDINGS]:
+    for entry in entries[:limit]:
         element = _element_at(tree, entry.path)
         location = _readable_path(element) if element is not None else (entry.path or reader.DOCUMENT_PATH)
         findings.append(_schema_finding(entry.message, entry.line, location))
-    if len(entries) > MAX_SCHEMA_FINDINGS:
-        findings.append(_more_violations(len(entries) - MAX_SCHEMA_FINDINGS))
+    if len(entries) > limit:
+        findings.append(_more_violations(len(entries) - limit))
     return findings
 
 
 def capped(messages: list[str]) -> list[str]:
-    if len(messages) <= MAX_SCHEMA_FINDINGS:
+    limit = safe_xml.MAX_SCHEMA_FINDINGS
+    if len(messages) <= limit:
         return messages
-    return [*messages[:MAX_SCHEMA_FINDINGS], _MORE_VIOLATIONS.format(len(messages) - MAX_SCHEMA_FINDINGS)]
+    return [*messages[:limit], _MORE_VIOLATIONS.format(len(messages) - limit)]
 
 
 _MORE_VIOLATIONS = "{} more violations not listed"

@@ -6,13 +6,13 @@ message or version is refused with its name.
 
 XSDs: the ISO schemas live in ``../shared/iso20022/xsd`` next to the repository and are
 not copied into it (their licences differ). When that folder holds the message's XSD the
-file is checked against it, as a tree up to ``TREE_VALIDATION_MAX_BYTES`` (each deviation
+file is checked against it, as a tree up to ``safe_xml.TREE_VALIDATION_MAX_BYTES`` (each deviation
 then has its line) and while streaming above (no line: libxml2 validates the parser's
 events). When it does not, a warning says the XSD was not checked. Deviations are
 warnings; ``strict`` turns them into a refusal.
 
-Parsing goes through ``safe_xml``'s gate (size cap, DOCTYPE and entity refusal, hardened
-parser options) with lxml's C-level ``tag=`` filter added, as in ``pain008_reader``.
+Parsing goes through ``safe_xml.iterparse``, the one hardened streaming loop (size cap,
+DOCTYPE and entity refusal, hardened parser options, lxml's C-level ``tag=`` filter).
 """
 
 from __future__ import annotations
@@ -37,10 +37,6 @@ ISO_PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
 # Swiss Payment Standards 2009-2018 publish their variants under SIX's own namespace.
 SIX_PREFIX = "http://www.six-interbank-clearing.com/de/"
 
-# Up to this size the file is validated as a tree first (deviations with their line).
-TREE_VALIDATION_MAX_BYTES = 8 * 1024**2
-# A file broken in every transaction would otherwise list a million deviations.
-MAX_SCHEMA_FINDINGS = 100
 
 NOT_PROVIDED = "NOTPROVIDED"
 
@@ -130,81 +126,15 @@ def locate_schema(message: MessageType, xsd_dir: str | os.PathLike[str] | None) 
     try:
         return _load_schema(str(candidate.resolve())), ""
     except (etree.XMLSchemaParseError, etree.XMLSyntaxError, OSError) as exc:
-        return None, f"the XSD was not checked: {candidate} cannot be loaded ({_one_line(str(exc))})"
+        return None, f"the XSD was not checked: {candidate} cannot be loaded ({safe_xml.one_line(str(exc))})"
 
 
 def _tree_violations(source: Path, schema: etree.XMLSchema) -> list[tuple[int | None, str]]:
-    parser = etree.XMLParser(**safe_xml.parser_options())
-    try:
-        tree = etree.parse(str(source), parser)
-    except etree.XMLSyntaxError as exc:
-        raise _unreadable(exc, source) from None
-    safe_xml.refuse_declared_dtd(tree, source)
-    if schema.validate(tree):
-        return []
-    return [(entry.line or None, _schema_text(entry.message)) for entry in schema.error_log]
-
-
-_NAMESPACE_IN_NAME = re.compile(r"\{(?:urn|https?):[^}]*\}")
-
-
-def _schema_text(message: str) -> str:
-    # "{urn:iso:...:camt.052.001.02}BIC" says no more than "BIC" to a person.
-    return _one_line(_NAMESPACE_IN_NAME.sub("", message))
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split()) or "is not well-formed XML"
+    _tree, entries = safe_xml.validate_tree(source, schema)
+    return [(entry.line or None, safe_xml.schema_text(entry.message)) for entry in entries]
 
 
 # --- streaming ------------------------------------------------------------------------------
-
-
-def stream(
-    source: Path,
-    tags: tuple[str, ...],
-    *,
-    schema: etree.XMLSchema | None = None,
-    schema_messages: list[str] | None = None,
-) -> Iterator[etree._Element]:
-    """End events of ``tags`` through safe_xml's hardened options; the caller releases.
-
-    With ``schema``, libxml2 validates while parsing and lxml raises once the document
-    has ended, so every element has been yielded by then; its violations are appended to
-    ``schema_messages``. ``source`` must have passed ``safe_xml.check_source``.
-    """
-    options = safe_xml.parser_options()
-    if schema is not None:
-        options["schema"] = schema
-        # lxml's per-thread error log keeps earlier files' violations: start clean.
-        etree.clear_error_log()
-    try:
-        context = etree.iterparse(str(source), events=("end",), tag=tags, **options)
-        first = True
-        for _event, element in context:
-            if first:
-                safe_xml.refuse_declared_dtd(element.getroottree(), source)
-                first = False
-            yield element
-        if context.root is not None:
-            safe_xml.refuse_declared_dtd(context.root.getroottree(), source)
-    except (etree.XMLSchemaError, etree.XMLSyntaxError) as exc:
-        entry = exc.error_log.last_error if exc.error_log else None
-        if entry is not None and entry.domain_name in ("SCHEMASV", "SCHEMASP") and schema_messages is not None:
-            schema_messages.extend(
-                _schema_text(e.message) for e in exc.error_log if e.domain_name in ("SCHEMASV", "SCHEMASP")
-            )
-            return
-        raise _unreadable(exc, source) from None
-    except OSError as exc:
-        raise errors.UnreadableFile("file", str(source), f"cannot be read: {exc.strerror or exc}") from None
-
-
-def _unreadable(exc: etree.Error, source: Path) -> errors.UnreadableFile:
-    entry = exc.error_log.last_error if exc.error_log else None
-    message = _one_line(entry.message if entry is not None else str(exc))
-    where = f" (line {entry.line}, column {entry.column})" if entry is not None and entry.line else ""
-    return errors.UnreadableFile("file", str(source), f"is not well-formed XML: {message}{where}")
 
 
 def release(element: etree._Element) -> None:
@@ -243,7 +173,11 @@ def open_result(
     except OSError as exc:
         raise errors.UnreadableFile("file", str(path), f"cannot be read: {exc.strerror or exc}") from None
     result = ReadResult(source, message.name)
-    result.bind(_records(result, source, message, make_reader(result), strict=strict, xsd_dir=xsd_dir))
+    records = _records(
+        result, source, message, make_reader(result), strict=strict, xsd_dir=xsd_dir,
+        max_bytes=max_bytes or safe_xml.DEFAULT_MAX_BYTES,
+    )  # fmt: skip
+    result.bind(records)
     return result
 
 
@@ -255,12 +189,13 @@ def _records(
     *,
     strict: bool,
     xsd_dir: str | os.PathLike[str] | None,
+    max_bytes: int,
 ) -> Iterator[ReturnRecord]:
     schema, why_not = locate_schema(message, xsd_dir)
     streamed_schema = None
     if schema is None:
         result.warn(FindingCode.SCHEMA_NOT_CHECKED, why_not)
-    elif source.stat().st_size <= TREE_VALIDATION_MAX_BYTES:
+    elif safe_xml.fits_in_tree(source):
         violations = _tree_violations(source, schema)
         _schema_findings(result, message, [(f"line {line}" if line else None, text) for line, text in violations])
         if strict:
@@ -268,7 +203,9 @@ def _records(
     else:
         streamed_schema = schema
     schema_messages: list[str] = []
-    for element in stream(source, reader.tags, schema=streamed_schema, schema_messages=schema_messages):
+    for _event, element in safe_xml.iterparse(
+        source, tag=reader.tags, schema=streamed_schema, schema_messages=schema_messages, max_bytes=max_bytes
+    ):
         for record in reader.handle(element):
             result.records_read += 1
             yield record
@@ -282,12 +219,13 @@ def _records(
 
 
 def _schema_findings(result: ReadResult, message: MessageType, found: list[tuple[str | None, str]]) -> None:
-    for location, text in found[:MAX_SCHEMA_FINDINGS]:
+    limit = safe_xml.MAX_SCHEMA_FINDINGS
+    for location, text in found[:limit]:
         result.warn(FindingCode.SCHEMA_VIOLATION, f"breaks the {message.name} XSD: {text}", location)
-    if len(found) > MAX_SCHEMA_FINDINGS:
+    if len(found) > limit:
         result.warn(
             FindingCode.SCHEMA_VIOLATION,
-            f"and {len(found) - MAX_SCHEMA_FINDINGS} more deviations from the {message.name} XSD",
+            f"and {len(found) - limit} more deviations from the {message.name} XSD",
         )
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from sepa_engine import errors
 from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
-from sepa_engine.iso20022 import pain008_xsd
+from sepa_engine.iso20022 import safe_xml
 from sepa_engine.iso20022.pain008_verify import describe, verify
 
 GOLDEN_08 = Path(__file__).resolve().parents[1] / "testdata" / "pain.008" / "pain.008.001.08-two-blocks-amendments.xml"
@@ -151,7 +151,7 @@ def test_verify_raises_a_message_error_for_the_caller(hostile, name):
 
 @pytest.mark.parametrize("name", ["billion-laughs-after-64k-of-comment", "xxe-after-64k-of-comment"])
 def test_late_doctype_is_refused_on_the_streaming_path_too(hostile, monkeypatch, name):
-    monkeypatch.setattr(pain008_xsd, "TREE_VALIDATION_MAX_BYTES", 0)
+    monkeypatch.setattr(safe_xml, "TREE_VALIDATION_MAX_BYTES", 0)
     with pytest.raises(errors.UnreadableFile) as caught:
         verify(hostile[name])
     # libxml2 may stop the bomb first (entity amplification limit); either way it is refused.

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from sepa_engine import errors
 from sepa_engine.domain import identifiers, money
-from sepa_engine.iso20022 import pain008_reader, pain008_rules, pain008_verify, pain008_xsd
+from sepa_engine.iso20022 import pain008_reader, pain008_rules, pain008_verify, pain008_xsd, safe_xml
 from sepa_engine.iso20022.pain008_reader import Transaction, read_records
 from sepa_engine.iso20022.pain008_verify import Finding, Severity, VerifyReport, describe, verify
 from tests.shared_files import ABSENT, all_samples, samples_dir
@@ -414,7 +414,7 @@ def test_several_problems_in_one_file_are_all_reported(tmp_path):
 
 
 def test_large_file_path_reports_schema_violations_and_still_checks_the_rest(tmp_path, monkeypatch):
-    monkeypatch.setattr(pain008_xsd, "TREE_VALIDATION_MAX_BYTES", 0)
+    monkeypatch.setattr(safe_xml, "TREE_VALIDATION_MAX_BYTES", 0)
     path = edited(
         tmp_path,
         GOLDEN_08,
@@ -431,8 +431,8 @@ def test_large_file_path_reports_schema_violations_and_still_checks_the_rest(tmp
 
 
 def test_large_file_path_caps_the_number_of_streamed_violations(tmp_path, monkeypatch):
-    monkeypatch.setattr(pain008_xsd, "TREE_VALIDATION_MAX_BYTES", 0)
-    monkeypatch.setattr(pain008_xsd, "MAX_SCHEMA_FINDINGS", 1)
+    monkeypatch.setattr(safe_xml, "TREE_VALIDATION_MAX_BYTES", 0)
+    monkeypatch.setattr(safe_xml, "MAX_SCHEMA_FINDINGS", 1)
     monkeypatch.setattr(pain008_verify.os, "cpu_count", lambda: 1)  # the cap is patched here only
     path = edited(
         tmp_path,
@@ -446,7 +446,7 @@ def test_large_file_path_caps_the_number_of_streamed_violations(tmp_path, monkey
 
 
 def test_large_file_path_on_one_core_gives_the_same_findings(tmp_path, monkeypatch):
-    monkeypatch.setattr(pain008_xsd, "TREE_VALIDATION_MAX_BYTES", 0)
+    monkeypatch.setattr(safe_xml, "TREE_VALIDATION_MAX_BYTES", 0)
     monkeypatch.setattr(pain008_verify.os, "cpu_count", lambda: 1)
     path = edited(tmp_path, GOLDEN_08, ("<BICFI>COBADEFFXXX</BICFI>", "<BICFI>cobadeffxxx</BICFI>"))
     assert [f.code for f in verify(path).findings] == ["schema_violation"]
@@ -473,7 +473,7 @@ def test_large_file_path_finds_what_the_small_file_path_finds(tmp_path, monkeypa
     assert {f.field for f in small.findings if f.code in ("invalid_checksum", "unsupported_country")} == {
         "CdtrAcct/Id/IBAN", "DbtrAcct/Id/IBAN",
     }  # fmt: skip
-    monkeypatch.setattr(pain008_xsd, "TREE_VALIDATION_MAX_BYTES", 0)
+    monkeypatch.setattr(safe_xml, "TREE_VALIDATION_MAX_BYTES", 0)
     # The IBANs are checked in the child process there, and merged in document order.
     assert _without_schema(verify(path)) == _without_schema(small)
     monkeypatch.setattr(pain008_verify.os, "cpu_count", lambda: 1)
@@ -483,7 +483,7 @@ def test_large_file_path_finds_what_the_small_file_path_finds(tmp_path, monkeypa
 def test_large_file_path_does_the_child_work_itself_when_the_child_gives_no_answer(tmp_path, monkeypatch):
     path = _bad_ibans(tmp_path)
     small = verify(path)
-    monkeypatch.setattr(pain008_xsd, "TREE_VALIDATION_MAX_BYTES", 0)
+    monkeypatch.setattr(safe_xml, "TREE_VALIDATION_MAX_BYTES", 0)
     monkeypatch.setattr(pain008_xsd.StreamingChecks, "result", lambda self: None)
     assert _without_schema(verify(path)) == _without_schema(small)
 
@@ -502,7 +502,7 @@ def test_stream_leaves_locates_ibans_in_headers_and_transactions():
 
 
 def test_tree_validation_caps_the_number_of_schema_findings(tmp_path, monkeypatch):
-    monkeypatch.setattr(pain008_xsd, "MAX_SCHEMA_FINDINGS", 1)
+    monkeypatch.setattr(safe_xml, "MAX_SCHEMA_FINDINGS", 1)
     path = edited(
         tmp_path,
         GOLDEN_08,
@@ -515,7 +515,7 @@ def test_tree_validation_caps_the_number_of_schema_findings(tmp_path, monkeypatc
 
 
 def test_large_valid_file_path_has_no_finding(monkeypatch):
-    monkeypatch.setattr(pain008_xsd, "TREE_VALIDATION_MAX_BYTES", 0)
+    monkeypatch.setattr(safe_xml, "TREE_VALIDATION_MAX_BYTES", 0)
     assert verify(GOLDEN_08).findings == ()
 
 

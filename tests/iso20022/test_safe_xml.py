@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sepa_engine import errors
 from sepa_engine.iso20022 import safe_xml
+from sepa_engine.iso20022.versions import load_schema
 
 ROOT = b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.008.001.08"><a>x</a></Document>'
 BOMB = b'<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
@@ -49,3 +52,38 @@ def test_tag_filter_yields_only_the_named_elements(tmp_path):
     path = _write(tmp_path, ROOT)
     tags = [e.tag for _, e in safe_xml.iterparse(path, tag="{urn:iso:std:iso:20022:tech:xsd:pain.008.001.08}a")]
     assert tags == ["{urn:iso:std:iso:20022:tech:xsd:pain.008.001.08}a"]
+
+
+def _broken_pain008(tmp_path):
+    golden = Path(__file__).parents[1] / "testdata" / "pain.008" / "pain.008.001.08-two-blocks-amendments.xml"
+    text = golden.read_text().replace("<PmtMtd>DD</PmtMtd>", "<PmtMtd>XX</PmtMtd>", 1)
+    return _write(tmp_path, text.encode())
+
+
+def test_streamed_violations_are_collected_when_asked_and_raised_otherwise(tmp_path):
+    path = _broken_pain008(tmp_path)
+    schema = load_schema("pain.008.001.08.xsd")
+    messages: list[str] = []
+    ends = list(safe_xml.iterparse(path, schema=schema, schema_messages=messages))
+    assert ends  # every element was yielded before the violations were reported
+    assert len(messages) == 1 and "PmtMtd" in messages[0] and "{urn:" not in messages[0]
+    with pytest.raises(errors.SchemaViolation, match="PmtMtd"):
+        list(safe_xml.iterparse(path, schema=schema))
+
+
+def test_tree_validation_gives_the_streamed_violation_with_its_line(tmp_path):
+    path = _broken_pain008(tmp_path)
+    schema = load_schema("pain.008.001.08.xsd")
+    messages: list[str] = []
+    list(safe_xml.iterparse(path, schema=schema, schema_messages=messages))
+    _tree, entries = safe_xml.validate_tree(path, schema)
+    assert [safe_xml.schema_text(entry.message) for entry in entries] == messages
+    assert entries[0].line is not None and entries[0].line > 1
+
+
+def test_tree_validation_refuses_what_the_stream_refuses(tmp_path):
+    path = _write(tmp_path, ROOT[:-5])
+    with pytest.raises(errors.UnreadableFile, match="is not well-formed XML: .*line 1"):
+        safe_xml.validate_tree(path, load_schema("pain.008.001.08.xsd"))
+    with pytest.raises(errors.UnreadableFile, match="is not well-formed XML"):
+        list(safe_xml.iterparse(path))
