@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from sepa_engine import errors, json_input
+from sepa_engine import errors, json_input, json_schemas
 from sepa_engine.domain import text
-from sepa_engine.services import loading
 
 # body name -> (schema file relative to schemas/, properties that travel outside the body)
 _SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -90,7 +88,7 @@ class InvalidBody(errors.InvalidFormat):
 
 
 def _file(name: str) -> dict[str, Any]:
-    return json.loads((loading.schemas_dir() / name).read_text("utf-8"))
+    return json_schemas.schema(name)
 
 
 def _inline(node: Any, base: str) -> Any:

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 from pathlib import Path
 from typing import Any
 
-from sepa_engine.services import loading
+from sepa_engine import json_schemas
 
 DIRECTORY = "responses"
 SUFFIX = ".schema.json"
@@ -68,7 +67,7 @@ RESPONSES: dict[tuple[str, str], str] = {
 
 
 def directory() -> Path:
-    return loading.schemas_dir() / DIRECTORY
+    return json_schemas.directory(DIRECTORY)
 
 
 def component_name(file_name: str) -> str:
@@ -80,7 +79,8 @@ def component_name(file_name: str) -> str:
 
 @functools.cache
 def _files() -> dict[str, dict[str, Any]]:
-    return {path.name: json.loads(path.read_text("utf-8")) for path in sorted(directory().glob("*" + SUFFIX))}
+    # Read-only here: schema_file() hands out copies.
+    return {name: json_schemas.schema(name, DIRECTORY) for name in json_schemas.names(DIRECTORY)}
 
 
 def schema_file(name: str) -> dict[str, Any]:

@@ -30,10 +30,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from sepa_engine import errors, json_input
+from sepa_engine import errors, json_input, json_schemas
 from sepa_engine.clock import Clock
 from sepa_engine.domain import text as text_rules
-from sepa_engine.services import batch_enqueue, loading, registry
+from sepa_engine.services import batch_enqueue, registry
 from sepa_engine.services.batch_enqueue import EnqueueItem
 from sepa_engine.services.inputs import DebitRequestInput
 
@@ -201,7 +201,7 @@ def enqueue_file(
     chosen = detect_format(file, fmt)
     lines, bad, header = read_lines(text, chosen)
     report = FileReport(chosen, lines=len(lines), bad=bad, header=header)
-    validator = loading._validator(SCHEMA)
+    validator = json_schemas.validator(SCHEMA)
     by_creditor: dict[str, list[tuple[Line, EnqueueItem]]] = {}
     for line in lines:
         if line.record is None:

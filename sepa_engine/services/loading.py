@@ -18,30 +18,22 @@ nothing.
 
 from __future__ import annotations
 
-import functools
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
 from sqlalchemy.orm import Session
 
-from sepa_engine import errors, json_input
+from sepa_engine import errors, json_input, json_schemas
 from sepa_engine.clock import Clock
 from sepa_engine.domain import text
 from sepa_engine.progress import SILENT, Progress
 from sepa_engine.services import registry
 from sepa_engine.services.inputs import CreditorInput, DebitRequestInput, DebtorAccountInput, MandateInput
 
-# Installed wheels carry the schemas inside the package; a checkout has them at the top.
-_SCHEMA_DIRS = (
-    Path(__file__).resolve().parent.parent / "schemas",
-    Path(__file__).resolve().parents[2] / "schemas",
-)
 
 
 class LoadFailed(errors.SepaEngineError):
@@ -161,7 +153,7 @@ def load_directory(session: Session, directory: str | Path, *, clock: Clock, pro
     bad: list[LoadError] = []
     valid: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for kind in KINDS:
-        valid[kind.name] = _valid_records(folder / kind.file, _validator(kind.schema), bad)
+        valid[kind.name] = _valid_records(folder / kind.file, json_schemas.validator(kind.schema), bad)
 
     counts = {kind.name: KindCount() for kind in KINDS}
     stored_problems: list[StoredProblem] = []
@@ -234,27 +226,3 @@ def _engine_error(file: str, index: int, exc: errors.SepaEngineError) -> LoadErr
     return LoadError(file, index, exc.field or "", rule, exc.code)
 
 
-# --- schemas -------------------------------------------------------------------------------
-def schemas_dir() -> Path:
-    for candidate in _SCHEMA_DIRS:
-        if (candidate / "creditor.schema.json").is_file():
-            return candidate
-    raise errors.ConfigurationError("schemas", str(_SCHEMA_DIRS[-1]), "holds no JSON Schemas: the installation is incomplete")
-
-
-@functools.cache
-def _schemas() -> Mapping[str, dict[str, Any]]:
-    return {path.name: json.loads(path.read_text("utf-8")) for path in sorted(schemas_dir().glob("*.schema.json"))}
-
-
-@functools.cache
-def _validator(name: str) -> Draft202012Validator:
-    schemas = _schemas()
-    # Every schema is registered under its $id, so "$ref": "address.schema.json" resolves
-    # against the referring schema's $id without any network access.
-    resources = Registry().with_resources(
-        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
-    )
-    return Draft202012Validator(
-        schemas[name], registry=resources, format_checker=Draft202012Validator.FORMAT_CHECKER
-    )

@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sepa_engine import json_schemas
 from sepa_engine.api import bodies
 from sepa_engine.api.server import openapi_document
-from sepa_engine.services import loading
 
 CHECKED_IN = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
@@ -31,7 +31,7 @@ def test_the_served_document_is_at_openapi_json(api) -> None:  # type: ignore[no
 
 
 def test_request_bodies_are_the_published_json_schemas_without_the_fields_that_travel_outside() -> None:
-    published = json.loads((loading.schemas_dir() / "debit-request.schema.json").read_text("utf-8"))
+    published = json.loads((json_schemas.directory() / "debit-request.schema.json").read_text("utf-8"))
     body = openapi_document()["components"]["schemas"]["DebitRequest"]
     assert body["properties"] == {k: v for k, v in published["properties"].items() if k not in ("idempotency_key", "creditor")}
     assert body == bodies.schema("DebitRequest")

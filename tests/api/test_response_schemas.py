@@ -29,6 +29,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from sepa_engine import json_schemas
 from sepa_engine.api import response_schemas
 from sepa_engine.api.app import create_app
 from sepa_engine.api.server import openapi_document
@@ -48,7 +49,7 @@ from sepa_engine.domain.statuses import BatchStatus, RequestStatus
 from sepa_engine.ids import SequentialIds
 from sepa_engine.iso20022.returns import Kind, ReturnRecord, Scope
 from sepa_engine.iso20022.versions import VERSIONS
-from sepa_engine.services import loading, schedule
+from sepa_engine.services import schedule
 from sepa_engine.services.collection import run_collection
 from sepa_engine.services.reconciliation import add_exception
 from tests import accounts_world as world
@@ -74,7 +75,7 @@ def _date_time(value: object) -> bool:
 
 def _file_registry() -> Registry:  # type: ignore[type-arg]
     resources = []
-    for path in sorted(loading.schemas_dir().rglob("*.schema.json")):
+    for path in sorted(json_schemas.directory().rglob("*.schema.json")):
         contents = json.loads(path.read_text("utf-8"))
         resources.append((contents["$id"], Resource.from_contents(contents)))
     return Registry().with_resources(resources)

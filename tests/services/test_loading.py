@@ -7,6 +7,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
+from sepa_engine import json_schemas
 from sepa_engine.clock import FixedClock
 from sepa_engine.db.models import Creditor, DebitRequest, DebtorAccount, Mandate
 from sepa_engine.services import loading
@@ -146,7 +147,7 @@ def test_records_stored_with_problems_are_reported_with_their_location(db, tmp_p
 
 
 def test_the_published_schemas_are_valid_and_describe_every_property():
-    directory = loading.schemas_dir()
+    directory = json_schemas.directory()
     names = sorted(path.name for path in directory.glob("*.schema.json"))
     assert names == [
         "address.schema.json",
@@ -168,6 +169,6 @@ def test_the_published_schemas_are_valid_and_describe_every_property():
 
 def test_the_example_records_match_their_schemas():
     for kind, rows in records.valid_set().items():
-        validator = loading._validator(next(k.schema for k in loading.KINDS if k.name == kind))
+        validator = json_schemas.validator(next(k.schema for k in loading.KINDS if k.name == kind))
         for row in rows:
             assert list(validator.iter_errors(row)) == []
