@@ -34,14 +34,13 @@ from typing import Any
 import structlog
 from fastapi import HTTPException
 from fastapi.responses import Response
-from sqlalchemy import insert
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sepa_engine import errors
 from sepa_engine.api import problems, writes
-from sepa_engine.db.service_models import ApiIdempotency
+from sepa_engine.db.repositories import api as api_repo
 from sepa_engine.db.session import Database
 from sepa_engine.clock import Clock
 from sepa_engine.services import batch_enqueue, registry
@@ -245,8 +244,8 @@ class EnqueueBatcher:
                     bodies[id(call)] = (201 if result.created else 200, writes.dumps(self.render(result)))
             now = self.clock.now()
             try:
-                session.execute(
-                    insert(ApiIdempotency),
+                api_repo.store_answers(
+                    session,
                     [
                         {"scope": c.scope, "idempotency_key": c.key, "method": c.method, "path": c.path[:2000],
                          "request_hash": c.request_hash, "status_code": bodies[id(c)][0],

@@ -8,7 +8,6 @@ import getpass
 from typing import Any
 
 import typer
-from sqlalchemy import select
 
 from sepa_engine import errors
 from sepa_engine.cli import context
@@ -16,7 +15,7 @@ from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.cli.progress import bar
 from sepa_engine.clock import SystemClock
-from sepa_engine.db.models import Batch, Creditor, DebitRequest
+from sepa_engine.db.models import Batch, DebitRequest
 from sepa_engine.db.repositories import collection as repo
 from sepa_engine.domain.money import format_cents
 from sepa_engine.domain.statuses import BatchStatus
@@ -301,18 +300,12 @@ def batch_show(
 ) -> None:
     """One file: its blocks, its transactions, and the requests its run refused."""
     with context.database(config) as (_settings, db), context.handled(), db.reader() as session:
-        batch = session.get(Batch, batch_id)
+        batch = repo.find_batch(session, batch_id)
         if batch is None:
             raise errors.NotFound("batch", batch_id)
         creditor = repo.creditor_by_id(session, batch.creditor_id)
         requests = repo.requests_of_batch(session, batch_id)
-        refused = session.scalars(
-            select(DebitRequest).where(
-                DebitRequest.run_id == batch.run_id,
-                DebitRequest.creditor_id == batch.creditor_id,
-                DebitRequest.status == "refused",
-            ).order_by(DebitRequest.id)
-        ).all()
+        refused = repo.refused_of_creditor_in_run(session, batch.run_id, batch.creditor_id)
         document = _batch_json(batch, creditor.code) | {
             "requests": [_request_json(r) for r in requests],
             "refused_in_run": [_request_json(r) for r in refused],

@@ -15,13 +15,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sepa_engine import errors
 from sepa_engine.clock import Clock
 from sepa_engine.db.models import Creditor
-from sepa_engine.db.service_models import ApiToken, ApiTokenCreditor
+from sepa_engine.db.repositories import tokens as repo
+from sepa_engine.db.service_models import ApiToken
 
 PREFIX = "sek_"
 READ = "read"
@@ -91,7 +91,7 @@ def create_token(
         raise errors.InvalidFormat("creditor", None, "is required: a token acts for at least one creditor")
     rows: list[Creditor] = []
     for code in dict.fromkeys(creditors):
-        row = session.scalars(select(Creditor).where(Creditor.code == code)).one_or_none()
+        row = repo.creditor_by_code(session, code)
         if row is None:
             raise errors.NotFound("creditor", code, "is not a registered creditor")
         rows.append(row)
@@ -99,28 +99,18 @@ def create_token(
     row = ApiToken(
         name=name, access=access, prefix=token[:_SHOWN], token_hash=token_hash(token), created_at=clock.now()
     )
-    session.add(row)
-    session.flush()
-    session.add_all(ApiTokenCreditor(token_id=row.id, creditor_id=creditor.id) for creditor in rows)
-    session.flush()
+    repo.add_token(session, row, (creditor.id for creditor in rows))
     return CreatedToken(_view(row, tuple(sorted(c.code for c in rows))), token)
 
 
 def list_tokens(session: Session) -> list[TokenView]:
-    codes: dict[int, list[str]] = {}
-    query = (
-        select(ApiTokenCreditor.token_id, Creditor.code)
-        .join(Creditor, Creditor.id == ApiTokenCreditor.creditor_id)
-        .order_by(ApiTokenCreditor.token_id, Creditor.code)
-    )
-    for token_id, code in session.execute(query):
-        codes.setdefault(token_id, []).append(code)
-    return [_view(row, tuple(codes.get(row.id, ()))) for row in session.scalars(select(ApiToken).order_by(ApiToken.id))]
+    codes = repo.creditor_codes_by_token(session)
+    return [_view(row, tuple(codes.get(row.id, ()))) for row in repo.tokens(session)]
 
 
 def revoke_token(session: Session, token_id: int, *, clock: Clock) -> TokenView:
     """Revoke a token; revoking a revoked token changes nothing."""
-    row = session.get(ApiToken, token_id)
+    row = repo.token(session, token_id)
     if row is None:
         raise errors.NotFound("token", token_id, "is not a token")
     if row.revoked_at is None:
@@ -134,13 +124,7 @@ def authenticate(session: Session, token: str) -> Principal | None:
     """The principal of a token that is known and not revoked; None otherwise."""
     if not token.startswith(PREFIX):
         return None
-    query = (
-        select(ApiToken.id, ApiToken.name, ApiToken.access, Creditor.code)
-        .join(ApiTokenCreditor, ApiTokenCreditor.token_id == ApiToken.id)
-        .join(Creditor, Creditor.id == ApiTokenCreditor.creditor_id)
-        .where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None))
-    )
-    rows = session.execute(query).all()
+    rows = repo.live_token_grants(session, token_hash(token))
     if not rows:
         return None
     token_id, name, access, _ = rows[0]

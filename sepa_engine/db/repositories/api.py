@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from sepa_engine.db.models import Batch, Creditor, DebitRequest, Mandate, PaymentBlock
@@ -95,3 +95,9 @@ def stored_answers(session: Session, idents: list[tuple[str, str]]) -> set[tuple
         select(ApiIdempotency.scope, ApiIdempotency.idempotency_key).where(ApiIdempotency.idempotency_key.in_(keys))
     )
     return {(scope, key) for scope, key in rows} & set(idents)
+
+
+def store_answers(session: Session, rows: list[dict[str, object]]) -> None:
+    """Store the answers of a group of calls in one statement; ``IntegrityError`` when a
+    (scope, key) is already stored (another route, or a race)."""
+    session.execute(insert(ApiIdempotency), rows)

@@ -234,6 +234,10 @@ def batch(session: Session, batch_id: int) -> Batch:
     return session.get_one(Batch, batch_id)
 
 
+def find_batch(session: Session, batch_id: int) -> Batch | None:
+    return session.get(Batch, batch_id)
+
+
 @dataclass(frozen=True, slots=True)
 class EntryRow:
     block_id: int
@@ -408,6 +412,15 @@ def refused_in_run(session: Session, run_id: int, limit: int | None = None) -> S
     if limit is not None:
         query = query.limit(limit)
     return [(r, c) for r, c in session.execute(query).all()]
+
+
+def refused_of_creditor_in_run(session: Session, run_id: int, creditor_id: int) -> Sequence[DebitRequest]:
+    query = select(DebitRequest).where(
+        DebitRequest.run_id == run_id,
+        DebitRequest.creditor_id == creditor_id,
+        DebitRequest.status == RequestStatus.REFUSED.value,
+    )
+    return session.scalars(query.order_by(DebitRequest.id)).all()
 
 
 def count_refused_in_run(session: Session, run_id: int) -> int:
