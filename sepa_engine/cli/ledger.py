@@ -200,3 +200,19 @@ def revoke_mandate(
     document = {"creditor": creditor, "reference": reference, "status": "revoked", "cancelled_requests": cancelled}
     context.render(document, as_json, lambda: context.stdout.print(
         f"Mandate {reference} of {creditor} is revoked; {cancelled} pending request(s) cancelled."))
+
+
+@mandates_app.command("release")
+def release_mandate(
+    reference: str = typer.Argument(..., help="The mandate reference (UMR)."),
+    creditor: str = typer.Option(..., "--creditor", help="The creditor's code."),
+    note: str = typer.Option("", "--note", help="Why it may be collected again (kept with the mandate)."),
+    config: str | None = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Release a mandate held after a refund (MD06): its pending requests are collected again."""
+    with context.handled(), context.database(config) as (_settings, db), db.transaction() as session:
+        released = registry.release_mandate(session, creditor, reference, note=note, clock=SystemClock())
+    document = {"creditor": creditor, "reference": reference, "status": "active", "released": released}
+    context.render(document, as_json, lambda: context.stdout.print(
+        f"Mandate {reference} of {creditor} is active" + (" again." if released else " (it was not held).")))

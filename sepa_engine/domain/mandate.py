@@ -30,6 +30,14 @@ class MandateKind(StrEnum):
 
 class MandateStatus(StrEnum):
     ACTIVE = "active"
+    # The debtor had a collection refunded (MD06, the "no questions asked" refund of an
+    # authorised collection within eight weeks of the debit: EPC016-06 SDD Core rulebook 2023
+    # v1.1, refunds for authorised collections). The refund does not end the mandate, which
+    # stays valid, but collecting again before anyone spoke with the debtor invites the next
+    # refund (RULES.md section 5: "hold further collections"). Its pending requests stay
+    # pending and the collection run leaves them out; ``mandates release`` (a person, after
+    # the dispute the refund opened is settled) makes it active again, and they go out.
+    HELD = "held"
     # A hard return (AC04, MD07...) made it unusable until a person unblocks it.
     BLOCKED = "blocked"
     # Cancelled by the debtor or the creditor.
@@ -45,6 +53,9 @@ class MandateStatus(StrEnum):
     def is_final(self) -> bool:
         return not _TRANSITIONS[self]
 
+    def is_held(self) -> bool:
+        return self is MandateStatus.HELD
+
     def can_transition_to(self, other: MandateStatus) -> bool:
         # Re-applying the current status is a no-op, so a second hard return on an already
         # blocked mandate (or a replayed return file) is not an error.
@@ -55,9 +66,12 @@ _S = MandateStatus
 # The one place where mandate transitions are decided. BLOCKED -> ACTIVE is the explicit
 # unblock (an operator confirmed a new account or the debtor lifted the block); nothing in
 # reconciliation requests it. A lapsed mandate cannot be revived: a new mandate supersedes it.
+# HELD -> ACTIVE is the release of a hold; a hard code on a held mandate still blocks it, and
+# a blocked mandate is not held on top (the block is the stronger of the two).
 _TRANSITIONS: MappingProxyType[MandateStatus, frozenset[MandateStatus]] = MappingProxyType(
     {
-        _S.ACTIVE: frozenset({_S.BLOCKED, _S.REVOKED, _S.SUPERSEDED, _S.LAPSED}),
+        _S.ACTIVE: frozenset({_S.HELD, _S.BLOCKED, _S.REVOKED, _S.SUPERSEDED, _S.LAPSED}),
+        _S.HELD: frozenset({_S.ACTIVE, _S.BLOCKED, _S.REVOKED, _S.SUPERSEDED, _S.LAPSED}),
         _S.BLOCKED: frozenset({_S.ACTIVE, _S.REVOKED, _S.SUPERSEDED, _S.LAPSED}),
         _S.LAPSED: frozenset({_S.REVOKED, _S.SUPERSEDED}),
         _S.REVOKED: frozenset(),
@@ -139,6 +153,11 @@ def lapse_date(mandate: Mandate) -> dt.date:
 
 def check_collectable(mandate: Mandate, collection_date: dt.date) -> None:
     """Raise the first reason why ``mandate`` cannot carry a collection on ``collection_date``."""
+    if mandate.status.is_held():
+        raise _mandate_error(
+            errors.MandateNotActive, mandate,
+            "is held after a refund (MD06): its collections wait until it is released", "MD06",
+        )
     if not mandate.status.is_usable():
         raise _mandate_error(
             errors.MandateNotActive, mandate, f"is not active (status {mandate.status.value})", "MD01"

@@ -127,6 +127,9 @@ class BlockMandate:
 
 @dataclass(frozen=True, slots=True)
 class HoldMandate:
+    """Hold the mandate: valid, but nothing collected on it until a person releases it
+    (``MandateStatus.HELD``); its pending requests wait."""
+
     reason_code: str
 
 
@@ -200,6 +203,11 @@ def decide(record: Record, debit: Debit, mandate: MandateState | None, policy: R
         if status.can_transition_to(MandateStatus.BLOCKED):
             effects.append(BlockMandate(policy.code))
             status, reason = MandateStatus.BLOCKED, policy.code
+    elif policy.mandate_effect is MandateEffect.HOLD and status is MandateStatus.ACTIVE:
+        # Only an active mandate is held: a blocked, revoked or superseded one carries
+        # nothing to hold, a held one is held already.
+        effects.append(HoldMandate(policy.code))
+        status = MandateStatus.HELD
     if status is MandateStatus.BLOCKED:
         effects.append(CancelPending(reason, f"mandate blocked ({reason})"))
     elif record.outcome in RETRIED and policy.retry_allowed and debit.attempt <= policy.max_retries:

@@ -463,6 +463,14 @@ class _Run:
             self.report.blocked_mandates += 1
             done.append("mandate blocked")
             self.log.debug("mandate.blocked", mandate_id=mandate.id, reason_code=effect.reason_code)
+        elif isinstance(effect, decisions.HoldMandate):
+            mandate.status = transition(MandateStatus(mandate.status), MandateStatus.HELD).value
+            mandate.status_reason = effect.reason_code
+            state.writes.mandate(mandate.id, {
+                "status": mandate.status, "status_reason": mandate.status_reason, "status_changed_at": now,
+            })
+            done.append("mandate held")
+            self.log.debug("mandate.held", mandate_id=mandate.id, reason_code=effect.reason_code)
         elif isinstance(effect, decisions.CancelPending):
             for pending in state.pending.get(mandate.id, ()):
                 if pending.status != _PENDING:
@@ -773,6 +781,11 @@ class _Run:
             self.report.blocked_mandates += 1
             done.append("mandate blocked")
             self.log.debug("mandate.blocked", mandate_id=mandate.id, reason_code=effect.reason_code)
+        elif isinstance(effect, decisions.HoldMandate):
+            mandate.status = transition(MandateStatus(mandate.status), MandateStatus.HELD).value
+            mandate.status_reason, mandate.status_changed_at = effect.reason_code, now
+            done.append("mandate held")
+            self.log.debug("mandate.held", mandate_id=mandate.id, reason_code=effect.reason_code)
         elif isinstance(effect, decisions.CancelPending):
             for pending in repo.pending_requests_of_mandate(self.session, mandate.id, _R.PENDING.value):
                 pending.status = request_transition(pending.status, _R.CANCELLED).value

@@ -405,6 +405,33 @@ def revoke_mandate(session: Session, creditor_code: str, reference: str, *, reas
     return cancelled
 
 
+def release_mandate(session: Session, creditor_code: str, reference: str, *, note: str, clock: Clock) -> bool:
+    """Release the hold an MD06 refund put on the mandate in force under ``reference``.
+
+    Its pending requests are collected again from the next run. Returns False when the
+    mandate was active already (a second release changes nothing); any other status is
+    refused with the reason, since only a hold is released here.
+    """
+    if not isinstance(note, str):
+        raise errors.InvalidFormat("note", f"<{type(note).__name__}>", "must be a string")
+    creditor = _creditor(session, creditor_code)
+    row = _current_mandate(session, creditor, _fit("reference", reference, Mandate.reference), field="reference", shared=False)
+    status = MandateStatus(row.status)
+    if status is MandateStatus.ACTIVE:
+        return False
+    if status is not MandateStatus.HELD:
+        raise errors.MandateNotActive(
+            "reference", reference, f"is {status.value}, not held: only a hold is released",
+            reason_code="MD01", shown_value=mask_reference(reference),
+        )
+    row.status = transition(status, MandateStatus.ACTIVE).value
+    row.status_changed_at = clock.now()
+    row.status_reason = f"released: {note}"[:1000] if note else None
+    session.flush()
+    log.info("mandate.released", creditor=creditor.code, mandate=mask_reference(row.reference))
+    return True
+
+
 def _current_mandate(session: Session, creditor: Creditor, reference: str, *, field: str, shared: bool) -> Mandate:
     """The mandate in force under ``reference``, locked.
 

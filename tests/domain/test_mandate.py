@@ -148,7 +148,7 @@ def test_mandate_signed_after_the_collection_date_is_refused():
     assert caught.value.value == REFERENCE
 
 
-@pytest.mark.parametrize("status", [s for s in MandateStatus if s is not MandateStatus.ACTIVE])
+@pytest.mark.parametrize("status", [s for s in MandateStatus if s not in (MandateStatus.ACTIVE, MandateStatus.HELD)])
 def test_mandate_that_is_not_active_is_refused_with_its_status(status):
     with pytest.raises(errors.MandateNotActive) as caught:
         check_collectable(mandate(status=status), dt.date(2024, 2, 5))
@@ -203,15 +203,17 @@ def test_mandate_is_immutable():
 
 
 # --- status transitions ---------------------------------------------------------------------
-A, B, R, S, L = (
+A, H, B, R, S, L = (
     MandateStatus.ACTIVE,
+    MandateStatus.HELD,
     MandateStatus.BLOCKED,
     MandateStatus.REVOKED,
     MandateStatus.SUPERSEDED,
     MandateStatus.LAPSED,
 )
 ALLOWED = {
-    A: {A, B, R, S, L},
+    A: {A, H, B, R, S, L},
+    H: {H, A, B, R, S, L},
     B: {B, A, R, S, L},
     L: {L, R, S},
     R: {R},
@@ -241,6 +243,20 @@ def test_nothing_leaves_revoked_or_superseded(terminal):
 
 def test_blocked_mandate_comes_back_only_through_unblock_to_active():
     assert transition(B, A) is A
+
+
+def test_a_held_mandate_is_released_to_active_and_a_blocked_one_is_never_held_on_top():
+    assert transition(H, A) is A
+    assert transition(H, B) is B
+    with pytest.raises(errors.MandateError):
+        transition(B, H)
+
+
+def test_a_held_mandate_cannot_be_collected_and_says_why():
+    with pytest.raises(errors.MandateNotActive) as caught:
+        check_collectable(mandate(status=H), dt.date(2026, 12, 10))
+    assert "held after a refund (MD06)" in str(caught.value)
+    assert caught.value.reason_code == "MD06"
 
 
 def test_lapsed_mandate_cannot_be_reactivated():

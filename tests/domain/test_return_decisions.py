@@ -43,6 +43,8 @@ def test_every_failure_sets_the_status_books_the_return_and_follows_the_codes_po
     blocks = policy.mandate_effect is MandateEffect.BLOCK
     assert (d.BlockMandate(policy.code) in effects) is blocks
     assert (d.CancelPending(policy.code, f"mandate blocked ({policy.code})") in effects) is blocks
+    holds = policy.mandate_effect is MandateEffect.HOLD
+    assert (d.HoldMandate(policy.code) in effects) is holds
     retried = not blocks and policy.max_retries >= 1 and outcome in (d.Outcome.REJECTED, d.Outcome.RETURNED)
     assert (d.Retry(2, NEXT_TARGET_DAY) in effects) is retried
     disputed = policy.opens_dispute and outcome in (d.Outcome.RETURNED, d.Outcome.REFUNDED)
@@ -124,3 +126,27 @@ def test_details_of_a_settlement_a_lump_sum_already_settled_do_nothing():
 def test_a_failure_of_a_debit_that_cannot_take_it_goes_to_a_person(status):
     (effect,) = _decide("AM04", d.Outcome.RETURNED, debit=dataclasses.replace(SUBMITTED, status=status))
     assert effect == d.QueueException(f"is {status}: it cannot become returned")
+
+
+def test_a_refund_holds_an_active_mandate_without_cancelling_its_pending_requests():
+    effects = _decide("MD06", d.Outcome.REFUNDED)
+    assert d.HoldMandate("MD06") in effects
+    assert not any(isinstance(e, (d.CancelPending, d.BlockMandate, d.Retry)) for e in effects)
+
+
+@pytest.mark.parametrize("status", [MandateStatus.HELD, MandateStatus.BLOCKED, MandateStatus.REVOKED])
+def test_a_refund_holds_nothing_but_an_active_mandate(status):
+    effects = _decide("MD06", d.Outcome.REFUNDED, mandate=d.MandateState(status, "AC04", first_collected=True))
+    assert not any(isinstance(e, d.HoldMandate) for e in effects)
+
+
+def test_a_hard_code_on_a_held_mandate_blocks_it():
+    held = d.MandateState(MandateStatus.HELD, "MD06", first_collected=True)
+    effects = _decide("AC04", d.Outcome.RETURNED, mandate=held)
+    assert d.BlockMandate("AC04") in effects
+    assert d.CancelPending("AC04", "mandate blocked (AC04)") in effects
+
+
+def test_a_soft_code_on_a_held_mandate_retries_the_debit_which_waits_for_the_release():
+    held = d.MandateState(MandateStatus.HELD, "MD06", first_collected=True)
+    assert d.Retry(2, NEXT_TARGET_DAY) in _decide("AM04", mandate=held)

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, case, func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from sepa_engine.db.models import Batch, Creditor, DebitRequest, DebtorAccount, Mandate, PaymentBlock, Run
+from sepa_engine.domain.mandate import MandateStatus
 from sepa_engine.domain.statuses import BatchStatus, RequestStatus
 
 
@@ -79,6 +80,8 @@ def due_requests(
 ) -> Iterator[list[DueRow]]:
     """Pending requests of a creditor due by ``due_until``, by mandate then id, in chunks.
 
+    Requests of a held mandate (an MD06 refund) are not due: they wait for its release.
+
     ``behind_held_files`` leaves out the requests of mandates that have a debit in a file
     awaiting approval (they are due again once it is approved).
     """
@@ -126,6 +129,8 @@ def due_requests(
                 DebitRequest.creditor_id == creditor_id,
                 DebitRequest.status == RequestStatus.PENDING.value,
                 DebitRequest.requested_date <= due_until,
+                # A held mandate's requests wait, pending, for its release (MandateStatus.HELD).
+                Mandate.status != MandateStatus.HELD.value,
                 tuple_(DebitRequest.mandate_id, DebitRequest.id) > tuple_(last[0], last[1]),
             )
             .order_by(DebitRequest.mandate_id, DebitRequest.id)
