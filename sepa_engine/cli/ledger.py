@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from sqlalchemy.engine import make_url
 
+from sepa_engine import errors
 from sepa_engine.cli import context, progress
 from sepa_engine.cli.context import ConfigOption, JsonOption
 from sepa_engine.exit_codes import ExitCode
@@ -212,7 +213,10 @@ def release_mandate(
 ) -> None:
     """Release a mandate held after a refund (MD06): its pending requests are collected again."""
     with context.handled(), context.database(config) as (_settings, db), db.transaction() as session:
-        released = registry.release_mandate(session, creditor, reference, note=note, clock=SystemClock())
+        try:
+            released = registry.release_mandate(session, creditor, reference, note=note, clock=SystemClock())
+        except errors.MandateNotActive as exc:
+            context.fail(exc, ExitCode.INVALID)  # a mandate that is not held: refused, nothing changed
     document = {"creditor": creditor, "reference": reference, "status": "active", "released": released}
     context.render(document, as_json, lambda: context.stdout.print(
         f"Mandate {reference} of {creditor} is active" + (" again." if released else " (it was not held).")))

@@ -13,6 +13,7 @@ from sepa_engine import errors
 from sepa_engine.banksim import simulate
 from sepa_engine.cli.main import app
 from sepa_engine.clock import FixedClock
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.db.models import DebitRequest, Mandate
 from sepa_engine.db.returns_models import AppliedReturn
 from sepa_engine.ids import SequentialIds
@@ -108,3 +109,17 @@ def test_mandates_release_command_releases_and_says_so(db, settings, tmp_path):
     assert '"released": true' in result.output
     with db.reader() as s:
         assert s.get(Mandate, held).status == "active"
+
+
+def test_mandates_release_of_a_mandate_not_held_is_a_refusal(db, settings, tmp_path):
+    creditor = ledger.creditor(db)
+    blocked = ledger.mandate(db, creditor, status="blocked", status_reason="AC04")
+    with db.reader() as s:
+        reference = s.get(Mandate, blocked).reference
+
+    result = CliRunner().invoke(
+        app, ["mandates", "release", reference, "--creditor", "martin", "--config", _config(tmp_path, settings.database_url)],
+    )
+
+    assert result.exit_code == ExitCode.INVALID, result.output
+    assert "not held" in result.output
