@@ -21,6 +21,8 @@ from rich.table import Table
 from sepa_engine import errors
 from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
+from sepa_engine.domain import bank_profiles
+from sepa_engine.domain.bank_profiles import PROFILES
 from sepa_engine.domain.money import format_cents
 from sepa_engine.iso20022.pain008_verify import Description, Severity, VerifyReport, describe, verify
 
@@ -31,14 +33,25 @@ _JSON_OPTION = typer.Option("--json", help="Print one JSON document on stdout in
 def verify_command(
     files: Annotated[list[Path], typer.Argument(help="pain.008 files to check.", show_default=False)],
     as_json: Annotated[bool, _JSON_OPTION] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", help=f"Also check the rules of this bank profile ({', '.join(sorted(PROFILES))}).",
+                     show_default=False),
+    ] = None,
 ) -> None:
-    """Check pain.008 files before sending them: XSD, totals, identifiers, dates, SEPA rules."""
+    """Check pain.008 files before sending them: XSD, totals, identifiers, dates, SEPA rules,
+    and with --profile the rules of that bank profile, each naming its source."""
     console = Console(highlight=False, soft_wrap=False)
     results: list[dict[str, Any]] = []
     exit_code = ExitCode.OK
+    try:
+        bank = bank_profiles.profile(profile, "--profile") if profile is not None else None
+    except errors.ConfigurationError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(int(ExitCode.USAGE)) from None
     for path in files:
         try:
-            report = verify(path)
+            report = verify(path, bank)
         except errors.SepaEngineError as exc:
             _unreadable_line(path, exc)
             results.append({"path": str(path), "readable": False, "error": _problem(exc)})

@@ -13,6 +13,7 @@ transaction and path, so both ways give the same report.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 from lxml import etree
 
 from sepa_engine.domain import money
+from sepa_engine.domain.bank_profiles import BankProfile
 from sepa_engine.iso20022 import pain008_reader as reader
 from sepa_engine.iso20022 import pain008_xsd, safe_xml
 from sepa_engine.iso20022.pain008_describe import (
@@ -33,6 +35,7 @@ from sepa_engine.iso20022.pain008_describe import (
 )
 from sepa_engine.iso20022.pain008_findings import Code, Finding, Severity
 from sepa_engine.iso20022.pain008_rules import Checker, check_records
+from sepa_engine.iso20022.profile_rules import check_profile
 from sepa_engine.iso20022.versions import Pain008Version, load_schema
 
 __all__ = [
@@ -84,8 +87,11 @@ class VerifyReport:
 # --- verify --------------------------------------------------------------------------------
 
 
-def verify(path: str | os.PathLike[str]) -> VerifyReport:
+def verify(path: str | os.PathLike[str], profile: BankProfile | None = None) -> VerifyReport:
     """Every problem of a pain.008 file we are about to send.
+
+    With ``profile``, the rules of that bank profile too (``profile_rules``), each finding
+    naming the rule and its published source.
 
     Raises ``UnknownMessage`` when the namespace is not a pain.008 version we know and
     ``UnreadableFile`` when the file is not well-formed, hostile, empty or missing: in both
@@ -94,7 +100,11 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
     source = reader.readable_source(path)
     pain008 = reader.detect_version(source)
     try:
-        return _verify(source, str(path), pain008)
+        report = _verify(source, str(path), pain008)
+        if profile is None:
+            return report
+        findings = (*report.findings, *check_profile(source, profile))
+        return dataclasses.replace(report, findings=tuple(sorted(findings, key=_position)))
     except OSError as exc:
         # The file went away or became unreadable while being read.
         raise reader.unreadable(source, exc) from None

@@ -85,3 +85,15 @@ def test_ultimate_creditor_and_debtor_are_written_with_their_identifiers(version
     if version is PAIN_008_001_02:
         dk = community_schema("dk/pain.008.001.02.xsd")
         assert dk.validate(doc), dk.error_log
+
+
+@pytest.mark.parametrize("created", [BEFORE_LINES_FORBIDDEN, AFTER_LINES_FORBIDDEN], ids=["lines", "no-address"])
+def test_001_02_structure_also_passes_the_german_2013_variant_schema(created):
+    # pain.008.003.02 is the DK variant of the same 2009 message under its own namespace: the
+    # element structure of our .001.02 files must satisfy it as well. (The EPC .002.02
+    # variant predates IBAN-only and requires a BIC, so it is not a target any more.)
+    tx = dataclasses.replace(debit(2, debtor_address=ADDRESS), debtor_bic="COBADEFFXXX")
+    doc = _write(PAIN_008_001_02, created, debit(1, debtor_address=ADDRESS), tx)
+    swapped = etree.tostring(doc).replace(b"pain.008.001.02", b"pain.008.003.02")
+    variant = community_schema("pain.008.003.02.xsd")
+    assert variant.validate(etree.fromstring(swapped)), variant.error_log

@@ -173,3 +173,31 @@ def test_a_debtor_outside_the_eea_in_a_001_02_file_after_november_2026_is_refuse
     assert "pain.008.001.02 file cannot carry it since 2026-11-14" in row.reason
     assert request_row(db, dutch).status == "submitted"
     assert b"<PstlAdr>" not in report.files[0].path.read_bytes()
+
+
+class Crash(Exception):
+    pass
+
+
+def _crash_after_assign(name: str) -> None:
+    if name == "after_assign":
+        raise Crash(name)
+
+
+def test_a_planned_file_that_breaks_its_banks_rules_is_never_published(db, settings):
+    # Planned under epc for 24 December, then the creditor is moved to a German bank before
+    # the file is written: the written file is checked against the new profile and dropped.
+    creditor = ledger.creditor(db)
+    request = ledger.request(db, creditor, ledger.mandate(db, creditor), requested_date=dt.date(2026, 12, 24))
+    now = dt.datetime(2026, 12, 23, 8, 0, tzinfo=dt.timezone.utc)
+    with pytest.raises(Crash):
+        collect(db, settings, now=now, checkpoint=_crash_after_assign)
+    with db.transaction() as s:
+        s.get_one(Creditor, creditor).bank_profile = "de"
+
+    report = collect(db, settings, now=now)
+
+    assert report.files == [] and len(report.failures) == 1
+    assert "bank_profile" not in report.failures[0] and "2026-12-24 is a day the bank does not process" in report.failures[0]
+    assert not list(settings.outbox_dir.rglob("*.xml")) and not list(settings.outbox_dir.rglob("*.tmp"))
+    assert request_row(db, request).status == "pending"
