@@ -75,10 +75,20 @@ def _load_failed(failure: loading.LoadFailed, as_json: bool) -> None:
 def _draw_report(report: loading.LoadReport) -> None:
     rows = [(kind, count.created, count.unchanged) for kind, count in report.counts.items()]
     context.stdout.print(context.table("Loaded", ("kind", "created", "unchanged"), rows, right=("created", "unchanged")))
-    if report.problems:
+    # Only what this load stored: a record found unchanged had its problems told by the
+    # load that stored it (a second `make demo` said "Stored with problems" for them).
+    stored_now = [stored for stored in report.problems if stored.created]
+    unchanged = len(report.problems) - len(stored_now)
+    if unchanged:
+        context.stdout.print(
+            f"{unchanged} record(s) already stored and unchanged still have problems: the collection run refuses them "
+            "(reported when they were stored; --json lists them).",
+            markup=False, highlight=False,
+        )
+    if stored_now:
         problem_rows = [
             (f"{stored.file}[{stored.index}]", stored.id, problem["field"], problem["message"], problem["reason_code"])
-            for stored in report.problems
+            for stored in stored_now
             for problem in stored.problems
         ]
         context.stdout.print(

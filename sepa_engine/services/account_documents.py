@@ -2,7 +2,8 @@
 (``schemas/accounts/``) before an input is built from them.
 
 A document that breaks its schema raises ``InvalidFormat`` naming the JSON path and the
-rule, e.g. ``invoices[0].amount '12,50' does not match '^[0-9]+(\\.[0-9]{1,2})?$'``.
+rule in words (``services/schema_words``), e.g. ``invoices[0].amount '12,50' must be an amount
+in euros: digits, then at most 2 decimals after a point (e.g. 12.50)``.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 from sepa_engine import errors, json_input, json_schemas
+from sepa_engine.services import schema_words
 
 SUBDIR = "accounts"
 
@@ -37,7 +38,7 @@ def check(document: object, schema: str) -> dict[str, Any]:
     if found:
         error = found[0]
         path = error.json_path.removeprefix("$").removeprefix(".") or "document"
-        raise errors.InvalidFormat(path, None, error.message, location=schema)
+        raise errors.InvalidFormat(path, schema_words.value_of(error), schema_words.in_words(error), location=schema)
     assert isinstance(document, dict)
     return document
 

@@ -31,7 +31,7 @@ from sepa_engine import errors, json_input, json_schemas
 from sepa_engine.clock import Clock
 from sepa_engine.domain import text
 from sepa_engine.progress import SILENT, Progress
-from sepa_engine.services import registry
+from sepa_engine.services import registry, schema_words
 from sepa_engine.services.inputs import CreditorInput, DebitRequestInput, DebtorAccountInput, MandateInput
 
 
@@ -75,9 +75,12 @@ class StoredProblem:
     index: int
     id: int
     problems: tuple[dict[str, object], ...]
+    # False when this load found the record already stored, unchanged: its problems were
+    # reported by the load that stored it.
+    created: bool = True
 
     def to_dict(self) -> dict[str, object]:
-        return {"file": self.file, "index": self.index, "id": self.id, "problems": list(self.problems)}
+        return {"file": self.file, "index": self.index, "id": self.id, "problems": list(self.problems), "created": self.created}
 
 
 @dataclass(slots=True)
@@ -173,7 +176,7 @@ def load_directory(session: Session, directory: str | Path, *, clock: Clock, pro
             else:
                 count.unchanged += 1
             if getattr(result, "problems", ()):
-                stored_problems.append(StoredProblem(kind.file, index, result.id, result.problems))
+                stored_problems.append(StoredProblem(kind.file, index, result.id, result.problems, bool(result.created)))
     if bad:
         order = {kind.file: position for position, kind in enumerate(KINDS)}
         bad.sort(key=lambda e: (order[e.file], -1 if e.index is None else e.index))
@@ -214,7 +217,9 @@ def _valid_records(path: Path, validator: Draft202012Validator, bad: list[LoadEr
 
 def _schema_error(file: str, index: int, error: ValidationError) -> LoadError:
     path = error.json_path.removeprefix("$").removeprefix(".")
-    return LoadError(file, index, path, error.message, f"schema.{error.validator}")
+    value = schema_words.value_of(error)
+    rule = schema_words.in_words(error)
+    return LoadError(file, index, path, f"{value!r} {rule}" if value is not None else rule, f"schema.{error.validator}")
 
 
 def _engine_error(file: str, index: int, exc: errors.SepaEngineError) -> LoadError:
