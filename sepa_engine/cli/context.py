@@ -24,10 +24,17 @@ ConfigOption = typer.Option(None, "--config", help="Configuration file (TOML); d
 JsonOption = typer.Option(False, "--json", help="One JSON document on stdout, for machines.")
 
 # Off a terminal (cron mail, a pipe, a log file) rich would wrap tables at 80 columns and cut
-# message ids in two; a wide fixed width keeps each row on one line there.
-_PIPE_WIDTH = 200
+# message ids and file paths in two; a wide fixed width keeps each row on one line there (a
+# table is only as wide as its content, so this costs nothing on short rows).
+_PIPE_WIDTH = 1000
 stdout = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH)
 stderr = Console(stderr=True, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
+
+
+def console(*, soft_wrap: bool = False) -> Console:
+    """A console for stdout with the same width rule (wide off a terminal), for commands that
+    print plain, unhighlighted text: every command's tables then read the same in cron mail."""
+    return Console(highlight=False, soft_wrap=soft_wrap, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
 
 
 def settings(config: str | None) -> Settings:

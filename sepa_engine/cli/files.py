@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sepa_engine import errors
+from sepa_engine.cli import context
 from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.domain import bank_profiles
@@ -41,7 +42,7 @@ def verify_command(
 ) -> None:
     """Check pain.008 files before sending them: XSD, totals, identifiers, dates, SEPA rules,
     and with --profile the rules of that bank profile, each naming its source."""
-    console = Console(highlight=False, soft_wrap=False)
+    console = context.console()
     results: list[dict[str, Any]] = []
     exit_code = ExitCode.OK
     try:
@@ -82,7 +83,7 @@ def describe_command(
     if as_json:
         typer.echo(json.dumps(description.to_dict(), indent=2, ensure_ascii=False))
     else:
-        _print_description(Console(highlight=False, soft_wrap=False), description)
+        _print_description(context.console(), description)
     raise typer.Exit(int(ExitCode.OK))
 
 

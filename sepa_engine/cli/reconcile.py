@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from sepa_engine import errors
 from sepa_engine.cli import context, progress
@@ -75,7 +74,7 @@ def _draw(documents: list[dict[str, object]]) -> None:
             doc["exceptions"], doc["skipped"],
         ))
     columns = ("file", "status", "message", "applied", "already applied", "exceptions", "skipped")
-    Console(highlight=False).print(context.table(None, columns, rows, right=columns[3:]))
+    context.console().print(context.table(None, columns, rows, right=columns[3:]))
 
 
 @exceptions_app.command("list")
@@ -93,7 +92,7 @@ def list_exceptions(
         rows = [(d["id"], d["status"], d["end_to_end_id"], d["record"].get("kind"), d["record"].get("amount"),  # type: ignore[union-attr]
                  d["record"].get("reason_code"), d["reason"]) for d in documents]  # type: ignore[union-attr]
         columns = ("id", "status", "end-to-end id", "kind", "amount", "code", "reason")
-        Console(highlight=False).print(context.table(None, columns, rows, right=("id", "amount")))
+        context.console().print(context.table(None, columns, rows, right=("id", "amount")))
 
     context.render({"exceptions": documents}, as_json, draw)
 

@@ -55,7 +55,7 @@ def inspect(
     if as_json:
         context.emit_json(result.to_dict(records))
     else:
-        _draw(Console(highlight=False, soft_wrap=False), result, records)
+        _draw(context.console(), result, records)
     raise typer.Exit(int(ExitCode.OK))
 
 

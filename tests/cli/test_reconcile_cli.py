@@ -122,3 +122,22 @@ def test_import_inbox_reconciles_what_arrived_and_moves_it(db, database_url, tmp
     assert result.exit_code == 2
     assert list((inbox / "failed").iterdir())[0].name == "broken.xml"
     assert not (inbox / "broken.xml").exists()
+
+
+def test_off_a_terminal_each_file_stays_on_one_line_and_the_header_is_whole(db, database_url, tmp_path):
+    # The issue: under cron the table wrapped each file path over 6 lines and split its header.
+    config = _config(tmp_path, database_url)
+    deep = tmp_path / "var" / "inbox" / "a-rather-long-folder-name-as-deployments-have" / "2026-11"
+    deep.mkdir(parents=True)
+    paths = []
+    for n in range(2):
+        path = deep / f"not-a-bank-file-with-a-long-name-{n}.xml"
+        path.write_text("not xml")
+        paths.append(str(path))
+    result = runner.invoke(app, ["reconcile", *paths, "--config", config])
+    lines = result.stdout.splitlines()
+    for path in paths:
+        assert sum(path in line for line in lines) == 1, result.stdout
+    header = next(line for line in lines if "file" in line and "status" in line)
+    for column in ("message", "applied", "already applied", "exceptions", "skipped"):
+        assert column in header, result.stdout
