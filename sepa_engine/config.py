@@ -4,6 +4,13 @@ Lookup order for the file: ``--config`` on the command line, ``SEPA_ENGINE_CONFI
 ``config/sepa-engine.toml`` if present; without any file the embedded defaults apply
 (SQLite under ``var/``). ``SEPA_ENGINE_DATABASE_URL`` overrides ``database.url``. Unknown
 keys are refused by name: a typo must not silently fall back to a default.
+
+The file is read into ``ConfigFile`` (pydantic, strict): every key typed and bounded, so
+``chunk_size = "big"``, ``lock_wait_seconds = -1``, ``nan`` or ``inf`` and ``outbox_dir = 7``
+stop every command with exit code 64 and one line naming the key and the rule. The
+database URL must be one SQLAlchemy reads and name a backend the engine runs on (SQLite or
+PostgreSQL); whether that database answers is checked when a command opens it
+(``cli/context.py``: exit code 69 when it does not).
 """
 
 from __future__ import annotations
@@ -12,7 +19,10 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sepa_engine import errors
 from sepa_engine.clock import DEFAULT_TIMEZONE
@@ -68,117 +78,211 @@ class Settings:
         return self.scheduler.timezone or self.timezone
 
 
-_KEYS = {
-    "database": {"url"},
-    "paths": {"var_dir", "outbox_dir", "inbox_dir"},
-    "engine": {"timezone", "lock_wait_seconds", "chunk_size"},
-    "scheduler": {"timezone", "lock_wait_seconds", "misfire_grace_seconds", "jobs"},
-    # Values are checked by ``api/settings.py`` when the API starts; names are checked here,
-    # so a typo in [api] stops every command, not only ``api serve``.
-    "api": {"host", "port", "max_body_bytes", "token_cache_seconds"},
+# --- the file, as a model ------------------------------------------------------------------
+# Every key typed and bounded (pydantic, strict: TOML's "5000" is not 5000, true is not 1);
+# a bad value stops every command with exit code 64 naming the key and the rule in words.
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+_Seconds = Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)]
+_Text = Annotated[str, Field(min_length=1, max_length=4_096)]
+
+
+class DatabaseTable(_Table):
+    url: _Text | None = None
+
+
+class PathsTable(_Table):
+    var_dir: _Text | None = None
+    outbox_dir: _Text | None = None
+    inbox_dir: _Text | None = None
+
+
+class EngineTable(_Table):
+    timezone: _Text = DEFAULT_TIMEZONE
+    lock_wait_seconds: _Seconds = 0.0
+    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5_000
+
+
+class JobTable(_Table):
+    cron: _Text
+    enabled: bool = True
+
+
+class SchedulerTable(_Table):
+    timezone: _Text | None = None
+    lock_wait_seconds: _Seconds = 0.0
+    misfire_grace_seconds: Annotated[int, Field(ge=1, le=7 * 86_400)] = DEFAULT_MISFIRE_GRACE_SECONDS
+    jobs: dict[str, JobTable] | None = None
+
+
+class ApiTable(_Table):
+    # Values are checked by ``api/settings.py`` when the API starts (host, port and body
+    # limit have their own words there); only the names are checked here, so a typo in
+    # [api] stops every command, not only ``api serve``.
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+    host: object = None
+    port: object = None
+    max_body_bytes: object = None
+    token_cache_seconds: object = None
+
+
+class ConfigFile(_Table):
+    database: DatabaseTable = DatabaseTable()
+    paths: PathsTable = PathsTable()
+    engine: EngineTable = EngineTable()
+    scheduler: SchedulerTable = SchedulerTable()
+    api: ApiTable = ApiTable()
+
+
+_SECTIONS: dict[str, type[_Table]] = {
+    "database": DatabaseTable, "paths": PathsTable, "engine": EngineTable, "scheduler": SchedulerTable, "api": ApiTable,
 }
-_JOB_KEYS = {"cron", "enabled"}
+_KEYS = {section: set(model.model_fields) for section, model in _SECTIONS.items()}
+_JOB_KEYS = set(JobTable.model_fields)
+# Database backends the engine runs on (SQLAlchemy backend names); the same code and tests
+# run on both.
+BACKENDS = ("sqlite", "postgresql")
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     chosen = path or os.environ.get("SEPA_ENGINE_CONFIG")
-    data: dict[str, dict[str, object]] = {}
+    data: dict[str, object] = {}
     if chosen:
         data = _read(Path(chosen))
     elif DEFAULT_CONFIG_PATH.exists():
         data = _read(DEFAULT_CONFIG_PATH)
-    _check_keys(data)
-    var_dir = Path(str(data.get("paths", {}).get("var_dir", "var")))
+    _check_jobs_names(data)
+    try:
+        file = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        raise _configuration_error(exc, data) from None
+    var_dir = Path(file.paths.var_dir or "var")
     settings = Settings(
-        database_url=str(data.get("database", {}).get("url", f"sqlite:///{var_dir}/sepa-engine.db")),
+        database_url=file.database.url or f"sqlite:///{var_dir}/sepa-engine.db",
         var_dir=var_dir,
-        outbox_dir=Path(str(data.get("paths", {}).get("outbox_dir", var_dir / "outbox"))),
-        inbox_dir=Path(str(data.get("paths", {}).get("inbox_dir", var_dir / "inbox"))),
-        timezone=str(data.get("engine", {}).get("timezone", DEFAULT_TIMEZONE)),
-        lock_wait_seconds=float(data.get("engine", {}).get("lock_wait_seconds", 0.0)),  # type: ignore[arg-type]
-        chunk_size=int(data.get("engine", {}).get("chunk_size", 5_000)),  # type: ignore[call-overload]
-        scheduler=_scheduler(data.get("scheduler", {})),
+        outbox_dir=Path(file.paths.outbox_dir) if file.paths.outbox_dir else var_dir / "outbox",
+        inbox_dir=Path(file.paths.inbox_dir) if file.paths.inbox_dir else var_dir / "inbox",
+        timezone=file.engine.timezone,
+        lock_wait_seconds=float(file.engine.lock_wait_seconds),
+        chunk_size=file.engine.chunk_size,
+        scheduler=_scheduler(file.scheduler),
     )
+    check_database_url("database.url", settings.database_url)
     env_url = os.environ.get("SEPA_ENGINE_DATABASE_URL")
     if env_url:
+        check_database_url("SEPA_ENGINE_DATABASE_URL", env_url)
         settings = Settings(**{**_asdict(settings), "database_url": env_url})
     _validate(settings)
     return settings
+
+
+def check_database_url(key: str, url: str) -> None:
+    """A URL SQLAlchemy can read, naming a backend the engine runs on; the password is never shown."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise errors.ConfigurationError(
+            key, None, "is not a database URL (e.g. sqlite:///var/sepa-engine.db or postgresql://user@host:5432/name)"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in BACKENDS:
+        raise errors.ConfigurationError(
+            key, None, f"names the database {backend!r}, which the engine does not run on (it runs on {' and '.join(BACKENDS)})"
+        )
 
 
 def _asdict(settings: Settings) -> dict[str, object]:
     return {name: getattr(settings, name) for name in Settings.__slots__}  # type: ignore[attr-defined]
 
 
-def _read(path: Path) -> dict[str, dict[str, object]]:
+def _read(path: Path) -> dict[str, object]:
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise errors.ConfigurationError("config", str(path), "does not exist") from None
+    except IsADirectoryError:
+        raise errors.ConfigurationError("config", str(path), "is a folder, not a file") from None
+    except OSError as exc:
+        raise errors.ConfigurationError("config", str(path), f"cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise errors.ConfigurationError("config", str(path), f"is not UTF-8 text (byte {exc.start + 1}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise errors.ConfigurationError("config", str(path), f"is not valid TOML: {exc}") from None
 
 
-def _check_keys(data: dict[str, dict[str, object]]) -> None:
-    for section, values in data.items():
-        if section not in _KEYS:
-            raise errors.ConfigurationError(f"[{section}]", None, f"is not a known section (known: {', '.join(sorted(_KEYS))})")
-        if not isinstance(values, dict):
-            raise errors.ConfigurationError(f"[{section}]", None, "must be a table")
-        for key in values:
-            if key not in _KEYS[section]:
-                raise errors.ConfigurationError(
-                    f"{section}.{key}", None, f"is not a known key (known: {', '.join(sorted(_KEYS[section]))})"
-                )
-    jobs = data.get("scheduler", {}).get("jobs", {})
+def _check_jobs_names(data: dict[str, object]) -> None:
+    scheduler = data.get("scheduler")
+    jobs = scheduler.get("jobs") if isinstance(scheduler, dict) else None
+    if jobs is None:
+        return
     if not isinstance(jobs, dict):
         raise errors.ConfigurationError("[scheduler.jobs]", None, "must be a table of [scheduler.jobs.<name>] tables")
-    for name, values in jobs.items():
+    for name in jobs:
         if name not in JOB_NAMES:
             raise errors.ConfigurationError(
                 f"[scheduler.jobs.{name}]", None, f"is not a known job (known: {', '.join(JOB_NAMES)})"
             )
-        if not isinstance(values, dict):
-            raise errors.ConfigurationError(f"[scheduler.jobs.{name}]", None, "must be a table")
-        for key in values:
-            if key not in _JOB_KEYS:
-                raise errors.ConfigurationError(
-                    f"scheduler.jobs.{name}.{key}", None, f"is not a known key (known: {', '.join(sorted(_JOB_KEYS))})"
-                )
 
 
-def _scheduler(section: dict[str, object]) -> SchedulerSettings:
-    """The [scheduler] section, every value checked and named when wrong.
+def _configuration_error(exc: ValidationError, data: dict[str, object]) -> errors.ConfigurationError:
+    """The first problem pydantic found, as "key value rule" with the rule in words."""
+    first = exc.errors(include_url=False)[0]
+    location = [str(part) for part in first["loc"]]
+    key = ".".join(location)
+    kind, context = first["type"], first.get("ctx") or {}
+    value = first.get("input")
+    shown = value if isinstance(value, (bool, int, float, str)) and kind != "extra_forbidden" else None
+    if kind == "extra_forbidden":
+        parent = location[:-1]
+        known = _JOB_KEYS if len(parent) == 3 else _KEYS.get(parent[0], set()) if parent else set(_KEYS)
+        if not parent:
+            return errors.ConfigurationError(f"[{location[0]}]", None, f"is not a known section (known: {', '.join(sorted(_KEYS))})")
+        return errors.ConfigurationError(key, None, f"is not a known key (known: {', '.join(sorted(known))})")
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return errors.ConfigurationError(f"[{key}]", None, "must be a table")
+    if kind == "missing":
+        return errors.ConfigurationError(key, None, _MISSING.get(location[-1], "is required"))
+    rule = _RULES.get(kind)
+    if rule is None:
+        rule = first["msg"].replace("Input should", "should").replace("String should", "should")
+    else:
+        rule = rule.format(**{name: _number(limit) for name, limit in context.items()})
+    return errors.ConfigurationError(key, shown, rule)
 
-    Without a [scheduler.jobs] table the defaults apply (``nightly`` on weekdays at 22:30);
-    with one, exactly the jobs it lists are scheduled.
-    """
-    timezone = section.get("timezone")
-    if timezone is not None and not isinstance(timezone, str):
-        raise errors.ConfigurationError("scheduler.timezone", timezone, "must be a time zone name")
-    lock_wait = section.get("lock_wait_seconds", 0.0)
-    if isinstance(lock_wait, bool) or not isinstance(lock_wait, (int, float)) or lock_wait < 0:
-        raise errors.ConfigurationError("scheduler.lock_wait_seconds", lock_wait, "must be a number of seconds, 0 or more")
-    grace = section.get("misfire_grace_seconds", DEFAULT_MISFIRE_GRACE_SECONDS)
-    if isinstance(grace, bool) or not isinstance(grace, int) or grace < 1:
-        raise errors.ConfigurationError("scheduler.misfire_grace_seconds", grace, "must be a whole number of seconds, 1 or more")
-    if "jobs" not in section:
-        return SchedulerSettings(timezone, float(lock_wait), grace)
-    jobs = tuple(_job(name, values) for name, values in section["jobs"].items())  # type: ignore[attr-defined]
-    return SchedulerSettings(timezone, float(lock_wait), grace, jobs)
+
+def _number(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
-def _job(name: str, values: dict[str, object]) -> JobSchedule:
-    enabled = values.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise errors.ConfigurationError(f"scheduler.jobs.{name}.enabled", enabled, "must be true or false")
-    cron = values.get("cron")
-    if not isinstance(cron, str):
-        raise errors.ConfigurationError(
-            f"scheduler.jobs.{name}.cron", cron, "must be a 5-field crontab line such as \"30 22 * * 1-5\""
-        )
-    return JobSchedule(name, cron, enabled)
+_RULES = {
+    "int_type": "must be a whole number (without quotes)",
+    "float_type": "must be a number (without quotes)",
+    "string_type": "must be text in quotes",
+    "bool_type": "must be true or false",
+    "finite_number": "must be a finite number (nan and inf are not numbers of seconds)",
+    "greater_than_equal": "must be {ge} or more",
+    "less_than_equal": "must be {le} or less",
+    "string_too_short": "must not be empty",
+    "string_too_long": "must be at most {max_length} characters long",
+}
+_MISSING = {"cron": "must be a 5-field crontab line such as \"30 22 * * 1-5\""}
+
+
+def _scheduler(table: SchedulerTable) -> SchedulerSettings:
+    """The [scheduler] section. Without a [scheduler.jobs] table the defaults apply
+    (``nightly`` on weekdays at 22:30); with one, exactly the jobs it lists are scheduled."""
+    if table.jobs is None:
+        return SchedulerSettings(table.timezone, float(table.lock_wait_seconds), table.misfire_grace_seconds)
+    jobs = tuple(JobSchedule(name, job.cron, job.enabled) for name, job in table.jobs.items())
+    return SchedulerSettings(table.timezone, float(table.lock_wait_seconds), table.misfire_grace_seconds, jobs)
 
 
 def _validate(settings: Settings) -> None:
@@ -186,8 +290,6 @@ def _validate(settings: Settings) -> None:
         ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise errors.ConfigurationError("engine.timezone", settings.timezone, "is not a known time zone") from None
-    if settings.chunk_size < 1:
-        raise errors.ConfigurationError("engine.chunk_size", settings.chunk_size, "must be at least 1")
     zone = settings.scheduler_timezone
     if settings.scheduler.timezone is not None:
         try:

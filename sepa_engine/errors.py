@@ -187,6 +187,13 @@ class ConfigurationError(SepaEngineError):
     problem = "is not a valid setting"
 
 
+class DatabaseUnavailable(SepaEngineError):
+    """The ledger's database did not answer (down, unreachable, refused the login)."""
+
+    code = "database_unavailable"
+    problem = "did not answer"
+
+
 class NotFound(SepaEngineError):
     code = "not_found"
     problem = "does not exist"

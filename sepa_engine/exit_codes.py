@@ -14,7 +14,8 @@ class ExitCode(IntEnum):
     OK = 0
     INVALID = 1          # refused: the input breaks rules, or names nothing in the ledger
     UNREADABLE = 2       # not XML, hostile XML, unknown message: nothing could be checked
-    USAGE = 64           # bad arguments (sysexits EX_USAGE)
+    USAGE = 64           # bad arguments or configuration (sysexits EX_USAGE)
+    UNAVAILABLE = 69     # the ledger's database did not answer; nothing done, retry later (sysexits EX_UNAVAILABLE)
     NOTHING_TO_DO = 3
     PARTIAL = 4          # some requests refused, the rest collected
     FAILED = 5
@@ -42,4 +43,6 @@ def for_error(error: errors.SepaEngineError) -> ExitCode:
     if isinstance(error, errors.NotFound):
         # Refused: the ledger has no such creditor, batch or exception (as batch approve says).
         return ExitCode.INVALID
+    if isinstance(error, errors.DatabaseUnavailable):
+        return ExitCode.UNAVAILABLE
     return ExitCode.FAILED

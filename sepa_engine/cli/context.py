@@ -15,7 +15,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sepa_engine import errors
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from sepa_engine import errors, private_files
 from sepa_engine.exit_codes import ExitCode, for_error
 from sepa_engine.config import Settings, load_settings
 from sepa_engine.db.session import Database
@@ -46,14 +49,46 @@ def settings(config: str | None) -> Settings:
 
 @contextmanager
 def database(config: str | None) -> Iterator[tuple[Settings, Database]]:
+    """The configured ledger, opened once before the command's work: a database that does
+    not answer is one line and exit code 69 (what cron mails during an outage), never a
+    traceback; so is one that stops answering halfway."""
     chosen = settings(config)
     if chosen.database_url.startswith("sqlite:///") and ":memory:" not in chosen.database_url:
-        chosen.var_dir.mkdir(parents=True, exist_ok=True)
+        private_files.ensure_dir(chosen.var_dir)
     db = Database(chosen.database_url)
     try:
+        _ping(db)
         yield chosen, db
+    except (OperationalError, InterfaceError) as exc:
+        if _answers(db):
+            raise
+        fail(_unavailable(db, exc))
     finally:
         db.dispose()
+
+
+def _ping(db: Database) -> None:
+    try:
+        with db.engine.connect():
+            pass
+    except (OperationalError, InterfaceError) as exc:
+        fail(_unavailable(db, exc))
+
+
+def _answers(db: Database) -> bool:
+    try:
+        with db.engine.connect():
+            return True
+    except (OperationalError, InterfaceError):
+        return False
+
+
+def _unavailable(db: Database, exc: DBAPIError) -> errors.DatabaseUnavailable:
+    # The driver's first line says why (refused, timeout, password); the URL never shows
+    # its password.
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+    shown = make_url(db.url).render_as_string(hide_password=True)
+    return errors.DatabaseUnavailable("database", shown, f"did not answer: {reason}")
 
 
 def fail(exc: errors.SepaEngineError, code: ExitCode | None = None) -> NoReturn:

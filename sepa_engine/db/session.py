@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from sepa_engine import private_files
+
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -28,6 +32,9 @@ def is_sqlite(engine: Engine) -> bool:
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
+            # Full IBANs, names and token hashes: the file is owner-only before SQLite opens it.
+            private_files.ensure_file(Path(parsed.database))
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
@@ -36,8 +43,11 @@ def make_engine(url: str) -> Engine:
     # Long transactions that fill a fresh table (a load, a run) would otherwise keep the
     # generic plan PostgreSQL made while the table was nearly empty: lookups by key then
     # degrade to scans as the table grows.
+    # connect_timeout: a database behind a dropped route answers "unavailable" within
+    # seconds instead of leaving cron hanging on the operating system's TCP timeout.
     return create_engine(
-        parsed, pool_pre_ping=True, connect_args={"options": "-c plan_cache_mode=force_custom_plan"}
+        parsed, pool_pre_ping=True,
+        connect_args={"options": "-c plan_cache_mode=force_custom_plan", "connect_timeout": CONNECT_TIMEOUT_SECONDS},
     )
 
 
