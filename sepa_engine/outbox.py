@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from sepa_engine import errors
+from sepa_engine import errors, private_files
 
 T = TypeVar("T")
 TEMP_PREFIX = "."
@@ -35,7 +35,8 @@ def temp_path(final: Path) -> Path:
 
 
 def ensure_dir(path: Path) -> None:
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    # Every missing level 0700, not only the last (``outbox/`` and ``pending/`` too).
+    private_files.ensure_dir(path)
 
 
 def stage(final: Path, write: Callable[[BinaryIO], T]) -> tuple[Path, T]:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from sepa_engine import errors
+from sepa_engine import errors, private_files
 from sepa_engine.cli import context
 from sepa_engine.cli.context import ConfigOption, JsonOption
 from sepa_engine.exit_codes import ExitCode, for_error
@@ -638,7 +638,8 @@ def export_prenotifications(
     else:
         text = schedule.prenotifications_csv(records)
     if output is not None:
-        output.write_text(text, "utf-8")
+        with context.handled():
+            private_files.write_new(output, text, "--output")
         print(f"{len(records)} pre-notification(s) written to {output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -2,11 +2,14 @@
 
 Every bad line is reported with its number, field and rule. Nothing is applied when any
 line is bad, unless ``--skip-bad``: the good lines are then applied and the bad ones are
-written, as they were, to the rejects file. Re-running the same file changes nothing
+written, as they were, to the rejects file: a new owner-only (0600) file, never one that
+is already there (``--rejects PATH`` that exists is refused before anything is applied; the
+default name takes the next free ``FILE.rejects.N.<ext>``), with CSV cells that a
+spreadsheet would run as formulas made inert. Re-running the same file changes nothing
 (each line carries its idempotency_key). See ``services/file_enqueue.py``.
 
 Exit codes: 0 every line applied; 1 bad lines (nothing applied, or with --skip-bad only
-the good ones); 64 bad arguments or configuration.
+the good ones); 64 bad arguments or configuration; 69 the database did not answer.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import typer
 
+from sepa_engine import errors, private_files
 from sepa_engine.cli import context
 from sepa_engine.cli.context import ConfigOption, JsonOption
 from sepa_engine.exit_codes import ExitCode
@@ -34,6 +38,9 @@ def enqueue(
     as_json: bool = JsonOption,
 ) -> None:
     """Enqueue the debit requests of FILE: all of them, or none when a line is bad (see --skip-bad)."""
+    if skip_bad and rejects is not None and rejects.exists():
+        # Refused before anything is applied: the rejects file is never written over.
+        context.fail(errors.InvalidFormat("--rejects", str(rejects), "already exists: it is never overwritten; name a new file"), ExitCode.USAGE)
     with context.handled(), context.database(config) as (_settings, db):
         try:
             with db.transaction() as session:
@@ -45,11 +52,24 @@ def enqueue(
             raise typer.Exit(int(ExitCode.INVALID)) from None
     rejects_path = None
     if report.bad:
-        rejects_path = rejects or file.with_name(f"{file.stem}.rejects{file.suffix or '.' + report.format}")
-        rejects_path.write_text(report.rejects_text(), "utf-8")
+        rejects_path = rejects or _free_name(file, report.format)
+        # New and owner-only: never over an existing file (a configuration file included).
+        with context.handled():
+            private_files.write_new(rejects_path, report.rejects_text(), "--rejects")
     _report(report, as_json, applied=True, rejects_path=rejects_path)
     if report.bad:
         raise typer.Exit(int(ExitCode.INVALID))
+
+
+def _free_name(file: Path, fmt: str) -> Path:
+    """FILE.rejects.<ext>, or FILE.rejects.2.<ext>... when an earlier run left one."""
+    suffix = file.suffix or "." + fmt
+    candidate = file.with_name(f"{file.stem}.rejects{suffix}")
+    counter = 2
+    while candidate.exists():
+        candidate = file.with_name(f"{file.stem}.rejects.{counter}{suffix}")
+        counter += 1
+    return candidate
 
 
 def _report(report: file_enqueue.FileReport, as_json: bool, *, applied: bool, rejects_path: Path | None) -> None:

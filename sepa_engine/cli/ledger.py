@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from sqlalchemy.engine import make_url
 
-from sepa_engine import errors
+from sepa_engine import errors, private_files
 from sepa_engine.cli import context, progress
 from sepa_engine.cli.context import ConfigOption, JsonOption
 from sepa_engine.exit_codes import ExitCode
@@ -40,7 +40,7 @@ def init_db(config: str | None = ConfigOption) -> None:
     with context.handled(), context.database(config) as (_settings, db):
         url = make_url(db.url)
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            private_files.ensure_dir(Path(url.database).parent)
         migrate.upgrade(db)
     context.stdout.print(f"ledger ready: {url.render_as_string(hide_password=True)}", markup=False, highlight=False)
 

@@ -114,3 +114,15 @@ def check_past_date(field: str, value: dt.date, today: dt.date) -> dt.date:
     if value > today:
         raise errors.InvalidDate(field, value.isoformat(), f"is in the future (today is {today.isoformat()})")
     return value
+
+
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"): ``=HYPERLINK(...)`` in an invoice label would run when the export is opened.
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: str) -> str:
+    """``value`` made inert for a spreadsheet: a leading ``'`` before a formula start, as
+    OWASP recommends. Only for text the engine did not format itself (labels, numbers of
+    documents, references): its own amounts, such as ``-12.50``, are written as they are."""
+    return "'" + value if value.startswith(CSV_FORMULA_STARTS) else value

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import structlog
 
-from sepa_engine import errors
+from sepa_engine import errors, private_files
 from sepa_engine.clock import Clock
 from sepa_engine.db.session import Database
 from sepa_engine.services import reconciliation
@@ -78,7 +78,7 @@ def import_inbox(
 
 
 def _move(path: Path, folder: Path) -> None:
-    folder.mkdir(mode=0o700, exist_ok=True)
+    private_files.ensure_dir(folder)
     target = folder / path.name
     counter = 1
     # Never overwrite an earlier file of the same name (a bank may reuse names).

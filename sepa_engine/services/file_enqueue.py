@@ -88,8 +88,16 @@ class FileReport:
         }
 
     def rejects_text(self) -> str:
-        text = "".join(line.raw if line.raw.endswith("\n") else line.raw + "\n" for line in self.rejected)
-        return (self.header or "") + text if self.format == "csv" else text
+        """The bad lines as they were; CSV cells that a spreadsheet would run as a formula
+        (``=...``) are made inert (``domain/text.csv_cell``), since a person opens this file."""
+        if self.format != "csv":
+            return "".join(line.raw if line.raw.endswith("\n") else line.raw + "\n" for line in self.rejected)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        for raw in [self.header or "", *(line.raw for line in self.rejected)]:
+            for row in csv.reader(io.StringIO(raw, newline="")):
+                writer.writerow([text_rules.csv_cell(cell) for cell in row])
+        return out.getvalue()
 
 
 class FileRejected(errors.SepaEngineError):

@@ -27,7 +27,7 @@ from sepa_engine.clock import Clock, business_today
 from sepa_engine.db.models import Creditor, DebtorAccount, Prenotification, ScheduleSlot
 from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import registry as registry_repo
-from sepa_engine.domain import charset, money
+from sepa_engine.domain import charset, money, text
 from sepa_engine.domain.accounts import Frequency, ScheduledCollection, scheduled_collection
 from sepa_engine.services import registry
 from sepa_engine.services.account_ledger import creditor_of, load_ledger, usable_mandate
@@ -291,5 +291,6 @@ def prenotifications_csv(records: tuple[dict[str, object], ...]) -> str:
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for record in records:
-        writer.writerow({key: "" if record[key] is None else record[key] for key in CSV_COLUMNS})
+        # Names, e-mails and references come from upstream: made inert for a spreadsheet.
+        writer.writerow({key: "" if record[key] is None else text.csv_cell(str(record[key])) for key in CSV_COLUMNS})
     return out.getvalue()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from sepa_engine import errors
 from sepa_engine.clock import Clock, business_today
 from sepa_engine.db.models import LedgerEntry
-from sepa_engine.domain import money
+from sepa_engine.domain import money, text
 from sepa_engine.domain.accounts import EntryKind, balance_due, running_balances, statement_window_start
 from sepa_engine.services.account_ledger import account_of, creditor_of, load_ledger, signed_amount
 
@@ -96,8 +96,8 @@ class Statement:
             debit = money.format_cents(line.amount_cents) if line.signed_cents > 0 else ""
             credit = money.format_cents(line.amount_cents) if line.signed_cents < 0 else ""
             writer.writerow((
-                line.issue_date.isoformat(), line.kind, line.number, line.due_date.isoformat() if line.due_date else "",
-                line.label or "", debit, credit, signed_amount(line.balance_cents),
+                line.issue_date.isoformat(), line.kind, text.csv_cell(line.number),
+                line.due_date.isoformat() if line.due_date else "", text.csv_cell(line.label or ""), debit, credit, signed_amount(line.balance_cents),
                 money.format_cents(line.open_cents) if line.open_cents is not None else "",
                 "yes" if line.under_dispute else "",
             ))

@@ -94,7 +94,8 @@ def test_skip_bad_applies_the_good_lines_and_writes_the_bad_ones_to_the_rejects_
     assert [(e["line"], e["field"]) for e in report["errors"]] == [(3, "mandate"), (4, "amount")]
     assert rejects.read_text() == (
         "idempotency_key,mandate,amount,remittance,final\n"
-        "c-2,RUM-NOBODY,11.00,,\nc-3,RUM-PRE-AG-1,-3,,\n"
+        # The cell a spreadsheet would read as a formula is made inert (issue 15).
+        "c-2,RUM-NOBODY,11.00,,\nc-3,RUM-PRE-AG-1,'-3,,\n"
     )
     assert count(db) == 2
 
