@@ -32,7 +32,7 @@ from sepa_engine import errors
 from sepa_engine.clock import Clock, business_today
 from sepa_engine.db.models import Creditor, DebitRequest, DebtorAccount, Mandate
 from sepa_engine.db.repositories import registry as repo
-from sepa_engine.domain import bank_profiles, calendar, charset, identifiers, money
+from sepa_engine.domain import bank_profiles, calendar, charset, identifiers, money, text
 from sepa_engine.domain.directdebit import LocalInstrument
 from sepa_engine.domain.mandate import FirstCollectionPolicy, MandateKind, MandateStatus, transition
 from sepa_engine.domain.masking import mask_iban, mask_reference
@@ -265,6 +265,9 @@ def register_mandate(
     key = idempotency.check_key(idempotency_key)
     _check_input(data, MandateInput)
     creditor = _creditor(session, creditor_code)
+    # A signature is something that happened: one dated after today (2999) is a typo or a
+    # made-up mandate, and would make every debit on it wait for that date.
+    text.check_past_date("signed_on", data.signed_on, business_today(clock, creditor.timezone))
     iban = identifiers.compact_iban(data.iban)
     values: dict[str, Any] = {
         "reference": _fit("reference", data.reference, Mandate.reference, shown=mask_reference(data.reference)),

@@ -557,3 +557,11 @@ def test_requests_are_listed_by_id_with_filters_and_keyset_pages(db, clock):
     assert [r.id for r in cancelled.items] == ids and cancelled.next_after is None
     assert [r.id for r in only_pending.items] == [pending]
     assert cancelled.items[0].reason == "mandate revoked"
+
+
+def test_a_mandate_signed_in_the_future_is_refused_and_nothing_is_stored(db, clock):
+    with pytest.raises(errors.InvalidDate, match=r"signed_on '2999-01-01' is in the future"):
+        setup_mandate(db, clock, signed_on=dt.date(2999, 1, 1))
+    assert count(db, Mandate) == 0
+    today = NOW.date()
+    assert setup_mandate(db, clock, signed_on=today).created
