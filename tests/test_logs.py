@@ -35,3 +35,33 @@ def test_message_ids_shaped_like_ibans_stay_readable(capsys):
     logs.configure(json_lines=True)
     structlog.get_logger("t").info("batch.published", message_id_text="file SE2026112313562103AA068E9D published")
     assert "SE2026112313562103AA068E9D" in capsys.readouterr().err
+
+
+def _mod97_valid_message_id() -> str:
+    # A message id shaped like an IBAN whose check digits happen to pass MOD 97-10, as about
+    # one message id in 97 does.
+    for suffix in range(100):
+        token = f"SE2026112313562103AA068E{suffix:02d}"
+        digits = "".join(str(int(char, 36)) for char in token[4:] + token[:4])
+        if int(digits) % 97 == 1:
+            return token
+    raise AssertionError("no suffix passes")
+
+
+def test_a_message_id_that_passes_the_iban_checksum_stays_readable_in_every_field(capsys):
+    message_id = _mod97_valid_message_id()
+    logs.configure(json_lines=True)
+    structlog.get_logger("t").info(
+        "batch.published", message_id=message_id, file=f"{message_id}.xml", error=f"file {message_id} refused"
+    )
+    event = json.loads(capsys.readouterr().err)
+    assert event["message_id"] == message_id
+    assert event["file"] == f"{message_id}.xml"
+    assert message_id in event["error"]
+
+
+def test_a_real_iban_in_free_text_is_still_masked_but_not_in_an_identifier_field(capsys):
+    logs.configure(json_lines=True)
+    structlog.get_logger("t").info("mandate.changed", error=f"refused {IBAN}", debtor_iban=IBAN, contact_name="Jeanne Dupont")
+    err = capsys.readouterr().err
+    assert IBAN not in err and "Jeanne" not in err
