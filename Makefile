@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench clean fuzz
 
 install: $(STAMP)
 
@@ -19,6 +19,12 @@ TEST_WORKERS ?= auto
 
 test: install
 	$(PY) -m pytest -q -n $(TEST_WORKERS)
+
+# The fuzz tests with many more examples than `make test` runs (SEPA_ENGINE_FUZZ_EXAMPLES,
+# 40 by default); keep every crasher found under tests/testdata/crashers/ (see its README).
+FUZZ_EXAMPLES ?= 2000
+fuzz: install
+	SEPA_ENGINE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:randomly tests/boundary/test_fuzz_parsers.py tests/boundary/test_fuzz_entry_points.py
 
 demo: install
 	@bash scripts/demo.sh

@@ -225,7 +225,13 @@ def validate_tree(source: str | os.PathLike[str], schema: etree.XMLSchema) -> tu
 def root_namespace(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> str | None:
     """Namespace of the root element, reading no further than its start tag."""
     for _event, element in iterparse(path, ("start",), max_bytes=max_bytes):
-        return etree.QName(element).namespace
+        # Read from the tag text, not etree.QName: a namespace holding "}" (well-formed XML)
+        # made QName raise ValueError, a traceback instead of "unknown message"
+        # (tests/testdata/crashers/returns/pain.002-brace-in-namespace.xml).
+        tag = element.tag
+        if not isinstance(tag, str) or not tag.startswith("{"):
+            return None
+        return tag[1:].rpartition("}")[0]
     return None
 
 

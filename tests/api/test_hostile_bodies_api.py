@@ -53,3 +53,17 @@ def test_bidi_zero_width_and_control_characters_in_a_body_are_refused_with_the_f
     answer = api.post("/v1/creditors/pressimmo/debtor-accounts", {"reference": "AG-9", "name": f"Du{char}pont"}, key=f"t-{ord(char)}")
     assert answer.status_code == 422, answer.text
     assert [(e["field"], e["code"]) for e in answer.json()["errors"]] == [("name", "invalid_characters")]
+
+
+def test_http_crashers_answer_4xx_on_every_write_route(api: Api) -> None:
+    from tests.boundary.test_crashers import crasher_files
+
+    routes = _write_routes(api)
+    for crasher in crasher_files("http"):
+        raw = crasher.read_bytes()
+        for method, path in routes:
+            answer = api.client.request(
+                method, path, content=raw,
+                headers={**api.auth(), "Idempotency-Key": f"{crasher.name}-{method}-{path}", "Content-Type": "application/json"},
+            )
+            assert 400 <= answer.status_code < 500, (crasher.name, method, path, answer.status_code)
