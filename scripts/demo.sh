@@ -37,7 +37,7 @@ echo; echo "== Refused requests"
 "$engine" requests list --status refused
 
 echo; echo "== The bank answers November's GIM file (simulated): rejects, a return, the credit"
-november=$("$engine" batches list --creditor gim --limit 1 --json | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)[0]["file"])')
+november=$("$engine" batches list --creditor gim --limit 1 --json | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)[0]["path"])')
 answers="var/inbox/$(basename "$november" .xml)"
 if [ ! -e "$answers-pain002.xml" ]; then
   "$engine" simulate-bank "$november" --reject-rate 0.34 --return-rate 0.5 --seed 7 --out var/inbox

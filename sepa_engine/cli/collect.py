@@ -21,6 +21,7 @@ from sepa_engine.domain.money import format_cents
 from sepa_engine.domain.statuses import BatchStatus
 from sepa_engine.ids import TimestampIds
 from sepa_engine.services.approval import approve_batch
+from sepa_engine.services import views
 from sepa_engine.services.collection import CollectionReport, run_collection
 
 batches_app = typer.Typer(help="Files written for the bank.", no_args_is_help=True)
@@ -241,7 +242,7 @@ def batches_list(
             session, creditor_code=creditor, statuses=statuses, business_from=start, business_to=end, limit=limit
         )
         document = [_batch_json(b, code) | {"business_date": day.isoformat()} for b, code, day in found]
-        # The file is <message id>.xml (in --json); "approved by" only when someone approved.
+        # file_name is <message id>.xml, path where it is on this host (--json); "approved by" only when someone approved.
         approvals = any(b.approved_by for b, _code, _day in found)
         columns = ["id", "creditor", "run date", "message id", "status", "txs", "control sum"] + (["approved by"] if approvals else [])
         rows = [
@@ -263,33 +264,11 @@ def _batch_status(value: str) -> BatchStatus:
         )
 
 
-def _batch_json(batch: Batch, creditor_code: str) -> dict[str, Any]:
-    return {
-        "id": batch.id,
-        "creditor": creditor_code,
-        "message_id": batch.message_id,
-        "status": batch.status,
-        "version": batch.version,
-        "transactions": batch.count,
-        "control_sum": format_cents(batch.sum_cents),
-        "file": batch.path or batch.file_name,
-        "sha256": batch.sha256,
-        "created_at": batch.created_at.isoformat(),
-        "published_at": batch.published_at.isoformat() if batch.published_at else None,
-        "approved_by": batch.approved_by,
-        "approved_at": batch.approved_at.isoformat() if batch.approved_at else None,
-        "failure": batch.failure,
-        "blocks": [
-            {
-                "payment_info_id": b.payment_info_id,
-                "collection_date": b.collection_date.isoformat(),
-                "sequence_type": b.sequence_type,
-                "transactions": b.count,
-                "control_sum": format_cents(b.sum_cents),
-            }
-            for b in batch.blocks
-        ],
-    }
+def _batch_json(batch: Batch, creditor_code: str, *, with_blocks: bool = False) -> dict[str, Any]:
+    """The API's batch document (services/views), plus what only the ledger's host may see:
+    the file's ``path`` there and a failed file's ``failure``."""
+    document = views.batch_document(batch, creditor_code, batch.blocks if with_blocks else None)
+    return document | {"path": batch.path, "failure": batch.failure}
 
 
 @batch_app.command("show")
@@ -306,7 +285,7 @@ def batch_show(
         creditor = repo.creditor_by_id(session, batch.creditor_id)
         requests = repo.requests_of_batch(session, batch_id)
         refused = repo.refused_of_creditor_in_run(session, batch.run_id, batch.creditor_id)
-        document = _batch_json(batch, creditor.code) | {
+        document = _batch_json(batch, creditor.code, with_blocks=True) | {
             "requests": [_request_json(r) for r in requests],
             "refused_in_run": [_request_json(r) for r in refused],
         }

@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 
 from sepa_engine import errors
 from sepa_engine.clock import Clock
-from sepa_engine.db.models import Batch, Creditor, DebitRequest
+from sepa_engine.db.models import Batch, Creditor
 from sepa_engine.db.repositories import api as repo
 from sepa_engine.domain.masking import mask_iban, mask_name
-from sepa_engine.domain.money import format_cents
 from sepa_engine.domain.statuses import RequestStatus, request_transition
 from sepa_engine.services import problems, registry, return_exceptions
+from sepa_engine.services.views import batch_document, creditor_document, request_document
 
 log = structlog.get_logger("sepa_engine.api")
 
@@ -33,54 +33,12 @@ class RequestNotCancellable(errors.CollectionError):
     problem = "is no longer pending: it cannot be cancelled"
 
 
-def creditor_document(row: Creditor) -> dict[str, Any]:
-    return {
-        "code": row.code,
-        "name": row.name,
-        "creditor_identifier": row.creditor_identifier,
-        "iban": mask_iban(row.iban),
-        "bic": row.bic,
-        "local_instrument": row.local_instrument,
-        "pain008_version": row.pain008_version,
-        "lead_days": row.lead_days,
-        "cutoff": row.cutoff,
-        "timezone": row.timezone,
-        "prenotification_days": row.prenotification_days,
-        "group_code": row.group_code,
-        "bank_profile": row.bank_profile,
-        "ultimate_creditor_name": row.ultimate_creditor_name,
-        "ultimate_creditor_id": row.ultimate_creditor_id,
-    }
-
-
 def creditors(session: Session, codes: frozenset[str]) -> list[dict[str, Any]]:
     return [creditor_document(row) for row in repo.creditors_by_codes(session, sorted(codes))]
 
 
 def creditor(session: Session, code: str) -> dict[str, Any]:
     return creditor_document(registry._creditor(session, code))
-
-
-def request_document(row: DebitRequest, creditor_code: str, mandate_reference: str, found: list[dict[str, object]] | None = None) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "creditor": creditor_code,
-        "end_to_end_id": row.end_to_end_id,
-        "mandate": mandate_reference,
-        "amount": format_cents(row.amount_cents),
-        "remittance": row.remittance,
-        "requested_date": row.requested_date.isoformat(),
-        "final": row.final,
-        "status": row.status,
-        "status_changed_at": row.status_changed_at.isoformat(),
-        "reason_code": row.reason_code,
-        "reason": row.reason,
-        "batch_id": row.batch_id,
-        "collection_date": row.collection_date.isoformat() if row.collection_date else None,
-        "sequence_type": row.sequence_type,
-        "attempt": row.attempt,
-        "problems": found or [],
-    }
 
 
 def get_request(session: Session, creditor_code: str, request_id: int) -> dict[str, Any]:
@@ -113,39 +71,6 @@ def cancel_request(session: Session, creditor_code: str, request_id: int, *, clo
         session.refresh(row)
         log.info("request.cancelled", creditor=creditor.code, request_id=row.id)
     return request_document(row, creditor.code, reference)
-
-
-def batch_document(row: Batch, creditor_code: str, blocks: list[Any] | None = None) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "id": row.id,
-        "creditor": creditor_code,
-        "message_id": row.message_id,
-        "status": row.status,
-        "version": row.version,
-        "file_name": row.file_name,
-        "transactions": row.count,
-        "control_sum": format_cents(row.sum_cents),
-        "sha256": row.sha256,
-        "size": row.size,
-        "created_at": row.created_at.isoformat(),
-        "written_at": row.written_at.isoformat() if row.written_at else None,
-        "published_at": row.published_at.isoformat() if row.published_at else None,
-        "approved_by": row.approved_by,
-        "approved_at": row.approved_at.isoformat() if row.approved_at else None,
-    }
-    if blocks is not None:
-        document["blocks"] = [
-            {
-                "payment_info_id": b.payment_info_id,
-                "collection_date": b.collection_date.isoformat(),
-                "sequence_type": b.sequence_type,
-                "local_instrument": b.local_instrument,
-                "transactions": b.count,
-                "control_sum": format_cents(b.sum_cents),
-            }
-            for b in blocks
-        ]
-    return document
 
 
 def list_batches(session: Session, creditor_code: str, *, after_id: int, limit: int, status: str | None) -> list[dict[str, Any]]:

@@ -11,6 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sepa_engine.cli.main import app
+from sepa_engine.db.repositories import collection as collection_repo
+from sepa_engine.services import views
 from tests import ledger
 
 runner = CliRunner()
@@ -120,7 +122,21 @@ def test_batches_list_filters_by_repeated_status(two_creditors):
 def test_batches_list_awaiting_approval_shortcut(two_creditors):
     (held,) = _listed(two_creditors, "--awaiting-approval")
     assert (held["creditor"], held["status"], held["approved_by"]) == ("held", "awaiting_approval", None)
-    assert "/pending/held/" in held["file"]
+    assert "/pending/held/" in held["path"]
+
+
+def test_batch_json_of_the_cli_is_the_apis_document_plus_the_hosts_path(two_creditors, db):
+    # The CLI once built its own JSON: "file" where the API says "file_name", and no size.
+    (listed,) = _listed(two_creditors, "--creditor", "held")
+    shown = json.loads(_run(two_creditors, "batch", "show", str(listed["id"]), "--json").stdout)
+    with db.reader() as session:
+        batch = collection_repo.batch(session, listed["id"])
+        api_list_item = views.batch_document(batch, "held")
+        api_detail = views.batch_document(batch, "held", batch.blocks)
+    assert {k: v for k, v in listed.items() if k not in ("path", "failure", "business_date")} == api_list_item
+    extra = ("path", "failure", "requests", "refused_in_run")
+    assert {k: v for k, v in shown.items() if k not in extra} == api_detail
+    assert listed["file_name"] == Path(listed["path"]).name and listed["size"] == Path(listed["path"]).stat().st_size
 
 
 def test_batches_list_filters_by_the_runs_business_date(two_creditors):
