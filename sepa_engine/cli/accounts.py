@@ -133,7 +133,8 @@ def show(
 ) -> None:
     """The account: mode and schedule, mandate, details and what it owes."""
     with _refusals():
-        view = _read(lambda s: accounts.show_account(s, creditor, account), config)
+        with context.engine(config) as engine:
+            view = engine.account(creditor, account)
     context.render(view.to_dict(), as_json, lambda: _draw_account(view))
 
 
@@ -383,9 +384,10 @@ def statement(
         if as_csv and as_json:
             raise errors.InvalidFormat("--csv", None, "and --json exclude each other")
         start, end = _date("--from", date_from), _date("--to", date_to)
-        result = _read(lambda s: statements.statement(
-            s, creditor, account, clock=SystemClock(), all_entries=all_entries, date_from=start, date_to=end,
-            document=document), config)
+        with context.engine(config) as engine:
+            result = engine.statement(
+                creditor, account, all_entries=all_entries, date_from=start, date_to=end, document=document
+            )
     if as_csv:
         sys.stdout.write(result.to_csv())
         return
@@ -426,7 +428,8 @@ def pay_now(
             data = PayNowInput.from_mapping(_document(file, account_documents.PAY_NOW))
         else:
             data = PayNowInput(amount=amount, invoices=tuple(invoice) if invoice else None)
-        result = _write(lambda s: on_demand.pay_now(s, creditor, account, data, idempotency_key=key, clock=SystemClock()), config)
+        with context.engine(config) as engine:
+            result = engine.pay_now(creditor, account, data, idempotency_key=key)
     context.render(result.to_dict(), as_json, lambda: _draw_payment(result))
 
 

@@ -15,14 +15,14 @@ from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.cli.progress import bar
 from sepa_engine.clock import SystemClock
+from sepa_engine.engine import Engine
 from sepa_engine.db.models import Batch, DebitRequest
 from sepa_engine.db.repositories import collection as repo
 from sepa_engine.domain.money import format_cents
 from sepa_engine.domain.statuses import BatchStatus
-from sepa_engine.ids import TimestampIds
 from sepa_engine.services.approval import approve_batch
 from sepa_engine.services import views
-from sepa_engine.services.collection import CollectionReport, run_collection
+from sepa_engine.services.collection import CollectionReport
 
 batches_app = typer.Typer(help="Files written for the bank.", no_args_is_help=True)
 batch_app = typer.Typer(help="One file written for the bank.", no_args_is_help=True)
@@ -60,9 +60,9 @@ def collect(
         # A bar on stderr when it is a terminal; nothing at all under cron or in a pipe.
         # SIGTERM finishes the file in progress; the next run writes the rest.
         with bar("Collecting") as progress, context.stop_on_signals(stop):
-            report = run_collection(
-                db, settings, clock, TimestampIds(clock), creditor_code=creditor, business_date=business_date,
-                dry_run=dry_run, progress=progress, should_stop=stop.is_set,
+            report = Engine(settings, database=db, clock=clock).collect(
+                creditor=creditor, business_date=business_date, dry_run=dry_run, progress=progress,
+                should_stop=stop.is_set,
             )
         refusals = _refusals(db, report)
         context.render(_report_json(report, refusals), as_json, lambda: _draw_report(report, refusals))

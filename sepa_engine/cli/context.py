@@ -21,7 +21,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sepa_engine import errors, private_files
 from sepa_engine.exit_codes import ExitCode, for_error
 from sepa_engine.config import Settings, load_settings
+from sepa_engine.clock import SystemClock
 from sepa_engine.db.session import Database
+from sepa_engine.engine import Engine
 
 ConfigOption = typer.Option(None, "--config", help="Configuration file (TOML); default config/sepa-engine.toml.")
 JsonOption = typer.Option(False, "--json", help="One JSON document on stdout, for machines.")
@@ -89,6 +91,13 @@ def _unavailable(db: Database, exc: DBAPIError) -> errors.DatabaseUnavailable:
     reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
     shown = make_url(db.url).render_as_string(hide_password=True)
     return errors.DatabaseUnavailable("database", shown, f"did not answer: {reason}")
+
+
+@contextmanager
+def engine(config: str | None) -> Iterator[Engine]:
+    """The public Python API on the configured ledger: commands call its operations."""
+    with database(config) as (chosen, db):
+        yield Engine(chosen, database=db, clock=SystemClock())
 
 
 def fail(exc: errors.SepaEngineError, code: ExitCode | None = None) -> NoReturn:

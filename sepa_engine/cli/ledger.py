@@ -110,10 +110,8 @@ def list_requests(
     as_json: bool = JsonOption,
 ) -> None:
     """Debit requests by id, with their status and why they were refused or cancelled."""
-    with context.handled(), context.database(config) as (_settings, db), db.reader() as session:
-        page = registry.list_requests(
-            session, status=status.value if status else None, creditor_code=creditor, after_id=after, limit=limit
-        )
+    with context.handled(), context.engine(config) as engine:
+        page = engine.requests(creditor=creditor, status=status.value if status else None, after_id=after, limit=limit)
     records = [
         {
             "id": row.id,
@@ -206,8 +204,8 @@ def revoke_mandate(
     as_json: bool = JsonOption,
 ) -> None:
     """Revoke a mandate: its pending requests are cancelled; later requests are refused (MD01)."""
-    with context.handled(), context.database(config) as (_settings, db), db.transaction() as session:
-        cancelled = registry.revoke_mandate(session, creditor, reference, reason=reason, clock=SystemClock())
+    with context.handled(), context.engine(config) as engine:
+        cancelled = engine.revoke_mandate(creditor, reference, reason=reason)
     document = {"creditor": creditor, "reference": reference, "status": "revoked", "cancelled_requests": cancelled}
     context.render(document, as_json, lambda: context.stdout.print(
         f"Mandate {reference} of {creditor} is revoked; {cancelled} pending request(s) cancelled."))

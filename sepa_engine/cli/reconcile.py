@@ -19,6 +19,7 @@ from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.cli.returns import returns_app
 from sepa_engine.clock import SystemClock
+from sepa_engine.engine import Engine
 from sepa_engine.services import reconciliation, return_exceptions
 
 exceptions_app = typer.Typer(help="Bank records the reconciliation could not apply by itself.", no_args_is_help=True)
@@ -36,28 +37,25 @@ def reconcile(
     worst = ExitCode.OK
     documents: list[dict[str, object]] = []
     clock = SystemClock()
-    with context.database(config) as (_settings, db):
+    with context.database(config) as (settings, db):
+        engine = Engine(settings, database=db, clock=clock)
         for path in files:
-            outcome, code = reconcile_one(db, path, clock=clock, strict=strict)
+            outcome, code = reconcile_one(engine, path, strict=strict)
             documents.append(outcome)
             worst = max(worst, code)
     context.render({"files": documents}, as_json, lambda: _draw(documents))
     raise typer.Exit(int(worst))
 
 
-def reconcile_one(db, path: Path, *, clock, strict: bool = False) -> tuple[dict[str, object], ExitCode]:  # type: ignore[no-untyped-def]
-    """Reconcile one file in its own transaction; a refusal is noted in another one."""
-    sha256: str | None = None
+def reconcile_one(engine: Engine, path: Path, *, strict: bool = False) -> tuple[dict[str, object], ExitCode]:
+    """Reconcile one file in its own transaction; the engine notes a refusal in another one."""
     try:
-        sha256 = reconciliation.file_sha256(path)
         # A bar on a terminal only (stderr): cron mail and --json output stay clean.
-        with db.transaction() as session, progress.bar(f"Reconciling {path.name}") as bar:
-            report = reconciliation.reconcile_file(session, path, clock=clock, strict=strict, progress=bar)
+        with progress.bar(f"Reconciling {path.name}") as bar:
+            report = engine.reconcile(path, strict=strict, progress=bar)
     except (errors.MessageError, errors.SchemaViolation) as exc:
         problem = exc.rule if exc.field == "file" else str(exc)
         typer.echo(f"{path}: {' '.join(problem.split())}", err=True)
-        with db.transaction() as session:
-            reconciliation.record_refusal(session, path, sha256, problem, clock=clock)
         return {"path": str(path), "status": "refused", "error": problem}, ExitCode.UNREADABLE
     document = {"status": "duplicate" if report.duplicate else "applied", **report.to_dict()}
     return document, ExitCode.INVALID if report.exceptions else ExitCode.OK

@@ -72,7 +72,7 @@ def test_sigterm_during_collect_finishes_the_file_in_progress_and_exits_143(db, 
     import os
     import signal
 
-    from sepa_engine.cli import collect as collect_cli
+    from sepa_engine import engine as engine_module
     from sepa_engine.exit_codes import ExitCode
     from sepa_engine.services.collection import CollectionReport
 
@@ -85,7 +85,7 @@ def test_sigterm_during_collect_finishes_the_file_in_progress_and_exits_143(db, 
         heard.extend([before, should_stop()])
         return CollectionReport(run_id=None, business_date=dt.date(2026, 11, 23), dry_run=False, interrupted=True)
 
-    monkeypatch.setattr(collect_cli, "run_collection", run_collection)
+    monkeypatch.setattr(engine_module, "run_collection", run_collection)
     result = runner.invoke(app, ["collect", "--config", str(_config(tmp_path, database_url))])
     assert heard == [False, True]
     assert result.exit_code == ExitCode.INTERRUPTED == 143

@@ -1,0 +1,234 @@
+"""The public Python API: what upstream Python code calls, in one small typed module.
+
+``Engine`` opens a transaction per call (committed when the call returns, rolled back
+when it raises) and calls the services; it holds no rules of its own. Inputs are the
+services' input types, re-exported here; every refusal is a ``SepaEngineError`` with a
+stable ``code``. Writes take an idempotency key: calling again with the same key and the
+same content returns what the first call stored (``created`` false) and changes nothing.
+
+    from sepa_engine.engine import Engine, DebitRequestInput
+
+    with Engine.open("sepa-engine.toml") as engine:
+        engine.enqueue("gim", DebitRequestInput(mandate="RUM-1", amount="12.34"), idempotency_key="inv-1")
+        report = engine.collect()
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
+
+from sepa_engine.clock import Clock, SystemClock
+from sepa_engine.config import Settings, load_settings
+from sepa_engine.db import migrate
+from sepa_engine.db.repositories.registry import RequestRow
+from sepa_engine.db.session import Database
+from sepa_engine import errors
+from sepa_engine.errors import SepaEngineError
+from sepa_engine.ids import IdSource, TimestampIds
+from sepa_engine.progress import SILENT, Progress
+from sepa_engine.services import accounts, batch_enqueue, on_demand, reconciliation, registry, statements
+from sepa_engine.services.account_inputs import PayNowInput
+from sepa_engine.services.accounts import AccountView
+from sepa_engine.services.batch_enqueue import BatchResult, EnqueueItem
+from sepa_engine.services.collection import CollectionReport, run_collection
+from sepa_engine.services.inputs import AddressInput, CreditorInput, DebitRequestInput, DebtorAccountInput, MandateInput
+from sepa_engine.services.on_demand import PaymentResult
+from sepa_engine.services.reconciliation import ReconcileReport
+from sepa_engine.services.registry import CreditorResult, DebtorAccountResult, MandateResult, Page, RequestResult
+from sepa_engine.services.statements import Statement
+
+__all__ = [
+    "AccountView",
+    "AddressInput",
+    "BatchResult",
+    "CollectionReport",
+    "CreditorInput",
+    "CreditorResult",
+    "DebitRequestInput",
+    "DebtorAccountInput",
+    "DebtorAccountResult",
+    "Engine",
+    "EnqueueItem",
+    "MandateInput",
+    "MandateResult",
+    "Page",
+    "PayNowInput",
+    "PaymentResult",
+    "ReconcileReport",
+    "RequestResult",
+    "RequestRow",
+    "SepaEngineError",
+    "Statement",
+]
+
+_T = TypeVar("_T")
+
+
+class Engine:
+    """One ledger (its settings, database, clock and message ids) and the operations on it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database: Database | None = None,
+        clock: Clock | None = None,
+        ids: IdSource | None = None,
+    ) -> None:
+        """``database`` defaults to one opened on ``settings.database_url`` (closed by
+        ``close``); ``clock`` to the system clock; ``ids`` to timestamped message ids."""
+        self.settings = settings
+        self._owns_database = database is None
+        self.database = database if database is not None else Database(settings.database_url)
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.ids: IdSource = ids if ids is not None else TimestampIds(self.clock)
+
+    @classmethod
+    def open(cls, config: str | os.PathLike[str] | None = None, *, clock: Clock | None = None) -> Engine:
+        """An engine on the configuration file ``config`` (else ``SEPA_ENGINE_CONFIG``, else
+        the defaults), with its database brought to the latest schema."""
+        engine = cls(load_settings(config), clock=clock)
+        engine.migrate()
+        return engine
+
+    def migrate(self) -> None:
+        """Bring the database to the latest schema (what ``sepa-engine db upgrade`` does)."""
+        if self.settings.database_url.startswith("sqlite:///") and ":memory:" not in self.settings.database_url:
+            self.settings.var_dir.mkdir(parents=True, exist_ok=True)
+        migrate.upgrade(self.database)
+
+    def close(self) -> None:
+        if self._owns_database:
+            self.database.dispose()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- registering -----------------------------------------------------------------------
+    def register_creditor(self, data: CreditorInput, *, idempotency_key: str) -> CreditorResult:
+        return self._write(lambda s: registry.register_creditor(s, data, idempotency_key=idempotency_key, clock=self.clock))
+
+    def register_debtor_account(self, creditor: str, data: DebtorAccountInput, *, idempotency_key: str) -> DebtorAccountResult:
+        return self._write(
+            lambda s: registry.register_debtor_account(s, creditor, data, idempotency_key=idempotency_key, clock=self.clock)
+        )
+
+    def register_mandate(self, creditor: str, data: MandateInput, *, idempotency_key: str) -> MandateResult:
+        """Store a mandate; it replaces ``data.supersedes``, or the account's active mandate."""
+        return self._write(
+            lambda s: registry.register_mandate(s, creditor, data, idempotency_key=idempotency_key, clock=self.clock)
+        )
+
+    def revoke_mandate(self, creditor: str, reference: str, *, reason: str) -> int:
+        """Revoke a mandate; returns how many of its pending requests were cancelled."""
+        return self._write(lambda s: registry.revoke_mandate(s, creditor, reference, reason=reason, clock=self.clock))
+
+    # -- debiting --------------------------------------------------------------------------
+    def enqueue(self, creditor: str, data: DebitRequestInput, *, idempotency_key: str) -> RequestResult:
+        """Ask for one debit on a mandate, collected by the next run on or after its date."""
+        return self._write(
+            lambda s: registry.enqueue_request(s, creditor, data, idempotency_key=idempotency_key, clock=self.clock)
+        )
+
+    def enqueue_many(self, creditor: str, items: Iterable[EnqueueItem]) -> BatchResult:
+        """Many debits in one transaction, all or none (a monthly rent run): the same contract
+        as ``enqueue``, with a few round trips per thousand requests instead of several each."""
+        return self._write(lambda s: batch_enqueue.enqueue_requests(s, creditor, items, clock=self.clock))
+
+    def pay_now(self, creditor: str, account: str, data: PayNowInput, *, idempotency_key: str) -> PaymentResult:
+        """Debit part or all of an account's collectable balance, or chosen invoices, on demand."""
+        return self._write(
+            lambda s: on_demand.pay_now(s, creditor, account, data, idempotency_key=idempotency_key, clock=self.clock)
+        )
+
+    def collect(
+        self,
+        *,
+        creditor: str | None = None,
+        business_date: dt.date | None = None,
+        dry_run: bool = False,
+        progress: Progress = SILENT,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> CollectionReport:
+        """One collection run: the due requests into pain.008 files in the outbox.
+
+        Runs its own transactions (one per file); ``dry_run`` changes nothing and reports
+        the plan; ``should_stop`` is asked between files."""
+        return run_collection(
+            self.database, self.settings, self.clock, self.ids, creditor_code=creditor, business_date=business_date,
+            dry_run=dry_run, progress=progress, should_stop=should_stop,
+        )  # fmt: skip
+
+    def reconcile(
+        self, path: str | os.PathLike[str], *, strict: bool = False, progress: Progress = SILENT
+    ) -> ReconcileReport:
+        """Apply one bank file (pain.002, camt.052/053/054) to the ledger, whole or not at all;
+        a file already applied changes nothing (``report.duplicate``). A file that cannot be
+        read raises ``MessageError`` or ``SchemaViolation`` after its refusal is recorded."""
+        sha256: str | None = None
+        try:
+            sha256 = reconciliation.file_sha256(path)
+            return self._write(
+                lambda s: reconciliation.reconcile_file(s, path, clock=self.clock, strict=strict, progress=progress)
+            )
+        except (errors.MessageError, errors.SchemaViolation) as exc:
+            # Refused whole: the refusal is kept in the ledger (its own transaction), then raised.
+            problem = exc.rule if exc.field == "file" else str(exc)
+            self._write(lambda s: reconciliation.record_refusal(s, path, sha256, problem, clock=self.clock))
+            raise
+
+    # -- reading ---------------------------------------------------------------------------
+    def requests(
+        self, *, creditor: str | None = None, status: str | None = None, after_id: int | None = None, limit: int = 50
+    ) -> Page[RequestRow]:
+        """Debit requests by id with their status and why they were refused or cancelled."""
+        return self._read(
+            lambda s: registry.list_requests(s, status=status, creditor_code=creditor, after_id=after_id, limit=limit)
+        )
+
+    def account(self, creditor: str, account: str) -> AccountView:
+        """An account: its mode, mandate (IBAN masked), what it owes and whether it can pay now."""
+        return self._read(lambda s: accounts.show_account(s, creditor, account))
+
+    def statement(
+        self,
+        creditor: str,
+        account: str,
+        *,
+        all_entries: bool = False,
+        date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
+        document: str | None = None,
+    ) -> Statement:
+        """An account's statement: its entries and balances over a period."""
+        return self._read(
+            lambda s: statements.statement(
+                s, creditor, account, clock=self.clock, all_entries=all_entries, date_from=date_from,
+                date_to=date_to, document=document,
+            )
+        )  # fmt: skip
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _write(self, operation: Callable[[Session], _T]) -> _T:
+        with self.database.transaction() as session:
+            return operation(session)
+
+    def _read(self, operation: Callable[[Session], _T]) -> _T:
+        with self.database.reader() as session:
+            return operation(session)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A write transaction for what the operations above do not cover (the services)."""
+        with self.database.transaction() as session:
+            yield session
