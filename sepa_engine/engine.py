@@ -29,7 +29,7 @@ from sepa_engine.config import Settings, load_settings
 from sepa_engine.db import migrate
 from sepa_engine.db.repositories.registry import RequestRow
 from sepa_engine.db.session import Database
-from sepa_engine import errors
+from sepa_engine import errors, private_files
 from sepa_engine.errors import SepaEngineError
 from sepa_engine.ids import IdSource, TimestampIds
 from sepa_engine.progress import SILENT, Progress
@@ -101,7 +101,7 @@ class Engine:
     def migrate(self) -> None:
         """Bring the database to the latest schema (what ``sepa-engine db upgrade`` does)."""
         if self.settings.database_url.startswith("sqlite:///") and ":memory:" not in self.settings.database_url:
-            self.settings.var_dir.mkdir(parents=True, exist_ok=True)
+            private_files.ensure_dir(self.settings.var_dir)
         migrate.upgrade(self.database)
 
     def close(self) -> None:
