@@ -38,8 +38,7 @@ def _list(field: str, value: object) -> list[Any]:
 def _strings(field: str, values: object) -> tuple[str, ...]:
     items = _list(field, values)
     for index, item in enumerate(items):
-        if not isinstance(item, str):
-            raise errors.InvalidFormat(f"{field}[{index}]", _type_name(item), "must be a string")
+        _check_type(f"{field}[{index}]", item, (str,))
     return tuple(items)
 
 

@@ -125,9 +125,18 @@ def read_lines(text: str, fmt: str) -> tuple[list[Line], list[BadLine], str | No
     return _csv(text)
 
 
+def _physical_lines(text: str) -> list[str]:
+    """The file's lines as an editor and the csv module count them (LF, CR LF or CR).
+
+    ``str.splitlines`` also breaks at U+2028, U+0085, form feed and others, which may stand
+    inside a JSON string or a CSV cell: line numbers in reports and the rejects file then
+    no longer matched the file."""
+    return io.StringIO(text, newline="").readlines()
+
+
 def _jsonl(text: str) -> list[Line]:
     lines: list[Line] = []
-    for number, raw in enumerate(text.splitlines(keepends=True), start=1):
+    for number, raw in enumerate(_physical_lines(text), start=1):
         if not raw.strip():
             continue
         try:
@@ -140,7 +149,7 @@ def _jsonl(text: str) -> list[Line]:
 
 
 def _csv(text: str) -> tuple[list[Line], list[BadLine], str | None]:
-    physical = text.splitlines(keepends=True)
+    physical = _physical_lines(text)
     reader = csv.reader(io.StringIO(text, newline=""))
     rows = _rows(reader)
     header = next(rows, None)

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 
 from sepa_engine import errors
+from sepa_engine.domain import text
 
 T = TypeVar("T", bound="_Input")
 
@@ -190,6 +191,9 @@ _TYPE_WORDS: dict[type, str] = {
 
 
 def _check_type(field: str, value: object, accepted: tuple[type | None, ...]) -> None:
+    if isinstance(value, str):
+        # The text rules hold at every door, the Python API's included (domain/text.py).
+        text.check(field, value)
     if value is None:
         if None in accepted:
             return

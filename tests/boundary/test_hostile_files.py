@@ -138,3 +138,37 @@ def test_load_of_a_file_nested_100000_deep_is_refused_not_a_recursion_error(db: 
     result = runner.invoke(app, ["load", str(directory), "--config", config])
     assert result.exit_code == 1, result.output
     assert "creditors.json: nests arrays and objects 100000 deep" in result.stderr
+
+
+def test_the_python_api_refuses_nul_and_surrogates_when_the_input_is_built() -> None:
+    from sepa_engine import errors
+    from sepa_engine.services.account_inputs import PayNowInput
+    from sepa_engine.services.inputs import DebtorAccountInput
+
+    try:
+        DebtorAccountInput(reference="CUST-1", name="Martin\x00")
+    except errors.InvalidCharacters as exc:
+        assert exc.field == "name" and "NUL" in exc.rule
+    else:
+        raise AssertionError("NUL accepted")
+    try:
+        PayNowInput(invoices=("F1", "F\ud8002"))
+    except errors.InvalidCharacters as exc:
+        assert exc.field == "invoices[1]"
+    else:
+        raise AssertionError("surrogate accepted")
+
+
+def test_line_numbers_count_only_real_line_breaks_not_u2028_inside_a_json_string(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    world.creditor(db, "pressimmo")
+    world.account(db, "pressimmo", "AG-1")
+    config = config_file(tmp_path, database_url)
+    file = tmp_path / "requests.jsonl"
+    # json.dumps(ensure_ascii=False) writes U+2028 raw, which is valid JSON inside a string.
+    first = json.dumps({"idempotency_key": "k-1", "mandate": MANDATE, "amount": "1.00", "remittance": "a\u2028b\u2029c"}, ensure_ascii=False)
+    file.write_text(first + "\n" + _line("k-2", amount="bad") + "\n", "utf-8")
+    result = _enqueue(file, config)
+    assert result.exit_code == 1, result.output
+    assert [(e["line"], e["field"]) for e in json.loads(result.stdout)["errors"]] == [(2, "amount")]
