@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session
 
+from sepa_engine.db import bulk
 from sepa_engine.db.models import (
     AccountChange,
     AccountChangeField,
@@ -315,8 +316,11 @@ def unbooked_requests(
 
 
 def insert_entries(session: Session, rows: list[dict[str, object]]) -> None:
-    """Insert ledger entries in one executemany (no ORM bookkeeping)."""
-    if rows:
+    """Insert ledger entries in one statement: ``INSERT ... SELECT FROM unnest`` on PostgreSQL
+    (``db/bulk.py``), one executemany on SQLite (no ORM bookkeeping on either)."""
+    if rows and bulk.is_postgresql(session):
+        bulk.insert(session, LedgerEntry.__table__, rows)
+    elif rows:
         session.execute(insert(LedgerEntry), rows)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, case, func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
+from sepa_engine.db import bulk
 from sepa_engine.db.models import Batch, Creditor, DebitRequest, DebtorAccount, Mandate, PaymentBlock, Run
 from sepa_engine.domain.mandate import MandateStatus
 from sepa_engine.domain.statuses import BatchStatus, RequestStatus
@@ -146,13 +147,22 @@ def due_requests(
 
 
 def update_requests(session: Session, values: list[dict[str, object]]) -> None:
-    """Bulk UPDATE by primary key: one Core executemany per set of columns (the ORM's bulk
-    path costs as much again in bookkeeping we do not need here)."""
+    """Bulk UPDATE by primary key, one statement per set of columns.
+
+    PostgreSQL: one ``UPDATE ... FROM unnest(arrays)`` per set (``db/bulk.py``), so a chunk of
+    20,000 rows is one statement instead of 20,000 through the driver's executemany.
+    SQLite: one Core executemany, its fast path (no network round trip per row; the ORM's
+    bulk path costs as much again in bookkeeping we do not need here).
+    """
     table = DebitRequest.__table__
     by_columns: dict[tuple[str, ...], list[dict[str, object]]] = {}
     for row in values:
         by_columns.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
+    postgresql = bulk.is_postgresql(session)
     for columns, rows in by_columns.items():
+        if postgresql:
+            bulk.update_by_id(session, table, columns, rows)
+            continue
         statement = (
             update(table)
             .where(table.c.id == bindparam("_id"))
