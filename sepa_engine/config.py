@@ -60,6 +60,18 @@ class SchedulerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Prometheus exposition of the ledger's facts (``sepa_engine/metrics.py``)."""
+
+    # ``serve``'s own endpoint: 0 = off (the default); on ``address`` (loopback by default,
+    # so nothing is exposed beyond the machine unless the operator says so).
+    port: int = 0
+    address: str = "127.0.0.1"
+    # node_exporter textfile written by ``run-nightly`` after each run; None = none.
+    textfile: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = "sqlite:///var/sepa-engine.db"
     var_dir: Path = Path("var")
@@ -72,6 +84,7 @@ class Settings:
     # Requests read from the ledger per round trip during a run.
     chunk_size: int = 5_000
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @property
     def scheduler_timezone(self) -> str:
@@ -128,16 +141,24 @@ class ApiTable(_Table):
     token_cache_seconds: object = None
 
 
+class MetricsTable(_Table):
+    port: Annotated[int, Field(ge=0, le=65_535)] = 0
+    address: _Text = "127.0.0.1"
+    textfile: _Text | None = None
+
+
 class ConfigFile(_Table):
     database: DatabaseTable = DatabaseTable()
     paths: PathsTable = PathsTable()
     engine: EngineTable = EngineTable()
     scheduler: SchedulerTable = SchedulerTable()
     api: ApiTable = ApiTable()
+    metrics: MetricsTable = MetricsTable()
 
 
 _SECTIONS: dict[str, type[_Table]] = {
     "database": DatabaseTable, "paths": PathsTable, "engine": EngineTable, "scheduler": SchedulerTable, "api": ApiTable,
+    "metrics": MetricsTable,
 }
 _KEYS = {section: set(model.model_fields) for section, model in _SECTIONS.items()}
 _JOB_KEYS = set(JobTable.model_fields)
@@ -168,6 +189,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         lock_wait_seconds=float(file.engine.lock_wait_seconds),
         chunk_size=file.engine.chunk_size,
         scheduler=_scheduler(file.scheduler),
+        metrics=_metrics(file.metrics),
     )
     check_database_url("database.url", settings.database_url)
     env_url = os.environ.get("SEPA_ENGINE_DATABASE_URL")
@@ -194,6 +216,14 @@ def check_database_url(key: str, url: str) -> None:
         raise errors.ConfigurationError(
             key, None, f"names the database {backend!r}, which the engine does not run on (it runs on {' and '.join(BACKENDS)})"
         )
+
+
+def _metrics(table: MetricsTable) -> MetricsSettings:
+    # Types and the port's range are the model's; the textfile's suffix is node_exporter's rule.
+    textfile = table.textfile
+    if textfile is not None and not textfile.endswith(".prom"):
+        raise errors.ConfigurationError("metrics.textfile", textfile, "must be a file path ending in .prom (node_exporter reads only those)")
+    return MetricsSettings(table.port, table.address, Path(textfile) if textfile else None)
 
 
 def _asdict(settings: Settings) -> dict[str, object]:

@@ -12,19 +12,21 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sepa_engine.api import docs, problems, response_schemas
 from sepa_engine.api.batcher import EnqueueBatcher
 from sepa_engine.api.deps import ApiContext, TokenCache, storable_parameters
+from sepa_engine.api import fastpath
 from sepa_engine.api.fastpath import EnqueueFastPath, replay_body
 from sepa_engine.api.routes import accounts, creditors, files, registry, returns
 from sepa_engine.api.settings import ApiSettings
 from sepa_engine.clock import Clock
 from sepa_engine.config import Settings
 from sepa_engine.db.session import Database
+from sepa_engine.metrics import ApiMetrics, MetricsMiddleware
 
 VERSION = "1"
 # Every router of the app, in order; tests walk them to try each route (FastAPI includes
@@ -128,6 +130,17 @@ def create_app(settings: Settings, db: Database, clock: Clock, api_settings: Api
         """Liveness: answers without a token and without touching the ledger."""
         return JSONResponse({"status": "ok"})
 
+    metrics = ApiMetrics(db)
+    app.state.metrics = metrics
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """Prometheus exposition (README "Metrics"): without a token, like health; serve the
+        API on an internal address (api.host) or filter /metrics at the proxy."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     def openapi() -> dict[str, Any]:
         return response_schemas.attach(docs.build(app))
 
@@ -135,4 +148,6 @@ def create_app(settings: Settings, db: Database, clock: Clock, api_settings: Api
     # Outermost first: the body limit, then the enqueue fast path (api/fastpath.py).
     app.add_middleware(EnqueueFastPath, context=context)
     app.add_middleware(BodyLimit, limit=chosen.max_body_bytes)
+    # Outermost: counts every answer, the fast path's and the body limit's included.
+    app.add_middleware(MetricsMiddleware, metrics=metrics, fast_path=fastpath._PATH, fast_route=fastpath.ROUTE)
     return app

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from sepa_engine import errors, metrics
 from sepa_engine.cli import context
 from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
@@ -48,6 +49,9 @@ def run_nightly(
         with context.stop_on_signals(stop):
             with _scheduler_errors():
                 result = nightly.run_nightly(db, settings, SystemClock(), should_stop=stop.is_set)
+        if settings.metrics.textfile is not None:
+            # After the run is recorded, so the file shows this run's outcome.
+            metrics.write_textfile(db, settings.metrics.textfile)
         document = result.to_dict()
         context.render(document, as_json, lambda: _draw_run(document))
     raise typer.Exit(result.exit_code)
@@ -76,9 +80,23 @@ def serve(config: str = context.ConfigOption) -> None:
     """Run the configured jobs (scheduler.jobs) on their cron lines until SIGTERM or SIGINT."""
     with context.database(config) as (settings, db), context.handled():
         stop = threading.Event()
-        with context.stop_on_signals(stop):
-            with _scheduler_errors():
-                daemon.serve(db, settings, SystemClock(), stop)
+        endpoint = None
+        if settings.metrics.port:
+            try:
+                endpoint = metrics.serve_ledger_metrics(db, settings.metrics.port, settings.metrics.address)
+            except OSError as exc:
+                context.fail(errors.ConfigurationError(
+                    "metrics.port", settings.metrics.port, f"cannot be listened on at {settings.metrics.address}: {exc.strerror or exc}"
+                ))
+        try:
+            with context.stop_on_signals(stop):
+                with _scheduler_errors():
+                    daemon.serve(db, settings, SystemClock(), stop)
+        finally:
+            if endpoint is not None:
+                server, _thread = endpoint
+                server.shutdown()
+                server.server_close()
     raise typer.Exit(0)
 
 

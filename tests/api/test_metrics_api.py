@@ -1,0 +1,52 @@
+"""The API's /metrics: Prometheus text, every name sepa_engine_*, traffic and ledger facts."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.api.conftest import Api
+
+BASE = "/v1/creditors/pressimmo"
+REQUEST = {"mandate": "RUM-PRE-AG-1", "amount": "76.00", "remittance": "Facture F-1"}
+
+
+def scrape(api: Api) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = api.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.text):
+        assert family.name.startswith("sepa_engine_"), family.name
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples, name: str, **labels: str) -> float:  # type: ignore[no-untyped-def]
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_metrics_count_requests_by_route_template_enqueues_and_refusals_by_reason_code(api: Api) -> None:
+    assert api.post(f"{BASE}/debit-requests", REQUEST, key="m-1").status_code == 201
+    assert api.post(f"{BASE}/debit-requests", REQUEST, key="m-1").status_code == 201  # a replay enqueues nothing
+    refused = api.post(f"{BASE}/debit-requests", {**REQUEST, "mandate": "RUM-UNKNOWN"}, key="m-2")
+    assert refused.status_code >= 400
+    problem = refused.json()
+    api.get(f"{BASE}/debit-requests/999999")
+
+    samples = scrape(api)
+    route = "/v1/creditors/{creditor}/debit-requests"
+    assert value(samples, "sepa_engine_http_requests_total", method="POST", route=route, status="201") == 2
+    assert value(samples, "sepa_engine_api_enqueued_total", route=route) == 1
+    assert value(
+        samples, "sepa_engine_api_refusals_total", code=problem["code"], reason_code=problem.get("reason_code") or "none"
+    ) == 2  # the unknown mandate and the unknown request: every problem answered counts
+    # Route templates, never raw paths: ids would make one series per request.
+    assert not any("999999" in dict(labels).get("route", "") for _, labels in samples)
+    assert value(samples, "sepa_engine_http_request_duration_seconds_count", method="POST", route=route) == 3
+
+
+def test_metrics_carry_the_ledger_facts(api: Api) -> None:
+    samples = scrape(api)
+    assert ("sepa_engine_open_exceptions", ()) in samples
+    assert value(samples, "sepa_engine_open_exceptions") == 0
