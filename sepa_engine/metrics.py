@@ -31,7 +31,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server, write_to_textfile
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    start_http_server,
+    write_to_textfile,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -151,6 +159,7 @@ def serve_ledger_metrics(db: Database, port: int, address: str) -> Any:
 
 # --- the API ---------------------------------------------------------------------------------
 
+METRICS_PATH = "/metrics"
 ENQUEUE_ROUTES = frozenset({"/v1/creditors/{creditor}/debit-requests", "/v1/group-payments"})
 _PROBLEM = b"application/problem+json"
 
@@ -180,7 +189,10 @@ class ApiMetrics:
 
 class MetricsMiddleware:
     """Counts every request by its route template (never the raw path: ids would make a
-    label per creditor and request) and reads the code of every problem answered."""
+    label per creditor and request) and reads the code of every problem answered.
+
+    It also answers ``GET /metrics`` itself, without a token like ``/v1/health``: keep the
+    API on an internal address (``api.host``) or filter ``/metrics`` at the proxy."""
 
     def __init__(self, app: ASGIApp, metrics: ApiMetrics, fast_path: re.Pattern[str], fast_route: str) -> None:
         self.app = app
@@ -191,6 +203,9 @@ class MetricsMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope.get("path") == METRICS_PATH and scope.get("method") == "GET":
+            await self._expose(send)
             return
         started = time.perf_counter()
         status = 500
@@ -221,6 +236,12 @@ class MetricsMiddleware:
             if problem:
                 code, reason = _problem_codes(b"".join(body))
                 self.metrics.refusals.labels(code, reason).inc()
+
+    async def _expose(self, send: Send) -> None:
+        body = generate_latest(self.metrics.registry)
+        headers = [(b"content-type", CONTENT_TYPE_LATEST.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     def _route(self, scope: Scope) -> str:
         route = scope.get("route")

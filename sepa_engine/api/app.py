@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -132,15 +132,6 @@ def create_app(settings: Settings, db: Database, clock: Clock, api_settings: Api
 
     metrics = ApiMetrics(db)
     app.state.metrics = metrics
-
-    @app.get("/metrics", include_in_schema=False)
-    def prometheus_metrics() -> Response:
-        """Prometheus exposition (README "Metrics"): without a token, like health; serve the
-        API on an internal address (api.host) or filter /metrics at the proxy."""
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
     def openapi() -> dict[str, Any]:
         return response_schemas.attach(docs.build(app))
 
@@ -148,6 +139,7 @@ def create_app(settings: Settings, db: Database, clock: Clock, api_settings: Api
     # Outermost first: the body limit, then the enqueue fast path (api/fastpath.py).
     app.add_middleware(EnqueueFastPath, context=context)
     app.add_middleware(BodyLimit, limit=chosen.max_body_bytes)
-    # Outermost: counts every answer, the fast path's and the body limit's included.
+    # Outermost: counts every answer, the fast path's and the body limit's included, and
+    # answers GET /metrics itself (not a route of the API: it is not in the OpenAPI document).
     app.add_middleware(MetricsMiddleware, metrics=metrics, fast_path=fastpath._PATH, fast_route=fastpath.ROUTE)
     return app
