@@ -410,9 +410,12 @@ class Prenotification(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"))
     debtor_account_id: Mapped[int] = mapped_column(ForeignKey("debtor_accounts.id"))
-    slot_id: Mapped[int] = mapped_column(ForeignKey("schedule_slots.id"), unique=True)
+    # The schedule's slot and period; none for the pre-notification of a retry.
+    slot_id: Mapped[int | None] = mapped_column(ForeignKey("schedule_slots.id"), unique=True)
     debit_request_id: Mapped[int] = mapped_column(ForeignKey("debit_requests.id"), unique=True)
-    period: Mapped[str] = mapped_column(String(7))
+    period: Mapped[str | None] = mapped_column(String(7))
+    # "schedule" (an automatic account's debit) or "retry" (a failed debit presented again).
+    kind: Mapped[str] = mapped_column(String(8), default="schedule", server_default="schedule")
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     collection_date: Mapped[dt.date] = mapped_column(Date)
     nominal_date: Mapped[dt.date] = mapped_column(Date)

@@ -78,6 +78,8 @@ class MandateState:
     # Another collection of the mandate is at the bank or settled (asked only when
     # ``asks_others_at_bank``; False otherwise).
     others_at_bank: bool = False
+    # A FNAL collection of the mandate was presented.
+    final_collected: bool = False
 
 
 # --- effects ---------------------------------------------------------------------------------
@@ -121,6 +123,11 @@ class ResetFirstCollection:
 
 
 @dataclass(frozen=True, slots=True)
+class ResetFinalCollection:
+    """The final collection never happened: the mandate may carry it again."""
+
+
+@dataclass(frozen=True, slots=True)
 class BlockMandate:
     reason_code: str
 
@@ -143,10 +150,15 @@ class CancelPending:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """Present the debit again: a new collection, attempt ``attempt``, not before ``on``."""
+    """Present the debit again: a new collection, attempt ``attempt``, not before ``on``, with
+    a pre-notification issued today (a re-presentation is a new collection, and the debtor
+    is told of every collection: EPC016-06 SDD Core rulebook, pre-notification, 14 calendar
+    days before the due date unless creditor and debtor agreed another period)."""
 
     attempt: int
     on: dt.date
+    # The day its pre-notification is issued (the business day the failure is applied).
+    notified_on: dt.date
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,27 +170,58 @@ class OpenDispute:
 
 
 Effect = (
-    AlreadyApplied | QueueException | SetStatus | BookReturn | BookFee | ResetFirstCollection | BlockMandate
-    | HoldMandate | CancelPending | Retry | OpenDispute
+    AlreadyApplied | QueueException | SetStatus | BookReturn | BookFee | ResetFirstCollection
+    | ResetFinalCollection | BlockMandate | HoldMandate | CancelPending | Retry | OpenDispute
 )
+
+# Sequence types of a collection that uses the mandate up (OOFF) or ends it (FNAL): once one
+# was settled, nothing more may be collected, so only a reject before settlement (nothing
+# happened) lets it be presented again.
+_LAST_OF_MANDATE = frozenset({"OOFF", "FNAL"})
+# The default agreed notice between a pre-notification and its collection (EPC016-06).
+DEFAULT_NOTICE_DAYS = 14
+
+
+def _never_happened(record: Record, debit: Debit) -> bool:
+    """The failure means the collection did not take place, for the mandate's history: a
+    first collection rejected or returned (the next is FRST again, as the rulebook's
+    sequence rules ask), a one-off collection rejected before settlement."""
+    if debit.sequence_type == "FRST":
+        return record.outcome in RETRIED
+    return debit.sequence_type == "OOFF" and record.outcome is _O.REJECTED
 
 
 def asks_others_at_bank(record: Record, debit: Debit, mandate: MandateState) -> bool:
     """Whether ``decide`` needs ``MandateState.others_at_bank`` for this record."""
-    return record.outcome in RETRIED and debit.sequence_type == "FRST" and mandate.first_collected
+    return mandate.first_collected and _never_happened(record, debit)
 
 
-def retry_date(today: dt.date) -> dt.date:
-    """The earliest date a re-presentation may ask for; the collection run moves it to the
-    creditor's earliest possible collection date."""
-    return calendar.add_target_days(today, 1)
+def may_retry(record: Record, debit: Debit) -> bool:
+    """A failure that may be presented again: a reject, or a return of a recurrent
+    collection. An OOFF or FNAL collection that was settled (then returned) used the mandate
+    up; a refund or a reversal is never presented again."""
+    if record.outcome is _O.REJECTED:
+        return True
+    return record.outcome in RETRIED and debit.sequence_type not in _LAST_OF_MANDATE
 
 
-def decide(record: Record, debit: Debit, mandate: MandateState | None, policy: ReasonCode, *, today: dt.date) -> list[Effect]:
+def retry_date(today: dt.date, notice_days: int = DEFAULT_NOTICE_DAYS) -> dt.date:
+    """The earliest date a re-presentation may ask for: the next TARGET day, and not before
+    the agreed notice has run from the pre-notification issued ``today``. The collection
+    run then moves it to the creditor's earliest possible collection date."""
+    return max(calendar.add_target_days(today, 1), calendar.next_target_day(today + dt.timedelta(days=notice_days)))
+
+
+def decide(
+    record: Record, debit: Debit, mandate: MandateState | None, policy: ReasonCode | None, *, today: dt.date,
+    notice_days: int = DEFAULT_NOTICE_DAYS,
+) -> list[Effect]:
     """The effects of ``record`` on ``debit`` (and its mandate), in the order they apply.
 
-    ``mandate`` may be None for a settlement (nothing of the mandate is read then).
-    ``today`` is the creditor's business day, the date of a return booked without one.
+    ``mandate`` and ``policy`` may be None for a settlement (nothing of them is read then).
+    ``today`` is the creditor's business day, the date of a return booked without one and
+    the day a retry's pre-notification is issued; ``notice_days`` is the creditor's agreed
+    notice (``creditors.prenotification_days``).
     """
     if debit.already_applied or (record.outcome is _O.SETTLED and _R(debit.status) is _R.SETTLED):
         return [AlreadyApplied()]
@@ -187,7 +230,7 @@ def decide(record: Record, debit: Debit, mandate: MandateState | None, policy: R
         return [QueueException(f"is {_R(debit.status).value}: it cannot become {target.value}")]
     if not record.outcome.is_failure():
         return [SetStatus(target)]
-    assert mandate is not None, "a failure is decided on its mandate"
+    assert mandate is not None and policy is not None, "a failure is decided on its mandate and policy"
     effects: list[Effect] = [
         SetStatus(target, policy.code or None, f"{record.outcome.value} by the bank: {policy.meaning}"[:1000]),
     ]
@@ -197,6 +240,8 @@ def decide(record: Record, debit: Debit, mandate: MandateState | None, policy: R
         effects.append(BookFee(record.fees_cents, on))
     if asks_others_at_bank(record, debit, mandate) and not mandate.others_at_bank:
         effects.append(ResetFirstCollection())
+    if debit.sequence_type == "FNAL" and record.outcome is _O.REJECTED and mandate.final_collected:
+        effects.append(ResetFinalCollection())
     status, reason = MandateStatus(mandate.status), mandate.status_reason
     if policy.mandate_effect is MandateEffect.BLOCK and status is not MandateStatus.BLOCKED:
         # A revoked or superseded mandate has nothing left to block.
@@ -210,8 +255,8 @@ def decide(record: Record, debit: Debit, mandate: MandateState | None, policy: R
         status = MandateStatus.HELD
     if status is MandateStatus.BLOCKED:
         effects.append(CancelPending(reason, f"mandate blocked ({reason})"))
-    elif record.outcome in RETRIED and policy.retry_allowed and debit.attempt <= policy.max_retries:
-        effects.append(Retry(debit.attempt + 1, retry_date(today)))
+    elif may_retry(record, debit) and policy.retry_allowed and debit.attempt <= policy.max_retries:
+        effects.append(Retry(debit.attempt + 1, retry_date(today, notice_days), today))
     if policy.opens_dispute and record.outcome in DISPUTED:
         effects.append(OpenDispute(policy.code, policy.meaning))
     return effects

@@ -90,6 +90,8 @@ _OUTCOME = {Kind(outcome.value): outcome for outcome in decisions.Outcome}
 # Debits a bank record can still be about.
 _AT_BANK = tuple(s.value for s in (_R.SUBMITTED, _R.SETTLED))
 _DISPUTED_KINDS = frozenset(Kind(outcome.value) for outcome in decisions.DISPUTED)
+# The kind of a retry's pre-notification (the schedule's are "schedule").
+PRENOTICE_RETRY = "retry"
 _HASH_CHUNK = 1 << 20
 # Records applied per round of bulk statements: large enough that a statement's fixed cost
 # is spread thin, small enough that what a chunk holds in memory stays a few megabytes.
@@ -294,7 +296,7 @@ class _Run:
         self.matched_any = False
         self.foreign_accounts: set[str] = set()
         # Small per-file caches: a file speaks about a few creditors and a few codes.
-        self._creditors: dict[int, tuple[str, str]] = {}
+        self._creditors: dict[int, tuple[str, str, int]] = {}
         self._policies: dict[tuple[int, str | None], ReasonCode] = {}
         self._ours: dict[str, bool] = {}
         self._days: dict[tuple[str, dt.datetime], dt.date] = {}
@@ -392,13 +394,18 @@ class _Run:
         if facts.outcome.is_failure():
             policy = self._policy(row.creditor_id, record.reason_code)
             mandate = state.mandates[row.mandate_id]
-            mandate_state = decisions.MandateState(mandate.status, mandate.status_reason, mandate.first_collected_on is not None)
+            mandate_state = decisions.MandateState(
+                mandate.status, mandate.status_reason, mandate.first_collected_on is not None,
+                final_collected=mandate.final_collected,
+            )
             if decisions.asks_others_at_bank(facts, debit, mandate_state):
                 mandate_state = dataclasses.replace(
                     mandate_state, others_at_bank=self._others_at_bank(mandate.id, row.id, state)
                 )
-        code, timezone = self._creditor(row.creditor_id)
-        effects = decisions.decide(facts, debit, mandate_state, policy, today=self._today(timezone, state.now))
+        code, timezone, notice_days = self._creditor(row.creditor_id)
+        effects = decisions.decide(
+            facts, debit, mandate_state, policy, today=self._today(timezone, state.now), notice_days=notice_days
+        )
         first = effects[0]
         if isinstance(first, decisions.AlreadyApplied):
             self.report.already_applied += 1
@@ -454,6 +461,10 @@ class _Run:
             mandate.first_collected_on = None
             state.writes.mandate(mandate.id, {"first_collected_on": None})
             done.append("first collection reset")
+        elif isinstance(effect, decisions.ResetFinalCollection):
+            mandate.final_collected = False
+            state.writes.mandate(mandate.id, {"final_collected": False})
+            done.append("final collection reset")
         elif isinstance(effect, decisions.BlockMandate):
             mandate.status = transition(MandateStatus(mandate.status), MandateStatus.BLOCKED).value
             mandate.status_reason = effect.reason_code
@@ -552,11 +563,12 @@ class _Run:
             today = self._days[key] = now.astimezone(ZoneInfo(timezone)).date()
         return today
 
-    def _creditor(self, creditor_id: int) -> tuple[str, str]:
+    def _creditor(self, creditor_id: int) -> tuple[str, str, int]:
+        """Code, time zone and agreed pre-notification notice (days) of a creditor."""
         known = self._creditors.get(creditor_id)
         if known is None:
             creditor = repo.creditor_by_id(self.session, creditor_id)
-            known = self._creditors[creditor_id] = (creditor.code, creditor.timezone)
+            known = self._creditors[creditor_id] = (creditor.code, creditor.timezone, creditor.prenotification_days)
         return known
 
     def _policy(self, creditor_id: int, code: str | None) -> ReasonCode:
@@ -719,13 +731,16 @@ class _Run:
         if facts.outcome.is_failure() and not debit.already_applied:
             policy = self._policy(request.creditor_id, record.reason_code)
             mandate = repo.mandate_for_update(self.session, request.mandate_id)
-            mandate_state = decisions.MandateState(mandate.status, mandate.status_reason, mandate.first_collected_on is not None)
+            mandate_state = decisions.MandateState(
+                mandate.status, mandate.status_reason, mandate.first_collected_on is not None,
+                final_collected=mandate.final_collected,
+            )
             if decisions.asks_others_at_bank(facts, debit, mandate_state):
                 others = repo.other_requests_count(self.session, mandate.id, request.id, _AT_BANK) > 0
                 mandate_state = dataclasses.replace(mandate_state, others_at_bank=others)
-        code, timezone = self._creditor(request.creditor_id)
+        code, timezone, notice_days = self._creditor(request.creditor_id)
         effects = decisions.decide(
-            facts, debit, mandate_state, policy, today=business_today(self.clock, timezone)
+            facts, debit, mandate_state, policy, today=business_today(self.clock, timezone), notice_days=notice_days
         )
         first = effects[0]
         if isinstance(first, decisions.AlreadyApplied):
@@ -775,6 +790,9 @@ class _Run:
         elif isinstance(effect, decisions.ResetFirstCollection):
             mandate.first_collected_on = None
             done.append("first collection reset")
+        elif isinstance(effect, decisions.ResetFinalCollection):
+            mandate.final_collected = False
+            done.append("final collection reset")
         elif isinstance(effect, decisions.BlockMandate):
             mandate.status = transition(MandateStatus(mandate.status), MandateStatus.BLOCKED).value
             mandate.status_reason, mandate.status_changed_at = effect.reason_code, now
@@ -857,11 +875,11 @@ def _runs(items: list[tuple[str, T]]) -> Iterator[tuple[str, list[T]]]:
 class _Retry:
     """A retry decided in a segment, written with the segment; its id comes then."""
 
-    __slots__ = ("creditor_code", "mandate_reference", "original", "on", "id", "mandate_id")
+    __slots__ = ("creditor_code", "mandate_reference", "original", "on", "notified_on", "id", "mandate_id")
 
     def __init__(self, creditor_code: str, mandate: MandateRow, original: RequestRow, decided: decisions.Retry) -> None:
         self.creditor_code = creditor_code
-        self.on = decided.on
+        self.on, self.notified_on = decided.on, decided.notified_on
         self.mandate_reference = mandate.reference
         self.original = original
         self.id: int | None = None
@@ -1077,8 +1095,38 @@ def schedule_retry(
         return None
     retry.attempt, retry.retry_of_id = attempt, request.id
     session.flush()
+    notify_retries(session, request.creditor_id, [(retry.id, retry.mandate_id, retry.amount_cents, on)], decided.notified_on, clock=clock)
     log.debug("return.retry_scheduled", request_id=request.id, retry_id=retry.id, attempt=attempt)
     return retry.id
+
+
+def notify_retries(
+    session: Session, creditor_id: int, retries: list[tuple[int, int, int, dt.date]], notified_on: dt.date, *, clock: Clock
+) -> int:
+    """Pre-notify each new retry (id, mandate id, cents, date), as the schedule pre-notifies
+    its debits: a ``prenotifications`` row of kind ``retry`` that ``accounts prenotifications
+    export`` hands to the creditor's mailing system. A retry notified before (a replayed file)
+    is not notified twice. Returns how many notices were written."""
+    if not retries:
+        return 0
+    notified = repo.requests_with_prenotification(session, [retry_id for retry_id, *_ in retries])
+    fresh = [r for r in retries if r[0] not in notified]
+    if not fresh:
+        return 0
+    mandates = repo.mandate_accounts(session, {mandate_id for _, mandate_id, _, _ in fresh})
+    creditor = repo.creditor_by_id(session, creditor_id)
+    now = clock.now()
+    repo.insert_prenotifications(session, [
+        {
+            "creditor_id": creditor_id, "debtor_account_id": mandates[mandate_id][0], "slot_id": None,
+            "debit_request_id": retry_id, "period": None, "amount_cents": cents, "collection_date": on,
+            "nominal_date": on, "mandate_reference": mandates[mandate_id][1],
+            "creditor_identifier": creditor.creditor_identifier, "issued_on": notified_on, "issued_at": now,
+            "kind": PRENOTICE_RETRY,
+        }
+        for retry_id, mandate_id, cents, on in fresh
+    ])
+    return len(fresh)
 
 
 def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -> None:
@@ -1154,6 +1202,11 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
         retry.id, retry.mandate_id = result.id, result.mandate_id
         links.append({"b_id": result.id, "attempt": original.attempt + 1, "retry_of_id": original.id})
     repo.update_requests(session, links)
+    notify_retries(
+        session, creditor_id,
+        [(r.id, r.mandate_id, r.original.amount_cents, r.on) for r in retries if r.id is not None and r.mandate_id is not None],
+        retries[0].notified_on, clock=clock,
+    )
     for retry in retries:
         logger.debug("return.retry_scheduled", request_id=retry.original.id, retry_id=retry.id, attempt=retry.original.attempt + 1)
 

@@ -245,6 +245,7 @@ CSV_COLUMNS = (
     "collection_date",
     "issued_on",
     "issued_at",
+    "kind",
 )
 
 
@@ -256,7 +257,8 @@ def prenotifications(
     collection_to: dt.date | None = None,
     issued_on: dt.date | None = None,
 ) -> tuple[dict[str, object], ...]:
-    """Pre-notifications of one creditor, by collection date, as flat records."""
+    """Pre-notifications of one creditor, by collection date, as flat records: the schedule's
+    and those of retries (``kind``), so one export feeds the creditor's mailing system."""
     creditor = creditor_of(session, creditor_code)
     if collection_from is not None and collection_to is not None and collection_to < collection_from:
         raise errors.InvalidDate("to", collection_to.isoformat(), "is before from")
@@ -283,6 +285,7 @@ def _record(row: repo.PrenotificationRow) -> dict[str, object]:
         "collection_date": row.collection_date.isoformat(),
         "issued_on": row.issued_on.isoformat(),
         "issued_at": row.issued_at.isoformat(),
+        "kind": row.kind,
     }
 
 

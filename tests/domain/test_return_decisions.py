@@ -14,6 +14,8 @@ from sepa_engine.domain.reason_codes import MandateEffect
 
 TODAY = dt.date(2026, 12, 4)  # a Friday
 NEXT_TARGET_DAY = dt.date(2026, 12, 7)
+# Fourteen calendar days after the pre-notification issued today (a Friday, a TARGET day).
+RETRY_ON = dt.date(2026, 12, 18)
 BOOKED = dt.date(2026, 12, 2)
 ACTIVE = d.MandateState(MandateStatus.ACTIVE, None, first_collected=True)
 SUBMITTED = d.Debit("submitted", "RCUR", attempt=1)
@@ -46,7 +48,7 @@ def test_every_failure_sets_the_status_books_the_return_and_follows_the_codes_po
     holds = policy.mandate_effect is MandateEffect.HOLD
     assert (d.HoldMandate(policy.code) in effects) is holds
     retried = not blocks and policy.max_retries >= 1 and outcome in (d.Outcome.REJECTED, d.Outcome.RETURNED)
-    assert (d.Retry(2, NEXT_TARGET_DAY) in effects) is retried
+    assert (d.Retry(2, RETRY_ON, TODAY) in effects) is retried
     disputed = policy.opens_dispute and outcome in (d.Outcome.RETURNED, d.Outcome.REFUNDED)
     assert (d.OpenDispute(policy.code, policy.meaning) in effects) is disputed
     # A recurrent collection that failed leaves the first collection as it was.
@@ -59,7 +61,7 @@ def test_a_soft_code_is_retried_up_to_the_creditors_max_retries_and_never_after(
     policy = dataclasses.replace(reason_codes.lookup(code), max_retries=max_retries, retry_allowed=True)
     for attempt in range(1, max_retries + 1):
         effects = _decide(code, debit=dataclasses.replace(SUBMITTED, attempt=attempt), policy=policy)
-        assert d.Retry(attempt + 1, NEXT_TARGET_DAY) in effects
+        assert d.Retry(attempt + 1, RETRY_ON, TODAY) in effects
     last = _decide(code, debit=dataclasses.replace(SUBMITTED, attempt=max_retries + 1), policy=policy)
     assert not any(isinstance(e, d.Retry) for e in last)
 
@@ -149,4 +151,46 @@ def test_a_hard_code_on_a_held_mandate_blocks_it():
 
 def test_a_soft_code_on_a_held_mandate_retries_the_debit_which_waits_for_the_release():
     held = d.MandateState(MandateStatus.HELD, "MD06", first_collected=True)
-    assert d.Retry(2, NEXT_TARGET_DAY) in _decide("AM04", mandate=held)
+    assert d.Retry(2, RETRY_ON, TODAY) in _decide("AM04", mandate=held)
+
+
+
+# --- retries: notice, sequence types ----------------------------------------------------------
+@pytest.mark.parametrize(("notice_days", "on"), [
+    (14, dt.date(2026, 12, 18)),
+    (5, dt.date(2026, 12, 9)),
+    (0, NEXT_TARGET_DAY),  # no notice agreed: the next TARGET day, never today
+    (1, NEXT_TARGET_DAY),  # Saturday 5 December is no TARGET day
+    (21, dt.date(2026, 12, 28)),  # 25 and 26 December are TARGET holidays, 27 a Sunday
+])
+def test_a_retry_asks_for_a_date_the_creditors_agreed_notice_allows(notice_days, on):
+    record = d.Record(d.Outcome.REJECTED, "AM04")
+    effects = d.decide(record, SUBMITTED, ACTIVE, reason_codes.lookup("AM04"), today=TODAY, notice_days=notice_days)
+    assert d.Retry(2, on, TODAY) in effects
+
+
+@pytest.mark.parametrize("sequence", ["OOFF", "FNAL"])
+def test_a_one_off_or_final_collection_rejected_before_settlement_is_retried(sequence):
+    debit = dataclasses.replace(SUBMITTED, sequence_type=sequence)
+    used = dataclasses.replace(ACTIVE, final_collected=sequence == "FNAL")
+    effects = _decide("AM04", d.Outcome.REJECTED, debit=debit, mandate=used)
+    assert d.Retry(2, RETRY_ON, TODAY) in effects
+    # The collection never happened: the mandate may carry it again.
+    reset = d.ResetFirstCollection() if sequence == "OOFF" else d.ResetFinalCollection()
+    assert reset in effects
+
+
+@pytest.mark.parametrize("sequence", ["OOFF", "FNAL"])
+@pytest.mark.parametrize("outcome", [d.Outcome.RETURNED, d.Outcome.REFUNDED, d.Outcome.REVERSED])
+def test_a_one_off_or_final_collection_is_never_retried_after_settlement(sequence, outcome):
+    debit = dataclasses.replace(SUBMITTED, sequence_type=sequence)
+    used = dataclasses.replace(ACTIVE, final_collected=sequence == "FNAL")
+    effects = _decide("AM04", outcome, debit=debit, mandate=used)
+    assert not any(isinstance(e, (d.Retry, d.ResetFirstCollection, d.ResetFinalCollection)) for e in effects)
+
+
+def test_a_rejected_one_off_collection_keeps_the_mandate_used_while_another_is_at_the_bank():
+    debit = dataclasses.replace(SUBMITTED, sequence_type="OOFF")
+    assert d.asks_others_at_bank(d.Record(d.Outcome.REJECTED, "AM04"), debit, ACTIVE)
+    effects = _decide("AM04", debit=debit, mandate=dataclasses.replace(ACTIVE, others_at_bank=True))
+    assert d.ResetFirstCollection() not in effects

@@ -544,11 +544,12 @@ class PrenotificationRow:
     email: str | None
     mandate_reference: str
     end_to_end_id: str
-    period: str
+    period: str | None
     amount_cents: int
     collection_date: dt.date
     issued_on: dt.date
     issued_at: dt.datetime
+    kind: str
 
 
 def prenotifications(
@@ -576,6 +577,7 @@ def prenotifications(
             Prenotification.collection_date,
             Prenotification.issued_on,
             Prenotification.issued_at,
+            Prenotification.kind,
         )
         .join(Creditor, Creditor.id == Prenotification.creditor_id)
         .join(DebtorAccount, DebtorAccount.id == Prenotification.debtor_account_id)

@@ -26,6 +26,7 @@ from sepa_engine.db.models import (
     LedgerEntry,
     Mandate,
     PaymentBlock,
+    Prenotification,
     RequestInvoice,
 )
 from sepa_engine.db.returns_models import (
@@ -270,6 +271,7 @@ class MandateRow:
     status: str
     status_reason: str | None
     first_collected_on: dt.date | None
+    final_collected: bool
 
 
 def mandate_rows_for_update(session: Session, mandate_ids: Collection[int]) -> dict[int, MandateRow]:
@@ -277,7 +279,10 @@ def mandate_rows_for_update(session: Session, mandate_ids: Collection[int]) -> d
     if not mandate_ids:
         return {}
     query = (
-        select(Mandate.id, Mandate.reference, Mandate.status, Mandate.status_reason, Mandate.first_collected_on)
+        select(
+            Mandate.id, Mandate.reference, Mandate.status, Mandate.status_reason, Mandate.first_collected_on,
+            Mandate.final_collected,
+        )
         .where(Mandate.id.in_(sorted(mandate_ids)))
         .order_by(Mandate.id)
         .with_for_update(of=Mandate)
@@ -367,6 +372,25 @@ def insert_applied(session: Session, rows: list[dict[str, object]]) -> None:
 def insert_requests(session: Session, rows: list[dict[str, object]]) -> None:
     """New debit requests, ids included (the retries of the chunked path)."""
     executemany(session, insert(DebitRequest.__table__), rows)
+
+
+# --- pre-notifications of retries (reconciliation.notify_retries) ---------------------------
+def requests_with_prenotification(session: Session, request_ids: Collection[int]) -> set[int]:
+    """Those of the requests that were pre-notified already."""
+    if not request_ids:
+        return set()
+    query = select(Prenotification.debit_request_id).where(Prenotification.debit_request_id.in_(sorted(request_ids)))
+    return set(_core(session).execute(query).scalars())
+
+
+def mandate_accounts(session: Session, mandate_ids: Collection[int]) -> dict[int, tuple[int, str]]:
+    """Mandate id -> (its debtor account id, its reference)."""
+    query = select(Mandate.id, Mandate.debtor_account_id, Mandate.reference).where(Mandate.id.in_(sorted(mandate_ids)))
+    return {row[0]: (row[1], row[2]) for row in _core(session).execute(query)}
+
+
+def insert_prenotifications(session: Session, rows: list[dict[str, object]]) -> None:
+    executemany(session, insert(Prenotification.__table__), rows)
 
 
 # --- returned payments in bulk (services/accounts.record_returned_payments) ----------------
