@@ -74,6 +74,9 @@ class Review:
     refused: list[Refusal]
     refused_total: int
     refused_by_code: list[tuple[str | None, int]]
+    # The rules the file was checked against, and the creditor's ultimate creditor (if any).
+    bank_profile: str = "epc"
+    ultimate_creditor: str | None = None
 
     @property
     def totals_count(self) -> int:
@@ -114,6 +117,8 @@ def gather(session: Session, batch: Batch, creditor: Creditor, final: Path) -> R
         refused=refused,
         refused_total=refused_total,
         refused_by_code=list(repo.refused_reasons(session, batch.run_id, creditor.id)),
+        bank_profile=creditor.bank_profile,
+        ultimate_creditor=creditor.ultimate_creditor_name,
     )
 
 
@@ -154,6 +159,8 @@ def render_text(review: Review) -> str:
         f"batch              {review.batch_id}",
         f"creditor           {review.creditor_name} ({review.creditor_code}), identifier {review.creditor_identifier}",
         f"message id         {review.message_id}   version {review.version}",
+        f"bank profile       {review.bank_profile} (checked against its rules)",
+        *([f"ultimate creditor  {review.ultimate_creditor} (unless a debit names its own)"] if review.ultimate_creditor else []),
         f"created            {review.created.isoformat()}",
         f"transactions       {review.file_count}",
         f"control sum        {format_cents(review.file_sum_cents)} EUR",

@@ -94,6 +94,7 @@ def render_html(review: Review) -> str:
         f"<dt>creditor</dt><dd>{_e(review.creditor_name)} ({_e(review.creditor_code)}), identifier "
         f"<code>{_e(review.creditor_identifier)}</code></dd>",
         f"<dt>message id</dt><dd><code>{_e(review.message_id)}</code> ({_e(review.version)})</dd>",
+        f"<dt>bank profile</dt><dd>{_e(review.bank_profile)}</dd>",
         f"<dt>created</dt><dd>{_e(review.created.isoformat())}</dd>",
         f"<dt>transactions</dt><dd>{_e(review.file_count)}</dd>",
         f"<dt>control sum</dt><dd>{_e(format_cents(review.file_sum_cents))} EUR</dd>",

@@ -13,6 +13,8 @@ runs in the caller's transaction: applied whole or not at all.
 
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -59,6 +61,7 @@ class _Prepared:
     requested_date: dt.date | None
     final: bool
     digest: str
+    ultimate: dict[str, object] = dataclasses.field(default_factory=dict)
 
 
 def enqueue_requests(
@@ -129,17 +132,18 @@ def _prepare(index: int, item: EnqueueItem, seen: dict[str, str]) -> _Prepared:
         reference = single._fit("mandate", data.mandate, Mandate.reference, shown=mask_reference(data.mandate))
         cents = parse_amount(data.amount, sepa_range=False)
         remittance = single._fit("remittance", data.remittance, DebitRequest.remittance) if data.remittance else None
+        ultimate = single.request_ultimate_creditor(data)
     except errors.SepaEngineError as exc:
         exc.location = f"items[{index}]"
         raise
     digest = idempotency.content_hash(
         {"mandate": reference, "amount_cents": cents, "remittance": remittance,
-         "requested_date": data.requested_date, "final": data.final}
+         "requested_date": data.requested_date, "final": data.final, **ultimate}
     )
     if seen.setdefault(key, digest) != digest:
         raise errors.IdempotencyConflict("idempotency_key", key, "is used twice in this call with different content",
                                          location=f"items[{index}]")
-    return _Prepared(index, key, reference, cents, remittance, data.requested_date, data.final, digest)
+    return _Prepared(index, key, reference, cents, remittance, data.requested_date, data.final, digest, ultimate)
 
 
 def _mandates(session: Session, creditor, references: set[str], share_lock: bool) -> dict[str, repo.MandateView]:  # type: ignore[no-untyped-def]
@@ -169,6 +173,8 @@ def _row(creditor_id: int, creditor_code: str, request_id: int, p: _Prepared, ma
         "attempt": 1,
         "created_at": now,
         "amend_new_debtor_agent": False,
+        "ultimate_creditor_name": p.ultimate.get("ultimate_creditor_name"),
+        "ultimate_creditor_id": p.ultimate.get("ultimate_creditor_id"),
     }
 
 
@@ -188,4 +194,6 @@ def _result(creditor_code: str, mandate: repo.MandateView, request_id: int, end_
 
 def _input(p: _Prepared) -> DebitRequestInput:
     return DebitRequestInput(mandate=p.reference, amount=format_cents(p.cents), remittance=p.remittance,
-                             requested_date=p.requested_date, final=p.final)
+                             requested_date=p.requested_date, final=p.final,
+                             ultimate_creditor_name=p.ultimate.get("ultimate_creditor_name"),  # type: ignore[arg-type]
+                             ultimate_creditor_id=p.ultimate.get("ultimate_creditor_id"))  # type: ignore[arg-type]

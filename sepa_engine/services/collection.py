@@ -51,6 +51,7 @@ from sepa_engine.domain.directdebit import (
     LocalInstrument,
     PostalAddress,
     SequenceType,
+    UltimateParty,
 )
 from sepa_engine.domain.directdebit import Creditor as CreditorParty
 from sepa_engine.domain.directdebit import PaymentBlock as BlockHeader
@@ -602,7 +603,8 @@ def _write_one(db: Database, settings: Settings, clock: Clock, batch_id: int, ch
         rows = repo.batch_entries(session, batch_id, settings.chunk_size)
         if counted is not None:
             rows = counted.rows(rows)
-        entries = ((headers[row.block_id], _direct_debit(row)) for row in rows)
+        default_ultimate = _ultimate_creditor(creditor.ultimate_creditor_name, creditor.ultimate_creditor_id)
+        entries = ((headers[row.block_id], _direct_debit(row, default_ultimate)) for row in rows)
         tmp, written = outbox.stage(
             final, lambda fh: write_pain008(fh, version, header, entries, plan=plan, spool_dir=final.parent)
         )
@@ -680,7 +682,13 @@ def _fail_batch(db: Database, clock: Clock, batch_id: int, exc: errors.SepaEngin
     log.error("batch.failed", batch_id=batch_id, error=str(exc), released=released)
 
 
-def _direct_debit(row: repo.EntryRow) -> DirectDebit:
+def _ultimate_creditor(name: str | None, identifier: str | None) -> UltimateParty | None:
+    if not name:
+        return None
+    return UltimateParty(charset.to_sepa_text(name, charset.NAME_MAX), identifier or None)
+
+
+def _direct_debit(row: repo.EntryRow, default_ultimate: UltimateParty | None = None) -> DirectDebit:
     address = None
     if row.debtor_country and row.debtor_town:
         address = PostalAddress(
@@ -708,6 +716,11 @@ def _direct_debit(row: repo.EntryRow) -> DirectDebit:
         debtor_address=address,
         remittance=_text(row.remittance, charset.REMITTANCE_MAX),
         amendment=None if amendment.is_empty() else amendment,
+        # The request's own ultimate creditor wins over the creditor's (a property manager
+        # collecting for several owners names each one on its requests).
+        ultimate_creditor=_ultimate_creditor(row.ultimate_creditor_name, row.ultimate_creditor_id) or default_ultimate,
+        ultimate_debtor=_text(row.ultimate_debtor_name, charset.NAME_MAX),
+        ultimate_debtor_id=row.ultimate_debtor_id or None,
     )
 
 

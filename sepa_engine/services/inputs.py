@@ -147,6 +147,10 @@ class MandateInput(_Input):
     # Reference of the mandate this one replaces; without it, the debtor account's active
     # mandate (if any) is the one replaced.
     supersedes: str | None = None
+    # UltmtDbtr of every debit on this mandate: the party the debit is for when it is not
+    # the account holder (required in the file when the mandate names one).
+    ultimate_debtor_name: str | None = None
+    ultimate_debtor_id: str | None = None
 
     _types: ClassVar[dict[str, tuple[type | None, ...]]] = {
         "reference": (str,),
@@ -156,6 +160,8 @@ class MandateInput(_Input):
         "bic": (str, None),
         "kind": (str,),
         "supersedes": (str, None),
+        "ultimate_debtor_name": (str, None),
+        "ultimate_debtor_id": (str, None),
     }
     _dates: ClassVar[frozenset[str]] = frozenset({"signed_on"})
 
@@ -169,6 +175,9 @@ class DebitRequestInput(_Input):
     # None: the next TARGET day after today in the creditor's zone.
     requested_date: dt.date | None = None
     final: bool = False
+    # UltmtCdtr of this debit alone, instead of the creditor's (if any).
+    ultimate_creditor_name: str | None = None
+    ultimate_creditor_id: str | None = None
 
     _types: ClassVar[dict[str, tuple[type | None, ...]]] = {
         "mandate": (str,),
@@ -176,6 +185,8 @@ class DebitRequestInput(_Input):
         "remittance": (str, None),
         "requested_date": (dt.date, None),
         "final": (bool,),
+        "ultimate_creditor_name": (str, None),
+        "ultimate_creditor_id": (str, None),
     }
     _dates: ClassVar[frozenset[str]] = frozenset({"requested_date"})
 

@@ -184,24 +184,25 @@ def _creditor_values(data: CreditorInput, today: dt.date) -> dict[str, Any]:
         # Files wait in outbox/pending until ``batch approve`` (README, "Approval").
         "requires_approval": data.requires_approval,
         **_address_values(data.address, Creditor, strict=True),
-        **_ultimate_creditor(data.ultimate_creditor_name, data.ultimate_creditor_id),
+        "ultimate_creditor_name": None,
+        "ultimate_creditor_id": None,
+        **ultimate_party("ultimate_creditor", data.ultimate_creditor_name, data.ultimate_creditor_id, Creditor.ultimate_creditor_name),
     }
 
 
-def _ultimate_creditor(name: str | None, identifier: str | None, prefix: str = "") -> dict[str, Any]:
-    """UltmtCdtr name (SEPA text, at most 70) and identifier (a SEPA reference, at most 35)."""
+def ultimate_party(prefix: str, name: str | None, identifier: str | None, column: Any) -> dict[str, Any]:
+    """``{prefix}_name`` and ``{prefix}_id`` when a name is given (SEPA text, at most 70; a
+    SEPA reference, at most 35), else nothing: an ultimate party is optional."""
     if name is None:
         if identifier is not None:
-            raise errors.InvalidFormat(prefix + "ultimate_creditor_id", identifier, "needs ultimate_creditor_name beside it")
-        return {"ultimate_creditor_name": None, "ultimate_creditor_id": None}
-    fitted = _fit(prefix + "ultimate_creditor_name", name, Creditor.ultimate_creditor_name)
+            raise errors.InvalidFormat(f"{prefix}_id", identifier, f"needs {prefix}_name beside it")
+        return {}
+    fitted = _fit(f"{prefix}_name", name, column)
     if not charset.to_sepa_text(fitted):
-        raise errors.InvalidCharacters(prefix + "ultimate_creditor_name", fitted, "has no character of the SEPA set left after transliteration")
+        raise errors.InvalidCharacters(f"{prefix}_name", fitted, "has no character of the SEPA set left after transliteration")
     return {
-        "ultimate_creditor_name": fitted,
-        "ultimate_creditor_id": (
-            identifiers.validate_reference(identifier, prefix + "ultimate_creditor_id") if identifier is not None else None
-        ),
+        f"{prefix}_name": fitted,
+        f"{prefix}_id": identifiers.validate_reference(identifier, f"{prefix}_id") if identifier is not None else None,
     }
 
 
@@ -275,6 +276,8 @@ def register_mandate(
         "iban": _fit("iban", iban, Mandate.iban, shown=mask_iban(iban)),
         "bic": _fit("bic", identifiers.compact_bic(data.bic), Mandate.bic) if data.bic is not None else None,
         "kind": _member("kind", data.kind, MandateKind),
+        # Only when named, so that the content hash of mandates without one stays as it was.
+        **ultimate_party("ultimate_debtor", data.ultimate_debtor_name, data.ultimate_debtor_id, Mandate.ultimate_debtor_name),
     }
     account_reference = _fit("debtor_account", data.debtor_account, DebtorAccount.reference)
     supersedes = (
@@ -479,6 +482,11 @@ def _locked_active_mandate(session: Session, account: DebtorAccount) -> Mandate 
 
 
 # --- debit requests ------------------------------------------------------------------------
+def request_ultimate_creditor(data: DebitRequestInput) -> dict[str, Any]:
+    return ultimate_party("ultimate_creditor", data.ultimate_creditor_name, data.ultimate_creditor_id,
+                          DebitRequest.ultimate_creditor_name)
+
+
 def enqueue_request(
     session: Session, creditor_code: str, data: DebitRequestInput, *, idempotency_key: str, clock: Clock
 ) -> RequestResult:
@@ -490,6 +498,7 @@ def enqueue_request(
     # (problems.request_problems); malformed ones are refused here.
     cents = money.parse_amount(data.amount, sepa_range=False)
     remittance = _fit("remittance", data.remittance, DebitRequest.remittance) if data.remittance else None
+    ultimate = request_ultimate_creditor(data)
     # The date as sent (None included), so that a replay on another day is still a replay.
     digest = idempotency.content_hash(
         {
@@ -498,6 +507,7 @@ def enqueue_request(
             "remittance": remittance,
             "requested_date": data.requested_date,
             "final": data.final,
+            **ultimate,
         }
     )
     existing = repo.request_by_idempotency_key(session, creditor.id, key)
@@ -525,6 +535,7 @@ def enqueue_request(
                 remittance=remittance,
                 requested_date=requested,
                 final=data.final,
+                **ultimate,
                 status=RequestStatus.PENDING.value,
                 status_changed_at=now,
                 attempt=1,

@@ -201,3 +201,50 @@ def test_a_planned_file_that_breaks_its_banks_rules_is_never_published(db, setti
     assert "bank_profile" not in report.failures[0] and "2026-12-24 is a day the bank does not process" in report.failures[0]
     assert not list(settings.outbox_dir.rglob("*.xml")) and not list(settings.outbox_dir.rglob("*.tmp"))
     assert request_row(db, request).status == "pending"
+
+
+# --- ultimate parties ------------------------------------------------------------------------
+
+def test_ultimate_creditor_per_creditor_or_request_and_ultimate_debtor_from_the_mandate_reach_the_file(db, settings):
+    from sepa_engine.services.inputs import DebitRequestInput, DebtorAccountInput, MandateInput
+
+    clock = FixedClock(dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.timezone.utc))
+    with db.transaction() as s:
+        registry.register_creditor(s, dataclasses.replace(
+            CREDITOR, code="gim", creditor_identifier="FR72ZZZ123456", iban="FR7630006000011234567890189",
+            ultimate_creditor_name="SCI Les Tilleuls", ultimate_creditor_id="SIREN552100554",
+        ), idempotency_key="c", clock=clock)
+        registry.register_debtor_account(s, "gim", DebtorAccountInput(reference="T1", name="Jean Dupont"), idempotency_key="a", clock=clock)
+        registry.register_mandate(s, "gim", MandateInput(
+            reference="RUM-T1", debtor_account="T1", signed_on=dt.date(2025, 1, 15), iban="DE89370400440532013000",
+            ultimate_debtor_name="Jeanne Dupont", ultimate_debtor_id="LOC-0042",
+        ), idempotency_key="m", clock=clock)
+        own = registry.enqueue_request(s, "gim", DebitRequestInput(
+            mandate="RUM-T1", amount="10.00", requested_date=dt.date(2026, 11, 24),
+            ultimate_creditor_name="SCI Les Platanes", ultimate_creditor_id="SIREN732829320",
+        ), idempotency_key="r1", clock=clock)
+        default = registry.enqueue_request(s, "gim", DebitRequestInput(
+            mandate="RUM-T1", amount="20.00", requested_date=dt.date(2026, 11, 24),
+        ), idempotency_key="r2", clock=clock)
+    with pytest.raises(errors.InvalidFormat) as caught, db.transaction() as s:
+        registry.enqueue_request(s, "gim", DebitRequestInput(mandate="RUM-T1", amount="1.00", ultimate_creditor_id="X1"),
+                                 idempotency_key="r3", clock=clock)
+    assert caught.value.field == "ultimate_creditor_id"
+
+    report = collect(db, settings)
+
+    doc = etree.parse(str(report.files[0].path))
+    by_e2e = {
+        tx.findtext("p:PmtId/p:EndToEndId", namespaces=NS): tx
+        for tx in doc.iterfind(".//p:DrctDbtTxInf", namespaces=NS)
+    }
+    mine, theirs = by_e2e[own.end_to_end_id], by_e2e[default.end_to_end_id]
+    assert mine.findtext("p:UltmtCdtr/p:Nm", namespaces=NS) == "SCI Les Platanes"
+    assert mine.findtext("p:UltmtCdtr/p:Id/p:OrgId/p:Othr/p:Id", namespaces=NS) == "SIREN732829320"
+    assert theirs.findtext("p:UltmtCdtr/p:Nm", namespaces=NS) == "SCI Les Tilleuls"
+    for tx in (mine, theirs):
+        assert tx.findtext("p:UltmtDbtr/p:Nm", namespaces=NS) == "Jeanne Dupont"
+        assert tx.findtext("p:UltmtDbtr/p:Id/p:OrgId/p:Othr/p:Id", namespaces=NS) == "LOC-0042"
+    summary = report.files[0].path.with_name(report.files[0].path.stem + ".summary.txt").read_text()
+    assert "bank profile       epc" in summary
+    assert "ultimate creditor  SCI Les Tilleuls (unless a debit names its own)" in summary

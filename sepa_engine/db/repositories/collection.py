@@ -274,6 +274,10 @@ class EntryRow:
     amend_original_creditor_name: str | None
     amend_original_iban: str | None
     amend_new_debtor_agent: bool
+    ultimate_debtor_name: str | None
+    ultimate_debtor_id: str | None
+    ultimate_creditor_name: str | None
+    ultimate_creditor_id: str | None
     id: int
 
 
@@ -307,6 +311,10 @@ def batch_entries(session: Session, batch_id: int, chunk_size: int) -> Iterator[
                     DebitRequest.amend_original_creditor_name,
                     DebitRequest.amend_original_iban,
                     DebitRequest.amend_new_debtor_agent,
+                    Mandate.ultimate_debtor_name,
+                    Mandate.ultimate_debtor_id,
+                    DebitRequest.ultimate_creditor_name,
+                    DebitRequest.ultimate_creditor_id,
                     DebitRequest.id,
                 )
                 .join(Mandate, Mandate.id == DebitRequest.mandate_id)
