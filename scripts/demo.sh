@@ -102,7 +102,8 @@ echo; echo "== Syndic Lumiere requires approval: its file waits in var/outbox/pe
 "$engine" batches list --awaiting-approval
 held=$("$engine" batches list --creditor syndic --limit 1 --json | .venv/bin/python -c 'import json,sys; rows=json.load(sys.stdin); print(rows[0]["id"] if rows and rows[0]["status"] == "awaiting_approval" else "")')
 if [ -n "$held" ]; then
-  "$engine" batch approve "$held" --by "ops:claire"
+  # Approved on the morning of the run, under the demo clock: approval re-checks the date.
+  at 2026-12-07T10:00:00+01:00 batch approve "$held" --by "ops:claire"
 fi
 "$engine" batches list --creditor syndic
 echo; echo "== What is waiting now (sepa-engine status)"

@@ -334,7 +334,8 @@ def batch_approve(
     """Release a file held in outbox/pending to the bank's folder, recording who and when.
 
     Exit 0 when approved; 1 when refused (unknown batch, not awaiting approval, already
-    approved, empty --by); 5 when the file could not be moved (the batch stays held).
+    approved, empty --by, or a collection date the bank can no longer meet: the file is then
+    kept for audit and its debits re-dated into a new held file, named in the message); 5 when the file could not be moved (the batch stays held).
     """
     actor = by if by is not None else getpass.getuser()
     with context.database(config) as (settings, db):
@@ -343,7 +344,8 @@ def batch_approve(
         except (errors.NotFound, errors.InvalidFormat) as exc:
             context.fail(exc, ExitCode.INVALID)
         except errors.SepaEngineError as exc:
-            context.fail(exc, ExitCode.INVALID if exc.code == "not_awaiting_approval" else ExitCode.FAILED)
+            refused = exc.code in ("not_awaiting_approval", "collection_date_unreachable")
+            context.fail(exc, ExitCode.INVALID if refused else ExitCode.FAILED)
         document = {
             "batch_id": approval.batch_id,
             "creditor": approval.creditor_code,

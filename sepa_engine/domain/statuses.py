@@ -74,6 +74,10 @@ class BatchStatus(StrEnum):
     # when nothing was, SETTLED_WITH_REJECTS when some debits were (they stay rejected).
     SETTLED = "settled"
     SETTLED_WITH_REJECTS = "settled_with_rejects"
+    # A held file whose collection date could no longer be met when it was approved: its
+    # requests went back to the queue for a new file with a new MsgId; kept for audit under
+    # outbox/pending/<creditor>/superseded/, never released.
+    SUPERSEDED = "superseded"
 
     def is_settled(self) -> bool:
         return self in (BatchStatus.SETTLED, BatchStatus.SETTLED_WITH_REJECTS)
@@ -88,7 +92,8 @@ _BATCH_TRANSITIONS = MappingProxyType(
         _B.PLANNED: frozenset({_B.WRITTEN, _B.FAILED}),
         _B.WRITTEN: frozenset({_B.PUBLISHED, _B.AWAITING_APPROVAL, _B.PLANNED}),
         # Only ``batch approve`` moves it on; there is no way back to the queue.
-        _B.AWAITING_APPROVAL: frozenset({_B.PUBLISHED}),
+        # ... or approval finds its date can no longer be met and re-dates its debits.
+        _B.AWAITING_APPROVAL: frozenset({_B.PUBLISHED, _B.SUPERSEDED}),
         # Banks may skip the pain.002 when all is well: a camt settlement can come first.
         _B.PUBLISHED: frozenset({_B.ACKNOWLEDGED, _B.PARTLY_REJECTED, _B.REJECTED, _B.SETTLED, _B.SETTLED_WITH_REJECTS}),
         # A later pain.002 (or a camt return of a reject) can still reject part of the file.
@@ -97,6 +102,7 @@ _BATCH_TRANSITIONS = MappingProxyType(
         _B.REJECTED: frozenset(),
         _B.SETTLED: frozenset(),
         _B.SETTLED_WITH_REJECTS: frozenset(),
+        _B.SUPERSEDED: frozenset(),
         _B.FAILED: frozenset(),
     }
 )

@@ -11,6 +11,13 @@ ASSIGNED). Approval, in one transaction holding the batch's row lock:
 3. mark it PUBLISHED with who and when (a conditional UPDATE on the status), submit its
    requests, book the payments, move the mandates' history; commit.
 
+Before step 2, the collection dates are checked again (issue 14, item 6): a file held past
+the day its bank could still take it would go out with a date the bank can no longer meet.
+Such a batch is never released: it becomes SUPERSEDED (kept for audit under
+``outbox/pending/<creditor>/superseded/``), its requests go back to the queue, a collection
+run for the creditor writes them again with a reachable date and a new MsgId (held in its
+turn), and approval is refused with ``CollectionDateUnreachable`` naming the new batch.
+
 A crash after step 2 leaves the file in the bank's folder and the batch AWAITING_APPROVAL:
 approving again finds the file already moved (same inode, or gone from pending with the
 recorded sha256 in place) and finishes step 3. Two approvals at once queue on the row lock
@@ -28,16 +35,26 @@ import structlog
 from sepa_engine import errors, outbox
 from sepa_engine.clock import Clock
 from sepa_engine.config import Settings
-from sepa_engine.db.models import Batch
+from sepa_engine.db.models import Batch, Creditor
 from sepa_engine.db.repositories import collection as repo
 from sepa_engine.db.session import Database
-from sepa_engine.domain.statuses import BatchStatus
+from sepa_engine.domain import bank_profiles, calendar
+from sepa_engine.domain.statuses import BatchStatus, batch_transition
+from sepa_engine.ids import IdSource, TimestampIds
 from sepa_engine.review import review_paths, write_summary
-from sepa_engine.services.collection import Checkpoint, hand_over, released_path
+from sepa_engine.services.collection import Checkpoint, hand_over, released_path, run_collection
 
 log = structlog.get_logger("sepa_engine.approval")
 
 ACTOR_MAX = 70  # batches.approved_by
+SUPERSEDED_FOLDER = "superseded"
+
+
+class CollectionDateUnreachable(errors.CollectionError):
+    """A held file's collection date can no longer be met: it was re-dated, not approved."""
+
+    code = "collection_date_unreachable"
+    problem = "can no longer be met"
 
 
 class NotAwaitingApproval(errors.CollectionError):
@@ -64,7 +81,8 @@ class Approval:
 
 
 def approve_batch(
-    db: Database, settings: Settings, clock: Clock, batch_id: int, *, actor: str, checkpoint: Checkpoint = _no_checkpoint
+    db: Database, settings: Settings, clock: Clock, batch_id: int, *, actor: str, checkpoint: Checkpoint = _no_checkpoint,
+    ids: IdSource | None = None,
 ) -> Approval:
     actor = _actor(actor)
     with db.transaction() as session:
@@ -74,6 +92,19 @@ def approve_batch(
         _check_awaiting(batch)
         creditor = repo.creditor_by_id(session, batch.creditor_id)
         source = Path(batch.path or "")
+        late = _unreachable(batch, creditor, clock)
+        if late is not None:
+            # Committed before the file moves: a crash in between leaves a superseded batch
+            # whose file still sits in pending, which nothing will ever release.
+            _supersede(session, clock, batch)
+    if late is not None:
+        return _redate(db, settings, clock, ids, batch_id, creditor.code, source, *late)
+    with db.transaction() as session:
+        batch = repo.lock_batch(session, batch_id)
+        if batch is None:
+            raise errors.NotFound("batch", batch_id)
+        _check_awaiting(batch)
+        creditor = repo.creditor_by_id(session, batch.creditor_id)
         target = released_path(settings, creditor.code, batch.file_name)
         # Summaries first, the pain.008 last: the bank's folder never shows a file whose
         # summaries are still elsewhere.
@@ -102,6 +133,47 @@ def approve_batch(
         file=target.name, approved_by=actor, transactions=approval.count,
     )
     return approval
+
+
+def _unreachable(batch: Batch, creditor: Creditor, clock: Clock) -> tuple[dt.date, dt.date] | None:
+    """(first block date, earliest date the bank takes now) when a block's date is too early."""
+    bank = bank_profiles.profile(creditor.bank_profile)
+    earliest = calendar.earliest_collection_date(
+        clock.now(), creditor.lead_days, dt.time.fromisoformat(creditor.cutoff), creditor.timezone, bank.closing_days,
+    )
+    first = min(b.collection_date for b in batch.blocks)
+    return (first, earliest) if first < earliest else None
+
+
+def _supersede(session, clock: Clock, batch: Batch) -> None:  # type: ignore[no-untyped-def]
+    # The requests were never handed over (ASSIGNED, mandates' history unmoved): back to
+    # the queue in the same transaction as the status, so they are in exactly one place.
+    repo.set_batch(session, batch.id, status=batch_transition(batch.status, BatchStatus.SUPERSEDED).value,
+                   failure="collection date can no longer be met at approval: re-dated into a new file")
+    repo.release_batch_requests(session, batch.id, clock.now())
+
+
+def _redate(
+    db: Database, settings: Settings, clock: Clock, ids: IdSource | None, batch_id: int, creditor_code: str,
+    held: Path, first: dt.date, earliest: dt.date,
+) -> Approval:
+    kept = held.parent / SUPERSEDED_FOLDER / held.name
+    for source in (*review_paths(held), held):
+        if source.exists():
+            outbox.move(source, kept.parent / source.name)
+    report = run_collection(db, settings, clock, ids or TimestampIds(clock), creditor_code=creditor_code)
+    new = [f for f in report.files if f.creditor_code == creditor_code and f.batch_id != batch_id]
+    where = (
+        f"its debits are in batch {new[0].batch_id} ({new[0].message_id}), awaiting approval"
+        if new else "its debits are back in the queue for the next run"
+    )
+    log.warning("batch.superseded", batch_id=batch_id, creditor=creditor_code, collection_date=first.isoformat(),
+                earliest=earliest.isoformat(), new_batch=new[0].batch_id if new else None)
+    raise CollectionDateUnreachable(
+        f"batch {batch_id} collection date", first.isoformat(),
+        f"can no longer be met (the bank takes {earliest.isoformat()} at the earliest for a file sent now): "
+        f"the file was not released and is kept for audit in {kept.parent}; {where}",
+    )
 
 
 def _actor(actor: str) -> str:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from freezegun import freeze_time
 from typer.testing import CliRunner
 
 from sepa_engine.cli.main import app
@@ -28,6 +29,16 @@ def _config(tmp_path: Path, database_url: str) -> str:
 
 def _run(config: str, *args: str):
     return runner.invoke(app, [*args, "--config", config])
+
+
+# The held file (run of 2026-11-23) is for the 24th: approved on the 23rd before the 16:00
+# cut-off, on the frozen system clock, since approval re-checks the date against "now".
+APPROVED_AT = "2026-11-23 10:00:00"
+
+
+def _approve(config: str, *args: str):
+    with freeze_time(APPROVED_AT):
+        return _run(config, "batch", "approve", *args)
 
 
 def _flat(output: str) -> str:
@@ -156,7 +167,7 @@ def test_batches_list_table_shows_the_status_then_who_approved(two_creditors):
     before = _run(two_creditors, "batches", "list")
     assert before.exit_code == 0 and "awaiting" in before.stdout and "approved" not in before.stdout
     (held,) = _listed(two_creditors, "--awaiting-approval")
-    _run(two_creditors, "batch", "approve", str(held["id"]), "--by", "zoe")
+    _approve(two_creditors, str(held["id"]), "--by", "zoe")
     after = _run(two_creditors, "batches", "list")
     assert "approved" in after.stdout and "zoe" in after.stdout
 
@@ -170,7 +181,7 @@ def test_batches_list_refuses_bad_filters_naming_the_option(two_creditors, args,
 
 def test_batch_approve_releases_the_file_as_the_os_user_by_default(two_creditors, tmp_path):
     (held,) = _listed(two_creditors, "--awaiting-approval")
-    result = _run(two_creditors, "batch", "approve", str(held["id"]), "--json")
+    result = _approve(two_creditors, str(held["id"]), "--json")
     assert result.exit_code == 0, result.output
     approval = json.loads(result.stdout)
     assert approval["approved_by"] == getpass.getuser()
@@ -183,15 +194,15 @@ def test_batch_approve_releases_the_file_as_the_os_user_by_default(two_creditors
 
 def test_batch_approve_by_names_the_approver(two_creditors):
     (held,) = _listed(two_creditors, "--awaiting-approval")
-    result = _run(two_creditors, "batch", "approve", str(held["id"]), "--by", "Marie Curie")
+    result = _approve(two_creditors, str(held["id"]), "--by", "Marie Curie")
     assert result.exit_code == 0, result.output
     assert "approved by Marie Curie" in result.stdout
 
 
 def test_batch_approve_twice_is_refused_with_exit_1(two_creditors):
     (held,) = _listed(two_creditors, "--awaiting-approval")
-    assert _run(two_creditors, "batch", "approve", str(held["id"]), "--by", "anne").exit_code == 0
-    again = _run(two_creditors, "batch", "approve", str(held["id"]), "--by", "bruno")
+    assert _approve(two_creditors, str(held["id"]), "--by", "anne").exit_code == 0
+    again = _approve(two_creditors, str(held["id"]), "--by", "bruno")
     assert again.exit_code == 1
     assert "batch.status 'published' cannot be approved" in _flat(again.output)
     assert "already approved by anne" in _flat(again.output)
@@ -200,9 +211,9 @@ def test_batch_approve_twice_is_refused_with_exit_1(two_creditors):
 
 def test_batch_approve_of_a_published_or_unknown_batch_is_refused_with_exit_1(two_creditors):
     published = _listed(two_creditors, "--creditor", "gim")[0]
-    result = _run(two_creditors, "batch", "approve", str(published["id"]))
+    result = _approve(two_creditors, str(published["id"]))
     assert result.exit_code == 1 and "only a batch awaiting_approval can be" in _flat(result.output)
-    unknown = _run(two_creditors, "batch", "approve", "999")
+    unknown = _approve(two_creditors, "999")
     assert unknown.exit_code == 1 and "batch 999 does not exist" in unknown.output
 
 
@@ -210,6 +221,6 @@ def test_batch_show_says_it_awaits_approval_then_who_approved(two_creditors):
     (held,) = _listed(two_creditors, "--awaiting-approval")
     before = _run(two_creditors, "batch", "show", str(held["id"]))
     assert f"awaiting approval: sepa-engine batch approve {held['id']}" in _flat(before.stdout)
-    _run(two_creditors, "batch", "approve", str(held["id"]), "--by", "anne")
+    _approve(two_creditors, str(held["id"]), "--by", "anne")
     after = _run(two_creditors, "batch", "show", str(held["id"]))
     assert "approved by anne at " in _flat(after.stdout)
