@@ -52,6 +52,8 @@ echo "-- importing the same answers again changes nothing:"
 echo; echo "== Files for the bank, checked by verify"
 "$engine" batches list
 "$engine" verify var/outbox/*/*.xml | grep -E "^(VALID|INVALID)"
+echo "-- PRESSIMMO's 2009 files against its bank's rules (profile fr, which still takes pain.008.001.02):"
+"$engine" verify --profile fr var/outbox/pressimmo/*.xml | grep -E "^(VALID|INVALID)"
 latest=$(ls -t var/outbox/gim/*.summary.txt | head -n 1)
 echo; echo "-- review summary beside the latest gim file: $latest"; cat "$latest"
 
@@ -97,6 +99,9 @@ echo; echo "== December collection: the on-demand payment, the automatic debit, 
 collect --date 2026-12-07
 latest=$(ls -t var/outbox/gim/*.summary.txt | head -n 1)
 echo; echo "-- review summary beside the latest gim file: $latest"; cat "$latest"
+
+echo; echo "== Hausverwaltung Linden banks in Germany (profile de, pain.008.001.08, UltmtCdtr for the owners)"
+"$engine" verify --profile de var/outbox/hv-linden/*.xml | grep -E "^(VALID|INVALID)"
 
 echo; echo "== Syndic Lumiere requires approval: its file waits in var/outbox/pending until a person releases it"
 "$engine" batches list --awaiting-approval
