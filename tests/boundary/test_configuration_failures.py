@@ -86,3 +86,29 @@ def test_the_environment_database_url_is_checked_like_the_file_one(tmp_path: Pat
     monkeypatch.setenv("SEPA_ENGINE_DATABASE_URL", "oracle://x@y/z")
     with pytest.raises(errors.ConfigurationError, match="SEPA_ENGINE_DATABASE_URL names the database 'oracle'"):
         load_settings(_write(tmp_path, ""))
+
+
+def test_the_example_states_the_bounds_the_model_enforces() -> None:
+    from annotated_types import Ge, Le
+
+    from sepa_engine.config import EngineTable, SchedulerTable
+
+    example = (Path(__file__).resolve().parents[2] / "config" / "sepa-engine.example.toml").read_text()
+    for model in (EngineTable, SchedulerTable):
+        for name, field in model.model_fields.items():
+            bounds = {type(m): m for m in field.metadata if isinstance(m, (Ge, Le))}
+            if Le not in bounds:
+                continue
+            low, high = int(bounds[Ge].ge), int(bounds[Le].le)
+            assert f"{low} to {high}" in example or f"at most {high}" in example, (model.__name__, name)
+            with pytest.raises(errors.ConfigurationError, match=f"{name} .*must be {high} or less"):
+                load_settings(_write_example_with(model, name, high + 1))
+
+
+def _write_example_with(model: type, name: str, value: float) -> Path:
+    import tempfile
+
+    section = {"EngineTable": "engine", "SchedulerTable": "scheduler"}[model.__name__]
+    path = Path(tempfile.mkdtemp()) / "sepa-engine.toml"
+    path.write_text(f"[{section}]\n{name} = {int(value)}\n")
+    return path
