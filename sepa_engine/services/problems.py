@@ -15,7 +15,7 @@ from sepa_engine import errors
 from sepa_engine.db.models import DebitRequest, DebtorAccount
 from sepa_engine.db.models import Mandate as MandateRow
 from sepa_engine.domain import calendar, charset, identifiers, money
-from sepa_engine.domain.eligibility import ADDRESS_REQUIRED_COUNTRIES
+from sepa_engine.domain.sepa_countries import MISSING_BIC_REASON, non_eea_country
 from sepa_engine.domain.mandate import Mandate, check_collectable
 from sepa_engine.domain.masking import mask_iban, mask_name
 
@@ -49,8 +49,17 @@ def mandate_problems(
     if mandate.bic:
         _collect(found, identifiers.validate_bic, mandate.bic, prefix + "bic")
     _collect(found, identifiers.validate_mandate_id, mandate.reference, prefix + "reference")
-    country = mandate.iban[:2].upper()
-    if country in ADDRESS_REQUIRED_COUNTRIES and not (account.address_country and account.address_town):
+    # The collection run refuses the same (eligibility._outside_eea): told at registration so a
+    # portal can ask for the missing BIC or address.
+    country = non_eea_country(mandate.iban, account.address_country, mandate.bic)
+    if country is not None and not mandate.bic:
+        found.append(
+            errors.InvalidFormat(
+                prefix + "bic", None, f"is required for a debtor in {country}, outside the EEA (EPC409-09)",
+                reason_code=MISSING_BIC_REASON,
+            )
+        )
+    if country is not None and not (account.address_country and account.address_town):
         found.append(
             errors.InvalidFormat(
                 "debtor_account.address",

@@ -248,3 +248,19 @@ def test_ultimate_creditor_per_creditor_or_request_and_ultimate_debtor_from_the_
     summary = report.files[0].path.with_name(report.files[0].path.stem + ".summary.txt").read_text()
     assert "bank profile       epc" in summary
     assert "ultimate creditor  SCI Les Tilleuls (unless a debit names its own)" in summary
+
+
+def test_a_swiss_mandate_without_bic_is_stored_with_the_problem_the_run_refuses_it_for(db):
+    from sepa_engine.services.inputs import DebtorAccountInput, MandateInput
+
+    clock = FixedClock(dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.timezone.utc))
+    with db.transaction() as s:
+        registry.register_creditor(s, CREDITOR, idempotency_key="c", clock=clock)
+        registry.register_debtor_account(s, "pressimmo", DebtorAccountInput(
+            reference="CH-1", name="Anna Keller", address=AddressInput(country="CH", town="Zurich"),
+        ), idempotency_key="a", clock=clock)
+        result = registry.register_mandate(s, "pressimmo", MandateInput(
+            reference="RUM-CH-1", debtor_account="CH-1", signed_on=dt.date(2025, 1, 15), iban=SWISS_IBAN,
+        ), idempotency_key="m", clock=clock)
+    assert [(p["field"], p["reason_code"]) for p in result.problems] == [("bic", "RC01")]
+    assert "required for a debtor in CH, outside the EEA" in result.problems[0]["message"]
