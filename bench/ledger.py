@@ -47,6 +47,23 @@ def drop(url: str) -> None:
     admin.dispose()
 
 
+def advance_sequences(db: Database) -> None:
+    """PostgreSQL: the seeds insert explicit ids, which do not move the id sequences; move
+    them past the seeded rows so the engine's own inserts get fresh ids."""
+    if db.is_sqlite:
+        return
+    with db.transaction() as s:
+        tables = s.execute(text(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'id' "
+            "AND pg_get_serial_sequence(quote_ident(table_name), 'id') IS NOT NULL"
+        )).scalars().all()
+        for table in tables:
+            s.execute(text(
+                f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+                f"GREATEST((SELECT coalesce(max(id), 0) FROM \"{table}\"), 1))"
+            ))
+
+
 def account_rows(ids: range) -> list[dict[str, object]]:
     """The debtor accounts of every bench ledger: account ``i`` for mandate ``i``."""
     return [
@@ -99,6 +116,7 @@ def collect(backend: str, count: int, workdir: Path) -> float:
         db = Database(url)
         migrate.upgrade(db)
         seed(db, count)
+        advance_sequences(db)
         settings = Settings(database_url=url, var_dir=workdir, outbox_dir=workdir / f"outbox-{uuid.uuid4().hex[:6]}")
         started = time.perf_counter()
         report = run_collection(db, settings, FixedClock(NOW), SequentialIds("BENCH"))

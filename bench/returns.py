@@ -185,20 +185,33 @@ def _seed_template(ledger: int, workdir: Path) -> None:
     part.rename(template)
 
 
-def reconcile(count: int, workdir: Path, ledger: int) -> float:
-    """Reconcile ``count`` returns into ``ledger`` debits on SQLite; the seconds of the reconciliation."""
+def reconcile(count: int, workdir: Path, ledger: int, backend: str = "sqlite") -> float:
+    """Reconcile ``count`` returns into ``ledger`` debits; the seconds of the reconciliation.
+
+    SQLite copies a template seeded once per size; PostgreSQL seeds a fresh database (not
+    timed) and drops it afterwards."""
+    from bench.ledger import advance_sequences, database_for, drop
     from sepa_engine import logs
     from sepa_engine.services.reconciliation import reconcile_file
 
     if count > ledger:
         raise SystemExit(f"{count} returns need a ledger of at least as many debits, not {ledger}")
     logs.configure(json_lines=True)
-    template = seeded(workdir, ledger)
     database = workdir / f"reconcile-{count}-{ledger}.db"
-    shutil.copyfile(template, database)
+    if backend == "sqlite":
+        template = seeded(workdir, ledger)
+        shutil.copyfile(template, database)
+        url = f"sqlite:///{database}"
+    else:
+        url = database_for(backend, workdir)
+        seeding = Database(url)
+        migrate.upgrade(seeding)
+        seed_published(seeding, ledger)
+        advance_sequences(seeding)
+        seeding.dispose()
     returns = workdir / f"returns-{count}-{ledger}.xml"
     write_returns(returns, count, ledger)
-    db = Database(f"sqlite:///{database}")
+    db = Database(url)
     try:
         started = time.perf_counter()
         with db.transaction() as s:
@@ -214,6 +227,7 @@ def reconcile(count: int, workdir: Path, ledger: int) -> float:
         db.dispose()
         database.unlink(missing_ok=True)
         returns.unlink(missing_ok=True)
+        drop(url)
 
 
 if __name__ == "__main__":

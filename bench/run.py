@@ -1,6 +1,6 @@
 """``make bench``: every benchmark in its own process, results as a Markdown table.
 
-Targets (issues 3, 4, 6 and 8) are checked and printed beside the figures; nothing here is a test, and
+Targets (issues 3, 4, 6, 8 and 16) are checked and printed beside the figures; nothing here is a test, and
 nothing fails CI: BENCHMARKS.md records what a run on a named machine showed.
 
     python -m bench.run [--quick]     # --quick: 10x smaller sizes, to try the harness
@@ -71,21 +71,16 @@ def main() -> None:
         rows.append(("ours, spooled, large", spooled_large))
         verify_large = _run("verify", large, workdir)
         rows.append(("verify on the large file", verify_large))
-        collect_sqlite = _run("collect-sqlite", small, workdir)
-        rows.append(("collection run on SQLite (claim, validate, write, validate, record, publish)", collect_sqlite))
-        collect_pg = _run("collect-postgresql", small, workdir)
-        rows.append(("collection run on PostgreSQL", collect_pg))
-        collect_large = _run("collect-sqlite", large, workdir)
-        rows.append(("collection run on SQLite, large", collect_large))
-        enqueue_sqlite = _run("enqueue-sqlite", small, workdir)
-        rows.append(("batch enqueue through the Python API, SQLite", enqueue_sqlite))
-        enqueue_pg = _run("enqueue-postgresql", small, workdir)
-        rows.append(("batch enqueue through the Python API, PostgreSQL", enqueue_pg))
-        # Returns into a ledger of `large` published debits; the smaller file shows memory.
-        reconcile_small = _run("reconcile-sqlite", small // 10, workdir, large)
-        rows.append((f"reconcile a camt.054 of returns into {large:,} debits, SQLite", reconcile_small))
-        reconcile_large = _run("reconcile-sqlite", small, workdir, large)
-        rows.append((f"reconcile a camt.054 of returns into {large:,} debits, SQLite, large", reconcile_large))
+        # The ledger workloads on both backends, side by side (issue 16).
+        side: dict[str, dict[str, dict]] = {}
+        for backend in ("sqlite", "postgresql"):
+            side.setdefault("collect", {})[backend] = _run(f"collect-{backend}", small, workdir)
+            side.setdefault("collect-large", {})[backend] = _run(f"collect-{backend}", large, workdir)
+            side.setdefault("enqueue", {})[backend] = _run(f"enqueue-{backend}", small, workdir)
+            # Returns into a ledger of `large` published debits; the smaller file shows memory.
+            side.setdefault("reconcile-small", {})[backend] = _run(f"reconcile-{backend}", small // 10, workdir, large)
+            side.setdefault("reconcile", {})[backend] = _run(f"reconcile-{backend}", small, workdir, large)
+        parallel = {p: _run("collect-parallel-postgresql", small, workdir, p) for p in (1, 2)}
         api = _api(quick)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -97,26 +92,59 @@ def main() -> None:
     for label, r in rows:
         print(f"| {label} | {r['count']:,} | {r['seconds']} | {r['peak_rss_mb']} |")
     print()
+    labels = {
+        "collect": f"collection run (claim, validate, write, validate, record, publish, book), {small:,}",
+        "collect-large": f"collection run, {large:,}",
+        "enqueue": f"batch enqueue through the Python API, {small:,}",
+        "reconcile-small": f"reconcile {small // 10:,} returns into {large:,} debits",
+        "reconcile": f"reconcile {small:,} returns into {large:,} debits",
+    }
+    print("| ledger workload | SQLite s | SQLite peak RSS MB | PostgreSQL s | PostgreSQL peak RSS MB |")
+    print("|---|---:|---:|---:|---:|")
+    for key, label in labels.items():
+        a, b = side[key]["sqlite"], side[key]["postgresql"]
+        print(f"| {label} | {a['seconds']} | {a['peak_rss_mb']} | {b['seconds']} | {b['peak_rss_mb']} |")
+    print()
+    print(f"| parallel collection on PostgreSQL, {small:,} requests over 10 creditors | processes | seconds |")
+    print("|---|---:|---:|")
+    for processes, r in parallel.items():
+        print(f"| every process a full run, started together | {processes} | {r['seconds']} |")
+    print()
     print("| HTTP API enqueue, 16 clients on 127.0.0.1 | processes | requests | per second | p50 ms | p99 ms | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in api:
         print(f"| {r['name']} | {r['processes']} | {r['count']:,} | {r['per_second']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} |")
     print()
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
     print("Targets:")
-    print(f"- planned vs sepaxml at {small:,}: {sepaxml['seconds'] / planned['seconds']:.1f}x faster (target >= 3x)")
-    print(f"- spooled vs sepaxml at {small:,}: {sepaxml['seconds'] / spooled['seconds']:.1f}x faster")
+    ratio = sepaxml["seconds"] / planned["seconds"]
+    print(f"- planned vs sepaxml at {small:,}: {ratio:.1f}x faster (target >= 3.5x): {met(ratio >= 3.5)}")
+    ratio = sepaxml["seconds"] / spooled["seconds"]
+    print(f"- spooled vs sepaxml at {small:,}: {ratio:.1f}x faster (target >= 3x): {met(ratio >= 3)}")
     for label, a, b in (("planned", planned, planned_large), ("spooled", spooled, spooled_large)):
         rss = b["peak_rss_mb"]
         growth = b["peak_rss_mb"] - a["peak_rss_mb"]
         print(f"- {label} {large:,}: peak RSS {rss} MB (target < 60), growth from {small:,}: {growth:.1f} MB (target < 10)")
     print(f"- verify {large:,}: {verify_large['seconds']} s (target < 30 s), peak RSS {verify_large['peak_rss_mb']} MB")
-    print(f"- collection run {small:,} on SQLite: {collect_sqlite['seconds']} s (target < 20 s); PostgreSQL: {collect_pg['seconds']} s")
-    print(f"- collection run {large:,} on SQLite: peak RSS {collect_large['peak_rss_mb']} MB (target < 200 MB)")
-    print(f"- enqueue {small:,} through the Python API on SQLite: {enqueue_sqlite['seconds']} s (target < 10 s); PostgreSQL: {enqueue_pg['seconds']} s")
-    print(
-        f"- reconcile {small:,} returns into {large:,} debits on SQLite: {reconcile_large['seconds']} s (target < 20 s), "
-        f"peak RSS {reconcile_large['peak_rss_mb']} MB vs {reconcile_small['peak_rss_mb']} MB at {small // 10:,}"
-    )
+    c, big = side["collect"], side["collect-large"]
+    for backend in ("sqlite", "postgresql"):
+        print(f"- collection run {small:,} on {backend}: {c[backend]['seconds']} s (target < 10 s): {met(c[backend]['seconds'] < 10)}")
+    print(f"- collection run {small:,}, PostgreSQL no slower than SQLite: "
+          f"{met(c['postgresql']['seconds'] <= c['sqlite']['seconds'])}")
+    for backend in ("sqlite", "postgresql"):
+        r, growth = big[backend], big[backend]["peak_rss_mb"] - c[backend]["peak_rss_mb"]
+        print(f"- collection run {large:,} on {backend}: {r['seconds']} s (target < 60 s): {met(r['seconds'] < 60)}; "
+              f"peak RSS {r['peak_rss_mb']} MB (target < 200): {met(r['peak_rss_mb'] < 200)}, "
+              f"growth from {small:,}: {growth:.1f} MB")
+    for backend in ("sqlite", "postgresql"):
+        r = side["reconcile"][backend]
+        print(f"- reconcile {small:,} returns into {large:,} debits on {backend}: {r['seconds']} s (target < 10 s): "
+              f"{met(r['seconds'] < 10)}, peak RSS {r['peak_rss_mb']} MB vs {side['reconcile-small'][backend]['peak_rss_mb']} MB")
+    print(f"- parallel collection on PostgreSQL: 1 process {parallel[1]['seconds']} s, 2 processes {parallel[2]['seconds']} s "
+          f"({parallel[1]['seconds'] / parallel[2]['seconds']:.2f}x)")
     for r in api:
         print(f"- HTTP API on {r['name'].rsplit('-', 1)[-1]} ({r['processes']} process(es)): {r['per_second']} enqueues/s "
               f"(target >= 1,000), p99 {r['p99_ms']} ms (target < 50 ms)")

@@ -163,11 +163,24 @@ def reconcile_sqlite(count: int, workdir: Path, ledger: int = 1_000_000) -> floa
     return reconcile(count, workdir, ledger)
 
 
+def reconcile_postgresql(count: int, workdir: Path, ledger: int = 1_000_000) -> float:
+    from bench.returns import reconcile
+
+    return reconcile(count, workdir, ledger, backend="postgresql")
+
+
+def collect_parallel_postgresql(count: int, workdir: Path, processes: int = 2) -> float:
+    from bench.parallel import collect
+
+    return collect(count, workdir, processes)
+
+
 WORKLOADS = {
     "enqueue-sqlite": enqueue_sqlite, "enqueue-postgresql": enqueue_postgresql,
     "ours": ours, "ours-planned": ours_planned, "sepaxml": sepaxml_export, "verify": verify,
     "collect-sqlite": collect_sqlite, "collect-postgresql": collect_postgresql,
-    "reconcile-sqlite": reconcile_sqlite,
+    "reconcile-sqlite": reconcile_sqlite, "reconcile-postgresql": reconcile_postgresql,
+    "collect-parallel-postgresql": collect_parallel_postgresql,
 }
 
 
