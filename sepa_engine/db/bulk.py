@@ -41,30 +41,47 @@ def _values(session: Session, table: Table, names: Sequence[str], rows: Sequence
     return values
 
 
-def update_by_id(session: Session, table: Table, columns: Sequence[str], rows: Sequence[dict[str, object]]) -> None:
+def update_by_id(
+    session: Session, table: Table, columns: Sequence[str], rows: Sequence[dict[str, object]], *, id_key: str = "id"
+) -> None:
     """``UPDATE table SET columns = v.columns FROM unnest(...) v WHERE table.id = v.id``;
-    every row carries ``id`` and each of ``columns``."""
+    every row carries its id (under ``id_key``) and each of ``columns``."""
     if not rows:
         return
     names = ("id", *columns)
     aliases = ", ".join(f'"{name}"' for name in names)
     assignments = ", ".join(f'"{name}" = v."{name}"' for name in columns)
+    values = _values(session, table, columns, rows)
+    # Shift the columns' arrays one place: the first array is the ids.
+    arrays = {f"a{i + 1}": values[f"a{i}"] for i in range(len(columns))}
+    arrays["a0"] = [row[id_key] for row in rows]
     session.execute(
         text(
             f'UPDATE "{table.name}" AS t SET {assignments} '
             f"FROM unnest({_arrays(session, table, names)}) AS v({aliases}) WHERE t.id = v.id"
         ),
-        _values(session, table, names, rows),
+        arrays,
     )
 
 
 def insert(session: Session, table: Table, rows: Sequence[dict[str, object]]) -> None:
-    """``INSERT INTO table (columns) SELECT * FROM unnest(...)``; every row has the same keys."""
+    """``INSERT INTO table (columns) SELECT * FROM unnest(...)``; every row has the same keys.
+
+    A column the rows leave out gets its scalar Python default, as the ORM would give it;
+    a column with a computed default the rows leave out sends the rows the ordinary way."""
     if not rows:
         return
-    names = tuple(rows[0])
+    given = tuple(rows[0])
+    missing = [c for c in table.c if c.default is not None and c.name not in given]
+    if any(not c.default.is_scalar for c in missing):  # type: ignore[union-attr]
+        session.execute(table.insert(), list(rows))
+        return
+    names = given + tuple(c.name for c in missing)
+    values = _values(session, table, given, rows)
+    for offset, column in enumerate(missing, start=len(given)):
+        values[f"a{offset}"] = [column.default.arg] * len(rows)  # type: ignore[union-attr]
     columns = ", ".join(f'"{name}"' for name in names)
     session.execute(
         text(f'INSERT INTO "{table.name}" ({columns}) SELECT * FROM unnest({_arrays(session, table, names)})'),
-        _values(session, table, names, rows),
+        values,
     )

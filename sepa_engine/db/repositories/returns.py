@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
+from sepa_engine.db import bulk
 from sepa_engine.db.models import (
     Batch,
     Creditor,
@@ -351,27 +352,40 @@ def _remembered(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def update_requests(session: Session, rows: list[dict[str, object]]) -> None:
-    """executemany UPDATE by id; every row has the same keys (``b_id`` plus the columns)."""
-    if rows:
-        table = DebitRequest.__table__
-        columns = {name: bindparam(name) for name in rows[0] if name != "b_id"}
-        executemany(session, table.update().where(table.c.id == bindparam("b_id")).values(columns), rows)
+    """UPDATE by id; every row has the same keys (``b_id`` plus the columns)."""
+    _update_by_id(session, DebitRequest.__table__, rows)
 
 
 def update_mandates(session: Session, rows: list[dict[str, object]]) -> None:
-    if rows:
-        table = Mandate.__table__
-        columns = {name: bindparam(name) for name in rows[0] if name != "b_id"}
-        executemany(session, table.update().where(table.c.id == bindparam("b_id")).values(columns), rows)
+    _update_by_id(session, Mandate.__table__, rows)
+
+
+def _update_by_id(session: Session, table: Any, rows: list[dict[str, object]]) -> None:
+    """PostgreSQL: one ``UPDATE ... FROM unnest`` (``db/bulk.py``); SQLite: executemany."""
+    if not rows:
+        return
+    if bulk.is_postgresql(session):
+        bulk.update_by_id(session, table, [name for name in rows[0] if name != "b_id"], rows, id_key="b_id")
+        return
+    columns = {name: bindparam(name) for name in rows[0] if name != "b_id"}
+    executemany(session, table.update().where(table.c.id == bindparam("b_id")).values(columns), rows)
+
+
+def _insert(session: Session, table: Any, rows: list[dict[str, object]]) -> None:
+    """PostgreSQL: one ``INSERT ... SELECT FROM unnest`` (``db/bulk.py``); SQLite: executemany."""
+    if rows and bulk.is_postgresql(session):
+        bulk.insert(session, table, rows)
+    else:
+        executemany(session, insert(table), rows)
 
 
 def insert_applied(session: Session, rows: list[dict[str, object]]) -> None:
-    executemany(session, insert(AppliedReturn.__table__), rows)
+    _insert(session, AppliedReturn.__table__, rows)
 
 
 def insert_requests(session: Session, rows: list[dict[str, object]]) -> None:
     """New debit requests, ids included (the retries of the chunked path)."""
-    executemany(session, insert(DebitRequest.__table__), rows)
+    _insert(session, DebitRequest.__table__, rows)
 
 
 # --- pre-notifications of retries (reconciliation.notify_retries) ---------------------------
@@ -446,7 +460,7 @@ def lock_accounts(session: Session, account_ids: Collection[int]) -> None:
 
 
 def insert_ledger_entries(session: Session, rows: list[dict[str, object]]) -> None:
-    executemany(session, insert(LedgerEntry.__table__), rows)
+    _insert(session, LedgerEntry.__table__, rows)
 
 
 # --- exceptions and policies ---------------------------------------------------------------
