@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from sepa_engine import errors
+from sepa_engine.domain.money import read_cents as parse_cents
 from sepa_engine.iso20022 import camt, returns
 from sepa_engine.iso20022.camt import BankCode, classify
-from sepa_engine.domain.money import read_cents as parse_cents
 from sepa_engine.iso20022.returns import (
     FindingCode,
     Kind,
@@ -22,6 +22,7 @@ from sepa_engine.iso20022.returns import (
     Scope,
     SkipReason,
 )
+from tests.iso20022 import hostile as attacks
 from tests.shared_files import samples_dir
 
 TESTDATA = Path(__file__).resolve().parents[1] / "testdata"
@@ -422,40 +423,21 @@ def test_amounts_that_cannot_be_cents_are_refused(text):
 # --- hostile files ------------------------------------------------------------------------
 
 CAMT054_02 = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"
-LONG_COMMENT = "<!--" + "x" * 70_000 + "-->\n"
-BILLION_LAUGHS = f"""<?xml version="1.0"?>
-<!DOCTYPE lolz [
- <!ENTITY lol "lol">
- <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
- <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
- <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
- <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
- <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
- <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
- <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
-]>
-<Document xmlns="{CAMT054_02}"><BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>&lol9;</MsgId></GrpHdr></BkToCstmrDbtCdtNtfctn></Document>
-"""
-XXE = f"""<?xml version="1.0"?>
-<!DOCTYPE Document [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
-<Document xmlns="{CAMT054_02}"><BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>&xxe;</MsgId></GrpHdr></BkToCstmrDbtCdtNtfctn></Document>
-"""
-
-
-def _after_prolog(text: str, insert: str) -> str:
-    head, rest = text.split("\n", 1)
-    return f"{head}\n{insert}{rest}"
+BILLION_LAUGHS = attacks.billion_laughs(
+    f'<Document xmlns="{CAMT054_02}"><BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>&lol9;</MsgId></GrpHdr></BkToCstmrDbtCdtNtfctn></Document>'
+)
+XXE = attacks.xxe(
+    f'<Document xmlns="{CAMT054_02}"><BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>&xxe;</MsgId></GrpHdr></BkToCstmrDbtCdtNtfctn></Document>'
+)
 
 
 @pytest.mark.parametrize(
     "content",
     [
         pytest.param(BILLION_LAUGHS, id="billion-laughs"),
-        pytest.param(_after_prolog(BILLION_LAUGHS, LONG_COMMENT), id="billion-laughs-after-70k-of-comment"),
+        pytest.param(attacks.after_prolog(BILLION_LAUGHS, attacks.LONG_COMMENT), id="billion-laughs-after-70k-of-comment"),
         pytest.param(XXE, id="xxe"),
-        pytest.param(_after_prolog(XXE, LONG_COMMENT), id="xxe-after-70k-of-comment"),
+        pytest.param(attacks.after_prolog(XXE, attacks.LONG_COMMENT), id="xxe-after-70k-of-comment"),
         pytest.param(XXE.replace(CAMT054_02, "urn:iso:std:iso:20022:tech:xsd:pain.002.001.03"), id="xxe-in-a-pain002"),
     ],
 )

@@ -10,37 +10,21 @@ import pytest
 from typer.testing import CliRunner
 
 from sepa_engine import errors
-from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.iso20022 import safe_xml
 from sepa_engine.iso20022.pain008_verify import describe, verify
+from tests.iso20022 import hostile as attacks
 
 GOLDEN_08 = Path(__file__).resolve().parents[1] / "testdata" / "pain.008" / "pain.008.001.08-two-blocks-amendments.xml"
 NS = "urn:iso:std:iso:20022:tech:xsd:pain.008.001.08"
-# More than safe_xml's 64 KB prolog scan: the DOCTYPE then has to be caught after parsing.
-LONG_COMMENT = "<!--" + "x" * 70_000 + "-->\n"
-
-BILLION_LAUGHS = f"""<?xml version="1.0"?>
-<!DOCTYPE lolz [
- <!ENTITY lol "lol">
- <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
- <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
- <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
- <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
- <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
- <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
- <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
-]>
-<Document xmlns="{NS}"><CstmrDrctDbtInitn><GrpHdr><MsgId>&lol9;</MsgId></GrpHdr></CstmrDrctDbtInitn></Document>
-"""
-
-XXE = f"""<?xml version="1.0"?>
-<!DOCTYPE Document [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
-<Document xmlns="{NS}"><CstmrDrctDbtInitn><GrpHdr><MsgId>&xxe;</MsgId><CreDtTm>2026-11-23T10:00:00</CreDtTm>
-<NbOfTxs>0</NbOfTxs><InitgPty><Nm>&xxe;</Nm></InitgPty></GrpHdr></CstmrDrctDbtInitn></Document>
-"""
+BILLION_LAUGHS = attacks.billion_laughs(
+    f'<Document xmlns="{NS}"><CstmrDrctDbtInitn><GrpHdr><MsgId>&lol9;</MsgId></GrpHdr></CstmrDrctDbtInitn></Document>'
+)
+XXE = attacks.xxe(
+    f'<Document xmlns="{NS}"><CstmrDrctDbtInitn><GrpHdr><MsgId>&xxe;</MsgId><CreDtTm>2026-11-23T10:00:00</CreDtTm>\n'
+    "<NbOfTxs>0</NbOfTxs><InitgPty><Nm>&xxe;</Nm></InitgPty></GrpHdr></CstmrDrctDbtInitn></Document>"
+)
 
 XXE_PARAMETER = f"""<?xml version="1.0"?>
 <!DOCTYPE Document [<!ENTITY % remote SYSTEM "file:///etc/passwd"> %remote;]>
@@ -48,18 +32,13 @@ XXE_PARAMETER = f"""<?xml version="1.0"?>
 """
 
 
-def _after_prolog(text: str, insert: str) -> str:
-    head, rest = text.split("\n", 1)
-    return f"{head}\n{insert}{rest}"
-
-
 def _hostile_files(tmp_path: Path) -> dict[str, Path]:
     golden = GOLDEN_08.read_text(encoding="utf-8")
     contents: dict[str, str | bytes] = {
         "billion-laughs": BILLION_LAUGHS,
-        "billion-laughs-after-64k-of-comment": _after_prolog(BILLION_LAUGHS, LONG_COMMENT),
+        "billion-laughs-after-64k-of-comment": attacks.after_prolog(BILLION_LAUGHS, attacks.LONG_COMMENT),
         "xxe-etc-passwd": XXE,
-        "xxe-after-64k-of-comment": _after_prolog(XXE, LONG_COMMENT),
+        "xxe-after-64k-of-comment": attacks.after_prolog(XXE, attacks.LONG_COMMENT),
         "xxe-parameter-entity": XXE_PARAMETER,
         "truncated": golden[: len(golden) // 2],
         "empty-0-bytes": b"",
