@@ -16,6 +16,8 @@ from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session
 
 from sepa_engine.db import bulk
+# Re-exported: creditors are looked up in one place (repositories/creditors.py).
+from sepa_engine.db.repositories.creditors import creditor_by_id as creditor_by_id, creditors as creditors
 from sepa_engine.db.models import (
     AccountChange,
     AccountChangeField,
@@ -61,17 +63,6 @@ _ITEMS = (EntryKind.INVOICE.value, EntryKind.FEE.value)
 
 
 # --- creditors and accounts ----------------------------------------------------------------
-def creditors(session: Session, code: str | None = None) -> Sequence[Creditor]:
-    query = select(Creditor).order_by(Creditor.id)
-    if code is not None:
-        query = query.where(Creditor.code == code)
-    return session.scalars(query).all()
-
-
-def creditor_by_id(session: Session, creditor_id: int) -> Creditor:
-    return session.get_one(Creditor, creditor_id)
-
-
 def account_by_customer(session: Session, creditor_id: int, customer_reference: str) -> DebtorAccount | None:
     return session.scalars(
         select(DebtorAccount).where(

@@ -15,6 +15,8 @@ from sqlalchemy import bindparam, case, func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from sepa_engine.db import bulk
+# Re-exported: creditors are looked up in one place (repositories/creditors.py).
+from sepa_engine.db.repositories.creditors import creditor_by_id as creditor_by_id, creditors as creditors
 from sepa_engine.db.models import Batch, Creditor, DebitRequest, DebtorAccount, Mandate, PaymentBlock, Run
 from sepa_engine.domain.mandate import MandateStatus
 from sepa_engine.domain.statuses import BatchStatus, RequestStatus
@@ -48,17 +50,6 @@ class DueRow:
     debtor_name: str
     debtor_country: str | None
     debtor_town: str | None
-
-
-def creditors(session: Session, code: str | None = None) -> Sequence[Creditor]:
-    query = select(Creditor).order_by(Creditor.id)
-    if code is not None:
-        query = query.where(Creditor.code == code)
-    return session.scalars(query).all()
-
-
-def creditor_by_id(session: Session, creditor_id: int) -> Creditor:
-    return session.get_one(Creditor, creditor_id)
 
 
 def start_run(session: Session, started_at: dt.datetime, business_date: dt.date, dry_run: bool) -> Run:

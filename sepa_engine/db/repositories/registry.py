@@ -14,6 +14,8 @@ from typing import Literal, TypeVar
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+# Re-exported: creditors are looked up in one place (repositories/creditors.py).
+from sepa_engine.db.repositories.creditors import creditor_by_code as creditor_by_code
 from sepa_engine.db.models import Base, Creditor, DebitRequest, DebtorAccount, Mandate
 from sepa_engine.domain.mandate import MandateStatus
 from sepa_engine.domain.statuses import RequestStatus
@@ -34,10 +36,6 @@ def add(session: Session, row: RowT) -> RowT:
 
 
 # --- creditors -----------------------------------------------------------------------------
-def creditor_by_code(session: Session, code: str) -> Creditor | None:
-    return session.scalars(select(Creditor).where(Creditor.code == code)).one_or_none()
-
-
 def creditor_by_identifier(session: Session, creditor_identifier: str) -> Creditor | None:
     return session.scalars(
         select(Creditor).where(Creditor.creditor_identifier == creditor_identifier)

@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
 from sepa_engine.db import bulk
+# Re-exported: creditors are looked up in one place (repositories/creditors.py).
+from sepa_engine.db.repositories.creditors import creditor_by_id as creditor_by_id
 from sepa_engine.db.models import (
     Batch,
     Creditor,
@@ -100,12 +102,6 @@ def creditor_ids_by_identifier(session: Session, identifier: str) -> list[int]:
 
 def creditor_by_iban(session: Session, iban: str) -> Creditor | None:
     return session.scalars(select(Creditor).where(Creditor.iban == iban)).first()
-
-
-def creditor_by_id(session: Session, creditor_id: int) -> Creditor:
-    row = session.get(Creditor, creditor_id)
-    assert row is not None  # a foreign key guarantees it
-    return row
 
 
 def mandate_for_update(session: Session, mandate_id: int) -> Mandate:

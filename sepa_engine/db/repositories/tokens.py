@@ -7,12 +7,10 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+# Re-exported: creditors are looked up in one place (repositories/creditors.py).
+from sepa_engine.db.repositories.creditors import creditor_by_code as creditor_by_code
 from sepa_engine.db.models import Creditor
 from sepa_engine.db.service_models import ApiToken, ApiTokenCreditor
-
-
-def creditor_by_code(session: Session, code: str) -> Creditor | None:
-    return session.scalars(select(Creditor).where(Creditor.code == code)).one_or_none()
 
 
 def add_token(session: Session, token: ApiToken, creditor_ids: Iterable[int]) -> ApiToken:
