@@ -451,14 +451,9 @@ class Checker:
         self._compare(group, reader.GROUP_HEADER_PATH, "file")
 
 
-def _uncached_problem(kind: str, value: str, field_name: str) -> errors.SepaEngineError | None:
-    # End-to-end ids and mandate references are unique per transaction: caching them would
-    # only evict the entries that do repeat.
-    try:
-        _VALIDATORS[kind](value, field_name)
-    except errors.SepaEngineError as exc:
-        return exc
-    return None
+# End-to-end ids and mandate references are unique per transaction: caching them would
+# only evict the entries that do repeat.
+_uncached_problem = identifier_problem.__wrapped__
 
 
 @functools.lru_cache(maxsize=4096)
