@@ -29,7 +29,7 @@ from sepa_engine.config import Settings, load_settings
 from sepa_engine.db import migrate
 from sepa_engine.db.repositories.registry import RequestRow
 from sepa_engine.db.session import Database
-from sepa_engine import errors, private_files
+from sepa_engine import errors, private_files, review
 from sepa_engine.errors import SepaEngineError
 from sepa_engine.ids import IdSource, TimestampIds
 from sepa_engine.progress import SILENT, Progress
@@ -178,7 +178,7 @@ class Engine:
         sha256: str | None = None
         try:
             sha256 = reconciliation.file_sha256(path)
-            return self._write(
+            report = self._write(
                 lambda s: reconciliation.reconcile_file(s, path, clock=self.clock, strict=strict, progress=progress)
             )
         except (errors.MessageError, errors.SchemaViolation) as exc:
@@ -186,6 +186,10 @@ class Engine:
             problem = exc.rule if exc.field == "file" else str(exc)
             self._write(lambda s: reconciliation.record_refusal(s, path, sha256, problem, clock=self.clock))
             raise
+        # Committed: the bank's answers join the timeline of the review pages of the files
+        # they touched (derived from the ledger, so a failure here loses nothing).
+        review.refresh(self.database, report.batches)
+        return report
 
     # -- reading ---------------------------------------------------------------------------
     def requests(

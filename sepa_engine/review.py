@@ -7,11 +7,20 @@ the ledger's requests and checked against the file's NbOfTxs/CtrlSum), the ten l
 debits, the first collections (FRST), the amendments, and the requests the same run
 refused for this creditor with their reason codes.
 
-Personal data rule (both renderings): debtor names and mandate references are shown in
-full, because the staff must tell debtors apart and find the mandate; debtor IBANs are
-masked to country, check digits and last four characters (``FR76 **** **** 0189``),
-which is enough to tell two accounts of one debtor apart and not enough to reuse one.
-The summaries carry the file's own permissions (0600, owner-only).
+The review follows the file: its timeline (written, held, approved by whom, released, the
+bank's answers: acknowledged, rejected, settled, returned, with reason codes and amounts,
+and the status the file has now) is re-rendered at each change: after approval, and after
+reconciliation touched the batch (``refresh``, one call once the transaction committed).
+Each creditor has an index page, ``outbox/index-<creditor>.html``: its files and their
+status, linked to their pages. It sits beside the creditors' folders, not in them, so the
+bank's folder of a creditor whose files are all held is never created by it.
+
+Personal data rule (both renderings), one rule per kind of field: debtor names and mandate
+references are shown in full, because the staff must tell debtors apart and find the
+mandate (a reason text that quotes a masked reference shows it in full too); debtor IBANs
+are masked to country, check digits and last four characters (``FR76 **** **** 0189``),
+old and new alike, which is enough to tell two accounts of one debtor apart and not enough
+to reuse one. The summaries carry the file's own permissions (0600, owner-only).
 
 Memory is bounded whatever the size of the file: every figure is a SQL aggregate or a
 LIMITed query, and each list stops at ``LIST_LIMIT`` with "and N more".
@@ -20,18 +29,24 @@ LIMITed query, and each list stops at ``LIST_LIMIT`` with "and N more".
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
+
+import structlog
 
 from sqlalchemy.orm import Session
 
 from sepa_engine import outbox
 from sepa_engine.db.models import Batch, Creditor
 from sepa_engine.db.repositories import review as repo
-from sepa_engine.db.repositories.review import AmendedDebit, Debit, Group, Refusal
-from sepa_engine.domain.masking import mask_iban
+from sepa_engine.db.repositories.review import AmendedDebit, BankAnswer, Debit, FileLine, Group, Refusal
+from sepa_engine.domain.masking import mask_iban, mask_reference
 from sepa_engine.domain.money import format_cents
+
+log = structlog.get_logger("sepa_engine.review")
 
 LARGEST = 10
 LIST_LIMIT = 25
@@ -77,6 +92,13 @@ class Review:
     # The rules the file was checked against, and the creditor's ultimate creditor (if any).
     bank_profile: str = "epc"
     ultimate_creditor: str | None = None
+    # The file's life so far (``timeline``) and its status now.
+    status: str = ""
+    written_at: dt.datetime | None = None
+    approved_by: str | None = None
+    approved_at: dt.datetime | None = None
+    published_at: dt.datetime | None = None
+    answers: tuple[BankAnswer, ...] = ()
 
     @property
     def totals_count(self) -> int:
@@ -119,7 +141,65 @@ def gather(session: Session, batch: Batch, creditor: Creditor, final: Path) -> R
         refused_by_code=list(repo.refused_reasons(session, batch.run_id, creditor.id)),
         bank_profile=creditor.bank_profile,
         ultimate_creditor=creditor.ultimate_creditor_name,
+        status=batch.status,
+        written_at=_local(batch.written_at, creditor.timezone),
+        approved_by=batch.approved_by,
+        approved_at=_local(batch.approved_at, creditor.timezone),
+        published_at=_local(batch.published_at, creditor.timezone),
+        answers=tuple(repo.bank_answers(session, batch.id)),
     )
+
+
+def _local(moment: dt.datetime | None, timezone: str) -> dt.datetime | None:
+    return moment.astimezone(ZoneInfo(timezone)) if moment is not None else None
+
+
+_ANSWER_WORDS = {
+    "settled": "settled (credited)", "rejected": "rejected", "returned": "returned", "refunded": "refunded",
+    "reversed": "reversed", "accepted": "acknowledged", "unknown": "not understood",
+}
+# What the file's status says once the bank has answered.
+STATUS_WORDS = {
+    "planned": "planned", "written": "written", "awaiting_approval": "held for approval", "published": "handed to the bank",
+    "failed": "failed", "acknowledged": "acknowledged by the bank", "partly_rejected": "partly rejected",
+    "rejected": "rejected", "settled": "settled", "settled_with_rejects": "settled, except the rejected debits",
+}
+
+
+def timeline(review: Review) -> list[tuple[str, str]]:
+    """(when, what) lines of the file's life, oldest first; the last says where it stands."""
+    events: list[tuple[str, str]] = []
+    if review.written_at is not None:
+        events.append((_when(review.written_at), f"written: {review.file_count} debits, {format_cents(review.file_sum_cents)} EUR"))
+    if review.requires_approval:
+        events.append((_when(review.written_at), f"held in outbox/{outbox.PENDING_FOLDER}/ for approval"))
+        if review.approved_at is not None:
+            events.append((_when(review.approved_at), f"approved by {review.approved_by}"))
+    if review.published_at is not None and review.status != "awaiting_approval":
+        events.append((_when(review.published_at), "released to the bank's folder"))
+    for answer in review.answers:
+        code = f" {answer.reason_code}" if answer.reason_code else ""
+        events.append((
+            _when(answer.imported_at),
+            f"{answer.message or 'bank file'} {answer.file_name}: {answer.count} {_ANSWER_WORDS.get(answer.kind, answer.kind)}"
+            f"{code}, {format_cents(answer.sum_cents)} EUR",
+        ))
+    events.append(("now", STATUS_WORDS.get(review.status, review.status)))
+    return events
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment is not None else ""
+
+
+def refusal_reason(refusal: Refusal) -> str:
+    """The reason text with the mandate reference as the review shows it: in full (the error
+    that refused the request masked it, as logs and API answers do)."""
+    reason = refusal.reason or ""
+    reference = refusal.mandate_reference
+    if reference and len(reference) > 4:
+        reason = reason.replace(mask_reference(reference), reference)
+    return reason
 
 
 def amendment_changes(amended: AmendedDebit) -> list[str]:
@@ -131,7 +211,11 @@ def amendment_changes(amended: AmendedDebit) -> list[str]:
         before, after = mask_iban(amended.original_iban, fixed_width=True), mask_iban(amended.debit.iban, fixed_width=True)
         changes.append(f"IBAN {before} -> {after}")
     if amended.new_debtor_agent:
-        changes.append(f"new debtor bank (SMNDA), IBAN now {mask_iban(amended.debit.iban, fixed_width=True)}")
+        now = mask_iban(amended.debit.iban, fixed_width=True)
+        if amended.previous_iban and not amended.original_iban:
+            changes.append(f"new debtor bank (SMNDA): IBAN {mask_iban(amended.previous_iban, fixed_width=True)} -> {now}")
+        else:
+            changes.append(f"new debtor bank (SMNDA), IBAN now {now}")
     if amended.original_creditor_identifier:
         changes.append(f"creditor identifier {amended.original_creditor_identifier} -> (this file's)")
     return changes
@@ -166,6 +250,10 @@ def render_text(review: Review) -> str:
         f"control sum        {format_cents(review.file_sum_cents)} EUR",
         f"sha256             {review.sha256}",
         f"approval           {approval_line(review)}",
+        f"status             {STATUS_WORDS.get(review.status, review.status)}",
+        "",
+        "timeline",
+        *(f"  {when:<27}{what}" for when, what in timeline(review)),
         "",
         f"totals per creditor, collection date and sequence type ({check})",
         f"  {'creditor':<16}{'collection date':<16}{'type':<6}{'count':>8}{'sum (EUR)':>18}",
@@ -195,7 +283,7 @@ def render_text(review: Review) -> str:
     for refusal in review.refused:
         lines.append(
             f"  {refusal.end_to_end_id:<36}{format_cents(refusal.amount_cents):>14}  {refusal.reason_code or '':<6}"
-            f"{refusal.debtor_name}, mandate {refusal.mandate_reference}: {refusal.reason or ''}"
+            f"{refusal.debtor_name}, mandate {refusal.mandate_reference}: {refusal_reason(refusal)}"
         )
     lines += _more_line(len(review.refused), review.refused_total)
     return "\n".join(lines) + "\n"
@@ -231,7 +319,53 @@ def write_summary(session: Session, batch: Batch, creditor: Creditor, final: Pat
     review = gather(session, batch, creditor, final)
     text_target, html_target = review_paths(final)
     for target, content in ((text_target, render_text(review)), (html_target, render_html(review))):
-        data = content.encode("utf-8")
-        tmp, _ = outbox.stage(target, lambda fh, data=data: fh.write(data))
-        outbox.replace(tmp, target)
+        _replace(target, content)
+    write_index(session, creditor, final.parent)
     return text_target, html_target
+
+
+def _replace(target: Path, content: str) -> None:
+    data = content.encode("utf-8")
+    tmp, _ = outbox.stage(target, lambda fh, data=data: fh.write(data))
+    outbox.replace(tmp, target)
+
+
+INDEX_LIMIT = 200
+
+
+def index_path(final: Path) -> Path:
+    """``outbox/index-<creditor>.html`` for a file in ``outbox/<creditor>/`` or held in
+    ``outbox/pending/<creditor>/``."""
+    folder = final.parent
+    outbox_dir = folder.parent.parent if folder.parent.name == outbox.PENDING_FOLDER else folder.parent
+    return outbox_dir / f"index-{folder.name}.html"
+
+
+def write_index(session: Session, creditor: Creditor, folder: Path) -> Path:
+    """The creditor's index page: its latest files, their status and totals, each linked to
+    its review page (bounded: the latest ``INDEX_LIMIT``)."""
+    from sepa_engine.review_html import render_index
+
+    target = index_path(folder / "file.xml")
+    files, total = repo.creditor_files(session, creditor.id, INDEX_LIMIT)
+    _replace(target, render_index(creditor.name, creditor.code, files, total, target.parent))
+    return target
+
+
+def refresh(db: Any, message_ids: Iterable[str]) -> list[Path]:  # type: ignore[no-untyped-def]
+    """Write the reviews of these batches again from the ledger (after reconciliation
+    committed: the bank's answers join the timeline). A batch whose file has no recorded
+    place, or whose folder is gone, is skipped: the review is derived, never the record."""
+    written: list[Path] = []
+    wanted = sorted(set(message_ids))
+    if not wanted:
+        return written
+    with db.reader() as session:
+        for batch, creditor in repo.batches_with_creditor(session, wanted):
+            if not batch.path or not Path(batch.path).parent.is_dir():
+                continue
+            try:
+                written.extend(write_summary(session, batch, creditor, Path(batch.path)))
+            except OSError as exc:
+                log.warning("review.not_refreshed", batch_id=batch.id, error=str(exc))
+    return written

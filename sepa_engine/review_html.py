@@ -9,12 +9,14 @@ personal-data rule is the text summary's (``review.py``): names in full, IBANs m
 
 from __future__ import annotations
 
+import os
 from html import escape
+from pathlib import Path
 
-from sepa_engine.db.repositories.review import Debit
+from sepa_engine.db.repositories.review import Debit, FileLine
 from sepa_engine.domain.masking import mask_iban
 from sepa_engine.domain.money import format_cents
-from sepa_engine.review import Review, amendment_changes, approval_line, more
+from sepa_engine.review import STATUS_WORDS, Review, amendment_changes, approval_line, more, refusal_reason, timeline
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em;color:#1a1a1a;max-width:72em}
@@ -78,7 +80,7 @@ def render_html(review: Review) -> str:
     ]
     refusals = [
         [f"<code>{_e(r.end_to_end_id)}</code>", _e(format_cents(r.amount_cents)), _e(r.debtor_name), _e(r.mandate_reference),
-         _e(r.reason_code), _e(r.reason)]
+         _e(r.reason_code), _e(refusal_reason(r))]
         for r in review.refused
     ]
     by_code = ", ".join(f"{code or '-'}: {n}" for code, n in review.refused_by_code)
@@ -100,7 +102,10 @@ def render_html(review: Review) -> str:
         f"<dt>control sum</dt><dd>{_e(format_cents(review.file_sum_cents))} EUR</dd>",
         f"<dt>sha256</dt><dd><code>{_e(review.sha256)}</code></dd>",
         f"<dt>approval</dt><dd>{_e(approval_line(review))}</dd>",
+        f"<dt>status</dt><dd><strong>{_e(STATUS_WORDS.get(review.status, review.status))}</strong></dd>",
         "</dl>",
+        "<h2>Timeline</h2>",
+        _table([("when", False), ("what", False)], [[_e(when), _e(what)] for when, what in timeline(review)]),
         "<h2>Totals per creditor, collection date and sequence type</h2>",
         _table([("creditor", False), ("collection date", False), ("type", False), ("count", True), ("sum (EUR)", True)], groups),
         match,
@@ -117,6 +122,35 @@ def render_html(review: Review) -> str:
         _table([("end-to-end id", False), ("amount (EUR)", True), ("debtor", False), ("mandate", False),
                 ("code", False), ("reason", False)], refusals) if review.refused else "<p>None.</p>",
         _more(len(review.refused), review.refused_total),
+        "</body></html>",
+    ]
+    return "\n".join(part for part in parts if part) + "\n"
+
+
+def render_index(creditor_name: str, creditor_code: str, files: list[FileLine], total: int, folder: Path) -> str:
+    """The creditor's files, newest first, each linked to its review page (relative links:
+    held files' pages are in ``outbox/pending/<creditor>/``)."""
+    rows = []
+    for line in files:
+        page = ""
+        if line.path:
+            review_page = Path(line.path).with_name(Path(line.path).stem + ".html")
+            page = os.path.relpath(review_page, folder)
+        name = f'<a href="{_e(page)}">{_e(line.file_name)}</a>' if page else _e(line.file_name)
+        rows.append([
+            name, _e(line.created_at.isoformat(timespec="seconds")), _e(STATUS_WORDS.get(line.status, line.status)),
+            _e(line.count), _e(format_cents(line.sum_cents)), f"<code>{_e(line.message_id)}</code>",
+        ])
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(creditor_name)}: files</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{_e(creditor_name)} ({_e(creditor_code)}): files</h1>",
+        _table([("file", False), ("created", False), ("status", False), ("transactions", True), ("control sum (EUR)", True),
+                ("message id", False)], rows) if rows else "<p>None.</p>",
+        _more(len(files), total),
         "</body></html>",
     ]
     return "\n".join(part for part in parts if part) + "\n"

@@ -21,6 +21,7 @@ import structlog
 from sepa_engine import errors, private_files
 from sepa_engine.clock import Clock
 from sepa_engine.db.session import Database
+from sepa_engine import review
 from sepa_engine.services import reconciliation
 
 log = structlog.get_logger("sepa_engine.jobs.returns_inbox")
@@ -73,6 +74,8 @@ def import_inbox(
             log.warning("inbox.refused", file=path.name, error=str(exc))
             continue
         report.processed.append(result)
+        # Committed: the bank's answers join the timeline of the files they touched.
+        review.refresh(db, result.batches)
         _move(path, inbox / PROCESSED)
     return report
 

@@ -108,12 +108,9 @@ def approve_batch(
         target = released_path(settings, creditor.code, batch.file_name)
         # Summaries first, the pain.008 last: the bank's folder never shows a file whose
         # summaries are still elsewhere.
-        missing_summaries = False
         for summary_source, summary_target in zip(review_paths(source), review_paths(target)):
             if summary_source.exists() or summary_target.exists():
                 outbox.move(summary_source, summary_target)
-            else:
-                missing_summaries = True
         checkpoint("before_move")
         if not outbox.move(source, target) and outbox.sha256(target) != batch.sha256:
             raise errors.CollectionError(
@@ -124,9 +121,11 @@ def approve_batch(
         if not repo.approve_batch(session, batch_id, actor, at, str(target)):
             raise NotAwaitingApproval("batch.status", batch_id, "cannot be approved: another approval got there first")
         hand_over(session, clock, batch_id, creditor, at)
-        if missing_summaries:
-            # Summaries are derived from the ledger: write them again where the file now is.
-            write_summary(session, batch, creditor, target)
+        # Summaries are derived from the ledger: written again where the file now is, with
+        # the approval in their timeline (and in place of any that went missing).
+        session.flush()
+        session.refresh(batch)
+        write_summary(session, batch, creditor, target)
         approval = Approval(batch_id, creditor.code, batch.message_id, target, actor, at, batch.count, batch.sum_cents)
     log.info(
         "batch.approved", creditor=approval.creditor_code, batch_id=batch_id, message_id=approval.message_id,

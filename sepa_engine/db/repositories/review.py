@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from sepa_engine.db.models import DebitRequest, DebtorAccount, Mandate
+from sepa_engine.db.models import Batch, Creditor, DebitRequest, DebtorAccount, Mandate
+from sepa_engine.db.returns_models import AppliedReturn, ReturnFile
 from sepa_engine.domain.statuses import RequestStatus
 
 
@@ -44,6 +45,36 @@ class AmendedDebit:
     original_creditor_identifier: str | None
     original_iban: str | None
     new_debtor_agent: bool
+    # The IBAN of the mandate this one replaced (a change of bank, SMNDA, carries no
+    # original account in the file; the ledger still knows it).
+    previous_iban: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BankAnswer:
+    """What one bank file said about the batch's debits, for one kind and reason code."""
+
+    file_name: str
+    message: str | None
+    imported_at: dt.datetime
+    kind: str
+    reason_code: str | None
+    count: int
+    sum_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileLine:
+    """One file of a creditor, for its index page."""
+
+    batch_id: int
+    message_id: str
+    file_name: str
+    path: str | None
+    status: str
+    created_at: dt.datetime
+    count: int
+    sum_cents: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +149,7 @@ def count_amendments(session: Session, batch_id: int) -> int:
 def amendments(session: Session, batch_id: int, limit: int) -> tuple[list[AmendedDebit], int]:
     """Debits carrying a mandate amendment (what changed since the bank last saw the
     mandate), the first `limit` by request id, and how many there are."""
+    previous = aliased(Mandate)
     query = (
         _with_debtor(select(
             *_DEBIT_COLUMNS,
@@ -125,12 +157,14 @@ def amendments(session: Session, batch_id: int, limit: int) -> tuple[list[Amende
             DebitRequest.amend_original_creditor_identifier,
             DebitRequest.amend_original_iban,
             DebitRequest.amend_new_debtor_agent,
+            previous.iban,
         ))
+        .outerjoin(previous, previous.id == Mandate.supersedes_id)
         .where(DebitRequest.batch_id == batch_id, _is_amended())
         .order_by(DebitRequest.id)
         .limit(limit)
     )
-    found = [AmendedDebit(Debit(*row[:7]), row[7], row[8], row[9], bool(row[10])) for row in session.execute(query)]
+    found = [AmendedDebit(Debit(*row[:7]), row[7], row[8], row[9], bool(row[10]), row[11]) for row in session.execute(query)]
     return found, count_amendments(session, batch_id)
 
 
@@ -167,3 +201,42 @@ def refused_reasons(session: Session, run_id: int, creditor_id: int) -> Sequence
         .order_by(DebitRequest.reason_code)
     )
     return [(code, int(n)) for code, n in session.execute(query)]
+
+
+def bank_answers(session: Session, batch_id: int) -> list[BankAnswer]:
+    """The bank's answers about the batch, per file, kind and reason code, oldest first
+    (a GROUP BY: a few rows whatever the size of the file)."""
+    query = (
+        select(
+            ReturnFile.path, ReturnFile.message, func.min(ReturnFile.imported_at), AppliedReturn.kind, AppliedReturn.reason_code,
+            func.count(), func.coalesce(func.sum(AppliedReturn.amount_cents), 0),
+        )
+        .join(ReturnFile, ReturnFile.id == AppliedReturn.return_file_id)
+        .where(AppliedReturn.batch_id == batch_id)
+        .group_by(ReturnFile.id, ReturnFile.path, ReturnFile.message, AppliedReturn.kind, AppliedReturn.reason_code)
+        .order_by(func.min(ReturnFile.imported_at), ReturnFile.id, AppliedReturn.kind, AppliedReturn.reason_code)
+    )
+    return [
+        BankAnswer(str(path).rsplit("/", 1)[-1], message, imported, kind, code, int(count), int(cents))
+        for path, message, imported, kind, code, count, cents in session.execute(query)
+    ]
+
+
+def creditor_files(session: Session, creditor_id: int, limit: int) -> tuple[list[FileLine], int]:
+    """The creditor's latest files (not the planned or failed ones), newest first, and how many."""
+    where = (Batch.creditor_id == creditor_id, Batch.status.not_in(("planned", "failed")))
+    rows = session.execute(
+        select(Batch.id, Batch.message_id, Batch.file_name, Batch.path, Batch.status, Batch.created_at, Batch.count, Batch.sum_cents)
+        .where(*where)
+        .order_by(Batch.id.desc())
+        .limit(limit)
+    )
+    total = session.scalar(select(func.count()).select_from(Batch).where(*where))
+    return [FileLine(*row) for row in rows], int(total or 0)
+
+
+def batches_with_creditor(session: Session, message_ids: Sequence[str]) -> list[tuple[Batch, Creditor]]:
+    rows = session.execute(
+        select(Batch, Creditor).join(Creditor, Creditor.id == Batch.creditor_id).where(Batch.message_id.in_(message_ids)).order_by(Batch.id)
+    ).all()
+    return [(batch, creditor) for batch, creditor in rows]

@@ -1,0 +1,82 @@
+"""The review page follows the file: its timeline is written again at approval and after
+each reconciliation; amendments show old and new values; one masking rule per field; an
+index page per creditor."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from sepa_engine.cli.main import app
+from sepa_engine.review import html_path, index_path, summary_path
+from tests import ledger
+from tests.test_review import published, settings  # noqa: F401 - fixtures
+
+runner = CliRunner()
+
+
+def _config(tmp_path: Path, database_url: str) -> str:
+    path = tmp_path / "sepa-engine.toml"
+    path.write_text(
+        f'[database]\nurl = "{database_url}"\n'
+        f'[paths]\nvar_dir = "{tmp_path}"\noutbox_dir = "{tmp_path / "outbox"}"\ninbox_dir = "{tmp_path / "inbox"}"\n'
+    )
+    return str(path)
+
+
+def test_a_refused_line_shows_the_mandate_reference_one_way_only(published):  # noqa: F811
+    # The issue: the refusals table showed a masked and a full mandate reference on one line.
+    text = summary_path(published.path).read_text()
+    (line,) = [line for line in text.splitlines() if "MD01" in line and "mandate RUM-" in line]
+    reference = re.search(r"mandate (RUM-\S+?):", line).group(1)
+    assert "*" not in line, line
+    assert line.count(reference) == 2, line  # the column and the reason, both in full
+
+
+def test_a_change_of_debtor_bank_shows_the_old_and_the_new_iban_masked(published):  # noqa: F811
+    # The issue: the amendment line showed only the new IBAN.
+    for document in (summary_path(published.path).read_text(), html_path(published.path).read_text()):
+        assert "new debtor bank (SMNDA): IBAN DE89 **** **** 3000 -&gt; DE02 **** **** 2051" in document or (
+            "new debtor bank (SMNDA): IBAN DE89 **** **** 3000 -> DE02 **** **** 2051" in document
+        )
+
+
+def test_the_review_follows_the_file_from_writing_to_settlement(db, database_url, tmp_path):
+    creditor = ledger.creditor(db, requires_approval=True)
+    for amount in (1_000, 2_000, 3_000):
+        ledger.request(db, creditor, ledger.mandate(db, creditor), amount)
+    config = _config(tmp_path, database_url)
+    collected = json.loads(runner.invoke(app, ["collect", "--json", "--date", "2026-11-23", "--config", config]).stdout)
+    (file,) = collected["files"]
+    held = Path(file["path"])
+    assert "held in outbox/pending/ for approval" in summary_path(held).read_text()
+    assert "held for approval" in index_path(held).read_text()
+
+    approved = runner.invoke(app, ["batch", "approve", str(file["batch_id"]), "--by", "Marie Dubois", "--config", config])
+    assert approved.exit_code == 0, approved.output
+    released = tmp_path / "outbox" / "martin" / held.name
+    text = summary_path(released).read_text()
+    assert "approved by Marie Dubois" in text and "released to the bank's folder" in text
+
+    simulated = runner.invoke(app, ["simulate-bank", str(released), "--reject-rate", "0.34", "--return-rate", "0",
+                                    "--seed", "7", "--out", str(tmp_path / "answers")])
+    assert simulated.exit_code == 0, simulated.output
+    answers = sorted((tmp_path / "answers").iterdir())
+    reconciled = runner.invoke(app, ["reconcile", *map(str, answers), "--config", config])
+    assert reconciled.exit_code == 0, reconciled.output
+
+    text = summary_path(released).read_text()
+    page = html_path(released).read_text()
+    for document in (text, page):
+        assert "approved by Marie Dubois" in document
+        assert re.search(r"pain\.002\.001\.10 \S+-pain002\.xml: 1 rejected [A-Z0-9]{4}, \d+\.\d\d EUR", document), document
+        assert re.search(r"camt\.054\.001\.02 \S+-camt054\.xml: 2 settled \(credited\)", document), document
+        assert "settled, except the rejected debits" in document
+    lines = text.split("timeline\n")[1].split("\n\n")[0].splitlines()
+    assert lines[-1].split() == ["now", "settled,", "except", "the", "rejected", "debits"]
+    index = index_path(released).read_text()
+    assert held.name in index and "settled, except the rejected debits" in index
+    assert f'href="martin/{held.stem}.html"' in index
