@@ -49,7 +49,7 @@ def test_the_review_follows_the_file_from_writing_to_settlement(db, database_url
     for amount in (1_000, 2_000, 3_000):
         ledger.request(db, creditor, ledger.mandate(db, creditor), amount)
     config = _config(tmp_path, database_url)
-    collected = json.loads(runner.invoke(app, ["collect", "--json", "--date", "2026-11-23", "--config", config]).stdout)
+    collected = json.loads(runner.invoke(app, ["collect", "--json", "--config", config]).stdout)
     (file,) = collected["files"]
     held = Path(file["path"])
     assert "held in outbox/pending/ for approval" in summary_path(held).read_text()
