@@ -68,6 +68,9 @@ class Debit:
     attempt: int
     # The record's natural key (outcome + debit) was applied before, by this or another file.
     already_applied: bool = False
+    # It carried amendment details, and the original creditor identifier among them, if any.
+    amended: bool = False
+    amended_creditor_identifier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,9 @@ class MandateState:
     others_at_bank: bool = False
     # A FNAL collection of the mandate was presented.
     final_collected: bool = False
+    # Another collection of the mandate that carried amendment details is at the bank or
+    # settled (asked only when ``asks_amendment_elsewhere``).
+    amendment_elsewhere: bool = False
 
 
 # --- effects ---------------------------------------------------------------------------------
@@ -128,6 +134,16 @@ class ResetFinalCollection:
 
 
 @dataclass(frozen=True, slots=True)
+class CarryAmendment:
+    """The amendment a rejected collection carried never reached the debtor bank: the next
+    collection carries it again (issue 14 item 4). The mandate's amendment is pending once
+    more and, when the creditor identifier changed, the bank is known to have seen the old
+    one (``presented_creditor_identifier``)."""
+
+    original_creditor_identifier: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class BlockMandate:
     reason_code: str
 
@@ -171,7 +187,7 @@ class OpenDispute:
 
 Effect = (
     AlreadyApplied | QueueException | SetStatus | BookReturn | BookFee | ResetFirstCollection
-    | ResetFinalCollection | BlockMandate | HoldMandate | CancelPending | Retry | OpenDispute
+    | ResetFinalCollection | CarryAmendment | BlockMandate | HoldMandate | CancelPending | Retry | OpenDispute
 )
 
 # Sequence types of a collection that uses the mandate up (OOFF) or ends it (FNAL): once one
@@ -194,6 +210,13 @@ def _never_happened(record: Record, debit: Debit) -> bool:
 def asks_others_at_bank(record: Record, debit: Debit, mandate: MandateState) -> bool:
     """Whether ``decide`` needs ``MandateState.others_at_bank`` for this record."""
     return mandate.first_collected and _never_happened(record, debit)
+
+
+def asks_amendment_elsewhere(record: Record, debit: Debit) -> bool:
+    """Whether ``decide`` needs ``MandateState.amendment_elsewhere`` for this record: a
+    collection that carried an amendment was rejected. Only a reject: a collection settled
+    (even if returned or refunded later) brought the amendment to the debtor bank."""
+    return record.outcome is _O.REJECTED and debit.amended
 
 
 def may_retry(record: Record, debit: Debit) -> bool:
@@ -242,6 +265,8 @@ def decide(
         effects.append(ResetFirstCollection())
     if debit.sequence_type == "FNAL" and record.outcome is _O.REJECTED and mandate.final_collected:
         effects.append(ResetFinalCollection())
+    if asks_amendment_elsewhere(record, debit) and not mandate.amendment_elsewhere:
+        effects.append(CarryAmendment(debit.amended_creditor_identifier))
     status, reason = MandateStatus(mandate.status), mandate.status_reason
     if policy.mandate_effect is MandateEffect.BLOCK and status is not MandateStatus.BLOCKED:
         # A revoked or superseded mandate has nothing left to block.

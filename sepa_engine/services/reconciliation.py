@@ -388,7 +388,10 @@ class _Run:
             self.touched[row.batch_id] = self.touched.get(row.batch_id, False) or not self.is_camt
         key = f"{_KIND[record.kind]}:request:{row.id}"
         facts = _facts(record)
-        debit = decisions.Debit(row.status, row.sequence_type, row.attempt, key in state.applied)
+        debit = decisions.Debit(
+            row.status, row.sequence_type, row.attempt, key in state.applied, bool(row.amended),
+            row.amend_original_creditor_identifier,
+        )
         policy = mandate = None
         mandate_state = None
         if facts.outcome.is_failure():
@@ -401,6 +404,10 @@ class _Run:
             if decisions.asks_others_at_bank(facts, debit, mandate_state):
                 mandate_state = dataclasses.replace(
                     mandate_state, others_at_bank=self._others_at_bank(mandate.id, row.id, state)
+                )
+            if decisions.asks_amendment_elsewhere(facts, debit):
+                mandate_state = dataclasses.replace(
+                    mandate_state, amendment_elsewhere=self._amended_at_bank(mandate.id, row.id, state)
                 )
         code, timezone, notice_days = self._creditor(row.creditor_id)
         effects = decisions.decide(
@@ -465,6 +472,12 @@ class _Run:
             mandate.final_collected = False
             state.writes.mandate(mandate.id, {"final_collected": False})
             done.append("final collection reset")
+        elif isinstance(effect, decisions.CarryAmendment):
+            changes = {"amendment_pending": True}
+            if effect.original_creditor_identifier:
+                changes["presented_creditor_identifier"] = effect.original_creditor_identifier
+            state.writes.mandate(mandate.id, changes)
+            done.append("amendment carried again")
         elif isinstance(effect, decisions.BlockMandate):
             mandate.status = transition(MandateStatus(mandate.status), MandateStatus.BLOCKED).value
             mandate.status_reason = effect.reason_code
@@ -509,6 +522,15 @@ class _Run:
                     done.append("dispute opened")
         else:  # pragma: no cover - a new kind of effect needs its branch here and in _execute
             raise AssertionError(f"no bulk executor for {effect!r}")
+
+    def _amended_at_bank(self, mandate_id: int, request_id: int, state: _Segment) -> bool:
+        """Another request of the mandate that carried an amendment, still at the bank or
+        settled, as the segment left them."""
+        for other in repo.amended_request_ids_of_mandate(self.session, mandate_id, _AT_BANK):
+            current = state.rows.get(other)
+            if other != request_id and (current is None or current.status in _AT_BANK):
+                return True
+        return False
 
     def _others_at_bank(self, mandate_id: int, request_id: int, state: _Segment) -> bool:
         """Another request of the mandate still at the bank or settled, as the segment left them."""
@@ -725,7 +747,8 @@ class _Run:
         key = f"{record.kind.value}:request:{request.id}"
         facts = _facts(record)
         debit = decisions.Debit(
-            request.status, request.sequence_type, request.attempt, repo.applied_by_key(self.session, key) is not None
+            request.status, request.sequence_type, request.attempt, repo.applied_by_key(self.session, key) is not None,
+            _carried_amendment(request), request.amend_original_creditor_identifier,
         )
         policy = mandate = mandate_state = None
         if facts.outcome.is_failure() and not debit.already_applied:
@@ -738,6 +761,9 @@ class _Run:
             if decisions.asks_others_at_bank(facts, debit, mandate_state):
                 others = repo.other_requests_count(self.session, mandate.id, request.id, _AT_BANK) > 0
                 mandate_state = dataclasses.replace(mandate_state, others_at_bank=others)
+            if decisions.asks_amendment_elsewhere(facts, debit):
+                amended = repo.amended_request_ids_of_mandate(self.session, mandate.id, _AT_BANK)
+                mandate_state = dataclasses.replace(mandate_state, amendment_elsewhere=bool(set(amended) - {request.id}))
         code, timezone, notice_days = self._creditor(request.creditor_id)
         effects = decisions.decide(
             facts, debit, mandate_state, policy, today=business_today(self.clock, timezone), notice_days=notice_days
@@ -793,6 +819,11 @@ class _Run:
         elif isinstance(effect, decisions.ResetFinalCollection):
             mandate.final_collected = False
             done.append("final collection reset")
+        elif isinstance(effect, decisions.CarryAmendment):
+            mandate.amendment_pending = True
+            if effect.original_creditor_identifier:
+                mandate.presented_creditor_identifier = effect.original_creditor_identifier
+            done.append("amendment carried again")
         elif isinstance(effect, decisions.BlockMandate):
             mandate.status = transition(MandateStatus(mandate.status), MandateStatus.BLOCKED).value
             mandate.status_reason, mandate.status_changed_at = effect.reason_code, now
@@ -859,6 +890,14 @@ def _facts(record: ReturnRecord) -> decisions.Record:
     )
 
 
+def _carried_amendment(request: DebitRequest) -> bool:
+    """``returns.CARRIED_AMENDMENT`` on a loaded request."""
+    return bool(
+        request.amend_original_mandate_id or request.amend_original_creditor_identifier
+        or request.amend_original_iban or request.amend_new_debtor_agent
+    )
+
+
 def _amount_problem(record: ReturnRecord, debit_cents: int) -> str:
     return (
         f"end-to-end id {record.end_to_end_id} matches a debit of "
@@ -900,7 +939,7 @@ class _Retry:
         assert self.id is not None and self.mandate_id is not None
         return RequestRow(
             self.id, "", o.amount_cents, _PENDING, o.creditor_id, self.mandate_id, None, None, o.attempt + 1,
-            o.remittance, o.final, None, None,
+            o.remittance, o.final, None, None, False, None,
         )
 
 

@@ -194,3 +194,27 @@ def test_a_rejected_one_off_collection_keeps_the_mandate_used_while_another_is_a
     assert d.asks_others_at_bank(d.Record(d.Outcome.REJECTED, "AM04"), debit, ACTIVE)
     effects = _decide("AM04", debit=debit, mandate=dataclasses.replace(ACTIVE, others_at_bank=True))
     assert d.ResetFirstCollection() not in effects
+
+
+# --- amendments carried until a collection carrying them settles ------------------------------
+AMENDED = dataclasses.replace(SUBMITTED, amended=True, amended_creditor_identifier="FR11ZZZ999999")
+
+
+def test_a_rejected_collection_that_carried_an_amendment_carries_it_again():
+    assert d.asks_amendment_elsewhere(d.Record(d.Outcome.REJECTED, "AM04"), AMENDED)
+    assert d.CarryAmendment("FR11ZZZ999999") in _decide("AM04", debit=AMENDED)
+
+
+def test_the_amendment_is_not_carried_again_while_another_collection_carrying_it_is_at_the_bank():
+    elsewhere = dataclasses.replace(ACTIVE, amendment_elsewhere=True)
+    assert not any(isinstance(e, d.CarryAmendment) for e in _decide("AM04", debit=AMENDED, mandate=elsewhere))
+
+
+@pytest.mark.parametrize("outcome", [d.Outcome.RETURNED, d.Outcome.REFUNDED, d.Outcome.REVERSED])
+def test_a_settled_collection_brought_its_amendment_to_the_bank_whatever_happened_after(outcome):
+    assert not d.asks_amendment_elsewhere(d.Record(outcome, "AM04"), AMENDED)
+    assert not any(isinstance(e, d.CarryAmendment) for e in _decide("AM04", outcome, debit=AMENDED))
+
+
+def test_a_collection_without_amendment_carries_none_after_a_reject():
+    assert not any(isinstance(e, d.CarryAmendment) for e in _decide("AM04"))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, insert, select, update
+from sqlalchemy import bindparam, case, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
@@ -209,12 +209,23 @@ class RequestRow:
     final: bool
     reason_code: str | None
     reason: str | None
+    # It carried amendment details (SMNDA, original mandate id or creditor identifier...).
+    amended: bool = False
+    amend_original_creditor_identifier: str | None = None
 
 
+# A debit that carried amendment details in its file (see collection._amendment).
+CARRIED_AMENDMENT = or_(
+    DebitRequest.amend_original_mandate_id.is_not(None),
+    DebitRequest.amend_original_creditor_identifier.is_not(None),
+    DebitRequest.amend_original_iban.is_not(None),
+    DebitRequest.amend_new_debtor_agent.is_(True),
+)
 _REQUEST_COLUMNS = (
     DebitRequest.id, DebitRequest.end_to_end_id, DebitRequest.amount_cents, DebitRequest.status,
     DebitRequest.creditor_id, DebitRequest.mandate_id, DebitRequest.batch_id, DebitRequest.sequence_type,
     DebitRequest.attempt, DebitRequest.remittance, DebitRequest.final, DebitRequest.reason_code, DebitRequest.reason,
+    case((CARRIED_AMENDMENT, True), else_=False), DebitRequest.amend_original_creditor_identifier,
 )
 
 
@@ -246,6 +257,14 @@ def pending_request_rows(session: Session, mandate_ids: Collection[int], pending
         DebitRequest.mandate_id.in_(sorted(mandate_ids)), DebitRequest.status == pending
     )
     return [RequestRow(*row) for row in _core(session).execute(query.order_by(DebitRequest.id))]
+
+
+def amended_request_ids_of_mandate(session: Session, mandate_id: int, statuses: Sequence[str]) -> list[int]:
+    """The mandate's requests in ``statuses`` that carried amendment details."""
+    query = select(DebitRequest.id).where(
+        DebitRequest.mandate_id == mandate_id, DebitRequest.status.in_(statuses), CARRIED_AMENDMENT
+    )
+    return list(session.scalars(query))  # autoflushed: the record-by-record path reads its own changes
 
 
 def request_ids_of_mandate(session: Session, mandate_id: int, statuses: Sequence[str]) -> list[int]:
