@@ -419,7 +419,7 @@ def mandate_accounts(session: Session, mandate_ids: Collection[int]) -> dict[int
 
 
 def insert_prenotifications(session: Session, rows: list[dict[str, object]]) -> None:
-    executemany(session, insert(Prenotification.__table__), rows)
+    _insert(session, Prenotification.__table__, rows)
 
 
 # --- returned payments in bulk (services/accounts.record_returned_payments) ----------------
