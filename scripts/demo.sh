@@ -73,6 +73,14 @@ at 2026-11-20T09:00:00+01:00 accounts invoices add AG-7003 --creditor pressimmo 
 at 2026-11-24T11:00:00+01:00 accounts disputes open AG-7003 --creditor pressimmo --invoice F26-1202 \
   --reason "Annonce non parue en vitrine" --actor "agence:st-michel" --key demo-dispute-F26-1202
 
+echo; echo "== PRESSIMMO's billing system sends a raw request for the disputed invoice: the account gate refuses it"
+mkdir -p var
+printf '%s\n' '{"idempotency_key": "demo-billing-F26-1202", "mandate": "PRESS-AG7003", "amount": "300.00", "invoices": ["F26-1202"]}' \
+  > var/demo-billing-F26-1202.jsonl
+set +e
+at 2026-12-04T09:55:00+01:00 enqueue var/demo-billing-F26-1202.jsonl --creditor pressimmo
+set -e
+
 echo; echo "== The agency clicks 'pay': the disputed invoice is refused, the rest is collected from the next business day"
 set +e
 at 2026-12-04T10:00:00+01:00 accounts pay-now AG-7003 --creditor pressimmo --invoice F26-1202 --key demo-pay-disputed

@@ -58,6 +58,8 @@ def request(n: int = 1, mandate_n: int = 1, **overrides: Any) -> dict[str, Any]:
         "amount": "12.34",
         "remittance": f"Loyer novembre {n}",
         "requested_date": "2026-12-01",
+        # The creditor's billing keeps no invoices here: it says so (the account gate).
+        "on_account": True,
         **overrides,
     }
 

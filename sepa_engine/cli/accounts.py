@@ -168,13 +168,17 @@ def set_mode(
     bic: str | None = typer.Option(None, "--bic", help="New e-signed mandate: BIC (optional)."),
     signer: str | None = typer.Option(None, "--signer", help="New e-signed mandate: name of the signer."),
     evidence: str | None = typer.Option(None, "--evidence", help="New e-signed mandate: evidence id at the signature provider."),
+    reason: str | None = typer.Option(
+        None, "--reason", help="Leaving automatic mode: why (staff only, --actor staff:NAME); kept in the history."
+    ),
     file: str | None = FileOption,
     actor: str = ActorOption,
     key: str = KeyOption,
     config: str | None = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Switch between on demand and automatic (switching to automatic needs a new e-signed mandate)."""
+    """Switch between on demand and automatic (switching to automatic needs a new e-signed mandate; leaving it is
+    for the creditor's staff, with a reason)."""
     with _refusals():
         if file is not None:
             data = ModeChangeInput.from_mapping(_document(file, account_documents.MODE_CHANGE))
@@ -182,7 +186,7 @@ def set_mode(
             if mode is None:
                 raise errors.InvalidFormat("--mode", None, "is required (or give --file)")
             signed = _mandate_options(mandate_reference, signed_at, iban, bic, signer, evidence)
-            data = ModeChangeInput(mode=mode, frequency=frequency, day=day, mandate=signed)
+            data = ModeChangeInput(mode=mode, frequency=frequency, day=day, mandate=signed, reason=reason)
         result = _write(lambda s: account_changes.set_collection_mode(
             s, creditor, account, data, actor=actor, idempotency_key=key, clock=SystemClock()), config)
     context.render(result.to_dict(), as_json, lambda: _draw_change(result))

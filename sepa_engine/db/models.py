@@ -296,6 +296,9 @@ class DebitRequest(Base):
     # Indexed: retries are looked up by their original, and SQLite checks this foreign key
     # on every delete or id change of a request (a scan per row without it).
     retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("debit_requests.id"), index=True)
+    # What the debit pays: "invoices", "balance" or "on_account" (domain/debit_gate.py);
+    # None for requests stored before the account gate.
+    pays: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[dt.datetime] = mapped_column(_tz())
 
 

@@ -271,6 +271,37 @@ def check_mode_change(current: CollectionMode, new: CollectionMode, *, new_manda
         )
 
 
+# Actors of the creditor's own staff name themselves "staff:<name>" (CLI ``--actor``); every
+# other actor (a portal, a customer, an API token) acts for the customer.
+STAFF_PREFIX = "staff:"
+REASON_MAX = 140
+
+
+def is_staff(actor: str) -> bool:
+    return actor.startswith(STAFF_PREFIX) and len(actor) > len(STAFF_PREFIX)
+
+
+def check_leaving_automatic(current: CollectionMode, new: CollectionMode, *, actor: str, reason: str | None) -> None:
+    """Only the creditor's staff may take an account out of automatic mode, with a reason.
+
+    The portal tells the customer who chose automatic debits "Vous ne pourrez pas changer de
+    mode de prélèvement" (../shared/context/portal-payment-modes.fr.txt): a portal or customer
+    actor is refused; the staff's reason goes into the account's change history.
+    """
+    if current is not CollectionMode.AUTOMATIC or new is CollectionMode.AUTOMATIC:
+        return
+    if not is_staff(actor):
+        raise errors.WrongCollectionMode(
+            "mode", new.value,
+            f"cannot be chosen by {actor!r}: an automatic account leaves automatic mode only by the creditor's staff "
+            f"(actor {STAFF_PREFIX}<name>)",
+        )
+    if reason is None or not reason.strip():
+        raise errors.InvalidFormat("reason", None, "is required to leave automatic mode: say why, for the history")
+    if len(reason) > REASON_MAX:
+        raise errors.InvalidLength("reason", reason, f"is longer than {REASON_MAX} characters")
+
+
 def check_schedule_day(day: object, field_name: str = "day") -> int:
     if isinstance(day, bool) or not isinstance(day, int):
         raise errors.InvalidFormat(field_name, f"<{type(day).__name__}>", "must be an integer")

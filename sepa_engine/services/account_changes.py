@@ -28,6 +28,7 @@ from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.domain import identifiers
 from sepa_engine.domain.accounts import (
     CollectionMode,
+    check_leaving_automatic,
     check_mode_change,
     check_notice_days,
     check_schedule_day,
@@ -214,6 +215,7 @@ def set_collection_mode(
             "frequency": freq,
             "day": day,
             "mandate": _mandate_content(data.mandate),
+            **({"reason": data.reason} if data.reason is not None else {}),
         }
     )
     replay = _replayed(session, creditor, key, digest)
@@ -226,7 +228,11 @@ def set_collection_mode(
         return replay
     current = CollectionMode(account.collection_mode)
     check_mode_change(current, mode, new_mandate=data.mandate is not None)
+    check_leaving_automatic(current, mode, actor=who, reason=data.reason)
     changed: list[tuple[str, str | None, str | None]] = []
+    if current is CollectionMode.AUTOMATIC and mode is CollectionMode.ON_DEMAND:
+        # The history says why the staff took the account out of automatic mode.
+        changed.append(("reason", None, data.reason))
     mandate_id = None
     if data.mandate is not None:
         mandate, fields = _sign_new_mandate(session, creditor, account, data.mandate, key, clock)

@@ -275,12 +275,15 @@ class ModeChangeInput(_Input):
     day: int | None = None
     # Required to switch from on demand to automatic.
     mandate: ESignedMandateInput | None = None
+    # Required to leave automatic mode (the creditor's staff only): kept in the history.
+    reason: str | None = None
 
     _types: ClassVar[dict[str, tuple[type | None, ...]]] = {
         "mode": (str,),
         "frequency": (str, None),
         "day": (int, None),
         "mandate": (ESignedMandateInput, None),
+        "reason": (str, None),
     }
 
     @classmethod

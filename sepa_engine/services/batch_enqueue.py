@@ -29,9 +29,10 @@ from sepa_engine.db.models import DebitRequest, Mandate
 from sepa_engine.db.repositories import registry as repo
 from sepa_engine.domain import calendar
 from sepa_engine.domain.masking import mask_reference
-from sepa_engine.domain.money import format_cents, parse_amount
+from sepa_engine.domain.money import parse_amount
 from sepa_engine.domain.statuses import RequestStatus
-from sepa_engine.services import idempotency, problems
+from sepa_engine.domain.debit_gate import Admitted, Origin
+from sepa_engine.services import debit_gate, idempotency, problems
 from sepa_engine.services import registry as single
 from sepa_engine.services.inputs import DebitRequestInput
 
@@ -61,11 +62,19 @@ class _Prepared:
     requested_date: dt.date | None
     final: bool
     digest: str
+    data: DebitRequestInput
+    asking: debit_gate.Asking
     ultimate: dict[str, object] = dataclasses.field(default_factory=dict)
 
 
 def enqueue_requests(
-    session: Session, creditor_code: str, items: Iterable[EnqueueItem], *, clock: Clock, chunk_size: int = CHUNK
+    session: Session,
+    creditor_code: str,
+    items: Iterable[EnqueueItem],
+    *,
+    clock: Clock,
+    chunk_size: int = CHUNK,
+    origin: Origin = Origin.UPSTREAM,
 ) -> BatchResult:
     creditor = single._creditor(session, creditor_code)
     default_date = calendar.add_target_days(business_today(clock, creditor.timezone), 1)
@@ -90,20 +99,27 @@ def enqueue_requests(
             elif p.key not in fresh_keys:  # the same item twice in one call is written once
                 fresh.append(p)
                 fresh_keys.add(p.key)
-        ids = repo.reserve_request_ids(session, len(fresh))
         now = clock.now()  # one instant per chunk: the rows of one round trip share it
+        admitted = debit_gate.admit_many(
+            session, creditor,
+            [debit_gate.Debit(mandates[p.reference].id, p.cents, p.asking, p.remittance, f"items[{p.index}]") for p in fresh],
+            origin=origin, now=now,
+        )
+        ids = repo.reserve_request_ids(session, len(fresh))
         new_rows = [
-            _row(creditor.id, creditor.code, request_id, p, mandates[p.reference], default_date, now)
-            for request_id, p in zip(ids, fresh, strict=True)
+            _row(creditor.id, creditor.code, request_id, p, mandates[p.reference], default_date, now, gate)
+            for request_id, p, gate in zip(ids, fresh, admitted, strict=True)
         ]
         try:
             with session.begin_nested():
                 repo.insert_requests(session, new_rows)
+                debit_gate.record(session, creditor.id, list(zip(ids, admitted, strict=True)))
         except IntegrityError:
             # Another process wrote one of these keys meanwhile: fall back to the request-by-
             # request path, which settles each race on the unique constraint.
             for p in fresh:
-                result = single.enqueue_request(session, creditor_code, _input(p), idempotency_key=p.key, clock=clock)
+                result = single.enqueue_request(session, creditor_code, p.data, idempotency_key=p.key, clock=clock,
+                                                origin=origin)
                 results.append(result)
                 created += result.created
                 replayed += not result.created
@@ -133,17 +149,19 @@ def _prepare(index: int, item: EnqueueItem, seen: dict[str, str]) -> _Prepared:
         cents = parse_amount(data.amount, sepa_range=False)
         remittance = single._fit("remittance", data.remittance, DebitRequest.remittance) if data.remittance else None
         ultimate = single.request_ultimate_creditor(data)
+        pays = debit_gate.asking(data)
     except errors.SepaEngineError as exc:
         exc.location = f"items[{index}]"
         raise
     digest = idempotency.content_hash(
         {"mandate": reference, "amount_cents": cents, "remittance": remittance,
-         "requested_date": data.requested_date, "final": data.final, **ultimate}
+         "requested_date": data.requested_date, "final": data.final, **ultimate, **pays.digest_fields()}
     )
     if seen.setdefault(key, digest) != digest:
         raise errors.IdempotencyConflict("idempotency_key", key, "is used twice in this call with different content",
                                          location=f"items[{index}]")
-    return _Prepared(index, key, reference, cents, remittance, data.requested_date, data.final, digest, ultimate)
+    return _Prepared(index, key, reference, cents, remittance, data.requested_date, data.final, digest, data, pays,
+                     ultimate)
 
 
 def _mandates(session: Session, creditor, references: set[str], share_lock: bool) -> dict[str, repo.MandateView]:  # type: ignore[no-untyped-def]
@@ -156,7 +174,7 @@ def _mandates(session: Session, creditor, references: set[str], share_lock: bool
 
 
 def _row(creditor_id: int, creditor_code: str, request_id: int, p: _Prepared, mandate: repo.MandateView,
-         default_date: dt.date, now: dt.datetime) -> dict[str, object]:
+         default_date: dt.date, now: dt.datetime, admitted: Admitted) -> dict[str, object]:
     return {
         "id": request_id,
         "creditor_id": creditor_id,
@@ -175,6 +193,7 @@ def _row(creditor_id: int, creditor_code: str, request_id: int, p: _Prepared, ma
         "amend_new_debtor_agent": False,
         "ultimate_creditor_name": p.ultimate.get("ultimate_creditor_name"),
         "ultimate_creditor_id": p.ultimate.get("ultimate_creditor_id"),
+        "pays": admitted.pays.value,
     }
 
 
@@ -190,10 +209,3 @@ def _result(creditor_code: str, mandate: repo.MandateView, request_id: int, end_
         found = problems.amount_problems(cents) + cache[key]
     return single.RequestResult(request_id, creditor_code, end_to_end_id, mandate.id, mandate.reference, cents,
                                 requested_date, status, created, problems.as_dicts(found))
-
-
-def _input(p: _Prepared) -> DebitRequestInput:
-    return DebitRequestInput(mandate=p.reference, amount=format_cents(p.cents), remittance=p.remittance,
-                             requested_date=p.requested_date, final=p.final,
-                             ultimate_creditor_name=p.ultimate.get("ultimate_creditor_name"),  # type: ignore[arg-type]
-                             ultimate_creditor_id=p.ultimate.get("ultimate_creditor_id"))  # type: ignore[arg-type]

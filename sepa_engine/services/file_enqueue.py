@@ -174,8 +174,11 @@ def _csv(text: str) -> tuple[list[Line], list[BadLine], str | None]:
         for name, cell in zip(names, row, strict=True):
             if cell == "":
                 continue  # an empty cell is an absent field
-            if name == "final":
+            if name in ("final", "on_account"):
                 record[name] = _BOOLEANS.get(cell.strip().lower(), cell)
+            elif name == "invoices":
+                # A cell holds a list as numbers separated by ";" (README, "Requests that pay invoices").
+                record[name] = [number.strip() for number in cell.split(";")]
             else:
                 record[name] = cell
         lines.append(Line(number, raw, record))

@@ -178,6 +178,14 @@ class DebitRequestInput(_Input):
     # UltmtCdtr of this debit alone, instead of the creditor's (if any).
     ultimate_creditor_name: str | None = None
     ultimate_creditor_id: str | None = None
+    # What the debit pays (see domain/debit_gate.py): the invoices it names; or the one
+    # invoice it carries, booked with it (number, dates; its amount is the request's); or,
+    # explicitly, a payment on account. None of them: it pays the collectable balance.
+    invoices: tuple[str, ...] | list[str] | None = None
+    invoice_number: str | None = None
+    invoice_issue_date: dt.date | None = None
+    invoice_due_date: dt.date | None = None
+    on_account: bool = False
 
     _types: ClassVar[dict[str, tuple[type | None, ...]]] = {
         "mandate": (str,),
@@ -187,8 +195,13 @@ class DebitRequestInput(_Input):
         "final": (bool,),
         "ultimate_creditor_name": (str, None),
         "ultimate_creditor_id": (str, None),
+        "invoices": (list, tuple, None),
+        "invoice_number": (str, None),
+        "invoice_issue_date": (dt.date, None),
+        "invoice_due_date": (dt.date, None),
+        "on_account": (bool,),
     }
-    _dates: ClassVar[frozenset[str]] = frozenset({"requested_date"})
+    _dates: ClassVar[frozenset[str]] = frozenset({"requested_date", "invoice_issue_date", "invoice_due_date"})
 
 
 _TYPE_WORDS: dict[type, str] = {
@@ -198,6 +211,8 @@ _TYPE_WORDS: dict[type, str] = {
     Decimal: "a Decimal",
     dt.date: "a date (YYYY-MM-DD)",
     AddressInput: "an address",
+    list: "a list of strings",
+    tuple: "a list of strings",
 }
 
 

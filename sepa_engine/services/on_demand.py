@@ -23,6 +23,7 @@ from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.domain import calendar, charset, money
 from sepa_engine.domain.accounts import CollectionMode, invoices_remittance
+from sepa_engine.domain.debit_gate import Origin
 from sepa_engine.domain.masking import mask_reference
 from sepa_engine.services import idempotency, registry
 from sepa_engine.services.account_inputs import GroupPaymentInput, PayNowInput
@@ -202,16 +203,16 @@ def _place_order(
         session,
         creditor.code,
         DebitRequestInput(
-            mandate=mandate.reference, amount=money.format_cents(cents), remittance=remittance, requested_date=requested
+            mandate=mandate.reference, amount=money.format_cents(cents), remittance=remittance, requested_date=requested,
+            invoices=tuple(entry.document_number for entry, _ in selection) if selection else None,
         ),
         idempotency_key=request_key,
         clock=clock,
+        origin=Origin.ON_DEMAND,
     )
     if not result.created:
         # The key named a debit enqueued directly, not through an account: another call.
         raise errors.IdempotencyConflict("idempotency_key", request_key, "was already used for another debit request")
-    for entry, amount in selection:
-        repo.add_selection(session, creditor.id, result.id, entry.id, amount)
     order = registry_repo.add(
         session,
         PaymentOrder(

@@ -1119,6 +1119,7 @@ def schedule_retry(
     """
     from sepa_engine.services import registry
     from sepa_engine.services.inputs import DebitRequestInput
+    from sepa_engine.domain.debit_gate import Origin
 
     attempt, on = decided.attempt, decided.on
     result = registry.enqueue_request(
@@ -1127,7 +1128,7 @@ def schedule_retry(
             mandate=mandate_reference, amount=money.format_cents(request.amount_cents),
             remittance=request.remittance, requested_date=on, final=request.final,
         ),
-        idempotency_key=f"retry:{request.id}:{attempt}", clock=clock,
+        idempotency_key=f"retry:{request.id}:{attempt}", clock=clock, origin=Origin.RETRY,
     )
     retry = repo.request_by_id(session, result.id)
     if retry is None:

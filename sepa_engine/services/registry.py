@@ -39,7 +39,8 @@ from sepa_engine.domain.masking import mask_iban, mask_reference
 from sepa_engine.domain.statuses import RequestStatus, request_transition
 from sepa_engine.iso20022.versions import writable_version
 from sepa_engine.outbox import PENDING_FOLDER
-from sepa_engine.services import idempotency, problems
+from sepa_engine.domain.debit_gate import Origin
+from sepa_engine.services import debit_gate, idempotency, problems
 from sepa_engine.services.inputs import (
     AddressInput,
     CreditorInput,
@@ -488,8 +489,19 @@ def request_ultimate_creditor(data: DebitRequestInput) -> dict[str, Any]:
 
 
 def enqueue_request(
-    session: Session, creditor_code: str, data: DebitRequestInput, *, idempotency_key: str, clock: Clock
+    session: Session,
+    creditor_code: str,
+    data: DebitRequestInput,
+    *,
+    idempotency_key: str,
+    clock: Clock,
+    origin: Origin = Origin.UPSTREAM,
 ) -> RequestResult:
+    """Store one debit request, once it has passed the account gate (``debit_gate``).
+
+    ``origin`` is the door it came by: upstream systems leave it; pay-now, the schedule
+    and retries name themselves, since the account's mode decides who may collect.
+    """
     key = idempotency.check_key(idempotency_key)
     _check_input(data, DebitRequestInput)
     creditor = _creditor(session, creditor_code)
@@ -499,6 +511,7 @@ def enqueue_request(
     cents = money.parse_amount(data.amount, sepa_range=False)
     remittance = _fit("remittance", data.remittance, DebitRequest.remittance) if data.remittance else None
     ultimate = request_ultimate_creditor(data)
+    pays = debit_gate.asking(data)
     # The date as sent (None included), so that a replay on another day is still a replay.
     digest = idempotency.content_hash(
         {
@@ -508,6 +521,7 @@ def enqueue_request(
             "requested_date": data.requested_date,
             "final": data.final,
             **ultimate,
+            **pays.digest_fields(),
         }
     )
     existing = repo.request_by_idempotency_key(session, creditor.id, key)
@@ -520,6 +534,9 @@ def enqueue_request(
     # so upstream's request is never lost and its refusal shows in the review.
     mandate = _current_mandate(session, creditor, reference, field="mandate", shared=True)
     requested = data.requested_date or calendar.add_target_days(business_today(clock, creditor.timezone), 1)
+    admitted = debit_gate.admit_one(
+        session, creditor, debit_gate.Debit(mandate.id, cents, pays, remittance), origin=origin, now=clock.now()
+    )
 
     def write() -> DebitRequest:
         now = clock.now()
@@ -540,10 +557,12 @@ def enqueue_request(
                 status_changed_at=now,
                 attempt=1,
                 created_at=now,
+                pays=admitted.pays.value,
             ),
         )
         row.end_to_end_id = end_to_end_id(creditor.code, row.id)
         session.flush()
+        debit_gate.record(session, creditor.id, [(row.id, admitted)])
         return row
 
     row, created = idempotency.write_once(

@@ -29,6 +29,7 @@ from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.domain import charset, money, text
 from sepa_engine.domain.accounts import Frequency, ScheduledCollection, scheduled_collection
+from sepa_engine.domain.debit_gate import Origin
 from sepa_engine.services import registry
 from sepa_engine.services.account_ledger import creditor_of, load_ledger, usable_mandate
 from sepa_engine.services.inputs import DebitRequestInput
@@ -166,6 +167,7 @@ def _schedule_account(
         ),
         idempotency_key=f"schedule-{account.id}-{decision.period.key}",
         clock=clock,
+        origin=Origin.SCHEDULE,
     )
     slot = _add_slot(session, creditor, account, decision, run_date, REQUESTED, cents, result.id, now)
     notice = registry_repo.add(

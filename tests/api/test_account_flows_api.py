@@ -27,7 +27,7 @@ def test_register_an_account_and_its_mandate_supersede_it_then_revoke_it(api: Ap
     first = api.post(f"{BASE}/mandates", {"reference": "RUM-2", "debtor_account": "AG-2", "signed_on": "2025-03-01",
                                           "iban": IBAN}, key="m-2")
     assert first.status_code == 201 and first.json()["status"] == "active"
-    request = api.post(f"{BASE}/debit-requests", {"mandate": "RUM-2", "amount": "10.00"}, key="r-2").json()
+    request = api.post(f"{BASE}/debit-requests", {"mandate": "RUM-2", "amount": "10.00", "on_account": True}, key="r-2").json()
     second = api.post(f"{BASE}/mandates", {"reference": "RUM-2B", "debtor_account": "AG-2", "signed_on": "2025-06-01",
                                            "iban": world.NEW_IBAN, "supersedes": "RUM-2"}, key="m-2b")
     assert second.status_code == 201
@@ -116,7 +116,7 @@ def test_creditor_settings_change(api: Api) -> None:
 
 
 def test_batches_and_their_files_are_read_only_views_of_the_runs(api: Api, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    api.post(f"{BASE}/debit-requests", {"mandate": "RUM-PRE-AG-1", "amount": "76.00", "requested_date": "2026-11-25"},
+    api.post(f"{BASE}/debit-requests", {"mandate": "RUM-PRE-AG-1", "amount": "76.00", "requested_date": "2026-11-25", "on_account": True},
              key="r-1")
     settings = Settings(database_url=api.db.url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
     report = run_collection(api.db, settings, FixedClock(world.NOW), SequentialIds("API"), business_date=dt.date(2026, 11, 24))
@@ -131,7 +131,7 @@ def test_batches_and_their_files_are_read_only_views_of_the_runs(api: Api, tmp_p
 
 
 def test_return_exceptions_of_the_creditor_are_listed_and_resolved(api: Api) -> None:
-    request = api.post(f"{BASE}/debit-requests", {"mandate": "RUM-PRE-AG-1", "amount": "76.00"}, key="r-1").json()
+    request = api.post(f"{BASE}/debit-requests", {"mandate": "RUM-PRE-AG-1", "amount": "76.00", "on_account": True}, key="r-1").json()
     with api.db.transaction() as s:
         file = ReturnFile(sha256="0" * 64, path="/dev/null", status="applied", imported_at=world.NOW)
         s.add(file)

@@ -50,7 +50,7 @@ def _other_objects(api: Api) -> dict[str, str]:
     """Objects of creditor "other" that a naive route would happily return or change."""
     with api.db.transaction() as s:
         request = registry.enqueue_request(
-            s, "other", DebitRequestInput(mandate="RUM-OTH-OT-1", amount="50.00"), idempotency_key="other-1",
+            s, "other", DebitRequestInput(mandate="RUM-OTH-OT-1", amount="50.00", on_account=True), idempotency_key="other-1",
             clock=api.clock,
         )
     world.entry(api.db, "OT-F-1", "80.00", creditor_code="other", reference="OT-1")

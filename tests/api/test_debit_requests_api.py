@@ -6,7 +6,7 @@ from sepa_engine.db.models import DebitRequest
 from tests.api.conftest import Api
 
 BASE = "/v1/creditors/pressimmo"
-REQUEST = {"mandate": "RUM-PRE-AG-1", "amount": "76.00", "remittance": "Facture F-1"}
+REQUEST = {"mandate": "RUM-PRE-AG-1", "amount": "76.00", "remittance": "Facture F-1", "on_account": True}
 
 
 def count_requests(api: Api) -> int:

@@ -73,7 +73,7 @@ def test_a_request_enqueued_over_http_is_in_the_published_file(db: Database, ser
     world.account(db, "pressimmo", "AG-1")
     token = make_token(db, "billing", ["pressimmo"], "write")
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "e2e-1"}
-    body = {"mandate": "RUM-PRE-AG-1", "amount": "76.00", "remittance": "Facture F-76", "requested_date": "2026-12-15"}
+    body = {"mandate": "RUM-PRE-AG-1", "amount": "76.00", "remittance": "Facture F-76", "requested_date": "2026-12-15", "on_account": True}
     with httpx.Client(base_url=base, timeout=10) as client:
         created = client.post("/v1/creditors/pressimmo/debit-requests", json=body, headers=headers)
         assert created.status_code == 201, created.text

@@ -19,13 +19,13 @@ ALONE = Response("alone", status_code=299)
 
 
 def body(n: int, mandate: str = "RUM-PRE-AG-1") -> bytes:
-    return json.dumps({"mandate": mandate, "amount": f"{n}.00"}).encode()
+    return json.dumps({"mandate": mandate, "amount": f"{n}.00", "on_account": True}).encode()
 
 
 def call(n: int, mandate: str = "RUM-PRE-AG-1", key: str | None = None) -> Call:
     path = "/v1/creditors/pressimmo/debit-requests"
     return Call("pressimmo", "creditor:pressimmo", 1, key or f"k-{n}", "POST", path,
-                writes.request_hash("POST", path, body(n, mandate)), DebitRequestInput(mandate=mandate, amount=f"{n}.00"),
+                writes.request_hash("POST", path, body(n, mandate)), DebitRequestInput(mandate=mandate, amount=f"{n}.00", on_account=True),
                 alone=lambda: ALONE)
 
 
@@ -64,7 +64,7 @@ def test_a_group_with_a_key_the_services_already_know_writes_nothing_before_ever
     from sepa_engine.services import registry
 
     with api.db.transaction() as session:
-        registry.enqueue_request(session, "pressimmo", DebitRequestInput(mandate="RUM-PRE-AG-1", amount="2.00"),
+        registry.enqueue_request(session, "pressimmo", DebitRequestInput(mandate="RUM-PRE-AG-1", amount="2.00", on_account=True),
                                  idempotency_key="k-2", clock=api.clock)
     batcher = EnqueueBatcher(api.db, api.clock, request_result)
     group = [call(1), call(2)]

@@ -24,7 +24,7 @@ from sepa_engine.db.session import Database
 from tests.api.conftest import MAX_BODY, Api
 
 PATH = "/v1/creditors/pressimmo/debit-requests"
-GOOD = {"mandate": "RUM-PRE-AG-1", "amount": "12.00", "remittance": "Invoice 1"}
+GOOD = {"mandate": "RUM-PRE-AG-1", "amount": "12.00", "remittance": "Invoice 1", "on_account": True}
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ def setup(db: Database) -> None:
 
 
 def line(key: str, amount: str = "10.00", **extra: object) -> str:
-    return json.dumps({"idempotency_key": key, "mandate": MANDATE, "amount": amount, **extra})
+    return json.dumps({"idempotency_key": key, "mandate": MANDATE, "amount": amount, "on_account": True, **extra})
 
 
 def count(db: Database) -> int:

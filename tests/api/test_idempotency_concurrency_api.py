@@ -18,11 +18,11 @@ from sepa_engine.services import api_tokens
 from tests.api.conftest import Api
 
 URL = "/v1/creditors/pressimmo/debit-requests"
-BODY = {"mandate": "RUM-PRE-AG-1", "amount": "76.00"}
+BODY = {"mandate": "RUM-PRE-AG-1", "amount": "76.00", "on_account": True}
 # Enqueues go through the group-commit writer; other writes run in the request's own thread
 # (on PostgreSQL the second waits on the unique index of api_idempotency).
 ROUTES = {
-    "enqueue": (URL, BODY, {"mandate": "RUM-PRE-AG-1", "amount": "99.00"}, "enqueue_request", DebitRequest),
+    "enqueue": (URL, BODY, {"mandate": "RUM-PRE-AG-1", "amount": "99.00", "on_account": True}, "enqueue_request", DebitRequest),
     "account": ("/v1/creditors/pressimmo/debtor-accounts", {"reference": "AG-9", "name": "Neuf"},
                 {"reference": "AG-9", "name": "Autre"}, "register_debtor_account", DebtorAccount),
 }
@@ -125,7 +125,7 @@ def test_an_action_that_fails_after_acting_leaves_neither_the_action_nor_a_store
 
 
 def test_concurrent_enqueues_are_committed_together_each_with_its_own_answer(api: Api) -> None:
-    bodies = [{"mandate": "RUM-PRE-AG-1", "amount": f"{n}.00"} for n in range(1, 41)]
+    bodies = [{"mandate": "RUM-PRE-AG-1", "amount": f"{n}.00", "on_account": True} for n in range(1, 41)]
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(lambda n: api.post(URL, bodies[n], key=f"k-{n}"), range(40)))
     assert [a.status_code for a in answers] == [201] * 40
@@ -137,7 +137,7 @@ def test_concurrent_enqueues_are_committed_together_each_with_its_own_answer(api
 
 
 def test_a_bad_call_in_a_group_does_not_change_the_answers_of_the_others(api: Api) -> None:
-    calls = [({"mandate": "RUM-PRE-AG-1" if n % 5 else "RUM-NOBODY", "amount": "1.00"}, f"k-{n}") for n in range(30)]
+    calls = [({"mandate": "RUM-PRE-AG-1" if n % 5 else "RUM-NOBODY", "amount": "1.00", "on_account": True}, f"k-{n}") for n in range(30)]
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(lambda call: api.post(URL, call[0], key=call[1]), calls))
     assert [a.status_code for a in answers] == [201 if n % 5 else 404 for n in range(30)]

@@ -149,11 +149,11 @@ def test_every_json_success_response_matches_its_published_schema(walk: Walk, ap
                                                     "signed_on": "2025-06-01", "iban": world.NEW_IBAN,
                                                     "supersedes": "RUM-2"}, expect=201)
     assert superseding["supersedes_id"] is not None
-    zero = walk("POST", BASE + "/debit-requests", {"mandate": "RUM-2B", "amount": "0.00"}, key="zero", expect=201)
+    zero = walk("POST", BASE + "/debit-requests", {"mandate": "RUM-2B", "amount": "0.00", "on_account": True}, key="zero", expect=201)
     assert [p["reason_code"] for p in zero["problems"]] == ["AM01"]
     assert walk("GET", BASE + "/debit-requests/{request_id}", request_id=zero["id"])["problems"]
     walk("DELETE", BASE + "/debit-requests/{request_id}", request_id=zero["id"])
-    walk("POST", BASE + "/debit-requests", {"mandate": "RUM-2B", "amount": "10.00", "remittance": "Loyer"},
+    walk("POST", BASE + "/debit-requests", {"mandate": "RUM-2B", "amount": "10.00", "remittance": "Loyer", "on_account": True},
          key="ten", expect=201)
     revoked = walk("POST", BASE + "/mandate-revocations", {"reference": "RUM-2B", "reason": "tenant left"})
     assert revoked["cancelled_requests"] == 1
@@ -389,7 +389,7 @@ def test_an_enqueue_the_fast_path_answers_matches_the_same_schema(api: Api, tmp_
     with TestClient(app) as client:
         client.get("/v1/creditors", headers=api.auth())  # the token in the cache, as after a first call
         walk = Walk(Api(client, api.db, api.clock, api.tokens))
-        body = {"mandate": "RUM-PRE-AG-1", "amount": "12.00", "remittance": "Invoice 1"}
+        body = {"mandate": "RUM-PRE-AG-1", "amount": "12.00", "remittance": "Invoice 1", "on_account": True}
         first = walk("POST", BASE + "/debit-requests", body, key="fast-1", expect=201)
         assert walk("POST", BASE + "/debit-requests", body, key="fast-1", expect=201) == first
 

@@ -37,9 +37,9 @@ def details(db, changes: dict[str, str | None], key: str, *, clock: FixedClock |
         )
 
 
-def set_mode(db, data: ModeChangeInput, key: str = "mode") -> account_changes.ChangeResult:  # type: ignore[no-untyped-def]
+def set_mode(db, data: ModeChangeInput, key: str = "mode", actor: str = "portal") -> account_changes.ChangeResult:  # type: ignore[no-untyped-def]
     with db.transaction() as s:
-        return account_changes.set_collection_mode(s, "pressimmo", "AG-1", data, actor="portal", idempotency_key=key,
+        return account_changes.set_collection_mode(s, "pressimmo", "AG-1", data, actor=actor, idempotency_key=key,
                                                    clock=world.clock())
 
 
@@ -175,10 +175,13 @@ def test_a_signature_evidence_proves_one_mandate_only(setup):
     assert caught.value.field == "evidence_id"
 
 
-def test_an_automatic_account_can_be_put_back_on_demand_by_the_creditor(setup):
+def test_an_automatic_account_can_be_put_back_on_demand_by_the_creditors_staff_with_a_reason(setup):
     world.go_automatic(setup)
-    result = set_mode(setup, ModeChangeInput(mode="on_demand"), key="back")
+    result = set_mode(setup, ModeChangeInput(mode="on_demand", reason="tenant asked by letter"), key="back",
+                      actor="staff:claire")
     assert ("collection_mode", "automatic", "on_demand") in result.fields
+    assert ("reason", None, "tenant asked by letter") in result.fields
+    assert result.actor == "staff:claire"
     with setup.transaction() as s:
         assert on_demand.pay_now(s, "pressimmo", "AG-1", PayNowInput(amount="10.00"), idempotency_key="click",
                                 clock=world.clock()).created
@@ -250,3 +253,22 @@ def test_creditor_settings_changes_are_recorded_too(db):
                                                   actor="ops", idempotency_key="s2", clock=world.clock())
     assert result.account_reference is None
     assert result.fields == (("prenotification_days", "14", "10"), ("group_code", None, "seloger"))
+
+
+@pytest.mark.parametrize("actor", ["portal", "customer", "agence:st-michel", "api:portal", "staff:"])
+def test_a_portal_or_customer_actor_cannot_leave_automatic_mode(setup, actor):
+    # Issue 12: "an automatic account was switched back to on demand from the portal
+    # (accounts set-mode LOC-0006 --mode on_demand), which the portal guide forbids".
+    world.go_automatic(setup)
+    with pytest.raises(errors.WrongCollectionMode) as caught:
+        set_mode(setup, ModeChangeInput(mode="on_demand", reason="I changed my mind"), key="back", actor=actor)
+    assert caught.value.field == "mode"
+    with setup.reader() as s:
+        assert accounts.show_account(s, "pressimmo", "AG-1").collection_mode == "automatic"
+
+
+def test_the_staff_must_say_why_an_account_leaves_automatic_mode(setup):
+    world.go_automatic(setup)
+    with pytest.raises(errors.InvalidFormat) as caught:
+        set_mode(setup, ModeChangeInput(mode="on_demand"), key="back", actor="staff:claire")
+    assert caught.value.field == "reason"

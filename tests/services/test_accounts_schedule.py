@@ -158,8 +158,8 @@ def test_an_account_without_a_usable_mandate_is_retried_once_it_has_one(auto):
 
 def test_an_account_back_on_demand_is_no_longer_scheduled(auto):
     with auto.transaction() as s:
-        account_changes.set_collection_mode(s, "pressimmo", "AG-1", ModeChangeInput(mode="on_demand"),
-                                            actor="backoffice", idempotency_key="back", clock=world.clock())
+        account_changes.set_collection_mode(s, "pressimmo", "AG-1", ModeChangeInput(mode="on_demand", reason="tenant asked"),
+                                            actor="staff:backoffice", idempotency_key="back", clock=world.clock())
     assert run(auto, WINDOW).items == ()
 
 

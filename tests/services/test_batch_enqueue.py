@@ -17,7 +17,7 @@ CLOCK = FixedClock(dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc))
 
 
 def _items(count: int, mandates: list[str], amount: str = "12.34", prefix: str = "k"):
-    return [EnqueueItem(f"{prefix}{i}", DebitRequestInput(mandate=mandates[i % len(mandates)], amount=amount)) for i in range(count)]
+    return [EnqueueItem(f"{prefix}{i}", DebitRequestInput(mandate=mandates[i % len(mandates)], amount=amount, on_account=True)) for i in range(count)]
 
 
 def _setup(db, mandates: int = 3) -> list[str]:
@@ -55,7 +55,7 @@ def test_same_batch_again_is_a_replay_that_writes_nothing(db):
 def test_batch_and_single_enqueue_share_idempotency_keys(db):
     references = _setup(db)
     with db.transaction() as s:
-        single = registry.enqueue_request(s, "martin", DebitRequestInput(mandate=references[0], amount="12.34"),
+        single = registry.enqueue_request(s, "martin", DebitRequestInput(mandate=references[0], amount="12.34", on_account=True),
                                           idempotency_key="k0", clock=CLOCK)
     with db.transaction() as s:
         batch = enqueue_requests(s, "martin", _items(3, references), clock=CLOCK)

@@ -62,7 +62,9 @@ def mandate_input(n: int = 1, **overrides: object) -> MandateInput:
 
 
 def request_input(mandate_n: int = 1, **overrides: object) -> DebitRequestInput:
-    values: dict[str, object] = {"mandate": f"RUM-{mandate_n:06d}", "amount": "12.34"}
+    # On account: these tests are about the registry, on accounts that owe nothing (the
+    # account gate has its own tests in test_debit_gate.py).
+    values: dict[str, object] = {"mandate": f"RUM-{mandate_n:06d}", "amount": "12.34", "on_account": True}
     values.update(overrides)
     return DebitRequestInput(**values)  # type: ignore[arg-type]
 

@@ -584,3 +584,118 @@ def prenotifications(
         query = query.where(Prenotification.issued_on == issued_on)
     return [PrenotificationRow(*row) for row in session.execute(query)]
 
+
+
+# --- the account gate, for many accounts at once -------------------------------------------
+@dataclass(frozen=True, slots=True)
+class GateAccountRow:
+    id: int
+    reference: str
+    collection_mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class GateReads:
+    """What the account gate reads for the accounts of one chunk of debits, by account id."""
+
+    accounts: dict[int, GateAccountRow]
+    # account id -> its newest mandate that is not superseded.
+    current_mandates: dict[int, int]
+    in_flight: dict[int, list[InFlightRow]]
+    entries: dict[int, list[LedgerEntry]]
+    selections: dict[int, list[SelectionRow]]
+    dispute_lines: dict[int, list[DisputeLineRow]]
+
+
+def accounts_of_mandates(session: Session, creditor_id: int, mandate_ids: Iterable[int]) -> dict[int, int]:
+    """mandate id -> debtor account id."""
+    wanted = sorted(set(mandate_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Mandate.id, Mandate.debtor_account_id).where(Mandate.creditor_id == creditor_id, Mandate.id.in_(wanted))
+    )
+    return {mandate_id: account_id for mandate_id, account_id in rows}
+
+
+def gate_reads(session: Session, creditor_id: int, account_ids: Iterable[int]) -> GateReads:
+    """Six statements whatever the number of accounts; requests in flight are read before the
+    entries, for the reason ``services/account_ledger.py`` gives."""
+    ids = sorted(set(account_ids))
+    reads = GateReads({}, {}, {i: [] for i in ids}, {i: [] for i in ids}, {i: [] for i in ids}, {i: [] for i in ids})
+    if not ids:
+        return reads
+    for row in session.execute(
+        select(DebtorAccount.id, DebtorAccount.reference, DebtorAccount.collection_mode).where(
+            DebtorAccount.creditor_id == creditor_id, DebtorAccount.id.in_(ids)
+        )
+    ):
+        reads.accounts[row[0]] = GateAccountRow(*row)
+    for mandate_id, account_id in session.execute(
+        select(Mandate.id, Mandate.debtor_account_id).where(
+            Mandate.creditor_id == creditor_id,
+            Mandate.debtor_account_id.in_(ids),
+            Mandate.status != MandateStatus.SUPERSEDED.value,
+        )
+    ):
+        reads.current_mandates[account_id] = max(mandate_id, reads.current_mandates.get(account_id, 0))
+    booked = exists().where(LedgerEntry.debit_request_id == DebitRequest.id, LedgerEntry.kind == _PAYMENT)
+    for request_id, cents, status, account_id in session.execute(
+        select(DebitRequest.id, DebitRequest.amount_cents, DebitRequest.status, Mandate.debtor_account_id)
+        .join(Mandate, Mandate.id == DebitRequest.mandate_id)
+        .where(
+            Mandate.debtor_account_id.in_(ids),
+            DebitRequest.creditor_id == creditor_id,
+            DebitRequest.status.in_(IN_FLIGHT),
+            ~booked,
+        )
+        .order_by(DebitRequest.id)
+    ):
+        reads.in_flight[account_id].append(InFlightRow(request_id, cents, status))
+    for entry in session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.creditor_id == creditor_id, LedgerEntry.debtor_account_id.in_(ids))
+        .order_by(LedgerEntry.id)
+    ):
+        reads.entries[entry.debtor_account_id].append(entry)
+    for request_id, entry_id, cents, account_id in session.execute(
+        select(RequestInvoice.debit_request_id, RequestInvoice.entry_id, RequestInvoice.amount_cents,
+               LedgerEntry.debtor_account_id)
+        .join(LedgerEntry, LedgerEntry.id == RequestInvoice.entry_id)
+        .where(RequestInvoice.creditor_id == creditor_id, LedgerEntry.debtor_account_id.in_(ids))
+        .order_by(RequestInvoice.debit_request_id, RequestInvoice.id)
+    ):
+        reads.selections[account_id].append(SelectionRow(request_id, entry_id, cents))
+    for dispute_id, status, entry_id, number, cents, account_id in session.execute(
+        select(Dispute.id, Dispute.status, DisputeInvoice.entry_id, LedgerEntry.document_number,
+               DisputeInvoice.amount_cents, Dispute.debtor_account_id)
+        .join(DisputeInvoice, DisputeInvoice.dispute_id == Dispute.id)
+        .join(LedgerEntry, LedgerEntry.id == DisputeInvoice.entry_id)
+        .where(Dispute.creditor_id == creditor_id, Dispute.debtor_account_id.in_(ids))
+        .order_by(Dispute.id, DisputeInvoice.id)
+    ):
+        reads.dispute_lines[account_id].append(DisputeLineRow(dispute_id, status, entry_id, number, cents))
+    return reads
+
+
+def invoices_by_numbers(session: Session, creditor_id: int, numbers: Iterable[str]) -> dict[str, LedgerEntry]:
+    """The creditor's invoices with these numbers (a number is unique per creditor and kind)."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    return {
+        row.document_number: row
+        for row in session.scalars(
+            select(LedgerEntry).where(
+                LedgerEntry.creditor_id == creditor_id,
+                LedgerEntry.kind == EntryKind.INVOICE.value,
+                LedgerEntry.document_number.in_(wanted),
+            )
+        )
+    }
+
+
+def insert_selections(session: Session, rows: list[dict[str, object]]) -> None:
+    """Invoices paid by new debits, in one executemany."""
+    if rows:
+        session.execute(insert(RequestInvoice), rows)

@@ -1,0 +1,226 @@
+"""The account gate in the service layer: the reads and writes around ``domain.debit_gate``.
+
+``registry.enqueue_request`` (HTTP route, ``load``, the Python API, pay-now, pay-group, the
+schedule, retries) calls ``admit_one``; ``batch_enqueue.enqueue_requests`` (the HTTP
+batcher, ``enqueue FILE``) calls ``admit_many``, which reads what the gate needs for a whole
+chunk in a few statements. Both decide with the same pure ``admit``, debit after debit, so a
+debit admitted earlier in a batch counts as in flight for the next one.
+
+A request that carries its invoice (``invoice_number``, ``invoice_issue_date``, optional
+``invoice_due_date``; its amount is the request's) books that invoice first and then pays it,
+both in the caller's transaction. Sent again, the invoice is recognised by its number when
+every detail is the same; with other details it is refused, never booked twice.
+
+Services never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from sepa_engine import errors
+from sepa_engine.db.models import Creditor, LedgerEntry
+from sepa_engine.db.repositories import accounts as repo
+from sepa_engine.db.repositories import returns as returns_repo
+from sepa_engine.domain import money
+from sepa_engine.domain.accounts import CollectionMode, EntryKind
+from sepa_engine.domain.debit_gate import AccountFacts, Admitted, DebitAsked, InvoiceFacts, Origin, Pays, admit, after_admission
+from sepa_engine.services.account_ledger import build_ledger
+from sepa_engine.services.inputs import DebitRequestInput
+
+_NUMBER_MAX = 35
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedInvoice:
+    number: str
+    issue_date: dt.date
+    due_date: dt.date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Asking:
+    """What a request says it pays, checked for form (not yet against the account)."""
+
+    pays: Pays
+    invoices: tuple[str, ...] = ()
+    carried: CarriedInvoice | None = None
+
+    def digest_fields(self) -> dict[str, object]:
+        """Added to the request's content hash only when it says something, so that the
+        hashes of requests stored before the gate (which said nothing) stay the same."""
+        if self.carried is not None:
+            c = self.carried
+            return {"invoice": {"number": c.number, "issue_date": c.issue_date, "due_date": c.due_date}}
+        if self.pays is Pays.INVOICES:
+            return {"invoices": list(self.invoices)}
+        if self.pays is Pays.ON_ACCOUNT:
+            return {"on_account": True}
+        return {}
+
+
+def asking(data: DebitRequestInput) -> Asking:
+    """Read (and check the form of) what ``data`` pays."""
+    said = [
+        name for name, given in (
+            ("invoices", data.invoices is not None),
+            ("invoice_number", data.invoice_number is not None),
+            ("on_account", data.on_account),
+        ) if given
+    ]
+    if len(said) > 1:
+        raise errors.InvalidFormat(
+            said[1], None, f"cannot be given with {said[0]}: a request pays named invoices, its own invoice, "
+            "the balance or, explicitly, on account"
+        )
+    if data.invoice_number is None:
+        for name in ("invoice_issue_date", "invoice_due_date"):
+            if getattr(data, name) is not None:
+                raise errors.InvalidFormat(name, None, "is only for a request that carries its invoice (invoice_number)")
+    if data.invoices is not None:
+        numbers = tuple(_number("invoices", value) for value in data.invoices)
+        if not numbers:
+            raise errors.InvalidFormat("invoices", None, "must name at least one invoice")
+        return Asking(Pays.INVOICES, numbers)
+    if data.invoice_number is not None:
+        number = _number("invoice_number", data.invoice_number)
+        if data.invoice_issue_date is None:
+            raise errors.InvalidFormat("invoice_issue_date", None, "is required with invoice_number")
+        if data.invoice_due_date is not None and data.invoice_due_date < data.invoice_issue_date:
+            raise errors.InvalidDate("invoice_due_date", data.invoice_due_date.isoformat(), "is before the issue date")
+        return Asking(Pays.INVOICES, (number,), CarriedInvoice(number, data.invoice_issue_date, data.invoice_due_date))
+    if data.on_account:
+        return Asking(Pays.ON_ACCOUNT)
+    return Asking(Pays.BALANCE)
+
+
+def _number(field: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise errors.InvalidFormat(field, f"<{type(value).__name__}>", "must be a string (an invoice number)")
+    if not value.strip():
+        raise errors.InvalidLength(field, value, "is empty")
+    if len(value) > _NUMBER_MAX:
+        raise errors.InvalidLength(field, value, f"is longer than {_NUMBER_MAX} characters")
+    return value
+
+
+# --- deciding --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Debit:
+    """One debit to admit: the mandate it names (resolved), its amount and what it pays."""
+
+    mandate_id: int
+    amount_cents: int
+    asking: Asking
+    remittance: str | None = None
+    location: str | None = None
+
+
+def admit_one(session: Session, creditor: Creditor, debit: Debit, *, origin: Origin, now: dt.datetime) -> Admitted:
+    """The gate for one debit: locks its account, books its carried invoice, decides; raises
+    the refusal."""
+    return admit_many(session, creditor, [debit], origin=origin, now=now)[0]
+
+
+def admit_many(
+    session: Session, creditor: Creditor, debits: Sequence[Debit], *, origin: Origin, now: dt.datetime
+) -> list[Admitted]:
+    """The gate for a chunk of debits of one creditor, in order; raises the first refusal
+    (with the debit's location). A few statements whatever the chunk's size."""
+    if not debits:
+        return []
+    account_of = repo.accounts_of_mandates(session, creditor.id, {d.mandate_id for d in debits})
+    account_ids = set(account_of.values())
+    # Account by account in id order, so two batches never deadlock.
+    returns_repo.lock_accounts(session, account_ids)
+    _book_carried(session, creditor, [(account_of[d.mandate_id], d) for d in debits if d.asking.carried], now)
+    facts = account_facts(session, creditor.id, account_ids)
+    admitted: list[Admitted] = []
+    for debit in debits:
+        account_id = account_of[debit.mandate_id]
+        decision = admit(
+            facts[account_id],
+            DebitAsked(origin, debit.mandate_id, debit.amount_cents, debit.asking.pays, debit.asking.invoices),
+        )
+        if isinstance(decision, errors.SepaEngineError):
+            decision.location = debit.location
+            raise decision
+        facts[account_id] = after_admission(facts[account_id], decision)
+        admitted.append(decision)
+    return admitted
+
+
+def account_facts(session: Session, creditor_id: int, account_ids: set[int]) -> dict[int, AccountFacts]:
+    reads = repo.gate_reads(session, creditor_id, account_ids)
+    facts: dict[int, AccountFacts] = {}
+    for account_id, account in reads.accounts.items():
+        ledger = build_ledger(
+            reads.entries[account_id], reads.in_flight[account_id], reads.selections[account_id],
+            reads.dispute_lines[account_id],
+        )
+        invoices: dict[str, InvoiceFacts] = {}
+        kinds: dict[str, str] = {}
+        for entry in ledger.entries:
+            if not EntryKind(entry.kind).is_item():
+                continue
+            # An invoice and a fee may share a number; the invoice is what a request means.
+            if entry.document_number in kinds and entry.kind != EntryKind.INVOICE.value:
+                continue
+            kinds[entry.document_number] = entry.kind
+            invoices[entry.document_number] = InvoiceFacts(
+                entry.id, ledger.open_cents(entry.id), entry.id in ledger.disputed,
+                ledger.selected_in_flight.get(entry.id, 0),
+            )
+        facts[account_id] = AccountFacts(
+            account.reference, CollectionMode(account.collection_mode), reads.current_mandates.get(account_id),
+            ledger.position, invoices,
+        )
+    return facts
+
+
+def _book_carried(session: Session, creditor: Creditor, carried: list[tuple[int, Debit]], now: dt.datetime) -> None:
+    if not carried:
+        return
+    existing = repo.invoices_by_numbers(session, creditor.id, {d.asking.carried.number for _, d in carried})  # type: ignore[union-attr]
+    new: dict[str, LedgerEntry] = {}
+    for account_id, debit in carried:
+        invoice = debit.asking.carried
+        assert invoice is not None
+        values = (account_id, invoice.issue_date, invoice.due_date, debit.amount_cents)
+        row = existing.get(invoice.number) or new.get(invoice.number)
+        if row is not None:
+            if (row.debtor_account_id, row.issue_date, row.due_date, row.amount_cents) != values:
+                raise errors.DuplicateIdentifier(
+                    "invoice_number", invoice.number,
+                    "is already an invoice of this creditor with other details (account, dates or amount); "
+                    "an invoice is booked once",
+                    location=debit.location,
+                )
+            continue
+        if debit.amount_cents <= 0:
+            raise errors.InvalidAmount(
+                "amount", money.format_cents(debit.amount_cents), "is zero: an invoice carried by a request owes something",
+                location=debit.location,
+            )
+        new[invoice.number] = LedgerEntry(
+            creditor_id=creditor.id, debtor_account_id=account_id, kind=EntryKind.INVOICE.value,
+            document_number=invoice.number, issue_date=invoice.issue_date, due_date=invoice.due_date,
+            amount_cents=debit.amount_cents, label=debit.remittance, created_at=now,
+        )
+    repo.add_all(session, new.values())
+
+
+def record(session: Session, creditor_id: int, rows: Sequence[tuple[int, Admitted]]) -> None:
+    """The invoices each stored debit pays (``(request id, admitted)``), in one executemany."""
+    repo.insert_selections(
+        session,
+        [
+            {"creditor_id": creditor_id, "debit_request_id": request_id, "entry_id": entry_id, "amount_cents": cents}
+            for request_id, admitted in rows
+            for entry_id, cents in admitted.selection
+        ],
+    )

@@ -1,0 +1,286 @@
+"""The account gate (issue 12): every debit, whatever door it comes in by, passes one
+account check before it is stored, and the same input gets the same refusal everywhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from sepa_engine import errors
+from sepa_engine.db.models import DebitRequest, LedgerEntry
+from sepa_engine.db.session import Database
+from sepa_engine.domain.debit_gate import Origin
+from sepa_engine.services import accounts, batch_enqueue, disputes, file_enqueue, loading, on_demand, registry
+from sepa_engine.services.account_inputs import DisputeInput, PayNowInput
+from sepa_engine.services.batch_enqueue import EnqueueItem
+from sepa_engine.services.inputs import DebitRequestInput
+from tests import accounts_world as world
+
+MANDATE = "RUM-PRE-AG-1"
+
+
+@pytest.fixture
+def disputed(db: Database) -> Database:
+    """AG-1 owes 2,002.50, of which invoice F1 (1,450.00) is under dispute."""
+    world.creditor(db)
+    world.account(db)
+    world.entry(db, "F1", "1450.00")
+    world.entry(db, "F2", "552.50")
+    with db.transaction() as s:
+        disputes.open_dispute(s, "pressimmo", "AG-1", DisputeInput.of("not ordered", "F1"), actor="portal",
+                              idempotency_key="d-1", clock=world.clock())
+    return db
+
+
+def requests_stored(db: Database) -> int:
+    with db.reader() as s:
+        return int(s.scalar(select(func.count()).select_from(DebitRequest)))
+
+
+# --- every entry point ------------------------------------------------------------------------
+def via_python(db: Database, tmp_path: Path, record: dict[str, object]) -> None:
+    with db.transaction() as s:
+        registry.enqueue_request(s, "pressimmo", DebitRequestInput.from_mapping(record), idempotency_key="k-1",
+                                 clock=world.clock())
+
+
+def via_batch(db: Database, tmp_path: Path, record: dict[str, object]) -> None:
+    with db.transaction() as s:
+        batch_enqueue.enqueue_requests(s, "pressimmo", [EnqueueItem("k-1", DebitRequestInput.from_mapping(record))],
+                                       clock=world.clock())
+
+
+def via_load(db: Database, tmp_path: Path, record: dict[str, object]) -> None:
+    (tmp_path / "requests.json").write_text(
+        json.dumps([{"idempotency_key": "k-1", "creditor": "pressimmo", **record}]), "utf-8"
+    )
+    with db.transaction() as s:
+        report = loading.load_directory(s, tmp_path, clock=world.clock())
+    assert report  # loading raises when a record is refused
+
+
+def via_file(db: Database, tmp_path: Path, record: dict[str, object]) -> None:
+    path = tmp_path / "requests.jsonl"
+    path.write_text(json.dumps({"idempotency_key": "k-1", **record}) + "\n", "utf-8")
+    with db.transaction() as s:
+        file_enqueue.enqueue_file(s, path, creditor="pressimmo", clock=world.clock())
+
+
+def _reason(rule: str) -> str | None:
+    # Files and directories report the reason code at the end of the rule, "... [MS02]".
+    found = re.search(r"\[([A-Z0-9]{4})\]$", rule)
+    return found.group(1) if found else None
+
+
+ENTRY_POINTS: dict[str, Callable[[Database, Path, dict[str, object]], None]] = {
+    "python": via_python, "batch": via_batch, "load": via_load, "file": via_file,
+}
+
+
+def refusal(entry: str, db: Database, tmp_path: Path, record: dict[str, object]) -> tuple[object, ...]:
+    """(code, field, reason code) of the refusal, however the entry point reports it."""
+    try:
+        ENTRY_POINTS[entry](db, tmp_path, record)
+    except file_enqueue.FileRejected as exc:
+        (bad,) = exc.report.bad  # type: ignore[attr-defined]
+        return bad.code, bad.field, _reason(bad.rule)
+    except loading.LoadFailed as exc:
+        (error,) = exc.load_errors
+        return error.code, error.path, _reason(error.rule)
+    except errors.SepaEngineError as exc:
+        return exc.code, exc.field, exc.reason_code
+    raise AssertionError(f"{entry}: the debit was stored")
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_a_raw_request_taking_money_under_dispute_is_refused_on_every_entry_point(disputed, tmp_path, entry):
+    # Issue 12: "with 1,450.00 of an account's invoices under dispute, a raw request of 2,002.50
+    # on that account's mandate was enqueued and collected in full".
+    found = refusal(entry, disputed, tmp_path, {"mandate": MANDATE, "amount": "2002.50"})
+    assert found == ("amount_exceeds_balance", "amount", "MS02")
+    assert requests_stored(disputed) == 0
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_a_raw_request_on_an_automatic_account_is_refused_on_every_entry_point(db, tmp_path, entry):
+    # Issue 12: "a raw request of 850.00 on an account in automatic mode was accepted".
+    world.creditor(db)
+    world.account(db)
+    world.entry(db, "F1", "850.00")
+    world.go_automatic(db)
+    found = refusal(entry, db, tmp_path, {"mandate": "RUM-E-AG-1", "amount": "850.00"})
+    assert found == ("wrong_collection_mode", "collection_mode", None)
+    assert requests_stored(db) == 0
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_naming_a_disputed_invoice_is_refused_on_every_entry_point(disputed, tmp_path, entry):
+    found = refusal(entry, disputed, tmp_path, {"mandate": MANDATE, "amount": "1450.00", "invoices": ["F1"]})
+    assert found == ("invoice_not_payable", "invoices", "MS02")
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_money_already_requested_is_refused_on_every_entry_point(disputed, tmp_path, entry):
+    with disputed.transaction() as s:
+        registry.enqueue_request(s, "pressimmo", DebitRequestInput(mandate=MANDATE, amount="552.50", invoices=["F2"]),
+                                 idempotency_key="first", clock=world.clock())
+    assert refusal(entry, disputed, tmp_path, {"mandate": MANDATE, "amount": "552.50"}) == (
+        "amount_exceeds_balance", "amount", "AM05",
+    )
+    assert refusal(entry, disputed, tmp_path, {"mandate": MANDATE, "amount": "1.00", "invoices": ["F2"]}) == (
+        "invoice_not_payable", "invoices", "AM05",
+    )
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_more_than_is_due_is_refused_on_every_entry_point(db, tmp_path, entry):
+    world.creditor(db)
+    world.account(db)
+    assert refusal(entry, db, tmp_path, {"mandate": MANDATE, "amount": "10.00"}) == ("nothing_due", "amount", "AM09")
+    world.entry(db, "F1", "100.00")
+    assert refusal(entry, db, tmp_path, {"mandate": MANDATE, "amount": "100.01"}) == (
+        "amount_exceeds_balance", "amount", "AM09",
+    )
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_a_mandate_that_is_not_the_accounts_current_one_is_refused_on_every_entry_point(db, tmp_path, entry):
+    world.creditor(db)
+    world.account(db)
+    world.entry(db, "F1", "100.00")
+    with db.transaction() as s:
+        registry.revoke_mandate(s, "pressimmo", MANDATE, reason="tenant left", clock=world.clock())
+        registry.register_mandate(
+            s, "pressimmo",
+            registry.MandateInput(reference="RUM-NEW", debtor_account="AG-1", signed_on=dt.date(2026, 1, 5),
+                                  iban=world.NEW_IBAN),
+            idempotency_key="m-new", clock=world.clock(),
+        )
+    assert refusal(entry, db, tmp_path, {"mandate": MANDATE, "amount": "100.00"}) == (
+        "no_usable_mandate", "mandate", "MD01",
+    )
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_a_request_within_what_is_collectable_is_stored_on_every_entry_point(disputed, tmp_path, entry):
+    ENTRY_POINTS[entry](disputed, tmp_path, {"mandate": MANDATE, "amount": "552.50"})
+    assert world.position(disputed).collectable_cents == 0
+    with disputed.reader() as s:
+        (row,) = s.scalars(select(DebitRequest)).all()
+    assert (row.amount_cents, row.pays) == (55_250, "balance")
+
+
+# --- a request says what it pays ----------------------------------------------------------------
+def book(db: Database) -> None:
+    """Hand every pending debit to the bank and book its payment (what a published file does)."""
+    with db.transaction() as s:
+        for row in s.scalars(select(DebitRequest).where(DebitRequest.status == "pending")):
+            row.status, row.collection_date = "submitted", row.requested_date
+        s.flush()
+        accounts.book_submitted_payments(s, world.clock(), creditor_code="pressimmo")
+
+
+def carried(number: str = "Q-2026-11", amount: str = "850.00", key: str = "rent-11") -> DebitRequestInput:
+    return DebitRequestInput(mandate=MANDATE, amount=amount, remittance=f"Loyer {number}", invoice_number=number,
+                             invoice_issue_date=dt.date(2026, 11, 1), invoice_due_date=dt.date(2026, 11, 5))
+
+
+def test_a_rent_request_carrying_its_invoice_leaves_the_account_owing_nothing_once_collected(db):
+    # Issue 12: "every fixed-amount request is booked as a payment that pays no invoice, so every
+    # demo tenant ends in credit", and "a 3,000.00 invoice added later became only 759.00 collectable".
+    world.creditor(db)
+    world.account(db)
+    with db.transaction() as s:
+        first = registry.enqueue_request(s, "pressimmo", carried(), idempotency_key="rent-11", clock=world.clock())
+    assert first.created and world.position(db).balance_due_cents == 85_000
+    assert world.position(db).collectable_cents == 0  # the invoice is being collected
+    book(db)
+    assert world.position(db).balance_due_cents == 0
+    world.entry(db, "F-3000", "3000.00")
+    assert world.position(db).collectable_cents == 300_000
+
+
+def test_a_request_carrying_its_invoice_sent_again_books_neither_twice(db):
+    world.creditor(db)
+    world.account(db)
+    with db.transaction() as s:
+        registry.enqueue_request(s, "pressimmo", carried(), idempotency_key="rent-11", clock=world.clock())
+    with db.transaction() as s:
+        again = registry.enqueue_request(s, "pressimmo", carried(), idempotency_key="rent-11", clock=world.clock())
+    assert not again.created
+    with db.reader() as s:
+        assert s.scalar(select(func.count()).select_from(LedgerEntry)) == 1
+    # The same invoice under a new key: it is already being collected, so it is not paid twice.
+    with pytest.raises(errors.InvoiceNotPayable) as caught, db.transaction() as s:
+        registry.enqueue_request(s, "pressimmo", carried(), idempotency_key="rent-11-bis", clock=world.clock())
+    assert caught.value.reason_code == "AM05"
+    # The same number with another amount is another invoice: refused, never booked twice.
+    with pytest.raises(errors.DuplicateIdentifier) as other, db.transaction() as s:
+        registry.enqueue_request(s, "pressimmo", carried(amount="900.00"), idempotency_key="rent-11-ter",
+                                 clock=world.clock())
+    assert other.value.field == "invoice_number"
+
+
+def test_a_request_naming_its_invoices_pays_them_and_the_statement_says_so(disputed):
+    with disputed.transaction() as s:
+        registry.enqueue_request(s, "pressimmo", DebitRequestInput(mandate=MANDATE, amount="552.50", invoices=["F2"]),
+                                 idempotency_key="k", clock=world.clock())
+    book(disputed)
+    with disputed.reader() as s:
+        led = accounts.position(s, "pressimmo", "AG-1")
+    assert (led.balance_due_cents, led.held_cents, led.collectable_cents) == (145_000, 145_000, 0)
+
+
+def test_a_payment_on_account_is_stored_only_when_the_request_says_so(db):
+    world.creditor(db)
+    world.account(db)
+    with db.transaction() as s:
+        result = registry.enqueue_request(
+            s, "pressimmo", DebitRequestInput(mandate=MANDATE, amount="200.00", on_account=True),
+            idempotency_key="deposit", clock=world.clock(),
+        )
+    with db.reader() as s:
+        assert s.get(DebitRequest, result.id).pays == "on_account"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"invoices": ["F1"], "on_account": True}, "on_account"),
+        ({"invoices": ["F1"], "invoice_number": "X", "invoice_issue_date": "2026-11-01"}, "invoice_number"),
+        ({"invoice_number": "X"}, "invoice_issue_date"),
+        ({"invoice_due_date": "2026-11-01"}, "invoice_due_date"),
+        ({"invoices": []}, "invoices"),
+        ({"invoices": ["F1", "F1"]}, "invoices"),
+        ({"invoices": ["NOPE"]}, "invoices"),
+    ],
+)
+def test_a_request_that_says_what_it_pays_in_a_malformed_way_is_refused_naming_the_field(disputed, fields, field):
+    with pytest.raises(errors.SepaEngineError) as caught, disputed.transaction() as s:
+        registry.enqueue_request(
+            s, "pressimmo", DebitRequestInput.from_mapping({"mandate": MANDATE, "amount": "1.00", **fields}),
+            idempotency_key="k", clock=world.clock(),
+        )
+    assert caught.value.field == field
+
+
+def test_two_requests_of_one_batch_never_take_the_same_money(disputed):
+    items = [EnqueueItem(f"k{i}", DebitRequestInput(mandate=MANDATE, amount="300.00")) for i in range(2)]
+    with pytest.raises(errors.AmountExceedsBalance) as caught, disputed.transaction() as s:
+        batch_enqueue.enqueue_requests(s, "pressimmo", items, clock=world.clock())
+    assert (caught.value.location, caught.value.reason_code) == ("items[1]", "AM05")
+
+
+def test_pay_now_and_the_schedule_pass_the_same_gate(disputed):
+    with pytest.raises(errors.InvoiceNotPayable) as caught, disputed.transaction() as s:
+        on_demand.pay_now(s, "pressimmo", "AG-1", PayNowInput(invoices=("F1",)), idempotency_key="c",
+                          clock=world.clock())
+    assert caught.value.field == "invoices"
+    assert Origin.SCHEDULE.collects_automatic() and Origin.RETRY.collects_automatic()
+    assert not Origin.UPSTREAM.collects_automatic() and not Origin.ON_DEMAND.collects_automatic()
