@@ -286,3 +286,77 @@ def test_the_statement_exports_as_csv_and_json(history):
     ]
     document = result.to_dict()
     assert document["opening_balance"] == "80.00" and document["lines"][0]["balance"] == "180.00"
+
+
+# --- statements a customer can trust (issue 12) ------------------------------------------------
+def test_a_payment_in_collection_shows_as_such_dated_when_its_file_went_to_the_bank(setup):
+    # Issue 12: "a payment is dated at its future collection date as soon as the file is published".
+    world.entry(setup, "F1", "20.00")
+    submit(setup, pay(setup, "click-1", invoices=("F1",)).request_id, D(2026, 12, 7))
+    book(setup)
+    with setup.reader() as s:
+        result = statements.statement(s, "pressimmo", "AG-1", clock=world.clock(), all_entries=True)
+    payment = result.lines[-1]
+    assert (payment.kind, payment.date, payment.status, payment.collection_date) == (
+        "payment", D(2026, 11, 20), "in_collection", D(2026, 12, 7)
+    )
+    line = result.to_dict()["lines"][-1]
+    assert (line["date"], line["status"], line["collection_date"]) == ("2026-11-20", "in_collection", "2026-12-07")
+
+
+def test_a_reject_is_dated_after_the_payment_it_undoes_and_the_running_balance_follows(setup):
+    # Issue 12: "a pain.002 reject is booked as a returned payment dated before that payment
+    # (LOC-0004: 2026-12-03 returned_payment 20.00, then 2026-12-07 payment -20.00)".
+    world.entry(setup, "F1", "20.00")
+    request_id = pay(setup, "click-1", invoices=("F1",)).request_id
+    submit(setup, request_id, D(2026, 12, 7))
+    later = FixedClock(dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.timezone.utc))
+    with setup.transaction() as s:
+        accounts.book_submitted_payments(s, later)
+        row = s.get_one(DebitRequest, request_id)
+        row.status = "rejected"
+        accounts.record_returned_payment(s, "pressimmo", row.end_to_end_id, returned_on=D(2026, 11, 30),
+                                         reason_code="AM04", idempotency_key="rej-1", clock=later)
+    with setup.reader() as s:
+        result = statements.statement(s, "pressimmo", "AG-1", clock=later, all_entries=True)
+    assert [(l.kind, l.date, l.balance_cents, l.status) for l in result.lines] == [
+        ("invoice", D(2026, 10, 1), 2_000, None),
+        ("payment", D(2026, 12, 2), 0, "rejected"),
+        ("returned_payment", D(2026, 12, 2), 2_000, None),
+    ]
+    assert result.closing_balance_cents == result.balance_due_cents == 2_000
+
+
+def test_settled_and_in_flight_payments_are_told_apart_and_csv_says_what_json_says(setup):
+    world.entry(setup, "F1", "20.00")
+    world.entry(setup, "F2", "30.00")
+    first = pay(setup, "click-1", invoices=("F1",)).request_id
+    second = pay(setup, "click-2", invoices=("F2",)).request_id
+    submit(setup, first)
+    submit(setup, second)
+    book(setup)
+    with setup.transaction() as s:
+        s.get_one(DebitRequest, first).status = "settled"
+    with setup.reader() as s:
+        result = statements.statement(s, "pressimmo", "AG-1", clock=world.clock(), all_entries=True)
+    assert [l.status for l in result.lines if l.kind == "payment"] == ["settled", "in_collection"]
+    rows = list(csv.DictReader(io.StringIO(result.to_csv())))
+    lines = result.to_dict()["lines"]
+    assert [(r["number"], r["date"], r["status"], r["collection_date"], r["balance"]) for r in rows] == [
+        (l["number"], l["date"], l["status"] or "", l["collection_date"] or "", l["balance"]) for l in lines
+    ]
+
+
+def test_a_payment_on_account_says_so_on_the_statement(setup):
+    from sepa_engine.services import registry
+    from sepa_engine.services.inputs import DebitRequestInput
+
+    with setup.transaction() as s:
+        result = registry.enqueue_request(s, "pressimmo", DebitRequestInput(mandate="RUM-PRE-AG-1", amount="15.00",
+                                                                            on_account=True),
+                                          idempotency_key="deposit", clock=world.clock())
+    submit(setup, result.id)
+    book(setup)
+    with setup.reader() as s:
+        (line,) = statements.statement(s, "pressimmo", "AG-1", clock=world.clock(), all_entries=True).lines
+    assert (line.kind, line.on_account, line.balance_cents) == ("payment", True, -1_500)

@@ -699,3 +699,26 @@ def insert_selections(session: Session, rows: list[dict[str, object]]) -> None:
     """Invoices paid by new debits, in one executemany."""
     if rows:
         session.execute(insert(RequestInvoice), rows)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentStateRow:
+    request_id: int
+    status: str
+    collection_date: dt.date | None
+    pays: str | None
+
+
+def payment_states(session: Session, account: DebtorAccount) -> dict[int, PaymentStateRow]:
+    """The debits behind the account's payment entries: their status, collection date and
+    what they pay, by request id (one statement)."""
+    rows = session.execute(
+        select(DebitRequest.id, DebitRequest.status, DebitRequest.collection_date, DebitRequest.pays)
+        .join(LedgerEntry, LedgerEntry.debit_request_id == DebitRequest.id)
+        .where(
+            LedgerEntry.creditor_id == account.creditor_id,
+            LedgerEntry.debtor_account_id == account.id,
+            LedgerEntry.kind == _PAYMENT,
+        )
+    )
+    return {row[0]: PaymentStateRow(*row) for row in rows}
