@@ -7,9 +7,12 @@ run``). On a run date it looks, for each automatic account, at the latest period
 pre-notification window has opened (``domain.accounts.scheduled_collection``); what it
 decides for an account and period is recorded once (``schedule_slots``, unique per account
 and period), so running it again the same day or the next creates nothing twice. An
-account with nothing collectable gets a "nothing_due" slot: the period is settled and the
-balance waits for the next one. An account without a usable mandate gets no slot and is
-tried again on the next run, once its mandate is fixed.
+account with nothing collectable gets a "nothing_due" slot, which later runs revisit while
+that period is still the one the schedule looks at: an invoice added after the run that
+found nothing is collected for that period, on its collection day when the
+pre-notification lead time still allows it, else on the first possible day after, with its
+pre-notification; never silently a whole period later. An account without a usable mandate
+gets no slot and is tried again on the next run, once its mandate is fixed.
 """
 
 from __future__ import annotations
@@ -136,11 +139,12 @@ def _schedule_account(
         creditor.prenotification_days,
         account.automatic_since or run_date,
     )
-    if decision is None or repo.slot(session, account, decision.period.key) is not None:
+    if decision is None or not _open(repo.slot(session, account, decision.period.key)):
         return None
     repo.lock_account(session, account)
     # Another run may have decided this period while we waited for the lock.
-    if repo.slot(session, account, decision.period.key) is not None:
+    slot = repo.slot(session, account, decision.period.key)
+    if not _open(slot):
         return None
     try:
         mandate = usable_mandate(session, account, decision.collection_date)
@@ -149,6 +153,8 @@ def _schedule_account(
     collectable = load_ledger(session, account).position.collectable_cents
     now = clock.now()
     if collectable <= 0:
+        if slot is not None:
+            return None  # still nothing: the period's "nothing due" stands
         _add_slot(session, creditor, account, decision, run_date, NOTHING_DUE, 0, None, now)
         return _item(creditor, account, decision, NOTHING_DUE, 0)
     # One SEPA debit carries at most MAX_CENTS; the rest waits for the next period.
@@ -169,7 +175,12 @@ def _schedule_account(
         clock=clock,
         origin=Origin.SCHEDULE,
     )
-    slot = _add_slot(session, creditor, account, decision, run_date, REQUESTED, cents, result.id, now)
+    if slot is None:
+        slot = _add_slot(session, creditor, account, decision, run_date, REQUESTED, cents, result.id, now)
+    else:
+        # The period found nothing earlier; what fell due since is collected for it.
+        slot.outcome, slot.amount_cents, slot.debit_request_id, slot.run_date = REQUESTED, cents, result.id, run_date
+        session.flush()
     notice = registry_repo.add(
         session,
         Prenotification(
@@ -193,6 +204,11 @@ def _schedule_account(
         creditor, account, decision, REQUESTED, cents, request_id=result.id, end_to_end_id=result.end_to_end_id,
         prenotification_id=notice.id, problems=result.problems,
     )
+
+
+def _open(slot: ScheduleSlot | None) -> bool:
+    """Whether the schedule may still request a debit for the slot's period."""
+    return slot is None or slot.outcome == NOTHING_DUE
 
 
 def _add_slot(

@@ -73,15 +73,55 @@ def test_the_next_period_is_collected_again_for_what_is_then_collectable(auto):
     assert (item.period, item.amount_cents, item.collection_date) == ("2027-01", 3_000, D(2027, 1, 7))
 
 
-def test_nothing_is_debited_when_nothing_is_collectable_and_the_period_is_settled(db):
+def test_nothing_is_debited_when_nothing_is_collectable_and_running_again_changes_nothing(db):
     world.creditor(db, "pressimmo")
     world.account(db, "pressimmo", "AG-1")
     world.go_automatic(db, day=7)
     (item,) = run(db, WINDOW).items
     assert (item.outcome, item.amount_cents, item.request_id) == ("nothing_due", 0, None)
-    world.entry(db, "F1", "10.00", issued=D(2026, 11, 24))
     assert run(db, WINDOW + dt.timedelta(days=1)).items == ()
     assert (count(db, DebitRequest), count(db, Prenotification), count(db, ScheduleSlot)) == (0, 0, 1)
+
+
+def test_an_invoice_added_after_a_run_found_nothing_is_collected_for_that_period_on_its_day(db):
+    world.creditor(db, "pressimmo")
+    world.account(db, "pressimmo", "AG-1")
+    world.go_automatic(db, day=7)
+    run(db, WINDOW)
+    world.entry(db, "F1", "10.00", issued=D(2026, 11, 23))
+    (item,) = run(db, WINDOW).items
+    assert (item.outcome, item.period, item.amount_cents, item.collection_date, item.moved) == (
+        "requested", "2026-12", 1_000, D(2026, 12, 7), False
+    )
+    assert (count(db, DebitRequest), count(db, Prenotification), count(db, ScheduleSlot)) == (1, 1, 1)
+
+
+def test_an_invoice_added_too_late_for_the_periods_day_is_collected_at_the_next_possible_date(db):
+    world.creditor(db, "pressimmo")
+    world.account(db, "pressimmo", "AG-1")
+    world.go_automatic(db, day=7)
+    run(db, WINDOW)
+    world.entry(db, "F1", "10.00", issued=D(2026, 11, 24))
+    (item,) = run(db, WINDOW + dt.timedelta(days=1)).items
+    # 14 days' notice from 24 November: Tuesday 8 December, still for December's period.
+    assert (item.period, item.collection_date, item.moved) == ("2026-12", D(2026, 12, 8), True)
+    with db.reader() as s:
+        notice = s.scalars(select(Prenotification)).one()
+    assert (notice.collection_date, notice.issued_on, notice.period) == (D(2026, 12, 8), D(2026, 11, 24), "2026-12")
+
+
+def test_a_quarter_found_empty_does_not_make_an_invoice_added_the_next_day_wait_a_quarter(db):
+    # Issue 12: "after accounts schedule run found nothing due for 2027-Q1, an invoice added the
+    # next day was never picked up: that money waits a whole quarter".
+    world.creditor(db, "pressimmo")
+    world.account(db, "pressimmo", "AG-1")
+    world.go_automatic(db, frequency="quarterly", day=4)
+    (empty,) = run(db, D(2026, 12, 21)).items
+    assert (empty.outcome, empty.period) == ("nothing_due", "2027-Q1")
+    world.entry(db, "F1", "90.00", issued=D(2026, 12, 22))
+    (item,) = run(db, D(2026, 12, 22)).items
+    assert (item.outcome, item.period, item.amount_cents) == ("requested", "2027-Q1", 9_000)
+    assert item.collection_date == D(2027, 1, 5)
 
 
 def test_the_prenotification_lead_time_is_set_per_creditor(db):
