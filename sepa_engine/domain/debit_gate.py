@@ -224,3 +224,37 @@ def after_admission(facts: AccountFacts, admitted: Admitted) -> AccountFacts:
         Position(pos.balance_due_cents, pos.held_cents, pos.in_flight_cents + admitted.amount_cents),
         invoices,
     )
+
+
+# --- a dispute opened on money a pending debit would take ----------------------------------
+@dataclass(frozen=True, slots=True)
+class PendingDebit:
+    """A debit not yet in a file, as the dispute rule needs it."""
+
+    id: int
+    amount_cents: int
+    pays: Pays | None
+    selected: frozenset[int] = frozenset()
+
+
+def withdrawn_by_dispute(facts: AccountFacts, disputed_ids: frozenset[int], pending: Sequence[PendingDebit]) -> list[int]:
+    """The pending debits to cancel once invoices are put under dispute: money under dispute
+    is never put in a file.
+
+    A debit that names a disputed invoice goes; then, while the debits still waiting would
+    take more than the account owes outside the dispute, the newest debits that pay the
+    balance go too. A payment on account names no invoice and stays.
+    """
+    gone = [debit.id for debit in pending if debit.selected & disputed_ids]
+    pos = facts.position
+    excess = pos.in_flight_cents - sum(d.amount_cents for d in pending if d.id in gone) - (
+        max(pos.balance_due_cents, 0) - pos.held_cents
+    )
+    for debit in sorted(pending, key=lambda d: d.id, reverse=True):
+        if excess <= 0:
+            break
+        if debit.id in gone or debit.pays not in (Pays.BALANCE, None):
+            continue
+        gone.append(debit.id)
+        excess -= debit.amount_cents
+    return sorted(gone)

@@ -28,7 +28,18 @@ from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import returns as returns_repo
 from sepa_engine.domain import money
 from sepa_engine.domain.accounts import CollectionMode, EntryKind
-from sepa_engine.domain.debit_gate import AccountFacts, Admitted, DebitAsked, InvoiceFacts, Origin, Pays, admit, after_admission
+from sepa_engine.domain.debit_gate import (
+    AccountFacts,
+    Admitted,
+    DebitAsked,
+    InvoiceFacts,
+    Origin,
+    Pays,
+    PendingDebit,
+    admit,
+    after_admission,
+    withdrawn_by_dispute,
+)
 from sepa_engine.services.account_ledger import build_ledger
 from sepa_engine.services.inputs import DebitRequestInput
 
@@ -224,3 +235,28 @@ def record(session: Session, creditor_id: int, rows: Sequence[tuple[int, Admitte
             for entry_id, cents in admitted.selection
         ],
     )
+
+
+DISPUTE_REASON = "invoice under dispute"
+
+
+def withdraw_disputed(
+    session: Session, creditor: Creditor, account_id: int, disputed_ids: frozenset[int], *, now: dt.datetime
+) -> list[int]:
+    """Cancel the account's pending debits that would take money just put under dispute
+    (``domain.debit_gate.withdrawn_by_dispute``); returns their ids. The account is locked."""
+    facts = account_facts(session, creditor.id, {account_id})[account_id]
+    account = repo.account_by_id(session, creditor.id, account_id)
+    pending = repo.pending_requests_of_account(session, account)
+    if not pending:
+        return []
+    selected: dict[int, set[int]] = {}
+    for row in repo.selections(session, account):
+        selected.setdefault(row.debit_request_id, set()).add(row.entry_id)
+    debits = [
+        PendingDebit(request_id, cents, Pays(pays) if pays else None, frozenset(selected.get(request_id, ())))
+        for request_id, cents, pays in pending
+    ]
+    gone = withdrawn_by_dispute(facts, disputed_ids, debits)
+    repo.cancel_requests(session, gone, reason=DISPUTE_REASON, at=now)
+    return gone

@@ -21,7 +21,7 @@ from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.domain import money
 from sepa_engine.domain.accounts import DisputeStatus, EntryKind, dispute_status, dispute_transition
-from sepa_engine.services import idempotency
+from sepa_engine.services import debit_gate, idempotency
 from sepa_engine.services.account_inputs import DisputeInput, DisputeTransitionInput
 from sepa_engine.services.account_ledger import account_of, actor_name, check_input, creditor_of, fit, items_by_number
 
@@ -148,7 +148,12 @@ def open_dispute(
         lambda: errors.DisputeError("invoices", None, "changed while the dispute was opened; try again"),
     )
     if created:
-        log.info("dispute.opened", creditor=creditor.code, dispute_id=row.id, invoices=len(chosen))
+        # Money under dispute never goes into a file: debits still waiting that would take it go.
+        withdrawn = debit_gate.withdraw_disputed(
+            session, creditor, account.id, frozenset(entry.id for entry, _ in chosen), now=clock.now()
+        )
+        log.info("dispute.opened", creditor=creditor.code, dispute_id=row.id, invoices=len(chosen),
+                 withdrawn_debits=len(withdrawn))
     return _view(session, creditor, row, created=created)
 
 

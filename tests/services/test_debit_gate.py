@@ -284,3 +284,40 @@ def test_pay_now_and_the_schedule_pass_the_same_gate(disputed):
     assert caught.value.field == "invoices"
     assert Origin.SCHEDULE.collects_automatic() and Origin.RETRY.collects_automatic()
     assert not Origin.UPSTREAM.collects_automatic() and not Origin.ON_DEMAND.collects_automatic()
+
+
+# --- a dispute opened after a debit was asked for ---------------------------------------------
+def test_opening_a_dispute_cancels_the_pending_debit_that_pays_the_disputed_invoice(db):
+    world.creditor(db)
+    world.account(db)
+    world.entry(db, "F1", "100.00")
+    world.entry(db, "F2", "40.00")
+    with db.transaction() as s:
+        named = registry.enqueue_request(s, "pressimmo", DebitRequestInput(mandate=MANDATE, amount="100.00",
+                                                                           invoices=["F1"]),
+                                         idempotency_key="named", clock=world.clock())
+        other = registry.enqueue_request(s, "pressimmo", DebitRequestInput(mandate=MANDATE, amount="40.00",
+                                                                           invoices=["F2"]),
+                                         idempotency_key="other", clock=world.clock())
+        disputes.open_dispute(s, "pressimmo", "AG-1", DisputeInput.of("not ordered", "F1"), actor="portal",
+                              idempotency_key="d-1", clock=world.clock())
+    with db.reader() as s:
+        assert s.get_one(DebitRequest, named.id).status == "cancelled"
+        assert s.get_one(DebitRequest, other.id).status == "pending"
+    assert world.position(db).collectable_cents == 0
+
+
+def test_opening_a_dispute_cancels_the_newest_balance_debits_that_would_take_disputed_money(db):
+    world.creditor(db)
+    world.account(db)
+    world.entry(db, "F1", "100.00")
+    world.entry(db, "F2", "40.00")
+    with db.transaction() as s:
+        first = registry.enqueue_request(s, "pressimmo", DebitRequestInput(mandate=MANDATE, amount="40.00"),
+                                         idempotency_key="b1", clock=world.clock())
+        second = registry.enqueue_request(s, "pressimmo", DebitRequestInput(mandate=MANDATE, amount="60.00"),
+                                          idempotency_key="b2", clock=world.clock())
+        disputes.open_dispute(s, "pressimmo", "AG-1", DisputeInput.of("not ordered", "F1"), actor="portal",
+                              idempotency_key="d-1", clock=world.clock())
+    with db.reader() as s:
+        assert [s.get_one(DebitRequest, r.id).status for r in (first, second)] == ["pending", "cancelled"]

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import exists, insert, select
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from sepa_engine.db import bulk
@@ -722,3 +722,28 @@ def payment_states(session: Session, account: DebtorAccount) -> dict[int, Paymen
         )
     )
     return {row[0]: PaymentStateRow(*row) for row in rows}
+
+
+def pending_requests_of_account(session: Session, account: DebtorAccount) -> list[tuple[int, int, str | None]]:
+    """(id, cents, pays) of the account's debits not yet taken into a file, by id."""
+    rows = session.execute(
+        select(DebitRequest.id, DebitRequest.amount_cents, DebitRequest.pays)
+        .join(Mandate, Mandate.id == DebitRequest.mandate_id)
+        .where(
+            Mandate.debtor_account_id == account.id,
+            DebitRequest.creditor_id == account.creditor_id,
+            DebitRequest.status == RequestStatus.PENDING.value,
+        )
+        .order_by(DebitRequest.id)
+    )
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def cancel_requests(session: Session, ids: Sequence[int], *, reason: str, at: dt.datetime) -> None:
+    """Cancel these pending requests (the caller decided which)."""
+    if ids:
+        session.execute(
+            update(DebitRequest)
+            .where(DebitRequest.id.in_(list(ids)), DebitRequest.status == RequestStatus.PENDING.value)
+            .values(status=RequestStatus.CANCELLED.value, status_changed_at=at, reason=reason, reason_code=None)
+        )
