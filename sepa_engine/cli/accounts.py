@@ -398,17 +398,23 @@ def statement(
     context.render(result.to_dict(), as_json, lambda: _draw_statement(result))
 
 
+def _kind_shown(line: statements.StatementLine) -> str:
+    return "payment on account" if line.on_account else line.kind
+
+
 def _draw_statement(result: statements.Statement) -> None:
     title = "Unpaid invoices" if result.kind == statements.UNPAID else "Statement"
     rows = [
-        (line.issue_date.isoformat(), line.kind, line.number, line.due_date.isoformat() if line.due_date else "",
+        ((line.date or line.issue_date).isoformat(), _kind_shown(line), line.number,
+         line.due_date.isoformat() if line.due_date else "",
          account_ledger.signed_amount(line.signed_cents), account_ledger.signed_amount(line.balance_cents),
-         money.format_cents(line.open_cents) if line.open_cents is not None else "", "yes" if line.under_dispute else "")
+         money.format_cents(line.open_cents) if line.open_cents is not None else "", "yes" if line.under_dispute else "",
+         f"{line.status} {line.collection_date.isoformat()}" if line.status and line.collection_date else "")
         for line in result.lines
     ]
     context.stdout.print(context.table(
         f"{title} of {result.account_reference} at {result.creditor_code}",
-        ("date", "kind", "number", "due", "amount", "balance", "open", "disputed"), rows,
+        ("date", "kind", "number", "due", "amount", "balance", "open", "disputed", "debit"), rows,
         right=("amount", "balance", "open"),
     ))
     _print(f"Balance due: {account_ledger.signed_amount(result.balance_due_cents)}")
