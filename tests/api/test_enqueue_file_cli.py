@@ -80,11 +80,11 @@ def test_skip_bad_applies_the_good_lines_and_writes_the_bad_ones_to_the_rejects_
     config = config_file(tmp_path, database_url)
     file = tmp_path / "requests.csv"
     file.write_text(
-        "idempotency_key,mandate,amount,remittance,final\n"
-        f"c-1,{MANDATE},10.00,Loyer,false\n"
-        f"c-2,RUM-NOBODY,11.00,,\n"
-        f"c-3,{MANDATE},-3,,\n"
-        f"c-4,{MANDATE},13.00,,\n"
+        "idempotency_key,mandate,amount,remittance,final,on_account\n"
+        f"c-1,{MANDATE},10.00,Loyer,false,true\n"
+        f"c-2,RUM-NOBODY,11.00,,,true\n"
+        f"c-3,{MANDATE},-3,,,true\n"
+        f"c-4,{MANDATE},13.00,,,true\n"
     )
     rejects = tmp_path / "rejects.csv"
     result = run(str(file), "--creditor", "pressimmo", "--skip-bad", "--rejects", str(rejects), "--json", "--config", config)
@@ -93,9 +93,9 @@ def test_skip_bad_applies_the_good_lines_and_writes_the_bad_ones_to_the_rejects_
     assert (report["applied"], report["created"]) == (True, 2)
     assert [(e["line"], e["field"]) for e in report["errors"]] == [(3, "mandate"), (4, "amount")]
     assert rejects.read_text() == (
-        "idempotency_key,mandate,amount,remittance,final\n"
+        "idempotency_key,mandate,amount,remittance,final,on_account\n"
         # The cell a spreadsheet would read as a formula is made inert (issue 15).
-        "c-2,RUM-NOBODY,11.00,,\nc-3,RUM-PRE-AG-1,'-3,,\n"
+        "c-2,RUM-NOBODY,11.00,,,true\nc-3,RUM-PRE-AG-1,'-3,,,true\n"
     )
     assert count(db) == 2
 
@@ -121,3 +121,15 @@ def test_a_key_reused_with_other_content_in_a_later_file_is_a_bad_line(db: Datab
     assert result.exit_code == 1
     assert [(e["line"], e["code"]) for e in json.loads(result.stdout)["errors"]] == [(1, "idempotency_conflict")]
     assert count(db) == 1
+
+
+def test_a_csv_line_names_the_invoices_it_pays_separated_by_semicolons(db: Database, database_url: str, tmp_path: Path) -> None:
+    setup(db)
+    world.entry(db, "F-1", "10.00")
+    world.entry(db, "F-2", "5.00")
+    config = config_file(tmp_path, database_url)
+    file = tmp_path / "requests.csv"
+    file.write_text(f"idempotency_key,mandate,amount,invoices\ni-1,{MANDATE},15.00,F-1;F-2\n")
+    result = run(str(file), "--creditor", "pressimmo", "--json", "--config", config)
+    assert result.exit_code == 0, result.stdout
+    assert world.position(db).collectable_cents == 0 and count(db) == 1
