@@ -23,7 +23,8 @@ from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.domain import calendar, charset, money
 from sepa_engine.domain.accounts import CollectionMode, invoices_remittance
-from sepa_engine.domain.debit_gate import Origin
+# The same reason codes as the account gate gives for the same refusals.
+from sepa_engine.domain.debit_gate import REASON_DISPUTED, REASON_IN_FLIGHT, REASON_TOO_MUCH, Origin
 from sepa_engine.domain.masking import mask_reference
 from sepa_engine.services import idempotency, registry
 from sepa_engine.services.account_inputs import GroupPaymentInput, PayNowInput
@@ -246,13 +247,17 @@ def _selection(
         if entry is None:
             raise errors.NotFound(field_name, number, f"is not an invoice of account {account.reference}")
         if entry.id in ledger.disputed:
-            raise errors.InvoiceNotPayable(field_name, number, "is under dispute: it is not collected until the dispute ends")
+            raise errors.InvoiceNotPayable(
+                field_name, number, "is under dispute: it is not collected until the dispute ends", reason_code=REASON_DISPUTED
+            )
         open_cents = ledger.open_cents(entry.id)
         if open_cents <= 0:
-            raise errors.InvoiceNotPayable(field_name, number, "is already paid")
+            raise errors.InvoiceNotPayable(field_name, number, "is already paid", reason_code=REASON_TOO_MUCH)
         payable = open_cents - ledger.selected_in_flight.get(entry.id, 0)
         if payable <= 0:
-            raise errors.InvoiceNotPayable(field_name, number, "is already being collected by a debit in progress")
+            raise errors.InvoiceNotPayable(
+                field_name, number, "is already being collected by a debit in progress", reason_code=REASON_IN_FLIGHT
+            )
         chosen.append((entry, payable))
     return chosen
 

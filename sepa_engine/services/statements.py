@@ -8,8 +8,9 @@ still open.
 
 Lines follow their ``date``, the day a person would say the entry happened: an invoice's
 issue date; for a payment, the day its debit was handed to the bank (its collection date,
-often days later, is shown beside it with its state: ``in_collection`` until the bank
-confirms it, ``settled`` then, ``rejected`` or ``returned`` when it failed); for a returned
+often days later, is shown beside it with its state: ``in_collection`` until that day,
+``collected`` once it is past with no answer from the bank, ``settled`` when the bank
+confirmed it, ``rejected`` or ``returned`` when it failed); for a returned
 payment, its own date but never before the payment it undoes. A payment on account says so
 (``on_account``). The CSV carries the same columns as the JSON lines.
 """
@@ -167,7 +168,7 @@ def statement(
             entry.id, entry.kind, entry.document_number, entry.issue_date, entry.due_date, entry.label,
             entry.amount_cents, kind.sign * entry.amount_cents, balance, open_of(entry), entry.id in ledger.disputed,
             dated[entry.id],
-            _PAYMENT_STATE.get(debit.status, debit.status) if debit else None,
+            _payment_state(debit, today) if debit else None,
             (debit.collection_date or entry.issue_date) if debit else None,
             bool(debit and debit.pays == Pays.ON_ACCOUNT.value),
         )
@@ -215,6 +216,14 @@ _PAYMENT_STATE = {
     RequestStatus.REFUNDED.value: "returned",
     RequestStatus.REVERSED.value: "returned",
 }
+
+
+def _payment_state(debit: repo.PaymentStateRow, today: dt.date) -> str:
+    state = _PAYMENT_STATE.get(debit.status, debit.status)
+    if state == "in_collection" and debit.collection_date is not None and debit.collection_date < today:
+        # Its day is past and no bank answer said otherwise; only an answer makes it "settled".
+        return "collected"
+    return state
 
 
 def _dates(entries: Sequence[LedgerEntry], debits: dict[int, repo.PaymentStateRow], timezone: str) -> dict[int, dt.date]:

@@ -360,3 +360,13 @@ def test_a_payment_on_account_says_so_on_the_statement(setup):
     with setup.reader() as s:
         (line,) = statements.statement(s, "pressimmo", "AG-1", clock=world.clock(), all_entries=True).lines
     assert (line.kind, line.on_account, line.balance_cents) == ("payment", True, -1_500)
+
+
+def test_a_payment_whose_collection_day_is_past_without_a_bank_answer_shows_as_collected(setup):
+    world.entry(setup, "F1", "20.00")
+    submit(setup, pay(setup, "click-1", invoices=("F1",)).request_id, D(2026, 11, 24))
+    book(setup)
+    later = FixedClock(dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.timezone.utc))
+    with setup.reader() as s:
+        (_, payment) = statements.statement(s, "pressimmo", "AG-1", clock=later, all_entries=True).lines
+    assert (payment.status, payment.collection_date) == ("collected", D(2026, 11, 24))

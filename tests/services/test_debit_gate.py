@@ -281,7 +281,7 @@ def test_pay_now_and_the_schedule_pass_the_same_gate(disputed):
     with pytest.raises(errors.InvoiceNotPayable) as caught, disputed.transaction() as s:
         on_demand.pay_now(s, "pressimmo", "AG-1", PayNowInput(invoices=("F1",)), idempotency_key="c",
                           clock=world.clock())
-    assert caught.value.field == "invoices"
+    assert (caught.value.field, caught.value.reason_code) == ("invoices", "MS02")
     assert Origin.SCHEDULE.collects_automatic() and Origin.RETRY.collects_automatic()
     assert not Origin.UPSTREAM.collects_automatic() and not Origin.ON_DEMAND.collects_automatic()
 
