@@ -27,7 +27,8 @@ def _count(db: Database, model: type) -> int:
 
 
 def _line(key: str, **extra: object) -> str:
-    return json.dumps({"idempotency_key": key, "mandate": MANDATE, "amount": "10.00", **extra})
+    # On account: the account owes nothing here (the account gate has its own tests).
+    return json.dumps({"idempotency_key": key, "mandate": MANDATE, "amount": "10.00", "on_account": True, **extra})
 
 
 def _enqueue(file: Path, config: str, *extra: str):  # type: ignore[no-untyped-def]

@@ -70,6 +70,8 @@ def test_write_new_creates_a_0600_file_and_never_writes_over_an_existing_one(tmp
 def _setup(db: Database) -> None:
     world.creditor(db, "pressimmo")
     world.account(db, "pressimmo", "AG-1")
+    # What the good lines pay (the account gate refuses a debit of money not due).
+    world.entry(db, "F-1", "100.00")
 
 
 def test_enqueue_rejects_over_an_existing_file_is_refused_before_anything_is_applied(
