@@ -105,8 +105,10 @@ def _requests(token: str, count: int) -> list[bytes]:
     head = (f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n").encode()
     rendered = []
     for index in range(count):
+        # Each request carries the invoice it pays, as a billing system sends it (README).
         body = json.dumps({"mandate": f"RUM-{index % MANDATES}", "amount": f"{index % 900 + 1}.00",
-                           "remittance": f"Invoice {index}"}).encode()
+                           "remittance": f"Invoice {index}", "invoice_number": f"B-{index}",
+                           "invoice_issue_date": "2026-11-01"}).encode()
         rendered.append(b"POST /v1/creditors/bench/debit-requests HTTP/1.1\r\n" + head
                         + f"Idempotency-Key: bench-{index}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
     return rendered

@@ -140,7 +140,10 @@ def enqueue(backend: str, count: int, workdir: Path) -> float:
         migrate.upgrade(db)
         seed(db, count, with_requests=False)
         items = (
-            EnqueueItem(f"portal-{i}", DebitRequestInput(mandate=f"RUM-{i:010d}", amount="850.00", remittance=f"Loyer {i}"))
+            # A rent run: each request carries the invoice it pays, which the account gate books.
+            EnqueueItem(f"portal-{i}", DebitRequestInput(mandate=f"RUM-{i:010d}", amount="850.00", remittance=f"Loyer {i}",
+                                                         invoice_number=f"Q-{i:010d}",
+                                                         invoice_issue_date=dt.date(2026, 11, 1)))
             for i in range(1, count + 1)
         )
         started = time.perf_counter()
