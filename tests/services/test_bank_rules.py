@@ -221,10 +221,10 @@ def test_ultimate_creditor_per_creditor_or_request_and_ultimate_debtor_from_the_
         ), idempotency_key="m", clock=clock)
         own = registry.enqueue_request(s, "gim", DebitRequestInput(
             mandate="RUM-T1", amount="10.00", requested_date=dt.date(2026, 11, 24),
-            ultimate_creditor_name="SCI Les Platanes", ultimate_creditor_id="SIREN732829320",
+            ultimate_creditor_name="SCI Les Platanes", ultimate_creditor_id="SIREN732829320", on_account=True,
         ), idempotency_key="r1", clock=clock)
         default = registry.enqueue_request(s, "gim", DebitRequestInput(
-            mandate="RUM-T1", amount="20.00", requested_date=dt.date(2026, 11, 24),
+            mandate="RUM-T1", amount="20.00", requested_date=dt.date(2026, 11, 24), on_account=True,
         ), idempotency_key="r2", clock=clock)
     with pytest.raises(errors.InvalidFormat) as caught, db.transaction() as s:
         registry.enqueue_request(s, "gim", DebitRequestInput(mandate="RUM-T1", amount="1.00", ultimate_creditor_id="X1"),

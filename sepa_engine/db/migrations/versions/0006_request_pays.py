@@ -1,7 +1,7 @@
 """request pays: what a debit request pays (invoices, the balance, or on account) (issue 12)
 
 Revision ID: 0006
-Revises: 0007 (the highest revision on main when this landed)
+Revises: 0008 (the highest revision on main when this landed)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
