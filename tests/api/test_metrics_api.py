@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.api.conftest import Api
 
 BASE = "/v1/creditors/pressimmo"
-REQUEST = {"mandate": "RUM-PRE-AG-1", "amount": "76.00", "remittance": "Facture F-1"}
+REQUEST = {"mandate": "RUM-PRE-AG-1", "amount": "76.00", "remittance": "Facture F-1", "on_account": True}
 
 
 def scrape(api: Api) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -168,7 +168,8 @@ def test_line_numbers_count_only_real_line_breaks_not_u2028_inside_a_json_string
     config = config_file(tmp_path, database_url)
     file = tmp_path / "requests.jsonl"
     # json.dumps(ensure_ascii=False) writes U+2028 raw, which is valid JSON inside a string.
-    first = json.dumps({"idempotency_key": "k-1", "mandate": MANDATE, "amount": "1.00", "remittance": "a\u2028b\u2029c"}, ensure_ascii=False)
+    first = json.dumps({"idempotency_key": "k-1", "mandate": MANDATE, "amount": "1.00", "remittance": "a\u2028b\u2029c",
+                        "on_account": True}, ensure_ascii=False)
     file.write_text(first + "\n" + _line("k-2", amount="bad") + "\n", "utf-8")
     result = _enqueue(file, config)
     assert result.exit_code == 1, result.output
