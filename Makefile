@@ -4,14 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench clean fuzz
+.PHONY: install test lint demo bench clean fuzz
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
 # One pytest worker per core by default (BENCHMARKS.md, "Test suite"); TEST_WORKERS=0 runs serially.
@@ -27,6 +27,10 @@ fuzz: install
 	SEPA_ENGINE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:randomly tests/boundary/test_fuzz_parsers.py tests/boundary/test_fuzz_entry_points.py
 	# The accounts model (tests/services/test_accounts_model.py): 300 sequences of 50 steps.
 	SEPA_ENGINE_MODEL_EXAMPLES=300 SEPA_ENGINE_MODEL_STEPS=50 $(PY) -m pytest -q -p no:randomly tests/services/test_accounts_model.py
+
+# The gates CI runs beside the tests (.ci/run): style and real problems, types, layer order.
+lint: install
+	$(VENV)/bin/ruff check .
 
 demo: install
 	@bash scripts/demo.sh

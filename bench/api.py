@@ -256,7 +256,8 @@ def run(backend: str, url: str, workdir: Path, count: int, seconds: float) -> di
         "ledger_rows": requests,
     }
     print(f"{backend}: {done} enqueues in {elapsed:.1f} s over {processes} process(es): {result['per_second']}/s, "
-          f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, {errors} error(s); CPU per request: server {result['server_cpu_ms_per_request']} ms, client {result['client_cpu_ms_per_request']} ms "
+          f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, {errors} error(s); "
+          f"CPU per request: server {result['server_cpu_ms_per_request']} ms, client {result['client_cpu_ms_per_request']} ms "
           f"(shares of {cores} cores: server {result['server_cpu_share']}, client {result['client_cpu_share']}); "
           f"ledger: {requests} requests, as answered", file=sys.stderr)
     return result

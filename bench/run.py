@@ -86,7 +86,7 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"Machine: {_machine()}")
-    print(f"Date: {dt.date.today().isoformat()}\n")
+    print(f"Date: {dt.datetime.now(dt.timezone.utc).date().isoformat()}\n")
     print("| workload | transactions | seconds | peak RSS MB |")
     print("|---|---:|---:|---:|")
     for label, r in rows:

@@ -24,12 +24,12 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
+from sepa_engine import errors, private_files, review
 from sepa_engine.clock import Clock, SystemClock
 from sepa_engine.config import Settings, load_settings
 from sepa_engine.db import migrate
 from sepa_engine.db.repositories.registry import RequestRow
 from sepa_engine.db.session import Database
-from sepa_engine import errors, private_files, review
 from sepa_engine.errors import SepaEngineError
 from sepa_engine.ids import IdSource, TimestampIds
 from sepa_engine.progress import SILENT, Progress

@@ -36,13 +36,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-
 from sqlalchemy.orm import Session
 
 from sepa_engine import outbox
 from sepa_engine.db.models import Batch, Creditor
 from sepa_engine.db.repositories import review as repo
-from sepa_engine.db.repositories.review import AmendedDebit, BankAnswer, Debit, FileLine, Group, Refusal
+from sepa_engine.db.repositories.review import AmendedDebit, BankAnswer, Debit, Group, Refusal
 from sepa_engine.domain.masking import mask_iban, mask_reference
 from sepa_engine.domain.money import format_cents
 

@@ -40,7 +40,7 @@ def _table(headers: list[tuple[str, bool]], rows: list[list[str]]) -> str:
     """``rows`` hold already-escaped cells; ``headers`` are (title, numeric)."""
     head = "".join(f"<th{_NUMERIC if numeric else ''}>{_e(title)}</th>" for title, numeric in headers)
     body = "".join(
-        "<tr>" + "".join(f"<td{_NUMERIC if numeric else ''}>{cell}</td>" for cell, (_t, numeric) in zip(row, headers)) + "</tr>"
+        "<tr>" + "".join(f"<td{_NUMERIC if numeric else ''}>{cell}</td>" for cell, (_t, numeric) in zip(row, headers, strict=True)) + "</tr>"
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

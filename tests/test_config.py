@@ -19,14 +19,14 @@ def test_the_documented_example_loads():
 def test_unknown_key_is_refused_by_name(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[engine]\ntimezone = "Europe/Paris"\nchunksize = 10\n')
-    with pytest.raises(errors.ConfigurationError, match="engine.chunksize is not a known key"):
+    with pytest.raises(errors.ConfigurationError, match=r"engine\.chunksize is not a known key"):
         load_settings(path)
 
 
 def test_unknown_time_zone_is_refused(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[engine]\ntimezone = "Europe/Pariss"\n')
-    with pytest.raises(errors.ConfigurationError, match="engine.timezone"):
+    with pytest.raises(errors.ConfigurationError, match=r"engine\.timezone"):
         load_settings(path)
 
 
@@ -70,7 +70,8 @@ def test_scheduler_time_zone_defaults_to_the_engine_one(tmp_path):
 @pytest.mark.parametrize(
     ("text", "named"),
     [
-        ('[scheduler.jobs.collect]\ncron = "61 22 * * *"\n', r"scheduler.jobs.collect.cron '61 22 \* \* \*' is not a valid crontab line: .*maximum value \(59\)"),
+        ('[scheduler.jobs.collect]\ncron = "61 22 * * *"\n',
+         r"scheduler.jobs.collect.cron '61 22 \* \* \*' is not a valid crontab line: .*maximum value \(59\)"),
         ('[scheduler.jobs.collect]\ncron = "30 22 * *"\n', "scheduler.jobs.collect.cron"),
         ('[scheduler.jobs.collect]\ncron = "30 22 1 * 1-5"\n', "scheduler.jobs.collect.cron"),
         ('[scheduler.jobs.collect]\nenabled = true\n', "scheduler.jobs.collect.cron"),

@@ -13,8 +13,8 @@ import pytest
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
 from sepa_engine.db.models import Mandate
-from sepa_engine.ids import SequentialIds
 from sepa_engine.domain.masking import mask_iban
+from sepa_engine.ids import SequentialIds
 from sepa_engine.review import LIST_LIMIT, html_path, summary_path
 from sepa_engine.services.collection import run_collection
 from tests import ledger
@@ -131,9 +131,9 @@ def test_long_lists_stop_with_and_n_more(db, settings):
 
 
 def test_totals_that_disagree_with_the_file_are_flagged(db, settings, published):
+    from sepa_engine.db.models import Batch, Creditor
     from sepa_engine.review import gather, render_text
     from sepa_engine.review_html import render_html
-    from sepa_engine.db.models import Batch, Creditor
 
     with db.reader() as s:
         batch = s.get(Batch, published.batch_id)

@@ -16,10 +16,9 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sepa_engine.api import docs, problems, response_schemas
+from sepa_engine.api import docs, fastpath, problems, response_schemas
 from sepa_engine.api.batcher import EnqueueBatcher
 from sepa_engine.api.deps import ApiContext, TokenCache, storable_parameters
-from sepa_engine.api import fastpath
 from sepa_engine.api.fastpath import EnqueueFastPath, replay_body
 from sepa_engine.api.routes import accounts, creditors, files, registry, returns
 from sepa_engine.api.settings import ApiSettings

@@ -40,9 +40,9 @@ from sqlalchemy.orm import Session
 
 from sepa_engine import errors
 from sepa_engine.api import problems, writes
+from sepa_engine.clock import Clock
 from sepa_engine.db.repositories import api as api_repo
 from sepa_engine.db.session import Database
-from sepa_engine.clock import Clock
 from sepa_engine.services import batch_enqueue, registry
 from sepa_engine.services.batch_enqueue import EnqueueItem
 from sepa_engine.services.inputs import DebitRequestInput

@@ -15,11 +15,11 @@ from fastapi import Depends, Header, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from sepa_engine.domain import text
 from sepa_engine.api.settings import ApiSettings
 from sepa_engine.clock import Clock
 from sepa_engine.config import Settings
 from sepa_engine.db.session import Database
+from sepa_engine.domain import text
 from sepa_engine.services import api_tokens
 from sepa_engine.services.api_tokens import Principal
 

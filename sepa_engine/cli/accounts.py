@@ -24,10 +24,10 @@ import typer
 from sepa_engine import errors, private_files
 from sepa_engine.cli import context
 from sepa_engine.cli.context import ConfigOption, JsonOption
-from sepa_engine.exit_codes import ExitCode, for_error
 from sepa_engine.cli.main import app
 from sepa_engine.clock import SystemClock
 from sepa_engine.domain import money
+from sepa_engine.exit_codes import ExitCode, for_error
 from sepa_engine.services import (
     account_changes,
     account_documents,
@@ -238,11 +238,14 @@ def change_bank(
     context.render(result.to_dict(), as_json, lambda: _draw_change(result))
 
 
+_SET_HELP = f"FIELD=VALUE to change; fields: {', '.join(DETAIL_FIELDS)}."
+
+
 @accounts_app.command("details")
 def details(
     account: str = AccountArgument,
     creditor: str = CreditorOption,
-    set_: list[str] = typer.Option([], "--set", help=f"FIELD=VALUE to change; fields: {', '.join(DETAIL_FIELDS)}."),
+    set_: list[str] = typer.Option([], "--set", help=_SET_HELP),
     clear: list[str] = typer.Option([], "--clear", help="FIELD to clear."),
     file: str | None = FileOption,
     actor: str | None = typer.Option(None, "--actor", help="Who changes the details (required to change)."),

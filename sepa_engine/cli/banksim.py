@@ -25,9 +25,9 @@ from sepa_engine.banksim import (
     simulate,
 )
 from sepa_engine.cli import context
-from sepa_engine.exit_codes import ExitCode, for_error
 from sepa_engine.cli.main import app
 from sepa_engine.domain.money import format_cents
+from sepa_engine.exit_codes import ExitCode, for_error
 
 
 @app.command("simulate-bank")

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import getpass
+import threading
 from typing import Any
 
 import typer
 
 from sepa_engine import errors
 from sepa_engine.cli import context
-from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.cli.progress import bar
 from sepa_engine.clock import SystemClock
-from sepa_engine.engine import Engine
 from sepa_engine.db.models import Batch, DebitRequest
 from sepa_engine.db.repositories import collection as repo
 from sepa_engine.domain.money import format_cents
 from sepa_engine.domain.statuses import BatchStatus
-from sepa_engine.services.approval import approve_batch
+from sepa_engine.engine import Engine
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.services import views
+from sepa_engine.services.approval import approve_batch
 from sepa_engine.services.collection import CollectionReport
 
 batches_app = typer.Typer(help="Files written for the bank.", no_args_is_help=True)
@@ -217,11 +217,14 @@ def _draw_report(report: CollectionReport, refusals: list[tuple[str, str, str, s
         context.stderr.print("stopped on request after the file in progress: the next run writes the rest", markup=False)
 
 
+_STATUS_HELP = f"Only batches in this status; repeat for several. {', '.join(s.value for s in BatchStatus)}."
+
+
 @batches_app.command("list")
 def batches_list(
     creditor: str = typer.Option(None, "--creditor", help="Only this creditor (its code)."),
     status: list[str] = typer.Option(
-        None, "--status", help="Only batches in this status; repeat for several. " + ", ".join(s.value for s in BatchStatus) + "."
+        None, "--status", help=_STATUS_HELP
     ),
     date_from: str = typer.Option(None, "--from", help="Runs on or after this business date (YYYY-MM-DD): the date collect ran for."),
     date_to: str = typer.Option(None, "--to", help="Runs on or before this business date (YYYY-MM-DD)."),

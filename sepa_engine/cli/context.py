@@ -14,16 +14,15 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
-
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from sepa_engine import errors, private_files
-from sepa_engine.exit_codes import ExitCode, for_error
-from sepa_engine.config import Settings, load_settings
 from sepa_engine.clock import SystemClock
+from sepa_engine.config import Settings, load_settings
 from sepa_engine.db.session import Database
 from sepa_engine.engine import Engine
+from sepa_engine.exit_codes import ExitCode, for_error
 
 ConfigOption = typer.Option(None, "--config", help="Configuration file (TOML); default config/sepa-engine.toml.")
 JsonOption = typer.Option(False, "--json", help="One JSON document on stdout, for machines.")

@@ -21,9 +21,9 @@ import typer
 from sepa_engine import errors, private_files
 from sepa_engine.cli import context
 from sepa_engine.cli.context import ConfigOption, JsonOption
-from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.clock import SystemClock
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.services import file_enqueue
 
 

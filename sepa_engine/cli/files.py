@@ -20,11 +20,11 @@ from rich.table import Table
 
 from sepa_engine import errors
 from sepa_engine.cli import context
-from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.domain import bank_profiles
 from sepa_engine.domain.bank_profiles import PROFILES
 from sepa_engine.domain.money import format_cents
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.iso20022.pain008_verify import Description, Severity, VerifyReport, describe, verify
 
 _JSON_OPTION = typer.Option("--json", help="Print one JSON document on stdout instead of tables.")

@@ -14,7 +14,6 @@ from sqlalchemy.engine import make_url
 from sepa_engine import errors, private_files
 from sepa_engine.cli import context, progress
 from sepa_engine.cli.context import ConfigOption, JsonOption
-from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.clock import SystemClock
 from sepa_engine.db import migrate
@@ -22,6 +21,7 @@ from sepa_engine.domain.mandate import MandateStatus
 from sepa_engine.domain.masking import mask_iban, mask_reference
 from sepa_engine.domain.money import format_cents
 from sepa_engine.domain.statuses import RequestStatus
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.services import loading, registry
 
 requests_app = typer.Typer(help="Debit requests in the ledger.", no_args_is_help=True)
@@ -47,7 +47,10 @@ def init_db(config: str | None = ConfigOption) -> None:
 
 @app.command("load")
 def load(
-    directory: Path = typer.Argument(..., exists=True, file_okay=False, dir_okay=True, help="Directory with creditors.json, debtor-accounts.json, mandates.json, requests.json."),
+    directory: Path = typer.Argument(
+        ..., exists=True, file_okay=False, dir_okay=True,
+        help="Directory with creditors.json, debtor-accounts.json, mandates.json, requests.json.",
+    ),
     config: str | None = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:

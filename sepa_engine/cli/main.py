@@ -26,12 +26,19 @@ def _root() -> None:
 
 def _register() -> None:
     # Commands live in their own modules; importing them registers them on ``app``.
-    from sepa_engine.cli import accounts, collect, files, ledger  # noqa: F401
-    from sepa_engine.cli import returns  # noqa: F401
-    from sepa_engine.cli import banksim  # noqa: F401
-    from sepa_engine.cli import reconcile  # noqa: F401
-    from sepa_engine.cli import api, enqueue, tokens  # noqa: F401
-    from sepa_engine.cli import service  # noqa: F401
+    from sepa_engine.cli import (  # noqa: F401
+        accounts,
+        api,
+        banksim,
+        collect,
+        enqueue,
+        files,
+        ledger,
+        reconcile,
+        returns,
+        service,
+        tokens,
+    )
 
 
 _register()

@@ -43,7 +43,8 @@ def bar(label: str, *, enabled: bool | None = None, stream: TextIO | None = None
         yield SILENT
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
 
     console = Console(file=stream or sys.stderr)
     with RichProgress(

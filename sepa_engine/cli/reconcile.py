@@ -15,11 +15,11 @@ import typer
 
 from sepa_engine import errors
 from sepa_engine.cli import context, progress
-from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.cli.returns import returns_app
 from sepa_engine.clock import SystemClock
 from sepa_engine.engine import Engine
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.services import reconciliation, return_exceptions
 
 exceptions_app = typer.Typer(help="Bank records the reconciliation could not apply by itself.", no_args_is_help=True)

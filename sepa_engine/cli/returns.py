@@ -21,9 +21,9 @@ from rich.console import Console
 
 from sepa_engine import errors
 from sepa_engine.cli import context
-from sepa_engine.exit_codes import ExitCode, for_error
 from sepa_engine.cli.main import app
 from sepa_engine.domain.money import format_cents
+from sepa_engine.exit_codes import ExitCode, for_error
 from sepa_engine.iso20022 import returns
 from sepa_engine.iso20022.returns import ReadResult, ReturnRecord
 
@@ -36,7 +36,12 @@ def inspect(
     file: Annotated[Path, typer.Argument(help="pain.002, camt.052, camt.053 or camt.054 file.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout, for machines.")] = False,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Refuse a file that deviates from its XSD or the message rules instead of warning (the XSD is checked when ../shared holds it).")
+        bool,
+        typer.Option(
+            "--strict",
+            help="Refuse a file that deviates from its XSD or the message rules instead of warning "
+            "(the XSD is checked when ../shared holds it).",
+        ),
     ] = False,
 ) -> None:
     """Show what a bank file says about our direct debits, without touching the ledger."""

@@ -14,10 +14,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sepa_engine import errors, metrics
 from sepa_engine.cli import context
-from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.clock import SystemClock
 from sepa_engine.db.locks import LockBusy
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.jobs import daemon, nightly
 from sepa_engine.services import status as status_service
 

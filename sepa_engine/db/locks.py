@@ -24,9 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.engine import make_url
 
 from sepa_engine import errors
 from sepa_engine.db.session import Database

@@ -21,13 +21,14 @@ weekday test plus a set membership test.
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
 from sepa_engine import errors
 from sepa_engine.clock import DEFAULT_TIMEZONE  # a constant only: this module never reads the clock
+
 TARGET_MARKET = "XECB"
 
 _SATURDAY = 5
@@ -44,7 +45,7 @@ def _market_years() -> tuple[int, int]:
 FIRST_YEAR, LAST_YEAR = _market_years()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _closing_weekdays(year: int) -> frozenset[dt.date]:
     """TARGET closing days of ``year`` that fall on a weekday (weekends are closed anyway)."""
     if not FIRST_YEAR <= year <= LAST_YEAR:

@@ -35,6 +35,7 @@ from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from sepa_engine import errors
+from sepa_engine.domain.bank_profiles import AddressForm, address_form
 from sepa_engine.domain.directdebit import (
     Amendment,
     BlockKey,
@@ -44,7 +45,6 @@ from sepa_engine.domain.directdebit import (
     PostalAddress,
     UltimateParty,
 )
-from sepa_engine.domain.bank_profiles import AddressForm, address_form
 from sepa_engine.domain.money import format_cents
 from sepa_engine.iso20022 import readback
 from sepa_engine.iso20022.versions import Pain008Version, SmndaPlacement
@@ -292,7 +292,7 @@ class _EndToEndIds:
     def __init__(self, spool_dir: str | Path | None) -> None:
         self._bits = bytearray(self._BITS // 8)
         self._suspects: set[str] = set()
-        self._side = tempfile.TemporaryFile(dir=spool_dir)
+        self._side = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - closed by close(), it outlives this call
         self._pending: list[str] = []
 
     def add(self, value: str) -> None:

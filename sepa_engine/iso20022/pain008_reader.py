@@ -358,7 +358,7 @@ class _ShapeCache:
             if len(self._plans) >= self._MAX_SHAPES:
                 self._plans.clear()  # a file of ever-new shapes still works, only slower
             plan = self._plans[key] = _plan(element, nodes, self._cut)
-        values = dict(zip(plan.paths, [node.text for node in nodes]))
+        values = dict(zip(plan.paths, [node.text for node in nodes], strict=True))
         for base, keys in plan.repeats:
             values[base] = tuple([values[k] or "" for k in keys])
         for count_key, count in plan.counts:

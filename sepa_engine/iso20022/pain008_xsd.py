@@ -23,7 +23,6 @@ from sepa_engine.iso20022.pain008_findings import Code, Finding, Severity
 from sepa_engine.iso20022.pain008_rules import identifier_problem
 from sepa_engine.iso20022.versions import Pain008Version, load_schema, version
 
-
 _CHECKED_IBANS = frozenset(
     {"CdtrAcct/Id/IBAN", "DbtrAcct/Id/IBAN", "DrctDbtTx/MndtRltdInf/AmdmntInfDtls/OrgnlDbtrAcct/Id/IBAN"}
 )

@@ -341,7 +341,7 @@ class ShapeCache:
             plan = self._plans[key] = _plan(element, nodes, self._cut)
         texts = [node.text for node in nodes]
         values = Values()
-        values.first = dict(zip(plan.keys, texts))
+        values.first = dict(zip(plan.keys, texts, strict=True))
         for path, indices in plan.repeats:
             values.extra[path] = [texts[i] for i in indices]
         for path, index in plan.currencies:

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+
 from lxml import etree
 
 from sepa_engine import errors

@@ -125,7 +125,7 @@ def _runner(
             return
         try:
             run_job(db, settings, clock, job, TRIGGER, should_stop=stop.is_set, steps=steps)
-        except Exception as exc:  # noqa: BLE001 - the service keeps running; the next slot tries again
+        except Exception as exc:  # the service keeps running; the next slot tries again
             log.error("serve.job_failed", job=job, error=str(exc), exc_info=True)
 
     run.__name__ = f"sepa_engine_{job}"

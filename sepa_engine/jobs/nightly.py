@@ -31,12 +31,12 @@ from typing import Any
 
 import structlog
 
-from sepa_engine.exit_codes import ExitCode
 from sepa_engine.clock import Clock
 from sepa_engine.config import Settings
 from sepa_engine.db import locks
 from sepa_engine.db.session import Database
 from sepa_engine.domain.money import format_cents
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.ids import TimestampIds
 from sepa_engine.jobs import runs
 from sepa_engine.jobs.accounts import run_schedule
@@ -209,7 +209,7 @@ def _run_step(name: str, step: Step, db: Database, settings: Settings, clock: Cl
     started = time.monotonic()
     try:
         result = step(db, settings, clock, should_stop)
-    except Exception as exc:  # noqa: BLE001 - a failing step is recorded; the next ones still run
+    except Exception as exc:  # a failing step is recorded; the next ones still run
         log.error("job.step_failed", step=name, error=str(exc), exc_info=True)
         result = StepResult(name, FAILED, {"error": str(exc) or type(exc).__name__})
     log.info("job.step", step=name, outcome=result.outcome,

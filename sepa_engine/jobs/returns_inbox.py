@@ -18,10 +18,9 @@ from pathlib import Path
 
 import structlog
 
-from sepa_engine import errors, private_files
+from sepa_engine import errors, private_files, review
 from sepa_engine.clock import Clock
 from sepa_engine.db.session import Database
-from sepa_engine import review
 from sepa_engine.services import reconciliation
 
 log = structlog.get_logger("sepa_engine.jobs.returns_inbox")

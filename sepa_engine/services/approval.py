@@ -108,7 +108,7 @@ def approve_batch(
         target = released_path(settings, creditor.code, batch.file_name)
         # Summaries first, the pain.008 last: the bank's folder never shows a file whose
         # summaries are still elsewhere.
-        for summary_source, summary_target in zip(review_paths(source), review_paths(target)):
+        for summary_source, summary_target in zip(review_paths(source), review_paths(target), strict=True):
             if summary_source.exists() or summary_target.exists():
                 outbox.move(summary_source, summary_target)
         checkpoint("before_move")

@@ -14,7 +14,6 @@ runs in the caller's transaction: applied whole or not at all.
 from __future__ import annotations
 
 import dataclasses
-
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass

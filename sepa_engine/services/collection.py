@@ -636,7 +636,10 @@ def _record_written(session, clock: Clock, batch_id: int, written: WrittenFile, 
     )
 
 
-def _publish(db: Database, settings: Settings, clock: Clock, batch_id: int, tmp: Path | None, final: Path, checkpoint: Checkpoint, recovered: bool = False) -> FileOutcome:
+def _publish(
+    db: Database, settings: Settings, clock: Clock, batch_id: int, tmp: Path | None, final: Path, checkpoint: Checkpoint,
+    recovered: bool = False,
+) -> FileOutcome:
     checkpoint("before_publish")
     if tmp is not None:
         outbox.publish(tmp, final)

@@ -13,8 +13,8 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from json.encoder import encode_basestring as _json_string  # what json.dumps(ensure_ascii=False) uses
 from decimal import Decimal
+from json.encoder import encode_basestring as _json_string  # what json.dumps(ensure_ascii=False) uses
 from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import IntegrityError

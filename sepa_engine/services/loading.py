@@ -35,7 +35,6 @@ from sepa_engine.services import registry, schema_words
 from sepa_engine.services.inputs import CreditorInput, DebitRequestInput, DebtorAccountInput, MandateInput
 
 
-
 class LoadFailed(errors.SepaEngineError):
     """Raised after every record was tried; ``load_errors`` lists what was wrong."""
 

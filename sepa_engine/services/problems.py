@@ -15,9 +15,9 @@ from sepa_engine import errors
 from sepa_engine.db.models import DebitRequest, DebtorAccount
 from sepa_engine.db.models import Mandate as MandateRow
 from sepa_engine.domain import calendar, charset, identifiers, money
-from sepa_engine.domain.sepa_countries import MISSING_BIC_REASON, non_eea_country
 from sepa_engine.domain.mandate import Mandate, check_collectable
 from sepa_engine.domain.masking import mask_iban, mask_name
+from sepa_engine.domain.sepa_countries import MISSING_BIC_REASON, non_eea_country
 
 Problems = list[errors.SepaEngineError]
 

@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import groupby
 from pathlib import Path
-from zoneinfo import ZoneInfo
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.exc import IntegrityError
@@ -914,7 +914,7 @@ def _runs(items: list[tuple[str, T]]) -> Iterator[tuple[str, list[T]]]:
 class _Retry:
     """A retry decided in a segment, written with the segment; its id comes then."""
 
-    __slots__ = ("creditor_code", "mandate_reference", "original", "on", "notified_on", "id", "mandate_id")
+    __slots__ = ("creditor_code", "id", "mandate_id", "mandate_reference", "notified_on", "on", "original")
 
     def __init__(self, creditor_code: str, mandate: MandateRow, original: RequestRow, decided: decisions.Retry) -> None:
         self.creditor_code = creditor_code

@@ -3,10 +3,9 @@ with a mandate at each, and tokens: write and read for pressimmo, write for othe
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-import warnings
 
 import pytest
 

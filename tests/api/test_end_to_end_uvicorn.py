@@ -54,7 +54,7 @@ def server(db: Database, tmp_path: Path) -> Iterator[tuple[str, Path]]:
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                out, err = process.communicate(timeout=5)
+                _out, err = process.communicate(timeout=5)
                 raise AssertionError(f"the API did not start: {err.decode()[-2000:]}")
             time.sleep(0.1)
         yield base, tmp_path

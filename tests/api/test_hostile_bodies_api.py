@@ -8,7 +8,6 @@ import re
 import pytest
 
 from sepa_engine.api.app import all_routes
-
 from tests.api.conftest import MAX_BODY, Api
 
 

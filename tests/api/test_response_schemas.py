@@ -293,7 +293,7 @@ def test_attached_document_points_every_success_response_at_a_component_and_ever
             if status.startswith("2"):
                 name = response_schemas.component_name(file_name)
                 assert response["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{name}"}
-    for name, schema in schemas.items():
+    for schema in schemas.values():
         Draft202012Validator.check_schema(schema)
     for name in response_schemas.components():
         # an $id would move the base URI that "#/components/..." is resolved against

@@ -39,8 +39,8 @@ from sepa_engine.domain.directdebit import (
     PaymentBlock,
     SequenceType,
 )
-from sepa_engine.iso20022.pain008 import write_pain008
 from sepa_engine.domain.money import read_cents as to_cents
+from sepa_engine.iso20022.pain008 import write_pain008
 from sepa_engine.iso20022.versions import (
     PAIN_008_001_02,
     PAIN_008_001_08,
@@ -143,7 +143,7 @@ def status_xsd(path: Path) -> str:
 
 def rejections(path: Path) -> list[dict[str, str | None]]:
     root = etree.parse(str(path)).getroot()
-    P2 = {"p": etree.QName(root).namespace}  # noqa: N806 - either version
+    P2 = {"p": etree.QName(root).namespace}  # either version
     found = []
     for block in root.iterfind("p:CstmrPmtStsRpt/p:OrgnlPmtInfAndSts", namespaces=P2):
         for tx in block.iterfind("p:TxInfAndSts", namespaces=P2):

@@ -129,7 +129,7 @@ def test_statements_print_as_a_table_json_or_csv(config):
     rows = list(csv.DictReader(io.StringIO(full)))
     assert [(r["number"], r["balance"]) for r in rows] == [("F1", "110.00"), ("F2", "160.00")]
     one = cli_json(config, "accounts", "statement", "AG-1", "--creditor", "pressimmo", "--all", "--document", "F2")
-    assert [(l["number"], l["balance"]) for l in one["lines"]] == [("F2", "160.00")]
+    assert [(line["number"], line["balance"]) for line in one["lines"]] == [("F2", "160.00")]
     table = cli(config, "accounts", "statement", "AG-1", "--creditor", "pressimmo").stdout
     assert "Unpaid invoices" in table and "Balance due: 160.00" in table
     too_old = cli(config, "accounts", "statement", "AG-1", "--creditor", "pressimmo", "--all", "--from", "2025-01-01",

@@ -78,9 +78,9 @@ def test_serve_endpoint_answers_the_same_facts_on_loopback(db, database_url, tmp
 def test_metrics_settings_are_off_by_default_on_loopback_and_checked(tmp_path):
     settings = load_settings(_config(tmp_path, "sqlite:///x.db", ""))
     assert (settings.metrics.port, settings.metrics.address, settings.metrics.textfile) == (0, "127.0.0.1", None)
-    with pytest.raises(errors.ConfigurationError, match="metrics.textfile"):
+    with pytest.raises(errors.ConfigurationError, match=r"metrics\.textfile"):
         load_settings(_config(tmp_path, "sqlite:///x.db", 'textfile = "metrics.txt"'))
-    with pytest.raises(errors.ConfigurationError, match="metrics.port"):
+    with pytest.raises(errors.ConfigurationError, match=r"metrics\.port"):
         load_settings(_config(tmp_path, "sqlite:///x.db", "port = 70000"))
 
 
@@ -88,7 +88,6 @@ def test_the_serve_command_exposes_its_endpoint_while_it_runs(db, database_url, 
     import signal
     import socket
     import subprocess
-
 
     from tests.cli.test_service import SCRIPT, _env, _wait_for
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+
 from typer.testing import CliRunner
 
 from sepa_engine.cli import progress

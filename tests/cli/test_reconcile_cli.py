@@ -9,11 +9,11 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from sepa_engine.banksim import simulate
-from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
 from sepa_engine.db.models import DebitRequest
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.ids import SequentialIds
 from sepa_engine.services.collection import run_collection
 from tests import ledger
@@ -120,7 +120,7 @@ def test_import_inbox_reconciles_what_arrived_and_moves_it(db, database_url, tmp
     config.write_text(f'[database]\nurl = "{database_url}"\n[paths]\ninbox_dir = "{inbox}"\n')
     result = CliRunner().invoke(cli_app, ["returns", "import-inbox", "--json", "--config", str(config)])
     assert result.exit_code == 2
-    assert list((inbox / "failed").iterdir())[0].name == "broken.xml"
+    assert [p.name for p in (inbox / "failed").iterdir()] == ["broken.xml"]
     assert not (inbox / "broken.xml").exists()
 
 

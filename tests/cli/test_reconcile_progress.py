@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
+from sepa_engine.exit_codes import ExitCode
 from tests.cli.test_reconcile_cli import _answers, _config
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
 from sepa_engine.clock import SystemClock
 from sepa_engine.db import locks
@@ -23,10 +22,11 @@ from sepa_engine.db.repositories import collection as collection_repo
 from sepa_engine.db.repositories import jobs as jobs_repo
 from sepa_engine.db.returns_models import ReturnException, ReturnFile
 from sepa_engine.db.service_models import JobRun
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.jobs.nightly import SCHEDULER_LOCK
+from tests import ledger
 
 LOCK_BUSY = ExitCode.LOCK_BUSY
-from tests import ledger
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]

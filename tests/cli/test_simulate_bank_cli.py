@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
+from sepa_engine.exit_codes import ExitCode
 from tests.shared_files import xsd_dir
 
 TESTDATA = Path(__file__).resolve().parents[1] / "testdata" / "pain.008"

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
-from sepa_engine.exit_codes import ExitCode
 from sepa_engine.cli.main import app
+from sepa_engine.exit_codes import ExitCode
 from tests.shared_files import samples_dir
 
 TESTDATA = Path(__file__).resolve().parents[1] / "testdata" / "pain.008"

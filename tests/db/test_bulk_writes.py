@@ -45,7 +45,7 @@ def test_update_requests_refuses_a_naive_timestamp_on_both_backends(db):
     (request,) = ledger.many_requests(db, creditor, 1)
     with pytest.raises((StatementError, ValueError)):
         with db.transaction() as s:
-            repo.update_requests(s, [{"id": request, "status": "assigned", "status_changed_at": dt.datetime(2026, 11, 23)}])
+            repo.update_requests(s, [{"id": request, "status": "assigned", "status_changed_at": dt.datetime(2026, 11, 23)}])  # noqa: DTZ001 - the naive value refused
 
 
 def test_insert_entries_books_the_rows_and_a_second_payment_for_a_debit_is_refused(db):

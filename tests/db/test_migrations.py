@@ -15,7 +15,7 @@ def test_the_models_and_the_migrations_describe_the_same_schema(db):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    import sepa_engine.db.returns_models  # noqa: F401  (its tables join the metadata)
+    import sepa_engine.db.returns_models  # its tables join the metadata
     import sepa_engine.db.service_models  # noqa: F401
     from sepa_engine.db.models import Base
 

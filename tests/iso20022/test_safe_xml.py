@@ -83,7 +83,7 @@ def test_tree_validation_gives_the_streamed_violation_with_its_line(tmp_path):
 
 def test_tree_validation_refuses_what_the_stream_refuses(tmp_path):
     path = _write(tmp_path, ROOT[:-5])
-    with pytest.raises(errors.UnreadableFile, match="is not well-formed XML: .*line 1"):
+    with pytest.raises(errors.UnreadableFile, match=r"is not well-formed XML: .*line 1"):
         safe_xml.validate_tree(path, load_schema("pain.008.001.08.xsd"))
     with pytest.raises(errors.UnreadableFile, match="is not well-formed XML"):
         list(safe_xml.iterparse(path))

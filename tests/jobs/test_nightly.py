@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from sepa_engine.exit_codes import ExitCode
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
 from sepa_engine.db import locks
 from sepa_engine.db.models import DebitRequest
 from sepa_engine.db.service_models import JobRun
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.jobs import nightly, runs
 from sepa_engine.jobs.nightly import StepResult, run_nightly
 from tests import ledger

@@ -61,7 +61,7 @@ def test_details_changes_are_recorded_with_who_when_and_the_old_and_new_values(s
     with setup.reader() as s:
         lines = account_changes.history(s, "pressimmo", "AG-1")
         view = accounts.show_account(s, "pressimmo", "AG-1")
-    assert [(l.actor, l.changed_at, l.field, l.old_value, l.new_value) for l in lines if l.field == "email"] == [
+    assert [(line.actor, line.changed_at, line.field, line.old_value, line.new_value) for line in lines if line.field == "email"] == [
         ("portal:jeanne", world.NOW, "email", None, "compta@agence.fr"),
         ("backoffice:paul", LATER.now(), "email", "compta@agence.fr", "factures@agence.fr"),
     ]
@@ -120,7 +120,7 @@ def test_switching_to_automatic_without_a_new_signed_mandate_is_refused_and_chan
 def test_switching_to_automatic_registers_the_signed_mandate_with_its_evidence(setup):
     signed = world.signed_mandate("RUM-E-1", signed_at=dt.datetime(2026, 11, 20, 9, 42, 17, tzinfo=dt.timezone.utc))
     result = set_mode(setup, ModeChangeInput(mode="automatic", frequency="quarterly", day=10, mandate=signed))
-    assert dict((f, (old, new)) for f, old, new in result.fields) == {
+    assert {f: (old, new) for f, old, new in result.fields} == {
         "mandate": ("RUM-PRE-AG-1", "RUM-E-1"),
         "iban": ("DE89**************3000", "DE62**************3001"),
         "collection_mode": ("on_demand", "automatic"),

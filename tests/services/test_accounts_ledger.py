@@ -40,7 +40,10 @@ def book(db) -> accounts.BookingReport:  # type: ignore[no-untyped-def]
         return accounts.book_submitted_payments(s, world.clock())
 
 
-def submit(db, request_id: int, collection_date: D = D(2026, 11, 24)) -> None:  # type: ignore[no-untyped-def]
+FIRST_COLLECTION = D(2026, 11, 24)
+
+
+def submit(db, request_id: int, collection_date: D = FIRST_COLLECTION) -> None:  # type: ignore[no-untyped-def]
     """What the collection run does when it publishes a file (tested for real below)."""
     with db.transaction() as s:
         row = s.get_one(DebitRequest, request_id)
@@ -232,7 +235,7 @@ def test_the_default_statement_lists_the_unpaid_invoices_with_a_running_total(hi
     with history.reader() as s:
         result = statements.statement(s, "pressimmo", "AG-1", clock=world.clock())
     assert result.kind == "unpaid"
-    assert [(l.number, l.open_cents, l.balance_cents) for l in result.lines] == [
+    assert [(line.number, line.open_cents, line.balance_cents) for line in result.lines] == [
         ("F-2026-06", 3_000, 3_000), ("F-2026-11", 3_000, 6_000)
     ]
     assert result.balance_due_cents == 6_000
@@ -242,7 +245,7 @@ def test_the_full_statement_shows_every_entry_of_twelve_months_with_the_running_
     with history.reader() as s:
         result = statements.statement(s, "pressimmo", "AG-1", clock=world.clock(), all_entries=True)
     assert result.date_from == D(2025, 11, 20) and result.opening_balance_cents == 8_000
-    assert [(l.number, l.signed_cents, l.balance_cents) for l in result.lines] == [
+    assert [(line.number, line.signed_cents, line.balance_cents) for line in result.lines] == [
         ("F-2026-01", 10_000, 18_000),
         ("F-2026-06", 5_000, 23_000),
         ("AV-2026-07", -2_000, 21_000),
@@ -258,9 +261,9 @@ def test_a_statement_can_be_narrowed_by_dates_or_a_document_number_keeping_true_
             s, "pressimmo", "AG-1", clock=world.clock(), all_entries=True, date_from=D(2026, 6, 1), date_to=D(2026, 7, 31)
         )
         by_number = statements.statement(s, "pressimmo", "AG-1", clock=world.clock(), all_entries=True, document="F-2026-06")
-    assert [(l.number, l.balance_cents) for l in by_dates.lines] == [("F-2026-06", 23_000), ("AV-2026-07", 21_000)]
+    assert [(line.number, line.balance_cents) for line in by_dates.lines] == [("F-2026-06", 23_000), ("AV-2026-07", 21_000)]
     assert by_dates.opening_balance_cents == 18_000
-    assert [(l.number, l.balance_cents, l.open_cents) for l in by_number.lines] == [("F-2026-06", 23_000, 3_000)]
+    assert [(line.number, line.balance_cents, line.open_cents) for line in by_number.lines] == [("F-2026-06", 23_000, 3_000)]
 
 
 @pytest.mark.parametrize(

@@ -13,15 +13,15 @@ from sepa_engine import errors
 from sepa_engine.banksim import simulate
 from sepa_engine.cli.main import app
 from sepa_engine.clock import FixedClock
-from sepa_engine.exit_codes import ExitCode
 from sepa_engine.db.models import DebitRequest, Mandate
 from sepa_engine.db.returns_models import AppliedReturn
+from sepa_engine.exit_codes import ExitCode
 from sepa_engine.ids import SequentialIds
 from sepa_engine.services import registry
 from sepa_engine.services.collection import run_collection
 from tests import ledger
 from tests.cli.test_ledger_cli import _config
-from tests.services.test_reconciliation import LATER, collect, reconcile, settings  # noqa: F401 (settings: a fixture)
+from tests.services.test_reconciliation import collect, reconcile
 
 NEXT_RUN = FixedClock(dt.datetime(2026, 12, 8, 8, 0, tzinfo=dt.UTC))
 

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from sepa_engine import errors
 from sepa_engine.banksim import simulate
 from sepa_engine.clock import FixedClock
-from sepa_engine.config import Settings
 from sepa_engine.db.models import Batch, DebitRequest, LedgerEntry, Mandate
 from sepa_engine.db.returns_models import AppliedReturn, ReturnException, ReturnFile
 from sepa_engine.ids import SequentialIds
@@ -28,11 +27,6 @@ LATER = FixedClock(dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC))
 def boi() -> Path:
     """A real Bank of Ireland pain.002 from ../shared, which a bare clone does not have."""
     return samples_dir("pain.002") / "oca-accountpayment__boi-sdd-reject-4tx-AC01-MS02-MD06-AM04__test-sepa-pain-unpaid.xml"
-
-
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(database_url=database_url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
 
 
 def collect(db, settings, requests: int = 20, prefix: str = "RUN") -> Path:

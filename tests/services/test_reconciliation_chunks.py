@@ -14,7 +14,7 @@ from sepa_engine.banksim import simulate
 from sepa_engine.db.models import Batch, DebitRequest, LedgerEntry, Mandate
 from sepa_engine.db.returns_models import AppliedReturn, ReturnException, ReturnFile
 from sepa_engine.services import accounts, idempotency, reconciliation
-from tests.services.test_reconciliation import LATER, collect, requests, settings  # noqa: F401 (settings: a fixture)
+from tests.services.test_reconciliation import LATER, collect, requests
 
 _HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.03">

@@ -15,7 +15,7 @@ from sepa_engine.ids import SequentialIds
 from sepa_engine.services import schedule
 from sepa_engine.services.collection import run_collection
 from tests import ledger
-from tests.services.test_reconciliation import LATER, NOW, reconcile, settings  # noqa: F401 (settings: a fixture)
+from tests.services.test_reconciliation import NOW, reconcile
 from tests.services.test_reconciliation_chunks import _message_id, _rejects
 
 # LATER is Monday 7 December 2026 in Paris: 14 calendar days on is Monday 21 December.

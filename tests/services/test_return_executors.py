@@ -13,7 +13,7 @@ from sepa_engine.db.models import Batch, DebitRequest, Dispute, LedgerEntry, Man
 from sepa_engine.db.returns_models import AppliedReturn, ReturnException
 from sepa_engine.services import reconciliation
 from tests import ledger
-from tests.services.test_reconciliation import LATER, collect, requests, settings  # noqa: F401 (settings: a fixture)
+from tests.services.test_reconciliation import LATER, collect, requests
 from tests.services.test_reconciliation_chunks import _message_id, _rejects, _same_mandate
 
 

@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
-from sepa_engine.api import docs
-from sepa_engine.api import writes
+from sepa_engine.api import docs, writes
 from sepa_engine.api.deps import Body, Context, IdempotencyKey, ReadScope, WriteScope, principal
 from sepa_engine.api.routes.common import created, parsed, read, write
 from sepa_engine.services import account_changes, api_views, on_demand

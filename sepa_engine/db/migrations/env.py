@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
+# Imported for the tables they add to the metadata: the reconciliation's, job runs and API tokens.
+import sepa_engine.db.returns_models
+import sepa_engine.db.service_models  # noqa: F401
 from sepa_engine.db.models import Base
-import sepa_engine.db.returns_models  # noqa: F401  (the reconciliation's tables)
-import sepa_engine.db.service_models  # noqa: F401  (job runs, API tokens)
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -16,8 +16,6 @@ from sqlalchemy import exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from sepa_engine.db import bulk
-# Re-exported: creditors are looked up in one place (repositories/creditors.py).
-from sepa_engine.db.repositories.creditors import creditor_by_id as creditor_by_id, creditors as creditors
 from sepa_engine.db.models import (
     AccountChange,
     AccountChangeField,
@@ -37,6 +35,10 @@ from sepa_engine.db.models import (
     RequestInvoice,
     ScheduleSlot,
 )
+
+# Re-exported: creditors are looked up in one place (repositories/creditors.py).
+from sepa_engine.db.repositories.creditors import creditor_by_id as creditor_by_id
+from sepa_engine.db.repositories.creditors import creditors as creditors
 from sepa_engine.domain.accounts import CollectionMode, DisputeStatus, EntryKind
 from sepa_engine.domain.mandate import MandateStatus
 from sepa_engine.domain.statuses import RequestStatus

@@ -15,9 +15,11 @@ from sqlalchemy import bindparam, case, func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from sepa_engine.db import bulk
-# Re-exported: creditors are looked up in one place (repositories/creditors.py).
-from sepa_engine.db.repositories.creditors import creditor_by_id as creditor_by_id, creditors as creditors
 from sepa_engine.db.models import Batch, Creditor, DebitRequest, DebtorAccount, Mandate, PaymentBlock, Run
+
+# Re-exported: creditors are looked up in one place (repositories/creditors.py).
+from sepa_engine.db.repositories.creditors import creditor_by_id as creditor_by_id
+from sepa_engine.db.repositories.creditors import creditors as creditors
 from sepa_engine.domain.mandate import MandateStatus
 from sepa_engine.domain.statuses import BatchStatus, RequestStatus
 

@@ -14,9 +14,10 @@ from typing import Literal, TypeVar
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from sepa_engine.db.models import Base, Creditor, DebitRequest, DebtorAccount, Mandate
+
 # Re-exported: creditors are looked up in one place (repositories/creditors.py).
 from sepa_engine.db.repositories.creditors import creditor_by_code as creditor_by_code
-from sepa_engine.db.models import Base, Creditor, DebitRequest, DebtorAccount, Mandate
 from sepa_engine.domain.mandate import MandateStatus
 from sepa_engine.domain.statuses import RequestStatus
 

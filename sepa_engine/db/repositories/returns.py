@@ -19,8 +19,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
 from sepa_engine.db import bulk
-# Re-exported: creditors are looked up in one place (repositories/creditors.py).
-from sepa_engine.db.repositories.creditors import creditor_by_id as creditor_by_id
 from sepa_engine.db.models import (
     Batch,
     Creditor,
@@ -32,6 +30,9 @@ from sepa_engine.db.models import (
     Prenotification,
     RequestInvoice,
 )
+
+# Re-exported: creditors are looked up in one place (repositories/creditors.py).
+from sepa_engine.db.repositories.creditors import creditor_by_id as creditor_by_id
 from sepa_engine.db.returns_models import (
     AppliedReturn,
     ReasonCodePolicy,
@@ -464,7 +465,8 @@ def entry_hashes_by_keys(session: Session, creditor_id: int, keys: Collection[st
     query = select(LedgerEntry.idempotency_key, LedgerEntry.content_hash).where(
         LedgerEntry.creditor_id == creditor_id, LedgerEntry.idempotency_key.in_(sorted(keys))
     )
-    return {key: digest for key, digest in _core(session).execute(query)}
+    # dict() of the result itself would take it for a mapping (it has keys()): rows first.
+    return dict(_core(session).execute(query).all())
 
 
 def lock_accounts(session: Session, account_ids: Collection[int]) -> None:

@@ -7,9 +7,10 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sepa_engine.db.models import Creditor
+
 # Re-exported: creditors are looked up in one place (repositories/creditors.py).
 from sepa_engine.db.repositories.creditors import creditor_by_code as creditor_by_code
-from sepa_engine.db.models import Creditor
 from sepa_engine.db.service_models import ApiToken, ApiTokenCreditor
 
 
