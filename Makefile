@@ -31,6 +31,7 @@ fuzz: install
 # The gates CI runs beside the tests (.ci/run): style and real problems, types, layer order.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 demo: install
 	@bash scripts/demo.sh

@@ -15,6 +15,7 @@ PostgreSQL); whether that database answers is checked when a command opens it
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -195,7 +196,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     env_url = os.environ.get("SEPA_ENGINE_DATABASE_URL")
     if env_url:
         check_database_url("SEPA_ENGINE_DATABASE_URL", env_url)
-        settings = Settings(**{**_asdict(settings), "database_url": env_url})
+        settings = dataclasses.replace(settings, database_url=env_url)
     _validate(settings)
     return settings
 
@@ -224,10 +225,6 @@ def _metrics(table: MetricsTable) -> MetricsSettings:
     if textfile is not None and not textfile.endswith(".prom"):
         raise errors.ConfigurationError("metrics.textfile", textfile, "must be a file path ending in .prom (node_exporter reads only those)")
     return MetricsSettings(table.port, table.address, Path(textfile) if textfile else None)
-
-
-def _asdict(settings: Settings) -> dict[str, object]:
-    return {name: getattr(settings, name) for name in Settings.__slots__}  # type: ignore[attr-defined]
 
 
 def _read(path: Path) -> dict[str, object]:

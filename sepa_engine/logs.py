@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -28,7 +29,7 @@ _IDENTIFIER_KEYS = {"event", "level", "timestamp", "message_id", "file", "path",
                     "outcome", "kind", "reason_code", "trigger", "slot", "missed_since", "timezone", "period", "mode"}
 
 
-def mask_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def mask_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
         if value is None:
             continue

@@ -32,7 +32,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -325,7 +325,11 @@ def write_summary(session: Session, batch: Batch, creditor: Creditor, final: Pat
 
 def _replace(target: Path, content: str) -> None:
     data = content.encode("utf-8")
-    tmp, _ = outbox.stage(target, lambda fh, data=data: fh.write(data))
+
+    def write(fh: BinaryIO) -> int:
+        return fh.write(data)
+
+    tmp, _ = outbox.stage(target, write)
     outbox.replace(tmp, target)
 
 
@@ -351,7 +355,7 @@ def write_index(session: Session, creditor: Creditor, folder: Path) -> Path:
     return target
 
 
-def refresh(db: Any, message_ids: Iterable[str]) -> list[Path]:  # type: ignore[no-untyped-def]
+def refresh(db: Any, message_ids: Iterable[str]) -> list[Path]:
     """Write the reviews of these batches again from the ledger (after reconciliation
     committed: the bank's answers join the timeline). A batch whose file has no recorded
     place, or whose folder is gone, is skipped: the review is derived, never the record."""

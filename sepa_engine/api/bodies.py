@@ -115,7 +115,7 @@ def schema(name: str) -> dict[str, Any]:
     path, outside = _SOURCES[name]
     document = _file(path)
     base = path.rpartition("/")[0]
-    derived = _inline(document, base)
+    derived: dict[str, Any] = _inline(document, base)
     derived.pop("$schema", None)
     derived.pop("$id", None)
     for prop in outside:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import TypeGuard
 
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"})
 _NEEDS_ESCAPE = re.compile(r"[&<>\"']")
@@ -46,8 +47,8 @@ def is_iban(value: str | None) -> bool:
     return value is not None and _IBAN.fullmatch(value) is not None
 
 
-def fits(value: str | None, max_length: int) -> bool:
-    """A MaxNText value: one to ``max_length`` characters."""
+def fits(value: str | None, max_length: int) -> TypeGuard[str]:
+    """A MaxNText value: one to ``max_length`` characters (so, for the type checker, a str)."""
     return value is not None and 0 < len(value) <= max_length
 
 

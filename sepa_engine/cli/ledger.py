@@ -6,6 +6,7 @@ request listing (the mandate listing shows references, which operators need to a
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import typer
@@ -184,7 +185,8 @@ def list_mandates(
 
 
 def _draw_page(
-    title: str, columns: dict[str, str], records: list[dict[str, object]], next_after: int | None, *, right: tuple[str, ...]
+    title: str, columns: dict[str, str], records: Sequence[Mapping[str, object]], next_after: int | None, *,
+    right: tuple[str, ...],
 ) -> None:
     rows = [[_cell(record[key]) for key in columns] for record in records]
     context.stdout.print(context.table(title, list(columns.values()), rows, right=right))

@@ -9,7 +9,7 @@ wins), with one line on stderr per refused file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -62,7 +62,7 @@ def reconcile_one(engine: Engine, path: Path, *, strict: bool = False) -> tuple[
 
 
 def _draw(documents: list[dict[str, object]]) -> None:
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for doc in documents:
         if doc["status"] == "refused":
             rows.append((doc["path"], "refused", "", "", "", "", ""))
@@ -87,8 +87,8 @@ def list_exceptions(
         documents = [view.to_dict() for view in views]
 
     def draw() -> None:
-        rows = [(d["id"], d["status"], d["end_to_end_id"], d["record"].get("kind"), d["record"].get("amount"),  # type: ignore[union-attr]
-                 d["record"].get("reason_code"), d["reason"]) for d in documents]  # type: ignore[union-attr]
+        rows = [(d["id"], d["status"], d["end_to_end_id"], d["record"].get("kind"), d["record"].get("amount"),
+                 d["record"].get("reason_code"), d["reason"]) for d in documents]
         columns = ("id", "status", "end-to-end id", "kind", "amount", "code", "reason")
         context.console().print(context.table(None, columns, rows, right=("id", "amount")))
 
@@ -170,7 +170,7 @@ def import_inbox_command(
 
     with context.handled(), context.database(config) as (settings, db):
         report = import_inbox(db, settings.inbox_dir, SystemClock())
-    document = {
+    document: dict[str, Any] = {
         "inbox": str(settings.inbox_dir),
         "processed": [{"file": r.path.name, "applied": r.applied, "already_applied": r.already_applied,
                        "exceptions": r.exceptions, "duplicate": r.duplicate_of is not None} for r in report.processed],

@@ -38,7 +38,7 @@ class PlannedFile(Generic[T]):
     entries: Iterator[tuple[PaymentBlock, T]]
 
 
-class _Cursor:
+class _Cursor(Generic[T]):
     """One-item lookahead over the sorted input, checking the order as it goes."""
 
     def __init__(self, items: Iterable[Collectible[T]]) -> None:
@@ -68,7 +68,7 @@ def plan_files(
     """Lazily cut the sorted input into files; consume each file's entries before the next."""
     if max_per_file < 1:
         raise errors.ConfigurationError("max_transactions_per_file", max_per_file, "must be at least 1")
-    cursor = _Cursor(collectibles)
+    cursor: _Cursor[T] = _Cursor(collectibles)
     while cursor.head is not None:
         first = cursor.head
         message_id = ids.message_id(created_at)
@@ -88,7 +88,7 @@ def plan_files(
 
 
 def _file_entries(
-    cursor: _Cursor, creditor_id: str, message_id: str, max_per_file: int
+    cursor: _Cursor[T], creditor_id: str, message_id: str, max_per_file: int
 ) -> Iterator[tuple[PaymentBlock, T]]:
     written = 0
     block: PaymentBlock | None = None

@@ -225,7 +225,7 @@ class MandateSnapshot:
 
     reference: str
     creditor_id: str
-    creditor_name: str
+    creditor_name: str | None  # None where the caller does not track it: only a change of name counts
     debtor_iban: str
     debtor_bic: str | None = None
 

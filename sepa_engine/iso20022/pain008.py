@@ -28,7 +28,7 @@ import functools
 import hashlib
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -109,11 +109,12 @@ class _Renderer:
         # The 2009 version can only carry address lines, which are forbidden from November
         # 2026 (bank_profiles.ADDRESS_LINES_FORBIDDEN_FROM): the file's own date decides.
         form = address_form(version.name, created_on or dt.date.max)
-        self.address = {
+        writers: dict[AddressForm, Callable[[PostalAddress | None], str]] = {
             AddressForm.STRUCTURED: self.structured_address,
             AddressForm.EPC_LINES: self.line_address,
             AddressForm.NONE: self.no_address,
-        }[form]
+        }
+        self.address = writers[form]
         bic = version.bic_tag
         self._bic_open, self._bic_close = f"<{bic}>", f"</{bic}>"
         self._smnda_account = version.smnda is SmndaPlacement.DEBTOR_ACCOUNT

@@ -432,7 +432,7 @@ class _AddressCache:
         if address is None:
             if len(self._known) >= self._MAX:
                 self._known.clear()
-            address = self._known[key] = PostalAddress(*key)  # type: ignore[arg-type]
+            address = self._known[key] = PostalAddress(*key)
         return address
 
 

@@ -507,7 +507,7 @@ def _unstructured(address: PostalAddress, pain008: Pain008Version) -> _AddressPr
 
 def _text_problems(value: str, max_length: int) -> list[tuple[str, str]]:
     """SEPA length and character set of a free text (Nm is 70 under SEPA, not the XSD's 140)."""
-    found = []
+    found: list[tuple[str, str]] = []
     if len(value) > max_length:
         found.append((Code.INVALID_LENGTH, f"is longer than {max_length} characters (SEPA)"))
     if _SEPA_TEXT.fullmatch(value) is None:

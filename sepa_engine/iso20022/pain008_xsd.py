@@ -134,7 +134,7 @@ def streamed_violation(message: str) -> Finding:
     return _schema_finding(message, None, reader.DOCUMENT_PATH)
 
 
-def _forkserver() -> multiprocessing.context.BaseContext | None:
+def _forkserver() -> multiprocessing.context.ForkServerContext | None:
     # A forkserver, like the writer's read-back: safe in a threaded daemon, unlike fork.
     try:
         return multiprocessing.get_context("forkserver")

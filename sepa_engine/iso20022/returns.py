@@ -302,5 +302,6 @@ def read(
     from sepa_engine.iso20022 import camt, pain002, return_support
 
     message = return_support.detect(path, max_bytes=max_bytes)
-    reader = pain002 if message.family == "pain.002" else camt
-    return reader.read(path, strict=strict, xsd_dir=xsd_dir, max_bytes=max_bytes, message=message)
+    if message.family == "pain.002":
+        return pain002.read(path, strict=strict, xsd_dir=xsd_dir, max_bytes=max_bytes, message=message)
+    return camt.read(path, strict=strict, xsd_dir=xsd_dir, max_bytes=max_bytes, message=message)

@@ -168,13 +168,13 @@ def iterparse(
         if context.root is not None:
             refuse_declared_dtd(context.root.getroottree(), source)
     except (etree.XMLSchemaError, etree.XMLSyntaxError) as exc:
-        entry = exc.error_log.last_error if exc.error_log else None  # type: ignore[attr-defined]
+        entry = exc.error_log.last_error if exc.error_log else None
         is_schema = isinstance(exc, etree.XMLSchemaError) or (entry is not None and entry.domain_name in _SCHEMA_DOMAINS)
         if not is_schema:
             raise unreadable(exc, source) from None
         if schema_messages is None:
             raise errors.SchemaViolation("file", str(source), schema_text(entry.message if entry else str(exc))) from None
-        schema_messages.extend(schema_text(e.message) for e in exc.error_log if e.domain_name in _SCHEMA_DOMAINS)  # type: ignore[attr-defined]
+        schema_messages.extend(schema_text(e.message) for e in exc.error_log if e.domain_name in _SCHEMA_DOMAINS)
     except OSError as exc:
         raise errors.UnreadableFile("file", str(source), f"cannot be read: {exc.strerror or exc}") from None
 
@@ -195,7 +195,7 @@ def one_line(text: str) -> str:
 
 def unreadable(exc: etree.Error, source: str | os.PathLike[str]) -> errors.UnreadableFile:
     """A parse failure as ``UnreadableFile``, with libxml2's line and column where known."""
-    entry = exc.error_log.last_error if exc.error_log else None  # type: ignore[attr-defined]
+    entry = exc.error_log.last_error if exc.error_log else None
     message = one_line(entry.message if entry is not None else str(exc))
     where = f" (line {entry.line}, column {entry.column})" if entry is not None and entry.line else ""
     return errors.UnreadableFile("file", str(source), f"is not well-formed XML: {message}{where}")

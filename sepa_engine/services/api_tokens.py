@@ -91,10 +91,10 @@ def create_token(
         raise errors.InvalidFormat("creditor", None, "is required: a token acts for at least one creditor")
     rows: list[Creditor] = []
     for code in dict.fromkeys(creditors):
-        row = repo.creditor_by_code(session, code)
-        if row is None:
+        found = repo.creditor_by_code(session, code)
+        if found is None:
             raise errors.NotFound("creditor", code, "is not a registered creditor")
-        rows.append(row)
+        rows.append(found)
     token = PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         name=name, access=access, prefix=token[:_SHOWN], token_hash=token_hash(token), created_at=clock.now()

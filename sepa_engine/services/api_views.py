@@ -17,6 +17,7 @@ from sepa_engine import errors
 from sepa_engine.clock import Clock
 from sepa_engine.db.models import Batch, Creditor
 from sepa_engine.db.repositories import api as repo
+from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.domain.masking import mask_iban, mask_name
 from sepa_engine.domain.statuses import RequestStatus, request_transition
 from sepa_engine.services import problems, registry, return_exceptions
@@ -49,7 +50,7 @@ def get_request(session: Session, creditor_code: str, request_id: int) -> dict[s
     row, reference = found
     listed: list[dict[str, object]] = []
     if RequestStatus(row.status) is RequestStatus.PENDING:
-        mandate = registry.repo.mandate(session, row.mandate_id)
+        mandate = registry_repo.mandate(session, row.mandate_id)
         listed = list(problems.as_dicts(problems.request_problems(row, mandate, mandate.debtor_account)))
     return request_document(row, creditor.code, reference, listed)
 

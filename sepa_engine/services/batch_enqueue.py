@@ -204,7 +204,8 @@ def _result(creditor_code: str, mandate: repo.MandateView, request_id: int, end_
         # A mandate's problems are the same for all its requests on one date: computed once.
         key = (mandate.id, requested_date)
         if key not in cache:
-            cache[key] = problems.dated_problems(mandate, mandate.debtor_account, requested_date)
+            # The views carry every attribute the checks read from the rows (duck-typed, not a subtype).
+            cache[key] = problems.dated_problems(mandate, mandate.debtor_account, requested_date)  # type: ignore[arg-type]
         found = problems.amount_problems(cents) + cache[key]
     return single.RequestResult(request_id, creditor_code, end_to_end_id, mandate.id, mandate.reference, cents,
                                 requested_date, status, created, problems.as_dicts(found))

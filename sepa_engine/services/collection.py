@@ -229,7 +229,9 @@ class _Run:
         report = self.report
         # A lock that went away (PostgreSQL dropped its connection) may be someone else's
         # now: stop between files as for SIGTERM, and leave the rest to the next run.
-        stop = lambda: self.stop() or not lease.held()  # noqa: E731
+        def stop() -> bool:
+            return bool(self.stop()) or not lease.held()
+
         report.files.extend(recover(self.db, self.settings, self.clock, creditor_id))
         if stop():
             # Stopped before anything new was claimed: the requests stay pending.
@@ -346,8 +348,10 @@ def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Credit
                 state = _MandateInRun(row.mandate_id, amendment=_amendment(row, creditor))
             mandate = Mandate(
                 reference=row.mandate_reference,
-                kind=row.mandate_kind,
-                status=row.mandate_status,
+                # Plain strings from the row: Mandate converts them, refusing an unknown one as
+                # a MandateError (a ValueError here would escape the refusal path).
+                kind=row.mandate_kind,  # type: ignore[arg-type]
+                status=row.mandate_status,  # type: ignore[arg-type]
                 signed_on=row.mandate_signed_on,
                 first_collected_on=row.first_collected_on or (earliest if state.first_presented else None),
                 last_collected_on=row.last_collected_on,

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from sepa_engine import errors, json_input, json_schemas
 from sepa_engine.clock import Clock
+from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.domain import text as text_rules
 from sepa_engine.services import batch_enqueue, registry
 from sepa_engine.services.batch_enqueue import EnqueueItem
@@ -277,7 +278,7 @@ def _apply_chunk(
     try:
         with session.begin_nested():
             creditor_id = registry._creditor(session, code).id
-            existing = set(registry.repo.requests_by_idempotency_keys(session, creditor_id, keys))
+            existing = set(registry_repo.requests_by_idempotency_keys(session, creditor_id, keys))
             result = batch_enqueue.enqueue_requests(session, code, [item for _, item in chunk], clock=clock)
     except errors.SepaEngineError:
         # Name every bad line of the chunk: replay it line by line, each in a savepoint.

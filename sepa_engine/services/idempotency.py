@@ -26,7 +26,9 @@ KEY_MAX = 100  # the idempotency_key columns
 
 
 class _Keyed(Protocol):
-    content_hash: str | None
+    # Read-only here, so rows whose column is NOT NULL (``str``) qualify as well.
+    @property
+    def content_hash(self) -> str | None: ...
 
 
 RowT = TypeVar("RowT", bound=_Keyed)

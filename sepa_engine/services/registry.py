@@ -218,8 +218,9 @@ def register_debtor_account(
     key = idempotency.check_key(idempotency_key)
     _check_input(data, DebtorAccountInput)
     creditor = _creditor(session, creditor_code)
+    reference = _fit("reference", data.reference, DebtorAccount.reference)
     values = {
-        "reference": _fit("reference", data.reference, DebtorAccount.reference),
+        "reference": reference,
         "name": _fit("name", data.name, DebtorAccount.name),
         **_address_values(data.address, DebtorAccount, strict=False),
     }
@@ -228,7 +229,6 @@ def register_debtor_account(
     if existing is not None:
         idempotency.ensure_same(existing, digest, key)
         return _account_result(creditor, existing, created=False)
-    reference = values["reference"]
     if repo.debtor_account_by_reference(session, creditor.id, reference) is not None:
         raise _duplicate_account(creditor, reference)
 
@@ -295,6 +295,7 @@ def register_mandate(
     account = repo.debtor_account_by_reference(session, creditor.id, account_reference)
     if account is None:
         raise errors.NotFound("debtor_account", account_reference, f"is not a debtor account of creditor {creditor.code}")
+    old: Mandate | None
     if supersedes is not None:
         old = _current_mandate(session, creditor, supersedes, field="supersedes", shared=False)
     else:

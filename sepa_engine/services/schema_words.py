@@ -8,6 +8,7 @@ so); the other keywords are phrased from the schema's own numbers and lists.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from jsonschema.exceptions import ValidationError
@@ -54,14 +55,16 @@ _TYPES = {
 
 def in_words(error: ValidationError) -> str:
     """The rule ``error`` broke, in words; the bad value is left to the caller to show."""
-    keyword, expected = error.validator, error.validator_value
+    keyword = error.validator
+    expected: Any = error.validator_value  # whatever the schema wrote beside the keyword
     if keyword == "pattern":
         return PATTERNS.get(str(expected), f"is not in the expected form (pattern {expected})")
     if keyword == "required":
         missing = _missing(error)
         return f"{missing} is required" if missing else "a required field is missing"
     if keyword == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {}))) if isinstance(error.instance, dict) else []
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        extra = sorted(set(error.instance) - set(schema.get("properties", {}))) if isinstance(error.instance, dict) else []
         return f"{', '.join(extra)}: not a field of this record" if extra else "has fields this record does not take"
     if keyword == "type":
         kinds = expected if isinstance(expected, list) else [expected]

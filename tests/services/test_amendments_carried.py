@@ -13,7 +13,7 @@ from sepa_engine.db.returns_models import AppliedReturn
 from sepa_engine.ids import SequentialIds
 from sepa_engine.services.collection import run_collection
 from tests import ledger
-from tests.services.test_reconciliation import NOW, reconcile, settings  # noqa: F401 (settings: a fixture)
+from tests.services.test_reconciliation import NOW, reconcile
 from tests.services.test_reconciliation_chunks import _rejects
 from tests.services.test_retries import RETRY_RUN
 

@@ -5,7 +5,7 @@ pre-notifications."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
@@ -141,7 +141,7 @@ def statement(
             session, scope.creditor, account, clock=ctx.clock, all_entries=all_entries, date_from=date_from,
             date_to=date_to, document=document,
         ).to_dict()
-        lines = sliced(result.pop("lines"), paging)
+        lines = sliced(cast("list[Any]", result.pop("lines")), paging)
         return {**result, "lines": lines["items"], "next_cursor": lines["next_cursor"]}
 
     return read(ctx, work)

@@ -133,7 +133,8 @@ async def enqueue(request: Request, ctx: Context, scope: WriteScope, key: Idempo
         method=request.method, path=path, request_hash=writes.request_hash(request.method, path, raw), data=data,
         alone=lambda: write(ctx, request, scope, key, raw, enqueue_action(ctx, scope.creditor, data, key)),
     )
-    return await ctx.batcher.wait(call)
+    answer: Response = await ctx.batcher.wait(call)
+    return answer
 
 
 def enqueue_action(ctx: ApiContext, creditor: str, data: DebitRequestInput, key: str) -> Callable[[Any], tuple[int, Any]]:

@@ -35,6 +35,7 @@ from sepa_engine.db.models import (
     RequestInvoice,
     ScheduleSlot,
 )
+from sepa_engine.db.repositories import table_of
 
 # Re-exported: creditors are looked up in one place (repositories/creditors.py).
 from sepa_engine.db.repositories.creditors import creditor_by_id as creditor_by_id
@@ -312,7 +313,7 @@ def insert_entries(session: Session, rows: list[dict[str, object]]) -> None:
     """Insert ledger entries in one statement: ``INSERT ... SELECT FROM unnest`` on PostgreSQL
     (``db/bulk.py``), one executemany on SQLite (no ORM bookkeeping on either)."""
     if rows and bulk.is_postgresql(session):
-        bulk.insert(session, LedgerEntry.__table__, rows)
+        bulk.insert(session, table_of(LedgerEntry), rows)
     elif rows:
         session.execute(insert(LedgerEntry), rows)
 
@@ -584,7 +585,7 @@ def prenotifications(
         query = query.where(Prenotification.collection_date <= collection_to)
     if issued_on is not None:
         query = query.where(Prenotification.issued_on == issued_on)
-    return [PrenotificationRow(*row) for row in session.execute(query)]
+    return [PrenotificationRow(*row) for row in session.execute(query)]  # type: ignore[call-arg]  # mypy cannot count a wide select's columns
 
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from sepa_engine.db.models import Batch, Creditor, DebitRequest, Mandate, PaymentBlock
+from sepa_engine.db.repositories import rowcount
 from sepa_engine.db.returns_models import ReturnException
 from sepa_engine.db.service_models import ApiIdempotency
 
@@ -35,7 +36,7 @@ def cancel_if_pending(session: Session, request_id: int, *, status: str, reason:
         .where(DebitRequest.id == request_id, DebitRequest.status == "pending")
         .values(status=status, status_changed_at=at, reason=reason, reason_code=None)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 def batches(session: Session, creditor_id: int, *, after_id: int, limit: int, status: str | None) -> list[Batch]:

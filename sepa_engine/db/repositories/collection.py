@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import bindparam, case, func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from sepa_engine.db import bulk
 from sepa_engine.db.models import Batch, Creditor, DebitRequest, DebtorAccount, Mandate, PaymentBlock, Run
+from sepa_engine.db.repositories import rowcount, table_of
 
 # Re-exported: creditors are looked up in one place (repositories/creditors.py).
 from sepa_engine.db.repositories.creditors import creditor_by_id as creditor_by_id
@@ -132,7 +134,7 @@ def due_requests(
         )
         if behind_held_files:
             query = query.where(~held_on_mandate)
-        rows = [DueRow(*row) for row in session.execute(query)]
+        rows = [DueRow(*row) for row in session.execute(query)]  # type: ignore[call-arg]  # mypy cannot count a wide select's columns
         if not rows:
             return
         yield rows
@@ -147,7 +149,7 @@ def update_requests(session: Session, values: list[dict[str, object]]) -> None:
     SQLite: one Core executemany, its fast path (no network round trip per row; the ORM's
     bulk path costs as much again in bookkeeping we do not need here).
     """
-    table = DebitRequest.__table__
+    table = table_of(DebitRequest)
     by_columns: dict[tuple[str, ...], list[dict[str, object]]] = {}
     for row in values:
         by_columns.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
@@ -183,7 +185,8 @@ def assigned_in_run(session: Session, run_id: int, creditor_id: int, chunk_size:
             query = query.where(
                 tuple_(DebitRequest.collection_date, DebitRequest.sequence_type, DebitRequest.id) > tuple_(*last)
             )
-        rows = session.execute(query).all()
+        # Assigned requests all carry a collection date and a sequence type.
+        rows = cast("Sequence[tuple[int, dt.date, str, int]]", session.execute(query).all())
         if not rows:
             return
         yield from ((r[0], r[1], r[2], r[3]) for r in rows)
@@ -320,8 +323,8 @@ def batch_entries(session: Session, batch_id: int, chunk_size: int) -> Iterator[
             if not rows:
                 break
             for row in rows:
-                yield EntryRow(*row)
-            last = rows[-1][-1]
+                yield EntryRow(*row)  # type: ignore[arg-type, call-arg]  # mypy cannot count a wide select's columns
+            last = cast(int, rows[-1][-1])  # the id, selected last
 
 
 def lock_batch(session: Session, batch_id: int) -> Batch | None:
@@ -340,7 +343,7 @@ def approve_batch(session: Session, batch_id: int, actor: str, at: dt.datetime, 
         .values(status=BatchStatus.PUBLISHED.value, approved_by=actor, approved_at=at, published_at=at, path=path)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 def set_batch(session: Session, batch_id: int, **values: object) -> None:
@@ -353,7 +356,7 @@ def submit_batch_requests(session: Session, batch_id: int, at: dt.datetime) -> i
         .where(DebitRequest.batch_id == batch_id, DebitRequest.status == RequestStatus.ASSIGNED.value)
         .values(status=RequestStatus.SUBMITTED.value, status_changed_at=at)
     )
-    return int(result.rowcount or 0)
+    return rowcount(result)
 
 
 def release_batch_requests(session: Session, batch_id: int, at: dt.datetime) -> int:
@@ -371,7 +374,7 @@ def release_batch_requests(session: Session, batch_id: int, at: dt.datetime) -> 
             sequence_type=None,
         )
     )
-    return int(result.rowcount or 0)
+    return rowcount(result)
 
 
 def record_presentation(session: Session, batch_id: int, creditor_identifier: str) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from sepa_engine.db.models import Batch, Creditor, DebitRequest
+from sepa_engine.db.repositories import rowcount
 from sepa_engine.db.returns_models import ReturnException
 from sepa_engine.db.service_models import JobRun
 
@@ -43,7 +44,7 @@ def abandon_unfinished(session: Session, summary: str) -> int:
     result = session.execute(
         update(JobRun).where(JobRun.outcome.is_(None)).values(outcome="interrupted", summary=summary)
     )
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 def run(session: Session, run_id: int) -> JobRun | None:
@@ -107,4 +108,4 @@ def awaiting_approval(session: Session) -> Sequence[tuple[Batch, str]]:
         .join(Creditor, Creditor.id == Batch.creditor_id)
         .where(Batch.status == AWAITING_APPROVAL)
         .order_by(Batch.id)
-    ).all()  # type: ignore[return-value]
+    ).all()

@@ -49,4 +49,4 @@ def returns_by_reason(session: Session) -> list[ReturnsRow]:
         .group_by(AppliedReturn.kind, AppliedReturn.reason_code)
         .order_by(AppliedReturn.kind, AppliedReturn.reason_code)
     ).all()
-    return [ReturnsRow(kind, code or "none", int(count), int(cents)) for kind, code, count, cents in rows]
+    return [ReturnsRow(kind, code or "none", int(count), int(cents or 0)) for kind, code, count, cents in rows]

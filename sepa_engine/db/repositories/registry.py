@@ -15,6 +15,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from sepa_engine.db.models import Base, Creditor, DebitRequest, DebtorAccount, Mandate
+from sepa_engine.db.repositories import rowcount, table_of
 
 # Re-exported: creditors are looked up in one place (repositories/creditors.py).
 from sepa_engine.db.repositories.creditors import creditor_by_code as creditor_by_code
@@ -149,7 +150,7 @@ def move_pending_requests(session: Session, from_mandate_id: int, to_mandate_id:
         .where(DebitRequest.mandate_id == from_mandate_id, DebitRequest.status == _PENDING)
         .values(mandate_id=to_mandate_id)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 def cancel_pending_requests(
@@ -161,7 +162,7 @@ def cancel_pending_requests(
         .where(DebitRequest.mandate_id == mandate_id, DebitRequest.status == _PENDING)
         .values(status=status.value, status_changed_at=at, reason=reason, reason_code=None)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 # --- debit requests ------------------------------------------------------------------------
@@ -237,7 +238,7 @@ def list_requests(
         query = query.where(DebitRequest.creditor_id == creditor_id)
     if after_id is not None:
         query = query.where(DebitRequest.id > after_id)
-    return [RequestRow(*row) for row in session.execute(query)]
+    return [RequestRow(*row) for row in session.execute(query)]  # type: ignore[call-arg]  # mypy cannot count a wide select's columns
 
 
 def list_mandates(
@@ -275,7 +276,7 @@ def list_mandates(
         query = query.where(Mandate.status == status.value)
     if after_id is not None:
         query = query.where(Mandate.id > after_id)
-    return [MandateRow(*row) for row in session.execute(query)]
+    return [MandateRow(*row) for row in session.execute(query)]  # type: ignore[call-arg]  # mypy cannot count a wide select's columns
 
 
 # --- batch enqueue ---------------------------------------------------------------------------
@@ -331,7 +332,7 @@ def mandates_in_force(session: Session, creditor_id: int, references: list[str],
     if share_lock:
         query = query.with_for_update(read=True, of=Mandate)
     return {
-        row[1]: MandateView(*row[:10], debtor_account=AccountView(*row[10:]))  # type: ignore[arg-type]
+        row[1]: MandateView(*row[:10], debtor_account=AccountView(*row[10:]))  # type: ignore[call-arg]  # mypy cannot count a wide select's columns
         for row in session.execute(query)
     }
 
@@ -365,5 +366,5 @@ def insert_requests(session: Session, rows: list[dict[str, object]]) -> None:
     """Insert many requests (ids included) in one executemany."""
     if rows:
         # Core, not the ORM's bulk path: the same statement without per-row bookkeeping.
-        session.execute(insert(DebitRequest.__table__), rows)
+        session.execute(insert(table_of(DebitRequest)), rows)
 

@@ -11,12 +11,12 @@ import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, case, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.dml import UpdateBase
 
 from sepa_engine.db import bulk
 from sepa_engine.db.models import (
@@ -30,6 +30,7 @@ from sepa_engine.db.models import (
     Prenotification,
     RequestInvoice,
 )
+from sepa_engine.db.repositories import rowcount, table_of
 
 # Re-exported: creditors are looked up in one place (repositories/creditors.py).
 from sepa_engine.db.repositories.creditors import creditor_by_id as creditor_by_id
@@ -177,11 +178,11 @@ def set_batch_status(session: Session, batch_id: int, status: str) -> None:
 def settle_waiting_requests(session: Session, batch_id: int, waiting: str, settled: str, at: dt.datetime) -> int:
     """Every request of the batch still ``waiting`` becomes ``settled``, in one UPDATE."""
     result = session.execute(
-        update(DebitRequest.__table__)
+        update(table_of(DebitRequest))
         .where(DebitRequest.batch_id == batch_id, DebitRequest.status == waiting)
         .values(status=settled, status_changed_at=at)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 # --- the chunked path: plain rows for a chunk of records -----------------------------------
@@ -315,7 +316,7 @@ def requests_paying_invoices(session: Session, request_ids: Collection[int]) -> 
     return set(_core(session).scalars(query.distinct()))
 
 
-def executemany(session: Session, statement: Executable, rows: list[dict[str, object]]) -> None:
+def executemany(session: Session, statement: UpdateBase, rows: list[dict[str, object]]) -> None:
     """``session.execute(statement, rows)``, every row with the same keys.
 
     On SQLite the rows go straight to the driver's executemany, each value through its
@@ -345,7 +346,7 @@ def executemany(session: Session, statement: Executable, rows: list[dict[str, ob
                             changed[index] = fn(changed[index])
                     line = tuple(changed)
                 params.append(line)
-            connection.exec_driver_sql(str(compiled), params)  # type: ignore[arg-type]
+            connection.exec_driver_sql(str(compiled), params)
             return
     session.execute(statement, rows)
 
@@ -369,11 +370,11 @@ def _remembered(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def update_requests(session: Session, rows: list[dict[str, object]]) -> None:
     """UPDATE by id; every row has the same keys (``b_id`` plus the columns)."""
-    _update_by_id(session, DebitRequest.__table__, rows)
+    _update_by_id(session, table_of(DebitRequest), rows)
 
 
 def update_mandates(session: Session, rows: list[dict[str, object]]) -> None:
-    _update_by_id(session, Mandate.__table__, rows)
+    _update_by_id(session, table_of(Mandate), rows)
 
 
 def _update_by_id(session: Session, table: Any, rows: list[dict[str, object]]) -> None:
@@ -383,7 +384,7 @@ def _update_by_id(session: Session, table: Any, rows: list[dict[str, object]]) -
     if bulk.is_postgresql(session):
         bulk.update_by_id(session, table, [name for name in rows[0] if name != "b_id"], rows, id_key="b_id")
         return
-    columns = {name: bindparam(name) for name in rows[0] if name != "b_id"}
+    columns: dict[str, Any] = {name: bindparam(name) for name in rows[0] if name != "b_id"}
     executemany(session, table.update().where(table.c.id == bindparam("b_id")).values(columns), rows)
 
 
@@ -396,12 +397,12 @@ def _insert(session: Session, table: Any, rows: list[dict[str, object]]) -> None
 
 
 def insert_applied(session: Session, rows: list[dict[str, object]]) -> None:
-    _insert(session, AppliedReturn.__table__, rows)
+    _insert(session, table_of(AppliedReturn), rows)
 
 
 def insert_requests(session: Session, rows: list[dict[str, object]]) -> None:
     """New debit requests, ids included (the retries of the chunked path)."""
-    _insert(session, DebitRequest.__table__, rows)
+    _insert(session, table_of(DebitRequest), rows)
 
 
 # --- pre-notifications of retries (reconciliation.notify_retries) ---------------------------
@@ -420,7 +421,7 @@ def mandate_accounts(session: Session, mandate_ids: Collection[int]) -> dict[int
 
 
 def insert_prenotifications(session: Session, rows: list[dict[str, object]]) -> None:
-    _insert(session, Prenotification.__table__, rows)
+    _insert(session, table_of(Prenotification), rows)
 
 
 # --- returned payments in bulk (services/accounts.record_returned_payments) ----------------
@@ -465,8 +466,9 @@ def entry_hashes_by_keys(session: Session, creditor_id: int, keys: Collection[st
     query = select(LedgerEntry.idempotency_key, LedgerEntry.content_hash).where(
         LedgerEntry.creditor_id == creditor_id, LedgerEntry.idempotency_key.in_(sorted(keys))
     )
-    # dict() of the result itself would take it for a mapping (it has keys()): rows first.
-    return dict(_core(session).execute(query).all())
+    # The IN filter leaves no NULL key. (dict() of the result itself would take it for a
+    # mapping, as it has keys(): its rows are listed first.)
+    return dict(cast("list[tuple[str, str | None]]", _core(session).execute(query).all()))
 
 
 def lock_accounts(session: Session, account_ids: Collection[int]) -> None:
@@ -477,7 +479,7 @@ def lock_accounts(session: Session, account_ids: Collection[int]) -> None:
 
 
 def insert_ledger_entries(session: Session, rows: list[dict[str, object]]) -> None:
-    _insert(session, LedgerEntry.__table__, rows)
+    _insert(session, table_of(LedgerEntry), rows)
 
 
 # --- exceptions and policies ---------------------------------------------------------------

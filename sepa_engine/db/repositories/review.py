@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, aliased
@@ -113,7 +114,9 @@ def totals_by_date_and_type(session: Session, batch_id: int) -> list[Group]:
         .group_by(DebitRequest.collection_date, DebitRequest.sequence_type)
         .order_by(DebitRequest.collection_date, DebitRequest.sequence_type)
     )
-    return [Group(d, s, int(c), int(a or 0)) for d, s, c, a in session.execute(query)]
+    # A batch's requests all carry both columns: they are set when a request is assigned to it.
+    rows = cast("Sequence[tuple[dt.date, str, int, int | None]]", session.execute(query).all())
+    return [Group(d, s, int(c), int(a or 0)) for d, s, c, a in rows]
 
 
 def largest_debits(session: Session, batch_id: int, limit: int = 10) -> list[Debit]:
@@ -217,7 +220,7 @@ def bank_answers(session: Session, batch_id: int) -> list[BankAnswer]:
         .order_by(func.min(ReturnFile.imported_at), ReturnFile.id, AppliedReturn.kind, AppliedReturn.reason_code)
     )
     return [
-        BankAnswer(str(path).rsplit("/", 1)[-1], message, imported, kind, code, int(count), int(cents))
+        BankAnswer(str(path).rsplit("/", 1)[-1], message, imported, kind, code, int(count), int(cents or 0))
         for path, message, imported, kind, code, count, cents in session.execute(query)
     ]
 
