@@ -324,7 +324,7 @@ def _validate(settings: Settings) -> None:
         except (ZoneInfoNotFoundError, ValueError):
             raise errors.ConfigurationError("scheduler.timezone", zone, "is not a known time zone") from None
     # Imported here: APScheduler is needed only once a [scheduler] is read.
-    from sepa_engine.jobs.crontab import CrontabError, cron_trigger
+    from sepa_engine.crontab import CrontabError, cron_trigger
 
     for job in settings.scheduler.jobs:
         try:

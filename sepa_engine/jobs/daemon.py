@@ -36,11 +36,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sepa_engine import errors
 from sepa_engine.clock import Clock
 from sepa_engine.config import Settings
+from sepa_engine.crontab import cron_trigger
 from sepa_engine.db import locks
 from sepa_engine.db.repositories import jobs as repo
 from sepa_engine.db.session import Database
 from sepa_engine.jobs import runs
-from sepa_engine.jobs.crontab import cron_trigger
 from sepa_engine.jobs.nightly import SCHEDULER_LOCK, Step, run_job
 
 log = structlog.get_logger("sepa_engine.serve")

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from sepa_engine.clock import Clock
 from sepa_engine.config import Settings
+from sepa_engine.crontab import cron_trigger
 from sepa_engine.db.repositories import jobs as repo
 from sepa_engine.db.service_models import JobRun
 from sepa_engine.domain import calendar
 from sepa_engine.domain.money import format_cents
-from sepa_engine.jobs.crontab import cron_trigger
 
 
 def overview(session: Session, settings: Settings, clock: Clock) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from sqlalchemy import func, select, text
 from sepa_engine import errors
 from sepa_engine.clock import FixedClock, SystemClock
 from sepa_engine.config import JobSchedule, SchedulerSettings, Settings
+from sepa_engine.crontab import cron_trigger
 from sepa_engine.db import locks
 from sepa_engine.db.repositories import jobs as repo
 from sepa_engine.db.service_models import JobRun
 from sepa_engine.jobs import daemon, nightly
-from sepa_engine.jobs.crontab import cron_trigger
 from sepa_engine.jobs.daemon import build_scheduler, first_missed_slot
 from sepa_engine.jobs.nightly import StepResult
 

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sepa_engine.jobs.crontab import CrontabError, cron_trigger
+from sepa_engine.crontab import CrontabError, cron_trigger
 
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY_NOON = dt.datetime(2026, 11, 23, 12, 0, tzinfo=PARIS)
