@@ -27,10 +27,10 @@ from sepa_engine.clock import Clock, business_today
 from sepa_engine.db.models import DebitRequest, Mandate
 from sepa_engine.db.repositories import registry as repo
 from sepa_engine.domain import calendar
+from sepa_engine.domain.debit_gate import Admitted, Origin
 from sepa_engine.domain.masking import mask_reference
 from sepa_engine.domain.money import parse_amount
 from sepa_engine.domain.statuses import RequestStatus
-from sepa_engine.domain.debit_gate import Admitted, Origin
 from sepa_engine.services import debit_gate, idempotency, problems
 from sepa_engine.services import registry as single
 from sepa_engine.services.inputs import DebitRequestInput

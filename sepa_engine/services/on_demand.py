@@ -23,6 +23,7 @@ from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.domain import calendar, charset, money
 from sepa_engine.domain.accounts import CollectionMode, invoices_remittance
+
 # The same reason codes as the account gate gives for the same refusals.
 from sepa_engine.domain.debit_gate import REASON_DISPUTED, REASON_IN_FLIGHT, REASON_TOO_MUCH, Origin
 from sepa_engine.domain.masking import mask_reference

@@ -1117,9 +1117,9 @@ def schedule_retry(
     The idempotency key names the original and the attempt, so a replay (or a second file
     reporting the same failure) can never enqueue it twice.
     """
+    from sepa_engine.domain.debit_gate import Origin
     from sepa_engine.services import registry
     from sepa_engine.services.inputs import DebitRequestInput
-    from sepa_engine.domain.debit_gate import Origin
 
     attempt, on = decided.attempt, decided.on
     result = registry.enqueue_request(

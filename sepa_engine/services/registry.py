@@ -33,13 +33,13 @@ from sepa_engine.clock import Clock, business_today
 from sepa_engine.db.models import Creditor, DebitRequest, DebtorAccount, Mandate
 from sepa_engine.db.repositories import registry as repo
 from sepa_engine.domain import bank_profiles, calendar, charset, identifiers, money, text
+from sepa_engine.domain.debit_gate import Origin
 from sepa_engine.domain.directdebit import LocalInstrument
 from sepa_engine.domain.mandate import FirstCollectionPolicy, MandateKind, MandateStatus, transition
 from sepa_engine.domain.masking import mask_iban, mask_reference
 from sepa_engine.domain.statuses import RequestStatus, request_transition
 from sepa_engine.iso20022.versions import writable_version
 from sepa_engine.outbox import PENDING_FOLDER
-from sepa_engine.domain.debit_gate import Origin
 from sepa_engine.services import debit_gate, idempotency, problems
 from sepa_engine.services.inputs import (
     AddressInput,

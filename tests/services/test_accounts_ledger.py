@@ -322,7 +322,7 @@ def test_a_reject_is_dated_after_the_payment_it_undoes_and_the_running_balance_f
                                          reason_code="AM04", idempotency_key="rej-1", clock=later)
     with setup.reader() as s:
         result = statements.statement(s, "pressimmo", "AG-1", clock=later, all_entries=True)
-    assert [(l.kind, l.date, l.balance_cents, l.status) for l in result.lines] == [
+    assert [(line.kind, line.date, line.balance_cents, line.status) for line in result.lines] == [
         ("invoice", D(2026, 10, 1), 2_000, None),
         ("payment", D(2026, 12, 2), 0, "rejected"),
         ("returned_payment", D(2026, 12, 2), 2_000, None),
@@ -342,11 +342,11 @@ def test_settled_and_in_flight_payments_are_told_apart_and_csv_says_what_json_sa
         s.get_one(DebitRequest, first).status = "settled"
     with setup.reader() as s:
         result = statements.statement(s, "pressimmo", "AG-1", clock=world.clock(), all_entries=True)
-    assert [l.status for l in result.lines if l.kind == "payment"] == ["settled", "in_collection"]
+    assert [line.status for line in result.lines if line.kind == "payment"] == ["settled", "in_collection"]
     rows = list(csv.DictReader(io.StringIO(result.to_csv())))
     lines = result.to_dict()["lines"]
     assert [(r["number"], r["date"], r["status"], r["collection_date"], r["balance"]) for r in rows] == [
-        (l["number"], l["date"], l["status"] or "", l["collection_date"] or "", l["balance"]) for l in lines
+        (line["number"], line["date"], line["status"] or "", line["collection_date"] or "", line["balance"]) for line in lines
     ]
 
 

@@ -27,7 +27,14 @@ from collections import defaultdict
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import func, select
 from stdnum.eu import at_02
 
@@ -35,12 +42,11 @@ from sepa_engine import errors
 from sepa_engine.db.models import DebitRequest, LedgerEntry, RequestInvoice
 from sepa_engine.db.session import Database
 from sepa_engine.domain.accounts import DisputeStatus
-from sepa_engine.services import accounts, account_changes, disputes, on_demand, registry, schedule, statements
+from sepa_engine.services import account_changes, accounts, disputes, on_demand, registry, schedule, statements
 from sepa_engine.services.account_inputs import (
     DisputeInput,
     DisputeTransitionInput,
     ESignedMandateInput,
-    LedgerEntryInput,
     ModeChangeInput,
     PayNowInput,
 )
