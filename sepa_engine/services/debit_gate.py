@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from sepa_engine import errors
-from sepa_engine.db.models import Creditor, LedgerEntry
+from sepa_engine.db.models import Creditor
 from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import returns as returns_repo
 from sepa_engine.domain import money
@@ -197,14 +197,19 @@ def _book_carried(session: Session, creditor: Creditor, carried: list[tuple[int,
     if not carried:
         return
     existing = repo.invoices_by_numbers(session, creditor.id, {d.asking.carried.number for _, d in carried})  # type: ignore[union-attr]
-    new: dict[str, LedgerEntry] = {}
+    new: dict[str, dict[str, object]] = {}
     for account_id, debit in carried:
         invoice = debit.asking.carried
         assert invoice is not None
         values = (account_id, invoice.issue_date, invoice.due_date, debit.amount_cents)
-        row = existing.get(invoice.number) or new.get(invoice.number)
-        if row is not None:
-            if (row.debtor_account_id, row.issue_date, row.due_date, row.amount_cents) != values:
+        row = existing.get(invoice.number)
+        fresh = new.get(invoice.number)
+        if row is not None or fresh is not None:
+            found = (
+                (row.debtor_account_id, row.issue_date, row.due_date, row.amount_cents) if row is not None
+                else (fresh["debtor_account_id"], fresh["issue_date"], fresh["due_date"], fresh["amount_cents"])  # type: ignore[index]
+            )
+            if found != values:
                 raise errors.DuplicateIdentifier(
                     "invoice_number", invoice.number,
                     "is already an invoice of this creditor with other details (account, dates or amount); "
@@ -217,12 +222,14 @@ def _book_carried(session: Session, creditor: Creditor, carried: list[tuple[int,
                 "amount", money.format_cents(debit.amount_cents), "is zero: an invoice carried by a request owes something",
                 location=debit.location,
             )
-        new[invoice.number] = LedgerEntry(
-            creditor_id=creditor.id, debtor_account_id=account_id, kind=EntryKind.INVOICE.value,
-            document_number=invoice.number, issue_date=invoice.issue_date, due_date=invoice.due_date,
-            amount_cents=debit.amount_cents, label=debit.remittance, created_at=now,
-        )
-    repo.add_all(session, new.values())
+        new[invoice.number] = {
+            "creditor_id": creditor.id, "debtor_account_id": account_id, "kind": EntryKind.INVOICE.value,
+            "document_number": invoice.number, "issue_date": invoice.issue_date, "due_date": invoice.due_date,
+            "amount_cents": debit.amount_cents, "label": debit.remittance, "created_at": now,
+        }
+    if new:
+        # Core executemany; the gate reads them back with the rest of the ledger.
+        repo.insert_entries(session, list(new.values()))
 
 
 def record(session: Session, creditor_id: int, rows: Sequence[tuple[int, Admitted]]) -> None:

@@ -655,12 +655,17 @@ def gate_reads(session: Session, creditor_id: int, account_ids: Iterable[int]) -
         .order_by(DebitRequest.id)
     ):
         reads.in_flight[account_id].append(InFlightRow(request_id, cents, status))
-    for entry in session.scalars(
-        select(LedgerEntry)
+    # Rows, not entities: the ledger reads these columns only, and a chunk may hold thousands.
+    for entry in session.execute(
+        select(
+            LedgerEntry.id, LedgerEntry.debtor_account_id, LedgerEntry.kind, LedgerEntry.document_number,
+            LedgerEntry.issue_date, LedgerEntry.amount_cents, LedgerEntry.debit_request_id, LedgerEntry.dispute_id,
+            LedgerEntry.applies_to_id,
+        )
         .where(LedgerEntry.creditor_id == creditor_id, LedgerEntry.debtor_account_id.in_(ids))
         .order_by(LedgerEntry.id)
     ):
-        reads.entries[entry.debtor_account_id].append(entry)
+        reads.entries[entry.debtor_account_id].append(entry)  # type: ignore[arg-type]
     for request_id, entry_id, cents, account_id in session.execute(
         select(RequestInvoice.debit_request_id, RequestInvoice.entry_id, RequestInvoice.amount_cents,
                LedgerEntry.debtor_account_id)
