@@ -28,6 +28,7 @@ LIMITed query, and each list stops at ``LIST_LIMIT`` with "and N more".
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -145,7 +146,10 @@ def gather(session: Session, batch: Batch, creditor: Creditor, final: Path) -> R
         approved_by=batch.approved_by,
         approved_at=_local(batch.approved_at, creditor.timezone),
         published_at=_local(batch.published_at, creditor.timezone),
-        answers=tuple(repo.bank_answers(session, batch.id)),
+        answers=tuple(
+            dataclasses.replace(answer, imported_at=answer.imported_at.astimezone(ZoneInfo(creditor.timezone)))
+            for answer in repo.bank_answers(session, batch.id)
+        ),
     )
 
 
