@@ -2,7 +2,10 @@
 
 * **One scheduler per ledger.** The process holds the scheduler lock (``db/locks.py``) for
   its whole life, so a second ``serve`` or a ``run-nightly`` from cron exits with "lock
-  busy" (after ``scheduler.lock_wait_seconds``). The lock dies with the process.
+  busy" (after ``scheduler.lock_wait_seconds``). The lock dies with the process. It guards
+  the jobs, not the creditors: the collection job's run takes each creditor's own lock, so
+  ``collect`` processes elsewhere (another host on the same PostgreSQL) collect the creditors
+  it does not hold at the same time.
 * **One job at a time.** Jobs run on a single worker thread, each under ``max_instances=1``.
 * **Missed runs run once.** Triggers coalesce, so a job late by several slots runs once.
   The job store is in memory, so after downtime the slots missed while no process was up
