@@ -24,7 +24,8 @@ from sepa_engine.services import status as status_service
 
 @contextmanager
 def _scheduler_errors() -> Iterator[None]:
-    """Lock busy exits 75; an unreachable ledger one line and 5 (failed), never a traceback."""
+    """Lock busy exits 75; a database or file error after start one line and 5 (failed), never a
+    traceback. A ledger that does not answer at start exits 69 before this (DatabaseUnavailable)."""
     try:
         yield
     except LockBusy as exc:

@@ -55,6 +55,16 @@ def _bad_config(world: World) -> str:
     return str(path)
 
 
+def _unreachable_config(world: World) -> str:
+    # Nothing listens on port 1: the connection is refused at once, as when PostgreSQL is down.
+    path = world.tmp / "unreachable.toml"
+    path.write_text(
+        '[database]\nurl = "postgresql://postgres@127.0.0.1:1/x"\n'
+        f'[paths]\nvar_dir = "{world.tmp}"\noutbox_dir = "{world.tmp / "outbox"}"\ninbox_dir = "{world.tmp / "inbox"}"\n'
+    )
+    return str(path)
+
+
 def _broken_pain008(world: World) -> str:
     path = world.tmp / "broken.xml"
     path.write_bytes(GOLDEN.read_bytes().replace(b"<CtrlSum>", b"<CtrlSum>1", 1))
@@ -107,9 +117,12 @@ CASES = [
     Case("run-nightly-nothing-to-do", _with_config("run-nightly"), ExitCode.NOTHING_TO_DO),
     Case("run-nightly-lock-busy", _with_config("run-nightly"), ExitCode.LOCK_BUSY, lambda w: _due(w, 5_000), SCHEDULER_LOCK),
     Case("run-nightly-bad-configuration", lambda w: ["run-nightly", "--config", _bad_config(w)], ExitCode.USAGE),
+    Case("run-nightly-ledger-unreachable", lambda w: ["run-nightly", "--config", _unreachable_config(w)], ExitCode.UNAVAILABLE),
     # serve
     Case("serve-lock-busy", _with_config("serve"), ExitCode.LOCK_BUSY, lock=SCHEDULER_LOCK),
     Case("serve-bad-configuration", lambda w: ["serve", "--config", _bad_config(w)], ExitCode.USAGE),
+    # The README's table said serve exits 5 when the ledger is unreachable; it exits 69 at start.
+    Case("serve-ledger-unreachable", lambda w: ["serve", "--config", _unreachable_config(w)], ExitCode.UNAVAILABLE),
     # tokens
     Case("tokens-create-ok", _with_config("tokens", "create", "--name", "erp", "--creditor", "martin", "--access", "read"),
          ExitCode.OK, lambda w: _due(w)),
@@ -183,3 +196,27 @@ def test_a_busy_lock_says_so_in_one_line_and_collects_nothing(db, database_url, 
     assert "Skipped, another run is collecting them: martin." in out
     again = _run(["collect", "--date", "2026-11-23", "--config", world.config], monkeypatch)
     assert again == ExitCode.OK  # the debit waited for the next run
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _readme_exit_table() -> dict[str, dict[str, str]]:
+    """README's "Which command can exit with which code" table: row label -> code -> cell."""
+    lines = README.read_text("utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| command | 0 |"))
+    codes = [cell.strip() for cell in lines[start].strip("|").split("|")][1:]
+    rows: dict[str, dict[str, str]] = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[cells[0]] = dict(zip(codes, cells[1:], strict=True))
+    return rows
+
+
+@pytest.mark.parametrize("command", ["`serve`", "`run-nightly`"])
+def test_the_readme_table_says_an_unreachable_ledger_exits_69(command):
+    row = _readme_exit_table()[command]
+    assert row.get("69"), f"README's exit table has no 69 for {command}: {row}"
+    assert "unreachable" not in row["5"], f"README's exit table says {command} exits 5 for an unreachable ledger"
