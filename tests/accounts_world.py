@@ -26,6 +26,7 @@ CREDITORS = {
     "belles-demeures": ("Belles Demeures", "FR19ZZZ654321", "FR7630006000011234567890189"),
     "poliris": ("Poliris", "FR95ZZZ111111", "FR7630006000011234567890189"),
     "other": ("Autre Groupe", "FR17ZZZ222222", "FR7630006000011234567890189"),
+    "gim": ("Gestion Immobiliere Martin", "FR36ZZZ333333", "FR7630006000011234567890189"),  # the README's examples
 }
 
 
