@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from sepa_engine.services import disputes
+from sepa_engine.services.account_inputs import DisputeInput
+from tests import accounts_world as world
 from tests.api.conftest import Api
 
 BASE = "/v1/creditors/pressimmo"
@@ -50,3 +53,21 @@ def test_metrics_carry_the_ledger_facts(api: Api) -> None:
     samples = scrape(api)
     assert ("sepa_engine_open_exceptions", ()) in samples
     assert value(samples, "sepa_engine_open_exceptions") == 0
+
+
+def test_a_refusal_by_the_account_gate_is_counted_under_its_iso_reason_code(api: Api) -> None:
+    # Until now only problems without a reason code (label "none") were proven. Money under
+    # dispute is refused by the account gate with MS02, and the counter must carry MS02, once.
+    world.entry(api.db, "F1", "1450.00")
+    world.entry(api.db, "F2", "552.50")
+    with api.db.transaction() as s:
+        disputes.open_dispute(s, "pressimmo", "AG-1", DisputeInput.of("not ordered", "F1"), actor="portal",
+                              idempotency_key="d-1", clock=world.clock())
+    refused = api.post(f"{BASE}/debit-requests", {"mandate": "RUM-PRE-AG-1", "amount": "2002.50"}, key="m-disputed")
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert (problem["code"], problem["reason_code"]) == ("amount_exceeds_balance", "MS02")
+
+    samples = scrape(api)
+    assert value(samples, "sepa_engine_api_refusals_total", code="amount_exceeds_balance", reason_code="MS02") == 1
+    assert value(samples, "sepa_engine_api_enqueued_total", route="/v1/creditors/{creditor}/debit-requests") == 0
