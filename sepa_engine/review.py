@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from sepa_engine import outbox
 from sepa_engine.db.models import Batch, Creditor
 from sepa_engine.db.repositories import review as repo
-from sepa_engine.db.repositories.review import AmendedDebit, BankAnswer, Debit, Group, Refusal
+from sepa_engine.db.repositories.review import AmendedDebit, BankAnswer, Debit, Group, NamedUltimateCreditor, Refusal
 from sepa_engine.domain.masking import mask_iban, mask_reference
 from sepa_engine.domain.money import format_cents
 
@@ -89,9 +89,13 @@ class Review:
     refused: list[Refusal]
     refused_total: int
     refused_by_code: list[tuple[str | None, int]]
-    # The rules the file was checked against, and the creditor's ultimate creditor (if any).
+    # The rules the file was checked against, the creditor's ultimate creditor (UltmtCdtr of
+    # each block, if any), and the ones debits name themselves (UltmtCdtr of the transaction).
     bank_profile: str = "epc"
     ultimate_creditor: str | None = None
+    ultimate_creditor_id: str | None = None
+    debit_ultimate_creditors: list[NamedUltimateCreditor] = dataclasses.field(default_factory=list)
+    debit_ultimate_creditors_total: int = 0
     # The file's life so far (``timeline``) and its status now.
     status: str = ""
     written_at: dt.datetime | None = None
@@ -117,6 +121,7 @@ def gather(session: Session, batch: Batch, creditor: Creditor, final: Path) -> R
     first, first_total = repo.first_collections(session, batch.id, LIST_LIMIT)
     amended, amended_total = repo.amendments(session, batch.id, LIST_LIMIT)
     refused, refused_total = repo.refused_for_creditor_in_run(session, batch.run_id, creditor.id, LIST_LIMIT)
+    ultimates, ultimates_total = repo.debit_ultimate_creditors(session, batch.id, LIST_LIMIT)
     return Review(
         file_name=final.name,
         batch_id=batch.id,
@@ -141,6 +146,9 @@ def gather(session: Session, batch: Batch, creditor: Creditor, final: Path) -> R
         refused_by_code=list(repo.refused_reasons(session, batch.run_id, creditor.id)),
         bank_profile=creditor.bank_profile,
         ultimate_creditor=creditor.ultimate_creditor_name,
+        ultimate_creditor_id=creditor.ultimate_creditor_id,
+        debit_ultimate_creditors=ultimates,
+        debit_ultimate_creditors_total=ultimates_total,
         status=batch.status,
         written_at=_local(batch.written_at, creditor.timezone),
         approved_by=batch.approved_by,
@@ -151,6 +159,16 @@ def gather(session: Session, batch: Batch, creditor: Creditor, final: Path) -> R
             for answer in repo.bank_answers(session, batch.id)
         ),
     )
+
+
+def party_words(name: str | None, identifier: str | None) -> str:
+    """An UltmtCdtr as the review shows it: its name and identifier, either may be absent."""
+    return ", ".join([*([name] if name else []), *([f"identifier {identifier}"] if identifier else [])])
+
+
+def block_ultimate_creditor(review: Review) -> str:
+    """The creditor's ultimate creditor, written in each block (empty when it has none)."""
+    return party_words(review.ultimate_creditor, review.ultimate_creditor_id)
 
 
 def _local(moment: dt.datetime | None, timezone: str) -> dt.datetime | None:
@@ -247,7 +265,11 @@ def render_text(review: Review) -> str:
         f"creditor           {review.creditor_name} ({review.creditor_code}), identifier {review.creditor_identifier}",
         f"message id         {review.message_id}   version {review.version}",
         f"bank profile       {review.bank_profile} (checked against its rules)",
-        *([f"ultimate creditor  {review.ultimate_creditor} (unless a debit names its own)"] if review.ultimate_creditor else []),
+        *([f"ultimate creditor  {block_ultimate_creditor(review)} (unless a debit names its own)"]
+          if block_ultimate_creditor(review) else []),
+        *(f"  named by debits  {party_words(u.name, u.identifier)}: {u.count} debit(s)" for u in review.debit_ultimate_creditors),
+        *([f"  and {review.debit_ultimate_creditors_total - len(review.debit_ultimate_creditors)} more"]
+          if review.debit_ultimate_creditors_total > len(review.debit_ultimate_creditors) else []),
         f"created            {review.created.isoformat()}",
         f"transactions       {review.file_count}",
         f"control sum        {format_cents(review.file_sum_cents)} EUR",

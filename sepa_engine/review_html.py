@@ -16,7 +16,17 @@ from pathlib import Path
 from sepa_engine.db.repositories.review import Debit, FileLine
 from sepa_engine.domain.masking import mask_iban
 from sepa_engine.domain.money import format_cents
-from sepa_engine.review import STATUS_WORDS, Review, amendment_changes, approval_line, more, refusal_reason, timeline
+from sepa_engine.review import (
+    STATUS_WORDS,
+    Review,
+    amendment_changes,
+    approval_line,
+    block_ultimate_creditor,
+    more,
+    party_words,
+    refusal_reason,
+    timeline,
+)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em;color:#1a1a1a;max-width:72em}
@@ -97,6 +107,12 @@ def render_html(review: Review) -> str:
         f"<code>{_e(review.creditor_identifier)}</code></dd>",
         f"<dt>message id</dt><dd><code>{_e(review.message_id)}</code> ({_e(review.version)})</dd>",
         f"<dt>bank profile</dt><dd>{_e(review.bank_profile)}</dd>",
+        *([f"<dt>ultimate creditor</dt><dd>{_e(block_ultimate_creditor(review))} (unless a debit names its own)</dd>"]
+          if block_ultimate_creditor(review) else []),
+        *(f"<dt>ultimate creditor named by debits</dt><dd>{_e(party_words(u.name, u.identifier))}: {_e(u.count)} debit(s)</dd>"
+          for u in review.debit_ultimate_creditors),
+        *([f"<dt>ultimate creditors not listed</dt><dd>{_e(review.debit_ultimate_creditors_total - len(review.debit_ultimate_creditors))}"
+           " more</dd>"] if review.debit_ultimate_creditors_total > len(review.debit_ultimate_creditors) else []),
         f"<dt>created</dt><dd>{_e(review.created.isoformat())}</dd>",
         f"<dt>transactions</dt><dd>{_e(review.file_count)}</dd>",
         f"<dt>control sum</dt><dd>{_e(format_cents(review.file_sum_cents))} EUR</dd>",

@@ -141,3 +141,24 @@ def test_totals_that_disagree_with_the_file_are_flagged(db, settings, published)
     wrong = dataclasses.replace(review, file_sum_cents=review.file_sum_cents + 1)
     assert "DOES NOT MATCH the file's NbOfTxs" in render_text(wrong)
     assert 'class="bad"' in render_html(wrong)
+
+
+def test_both_summaries_show_the_ultimate_creditor_of_the_block_and_of_debits_naming_their_own(db, settings):
+    # Issue 14: the review showed the bank profile but not the UltmtCdtr the file carries, so
+    # staff could not see on whose behalf the debits are collected before approving them.
+    creditor = ledger.creditor(db, ultimate_creditor_name="Residence <Les Pins>", ultimate_creditor_id="SIRET-111")
+    ledger.request(db, creditor, ledger.mandate(db, creditor), 1_000)
+    ledger.request(db, creditor, ledger.mandate(db, creditor), 2_000, ultimate_creditor_name="Agence & Fils",
+                   ultimate_creditor_id="SIRET-222")
+    ledger.request(db, creditor, ledger.mandate(db, creditor), 3_000, ultimate_creditor_name="Agence & Fils",
+                   ultimate_creditor_id="SIRET-222")
+    (outcome,) = collect(db, settings).files
+    assert b"<UltmtCdtr>" in outcome.path.read_bytes()
+
+    text = summary_path(outcome.path).read_text()
+    assert "ultimate creditor  Residence <Les Pins>, identifier SIRET-111" in text
+    assert "Agence & Fils, identifier SIRET-222: 2 debit(s)" in text
+    page = html_path(outcome.path).read_text()
+    assert "Residence &lt;Les Pins&gt;" in page and "<Les Pins>" not in page
+    assert "SIRET-111" in page
+    assert "Agence &amp; Fils" in page and "SIRET-222" in page

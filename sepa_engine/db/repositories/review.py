@@ -243,3 +243,24 @@ def batches_with_creditor(session: Session, message_ids: Sequence[str]) -> list[
         select(Batch, Creditor).join(Creditor, Creditor.id == Batch.creditor_id).where(Batch.message_id.in_(message_ids)).order_by(Batch.id)
     ).all()
     return [(batch, creditor) for batch, creditor in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class NamedUltimateCreditor:
+    """An ultimate creditor some debits of a batch name instead of their creditor's."""
+
+    name: str | None
+    identifier: str | None
+    count: int
+
+
+def debit_ultimate_creditors(session: Session, batch_id: int, limit: int) -> tuple[list[NamedUltimateCreditor], int]:
+    """The ultimate creditors the batch's debits name themselves (the `limit` most used) and
+    how many different ones there are."""
+    named = (DebitRequest.batch_id == batch_id,
+             DebitRequest.ultimate_creditor_name.is_not(None) | DebitRequest.ultimate_creditor_id.is_not(None))
+    keys = (DebitRequest.ultimate_creditor_name, DebitRequest.ultimate_creditor_id)
+    grouped = select(*keys, func.count().label("n")).where(*named).group_by(*keys)
+    rows = session.execute(grouped.order_by(func.count().desc(), *keys).limit(limit))
+    total = session.scalar(select(func.count()).select_from(grouped.subquery()))
+    return [NamedUltimateCreditor(name, identifier, int(n)) for name, identifier, n in rows], int(total or 0)
