@@ -112,16 +112,24 @@ def admit(facts: AccountFacts, asked: DebitAsked) -> Admitted | errors.SepaEngin
             "collection_mode", facts.mode.value,
             f"allows no other debit: account {facts.reference} is collected by its schedule only",
         )
-    if asked.origin is Origin.RETRY:
-        # A retry takes again exactly what its original's failure made due again.
-        return Admitted(asked.pays, (), asked.amount_cents)
     if asked.pays is Pays.ON_ACCOUNT:
+        if asked.origin is Origin.RETRY:
+            # Its original paid on account (or came before the gate): so does the retry.
+            return Admitted(Pays.ON_ACCOUNT, (), asked.amount_cents)
         if asked.origin is Origin.ON_DEMAND:
             return errors.InvalidFormat("on_account", True, "is for the creditor's own systems, not a portal")
         return Admitted(Pays.ON_ACCOUNT, (), asked.amount_cents)
+    # A retry pays what its original paid, checked like it against what is collectable once
+    # the failure is booked (the money it made due again), so disputed money is not retried.
     if asked.pays is Pays.INVOICES:
         return _invoices(facts, asked)
     return _balance(facts, asked)
+
+
+def invoice_numbers(facts: AccountFacts, entry_ids: Sequence[int]) -> tuple[str, ...]:
+    """The numbers of the invoices ``entry_ids`` (a retry names its original's invoices)."""
+    number_of = {invoice.entry_id: number for number, invoice in facts.invoices.items()}
+    return tuple(number_of[entry_id] for entry_id in entry_ids if entry_id in number_of)
 
 
 def _balance(facts: AccountFacts, asked: DebitAsked) -> Admitted | errors.SepaEngineError:

@@ -38,6 +38,7 @@ from sepa_engine.domain.debit_gate import (
     PendingDebit,
     admit,
     after_admission,
+    invoice_numbers,
     withdrawn_by_dispute,
 )
 from sepa_engine.services.account_ledger import build_ledger
@@ -166,7 +167,10 @@ def admit_many(
 
 
 def account_facts(session: Session, creditor_id: int, account_ids: set[int]) -> dict[int, AccountFacts]:
-    reads = repo.gate_reads(session, creditor_id, account_ids)
+    return _facts(repo.gate_reads(session, creditor_id, account_ids))
+
+
+def _facts(reads: repo.GateReads) -> dict[int, AccountFacts]:
     facts: dict[int, AccountFacts] = {}
     for account_id, account in reads.accounts.items():
         ledger = build_ledger(
@@ -267,3 +271,50 @@ def withdraw_disputed(
     gone = withdrawn_by_dispute(facts, disputed_ids, debits)
     repo.cancel_requests(session, gone, reason=DISPUTE_REASON, at=now)
     return gone
+
+
+# --- retries -----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RetryAsked:
+    """The next attempt of a failed debit: its original, the original's mandate and amount."""
+
+    original_id: int
+    mandate_id: int
+    amount_cents: int
+
+
+def admit_retries(
+    session: Session, creditor_id: int, retries: Sequence[RetryAsked]
+) -> list[Admitted | errors.SepaEngineError]:
+    """The gate for retries (one read for them all, whatever their number): each pays what
+    its original paid (the same invoices, the balance, or on account; a debit from before
+    the gate paid on account), checked against what is collectable once the failure is
+    booked, so that the caller books the failures first. Refusals are returned, not raised:
+    a refused retry is not scheduled, and the return that asked for it says why."""
+    if not retries:
+        return []
+    account_of = repo.accounts_of_mandates(session, creditor_id, {r.mandate_id for r in retries})
+    reads = repo.gate_reads(session, creditor_id, set(account_of.values()))
+    facts = _facts(reads)
+    paid = repo.pays_of_requests(session, [r.original_id for r in retries])
+    selected: dict[int, list[int]] = {}
+    for rows in reads.selections.values():
+        for row in rows:
+            selected.setdefault(row.debit_request_id, []).append(row.entry_id)
+    decisions: list[Admitted | errors.SepaEngineError] = []
+    for retry in retries:
+        account_id = account_of.get(retry.mandate_id)
+        if account_id is None:  # a mandate of no account: no balance to check
+            decisions.append(Admitted(Pays.ON_ACCOUNT, (), retry.amount_cents))
+            continue
+        account = facts[account_id]
+        said = paid.get(retry.original_id)
+        pays = Pays(said) if said else Pays.ON_ACCOUNT
+        numbers = invoice_numbers(account, selected.get(retry.original_id, ())) if pays is Pays.INVOICES else ()
+        decision = admit(account, DebitAsked(
+            Origin.RETRY, account.current_mandate_id or retry.mandate_id, retry.amount_cents, pays, numbers,
+        ))
+        if isinstance(decision, Admitted):
+            facts[account_id] = after_admission(account, decision)
+        decisions.append(decision)
+    return decisions

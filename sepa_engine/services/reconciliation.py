@@ -61,6 +61,7 @@ from sepa_engine.db.repositories.returns import MandateRow, RequestRow
 from sepa_engine.db.returns_models import AppliedReturn, ReturnException, ReturnFile
 from sepa_engine.domain import money, reason_codes
 from sepa_engine.domain import return_decisions as decisions
+from sepa_engine.domain.debit_gate import Admitted, Origin
 from sepa_engine.domain.mandate import MandateStatus, transition
 from sepa_engine.domain.reason_codes import MandateEffect, ReasonCode
 from sepa_engine.domain.statuses import (
@@ -557,6 +558,10 @@ class _Run:
         for _code, retries in _runs([(r.creditor_code, r) for r in writes.retries]):
             schedule_retries(self.session, retries, clock=self.clock)
             for retry in retries:
+                if retry.id is None:  # refused by the account gate: its applied return says why
+                    self.log.info("return.retry_refused", request_id=retry.original.id,
+                                  reason_code=getattr(retry.gate, "reason_code", None))
+                    continue
                 self.report.retries += 1
                 if retry.mandate_id in state.pending:
                     state.pending[retry.mandate_id].append(retry.pending_row())
@@ -843,7 +848,10 @@ class _Run:
                 done.append(f"request {pending.id} cancelled")
         elif isinstance(effect, decisions.Retry):
             retry = schedule_retry(self.session, code, mandate.reference, request, effect, clock=self.clock)
-            if retry is not None:
+            if isinstance(retry, errors.SepaEngineError):
+                done.append(retry_refused(retry))
+                self.log.info("return.retry_refused", request_id=request.id, reason_code=retry.reason_code)
+            elif retry is not None:
                 self.report.retries += 1
                 done.append(f"retry {retry}")
         elif isinstance(effect, decisions.OpenDispute):
@@ -914,7 +922,10 @@ def _runs(items: list[tuple[str, T]]) -> Iterator[tuple[str, list[T]]]:
 class _Retry:
     """A retry decided in a segment, written with the segment; its id comes then."""
 
-    __slots__ = ("creditor_code", "id", "mandate_id", "mandate_reference", "notified_on", "on", "original")
+    __slots__ = (
+        "creditor_code", "gate", "id", "mandate_id", "mandate_reference", "notified_on", "on", "original",
+        "original_mandate_id",
+    )
 
     def __init__(self, creditor_code: str, mandate: MandateRow, original: RequestRow, decided: decisions.Retry) -> None:
         self.creditor_code = creditor_code
@@ -922,6 +933,9 @@ class _Retry:
         self.mandate_reference = mandate.reference
         self.original = original
         self.id: int | None = None
+        self.original_mandate_id = mandate.id
+        # The account gate's answer, once asked (when the segment is written).
+        self.gate: Admitted | errors.SepaEngineError | None = None
         # A mandate not superseded is the one in force under its reference (a unique index
         # says so): the retry goes on it. A superseded one leads to its successor, found
         # when the retry is written.
@@ -932,6 +946,8 @@ class _Retry:
         return f"retry:{self.original.id}:{self.original.attempt + 1}"
 
     def __str__(self) -> str:  # its text among the effects of the applied record
+        if isinstance(self.gate, errors.SepaEngineError):
+            return retry_refused(self.gate)
         return f"retry {self.id}"
 
     def pending_row(self) -> RequestRow:
@@ -1111,24 +1127,29 @@ def _account_id(session: Session, request: DebitRequest) -> int:
 def schedule_retry(
     session: Session, creditor_code: str, mandate_reference: str, request: DebitRequest, decided: decisions.Retry,
     *, clock: Clock
-) -> int | None:
-    """Enqueue the next attempt of ``request`` for the date ``decide`` gave.
+) -> int | errors.SepaEngineError | None:
+    """Enqueue the next attempt of ``request`` for the date ``decide`` gave, once the account
+    gate admits it (the failure booked first); returns the gate's refusal otherwise.
 
     The idempotency key names the original and the attempt, so a replay (or a second file
     reporting the same failure) can never enqueue it twice.
     """
-    from sepa_engine.domain.debit_gate import Origin
-    from sepa_engine.services import registry
+    from sepa_engine.services import debit_gate, registry
     from sepa_engine.services.inputs import DebitRequestInput
 
     attempt, on = decided.attempt, decided.on
+    (gate,) = debit_gate.admit_retries(session, request.creditor_id, [
+        debit_gate.RetryAsked(request.id, request.mandate_id, request.amount_cents)
+    ])
+    if isinstance(gate, errors.SepaEngineError):
+        return gate
     result = registry.enqueue_request(
         session, creditor_code,
         DebitRequestInput(
             mandate=mandate_reference, amount=money.format_cents(request.amount_cents),
             remittance=request.remittance, requested_date=on, final=request.final,
         ),
-        idempotency_key=f"retry:{request.id}:{attempt}", clock=clock, origin=Origin.RETRY,
+        idempotency_key=f"retry:{request.id}:{attempt}", clock=clock, origin=Origin.RETRY, admitted=gate,
     )
     retry = repo.request_by_id(session, result.id)
     if retry is None:
@@ -1138,6 +1159,11 @@ def schedule_retry(
     notify_retries(session, request.creditor_id, [(retry.id, retry.mandate_id, retry.amount_cents, on)], decided.notified_on, clock=clock)
     log.debug("return.retry_scheduled", request_id=request.id, retry_id=retry.id, attempt=attempt)
     return retry.id
+
+
+def retry_refused(refusal: errors.SepaEngineError) -> str:
+    """What the applied return says of a retry the account gate refused (issue 12)."""
+    return f"retry not scheduled: {refusal}"
 
 
 def notify_retries(
@@ -1178,18 +1204,28 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
     retry on a superseded mandate, a key twice in one call, or a unique-key race (another
     writer) go through ``registry.enqueue_request`` itself. Sets each retry's id and mandate.
     """
-    from sepa_engine.services import registry
+    from sepa_engine.services import debit_gate, registry
 
     if not retries:
         return
     creditor_id, creditor_code = retries[0].original.creditor_id, retries[0].creditor_code
     logger = log.bind()  # once, not per retry (see _Run.log)
     existing = registry_repo.requests_by_idempotency_keys(session, creditor_id, [r.idempotency_key for r in retries])
+    # The account gate, once for the retries not written before (the failures are booked by
+    # now): a refused one is not scheduled.
+    asked = [r for r in retries if r.idempotency_key not in existing]
+    for retry, gate in zip(asked, debit_gate.admit_retries(session, creditor_id, [
+        debit_gate.RetryAsked(r.original.id, r.original_mandate_id, r.original.amount_cents) for r in asked
+    ]), strict=True):
+        retry.gate = gate
+    refused = {id(r) for r in asked if isinstance(r.gate, errors.SepaEngineError)}
     fresh: list[tuple[_Retry, dict[str, object]]] = []
     single: list[_Retry] = []
     links: list[dict[str, object]] = []
     keys: set[str] = set()
     for retry in retries:
+        if id(retry) in refused:
+            continue
         original, key = retry.original, retry.idempotency_key
         on = retry.on
         remittance = original.remittance or None
@@ -1211,6 +1247,7 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
                 "content_hash": digest, "amount_cents": original.amount_cents, "remittance": remittance,
                 "requested_date": on, "final": original.final, "status": _PENDING,
                 "attempt": original.attempt + 1, "retry_of_id": original.id, "amend_new_debtor_agent": False,
+                "pays": retry.gate.pays.value if isinstance(retry.gate, Admitted) else None,
             }))
     ids = registry_repo.reserve_request_ids(session, len(fresh))
     now = clock.now()
@@ -1228,6 +1265,9 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
     else:
         for request_id, (retry, _values) in zip(ids, fresh, strict=True):
             retry.id = request_id
+    debit_gate.record(session, creditor_id, [
+        (retry.id, retry.gate) for retry, _values in fresh if retry.id is not None and isinstance(retry.gate, Admitted)
+    ])
     for retry in single:
         original = retry.original
         result = registry.enqueue_request(
@@ -1237,7 +1277,8 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
                 remittance=original.remittance, requested_date=retry.on,
                 final=original.final,
             ),
-            idempotency_key=retry.idempotency_key, clock=clock,
+            idempotency_key=retry.idempotency_key, clock=clock, origin=Origin.RETRY,
+            admitted=retry.gate if isinstance(retry.gate, Admitted) else None,
         )
         retry.id, retry.mandate_id = result.id, result.mandate_id
         links.append({"b_id": result.id, "attempt": original.attempt + 1, "retry_of_id": original.id})
@@ -1248,6 +1289,8 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
         retries[0].notified_on, clock=clock,
     )
     for retry in retries:
+        if retry.id is None:
+            continue
         logger.debug("return.retry_scheduled", request_id=retry.original.id, retry_id=retry.id, attempt=retry.original.attempt + 1)
 
 

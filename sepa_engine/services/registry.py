@@ -33,7 +33,7 @@ from sepa_engine.clock import Clock, business_today
 from sepa_engine.db.models import Creditor, DebitRequest, DebtorAccount, Mandate
 from sepa_engine.db.repositories import registry as repo
 from sepa_engine.domain import bank_profiles, calendar, charset, identifiers, money, text
-from sepa_engine.domain.debit_gate import Origin
+from sepa_engine.domain.debit_gate import Admitted, Origin
 from sepa_engine.domain.directdebit import LocalInstrument
 from sepa_engine.domain.mandate import FirstCollectionPolicy, MandateKind, MandateStatus, transition
 from sepa_engine.domain.masking import mask_iban, mask_reference
@@ -497,11 +497,13 @@ def enqueue_request(
     idempotency_key: str,
     clock: Clock,
     origin: Origin = Origin.UPSTREAM,
+    admitted: Admitted | None = None,
 ) -> RequestResult:
     """Store one debit request, once it has passed the account gate (``debit_gate``).
 
     ``origin`` is the door it came by: upstream systems leave it; pay-now, the schedule
-    and retries name themselves, since the account's mode decides who may collect.
+    and retries name themselves, since the account's mode decides who may collect. A retry
+    comes ``admitted`` already (``debit_gate.admit_retries``: it pays what its original paid).
     """
     key = idempotency.check_key(idempotency_key)
     _check_input(data, DebitRequestInput)
@@ -535,9 +537,11 @@ def enqueue_request(
     # so upstream's request is never lost and its refusal shows in the review.
     mandate = _current_mandate(session, creditor, reference, field="mandate", shared=True)
     requested = data.requested_date or calendar.add_target_days(business_today(clock, creditor.timezone), 1)
-    admitted = debit_gate.admit_one(
-        session, creditor, debit_gate.Debit(mandate.id, cents, pays, remittance), origin=origin, now=clock.now()
-    )
+    if admitted is None:
+        admitted = debit_gate.admit_one(
+            session, creditor, debit_gate.Debit(mandate.id, cents, pays, remittance), origin=origin, now=clock.now()
+        )
+    gate: Admitted = admitted
 
     def write() -> DebitRequest:
         now = clock.now()
@@ -558,12 +562,12 @@ def enqueue_request(
                 status_changed_at=now,
                 attempt=1,
                 created_at=now,
-                pays=admitted.pays.value,
+                pays=gate.pays.value,
             ),
         )
         row.end_to_end_id = end_to_end_id(creditor.code, row.id)
         session.flush()
-        debit_gate.record(session, creditor.id, [(row.id, admitted)])
+        debit_gate.record(session, creditor.id, [(row.id, gate)])
         return row
 
     row, created = idempotency.write_once(

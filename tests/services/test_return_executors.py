@@ -126,3 +126,26 @@ def test_rejects_of_debits_sharing_mandates_leave_the_same_ledger_through_either
     assert len(bulk["applied"]) == len(codes)
     assert pending
     assert bulk == one_by_one
+
+
+def test_a_reject_of_a_debit_whose_invoice_went_under_dispute_leaves_the_same_ledger_through_either_executor(
+    db, tmp_path, database_url, monkeypatch
+):
+    # Issue 12: neither executor retries money under dispute; both say so in the applied return.
+    from sepa_engine.services import disputes
+    from sepa_engine.services.account_inputs import DisputeInput
+    from tests import accounts_world as world
+    from tests.services.test_retry_gate import _paid_and_at_the_bank
+
+    debit, message_id = _paid_and_at_the_bank(db, tmp_path, database_url)
+    with db.transaction() as s:
+        disputes.open_dispute(s, "pressimmo", "AG-1", DisputeInput.of("not ordered", "F1"), actor="portal",
+                              idempotency_key="d-1", clock=world.clock())
+    path = _rejects(tmp_path / "reject.xml", message_id, [(debit, "AM04")])
+
+    bulk = _ledger_after(db, [path], record_by_record=False, monkeypatch=monkeypatch)
+    one_by_one = _ledger_after(db, [path], record_by_record=True, monkeypatch=monkeypatch)
+
+    (applied,) = bulk["applied"]
+    assert "retry not scheduled" in applied[6] and "[MS02]" in applied[6]
+    assert bulk == one_by_one

@@ -755,3 +755,12 @@ def cancel_requests(session: Session, ids: Sequence[int], *, reason: str, at: dt
             .where(DebitRequest.id.in_(list(ids)), DebitRequest.status == RequestStatus.PENDING.value)
             .values(status=RequestStatus.CANCELLED.value, status_changed_at=at, reason=reason, reason_code=None)
         )
+
+
+def pays_of_requests(session: Session, request_ids: Iterable[int]) -> dict[int, str | None]:
+    """request id -> what it pays ("invoices", "balance", "on_account"; None before the gate)."""
+    wanted = sorted(set(request_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(select(DebitRequest.id, DebitRequest.pays).where(DebitRequest.id.in_(wanted)))
+    return {row[0]: row[1] for row in rows}
