@@ -247,7 +247,8 @@ def test_ultimate_creditor_per_creditor_or_request_and_ultimate_debtor_from_the_
         assert tx.findtext("p:UltmtDbtr/p:Id/p:OrgId/p:Othr/p:Id", namespaces=NS) == "LOC-0042"
     summary = report.files[0].path.with_name(report.files[0].path.stem + ".summary.txt").read_text()
     assert "bank profile       epc" in summary
-    assert "ultimate creditor  SCI Les Tilleuls (unless a debit names its own)" in summary
+    assert "ultimate creditor  SCI Les Tilleuls, identifier SIREN552100554 (unless a debit names its own)" in summary
+    assert "SCI Les Platanes, identifier SIREN732829320: 1 debit(s)" in summary
 
 
 def test_a_swiss_mandate_without_bic_is_stored_with_the_problem_the_run_refuses_it_for(db):
