@@ -266,3 +266,28 @@ def withdrawn_by_dispute(facts: AccountFacts, disputed_ids: frozenset[int], pend
         gone.append(debit.id)
         excess -= debit.amount_cents
     return sorted(gone)
+
+
+def withdrawn_by_credit(facts: AccountFacts, pending: Sequence[PendingDebit]) -> list[int]:
+    """The pending debits to cancel once a credit note lowered what is due: none takes more
+    than is due. A debit naming an invoice the credit note left owing less than debits ask of
+    it goes; then, while the debits still waiting would take more than the account owes
+    outside disputes, the newest ones go, balance debits first. Debits already at the bank
+    are not pending: the overpayment shows as a credit on the statement."""
+    over = frozenset(
+        invoice.entry_id for invoice in facts.invoices.values()
+        if invoice.in_flight_cents > max(invoice.open_cents, 0)
+    )
+    gone = withdrawn_by_dispute(facts, over, pending)
+    pos = facts.position
+    excess = pos.in_flight_cents - sum(d.amount_cents for d in pending if d.id in gone) - (
+        max(pos.balance_due_cents, 0) - pos.held_cents
+    )
+    for debit in sorted(pending, key=lambda d: d.id, reverse=True):
+        if excess <= 0:
+            break
+        if debit.id in gone or debit.pays is not Pays.INVOICES:
+            continue
+        gone.append(debit.id)
+        excess -= debit.amount_cents
+    return sorted(gone)

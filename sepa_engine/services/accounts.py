@@ -272,7 +272,15 @@ def record_entry(
         lambda: _duplicate_number(creditor, kind, number),
     )
     if created:
-        log.info("ledger.recorded", creditor=creditor.code, kind=kind.value, entry_id=row.id)
+        withdrawn: list[int] = []
+        if kind is EntryKind.CREDIT_NOTE:
+            # Less is due: debits still waiting that would now take more than is due go (issue 12).
+            from sepa_engine.services import debit_gate
+
+            session.flush()
+            withdrawn = debit_gate.withdraw_credited(session, creditor, account.id, now=clock.now())
+        log.info("ledger.recorded", creditor=creditor.code, kind=kind.value, entry_id=row.id,
+                 withdrawn_debits=len(withdrawn))
     return _entry_result(creditor, account, row, created)
 
 

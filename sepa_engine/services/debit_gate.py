@@ -39,6 +39,7 @@ from sepa_engine.domain.debit_gate import (
     admit,
     after_admission,
     invoice_numbers,
+    withdrawn_by_credit,
     withdrawn_by_dispute,
 )
 from sepa_engine.services.account_ledger import build_ledger
@@ -270,6 +271,30 @@ def withdraw_disputed(
     ]
     gone = withdrawn_by_dispute(facts, disputed_ids, debits)
     repo.cancel_requests(session, gone, reason=DISPUTE_REASON, at=now)
+    return gone
+
+
+CREDIT_REASON = "credit note recorded: the debit would take more than is due"
+
+
+def withdraw_credited(session: Session, creditor: Creditor, account_id: int, *, now: dt.datetime) -> list[int]:
+    """Cancel the account's pending debits that would take more than is due once a credit
+    note is booked (``domain.debit_gate.withdrawn_by_credit``); returns their ids. The
+    account is locked."""
+    facts = account_facts(session, creditor.id, {account_id})[account_id]
+    account = repo.account_by_id(session, creditor.id, account_id)
+    pending = repo.pending_requests_of_account(session, account)
+    if not pending:
+        return []
+    selected: dict[int, set[int]] = {}
+    for row in repo.selections(session, account):
+        selected.setdefault(row.debit_request_id, set()).add(row.entry_id)
+    debits = [
+        PendingDebit(request_id, cents, Pays(pays) if pays else None, frozenset(selected.get(request_id, ())))
+        for request_id, cents, pays in pending
+    ]
+    gone = withdrawn_by_credit(facts, debits)
+    repo.cancel_requests(session, gone, reason=CREDIT_REASON, at=now)
     return gone
 
 

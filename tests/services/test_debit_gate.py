@@ -17,6 +17,7 @@ from sepa_engine.db.models import DebitRequest, LedgerEntry
 from sepa_engine.db.session import Database
 from sepa_engine.domain.debit_gate import Origin
 from sepa_engine.services import accounts, batch_enqueue, disputes, file_enqueue, loading, on_demand, registry
+from sepa_engine.services import debit_gate as debit_gate_service
 from sepa_engine.services.account_inputs import DisputeInput, PayNowInput
 from sepa_engine.services.batch_enqueue import EnqueueItem
 from sepa_engine.services.inputs import DebitRequestInput
@@ -321,3 +322,50 @@ def test_opening_a_dispute_cancels_the_newest_balance_debits_that_would_take_dis
                               idempotency_key="d-1", clock=world.clock())
     with db.reader() as s:
         assert [s.get_one(DebitRequest, r.id).status for r in (first, second)] == ["pending", "cancelled"]
+
+
+# --- a credit note recorded after a debit was asked for (issue 12) -----------------------------
+def _debit(db, key: str, amount: str, **pays: object) -> int:  # type: ignore[no-untyped-def]
+    with db.transaction() as s:
+        return registry.enqueue_request(s, "pressimmo", DebitRequestInput(mandate=MANDATE, amount=amount, **pays),  # type: ignore[arg-type]
+                                        idempotency_key=key, clock=world.clock()).id
+
+
+def _status(db, request_id: int) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
+    with db.reader() as s:
+        row = s.get_one(DebitRequest, request_id)
+        return row.status, row.reason
+
+
+def test_a_credit_note_cancels_the_pending_balance_debit_that_would_take_more_than_is_due(db):
+    world.creditor(db)
+    world.account(db)
+    world.entry(db, "F1", "100.00")
+    first, second = _debit(db, "b1", "40.00"), _debit(db, "b2", "60.00")
+    world.entry(db, "AV1", "30.00", kind="credit_note")
+    assert _status(db, first) == ("pending", None)
+    assert _status(db, second) == ("cancelled", debit_gate_service.CREDIT_REASON)
+    assert world.position(db).collectable_cents == 30_00
+
+
+def test_a_credit_note_on_an_invoice_cancels_the_pending_debit_that_pays_it_in_full(db):
+    world.creditor(db)
+    world.account(db)
+    world.entry(db, "F1", "100.00")
+    world.entry(db, "F2", "40.00")
+    named, other = _debit(db, "n1", "100.00", invoices=["F1"]), _debit(db, "n2", "40.00", invoices=["F2"])
+    world.entry(db, "AV1", "30.00", kind="credit_note", applies_to="F1")
+    assert _status(db, named) == ("cancelled", debit_gate_service.CREDIT_REASON)
+    assert _status(db, other) == ("pending", None)
+
+
+def test_a_credit_note_leaves_a_debit_already_at_the_bank_alone(db):
+    world.creditor(db)
+    world.account(db)
+    world.entry(db, "F1", "100.00")
+    at_bank = _debit(db, "b1", "100.00")
+    with db.transaction() as s:
+        s.get_one(DebitRequest, at_bank).status = "submitted"
+    world.entry(db, "AV1", "30.00", kind="credit_note")
+    assert _status(db, at_bank) == ("submitted", None)
+    assert world.position(db).balance_due_cents == 70_00
