@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from sepa_engine import outbox
 from sepa_engine.db.models import Batch, Creditor
 from sepa_engine.db.repositories import review as repo
-from sepa_engine.db.repositories.review import AmendedDebit, BankAnswer, Debit, Group, NamedUltimateCreditor, Refusal
+from sepa_engine.db.repositories.review import AmendedDebit, BankAnswer, Debit, Group, NamedParty, Refusal
 from sepa_engine.domain.masking import mask_iban, mask_reference
 from sepa_engine.domain.money import format_cents
 
@@ -94,8 +94,11 @@ class Review:
     bank_profile: str = "epc"
     ultimate_creditor: str | None = None
     ultimate_creditor_id: str | None = None
-    debit_ultimate_creditors: list[NamedUltimateCreditor] = dataclasses.field(default_factory=list)
+    debit_ultimate_creditors: list[NamedParty] = dataclasses.field(default_factory=list)
     debit_ultimate_creditors_total: int = 0
+    # The ultimate debtors the debits carry from their mandates (UltmtDbtr).
+    ultimate_debtors: list[NamedParty] = dataclasses.field(default_factory=list)
+    ultimate_debtors_total: int = 0
     # The file's life so far (``timeline``) and its status now.
     status: str = ""
     written_at: dt.datetime | None = None
@@ -122,6 +125,7 @@ def gather(session: Session, batch: Batch, creditor: Creditor, final: Path) -> R
     amended, amended_total = repo.amendments(session, batch.id, LIST_LIMIT)
     refused, refused_total = repo.refused_for_creditor_in_run(session, batch.run_id, creditor.id, LIST_LIMIT)
     ultimates, ultimates_total = repo.debit_ultimate_creditors(session, batch.id, LIST_LIMIT)
+    debtors, debtors_total = repo.debit_ultimate_debtors(session, batch.id, LIST_LIMIT)
     return Review(
         file_name=final.name,
         batch_id=batch.id,
@@ -149,6 +153,8 @@ def gather(session: Session, batch: Batch, creditor: Creditor, final: Path) -> R
         ultimate_creditor_id=creditor.ultimate_creditor_id,
         debit_ultimate_creditors=ultimates,
         debit_ultimate_creditors_total=ultimates_total,
+        ultimate_debtors=debtors,
+        ultimate_debtors_total=debtors_total,
         status=batch.status,
         written_at=_local(batch.written_at, creditor.timezone),
         approved_by=batch.approved_by,
@@ -270,6 +276,9 @@ def render_text(review: Review) -> str:
         *(f"  named by debits  {party_words(u.name, u.identifier)}: {u.count} debit(s)" for u in review.debit_ultimate_creditors),
         *([f"  and {review.debit_ultimate_creditors_total - len(review.debit_ultimate_creditors)} more"]
           if review.debit_ultimate_creditors_total > len(review.debit_ultimate_creditors) else []),
+        *(f"ultimate debtor    {party_words(u.name, u.identifier)}: {u.count} debit(s), from their mandates"
+          for u in review.ultimate_debtors),
+        *([f"  and {more_parties} more"] if (more_parties := review.ultimate_debtors_total - len(review.ultimate_debtors)) > 0 else []),
         f"created            {review.created.isoformat()}",
         f"transactions       {review.file_count}",
         f"control sum        {format_cents(review.file_sum_cents)} EUR",

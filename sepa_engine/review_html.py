@@ -113,6 +113,10 @@ def render_html(review: Review) -> str:
           for u in review.debit_ultimate_creditors),
         *([f"<dt>ultimate creditors not listed</dt><dd>{_e(review.debit_ultimate_creditors_total - len(review.debit_ultimate_creditors))}"
            " more</dd>"] if review.debit_ultimate_creditors_total > len(review.debit_ultimate_creditors) else []),
+        *(f"<dt>ultimate debtor</dt><dd>{_e(party_words(u.name, u.identifier))}: {_e(u.count)} debit(s), from their mandates</dd>"
+          for u in review.ultimate_debtors),
+        *([f"<dt>ultimate debtors not listed</dt><dd>{_e(more_parties)} more</dd>"]
+          if (more_parties := review.ultimate_debtors_total - len(review.ultimate_debtors)) > 0 else []),
         f"<dt>created</dt><dd>{_e(review.created.isoformat())}</dd>",
         f"<dt>transactions</dt><dd>{_e(review.file_count)}</dd>",
         f"<dt>control sum</dt><dd>{_e(format_cents(review.file_sum_cents))} EUR</dd>",

@@ -162,3 +162,20 @@ def test_both_summaries_show_the_ultimate_creditor_of_the_block_and_of_debits_na
     assert "Residence &lt;Les Pins&gt;" in page and "<Les Pins>" not in page
     assert "SIRET-111" in page
     assert "Agence &amp; Fils" in page and "SIRET-222" in page
+
+
+def test_both_summaries_show_the_ultimate_debtor_the_debits_carry_from_their_mandates(db, settings):
+    # Issue 14: UltmtDbtr comes from the mandate and goes into the file, but the review did not
+    # show it, so staff could not see that some debits are paid on someone else's behalf.
+    creditor = ledger.creditor(db)
+    ledger.request(db, creditor, ledger.mandate(db, creditor), 1_000)
+    for cents in (2_000, 3_000):
+        mandate = ledger.mandate(db, creditor, ultimate_debtor_name="Parents <Martin>", ultimate_debtor_id="CLIENT-7")
+        ledger.request(db, creditor, mandate, cents)
+    (outcome,) = collect(db, settings).files
+    assert b"<UltmtDbtr>" in outcome.path.read_bytes()
+
+    text = summary_path(outcome.path).read_text()
+    assert "ultimate debtor    Parents <Martin>, identifier CLIENT-7: 2 debit(s), from their mandates" in text
+    page = html_path(outcome.path).read_text()
+    assert "Parents &lt;Martin&gt;, identifier CLIENT-7: 2 debit(s)" in page and "<Martin>" not in page

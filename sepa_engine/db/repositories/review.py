@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, aliased
@@ -246,21 +246,34 @@ def batches_with_creditor(session: Session, message_ids: Sequence[str]) -> list[
 
 
 @dataclass(frozen=True, slots=True)
-class NamedUltimateCreditor:
-    """An ultimate creditor some debits of a batch name instead of their creditor's."""
+class NamedParty:
+    """An ultimate party (UltmtCdtr or UltmtDbtr) that some debits of a batch carry."""
 
     name: str | None
     identifier: str | None
     count: int
 
 
-def debit_ultimate_creditors(session: Session, batch_id: int, limit: int) -> tuple[list[NamedUltimateCreditor], int]:
-    """The ultimate creditors the batch's debits name themselves (the `limit` most used) and
-    how many different ones there are."""
-    named = (DebitRequest.batch_id == batch_id,
-             DebitRequest.ultimate_creditor_name.is_not(None) | DebitRequest.ultimate_creditor_id.is_not(None))
-    keys = (DebitRequest.ultimate_creditor_name, DebitRequest.ultimate_creditor_id)
-    grouped = select(*keys, func.count().label("n")).where(*named).group_by(*keys)
-    rows = session.execute(grouped.order_by(func.count().desc(), *keys).limit(limit))
+def _named_parties(session: Session, batch_id: int, name: Any, identifier: Any, limit: int, *joins: Any) -> tuple[list[NamedParty], int]:
+    """The parties the batch's debits carry in the columns given (the `limit` most used) and how
+    many different ones there are."""
+    grouped = select(name, identifier, func.count().label("n")).select_from(DebitRequest)
+    for target, on in joins:
+        grouped = grouped.join(target, on)
+    grouped = grouped.where(DebitRequest.batch_id == batch_id, name.is_not(None) | identifier.is_not(None)).group_by(name, identifier)
+    rows = session.execute(grouped.order_by(func.count().desc(), name, identifier).limit(limit))
     total = session.scalar(select(func.count()).select_from(grouped.subquery()))
-    return [NamedUltimateCreditor(name, identifier, int(n)) for name, identifier, n in rows], int(total or 0)
+    return [NamedParty(n, i, int(count)) for n, i, count in rows], int(total or 0)
+
+
+def debit_ultimate_creditors(session: Session, batch_id: int, limit: int) -> tuple[list[NamedParty], int]:
+    """The ultimate creditors the batch's debits name themselves (UltmtCdtr of a transaction)."""
+    return _named_parties(session, batch_id, DebitRequest.ultimate_creditor_name, DebitRequest.ultimate_creditor_id, limit)
+
+
+def debit_ultimate_debtors(session: Session, batch_id: int, limit: int) -> tuple[list[NamedParty], int]:
+    """The ultimate debtors the batch's debits carry from their mandates (UltmtDbtr)."""
+    return _named_parties(
+        session, batch_id, Mandate.ultimate_debtor_name, Mandate.ultimate_debtor_id, limit,
+        (Mandate, Mandate.id == DebitRequest.mandate_id),
+    )
