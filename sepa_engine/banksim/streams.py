@@ -23,6 +23,7 @@ from typing import BinaryIO
 from lxml import etree
 
 from sepa_engine import errors
+from sepa_engine.iso20022 import xsd_schemas
 from sepa_engine.iso20022.readback import schema_error
 
 # The status report's XSD depends on the pain.008 answered (pain002.for_pain008).
@@ -107,21 +108,10 @@ def load_schemas(folder: str | os.PathLike[str]) -> AnswerSchemas:
     """The official pain.002.001.03 and camt.054.001.02 XSDs from ``folder``, and the
     pain.002.001.10 XSD when it is there (needed to answer pain.008.001.08 files)."""
     where = Path(folder)
-    pain002 = {PAIN002_XSD: _schema(where, PAIN002_XSD)}
+    pain002 = {PAIN002_XSD: xsd_schemas.from_folder(where, PAIN002_XSD)}
     if (where / PAIN002_2019_XSD).is_file():
-        pain002[PAIN002_2019_XSD] = _schema(where, PAIN002_2019_XSD)
-    return AnswerSchemas(pain002, _schema(where, CAMT054_XSD), where)
-
-
-def _schema(folder: Path, name: str) -> etree.XMLSchema:
-    path = folder / name
-    if not path.is_file():
-        raise errors.ConfigurationError("xsd_dir", str(folder), f"has no {name}")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    try:
-        return etree.XMLSchema(etree.parse(str(path), parser=parser))
-    except (etree.XMLSyntaxError, etree.XMLSchemaParseError) as exc:
-        raise errors.ConfigurationError("xsd", str(path), f"is not a usable XSD: {exc}") from None
+        pain002[PAIN002_2019_XSD] = xsd_schemas.from_folder(where, PAIN002_2019_XSD)
+    return AnswerSchemas(pain002, xsd_schemas.from_folder(where, CAMT054_XSD), where)
 
 
 class ValidatingSink:

@@ -18,7 +18,6 @@ DOCTYPE and entity refusal, hardened parser options, lxml's C-level ``tag=`` fil
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -30,7 +29,7 @@ from lxml import etree
 
 from sepa_engine import errors
 from sepa_engine.domain import money
-from sepa_engine.iso20022 import safe_xml
+from sepa_engine.iso20022 import safe_xml, xsd_schemas
 from sepa_engine.iso20022.returns import FindingCode, ReadResult, ReturnRecord
 
 ISO_PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
@@ -109,24 +108,17 @@ def default_xsd_dir() -> Path:
     return Path(__file__).resolve().parents[2].parent / "shared" / "iso20022" / "xsd"
 
 
-@functools.lru_cache(maxsize=16)
-def _load_schema(path: str) -> etree.XMLSchema:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    return etree.XMLSchema(etree.parse(path, parser=parser))
-
-
 def locate_schema(message: MessageType, xsd_dir: str | os.PathLike[str] | None) -> tuple[etree.XMLSchema | None, str]:
-    """The parsed XSD, or None and why it could not be used."""
+    """The parsed XSD (through the one loader), or None and why it could not be used."""
     folder = Path(xsd_dir) if xsd_dir is not None else default_xsd_dir()
-    candidate = folder / message.xsd_name
-    if not candidate.is_file():
-        if not folder.is_dir():
-            return None, f"the XSD was not checked: {folder} is not present"
+    if not folder.is_dir():
+        return None, f"the XSD was not checked: {folder} is not present"
+    if not (folder / message.xsd_name).is_file():
         return None, f"the XSD was not checked: no {message.xsd_name} in {folder}"
     try:
-        return _load_schema(str(candidate.resolve())), ""
-    except (etree.XMLSchemaParseError, etree.XMLSyntaxError, OSError) as exc:
-        return None, f"the XSD was not checked: {candidate} cannot be loaded ({safe_xml.one_line(str(exc))})"
+        return xsd_schemas.from_folder(folder, message.xsd_name), ""
+    except errors.ConfigurationError as exc:
+        return None, f"the XSD was not checked: {folder / message.xsd_name} cannot be loaded ({exc.rule})"
 
 
 def _tree_violations(source: Path, schema: etree.XMLSchema) -> list[tuple[int | None, str]]:

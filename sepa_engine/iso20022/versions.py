@@ -7,14 +7,13 @@ keep copies.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from enum import StrEnum
-from importlib import resources
 
 from lxml import etree
 
 from sepa_engine import errors
+from sepa_engine.iso20022 import xsd_schemas
 
 ISO_NAMESPACE_PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
 
@@ -103,9 +102,6 @@ def version_for_namespace(namespace: str | None) -> Pain008Version:
         raise errors.UnknownMessage("namespace", namespace or "(none)", "is not a supported pain.008 version") from None
 
 
-@functools.cache
 def load_schema(xsd_name: str) -> etree.XMLSchema:
-    """The official XSD shipped inside sepaxml, parsed once per process."""
-    resource = resources.files("sepaxml").joinpath("schemas", xsd_name)
-    with resources.as_file(resource) as path:
-        return etree.XMLSchema(etree.parse(str(path), parser=etree.XMLParser(resolve_entities=False, no_network=True)))
+    """The official XSD shipped inside sepaxml, through the one loader (parsed once per process)."""
+    return xsd_schemas.packaged(xsd_name)
