@@ -206,6 +206,14 @@ def timeline(review: Review) -> list[tuple[str, str]]:
         events.append((_when(review.published_at), "released to the bank's folder"))
     for answer in review.answers:
         code = f" {answer.reason_code}" if answer.reason_code else ""
+        if answer.kind == "accepted":
+            # One row per batch (``accepted:<batch>``): the whole file, not a count of debits.
+            events.append((
+                _when(answer.imported_at),
+                f"{answer.message or 'bank file'} {answer.file_name}: file {_ANSWER_WORDS['accepted']}{code}, "
+                f"{review.file_count} debits, {format_cents(review.file_sum_cents)} EUR",
+            ))
+            continue
         events.append((
             _when(answer.imported_at),
             f"{answer.message or 'bank file'} {answer.file_name}: {answer.count} {_ANSWER_WORDS.get(answer.kind, answer.kind)}"

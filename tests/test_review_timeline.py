@@ -4,18 +4,32 @@ index page per creditor."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
 
+import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from sepa_engine.banksim import simulate
 from sepa_engine.cli.main import app
-from sepa_engine.review import html_path, index_path, summary_path
+from sepa_engine.clock import FixedClock
+from sepa_engine.config import Settings
+from sepa_engine.db.models import Batch
+from sepa_engine.db.returns_models import AppliedReturn
+from sepa_engine.ids import SequentialIds
+from sepa_engine.review import html_path, index_path, refresh, summary_path
+from sepa_engine.services import reconciliation
+from sepa_engine.services.collection import run_collection
 from tests import ledger
 from tests.test_review import published, settings  # noqa: F401 - fixtures
 
 runner = CliRunner()
+COLLECTED = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
+ANSWERED = dt.datetime(2026, 11, 24, 10, 30, tzinfo=dt.UTC)
+LATER = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
 
 
 def _config(tmp_path: Path, database_url: str) -> str:
@@ -80,3 +94,40 @@ def test_the_review_follows_the_file_from_writing_to_settlement(db, database_url
     index = index_path(released).read_text()
     assert held.name in index and "settled, except the rejected debits" in index
     assert f'href="martin/{held.stem}.html"' in index
+
+
+@pytest.mark.parametrize(("pain008", "pain002"), [("pain.008.001.08", "pain.002.001.10"), ("pain.008.001.02", "pain.002.001.03")])
+def test_an_all_accepted_status_report_shows_acknowledged_once_with_its_date(db, tmp_path, pain008, pain002):
+    # The issue: Run.accepted wrote no applied_returns row, so the timeline never said
+    # "acknowledged"; and the DK pain.002.001.03, which cannot say ACCP, acknowledged nothing.
+    chosen = Settings(database_url=db.url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
+    creditor = ledger.creditor(db, pain008_version=pain008)
+    for amount in (1_000, 2_500):
+        ledger.request(db, creditor, ledger.mandate(db, creditor), amount)
+    (file,) = run_collection(db, chosen, FixedClock(COLLECTED), SequentialIds("ACK")).files
+    first = simulate(file.path, tmp_path / "first", 0.0, 0.0, seed=1)
+    second = simulate(file.path, tmp_path / "second", 0.0, 0.0, seed=2)
+    assert first.status_report_version == pain002
+    assert first.pain002_path.read_bytes() != second.pain002_path.read_bytes()  # two reports, not one file twice
+
+    reports = []
+    for path, moment in ((first.pain002_path, ANSWERED), (first.pain002_path, LATER), (second.pain002_path, LATER)):
+        with db.transaction() as session:
+            reports.append(reconciliation.reconcile_file(session, path, clock=FixedClock(moment)))
+        refresh(db, [file.message_id])
+    # The group status, and each block's where the version has one: one record each.
+    assert reports[0].records >= 1 and reports[0].applied == reports[0].records
+    assert reports[0].batches == {file.message_id: "acknowledged"}
+    assert reports[1].duplicate  # the same file again: recognised by its sha256
+    assert (reports[2].applied, reports[2].already_applied) == (0, reports[2].records)  # another report: nothing new
+
+    with db.reader() as session:
+        keys = session.scalars(select(AppliedReturn.natural_key).where(AppliedReturn.kind == "accepted")).all()
+        assert session.scalars(select(Batch.status)).one() == "acknowledged"
+    assert keys == [f"accepted:{file.batch_id}"]
+    what = re.escape(pain002) + r" \S+-pain002\.xml: file acknowledged, 2 debits, 35\.00 EUR"
+    text, page = summary_path(file.path).read_text(), html_path(file.path).read_text()
+    # The report's import, in the creditor's time zone, once.
+    assert re.findall(rf"^  (\S+) +{what}$", text, re.MULTILINE) == ["2026-11-24T11:30:00+01:00"], text
+    assert re.findall(rf"<td>([^<]+)</td><td>{what}</td>", page) == ["2026-11-24T11:30:00+01:00"], page
+    assert "acknowledged by the bank" in text and "acknowledged by the bank" in page

@@ -13,7 +13,11 @@ A status can stand at three levels and each becomes a record of that scope:
     status of its own takes its block's (else the file's).
 Group and block records apply to every transaction they cover: the reconciliation
 expands them. PART, PDNG and PATC say nothing by themselves (the transactions'
-statuses follow, or a later report) and make no record. A status outside the ISO list
+statuses follow, or a later report) and make no record. A report about one of our files that
+states no status at any level (no GrpSts, no PmtInfSts, no TxInfAndSts) becomes one group
+record of kind ACCEPTED without a status: the German DK subset of pain.002.001.03
+(DFÜ-Abkommen Anlage 3 v3.0, 2016, TransactionGroupStatusCodeSEPA = RJCT only) cannot say
+ACCP, so a bank answering a file in it with nothing rejected has accepted the file. A status outside the ISO list
 (the Verification Of Payee scheme adds some) becomes a ``Kind.UNKNOWN`` record for a
 person, with a warning.
 
@@ -127,6 +131,9 @@ class _Reader:
         self._block: _Block | None = None
         self._blocks = 0
         self._transactions = 0
+        # Whether any block or transaction spoke: a report that says nothing at all about our
+        # file accepted it (see the module docstring).
+        self._spoke = False
 
     def handle(self, element: etree._Element) -> Iterable[ReturnRecord]:
         tag = element.tag
@@ -153,9 +160,19 @@ class _Reader:
         return records
 
     def finish(self) -> Iterable[ReturnRecord]:
-        if self._group is None:
+        group = self._group
+        if group is None:
             self._result.warn(
                 FindingCode.MISSING_FIELD, "OrgnlGrpInfAndSts is missing: the original file is unknown", DOCUMENT_PATH
+            )
+            return ()
+        if group.status is None and not self._spoke and group.ours and group.message_id:
+            return (
+                ReturnRecord(
+                    scope=Scope.GROUP, kind=Kind.ACCEPTED, location=GROUP_PATH,
+                    original_message_id=group.message_id, original_message_name=group.message_name,
+                    additional_info="no status at any level and nothing rejected: the file is accepted",
+                ),
             )
         return ()
 
@@ -207,6 +224,7 @@ class _Reader:
         status = values.get("PmtInfSts")
         payment_info_id = clean_id(values.get("OrgnlPmtInfId"))
         self._block = _Block(self._blocks, payment_info_id, status)
+        self._spoke = self._spoke or status is not None
         kind = self._kind(status, f"{location}/PmtInfSts")
         if kind is None:
             return
@@ -229,6 +247,7 @@ class _Reader:
     def _transaction(self, element: etree._Element, records: list[ReturnRecord]) -> None:
         block = self._block
         assert block is not None  # started by handle()
+        self._spoke = True
         location = transaction_path(block.index, self._transactions)
         values = self._shapes.flatten(element)
         status = values.get("TxSts")

@@ -296,6 +296,8 @@ class _Run:
         self.touched: dict[int, bool] = {}
         self.matched_any = False
         self.foreign_accounts: set[str] = set()
+        # Batches acknowledged by this file: True when this file acknowledged them first.
+        self._acknowledged: dict[int, bool] = {}
         # Small per-file caches: a file speaks about a few creditors and a few codes.
         self._creditors: dict[int, tuple[str, str, int]] = {}
         self._policies: dict[tuple[int, str | None], ReasonCode] = {}
@@ -648,6 +650,18 @@ class _Run:
             self.exception(record, f"acceptance of message {record.original_message_id!r}, which is not one of our files")
             return
         self.matched_any = True
+        # One applied row per batch, ``accepted:<batch id>``: the review's timeline shows the
+        # acknowledgement from it. A later report saying the same is already applied and
+        # changes nothing; the other records of this report about the batch count as before.
+        first = self._acknowledged.get(batch.id)
+        if first is None:
+            key = f"accepted:{batch.id}"
+            first = self._acknowledged[batch.id] = repo.applied_by_key(self.session, key) is None
+            if first:
+                self.applied_row(key, record, None, batch.id, batch.sum_cents, "file acknowledged")
+        if not first:
+            self.report.already_applied += 1
+            return
         self.touched[batch.id] = True
         self.report.applied += 1
 
