@@ -102,6 +102,7 @@ class Review:
     # The file's life so far (``timeline``) and its status now.
     status: str = ""
     written_at: dt.datetime | None = None
+    held_at: dt.datetime | None = None
     approved_by: str | None = None
     approved_at: dt.datetime | None = None
     published_at: dt.datetime | None = None
@@ -157,6 +158,7 @@ def gather(session: Session, batch: Batch, creditor: Creditor, final: Path) -> R
         ultimate_debtors_total=debtors_total,
         status=batch.status,
         written_at=_local(batch.written_at, creditor.timezone),
+        held_at=_local(batch.held_at, creditor.timezone),
         approved_by=batch.approved_by,
         approved_at=_local(batch.approved_at, creditor.timezone),
         published_at=_local(batch.published_at, creditor.timezone),
@@ -198,10 +200,13 @@ def timeline(review: Review) -> list[tuple[str, str]]:
     events: list[tuple[str, str]] = []
     if review.written_at is not None:
         events.append((_when(review.written_at), f"written: {review.file_count} debits, {format_cents(review.file_sum_cents)} EUR"))
-    if review.requires_approval:
-        events.append((_when(review.written_at), f"held in outbox/{outbox.PENDING_FOLDER}/ for approval"))
-        if review.approved_at is not None:
-            events.append((_when(review.approved_at), f"approved by {review.approved_by}"))
+    held = review.held_at
+    if held is None and (review.approved_at is not None or review.status == "awaiting_approval"):
+        held = review.written_at  # held before migration 0009, which never said when: its writing is the nearest
+    if held is not None:
+        events.append((_when(held), f"held in outbox/{outbox.PENDING_FOLDER}/ for approval"))
+    if review.approved_at is not None:
+        events.append((_when(review.approved_at), f"approved by {review.approved_by}"))
     if review.published_at is not None and review.status != "awaiting_approval":
         events.append((_when(review.published_at), "released to the bank's folder"))
     for answer in review.answers:

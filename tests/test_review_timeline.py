@@ -4,6 +4,7 @@ index page per creditor."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -22,6 +23,7 @@ from sepa_engine.db.returns_models import AppliedReturn
 from sepa_engine.ids import SequentialIds
 from sepa_engine.review import html_path, index_path, refresh, summary_path
 from sepa_engine.services import reconciliation
+from sepa_engine.services.approval import approve_batch
 from sepa_engine.services.collection import run_collection
 from tests import ledger
 from tests.test_review import published, settings  # noqa: F401 - fixtures
@@ -131,3 +133,41 @@ def test_an_all_accepted_status_report_shows_acknowledged_once_with_its_date(db,
     assert re.findall(rf"^  (\S+) +{what}$", text, re.MULTILINE) == ["2026-11-24T11:30:00+01:00"], text
     assert re.findall(rf"<td>([^<]+)</td><td>{what}</td>", page) == ["2026-11-24T11:30:00+01:00"], page
     assert "acknowledged by the bank" in text and "acknowledged by the bank" in page
+
+
+class _Crash(Exception):
+    pass
+
+
+def _crash_at(step: str):
+    def checkpoint(name: str) -> None:
+        if name == step:
+            raise _Crash(name)
+    return checkpoint
+
+
+def test_the_held_event_shows_when_the_file_was_held_not_when_it_was_written(db, tmp_path):
+    # The issue: "held in outbox/pending/" carried the time the file was written. A run that
+    # stopped between writing and publishing leaves the file to the next run, which holds it.
+    chosen = Settings(database_url=db.url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
+    creditor = ledger.creditor(db, requires_approval=True)
+    ledger.request(db, creditor, ledger.mandate(db, creditor), 4_200)
+    with pytest.raises(_Crash):
+        run_collection(db, chosen, FixedClock(COLLECTED), SequentialIds("HLD"), checkpoint=_crash_at("after_written_commit"))
+    held_at = COLLECTED + dt.timedelta(hours=2, minutes=15)
+    (file,) = run_collection(db, chosen, FixedClock(held_at), SequentialIds("HLD2")).files
+    assert file.awaiting_approval and file.recovered
+
+    def events() -> dict[str, str]:
+        text = summary_path(Path(file.path)).read_text()
+        lines = text.split("timeline\n")[1].split("\n\n")[0].splitlines()
+        return {what.split(":")[0].split(" in ")[0]: when for when, what in (line.strip().split(None, 1) for line in lines)}
+
+    assert events()["written"] == "2026-11-23T09:00:00+01:00"
+    assert events()["held"] == "2026-11-23T11:15:00+01:00"
+    approve_batch(db, chosen, FixedClock(held_at + dt.timedelta(hours=1)), file.batch_id, actor="Marie Dubois")
+    with db.reader() as session:
+        released = Path(session.get(Batch, file.batch_id).path)
+    file = dataclasses.replace(file, path=released)
+    assert events()["held"] == "2026-11-23T11:15:00+01:00"  # still, once approved
+    assert events()["approved by Marie Dubois"] == "2026-11-23T12:15:00+01:00"

@@ -230,6 +230,8 @@ class Batch(Base):
     path: Mapped[str | None] = mapped_column(Text)
     written_at: Mapped[dt.datetime | None] = mapped_column(_tz())
     published_at: Mapped[dt.datetime | None] = mapped_column(_tz())
+    # When the file was put in outbox/pending/ for approval (migration 0009); None if never held.
+    held_at: Mapped[dt.datetime | None] = mapped_column(_tz())
     failure: Mapped[str | None] = mapped_column(Text)
     # Who released a file held for approval, and when (issue 7).
     approved_by: Mapped[str | None] = mapped_column(String(70))

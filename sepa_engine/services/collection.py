@@ -655,7 +655,10 @@ def _publish(
         if held:
             # Complete and valid, but not the bank's yet: its requests stay ASSIGNED (claimed,
             # never collected again) and the mandates' history waits for ``batch approve``.
-            repo.set_batch(session, batch_id, status=batch_transition(batch.status, BatchStatus.AWAITING_APPROVAL).value)
+            repo.set_batch(
+                session, batch_id, status=batch_transition(batch.status, BatchStatus.AWAITING_APPROVAL).value,
+                held_at=clock.now(),
+            )
         else:
             at = clock.now()
             repo.set_batch(session, batch_id, status=batch_transition(batch.status, BatchStatus.PUBLISHED).value, published_at=at)
