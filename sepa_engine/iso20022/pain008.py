@@ -11,9 +11,10 @@ ledger), it passes them as a plan: the document is then written in one pass with
 and what was streamed must add up to the plan or the writer raises.
 
 Either way the final bytes are also fed to the validating read-back (``readback.py``):
-official XSD of the version, amounts re-added against every NbOfTxs/CtrlSum. Large planned
-files are validated in a child process, on the other core, while this one renders. A file
-that fails any check raises before the caller can publish it.
+official XSD of the version, amounts re-added against every NbOfTxs/CtrlSum, and the rules
+of the creditor's bank profile when one is given. Large planned files are validated in a
+child process, on the other core, while this one renders. A file that fails any check
+raises before the caller can publish it.
 
 End-to-end uniqueness in constant memory: a Bloom filter flags ids that *may* have been
 seen, and the ids go to a side file; only when the filter flagged something is that file
@@ -35,7 +36,7 @@ from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from sepa_engine import errors
-from sepa_engine.domain.bank_profiles import AddressForm, address_form
+from sepa_engine.domain.bank_profiles import AddressForm, BankProfile, address_form
 from sepa_engine.domain.directdebit import (
     Amendment,
     BlockKey,
@@ -385,20 +386,22 @@ def write_pain008(
     *,
     plan: Sequence[BlockPlan] | None = None,
     spool_dir: str | Path | None = None,
+    profile: BankProfile | None = None,
 ) -> WrittenFile:
     """Write one validated pain.008 document to ``out`` from (block, transaction) pairs.
 
     Pairs must come grouped by payment block (a block may not reappear after another one
     started), in the plan's order when a plan is given. Raises ``SchemaViolation``,
-    ``ControlSumMismatch`` or ``DuplicateIdentifier``; on any error, what was written to
-    ``out`` must be discarded.
+    ``ControlSumMismatch``, ``DuplicateIdentifier``, or with ``profile`` a
+    ``CollectionError`` naming the first rule of that bank the file breaks and its source;
+    on any error, what was written to ``out`` must be discarded.
     """
     ids = _EndToEndIds(spool_dir)
     try:
         if plan is None:
-            written = _write_spooled(out, version, header, transactions, ids, spool_dir)
+            written = _write_spooled(out, version, header, transactions, ids, spool_dir, profile)
         else:
-            written = _write_planned(out, version, header, transactions, ids, list(plan))
+            written = _write_planned(out, version, header, transactions, ids, list(plan), profile)
         ids.check()
         return written
     finally:
@@ -412,6 +415,7 @@ def _write_spooled(
     transactions: Iterable[tuple[PaymentBlock, DirectDebit]],
     ids: _EndToEndIds,
     spool_dir: str | Path | None,
+    profile: BankProfile | None,
 ) -> WrittenFile:
     renderer = _Renderer(version, header.created_at.date())
     blocks: list[_OpenBlock] = []
@@ -443,7 +447,7 @@ def _write_spooled(
             raise errors.CollectionError("file", header.message_id, "has no transactions")
         current.end = offset
 
-        sink = _Sink(out, readback.InProcessReadBack(version))
+        sink = _Sink(out, readback.InProcessReadBack(version, profile))
         try:
             sink.emit(renderer.document_start(header, *_totals(blocks)).encode("utf-8"))
             for open_block in blocks:
@@ -465,13 +469,14 @@ def _write_planned(
     transactions: Iterable[tuple[PaymentBlock, DirectDebit]],
     ids: _EndToEndIds,
     plan: list[BlockPlan],
+    profile: BankProfile | None,
 ) -> WrittenFile:
     if not plan or any(p.count < 1 for p in plan):
         raise errors.CollectionError("file", header.message_id, "has no transactions")
     renderer = _Renderer(version, header.created_at.date())
     total_count = sum(p.count for p in plan)
     total_cents = sum(p.sum_cents for p in plan)
-    sink = _Sink(out, readback.start(version, in_child=total_count >= CHILD_VALIDATION_FROM))
+    sink = _Sink(out, readback.start(version, in_child=total_count >= CHILD_VALIDATION_FROM, profile=profile))
     blocks: list[_OpenBlock] = []
     try:
         sink.emit(renderer.document_start(header, total_count, total_cents).encode("utf-8"))

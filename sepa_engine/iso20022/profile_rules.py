@@ -4,7 +4,9 @@ The ISO schema and the scheme's own rules are ``pain008_xsd`` and ``pain008_rule
 module adds what one banking community applies on top (``domain/bank_profiles.py``): the
 versions it takes and until when, its closing days, the 2009 address subset and the end of
 address lines, the non-EEA debtor rules, and its file limits. ``verify --profile P FILE``
-runs it on any file, and the collection run on every file it writes before publishing it.
+runs it on any file through the reader (``check_profile``); the writer's read-back runs the
+same ``ProfileCheck`` on every file the collection run writes, from the elements it already
+holds, so a written file is parsed once (``readback_profile.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable
+from typing import Protocol
 
 from sepa_engine.domain import sepa_countries
 from sepa_engine.domain.bank_profiles import (
@@ -41,26 +44,55 @@ class ProfileCode:
     FILE_TOO_LARGE = "file_too_large"
 
 
+class BlockFields(Protocol):
+    """What the rules read of a payment block (``reader.PaymentBlock`` has it all)."""
+
+    @property
+    def location(self) -> str: ...
+    @property
+    def collection_date(self) -> str | None: ...
+    @property
+    def creditor_address(self) -> reader.PostalAddress | None: ...
+
+
+class DebtorFields(Protocol):
+    """What the rules read of a transaction (``reader.Transaction`` has it all)."""
+
+    @property
+    def location(self) -> str: ...
+    @property
+    def debtor_address(self) -> reader.PostalAddress | None: ...
+    @property
+    def debtor_iban(self) -> str | None: ...
+    @property
+    def debtor_bic(self) -> str | None: ...
+
+
 def check_profile(path: str | os.PathLike[str], bank: BankProfile) -> list[Finding]:
     """Every rule of ``bank`` the file breaks, as error findings; empty when it keeps them all."""
     source = reader.readable_source(path)
     version = reader.detect_version(source).name
-    check = _Check(bank, version)
-    size = source.stat().st_size
-    if bank.max_file_bytes is not None and size > bank.max_file_bytes:
-        check.add(ProfileCode.FILE_TOO_LARGE, reader.DOCUMENT_PATH, "Document",
-                  f"file of {size} bytes is larger than the {bank.max_file_bytes} bytes the bank takes", "file_limits")
+    check = ProfileCheck(bank, version)
     check.records(reader.read_records(source))
+    # In the order the writer's read-back finds them: the size is known there at the end.
+    check.file_size(source.stat().st_size)
+    check.finish()
     return check.findings
 
 
-class _Check:
+class ProfileCheck:
+    """The rules of one bank profile, fed a file's parts in document order.
+
+    Fed reader records by ``check_profile`` (``verify --profile``), or the few fields the
+    rules need by the writer's read-back; either way the same findings.
+    """
+
     def __init__(self, bank: BankProfile, version: str) -> None:
         self.bank = bank
         self.version = version
         self.findings: list[Finding] = []
         self.created: dt.date | None = None
-        self.block: reader.PaymentBlock | None = None
+        self.block: BlockFields | None = None
         self.count = 0
 
     def add(self, code: str, location: str, field: str, problem: str, rule: str, source: str | None = None) -> None:
@@ -70,23 +102,29 @@ class _Check:
             f"{field} {problem} (bank profile {self.bank.code}, rule {rule}: {cited})",
         ))
 
+    def file_size(self, size: int) -> None:
+        if self.bank.max_file_bytes is not None and size > self.bank.max_file_bytes:
+            self.add(ProfileCode.FILE_TOO_LARGE, reader.DOCUMENT_PATH, "Document",
+                     f"file of {size} bytes is larger than the {self.bank.max_file_bytes} bytes the bank takes",
+                     "file_limits")
+
     def records(self, records: Iterable[reader.Record]) -> None:
         for record in records:
             if isinstance(record, reader.GroupHeader):
-                self.header(record)
+                self.header(record.created)
             elif isinstance(record, reader.PaymentBlock):
-                self.block = record
                 self.payment_block(record)
             elif isinstance(record, reader.Transaction):
-                self.count += 1
                 self.transaction(record)
+
+    def finish(self) -> None:
         limit = self.bank.max_transactions
         if limit is not None and self.count > limit:
             self.add(ProfileCode.TOO_MANY_TRANSACTIONS, reader.DOCUMENT_PATH, "NbOfTxs",
                      f"{self.count} transactions are more than the {limit} the bank takes in one file", "file_limits")
 
-    def header(self, header: reader.GroupHeader) -> None:
-        self.created = _date(header.created)
+    def header(self, created: str | None) -> None:
+        self.created = _date(created)
         location = reader.DOCUMENT_PATH
         if self.version not in self.bank.versions:
             self.add(ProfileCode.VERSION_NOT_ACCEPTED, location, "Document",
@@ -97,14 +135,16 @@ class _Check:
                      f"{self.version} is no longer accepted since {until + dt.timedelta(days=1)} "
                      f"(file created {self.created})", "accepted_until")
 
-    def payment_block(self, block: reader.PaymentBlock) -> None:
+    def payment_block(self, block: BlockFields) -> None:
+        self.block = block
         day = _date(block.collection_date)
         if day is not None and self.bank.is_closed(day):
             self.add(ProfileCode.BANK_CLOSING_DAY, f"{block.location}/ReqdColltnDt", "ReqdColltnDt",
                      f"{day} is a day the bank does not process although TARGET is open", "closing_days")
         self.address(block.creditor_address, f"{block.location}/Cdtr/PstlAdr", "Cdtr/PstlAdr")
 
-    def transaction(self, tx: reader.Transaction) -> None:
+    def transaction(self, tx: DebtorFields) -> None:
+        self.count += 1
         self.address(tx.debtor_address, f"{tx.location}/Dbtr/PstlAdr", "Dbtr/PstlAdr")
         country = sepa_countries.non_eea_country(
             tx.debtor_iban, tx.debtor_address.country if tx.debtor_address else None, tx.debtor_bic,
@@ -115,7 +155,7 @@ class _Check:
             self.add(ProfileCode.BIC_REQUIRED, f"{tx.location}/DbtrAgt", "DbtrAgt/FinInstnId",
                      "has no BIC, which the bank requires", "bic_required")
 
-    def outside_eea(self, tx: reader.Transaction, country: str) -> None:
+    def outside_eea(self, tx: DebtorFields, country: str) -> None:
         source = sepa_countries.SOURCE
         where = f"for a debtor in {country}, outside the EEA"
         if not tx.debtor_bic:

@@ -2,8 +2,10 @@
 
 The bytes of the file are fed to lxml's validating pull parser with the official XSD of
 their version, and every transaction amount is re-added and compared with the NbOfTxs and
-CtrlSum the writer declared, per payment block and for the group. The parser's tree is
-pruned as it grows, so memory stays flat whatever the file's size.
+CtrlSum the writer declared, per payment block and for the group. Given a bank profile,
+the same pass checks the profile's rules too (``readback_profile.py``), so a written file is
+parsed once. The parser's tree is pruned as it grows, so memory stays flat whatever the
+file's size.
 
 ``ReadBackProcess`` runs the same check in a child process: lxml keeps the GIL while it
 parses, so on a two-core machine a large file is rendered on one core and validated on the
@@ -21,7 +23,10 @@ from typing import Protocol
 from lxml import etree
 
 from sepa_engine import errors
+from sepa_engine.domain.bank_profiles import BankProfile
 from sepa_engine.domain.money import format_cents, read_cents
+from sepa_engine.iso20022.pain008_findings import Finding
+from sepa_engine.iso20022.readback_profile import ProfileReadBack
 from sepa_engine.iso20022.versions import Pain008Version, load_schema, version
 
 _PRUNE_EVERY = 2048
@@ -33,7 +38,7 @@ class ReadBack(Protocol):
 
 
 class InProcessReadBack:
-    def __init__(self, pain008: Pain008Version) -> None:
+    def __init__(self, pain008: Pain008Version, profile: BankProfile | None = None) -> None:
         if pain008.xsd_name is None:
             raise errors.ConfigurationError("pain008_version", pain008.name, "has no XSD to validate against")
         ns = "{" + pain008.namespace + "}"
@@ -53,8 +58,17 @@ class InProcessReadBack:
         self._first_tx_index = 0
         self.count = self.cents = 0
         self._declared: tuple[int, int] | None = None
+        self._message_id: str | None = None
+        self._size = 0
+        self._profile = ProfileReadBack(profile, pain008) if profile is not None else None
+
+    @property
+    def profile_findings(self) -> list[Finding]:
+        """Every rule of the bank profile broken so far (all of them once closed)."""
+        return self._profile.findings if self._profile is not None else []
 
     def feed(self, data: bytes) -> None:
+        self._size += len(data)
         try:
             self._parser.feed(data)
             self._drain()
@@ -72,6 +86,11 @@ class InProcessReadBack:
             raise errors.ControlSumMismatch(
                 "GrpHdr/CtrlSum", totals_text(self._declared), f"does not match the transactions read back ({totals_text(actual)})"
             )
+        if self._profile is not None:
+            findings = self._profile.finish(self._size)
+            if findings:
+                # The first rule broken names the batch's failure, with its source.
+                raise errors.CollectionError("file", self._message_id, f"breaks a rule of its bank: {findings[0].message}")
 
     def _drain(self) -> None:
         tx_tag = self._tx_tag
@@ -82,10 +101,17 @@ class InProcessReadBack:
                 self._block(element)
             else:
                 self._declared = (int(element[2].text), read_cents(element[3].text, "GrpHdr/CtrlSum"))
+                self._message_id = element[0].text
+                if self._profile is not None:
+                    self._profile.header(element)
 
     def _transaction(self, element: etree._Element) -> None:
         self._block_count += 1
         self._block_cents += read_cents(element[1].text, "DrctDbtTxInf/InstdAmt")
+        if self._profile is not None:
+            if self._block_count == 1:
+                self._profile.block(element.getparent(), self._tx_tag)
+            self._profile.transaction(element, self._block_count)
         element.clear()
         # The tree the parser builds would grow with the file. Checked transactions are
         # cut away in slices (cheaper than one by one); the block's header fields, which
@@ -140,10 +166,10 @@ _context.set_forkserver_preload([__name__])
 _SEND_AT = 256 * 1024
 
 
-def _serve(conn: Connection, version_name: str) -> None:
+def _serve(conn: Connection, version_name: str, profile: BankProfile | None) -> None:
     failure: dict[str, object] | None = None
     try:
-        check: InProcessReadBack | None = InProcessReadBack(version(version_name))
+        check: InProcessReadBack | None = InProcessReadBack(version(version_name), profile)
     except errors.SepaEngineError as exc:
         check, failure = None, exc.to_dict()
     while True:
@@ -166,9 +192,9 @@ def _serve(conn: Connection, version_name: str) -> None:
 
 
 class ReadBackProcess:
-    def __init__(self, pain008: Pain008Version) -> None:
+    def __init__(self, pain008: Pain008Version, profile: BankProfile | None = None) -> None:
         self._conn, child = _context.Pipe(duplex=True)
-        self._process = _context.Process(target=_serve, args=(child, pain008.name), daemon=True)
+        self._process = _context.Process(target=_serve, args=(child, pain008.name, profile), daemon=True)
         self._process.start()
         child.close()
         self._pending: list[bytes] = []
@@ -204,5 +230,7 @@ class ReadBackProcess:
         self._process.join(timeout=5)
 
 
-def start(pain008: Pain008Version, in_child: bool) -> InProcessReadBack | ReadBackProcess:
-    return ReadBackProcess(pain008) if in_child else InProcessReadBack(pain008)
+def start(
+    pain008: Pain008Version, in_child: bool, profile: BankProfile | None = None
+) -> InProcessReadBack | ReadBackProcess:
+    return ReadBackProcess(pain008, profile) if in_child else InProcessReadBack(pain008, profile)

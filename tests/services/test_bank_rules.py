@@ -203,6 +203,24 @@ def test_a_planned_file_that_breaks_its_banks_rules_is_never_published(db, setti
     assert request_row(db, request).status == "pending"
 
 
+def test_the_run_reads_each_written_file_once_checking_its_banks_rules_in_the_writers_read_back(db, settings, monkeypatch):
+    # Issue 16: the profile check used to read every written file a second time.
+    from sepa_engine.iso20022 import pain008_reader, profile_rules
+
+    def second_read(*_args, **_kwargs):
+        raise AssertionError("the written file was read a second time")
+
+    monkeypatch.setattr(pain008_reader, "read_records", second_read)
+    monkeypatch.setattr(profile_rules, "check_profile", second_read)
+    creditor = ledger.creditor(db)
+    ledger.request(db, creditor, ledger.mandate(db, creditor), requested_date=dt.date(2026, 12, 24))
+    now = dt.datetime(2026, 12, 23, 8, 0, tzinfo=dt.timezone.utc)
+
+    report = collect(db, settings, now=now)
+
+    assert report.failures == [] and len(report.files) == 1
+
+
 # --- ultimate parties ------------------------------------------------------------------------
 
 def test_ultimate_creditor_per_creditor_or_request_and_ultimate_debtor_from_the_mandate_reach_the_file(db, settings):
