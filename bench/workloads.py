@@ -97,6 +97,19 @@ def ours_planned(count: int, workdir: Path) -> None:
         write_pain008(out, PAIN_008_001_08, header, entries(count), plan=plan(count), spool_dir=workdir)
 
 
+def ours_planned_profile(count: int, workdir: Path) -> None:
+    """Planned, checked against the epc bank profile too, as the collection run writes."""
+    from sepa_engine.domain.bank_profiles import profile
+    from sepa_engine.iso20022.pain008 import write_pain008
+    from sepa_engine.iso20022.versions import PAIN_008_001_08, load_schema
+
+    load_schema(PAIN_008_001_08.xsd_name)
+    header = FileHeader("BENCH", CREATED, CREDITOR.name, CREDITOR.creditor_id)
+    with (workdir / f"ours-planned-profile-{count}.xml").open("wb") as out:
+        write_pain008(out, PAIN_008_001_08, header, entries(count), plan=plan(count), spool_dir=workdir,
+                      profile=profile("epc"))
+
+
 def ours(count: int, workdir: Path) -> None:
     from sepa_engine.iso20022.pain008 import write_pain008
     from sepa_engine.iso20022.versions import PAIN_008_001_08, load_schema
@@ -177,7 +190,7 @@ def collect_parallel_postgresql(count: int, workdir: Path, processes: int = 2) -
 
 WORKLOADS = {
     "enqueue-sqlite": enqueue_sqlite, "enqueue-postgresql": enqueue_postgresql,
-    "ours": ours, "ours-planned": ours_planned, "sepaxml": sepaxml_export, "verify": verify,
+    "ours": ours, "ours-planned": ours_planned, "ours-planned-profile": ours_planned_profile, "sepaxml": sepaxml_export, "verify": verify,
     "collect-sqlite": collect_sqlite, "collect-postgresql": collect_postgresql,
     "reconcile-sqlite": reconcile_sqlite, "reconcile-postgresql": reconcile_postgresql,
     "collect-parallel-postgresql": collect_parallel_postgresql,
