@@ -36,12 +36,15 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     start_http_server,
     write_to_textfile,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sepa_engine.db.repositories import jobs as jobs_repo
@@ -49,10 +52,15 @@ from sepa_engine.db.repositories import metrics as repo
 from sepa_engine.db.session import Database
 
 PREFIX = "sepa_engine"
+# Without this, every counter and histogram series gets a twin "<name>_created" gauge (when
+# the series was first seen): in the text format Prometheus stores it as one more metric per
+# series, undocumented and of no use to an alert.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
 # Statuses of a file the bank has (or had): what "written" counts. PLANNED and FAILED
 # files were never handed over; AWAITING_APPROVAL ones are written but held.
 _NOT_WRITTEN = frozenset({"planned", "failed"})
 _OUTCOMES = ("ok", "nothing_to_do", "partial", "failed", "interrupted")
+_LEDGER_UP = "1 when the ledger's database answered this scrape, 0 when it did not (its facts are then left out)."
 
 
 class LedgerCollector(Collector):
@@ -62,11 +70,18 @@ class LedgerCollector(Collector):
         self._db = db
 
     def collect(self) -> Iterator[Metric]:
-        with self._db.reader() as session:
-            runs = jobs_repo.last_runs(session)
-            files = repo.files_by_creditor_and_status(session)
-            returns = repo.returns_by_reason(session)
-            open_exceptions = jobs_repo.open_exceptions(session)
+        try:
+            with self._db.reader() as session:
+                runs = jobs_repo.last_runs(session)
+                files = repo.files_by_creditor_and_status(session)
+                returns = repo.returns_by_reason(session)
+                open_exceptions = jobs_repo.open_exceptions(session)
+        except (OperationalError, InterfaceError):
+            # A database that does not answer is a fact to alert on, not a failed scrape: the
+            # API's own counters still show what its callers met meanwhile (503s).
+            yield GaugeMetricFamily(f"{PREFIX}_ledger_up", _LEDGER_UP, 0)
+            return
+        yield GaugeMetricFamily(f"{PREFIX}_ledger_up", _LEDGER_UP, 1)
         yield from _job_metrics(runs)
         yield from _file_metrics(files)
         yield from _return_metrics(returns)
@@ -238,7 +253,9 @@ class MetricsMiddleware:
                 self.metrics.refusals.labels(code, reason).inc()
 
     async def _expose(self, send: Send) -> None:
-        body = generate_latest(self.metrics.registry)
+        # The ledger's queries block (up to the connect timeout when the database is away):
+        # off the event loop, as the routes' queries are.
+        body = await run_in_threadpool(generate_latest, self.metrics.registry)
         headers = [(b"content-type", CONTENT_TYPE_LATEST.encode()), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})

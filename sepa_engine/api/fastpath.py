@@ -27,7 +27,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from fastapi import HTTPException
+from sqlalchemy.exc import DBAPIError
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sepa_engine import errors
@@ -55,7 +58,12 @@ class EnqueueFastPath:
         if matched is None:
             await self.app(scope, receive, send)
             return
-        call = await self._plain_call(scope, receive, matched.group(1))
+        try:
+            call = await self._plain_call(scope, receive, matched.group(1))
+        except DBAPIError as exc:
+            # Outside FastAPI's handlers: the token lookup met a database that does not answer.
+            await (await self._database_error(scope, exc))(scope, receive, send)
+            return
         if call is None:  # the client went away before its body came
             return
         if not isinstance(call, Call):
@@ -65,12 +73,21 @@ class EnqueueFastPath:
             response = await self.context.batcher.wait(call)
         except HTTPException as exc:
             response = problems.from_http_exception(exc)
+        except DBAPIError as exc:
+            response = await self._database_error(scope, exc)
         except Exception:
             # As from the route: the app's handler of the unexpected answers 500 and logs the
             # route's template, which it finds here.
             scope["route"] = _ROUTE
             raise
         await response(scope, receive, send)
+
+    async def _database_error(self, scope: Scope, exc: DBAPIError) -> Response:
+        """503 when the database does not answer; any other database error as from the route."""
+        if await run_in_threadpool(problems.database_down, self.context.db, exc):
+            return problems.database_unavailable()
+        scope["route"] = _ROUTE
+        raise exc
 
     async def _plain_call(self, scope: Scope, receive: Receive, creditor: str) -> Call | Receive | None:
         """The call for the batcher; or, when the call is not a plain one, a ``receive`` that

@@ -11,7 +11,14 @@ idempotency_conflict, duplicate_identifier             409
 a state that refuses the action (mandate, account,     409
 dispute, collection, return errors)
 malformed input (invalid_*) and everything else        422
+the ledger's database does not answer                  503
 =====================================================  ======
+
+A database that does not answer (a driver error, and a fresh connection fails too; or SQLite's
+lock held past the busy timeout) is ``503 database_unavailable`` with ``Retry-After``: nothing
+was done, the same call may be sent again (its Idempotency-Key stored nothing). Any other
+database error is ours, a 500. The next call after the database is back connects again
+(PostgreSQL's pool pings before each checkout), so the API recovers by itself.
 """
 
 from __future__ import annotations
@@ -22,10 +29,13 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sepa_engine import errors
 from sepa_engine.api.bodies import InvalidBody
+from sepa_engine.db.session import Database
 
 log = structlog.get_logger("sepa_engine.api")
 
@@ -54,7 +64,10 @@ _TITLES = {
     422: "Unprocessable content",
     428: "Precondition required",
     500: "Internal server error",
+    503: "Service unavailable",
 }
+# Seconds a client should wait before trying again while the database does not answer.
+RETRY_AFTER_SECONDS = 5
 
 # The OpenAPI description of a problem document (responses refer to it).
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -153,6 +166,12 @@ def install(app: FastAPI) -> None:
         return from_http_exception(exc)
 
 
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if await run_in_threadpool(database_down, request.app.state.context.db, exc):
+            return database_unavailable()
+        return await _unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # No detail leaves the server; the log names the route template, never the path
@@ -168,6 +187,29 @@ def from_http_exception(exc: StarletteHTTPException) -> JSONResponse:
     return problem(
         exc.status_code, str(detail.get("code")), detail.get("detail"), field=detail.get("field"),
         rule=detail.get("rule"), headers=getattr(exc, "headers", None),
+    )
+
+
+def database_down(db: Database, exc: BaseException) -> bool:
+    """Whether ``exc`` means the ledger's database does not answer (blocking: it may try to
+    connect, within the driver's connect timeout)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
+        return True  # SQLite: another process held the ledger past the busy timeout
+    if not isinstance(exc, (OperationalError, InterfaceError)) and not exc.connection_invalidated:
+        return False  # a statement the database refused: ours to fix, not an outage
+    try:
+        with db.engine.connect():
+            return False
+    except DBAPIError:
+        return True
+
+
+def database_unavailable() -> JSONResponse:
+    return problem(
+        503, errors.DatabaseUnavailable.code, "the ledger's database did not answer; nothing was done, try again later",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 

@@ -68,6 +68,10 @@ def _serve(host: str | None, port: int | None, workers: int, config: str | None)
         api_settings = load_api_settings(config)
         if workers > 1 and settings.database_url.startswith("sqlite"):
             raise errors.ConfigurationError("--workers", workers, "needs PostgreSQL: SQLite serialises writers anyway")
+    # A ledger that does not answer at start is one line and exit 69, as for `serve`; one that
+    # goes away later is answered 503 (api/problems.py) until it is back.
+    with context.database(config):
+        pass
     if config:
         os.environ["SEPA_ENGINE_CONFIG"] = str(config)
     uvicorn.run(

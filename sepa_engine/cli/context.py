@@ -54,9 +54,15 @@ def database(config: str | None) -> Iterator[tuple[Settings, Database]]:
     not answer is one line and exit code 69 (what cron mails during an outage), never a
     traceback; so is one that stops answering halfway."""
     chosen = settings(config)
-    if chosen.database_url.startswith("sqlite:///") and ":memory:" not in chosen.database_url:
-        private_files.ensure_dir(chosen.var_dir)
-    db = Database(chosen.database_url)
+    try:
+        if chosen.database_url.startswith("sqlite:///") and ":memory:" not in chosen.database_url:
+            private_files.ensure_dir(chosen.var_dir)
+        db = Database(chosen.database_url)
+    except OSError as exc:
+        # A SQLite ledger whose folder cannot be made or opened (a missing volume, a path
+        # through a file): one line, as for a server that does not answer.
+        shown = make_url(chosen.database_url).render_as_string(hide_password=True)
+        fail(errors.DatabaseUnavailable("database", shown, f"cannot be opened: {exc.strerror or exc} ({exc.filename})"))
     try:
         _ping(db)
         yield chosen, db

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from sepa_engine.services import disputes
@@ -71,3 +74,16 @@ def test_a_refusal_by_the_account_gate_is_counted_under_its_iso_reason_code(api:
     samples = scrape(api)
     assert value(samples, "sepa_engine_api_refusals_total", code="amount_exceeds_balance", reason_code="MS02") == 1
     assert value(samples, "sepa_engine_api_enqueued_total", route="/v1/creditors/{creditor}/debit-requests") == 0
+
+
+def test_every_metric_is_documented_in_the_readme_and_every_documented_one_exists(api: Api) -> None:
+    api.post(f"{BASE}/debit-requests", REQUEST, key="doc-1")
+    api.post(f"{BASE}/debit-requests", {**REQUEST, "mandate": "RUM-UNKNOWN"}, key="doc-2")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    table = readme.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    documented = {name.removesuffix("_total") for name in re.findall(r"^\| `(sepa_engine_[a-z_]+)` \|", table, re.MULTILINE)}
+    source = (Path(__file__).resolve().parents[2] / "sepa_engine" / "metrics.py").read_text("utf-8")
+    defined = {f"sepa_engine_{name}" for name in re.findall(r'f"\{PREFIX\}_([a-z_]+)"', source)}
+    exposed = {family.name for family in text_string_to_metric_families(api.client.get("/metrics").text)}
+    assert exposed <= documented, f"exposed but not in README's table: {exposed - documented}"
+    assert documented == defined, (documented ^ defined)

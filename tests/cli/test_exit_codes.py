@@ -65,6 +65,16 @@ def _unreachable_config(world: World) -> str:
     return str(path)
 
 
+def _unusable_sqlite_config(world: World) -> str:
+    (world.tmp / "a-file").write_text("not a folder")
+    path = world.tmp / "unusable.toml"
+    path.write_text(
+        f'[database]\nurl = "sqlite:///{world.tmp / "a-file" / "ledger.db"}"\n'
+        f'[paths]\nvar_dir = "{world.tmp}"\noutbox_dir = "{world.tmp / "outbox"}"\ninbox_dir = "{world.tmp / "inbox"}"\n'
+    )
+    return str(path)
+
+
 def _broken_pain008(world: World) -> str:
     path = world.tmp / "broken.xml"
     path.write_bytes(GOLDEN.read_bytes().replace(b"<CtrlSum>", b"<CtrlSum>1", 1))
@@ -123,6 +133,11 @@ CASES = [
     Case("serve-bad-configuration", lambda w: ["serve", "--config", _bad_config(w)], ExitCode.USAGE),
     # The README's table said serve exits 5 when the ledger is unreachable; it exits 69 at start.
     Case("serve-ledger-unreachable", lambda w: ["serve", "--config", _unreachable_config(w)], ExitCode.UNAVAILABLE),
+    # A SQLite ledger whose folder is a file: a traceback (NotADirectoryError) before.
+    Case("serve-ledger-folder-unusable", lambda w: ["serve", "--config", _unusable_sqlite_config(w)], ExitCode.UNAVAILABLE),
+    # api: the README said 69 for a ledger that does not answer; it started serving instead.
+    Case("api-ledger-unreachable", lambda w: ["api", "--config", _unreachable_config(w)], ExitCode.UNAVAILABLE),
+    Case("api-bad-configuration", lambda w: ["api", "--config", _bad_config(w)], ExitCode.USAGE),
     # tokens
     Case("tokens-create-ok", _with_config("tokens", "create", "--name", "erp", "--creditor", "martin", "--access", "read"),
          ExitCode.OK, lambda w: _due(w)),
