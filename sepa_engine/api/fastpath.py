@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import re
 from types import SimpleNamespace
-from typing import Any
 
 from fastapi import HTTPException
 from sqlalchemy.exc import DBAPIError
@@ -34,10 +33,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sepa_engine import errors
-from sepa_engine.api import bodies, problems, writes
+from sepa_engine.api import bodies, problems
 from sepa_engine.api.batcher import Call
 from sepa_engine.api.deps import ApiContext, principal_of
-from sepa_engine.api.routes.registry import enqueue_action
+from sepa_engine.api.deps import Scope as CreditorScope
+from sepa_engine.api.routes.registry import enqueue_call
 from sepa_engine.services.inputs import DebitRequestInput
 
 ROUTE = "/v1/creditors/{creditor}/debit-requests"
@@ -119,17 +119,9 @@ class EnqueueFastPath:
             data = DebitRequestInput.from_mapping(bodies.parse(body, "DebitRequest"))
         except errors.SepaEngineError:
             return replay
-        path = scope["path"]
-        idempotency_scope = f"creditor:{creditor}"
-
-        def alone() -> Any:
-            request = Request(scope)
-            return writes.run(ctx, request, scope=idempotency_scope, who=who, key=idempotency_key, body=body,
-                              action=enqueue_action(ctx, creditor, data, idempotency_key))
-
-        return Call(creditor=creditor, scope=idempotency_scope, token_id=who.token_id, key=idempotency_key,
-                    method="POST", path=path, request_hash=writes.request_hash("POST", path, body), data=data,
-                    alone=alone)
+        # No query string and no root path (checked above): the path is the route's path_of.
+        return enqueue_call(ctx, CreditorScope(who, creditor), idempotency_key, body, data, path=scope["path"],
+                            request=lambda: Request(scope))
 
 
 async def _body(receive: Receive) -> bytes | None:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from sepa_engine import errors
 from sepa_engine.clock import Clock, business_today
-from sepa_engine.db.models import DebitRequest, Mandate
+from sepa_engine.db.models import Creditor, DebitRequest, Mandate
 from sepa_engine.db.repositories import registry as repo
 from sepa_engine.domain import calendar
 from sepa_engine.domain.debit_gate import Admitted, Origin
@@ -75,6 +75,39 @@ def enqueue_requests(
     chunk_size: int = CHUNK,
     origin: Origin = Origin.UPSTREAM,
 ) -> BatchResult:
+    """Enqueue ``items`` for one creditor; an input error names its item (``items[3]``)."""
+    return _enqueue(session, creditor_code, items, clock=clock, chunk_size=chunk_size, origin=origin, locate=True)
+
+
+def enqueue_one(
+    session: Session,
+    creditor_code: str,
+    data: DebitRequestInput,
+    *,
+    idempotency_key: str,
+    clock: Clock,
+    origin: Origin = Origin.UPSTREAM,
+    admitted: Admitted | None = None,
+) -> single.RequestResult:
+    """``registry.enqueue_request``: a batch of one, so that one request and a million meet
+    the same checks, the same gate and the same writer. ``admitted`` is a retry's verdict,
+    given beforehand (``debit_gate.admit_retries``)."""
+    result = _enqueue(session, creditor_code, [EnqueueItem(idempotency_key, data)], clock=clock, chunk_size=1,
+                      origin=origin, locate=False, admitted=admitted)
+    return result.results[0]
+
+
+def _enqueue(
+    session: Session,
+    creditor_code: str,
+    items: Iterable[EnqueueItem],
+    *,
+    clock: Clock,
+    chunk_size: int,
+    origin: Origin,
+    locate: bool,
+    admitted: Admitted | None = None,
+) -> BatchResult:
     creditor = single._creditor(session, creditor_code)
     default_date = calendar.add_target_days(business_today(clock, creditor.timezone), 1)
     share_lock = session.get_bind().dialect.name == "postgresql"
@@ -82,7 +115,7 @@ def enqueue_requests(
     results: list[single.RequestResult] = []
     created = replayed = 0
     for chunk in _chunks(enumerate(items), chunk_size):
-        prepared = [_prepare(index, item, seen) for index, item in chunk]
+        prepared = [_prepare(index, item, seen, locate) for index, item in chunk]
         existing = repo.requests_by_idempotency_keys(session, creditor.id, [p.key for p in prepared])
         mandates = _mandates(session, creditor, {p.reference for p in prepared}, share_lock)
         cache: dict[tuple[int, dt.date], problems.Problems] = {}
@@ -91,44 +124,115 @@ def enqueue_requests(
         for p in prepared:
             row = existing.get(p.key)
             if row is not None:
-                idempotency.ensure_same(row, p.digest, p.key)
-                results.append(_result(creditor.code, mandates[p.reference], row.id, row.end_to_end_id,
-                                       row.amount_cents, row.requested_date, row.status, False, cache))
+                results.append(_replay(session, creditor.code, p, row, mandates, cache))
                 replayed += 1
             elif p.key not in fresh_keys:  # the same item twice in one call is written once
                 fresh.append(p)
                 fresh_keys.add(p.key)
-        now = clock.now()  # one instant per chunk: the rows of one round trip share it
-        admitted = debit_gate.admit_many(
-            session, creditor,
-            [debit_gate.Debit(mandates[p.reference].id, p.cents, p.asking, p.remittance, f"items[{p.index}]") for p in fresh],
-            origin=origin, now=now,
-        )
-        ids = repo.reserve_request_ids(session, len(fresh))
-        new_rows = [
-            _row(creditor.id, creditor.code, request_id, p, mandates[p.reference], default_date, now, gate)
-            for request_id, p, gate in zip(ids, fresh, admitted, strict=True)
-        ]
+        write = _Writer(session, creditor, mandates, default_date, clock, origin, locate, admitted, cache)
         try:
-            with session.begin_nested():
-                repo.insert_requests(session, new_rows)
-                debit_gate.record(session, creditor.id, list(zip(ids, admitted, strict=True)))
+            written = []
+            if fresh:
+                with session.begin_nested():
+                    written = write.together(fresh)
         except IntegrityError:
-            # Another process wrote one of these keys meanwhile: fall back to the request-by-
-            # request path, which settles each race on the unique constraint.
-            for p in fresh:
-                result = single.enqueue_request(session, creditor_code, p.data, idempotency_key=p.key, clock=clock,
-                                                origin=origin)
-                results.append(result)
-                created += result.created
-                replayed += not result.created
-            continue
-        for p, request_id, values in zip(fresh, ids, new_rows, strict=True):
-            results.append(_result(creditor.code, mandates[p.reference], request_id,
-                                   single.end_to_end_id(creditor.code, request_id), p.cents,
-                                   values["requested_date"], RequestStatus.PENDING.value, True, cache))  # type: ignore[arg-type]
-            created += 1
+            # Another process wrote one of these keys meanwhile (PostgreSQL): the chunk's
+            # statements are rolled back, gate included, and each request settles its race
+            # on the unique constraint alone.
+            written = [write.alone(p) for p in fresh]
+        for result in written:
+            results.append(result)
+            created += result.created
+            replayed += not result.created
     return BatchResult(created, replayed, tuple(results))
+
+
+class _Writer:
+    """The one writer of new requests: the account gate, then one multi-row INSERT with ids
+    reserved beforehand, so each row carries its final end-to-end id."""
+
+    def __init__(self, session: Session, creditor: Creditor, mandates: dict[str, repo.MandateView],
+                 default_date: dt.date, clock: Clock, origin: Origin, locate: bool, admitted: Admitted | None,
+                 cache: dict[tuple[int, dt.date], problems.Problems]) -> None:
+        self.session, self.creditor, self.mandates = session, creditor, mandates
+        self.default_date, self.clock, self.origin = default_date, clock, origin
+        self.locate, self.admitted, self.cache = locate, admitted, cache
+
+    def together(self, fresh: list[_Prepared]) -> list[single.RequestResult]:
+        if not fresh:
+            return []
+        now = self.clock.now()  # one instant per chunk: the rows of one round trip share it
+        gates = self._admit(fresh, now)
+        ids = repo.reserve_request_ids(self.session, len(fresh))
+        rows = [self._row(request_id, p, gate, now) for request_id, p, gate in zip(ids, fresh, gates, strict=True)]
+        repo.insert_requests(self.session, rows)
+        debit_gate.record(self.session, self.creditor.id, list(zip(ids, gates, strict=True)))
+        return [self._created(p, row) for p, row in zip(fresh, rows, strict=True)]
+
+    def alone(self, p: _Prepared) -> single.RequestResult:
+        found = repo.request_by_idempotency_key(self.session, self.creditor.id, p.key)
+        if found is None:
+            try:
+                with self.session.begin_nested():
+                    return self.together([p])[0]
+            except IntegrityError:
+                found = repo.request_by_idempotency_key(self.session, self.creditor.id, p.key)
+                if found is None:
+                    raise errors.DuplicateIdentifier("end_to_end_id", None, "collided with another request; try again") from None
+        return _replay(self.session, self.creditor.code, p, found, self.mandates, self.cache)
+
+    def _admit(self, fresh: list[_Prepared], now: dt.datetime) -> list[Admitted]:
+        if self.admitted is not None:
+            return [self.admitted] * len(fresh)
+        debits = [
+            debit_gate.Debit(self.mandates[p.reference].id, p.cents, p.asking, p.remittance, _where(p.index, self.locate))
+            for p in fresh
+        ]
+        return debit_gate.admit_many(self.session, self.creditor, debits, origin=self.origin, now=now)
+
+    def _row(self, request_id: int, p: _Prepared, admitted: Admitted, now: dt.datetime) -> dict[str, object]:
+        return {
+            "id": request_id,
+            "creditor_id": self.creditor.id,
+            "mandate_id": self.mandates[p.reference].id,
+            "idempotency_key": p.key,
+            "content_hash": p.digest,
+            "end_to_end_id": single.end_to_end_id(self.creditor.code, request_id),
+            "amount_cents": p.cents,
+            "remittance": p.remittance,
+            # The date as sent stays in the digest (None included), so that a replay on
+            # another day is still a replay; the row gets the default.
+            "requested_date": p.requested_date or self.default_date,
+            "final": p.final,
+            "status": RequestStatus.PENDING.value,
+            "status_changed_at": now,
+            "attempt": 1,
+            "created_at": now,
+            "amend_new_debtor_agent": False,
+            "ultimate_creditor_name": p.ultimate.get("ultimate_creditor_name"),
+            "ultimate_creditor_id": p.ultimate.get("ultimate_creditor_id"),
+            "pays": admitted.pays.value,
+        }
+
+    def _created(self, p: _Prepared, row: dict[str, object]) -> single.RequestResult:
+        return _result(self.creditor.code, self.mandates[p.reference], row["id"], row["end_to_end_id"],  # type: ignore[arg-type]
+                       p.cents, row["requested_date"], RequestStatus.PENDING.value, True, self.cache)  # type: ignore[arg-type]
+
+
+def _replay(session: Session, creditor_code: str, p: _Prepared, row: DebitRequest,
+            mandates: dict[str, repo.MandateView], cache: dict[tuple[int, dt.date], problems.Problems]) -> single.RequestResult:
+    """The first answer again. It names the request's own mandate, which is not the one now
+    in force under the reference when the mandate was superseded since."""
+    idempotency.ensure_same(row, p.digest, p.key)
+    mandate = mandates[p.reference]
+    if mandate.id != row.mandate_id:
+        mandate = repo.mandate_view(repo.mandate(session, row.mandate_id))
+    return _result(creditor_code, mandate, row.id, row.end_to_end_id, row.amount_cents, row.requested_date,
+                   row.status, False, cache)
+
+
+def _where(index: int, locate: bool) -> str | None:
+    return f"items[{index}]" if locate else None
 
 
 def _chunks(iterable: Iterable[tuple[int, EnqueueItem]], size: int) -> Iterator[list[tuple[int, EnqueueItem]]]:
@@ -137,7 +241,9 @@ def _chunks(iterable: Iterable[tuple[int, EnqueueItem]], size: int) -> Iterator[
         yield chunk
 
 
-def _prepare(index: int, item: EnqueueItem, seen: dict[str, str]) -> _Prepared:
+def _prepare(index: int, item: EnqueueItem, seen: dict[str, str], locate: bool) -> _Prepared:
+    """The input checks of one request (malformed input raises naming the field) and the
+    digest its idempotency key is compared by."""
     try:
         if not isinstance(item, EnqueueItem):
             raise errors.InvalidFormat("item", f"<{type(item).__name__}>", "must be an EnqueueItem")
@@ -150,7 +256,7 @@ def _prepare(index: int, item: EnqueueItem, seen: dict[str, str]) -> _Prepared:
         ultimate = single.request_ultimate_creditor(data)
         pays = debit_gate.asking(data)
     except errors.SepaEngineError as exc:
-        exc.location = f"items[{index}]"
+        exc.location = _where(index, locate)
         raise
     digest = idempotency.content_hash(
         {"mandate": reference, "amount_cents": cents, "remittance": remittance,
@@ -158,7 +264,7 @@ def _prepare(index: int, item: EnqueueItem, seen: dict[str, str]) -> _Prepared:
     )
     if seen.setdefault(key, digest) != digest:
         raise errors.IdempotencyConflict("idempotency_key", key, "is used twice in this call with different content",
-                                         location=f"items[{index}]")
+                                         location=_where(index, locate))
     return _Prepared(index, key, reference, cents, remittance, data.requested_date, data.final, digest, data, pays,
                      ultimate)
 
@@ -170,30 +276,6 @@ def _mandates(session: Session, creditor, references: set[str], share_lock: bool
         current = single._current_mandate(session, creditor, reference, field="mandate", shared=True)
         found[reference] = repo.mandate_view(current)
     return found
-
-
-def _row(creditor_id: int, creditor_code: str, request_id: int, p: _Prepared, mandate: repo.MandateView,
-         default_date: dt.date, now: dt.datetime, admitted: Admitted) -> dict[str, object]:
-    return {
-        "id": request_id,
-        "creditor_id": creditor_id,
-        "mandate_id": mandate.id,
-        "idempotency_key": p.key,
-        "content_hash": p.digest,
-        "end_to_end_id": single.end_to_end_id(creditor_code, request_id),
-        "amount_cents": p.cents,
-        "remittance": p.remittance,
-        "requested_date": p.requested_date or default_date,
-        "final": p.final,
-        "status": RequestStatus.PENDING.value,
-        "status_changed_at": now,
-        "attempt": 1,
-        "created_at": now,
-        "amend_new_debtor_agent": False,
-        "ultimate_creditor_name": p.ultimate.get("ultimate_creditor_name"),
-        "ultimate_creditor_id": p.ultimate.get("ultimate_creditor_id"),
-        "pays": admitted.pays.value,
-    }
 
 
 def _result(creditor_code: str, mandate: repo.MandateView, request_id: int, end_to_end_id: str, cents: int,

@@ -19,7 +19,6 @@ Services never commit: the caller owns the transaction.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -32,7 +31,7 @@ from sepa_engine import errors
 from sepa_engine.clock import Clock, business_today
 from sepa_engine.db.models import Creditor, DebitRequest, DebtorAccount, Mandate
 from sepa_engine.db.repositories import registry as repo
-from sepa_engine.domain import bank_profiles, calendar, charset, identifiers, money, text
+from sepa_engine.domain import bank_profiles, charset, identifiers, text
 from sepa_engine.domain.debit_gate import Admitted, Origin
 from sepa_engine.domain.directdebit import LocalInstrument
 from sepa_engine.domain.mandate import FirstCollectionPolicy, MandateKind, MandateStatus, transition
@@ -40,7 +39,7 @@ from sepa_engine.domain.masking import mask_iban, mask_reference
 from sepa_engine.domain.statuses import RequestStatus, request_transition
 from sepa_engine.iso20022.versions import writable_version
 from sepa_engine.outbox import PENDING_FOLDER
-from sepa_engine.services import debit_gate, idempotency, problems
+from sepa_engine.services import idempotency, problems
 from sepa_engine.services.inputs import (
     AddressInput,
     CreditorInput,
@@ -504,81 +503,20 @@ def enqueue_request(
     ``origin`` is the door it came by: upstream systems leave it; pay-now, the schedule
     and retries name themselves, since the account's mode decides who may collect. A retry
     comes ``admitted`` already (``debit_gate.admit_retries``: it pays what its original paid).
+
+    A revoked, blocked or lapsed mandate is a business rule like any other: the request is
+    stored and returned with its problem (MD01), and the collection run refuses it, so
+    upstream's request is never lost and its refusal shows in the review.
+
+    One request is a batch of one (``batch_enqueue.enqueue_one``): the checks, the gate and
+    the writer are written once for every door.
     """
-    key = idempotency.check_key(idempotency_key)
-    _check_input(data, DebitRequestInput)
-    creditor = _creditor(session, creditor_code)
-    reference = _fit("mandate", data.mandate, Mandate.reference, shown=mask_reference(data.mandate))
-    # Zero and amounts above the SEPA maximum are stored, to be reported as problems
-    # (problems.request_problems); malformed ones are refused here.
-    cents = money.parse_amount(data.amount, sepa_range=False)
-    remittance = _fit("remittance", data.remittance, DebitRequest.remittance) if data.remittance else None
-    ultimate = request_ultimate_creditor(data)
-    pays = debit_gate.asking(data)
-    # The date as sent (None included), so that a replay on another day is still a replay.
-    digest = idempotency.content_hash(
-        {
-            "mandate": reference,
-            "amount_cents": cents,
-            "remittance": remittance,
-            "requested_date": data.requested_date,
-            "final": data.final,
-            **ultimate,
-            **pays.digest_fields(),
-        }
+    # Imported here: batch_enqueue builds on this module's checks and results.
+    from sepa_engine.services import batch_enqueue
+
+    return batch_enqueue.enqueue_one(
+        session, creditor_code, data, idempotency_key=idempotency_key, clock=clock, origin=origin, admitted=admitted
     )
-    existing = repo.request_by_idempotency_key(session, creditor.id, key)
-    if existing is not None:
-        idempotency.ensure_same(existing, digest, key)
-        return _request_result(session, creditor, existing, created=False)
-
-    # A revoked, blocked or lapsed mandate is a business rule like any other: the request
-    # is stored and returned with its problem (MD01), and the collection run refuses it,
-    # so upstream's request is never lost and its refusal shows in the review.
-    mandate = _current_mandate(session, creditor, reference, field="mandate", shared=True)
-    requested = data.requested_date or calendar.add_target_days(business_today(clock, creditor.timezone), 1)
-    if admitted is None:
-        admitted = debit_gate.admit_one(
-            session, creditor, debit_gate.Debit(mandate.id, cents, pays, remittance), origin=origin, now=clock.now()
-        )
-    gate: Admitted = admitted
-
-    def write() -> DebitRequest:
-        now = clock.now()
-        row = repo.add(
-            session,
-            DebitRequest(
-                creditor_id=creditor.id,
-                mandate_id=mandate.id,
-                idempotency_key=key,
-                content_hash=digest,
-                end_to_end_id=_provisional_end_to_end_id(creditor.id, key),
-                amount_cents=cents,
-                remittance=remittance,
-                requested_date=requested,
-                final=data.final,
-                **ultimate,
-                status=RequestStatus.PENDING.value,
-                status_changed_at=now,
-                attempt=1,
-                created_at=now,
-                pays=gate.pays.value,
-            ),
-        )
-        row.end_to_end_id = end_to_end_id(creditor.code, row.id)
-        session.flush()
-        debit_gate.record(session, creditor.id, [(row.id, gate)])
-        return row
-
-    row, created = idempotency.write_once(
-        session,
-        write,
-        lambda: repo.request_by_idempotency_key(session, creditor.id, key),
-        digest,
-        key,
-        lambda: errors.DuplicateIdentifier("end_to_end_id", None, "collided with another request; try again"),
-    )
-    return _request_result(session, creditor, row, created)
 
 
 def end_to_end_id(creditor_code: str, request_id: int) -> str:
@@ -588,33 +526,6 @@ def end_to_end_id(creditor_code: str, request_id: int) -> str:
     ``[a-z0-9-]``, upper-cased here).
     """
     return f"{creditor_code[:10].upper()}-{request_id:012d}"
-
-
-def _provisional_end_to_end_id(creditor_id: int, key: str) -> str:
-    # Holds the unique column until the row id is known. "~" is outside the SEPA set, so it
-    # can never equal a final id; the same creditor and key give the same value, so two
-    # racing inserts of one key collide here or on the key itself, never on anything else.
-    return "~" + hashlib.sha256(f"{creditor_id}:{key}".encode()).hexdigest()[:34]
-
-
-def _request_result(session: Session, creditor: Creditor, row: DebitRequest, created: bool) -> RequestResult:
-    mandate = repo.mandate(session, row.mandate_id)
-    # Problems forecast what the collection run will do; once a request has left the
-    # queue its fate is decided (and its own collection would read as "already used").
-    pending = RequestStatus(row.status) is RequestStatus.PENDING
-    found = problems.request_problems(row, mandate, mandate.debtor_account) if pending else []
-    return RequestResult(
-        row.id,
-        creditor.code,
-        row.end_to_end_id,
-        mandate.id,
-        mandate.reference,
-        row.amount_cents,
-        row.requested_date,
-        row.status,
-        created,
-        problems.as_dicts(found),
-    )
 
 
 # --- listings ------------------------------------------------------------------------------

@@ -11,7 +11,18 @@ from fastapi.responses import Response
 
 from sepa_engine.api import docs, writes
 from sepa_engine.api.batcher import Call
-from sepa_engine.api.deps import ID_MAX, ApiContext, Body, Context, IdempotencyKey, Paging, ReadScope, WriteScope, page
+from sepa_engine.api.deps import (
+    ID_MAX,
+    ApiContext,
+    Body,
+    Context,
+    IdempotencyKey,
+    Paging,
+    ReadScope,
+    Scope,
+    WriteScope,
+    page,
+)
 from sepa_engine.api.routes.common import created, parsed, read, write
 from sepa_engine.domain.mandate import MandateStatus
 from sepa_engine.domain.masking import mask_iban
@@ -127,14 +138,22 @@ async def enqueue(request: Request, ctx: Context, scope: WriteScope, key: Idempo
     returned with its problems. Concurrent enqueues are committed together (api/batcher.py)."""
     # Plain calls never reach this function: api/fastpath.py serves them. It answers the others.
     data = DebitRequestInput.from_mapping(parsed(raw, "DebitRequest"))
-    path = writes.path_of(request)
-    call = Call(
-        creditor=scope.creditor, scope=scope.idempotency_scope, token_id=scope.principal.token_id, key=key,
-        method=request.method, path=path, request_hash=writes.request_hash(request.method, path, raw), data=data,
-        alone=lambda: write(ctx, request, scope, key, raw, enqueue_action(ctx, scope.creditor, data, key)),
+    answer: Response = await ctx.batcher.wait(
+        enqueue_call(ctx, scope, key, raw, data, path=writes.path_of(request), request=lambda: request)
     )
-    answer: Response = await ctx.batcher.wait(call)
     return answer
+
+
+def enqueue_call(ctx: ApiContext, scope: Scope, key: str, raw: bytes, data: DebitRequestInput, *, path: str,
+                 request: Callable[[], Request]) -> Call:
+    """The batcher's call for one checked enqueue, from this route or the fast path
+    (api/fastpath.py): one place decides what is grouped and what runs alone. ``request``
+    is only built when the call runs alone (the fast path has no Request of its own)."""
+    return Call(
+        creditor=scope.creditor, scope=scope.idempotency_scope, token_id=scope.principal.token_id, key=key,
+        method="POST", path=path, request_hash=writes.request_hash("POST", path, raw), data=data,
+        alone=lambda: write(ctx, request(), scope, key, raw, enqueue_action(ctx, scope.creditor, data, key)),
+    )
 
 
 def enqueue_action(ctx: ApiContext, creditor: str, data: DebitRequestInput, key: str) -> Callable[[Any], tuple[int, Any]]:
