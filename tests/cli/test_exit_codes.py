@@ -8,6 +8,7 @@ tests/jobs/test_stop.py and test_service.py.
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,14 +17,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from sepa_engine.banksim import simulate
 from sepa_engine.cli.main import main
+from sepa_engine.clock import FixedClock, SystemClock
+from sepa_engine.config import Settings
 from sepa_engine.db import locks
 from sepa_engine.db.models import Creditor
 from sepa_engine.db.session import Database
 from sepa_engine.exit_codes import ExitCode
+from sepa_engine.ids import SequentialIds
 from sepa_engine.jobs.nightly import SCHEDULER_LOCK
+from sepa_engine.services.collection import run_collection
 from tests import ledger
 
+COLLECTED = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 GOLDEN = Path(__file__).resolve().parents[1] / "testdata" / "pain.008" / "pain.008.001.08-two-blocks-amendments.xml"
 
 
@@ -87,6 +94,45 @@ def _not_xml(world: World) -> str:
     return str(path)
 
 
+def _mandate_request_lines(world: World) -> None:
+    creditor = ledger.creditor(world.db)
+    ledger.mandate(world.db, creditor, reference="RUM-EXIT-1")
+    (world.tmp / "good.jsonl").write_text('{"idempotency_key": "exit-1", "mandate": "RUM-EXIT-1", "amount": "12.00", "on_account": true}\n')
+    (world.tmp / "bad.jsonl").write_text('{"idempotency_key": "exit-2", "mandate": "RUM-EXIT-1", "amount": "12.345"}\n')
+
+
+def _bad_load_dir(world: World) -> str:
+    folder = world.tmp / "load"
+    folder.mkdir(exist_ok=True)
+    (folder / "creditors.json").write_text('[{"code": "x", "name": ""}]')
+    return str(folder)
+
+
+def _answers_to_golden(world: World) -> None:
+    simulate(GOLDEN, world.tmp / "golden-answers", 0.0, 0.0, seed=1)
+
+
+def _answers_to_our_file(world: World) -> None:
+    _due(world, 5_000)
+    settings = Settings(database_url=world.db.url, var_dir=world.tmp, outbox_dir=world.tmp / "outbox")
+    (file,) = run_collection(world.db, settings, FixedClock(COLLECTED), SequentialIds("EXIT")).files
+    simulate(file.path, world.tmp / "answers", 0.0, 0.0, seed=1)
+
+
+def _collect_now(world: World) -> None:
+    settings = Settings(database_url=world.db.url, var_dir=world.tmp, outbox_dir=world.tmp / "outbox")
+    run_collection(world.db, settings, SystemClock(), SequentialIds("NOW"))
+
+
+def _held_file(world: World) -> None:
+    creditor = ledger.creditor(world.db, requires_approval=True)
+    ledger.request(world.db, creditor, ledger.mandate(world.db, creditor), 5_000)
+    settings = Settings(database_url=world.db.url, var_dir=world.tmp, outbox_dir=world.tmp / "outbox")
+    run_collection(world.db, settings, SystemClock(), SequentialIds("HELD"))
+
+
+
+
 Args = Callable[[World], list[str]]
 Setup = Callable[[World], None]
 
@@ -107,6 +153,14 @@ CREDITOR = "creditor"
 
 def _with_config(*args: str) -> Args:
     return lambda world: [*args, "--config", world.config]
+
+
+def _answer(folder: str, *, config: bool = True) -> Args:
+    """``reconcile`` (or ``returns inspect``) of the pain.002 the setup wrote in ``folder``."""
+    def args(world: World) -> list[str]:
+        found = str(next((world.tmp / folder).glob("*-pain002.xml")))
+        return ["reconcile", found, "--config", world.config] if config else ["returns", "inspect", found]
+    return args
 
 
 CASES = [
@@ -166,6 +220,36 @@ CASES = [
     Case("simulate-bank-unreadable", lambda w: ["simulate-bank", _not_xml(w), "--reject-rate", "0", "--return-rate", "0",
                                                 "--seed", "1", "--out", str(w.tmp / "inbox")], ExitCode.UNREADABLE),
     Case("reconcile-unreadable", lambda w: ["reconcile", _not_xml(w), "--config", w.config], ExitCode.UNREADABLE),
+    Case("reconcile-ok", _answer("answers"), ExitCode.OK, _answers_to_our_file),
+    # An answer about a file that is not ours: its records wait in the exceptions queue.
+    Case("reconcile-exceptions", _answer("golden-answers"), ExitCode.INVALID, _answers_to_golden),
+    Case("reconcile-bad-configuration", lambda w: ["reconcile", str(GOLDEN), "--config", _bad_config(w)], ExitCode.USAGE),
+    Case("reconcile-ledger-unreachable", lambda w: ["reconcile", str(GOLDEN), "--config", _unreachable_config(w)],
+         ExitCode.UNAVAILABLE),
+    Case("returns-inspect-ok", _answer("golden-answers", config=False), ExitCode.OK, _answers_to_golden),
+    Case("returns-inspect-unreadable", lambda w: ["returns", "inspect", _not_xml(w)], ExitCode.UNREADABLE),
+    Case("returns-inspect-unknown-option", lambda w: ["returns", "inspect", str(GOLDEN), "--bogus"], ExitCode.USAGE),
+    Case("verify-unknown-option", lambda w: ["verify", str(GOLDEN), "--bogus"], ExitCode.USAGE),
+    Case("describe-unknown-option", lambda w: ["describe", str(GOLDEN), "--bogus"], ExitCode.USAGE),
+    Case("simulate-bank-answer-exists", lambda w: ["simulate-bank", str(GOLDEN), "--reject-rate", "0", "--return-rate", "0",
+                                                   "--seed", "1", "--out", str(w.tmp / "golden-answers")],
+         ExitCode.FAILED, _answers_to_golden),
+    # load, enqueue
+    Case("load-bad-records", lambda w: ["load", _bad_load_dir(w), "--config", w.config], ExitCode.INVALID),
+    Case("enqueue-ok", lambda w: ["enqueue", str(w.tmp / "good.jsonl"), "--creditor", "martin", "--config", w.config],
+         ExitCode.OK, _mandate_request_lines),
+    Case("enqueue-bad-line", lambda w: ["enqueue", str(w.tmp / "bad.jsonl"), "--creditor", "martin", "--config", w.config],
+         ExitCode.INVALID, _mandate_request_lines),
+    Case("enqueue-ledger-unreachable", lambda w: ["enqueue", str(GOLDEN), "--config", _unreachable_config(w)], ExitCode.UNAVAILABLE),
+    # approval, mandates, tokens, status
+    Case("batch-approve-ok", _with_config("batch", "approve", "1", "--by", "Marie Dubois"), ExitCode.OK, _held_file),
+    Case("batch-approve-not-awaiting", _with_config("batch", "approve", "1", "--by", "Marie Dubois"), ExitCode.INVALID,
+         lambda w: _due(w, 5_000) or _collect_now(w)),
+    Case("mandates-release-unknown", _with_config("mandates", "release", "RUM-NONE", "--creditor", "martin"), ExitCode.INVALID,
+         lambda w: _due(w)),
+    Case("tokens-list-ok", _with_config("tokens", "list"), ExitCode.OK),
+    Case("status-ledger-unreachable", lambda w: ["status", "--config", _unreachable_config(w)], ExitCode.UNAVAILABLE),
+    Case("init-db-ledger-unreachable", lambda w: ["init-db", "--config", _unreachable_config(w)], ExitCode.UNAVAILABLE),
     Case("returns-exceptions-resolve-unknown", _with_config("returns", "exceptions", "resolve", "999", "--as", "ignored"),
          ExitCode.INVALID),
 ]
