@@ -26,6 +26,7 @@ from sepa_engine.iso20022 import pain008_reader as reader
 from sepa_engine.iso20022.pain008_findings import Finding, Severity
 
 _2009 = "pain.008.001.02"
+_MAX_CLEAN = 4096
 
 
 class ProfileCode:
@@ -94,6 +95,7 @@ class ProfileCheck:
         self.created: dt.date | None = None
         self.block: BlockFields | None = None
         self.count = 0
+        self._clean: set[tuple[object, ...]] = set()
 
     def add(self, code: str, location: str, field: str, problem: str, rule: str, source: str | None = None) -> None:
         cited = source if source is not None else self.bank.sources.get(rule, "")
@@ -141,19 +143,30 @@ class ProfileCheck:
         if day is not None and self.bank.is_closed(day):
             self.add(ProfileCode.BANK_CLOSING_DAY, f"{block.location}/ReqdColltnDt", "ReqdColltnDt",
                      f"{day} is a day the bank does not process although TARGET is open", "closing_days")
-        self.address(block.creditor_address, f"{block.location}/Cdtr/PstlAdr", "Cdtr/PstlAdr")
+        self.address(block.creditor_address, block, "/Cdtr/PstlAdr", "Cdtr/PstlAdr")
+        self._clean.clear()  # the non-EEA rules read the block's creditor address too
 
     def transaction(self, tx: DebtorFields) -> None:
         self.count += 1
-        self.address(tx.debtor_address, f"{tx.location}/Dbtr/PstlAdr", "Dbtr/PstlAdr")
+        bic = tx.debtor_bic
+        # Everything the rules read of a transaction. Debtors share addresses, banks and
+        # countries, so most transactions repeat one already found clean in the block:
+        # the rules would find nothing again (a million-transaction file has a handful).
+        key = (tx.debtor_address, (tx.debtor_iban or "")[:2], bic[4:6] if bic else None, bool(bic))
+        if key in self._clean:
+            return
+        found = len(self.findings)
+        self.address(tx.debtor_address, tx, "/Dbtr/PstlAdr", "Dbtr/PstlAdr")
         country = sepa_countries.non_eea_country(
-            tx.debtor_iban, tx.debtor_address.country if tx.debtor_address else None, tx.debtor_bic,
+            tx.debtor_iban, tx.debtor_address.country if tx.debtor_address else None, bic,
         )
         if country is not None:
             self.outside_eea(tx, country)
-        elif self.bank.bic_required and not tx.debtor_bic:
+        elif self.bank.bic_required and not bic:
             self.add(ProfileCode.BIC_REQUIRED, f"{tx.location}/DbtrAgt", "DbtrAgt/FinInstnId",
                      "has no BIC, which the bank requires", "bic_required")
+        if len(self.findings) == found and len(self._clean) < _MAX_CLEAN:
+            self._clean.add(key)
 
     def outside_eea(self, tx: DebtorFields, country: str) -> None:
         source = sepa_countries.SOURCE
@@ -170,14 +183,17 @@ class ProfileCheck:
                      f"is missing or incomplete, required when a debtor of the block is in {country} "
                      f"[{sepa_countries.MISSING_CREDITOR_ADDRESS_REASON}]", "non_eea", source)
 
-    def address(self, address: reader.PostalAddress | None, location: str, field: str) -> None:
+    def address(
+        self, address: reader.PostalAddress | None, owner: BlockFields | DebtorFields, suffix: str, field: str
+    ) -> None:
+        # The owner's location is built only for a finding: most addresses have none.
         if address is None:
             return
         if self.version == _2009 and (address.street or address.building_number or address.postcode or address.town):
-            self.add(ProfileCode.ADDRESS_NOT_EPC_SUBSET, location, field,
+            self.add(ProfileCode.ADDRESS_NOT_EPC_SUBSET, owner.location + suffix, field,
                      "has structured elements; the 2009 subset allows only Ctry and two AdrLine", "address_form")
         if address.lines and not (address.town and address.country) and self._lines_forbidden():
-            self.add(ProfileCode.ADDRESS_LINES_FORBIDDEN, location, field,
+            self.add(ProfileCode.ADDRESS_LINES_FORBIDDEN, owner.location + suffix, field,
                      f"is made of address lines only, refused in every SEPA scheme since {ADDRESS_LINES_FORBIDDEN_FROM}",
                      "address_form", ADDRESS_LINES_SOURCE)
 

@@ -70,7 +70,7 @@ class ProfileReadBack:
         return self.check.findings
 
     def header(self, element: etree._Element) -> None:
-        self.check.header(element[1].text)  # CreDtTm, second in GrpHdr by the XSD
+        self.check.header(element[1].text if len(element) > 1 else None)  # CreDtTm, second by the XSD
 
     def block(self, element: etree._Element, transaction_tag: str) -> None:
         """The block's header fields, which stand before its first transaction."""
@@ -93,13 +93,14 @@ class ProfileReadBack:
         address = iban = bic = None
         for child in element.iterchildren(reversed=True):
             tag = child.tag
+            # libxml2 may report an XSD violation only after this runs: index defensively.
             if tag == self._dbtr_acct:
-                account = child[0][0]  # Id/IBAN or Id/Othr
-                iban = account.text if account.tag == self._iban else None
+                account = _first_grandchild(child)  # Id/IBAN or Id/Othr
+                iban = account.text if account is not None and account.tag == self._iban else None
             elif tag == self._dbtr:
                 address = self._address_in(child)
             elif tag == self._dbtr_agt:
-                first = child[0][0] if len(child[0]) else None
+                first = _first_grandchild(child)  # FinInstnId/BIC(FI) or FinInstnId/Othr
                 bic = first.text if first is not None and first.tag == self._bic else None
                 break
         self.check.transaction(_Debtor(self._blocks, index, address, iban, bic))
@@ -134,3 +135,9 @@ class ProfileReadBack:
                 self._addresses.clear()
             address = self._addresses[key] = reader.PostalAddress(*key)  # type: ignore[arg-type]
         return address
+
+
+def _first_grandchild(element: etree._Element) -> etree._Element | None:
+    if len(element) and len(element[0]):
+        return element[0][0]
+    return None
