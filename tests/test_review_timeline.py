@@ -171,3 +171,30 @@ def test_the_held_event_shows_when_the_file_was_held_not_when_it_was_written(db,
     file = dataclasses.replace(file, path=released)
     assert events()["held"] == "2026-11-23T11:15:00+01:00"  # still, once approved
     assert events()["approved by Marie Dubois"] == "2026-11-23T12:15:00+01:00"
+
+
+def test_returns_join_the_timeline_with_their_reason_codes_and_amounts(db, tmp_path):
+    chosen = Settings(database_url=db.url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
+    creditor = ledger.creditor(db)
+    for amount in (1_000, 2_000, 3_000):
+        ledger.request(db, creditor, ledger.mandate(db, creditor), amount)
+    (file,) = run_collection(db, chosen, FixedClock(COLLECTED), SequentialIds("RET")).files
+    answers = simulate(file.path, tmp_path / "answers", 0.0, 0.34, seed=3)
+    assert (answers.rejected_count, len(answers.returned)) == (0, 1)  # round(0.34 x 3) = 1, exactly
+    (returned,) = answers.returned
+    for path in answers.paths:
+        with db.transaction() as session:
+            reconciliation.reconcile_file(session, path, clock=FixedClock(LATER))
+        refresh(db, [file.message_id])
+
+    with db.reader() as session:
+        kind, code, amount = session.execute(
+            select(AppliedReturn.kind, AppliedReturn.reason_code, AppliedReturn.amount_cents)
+            .where(AppliedReturn.kind.not_in(("settled", "accepted")))
+        ).one()
+    assert code == returned.reason_code and kind in ("returned", "refunded", "reversed")
+    text = summary_path(file.path).read_text()
+    line = f"camt.054.001.02 {answers.camt054_path.name}: 1 {kind} {code}, {amount // 100}.{amount % 100:02d} EUR"
+    assert line in text, text
+    assert f"{answers.camt054_path.name}: 3 settled (credited)" in text
+    assert "file acknowledged" in text  # the pain.002.001.10's ACCP
