@@ -146,6 +146,41 @@ def verify(count: int, workdir: Path) -> None:
         raise SystemExit(f"verify found errors in our own file: {errors_found[:3]}")
 
 
+def simulate_counting(count: int, workdir: Path) -> float:
+    """The simulator's exact counts for a file of ``count`` transactions (2 % rejected, 1 % of
+    the rest returned): the pre-pass over the draws, the cuts, then one decision a transaction."""
+    from sepa_engine.banksim.decisions import Bank, Outcome, Rates, exact_count
+
+    started = time.perf_counter()
+    bank = Bank(Rates(0.02, 0.01), 7, "BENCH", count)
+    outcomes = [0, 0]
+    for _ in range(count):
+        decided = bank.decide().outcome
+        if decided is not Outcome.SETTLED:
+            outcomes[decided is Outcome.RETURNED] += 1
+    seconds = time.perf_counter() - started
+    rejected = exact_count(0.02, count)
+    assert outcomes == [rejected, exact_count(0.01, count - rejected)], outcomes  # exact, not drawn
+    return seconds
+
+
+def simulate_answers(count: int, workdir: Path) -> float:
+    """Both answers (pain.002 and camt.054, XSD-validated) to a planned file of ``count``
+    debits, as ``simulate-bank`` writes them; writing the pain.008 is set-up, not timed."""
+    from sepa_engine.banksim import simulate
+    from sepa_engine.banksim.streams import load_schemas
+
+    ours_planned(count, workdir)
+    # The shared reference XSDs, as `simulate-bank --xsd-dir ../shared/iso20022/xsd` reads them.
+    schemas = load_schemas(Path(__file__).resolve().parents[1].parent / "shared" / "iso20022" / "xsd")
+    out = workdir / f"answers-{count}"
+    for old in out.glob("*.xml") if out.exists() else ():
+        old.unlink()
+    started = time.perf_counter()
+    simulate(workdir / f"ours-planned-{count}.xml", out, 0.02, 0.01, seed=7, schemas=schemas, keep_details=False)
+    return time.perf_counter() - started
+
+
 def collect_sqlite(count: int, workdir: Path) -> float:
     from bench.ledger import collect
 
@@ -194,6 +229,7 @@ WORKLOADS = {
     "collect-sqlite": collect_sqlite, "collect-postgresql": collect_postgresql,
     "reconcile-sqlite": reconcile_sqlite, "reconcile-postgresql": reconcile_postgresql,
     "collect-parallel-postgresql": collect_parallel_postgresql,
+    "simulate-counting": simulate_counting, "simulate-answers": simulate_answers,
 }
 
 
