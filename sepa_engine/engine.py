@@ -19,6 +19,7 @@ import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
@@ -30,25 +31,46 @@ from sepa_engine.config import Settings, load_settings
 from sepa_engine.db import migrate
 from sepa_engine.db.repositories.registry import RequestRow
 from sepa_engine.db.session import Database
+from sepa_engine.domain.reason_codes import ReasonCode
 from sepa_engine.errors import SepaEngineError
 from sepa_engine.ids import IdSource, TimestampIds
 from sepa_engine.progress import SILENT, Progress
-from sepa_engine.services import accounts, batch_enqueue, on_demand, reconciliation, registry, statements
+from sepa_engine.services import (
+    accounts,
+    api_tokens,
+    approval,
+    batch_enqueue,
+    file_enqueue,
+    loading,
+    on_demand,
+    policies,
+    reconciliation,
+    registry,
+    return_exceptions,
+    statements,
+)
 from sepa_engine.services.account_inputs import PayNowInput
 from sepa_engine.services.accounts import AccountView
+from sepa_engine.services.api_tokens import CreatedToken, TokenView
+from sepa_engine.services.approval import Approval
 from sepa_engine.services.batch_enqueue import BatchResult, EnqueueItem
 from sepa_engine.services.collection import CollectionReport, run_collection
+from sepa_engine.services.file_enqueue import FileRejected, FileReport
 from sepa_engine.services.inputs import AddressInput, CreditorInput, DebitRequestInput, DebtorAccountInput, MandateInput
+from sepa_engine.services.loading import LoadFailed, LoadReport
 from sepa_engine.services.on_demand import PaymentResult
-from sepa_engine.services.reconciliation import ReconcileReport
+from sepa_engine.services.reconciliation import ExceptionStatus, ReconcileReport
 from sepa_engine.services.registry import CreditorResult, DebtorAccountResult, MandateResult, Page, RequestResult
+from sepa_engine.services.return_exceptions import ExceptionView
 from sepa_engine.services.statements import Statement
 
 __all__ = [
     "AccountView",
     "AddressInput",
+    "Approval",
     "BatchResult",
     "CollectionReport",
+    "CreatedToken",
     "CreditorInput",
     "CreditorResult",
     "DebitRequestInput",
@@ -56,16 +78,23 @@ __all__ = [
     "DebtorAccountResult",
     "Engine",
     "EnqueueItem",
+    "ExceptionView",
+    "FileRejected",
+    "FileReport",
+    "LoadFailed",
+    "LoadReport",
     "MandateInput",
     "MandateResult",
     "Page",
     "PayNowInput",
     "PaymentResult",
+    "ReasonCode",
     "ReconcileReport",
     "RequestResult",
     "RequestRow",
     "SepaEngineError",
     "Statement",
+    "TokenView",
 ]
 
 _T = TypeVar("_T")
@@ -133,6 +162,12 @@ class Engine:
         """Revoke a mandate; returns how many of its pending requests were cancelled."""
         return self._write(lambda s: registry.revoke_mandate(s, creditor, reference, reason=reason, clock=self.clock))
 
+    def load(self, directory: str | os.PathLike[str], *, progress: Progress = SILENT) -> LoadReport:
+        """Load an upstream directory (creditors.json, debtor-accounts.json, mandates.json,
+        requests.json) in one transaction: everything, or nothing and ``LoadFailed`` listing
+        every bad record."""
+        return self._write(lambda s: loading.load_directory(s, Path(directory), clock=self.clock, progress=progress))
+
     # -- debiting --------------------------------------------------------------------------
     def enqueue(self, creditor: str, data: DebitRequestInput, *, idempotency_key: str) -> RequestResult:
         """Ask for one debit on a mandate, collected by the next run on or after its date."""
@@ -144,6 +179,16 @@ class Engine:
         """Many debits in one transaction, all or none (a monthly rent run): the same contract
         as ``enqueue``, with a few round trips per thousand requests instead of several each."""
         return self._write(lambda s: batch_enqueue.enqueue_requests(s, creditor, items, clock=self.clock))
+
+    def enqueue_file(
+        self, path: str | os.PathLike[str], *, fmt: str | None = None, creditor: str | None = None, skip_bad: bool = False
+    ) -> FileReport:
+        """The debit requests of a JSON Lines or CSV file, in one transaction: all of them, or
+        none and ``FileRejected`` (its report lists the bad lines); with ``skip_bad`` the good
+        lines are applied and the report carries the bad ones."""
+        return self._write(
+            lambda s: file_enqueue.enqueue_file(s, Path(path), fmt=fmt, creditor=creditor, skip_bad=skip_bad, clock=self.clock)
+        )
 
     def pay_now(self, creditor: str, account: str, data: PayNowInput, *, idempotency_key: str) -> PaymentResult:
         """Debit part or all of an account's collectable balance, or chosen invoices, on demand."""
@@ -190,6 +235,55 @@ class Engine:
         # they touched (derived from the ledger, so a failure here loses nothing).
         review.refresh(self.database, report.batches)
         return report
+
+    def approve_batch(self, batch_id: int, *, actor: str) -> Approval:
+        """Release a file held for approval to the bank's folder, recording who and when; a
+        collection date the bank can no longer meet re-dates its debits into a new held file
+        and raises. Runs its own transactions around the move."""
+        return approval.approve_batch(self.database, self.settings, self.clock, batch_id, actor=actor, ids=self.ids)
+
+    # -- the bank's answers ----------------------------------------------------------------
+    def return_exceptions(self, *, include_resolved: bool = False) -> list[ExceptionView]:
+        """The bank records reconciliation could not apply, open ones unless ``include_resolved``."""
+        status = None if include_resolved else ExceptionStatus.OPEN
+        return self._read(lambda s: return_exceptions.list_exceptions(s, status=status))
+
+    def resolve_exception(self, exception_id: int, *, resolution: str, note: str | None = None) -> ExceptionView:
+        """Close an exception: ``"ignored"``, or the id of the debit request its record applies to."""
+        return self._write(
+            lambda s: return_exceptions.resolve_exception(s, exception_id, resolution=resolution, note=note, clock=self.clock)
+        )
+
+    def reason_policies(self, creditor: str) -> list[tuple[ReasonCode, bool]]:
+        """What each reason code does for ``creditor``, and whether the creditor overrode it."""
+        return self._read(lambda s: policies.effective_policies(s, creditor))
+
+    def set_reason_policy(
+        self, creditor: str, code: str, *, mandate_effect: str | None = None, max_retries: int | None = None,
+        opens_dispute: bool | None = None,
+    ) -> ReasonCode:
+        """Override one reason code for one creditor; unset fields keep the default."""
+        return self._write(
+            lambda s: policies.set_policy(
+                s, creditor, code, mandate_effect=mandate_effect, max_retries=max_retries, opens_dispute=opens_dispute,
+                clock=self.clock,
+            )
+        )  # fmt: skip
+
+    # -- API tokens ------------------------------------------------------------------------
+    def create_token(self, *, name: str, creditors: list[str], access: str) -> CreatedToken:
+        """A bearer token of the HTTP API; ``.token`` is the only time it is seen (its hash is kept)."""
+        return self._write(
+            lambda s: api_tokens.create_token(s, name=name, creditors=creditors, access=access, clock=self.clock)
+        )
+
+    def tokens(self) -> list[TokenView]:
+        """Every token, never its secret."""
+        return self._read(api_tokens.list_tokens)
+
+    def revoke_token(self, token_id: int) -> TokenView:
+        """Refuse a token from its next request on; revoking it again changes nothing."""
+        return self._write(lambda s: api_tokens.revoke_token(s, token_id, clock=self.clock))
 
     # -- reading ---------------------------------------------------------------------------
     def requests(

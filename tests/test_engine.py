@@ -82,3 +82,35 @@ def test_a_refused_bank_file_is_recorded_then_raised(tmp_path, database_url):
         with engine.session() as session:
             (row,) = session.scalars(select(ReturnFile)).all()
         assert row.status == "refused"
+
+
+def test_the_operations_the_commands_use_run_through_the_facade(tmp_path, database_url):
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "demo" / "october"
+    lines = tmp_path / "requests.jsonl"
+    with freeze_time("2026-11-20 09:00:00"), Engine.open(_config(tmp_path, database_url)) as engine:
+        loaded = engine.load(fixtures)
+        assert loaded.counts["creditors"].created >= 1
+        creditor = engine.requests().items[0].creditor_code
+        mandate = next(iter(engine.requests().items)).mandate_reference
+        lines.write_text(
+            f'{{"idempotency_key": "file-1", "creditor": "{creditor}", "mandate": "{mandate}", "amount": "3.00", "on_account": true}}\n'
+            f'{{"idempotency_key": "file-2", "creditor": "{creditor}", "mandate": "{mandate}", "amount": "3.001", "on_account": true}}\n'
+        )
+        with pytest.raises(engine_module.FileRejected):
+            engine.enqueue_file(lines)  # all or none: the good line is not applied either
+        partial = engine.enqueue_file(lines, skip_bad=True)
+        assert (partial.created, len(partial.bad)) == (1, 1)
+
+        made = engine.create_token(name="billing", creditors=[creditor], access="write")
+        assert made.token.startswith("sek_")
+        assert [view.name for view in engine.tokens()] == ["billing"]
+        assert engine.revoke_token(made.view.id).revoked_at is not None
+
+        assert engine.return_exceptions() == []
+        policy = engine.set_reason_policy(creditor, "AM04", max_retries=0)
+        assert policy.max_retries == 0
+        assert ("AM04", True) in [(p.code, overridden) for p, overridden in engine.reason_policies(creditor)]
+        with pytest.raises(errors.NotFound):
+            engine.approve_batch(999_999, actor="ops")
+        with pytest.raises(errors.NotFound):
+            engine.resolve_exception(999_999, resolution="ignored")

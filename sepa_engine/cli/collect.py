@@ -21,7 +21,6 @@ from sepa_engine.domain.statuses import BatchStatus
 from sepa_engine.engine import Engine
 from sepa_engine.exit_codes import ExitCode
 from sepa_engine.services import views
-from sepa_engine.services.approval import approve_batch
 from sepa_engine.services.collection import CollectionReport
 
 batches_app = typer.Typer(help="Files written for the bank.", no_args_is_help=True)
@@ -341,9 +340,9 @@ def batch_approve(
     kept for audit and its debits re-dated into a new held file, named in the message); 5 when the file could not be moved (the batch stays held).
     """
     actor = by if by is not None else getpass.getuser()
-    with context.database(config) as (settings, db):
+    with context.engine(config) as engine:
         try:
-            approval = approve_batch(db, settings, SystemClock(), batch_id, actor=actor)
+            approval = engine.approve_batch(batch_id, actor=actor)
         except (errors.NotFound, errors.InvalidFormat) as exc:
             context.fail(exc, ExitCode.INVALID)
         except errors.SepaEngineError as exc:

@@ -22,7 +22,6 @@ from sepa_engine import errors, private_files
 from sepa_engine.cli import context
 from sepa_engine.cli.context import ConfigOption, JsonOption
 from sepa_engine.cli.main import app
-from sepa_engine.clock import SystemClock
 from sepa_engine.exit_codes import ExitCode
 from sepa_engine.services import file_enqueue
 
@@ -41,12 +40,9 @@ def enqueue(
     if skip_bad and rejects is not None and rejects.exists():
         # Refused before anything is applied: the rejects file is never written over.
         context.fail(errors.InvalidFormat("--rejects", str(rejects), "already exists: it is never overwritten; name a new file"), ExitCode.USAGE)
-    with context.handled(), context.database(config) as (_settings, db):
+    with context.handled(), context.engine(config) as engine:
         try:
-            with db.transaction() as session:
-                report = file_enqueue.enqueue_file(
-                    session, file, fmt=fmt, creditor=creditor, skip_bad=skip_bad, clock=SystemClock()
-                )
+            report = engine.enqueue_file(file, fmt=fmt, creditor=creditor, skip_bad=skip_bad)
         except file_enqueue.FileRejected as failure:
             _report(failure.report, as_json, applied=False, rejects_path=None)
             raise typer.Exit(int(ExitCode.INVALID)) from None

@@ -56,10 +56,10 @@ def load(
     as_json: bool = JsonOption,
 ) -> None:
     """Load upstream records from DIR in one transaction: everything or, if any record is bad, nothing."""
-    with context.handled(), context.database(config) as (_settings, db):
+    with context.handled(), context.engine(config) as engine:
         try:
-            with db.transaction() as session, progress.bar(f"Loading {directory.name}") as shown:
-                report = loading.load_directory(session, directory, clock=SystemClock(), progress=shown)
+            with progress.bar(f"Loading {directory.name}") as shown:
+                report = engine.load(directory, progress=shown)
         except loading.LoadFailed as failure:
             _load_failed(failure, as_json)
     context.render({"loaded": True, **report.to_dict()}, as_json, lambda: _draw_report(report))

@@ -20,7 +20,6 @@ from sepa_engine.cli.returns import returns_app
 from sepa_engine.clock import SystemClock
 from sepa_engine.engine import Engine
 from sepa_engine.exit_codes import ExitCode
-from sepa_engine.services import reconciliation, return_exceptions
 
 exceptions_app = typer.Typer(help="Bank records the reconciliation could not apply by itself.", no_args_is_help=True)
 returns_app.add_typer(exceptions_app, name="exceptions")
@@ -36,9 +35,7 @@ def reconcile(
     """Apply bank status reports and return files to the ledger."""
     worst = ExitCode.OK
     documents: list[dict[str, object]] = []
-    clock = SystemClock()
-    with context.database(config) as (settings, db):
-        engine = Engine(settings, database=db, clock=clock)
+    with context.engine(config) as engine:
         for path in files:
             outcome, code = reconcile_one(engine, path, strict=strict)
             documents.append(outcome)
@@ -82,9 +79,8 @@ def list_exceptions(
     config: Annotated[str | None, typer.Option("--config", help="Configuration file (TOML).")] = None,
 ) -> None:
     """The exceptions queue (open ones unless --all)."""
-    with context.handled(), context.database(config) as (_settings, db), db.reader() as session:
-        views = return_exceptions.list_exceptions(session, status=None if all_ else reconciliation.ExceptionStatus.OPEN)
-        documents = [view.to_dict() for view in views]
+    with context.handled(), context.engine(config) as engine:
+        documents = [view.to_dict() for view in engine.return_exceptions(include_resolved=all_)]
 
     def draw() -> None:
         rows = [(d["id"], d["status"], d["end_to_end_id"], d["record"].get("kind"), d["record"].get("amount"),
@@ -104,8 +100,8 @@ def resolve(
     config: Annotated[str | None, typer.Option("--config", help="Configuration file (TOML).")] = None,
 ) -> None:
     """Close an exception, applying its record to a debit or ignoring it."""
-    with context.handled(), context.database(config) as (_settings, db), db.transaction() as session:
-        view = return_exceptions.resolve_exception(session, exception_id, resolution=as_, note=note, clock=SystemClock())
+    with context.handled(), context.engine(config) as engine:
+        view = engine.resolve_exception(exception_id, resolution=as_, note=note)
     context.render(view.to_dict(), as_json, lambda: context.stdout.print(f"exception {view.id} resolved: {view.resolution}"))
 
 
@@ -120,10 +116,8 @@ def policy_show(
     config: str = context.ConfigOption,
 ) -> None:
     """The reason-code policy in force for a creditor (defaults and its overrides)."""
-    from sepa_engine.services import policies
-
-    with context.handled(), context.database(config) as (_settings, db), db.reader() as session:
-        rows = policies.effective_policies(session, creditor)
+    with context.handled(), context.engine(config) as engine:
+        rows = engine.reason_policies(creditor)
     document = [
         {"code": p.code, "meaning": p.meaning, "mandate_effect": p.mandate_effect.value, "max_retries": p.max_retries,
          "opens_dispute": p.opens_dispute, "overridden": overridden}
@@ -146,12 +140,9 @@ def policy_set(
     config: str = context.ConfigOption,
 ) -> None:
     """Override one reason code's policy for one creditor."""
-    from sepa_engine.clock import SystemClock
-    from sepa_engine.services import policies
-
-    with context.handled(), context.database(config) as (_settings, db), db.transaction() as session:
-        policy = policies.set_policy(session, creditor, code, mandate_effect=effect, max_retries=max_retries,
-                                     opens_dispute=dispute, clock=SystemClock())
+    with context.handled(), context.engine(config) as engine:
+        policy = engine.set_reason_policy(creditor, code, mandate_effect=effect, max_retries=max_retries,
+                                          opens_dispute=dispute)
     document = {"creditor": creditor, "code": policy.code, "mandate_effect": policy.mandate_effect.value,
                 "max_retries": policy.max_retries, "opens_dispute": policy.opens_dispute}
     context.render(document, as_json, lambda: context.stdout.print(
@@ -165,7 +156,6 @@ def import_inbox_command(
     config: str = context.ConfigOption,
 ) -> None:
     """Reconcile every new file in the inbox (paths.inbox_dir); move each to processed/ or failed/."""
-    from sepa_engine.clock import SystemClock
     from sepa_engine.jobs.returns_inbox import import_inbox
 
     with context.handled(), context.database(config) as (settings, db):

@@ -11,7 +11,6 @@ from sepa_engine import errors
 from sepa_engine.cli import context
 from sepa_engine.cli.context import ConfigOption, JsonOption
 from sepa_engine.cli.main import app
-from sepa_engine.clock import SystemClock
 from sepa_engine.exit_codes import ExitCode
 from sepa_engine.services import api_tokens
 
@@ -31,8 +30,8 @@ def create(
     if access not in api_tokens.ACCESS:
         # A bad argument (64), caught before the ledger is opened, like the parser's own.
         context.fail(errors.InvalidFormat("--access", access, "must be one of read, write"), ExitCode.USAGE)
-    with context.handled(), context.database(config) as (_settings, db), db.transaction() as session:
-        made = api_tokens.create_token(session, name=name, creditors=creditor, access=access, clock=SystemClock())
+    with context.handled(), context.engine(config) as engine:
+        made = engine.create_token(name=name, creditors=creditor, access=access)
     document = {**made.view.to_dict(), "token": made.token}
 
     def draw() -> None:
@@ -49,8 +48,8 @@ def create(
 @tokens_app.command("list")
 def list_(config: str | None = ConfigOption, as_json: bool = JsonOption) -> None:
     """Every token: id, prefix, name, creditors, access, created, revoked (never the token)."""
-    with context.handled(), context.database(config) as (_settings, db), db.reader() as session:
-        views = api_tokens.list_tokens(session)
+    with context.handled(), context.engine(config) as engine:
+        views = engine.tokens()
     rows = [
         (v.id, v.prefix + "…", v.name, ", ".join(v.creditors), v.access, v.created_at.isoformat(timespec="seconds"),
          v.revoked_at.isoformat(timespec="seconds") if v.revoked_at else None)
@@ -70,8 +69,8 @@ def revoke(
     as_json: bool = JsonOption,
 ) -> None:
     """Revoke a token: refused from its next request on. Revoking it again changes nothing."""
-    with context.handled(), context.database(config) as (_settings, db), db.transaction() as session:
-        view = api_tokens.revoke_token(session, token_id, clock=SystemClock())
+    with context.handled(), context.engine(config) as engine:
+        view = engine.revoke_token(token_id)
     context.render(view.to_dict(), as_json, lambda: context.stdout.print(
         f"token {view.id} ({view.name}) revoked at {view.revoked_at.isoformat() if view.revoked_at else ''}",
         markup=False, highlight=False))
