@@ -76,28 +76,10 @@ def enqueue_requests(
     origin: Origin = Origin.UPSTREAM,
 ) -> BatchResult:
     """Enqueue ``items`` for one creditor; an input error names its item (``items[3]``)."""
-    return _enqueue(session, creditor_code, items, clock=clock, chunk_size=chunk_size, origin=origin, locate=True)
+    return enqueue(session, creditor_code, items, clock=clock, chunk_size=chunk_size, origin=origin, locate=True)
 
 
-def enqueue_one(
-    session: Session,
-    creditor_code: str,
-    data: DebitRequestInput,
-    *,
-    idempotency_key: str,
-    clock: Clock,
-    origin: Origin = Origin.UPSTREAM,
-    admitted: Admitted | None = None,
-) -> single.RequestResult:
-    """``registry.enqueue_request``: a batch of one, so that one request and a million meet
-    the same checks, the same gate and the same writer. ``admitted`` is a retry's verdict,
-    given beforehand (``debit_gate.admit_retries``)."""
-    result = _enqueue(session, creditor_code, [EnqueueItem(idempotency_key, data)], clock=clock, chunk_size=1,
-                      origin=origin, locate=False, admitted=admitted)
-    return result.results[0]
-
-
-def _enqueue(
+def enqueue(
     session: Session,
     creditor_code: str,
     items: Iterable[EnqueueItem],
@@ -108,6 +90,10 @@ def _enqueue(
     locate: bool,
     admitted: Admitted | None = None,
 ) -> BatchResult:
+    """The one enqueue core, behind ``enqueue_requests`` and ``registry.enqueue_request`` (a
+    batch of one): the same checks, gate, writer and answers for one request and a million.
+    ``locate`` names the item (``items[3]``) in errors; ``admitted`` is a retry's verdict,
+    given beforehand (``debit_gate.admit_retries``)."""
     creditor = single._creditor(session, creditor_code)
     default_date = calendar.add_target_days(business_today(clock, creditor.timezone), 1)
     share_lock = session.get_bind().dialect.name == "postgresql"

@@ -508,15 +508,16 @@ def enqueue_request(
     stored and returned with its problem (MD01), and the collection run refuses it, so
     upstream's request is never lost and its refusal shows in the review.
 
-    One request is a batch of one (``batch_enqueue.enqueue_one``): the checks, the gate and
-    the writer are written once for every door.
+    One request is a batch of one (``batch_enqueue.enqueue``): the checks, the gate and the
+    writer are written once for every door.
     """
     # Imported here: batch_enqueue builds on this module's checks and results.
     from sepa_engine.services import batch_enqueue
 
-    return batch_enqueue.enqueue_one(
-        session, creditor_code, data, idempotency_key=idempotency_key, clock=clock, origin=origin, admitted=admitted
-    )
+    item = batch_enqueue.EnqueueItem(idempotency_key, data)
+    result = batch_enqueue.enqueue(session, creditor_code, [item], clock=clock, chunk_size=1, origin=origin,
+                                   locate=False, admitted=admitted)
+    return result.results[0]
 
 
 def end_to_end_id(creditor_code: str, request_id: int) -> str:
