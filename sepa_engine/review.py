@@ -242,8 +242,9 @@ def refusal_reason(refusal: Refusal) -> str:
     return reason
 
 
-def amendment_changes(amended: AmendedDebit) -> list[str]:
-    """What changed since the bank last saw the mandate, one phrase per change."""
+def amendment_changes(amended: AmendedDebit, creditor_identifier: str = "") -> list[str]:
+    """What changed since the bank last saw the mandate, one phrase per change, old -> new
+    (``creditor_identifier``: the one this file carries, the new one of such a change)."""
     changes: list[str] = []
     if amended.original_mandate_reference:
         changes.append(f"mandate reference {amended.original_mandate_reference} -> {amended.debit.mandate_reference}")
@@ -257,7 +258,8 @@ def amendment_changes(amended: AmendedDebit) -> list[str]:
         else:
             changes.append(f"new debtor bank (SMNDA), IBAN now {now}")
     if amended.original_creditor_identifier:
-        changes.append(f"creditor identifier {amended.original_creditor_identifier} -> (this file's)")
+        now_used = creditor_identifier or "(this file's)"
+        changes.append(f"creditor identifier {amended.original_creditor_identifier} -> {now_used}")
     return changes
 
 
@@ -322,7 +324,7 @@ def render_text(review: Review) -> str:
     lines += ["", f"amendments: {review.amended_total}"]
     for amended in review.amended:
         lines.append(f"{_debit_line(amended.debit)}")
-        lines += [f"      {change}" for change in amendment_changes(amended)]
+        lines += [f"      {change}" for change in amendment_changes(amended, review.creditor_identifier)]
     lines += _more_line(len(review.amended), review.amended_total)
 
     by_code = ", ".join(f"{code or '-'} {n}" for code, n in review.refused_by_code)

@@ -86,7 +86,7 @@ def render_html(review: Review) -> str:
     groups.append([f"<strong>{_e(review.creditor_code)}</strong>", "<strong>total</strong>", "",
                    f"<strong>{_e(review.totals_count)}</strong>", f"<strong>{_e(format_cents(review.totals_sum_cents))}</strong>"])
     amendments = [
-        _debit_cells(a.debit) + ["<br>".join(_e(change) for change in amendment_changes(a))] for a in review.amended
+        _debit_cells(a.debit) + ["<br>".join(_e(change) for change in amendment_changes(a, review.creditor_identifier))] for a in review.amended
     ]
     refusals = [
         [f"<code>{_e(r.end_to_end_id)}</code>", _e(format_cents(r.amount_cents)), _e(r.debtor_name), _e(r.mandate_reference),

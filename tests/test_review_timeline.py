@@ -198,3 +198,17 @@ def test_returns_join_the_timeline_with_their_reason_codes_and_amounts(db, tmp_p
     assert line in text, text
     assert f"{answers.camt054_path.name}: 3 settled (credited)" in text
     assert "file acknowledged" in text  # the pain.002.001.10's ACCP
+
+
+def test_a_change_of_creditor_identifier_shows_the_old_and_the_new_one(db, tmp_path):
+    # The amendment line said "-> (this file's)" instead of the new identifier.
+    chosen = Settings(database_url=db.url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
+    creditor = ledger.creditor(db)
+    mandate = ledger.mandate(db, creditor, reference="RUM-MOVED", first_collected_on=dt.date(2026, 10, 5),
+                             last_collected_on=dt.date(2026, 10, 5), presented_creditor_identifier="DE98ZZZ09999999999")
+    ledger.request(db, creditor, mandate, 3_000)
+    (file,) = run_collection(db, chosen, FixedClock(COLLECTED), SequentialIds("CID")).files
+    for document in (summary_path(file.path).read_text(), html_path(file.path).read_text()):
+        assert "creditor identifier DE98ZZZ09999999999 -&gt; FR72ZZZ123456" in document or (
+            "creditor identifier DE98ZZZ09999999999 -> FR72ZZZ123456" in document
+        ), document
