@@ -1,11 +1,12 @@
 """Reconciliation workload: a camt.054 of N returns applied to a ledger of published debits.
 
-Set-up (not timed): a SQLite ledger of ``ledger`` debits already at the bank (published
-batches of 100,000, blocks of 50,000, status ``submitted``, each with its mandate, debtor
-account and booked payment, as a collection run leaves them), then a camt.054.001.02
-notification of ``count`` returns about debits spread over every batch. The ledger is
-seeded once per size and copied for each run, so the 10,000 and 100,000 runs start from
-the same bytes.
+Set-up (not timed): a ledger of ``ledger`` debits already at the bank (published batches of
+100,000, blocks of 50,000, status ``submitted``, each with its mandate, debtor account and
+booked payment, as a collection run leaves them), then a camt.054.001.02 notification of
+``count`` returns about debits spread over every batch. The ledger is seeded once per size
+as a template (a SQLite file in the workdir; a PostgreSQL database named after the size and
+the migration head, vacuumed and analysed) by bulk loads, not through the collection run,
+and copied for each run, so every run starts from the same rows.
 
 Timed: ``reconcile_file`` in one transaction, and its commit.
 
@@ -15,14 +16,20 @@ enqueued), some hard (AC04, MD01: the mandate is blocked), a few MD06 refunds.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
 
 from bench.ledger import T0, account_rows, mandate_row
 from sepa_engine.clock import FixedClock
@@ -69,7 +76,11 @@ def end_to_end_id(i: int) -> str:
 
 
 def seed_published(db: Database, count: int) -> None:
-    """``count`` debits at the bank: published batches, blocks, requests and their payments."""
+    """``count`` debits at the bank: published batches, blocks, requests and their payments.
+
+    Not through a collection run (that is its own workload): the big tables are loaded in
+    one transaction, by COPY on PostgreSQL and by the driver's executemany on SQLite, a chunk
+    of rows at a time, so a ledger of 1,000,000 debits is seeded in about a minute."""
     batches = (count + PER_BATCH - 1) // PER_BATCH
     with db.transaction() as s:
         s.execute(insert(Creditor).values(
@@ -98,28 +109,73 @@ def seed_published(db: Database, count: int) -> None:
                 payment_info_id=payment_info_id(k + 1), collection_date=COLLECTED, sequence_type="RCUR",
                 local_instrument="CORE", creditor_iban=CREDITOR_IBAN, count=len(ids), sum_cents=sum(amount(i) for i in ids),
             ))
-    for start in range(0, count, CHUNK):
-        ids = range(start + 1, min(start + CHUNK, count) + 1)
-        with db.transaction() as s:
-            s.execute(insert(DebtorAccount), account_rows(ids))
-            s.execute(insert(Mandate), [
-                {**mandate_row(i), "first_collected_on": dt.date(2025, 2, 5), "last_collected_on": COLLECTED,
-                 "presented_creditor_identifier": "FR72ZZZ123456"}
-                for i in ids])
-            s.execute(insert(DebitRequest), [
-                {"id": i, "creditor_id": 1, "mandate_id": i, "idempotency_key": f"k{i}", "content_hash": "x" * 64,
-                 "end_to_end_id": end_to_end_id(i), "amount_cents": amount(i),
-                 "remittance": f"Loyer novembre 2026 {i}", "requested_date": COLLECTED, "final": False,
-                 "status": "submitted", "status_changed_at": PUBLISHED, "created_at": T0, "attempt": 1,
-                 "amend_new_debtor_agent": False, "run_id": 1, "batch_id": (i - 1) // PER_BATCH + 1,
-                 "block_id": (i - 1) // PER_BLOCK + 1, "collection_date": COLLECTED, "sequence_type": "RCUR"}
-                for i in ids])
-            # The collection run books each published debit as a payment on its account.
-            s.execute(insert(LedgerEntry), [
-                {"creditor_id": 1, "debtor_account_id": i, "kind": "payment", "document_number": end_to_end_id(i),
-                 "issue_date": COLLECTED, "amount_cents": amount(i), "label": f"Loyer novembre 2026 {i}",
-                 "debit_request_id": i, "created_at": PUBLISHED}
-                for i in ids])
+        chunks = [range(start + 1, min(start + CHUNK, count) + 1) for start in range(0, count, CHUNK)]
+        # Parents before children, each table whole: the foreign keys hold at every row.
+        load(s, DebtorAccount, (account_rows(ids) for ids in chunks))
+        load(s, Mandate, ([
+            {**mandate_row(i), "first_collected_on": dt.date(2025, 2, 5), "last_collected_on": COLLECTED,
+             "presented_creditor_identifier": "FR72ZZZ123456"}
+            for i in ids] for ids in chunks))
+        load(s, DebitRequest, ([
+            {"id": i, "creditor_id": 1, "mandate_id": i, "idempotency_key": f"k{i}", "content_hash": "x" * 64,
+             "end_to_end_id": end_to_end_id(i), "amount_cents": amount(i),
+             "remittance": f"Loyer novembre 2026 {i}", "requested_date": COLLECTED, "final": False,
+             "status": "submitted", "status_changed_at": PUBLISHED, "created_at": T0, "attempt": 1,
+             "amend_new_debtor_agent": False, "run_id": 1, "batch_id": (i - 1) // PER_BATCH + 1,
+             "block_id": (i - 1) // PER_BLOCK + 1, "collection_date": COLLECTED, "sequence_type": "RCUR"}
+            for i in ids] for ids in chunks))
+        # The collection run books each published debit as a payment on its account.
+        load(s, LedgerEntry, ([
+            {"id": i, "creditor_id": 1, "debtor_account_id": i, "kind": "payment", "document_number": end_to_end_id(i),
+             "issue_date": COLLECTED, "amount_cents": amount(i), "label": f"Loyer novembre 2026 {i}",
+             "debit_request_id": i, "created_at": PUBLISHED}
+            for i in ids] for ids in chunks))
+
+
+def load(session: Session, model: type, chunks: Iterable[list[dict[str, Any]]]) -> None:
+    """Insert the rows of every chunk into ``model``'s table, in the session's transaction.
+
+    PostgreSQL: one COPY for the whole table. SQLite: one executemany per chunk, the values
+    through the columns' bind processors. A column the rows leave out gets its scalar
+    default, as the ORM would give it."""
+    table = model.__table__  # type: ignore[attr-defined]
+    connection = session.connection()
+    dialect = connection.dialect
+    copy = None
+    names: list[str] = []
+    processors: list[Any] = []
+    with contextlib.ExitStack() as stack:
+        for rows in chunks:
+            if not rows:
+                continue
+            if not names:
+                given = list(rows[0])
+                defaults = {c.name: c.default.arg for c in table.c if c.default is not None and c.name not in given}
+                if any(callable(value) for value in defaults.values()):
+                    raise SystemExit(f"{table.name}: a computed default the seed does not give")
+                names = given + list(defaults)
+                fixed = tuple(defaults.values())
+                processors = [table.c[name].type.bind_processor(dialect) for name in names]
+                columns = ", ".join(f'"{name}"' for name in names)
+                if dialect.name == "postgresql":
+                    cursor = stack.enter_context(connection.connection.driver_connection.cursor())
+                    copy = stack.enter_context(cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN'))
+                else:
+                    marks = ", ".join("?" * len(names))
+                    statement = f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})'
+            lines = []
+            for row in rows:
+                values = [row[name] for name in given]
+                values.extend(fixed)
+                lines.append(tuple(
+                    value if process is None or value is None else process(value)
+                    for value, process in zip(values, processors, strict=True)
+                ))
+            if copy is not None:
+                for line in lines:
+                    copy.write_row(line)
+            else:
+                connection.exec_driver_sql(statement, lines)
 
 
 def write_returns(path: Path, count: int, ledger: int) -> None:
@@ -174,6 +230,74 @@ def seeded(workdir: Path, ledger: int) -> Path:
     return template
 
 
+def seeded_postgresql(ledger: int) -> str:
+    """A PostgreSQL template database of ``ledger`` published debits, made once per size and
+    schema (its name carries the migration head), vacuumed and analysed as a ledger in
+    service would be. Each run copies it (``CREATE DATABASE ... TEMPLATE``), in seconds.
+
+    Seeded in a process of its own, as the SQLite template is."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(migrate._config()).get_current_head()
+    name = f"sepa_bench_reconcile_{ledger}_{head}"
+    admin = _admin()
+    with admin.connect() as conn:
+        found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+    admin.dispose()
+    if not found:
+        subprocess.run([sys.executable, "-m", "bench.returns", "seed-postgresql", str(ledger), name], check=True)
+    return name
+
+
+def _admin() -> Engine:
+    from bench.ledger import PG_SERVER
+
+    return create_engine(make_url(PG_SERVER).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+
+
+def _url(name: str) -> str:
+    from bench.ledger import PG_SERVER
+
+    return str(make_url(PG_SERVER).set(database=name))
+
+
+def _seed_postgresql_template(ledger: int, name: str) -> None:
+    from bench.ledger import advance_sequences, drop
+
+    part = f"{name}_part"
+    drop(_url(part))
+    admin = _admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{part}"'))
+    try:
+        db = Database(_url(part))
+        migrate.upgrade(db)
+        seed_published(db, ledger)
+        advance_sequences(db)
+        db.dispose()
+        tuned = create_engine(make_url(_url(part)).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+        with tuned.connect() as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+        tuned.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{part}" RENAME TO "{name}"'))
+    except BaseException:
+        drop(_url(part))
+        raise
+    finally:
+        admin.dispose()
+
+
+def copy_of(template: str) -> str:
+    """A fresh database copied from ``template``; its URL."""
+    name = f"sepa_bench_{uuid.uuid4().hex[:8]}"
+    admin = _admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    admin.dispose()
+    return _url(name)
+
+
 def _seed_template(ledger: int, workdir: Path) -> None:
     template = workdir / f"reconcile-ledger-{ledger}.db"
     part = template.with_suffix(".part")
@@ -188,9 +312,9 @@ def _seed_template(ledger: int, workdir: Path) -> None:
 def reconcile(count: int, workdir: Path, ledger: int, backend: str = "sqlite") -> float:
     """Reconcile ``count`` returns into ``ledger`` debits; the seconds of the reconciliation.
 
-    SQLite copies a template seeded once per size; PostgreSQL seeds a fresh database (not
-    timed) and drops it afterwards."""
-    from bench.ledger import advance_sequences, database_for, drop
+    Both backends copy a template ledger seeded once per size (not timed); the copy is
+    dropped afterwards."""
+    from bench.ledger import drop
     from sepa_engine import logs
     from sepa_engine.services.reconciliation import reconcile_file
 
@@ -203,12 +327,7 @@ def reconcile(count: int, workdir: Path, ledger: int, backend: str = "sqlite") -
         shutil.copyfile(template, database)
         url = f"sqlite:///{database}"
     else:
-        url = database_for(backend, workdir)
-        seeding = Database(url)
-        migrate.upgrade(seeding)
-        seed_published(seeding, ledger)
-        advance_sequences(seeding)
-        seeding.dispose()
+        url = copy_of(seeded_postgresql(ledger))
     returns = workdir / f"returns-{count}-{ledger}.xml"
     write_returns(returns, count, ledger)
     db = Database(url)
@@ -231,6 +350,9 @@ def reconcile(count: int, workdir: Path, ledger: int, backend: str = "sqlite") -
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["seed"] or len(sys.argv) != 4:
-        raise SystemExit("usage: python -m bench.returns seed <ledger> <workdir>")
-    _seed_template(int(sys.argv[2]), Path(sys.argv[3]))
+    if sys.argv[1:2] == ["seed"] and len(sys.argv) == 4:
+        _seed_template(int(sys.argv[2]), Path(sys.argv[3]))
+    elif sys.argv[1:2] == ["seed-postgresql"] and len(sys.argv) == 4:
+        _seed_postgresql_template(int(sys.argv[2]), sys.argv[3])
+    else:
+        raise SystemExit("usage: python -m bench.returns seed <ledger> <workdir> | seed-postgresql <ledger> <name>")
