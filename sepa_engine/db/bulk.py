@@ -15,14 +15,30 @@ keeps its executemany (no network round trip per row there): callers choose by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
-from sqlalchemy import Table, text
+from sqlalchemy import ColumnElement, Table, any_, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 
 def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def one_of(session: Session, column: Any, values: Collection[object]) -> ColumnElement[bool]:
+    """``column IN values`` for a chunk's thousands of keys.
+
+    PostgreSQL: ``column = ANY(:array)``, one parameter. An expanding IN renders a
+    placeholder per value, which SQLAlchemy then formats and psycopg parses again on every
+    statement: with 2,000 keys a statement, that was a fifth of a reconciliation's time on
+    the client (cProfile, 100,000 returns). SQLite keeps IN, whose plan searches the index
+    once per value."""
+    ordered = sorted(values)  # type: ignore[type-var]
+    if is_postgresql(session):
+        return column == any_(bindparam(None, ordered, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(ordered)  # type: ignore[no-any-return]
 
 
 def _arrays(session: Session, table: Table, names: Sequence[str]) -> str:

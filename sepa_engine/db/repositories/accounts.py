@@ -616,7 +616,7 @@ def accounts_of_mandates(session: Session, creditor_id: int, mandate_ids: Iterab
     if not wanted:
         return {}
     # The creditor is checked on the rows (see gate_reads).
-    rows = session.execute(select(Mandate.id, Mandate.debtor_account_id, Mandate.creditor_id).where(Mandate.id.in_(wanted)))
+    rows = session.execute(select(Mandate.id, Mandate.debtor_account_id, Mandate.creditor_id).where(bulk.one_of(session, Mandate.id, wanted)))
     return {mandate_id: account_id for mandate_id, account_id, owner in rows if owner == creditor_id}
 
 
@@ -635,14 +635,14 @@ def gate_reads(session: Session, creditor_id: int, account_ids: Iterable[int]) -
         return reads
     for row in session.execute(
         select(DebtorAccount.id, DebtorAccount.reference, DebtorAccount.collection_mode, DebtorAccount.creditor_id).where(
-            DebtorAccount.id.in_(ids)
+            bulk.one_of(session, DebtorAccount.id, ids)
         )
     ):
         if row[3] == creditor_id:
             reads.accounts[row[0]] = GateAccountRow(row[0], row[1], row[2])
     for mandate_id, account_id, owner, status in session.execute(
         select(Mandate.id, Mandate.debtor_account_id, Mandate.creditor_id, Mandate.status).where(
-            Mandate.debtor_account_id.in_(ids)
+            bulk.one_of(session, Mandate.debtor_account_id, ids)
         )
     ):
         if owner == creditor_id and status != MandateStatus.SUPERSEDED.value:
@@ -652,7 +652,7 @@ def gate_reads(session: Session, creditor_id: int, account_ids: Iterable[int]) -
         select(DebitRequest.id, DebitRequest.amount_cents, DebitRequest.status, Mandate.debtor_account_id,
                DebitRequest.creditor_id)
         .join(Mandate, Mandate.id == DebitRequest.mandate_id)
-        .where(Mandate.debtor_account_id.in_(ids), DebitRequest.status.in_(IN_FLIGHT), ~booked)
+        .where(bulk.one_of(session, Mandate.debtor_account_id, ids), DebitRequest.status.in_(IN_FLIGHT), ~booked)
         .order_by(DebitRequest.id)
     ):
         if owner == creditor_id:
@@ -664,7 +664,7 @@ def gate_reads(session: Session, creditor_id: int, account_ids: Iterable[int]) -
             LedgerEntry.issue_date, LedgerEntry.amount_cents, LedgerEntry.debit_request_id, LedgerEntry.dispute_id,
             LedgerEntry.applies_to_id, LedgerEntry.creditor_id,
         )
-        .where(LedgerEntry.debtor_account_id.in_(ids))
+        .where(bulk.one_of(session, LedgerEntry.debtor_account_id, ids))
         .order_by(LedgerEntry.id)
     ):
         if entry.creditor_id == creditor_id:
@@ -673,7 +673,7 @@ def gate_reads(session: Session, creditor_id: int, account_ids: Iterable[int]) -
         select(RequestInvoice.debit_request_id, RequestInvoice.entry_id, RequestInvoice.amount_cents,
                LedgerEntry.debtor_account_id, RequestInvoice.creditor_id)
         .join(LedgerEntry, LedgerEntry.id == RequestInvoice.entry_id)
-        .where(LedgerEntry.debtor_account_id.in_(ids))
+        .where(bulk.one_of(session, LedgerEntry.debtor_account_id, ids))
         .order_by(RequestInvoice.debit_request_id, RequestInvoice.id)
     ):
         if owner == creditor_id:
@@ -683,7 +683,7 @@ def gate_reads(session: Session, creditor_id: int, account_ids: Iterable[int]) -
                DisputeInvoice.amount_cents, Dispute.debtor_account_id, Dispute.creditor_id)
         .join(DisputeInvoice, DisputeInvoice.dispute_id == Dispute.id)
         .join(LedgerEntry, LedgerEntry.id == DisputeInvoice.entry_id)
-        .where(Dispute.debtor_account_id.in_(ids))
+        .where(bulk.one_of(session, Dispute.debtor_account_id, ids))
         .order_by(Dispute.id, DisputeInvoice.id)
     ):
         if owner == creditor_id:
@@ -767,5 +767,5 @@ def pays_of_requests(session: Session, request_ids: Iterable[int]) -> dict[int, 
     wanted = sorted(set(request_ids))
     if not wanted:
         return {}
-    rows = session.execute(select(DebitRequest.id, DebitRequest.pays).where(DebitRequest.id.in_(wanted)))
+    rows = session.execute(select(DebitRequest.id, DebitRequest.pays).where(bulk.one_of(session, DebitRequest.id, wanted)))
     return {row[0]: row[1] for row in rows}

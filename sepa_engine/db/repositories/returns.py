@@ -234,7 +234,7 @@ _REQUEST_COLUMNS = (
 def request_rows_by_end_to_end_ids(session: Session, end_to_end_ids: Collection[str]) -> dict[str, RequestRow]:
     if not end_to_end_ids:
         return {}
-    query = select(*_REQUEST_COLUMNS).where(DebitRequest.end_to_end_id.in_(sorted(end_to_end_ids)))
+    query = select(*_REQUEST_COLUMNS).where(bulk.one_of(session, DebitRequest.end_to_end_id, end_to_end_ids))
     return {row[1]: RequestRow(*row) for row in _core(session).execute(query)}
 
 
@@ -256,7 +256,7 @@ def pending_request_rows(session: Session, mandate_ids: Collection[int], pending
     if not mandate_ids:
         return []
     query = select(*_REQUEST_COLUMNS).where(
-        DebitRequest.mandate_id.in_(sorted(mandate_ids)), DebitRequest.status == pending
+        bulk.one_of(session, DebitRequest.mandate_id, mandate_ids), DebitRequest.status == pending
     )
     return [RequestRow(*row) for row in _core(session).execute(query.order_by(DebitRequest.id))]
 
@@ -278,7 +278,7 @@ def applied_keys(session: Session, keys: Collection[str]) -> set[str]:
     """Those of ``keys`` an applied record already holds."""
     if not keys:
         return set()
-    query = select(AppliedReturn.natural_key).where(AppliedReturn.natural_key.in_(sorted(keys)))
+    query = select(AppliedReturn.natural_key).where(bulk.one_of(session, AppliedReturn.natural_key, keys))
     return set(_core(session).scalars(query))
 
 
@@ -301,7 +301,7 @@ def mandate_rows_for_update(session: Session, mandate_ids: Collection[int]) -> d
             Mandate.id, Mandate.reference, Mandate.status, Mandate.status_reason, Mandate.first_collected_on,
             Mandate.final_collected,
         )
-        .where(Mandate.id.in_(sorted(mandate_ids)))
+        .where(bulk.one_of(session, Mandate.id, mandate_ids))
         .order_by(Mandate.id)
         .with_for_update(of=Mandate)
     )
@@ -312,7 +312,7 @@ def requests_paying_invoices(session: Session, request_ids: Collection[int]) -> 
     """Those of the requests that paid at least one invoice."""
     if not request_ids:
         return set()
-    query = select(RequestInvoice.debit_request_id).where(RequestInvoice.debit_request_id.in_(sorted(request_ids)))
+    query = select(RequestInvoice.debit_request_id).where(bulk.one_of(session, RequestInvoice.debit_request_id, request_ids))
     return set(_core(session).scalars(query.distinct()))
 
 
@@ -410,13 +410,13 @@ def requests_with_prenotification(session: Session, request_ids: Collection[int]
     """Those of the requests that were pre-notified already."""
     if not request_ids:
         return set()
-    query = select(Prenotification.debit_request_id).where(Prenotification.debit_request_id.in_(sorted(request_ids)))
+    query = select(Prenotification.debit_request_id).where(bulk.one_of(session, Prenotification.debit_request_id, request_ids))
     return set(_core(session).execute(query).scalars())
 
 
 def mandate_accounts(session: Session, mandate_ids: Collection[int]) -> dict[int, tuple[int, str]]:
     """Mandate id -> (its debtor account id, its reference)."""
-    query = select(Mandate.id, Mandate.debtor_account_id, Mandate.reference).where(Mandate.id.in_(sorted(mandate_ids)))
+    query = select(Mandate.id, Mandate.debtor_account_id, Mandate.reference).where(bulk.one_of(session, Mandate.id, mandate_ids))
     return {row[0]: (row[1], row[2]) for row in _core(session).execute(query)}
 
 
@@ -454,7 +454,7 @@ def returned_debit_rows(
             DebitRequest.end_to_end_id, DebitRequest.status, booked,
         )
         .join(Mandate, Mandate.id == DebitRequest.mandate_id)
-        .where(DebitRequest.end_to_end_id.in_(sorted(end_to_end_ids)))
+        .where(bulk.one_of(session, DebitRequest.end_to_end_id, end_to_end_ids))
     )
     return {row[4]: ReturnedDebitRow(*row) for row in _core(session).execute(query) if row[1] == creditor_id}
 
@@ -464,7 +464,7 @@ def entry_hashes_by_keys(session: Session, creditor_id: int, keys: Collection[st
     if not keys:
         return {}
     query = select(LedgerEntry.idempotency_key, LedgerEntry.content_hash).where(
-        LedgerEntry.creditor_id == creditor_id, LedgerEntry.idempotency_key.in_(sorted(keys))
+        LedgerEntry.creditor_id == creditor_id, bulk.one_of(session, LedgerEntry.idempotency_key, keys)
     )
     # The IN filter leaves no NULL key. (dict() of the result itself would take it for a
     # mapping, as it has keys(): its rows are listed first.)
@@ -474,7 +474,7 @@ def entry_hashes_by_keys(session: Session, creditor_id: int, keys: Collection[st
 def lock_accounts(session: Session, account_ids: Collection[int]) -> None:
     """Row locks on the accounts (PostgreSQL), in id order; SQLite serialises writers anyway."""
     if account_ids and session.get_bind().dialect.name != "sqlite":
-        query = select(DebtorAccount.id).where(DebtorAccount.id.in_(sorted(account_ids))).order_by(DebtorAccount.id)
+        query = select(DebtorAccount.id).where(bulk.one_of(session, DebtorAccount.id, account_ids)).order_by(DebtorAccount.id)
         session.execute(query.with_for_update()).all()
 
 
