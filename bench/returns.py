@@ -4,9 +4,9 @@ Set-up (not timed): a ledger of ``ledger`` debits already at the bank (published
 100,000, blocks of 50,000, status ``submitted``, each with its mandate, debtor account and
 booked payment, as a collection run leaves them), then a camt.054.001.02 notification of
 ``count`` returns about debits spread over every batch. The ledger is seeded once per size
-as a template (a SQLite file in the workdir; a PostgreSQL database named after the size and
-the migration head, vacuumed and analysed) by bulk loads, not through the collection run,
-and copied for each run, so every run starts from the same rows.
+as a template (a SQLite file in the workdir; a PostgreSQL database named after the size,
+vacuumed and analysed) by bulk loads, not through the collection run, brought to the
+migration head before each run, and copied for it, so every run starts from the same rows.
 
 Timed: ``reconcile_file`` in one transaction, and its commit.
 
@@ -220,33 +220,26 @@ def _entry(n: int, i: int) -> str:
 
 
 def seeded(workdir: Path, ledger: int) -> Path:
-    """A migrated SQLite ledger of ``ledger`` published debits, made once per workdir and size.
-
-    Seeded in a process of its own, so that the workload's peak RSS is the reconciliation's.
-    """
+    """A SQLite ledger of ``ledger`` published debits, at the migration head (see ``_template``)."""
     template = workdir / f"reconcile-ledger-{ledger}.db"
-    if not template.exists():
-        subprocess.run([sys.executable, "-m", "bench.returns", "seed", str(ledger), str(workdir)], check=True)
+    _template("seed", str(ledger), str(workdir))
     return template
 
 
 def seeded_postgresql(ledger: int) -> str:
-    """A PostgreSQL template database of ``ledger`` published debits, made once per size and
-    schema (its name carries the migration head), vacuumed and analysed as a ledger in
-    service would be. Each run copies it (``CREATE DATABASE ... TEMPLATE``), in seconds.
-
-    Seeded in a process of its own, as the SQLite template is."""
-    from alembic.script import ScriptDirectory
-
-    head = ScriptDirectory.from_config(migrate._config()).get_current_head()
-    name = f"sepa_bench_reconcile_{ledger}_{head}"
-    admin = _admin()
-    with admin.connect() as conn:
-        found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
-    admin.dispose()
-    if not found:
-        subprocess.run([sys.executable, "-m", "bench.returns", "seed-postgresql", str(ledger), name], check=True)
+    """The name of a PostgreSQL template database of ``ledger`` published debits, vacuumed and
+    analysed as a ledger in service would be. Each run copies it (``CREATE DATABASE ...
+    TEMPLATE``), in seconds."""
+    name = f"sepa_bench_reconcile_{ledger}"
+    _template("seed-postgresql", str(ledger), name)
     return name
+
+
+def _template(*args: str) -> None:
+    """Seed a template once per size, or bring the one seeded before to the migration head
+    (a column added since costs a second, a seed minutes): in a process of its own, so
+    that the workload's peak RSS is the reconciliation's."""
+    subprocess.run([sys.executable, "-m", "bench.returns", *args], check=True)
 
 
 def _admin() -> Engine:
@@ -264,9 +257,17 @@ def _url(name: str) -> str:
 def _seed_postgresql_template(ledger: int, name: str) -> None:
     from bench.ledger import advance_sequences, drop
 
+    admin = _admin()
+    with admin.connect() as conn:
+        found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+    if found:
+        db = Database(_url(name))
+        migrate.upgrade(db)
+        db.dispose()
+        admin.dispose()
+        return
     part = f"{name}_part"
     drop(_url(part))
-    admin = _admin()
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{part}"'))
     try:
@@ -300,6 +301,11 @@ def copy_of(template: str) -> str:
 
 def _seed_template(ledger: int, workdir: Path) -> None:
     template = workdir / f"reconcile-ledger-{ledger}.db"
+    if template.exists():
+        db = Database(f"sqlite:///{template}")
+        migrate.upgrade(db)
+        db.dispose()  # the last connection checkpoints the WAL: the file is the whole ledger
+        return
     part = template.with_suffix(".part")
     part.unlink(missing_ok=True)
     db = Database(f"sqlite:///{part}")
