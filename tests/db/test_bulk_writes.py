@@ -68,3 +68,17 @@ def test_insert_entries_books_the_rows_and_a_second_payment_for_a_debit_is_refus
     with pytest.raises(IntegrityError):
         with db.transaction() as s:
             accounts_repo.insert_entries(s, [entry])
+
+
+def test_one_of_finds_the_rows_of_thousands_of_keys_integers_and_strings_on_both_backends(db):
+    from sepa_engine.db import bulk
+
+    creditor = ledger.creditor(db)
+    ids = ledger.many_requests(db, creditor, 3)
+    with db.reader() as s:
+        e2e = dict(s.execute(select(DebitRequest.id, DebitRequest.end_to_end_id)).all())
+        # Absent keys beside the present ones: a chunk asks about debits that may not exist.
+        by_id = s.scalars(select(DebitRequest.id).where(bulk.one_of(s, DebitRequest.id, {*ids[:2], *range(10**6, 10**6 + 3000)})))
+        by_text = s.scalars(select(DebitRequest.id).where(bulk.one_of(s, DebitRequest.end_to_end_id, [e2e[ids[2]], "NOT-OURS"])))
+        assert sorted(by_id) == ids[:2]
+        assert list(by_text) == [ids[2]]
