@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean fuzz
+.PHONY: install test lint demo bench clean fuzz schemas
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# schemas/*.json and schemas/accounts/*.json from the input models (services/inputs.py,
+# account_inputs.py); tests/services/test_input_models.py fails when they drift.
+schemas: install
+	$(PY) -m sepa_engine.services.input_schemas --write
 
 demo: install
 	@bash scripts/demo.sh

@@ -477,7 +477,7 @@ def pay_group(
                 code, sep, numbers = item.partition(":")
                 if not sep or not numbers:
                     raise errors.InvalidFormat("--select", item, "must be CREDITOR:INVOICE[,INVOICE...]")
-                selections.append(GroupSelection(code, tuple(n.strip() for n in numbers.split(",") if n.strip())))
+                selections.append(GroupSelection(creditor=code, invoices=tuple(n.strip() for n in numbers.split(",") if n.strip())))
             data = GroupPaymentInput(customer_reference=customer, selections=tuple(selections))
         result = _write(lambda s: on_demand.pay_across_creditors(s, data, idempotency_key=key, clock=SystemClock()), config)
 
@@ -526,7 +526,7 @@ def open_dispute(
             lines = []
             for item in invoice:
                 number, sep, amount = item.partition("=")
-                lines.append(DisputedInvoice(number, amount if sep else None))
+                lines.append(DisputedInvoice(number=number, amount=amount if sep else None))
             data = DisputeInput(reason=reason, invoices=tuple(lines))
         result = _write(lambda s: disputes.open_dispute(
             s, creditor, account, data, actor=actor, idempotency_key=key, clock=SystemClock()), config)

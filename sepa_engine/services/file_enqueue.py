@@ -2,14 +2,15 @@
 to HTTP: ``sepa-engine enqueue FILE``.
 
 * One request per line (JSONL) or row (CSV, with a header naming the columns), with the
-  fields of ``schemas/debit-request.schema.json``. ``creditor`` may be left out when the
+  fields of ``schemas/debit-request.schema.json``, checked by its model
+  (``inputs.DebitRequestRecord``). ``creditor`` may be left out when the
   command names one (``--creditor``); a line naming another creditor is bad.
 * Every line carries its ``idempotency_key`` (the schema requires it). It is the request's
   key in the ledger, so re-running the same file changes nothing, and a line edited
   without a new key is refused as a conflict instead of collecting twice. No key is
   derived from positions or file contents: a file re-cut or re-ordered upstream would
   otherwise enqueue again.
-* Every bad line is reported with its number, field and rule: the schema's problems, then
+* Every bad line is reported with its number, field and rule: the model's problems, then
   the engine's (unknown mandate, key reused with other content...). By default nothing
   is applied when any line is bad; with ``skip_bad`` the good lines are applied and the
   bad ones are returned for a rejects file.
@@ -28,18 +29,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from sepa_engine import errors, json_input, json_schemas
+from sepa_engine import errors, json_input
 from sepa_engine.clock import Clock
 from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.domain import text as text_rules
-from sepa_engine.services import batch_enqueue, registry
+from sepa_engine.services import batch_enqueue, input_errors, registry
 from sepa_engine.services.batch_enqueue import EnqueueItem
-from sepa_engine.services.inputs import DebitRequestInput
+from sepa_engine.services.inputs import DebitRequestInput, DebitRequestRecord, split_record
 
 FORMATS = ("jsonl", "csv")
-SCHEMA = "debit-request.schema.json"
 CHUNK = 1_000
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
@@ -222,7 +223,6 @@ def enqueue_file(
     chosen = detect_format(file, fmt)
     lines, bad, header = read_lines(text, chosen)
     report = FileReport(chosen, lines=len(lines), bad=bad, header=header)
-    validator = json_schemas.validator(SCHEMA)
     by_creditor: dict[str, list[tuple[Line, EnqueueItem]]] = {}
     for line in lines:
         if line.record is None:
@@ -230,31 +230,22 @@ def enqueue_file(
         if "__error__" in line.record:
             report.bad.append(BadLine(line.number, "line", str(line.record["__error__"]), "invalid_format"))
             continue
-        broken = text_rules.problems_in(line.record)
-        if broken:
-            # Before the schema: its messages quote the value, which may be unprintable.
-            report.bad.extend(BadLine(line.number, where, rule, errors.InvalidCharacters.code) for where, rule in broken)
-            continue
         record = dict(line.record)
         if creditor is not None:
             named = record.setdefault("creditor", creditor)
-            if named != creditor:
+            if isinstance(named, str) and text_rules.problem(named) is None and named != creditor:
                 report.bad.append(BadLine(line.number, "creditor", f"{named!r} is not the creditor given ({creditor})", "invalid_format"))
                 continue
-        found = sorted(validator.iter_errors(record), key=lambda e: (e.json_path, e.message))
-        if found:
+        try:
+            checked = DebitRequestRecord.model_validate(record)
+        except ValidationError as exc:
             report.bad.extend(
-                BadLine(line.number, e.json_path.removeprefix("$").removeprefix(".") or "line", e.message, f"schema.{e.validator}")
-                for e in found
+                BadLine(line.number, "line" if p.field == "document" else p.field, p.sentence(), p.code)
+                for p in input_errors.problems(exc)
             )
             continue
-        key = record.pop("idempotency_key")
-        code = record.pop("creditor")
-        try:
-            data = DebitRequestInput.from_mapping(record)
-        except errors.SepaEngineError as exc:
-            report.bad.append(_engine_bad(line.number, exc))
-            continue
+        outside, data = split_record(checked, DebitRequestInput)
+        key, code = outside["idempotency_key"], outside["creditor"]
         by_creditor.setdefault(code, []).append((line, EnqueueItem(key, data)))
     for code, items in by_creditor.items():
         for chunk in _chunks(items, CHUNK):

@@ -1,254 +1,378 @@
-"""What upstream sends to the registry: typed, immutable inputs.
+"""What upstream sends to the registry: one pydantic model per input, the only statement
+of the contract.
 
-Each input checks the *types* of its fields when it is built, so a wrong type is refused
-with the field's name before any service looks at it; rules on the values (lengths,
-checksums, known references) are the services' business. ``from_mapping`` builds an input
-from a JSON record: missing and unknown fields are refused by name, dates are read from
-ISO text.
+Each model is frozen and refuses unknown fields; its field types (``input_types``) carry
+the rules (type, length, pattern, text rules). The same model checks a ``load`` record, an
+``enqueue`` line, an HTTP body and a Python call, and is what ``schemas/*.json`` and the
+OpenAPI document are generated from (``input_schemas``). Rules that need the ledger
+(checksums, known references, a signature in the future) stay in the services.
 
-Field names in errors are the JSON names (``address.town``, ``signed_on``), so a message
-points at the same place in a file as in a Python call.
+A bad input raises ``input_errors.InputRefused`` (an ``errors.InvalidFormat``) naming the
+field by its JSON path (``address.town``, ``invoices[0]``), so a message points at the same
+place in a file as in a Python call. Models accept their fields by position too, in the
+order declared, as the dataclasses they replace did.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 from collections.abc import Mapping
-from decimal import Decimal
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sepa_engine import errors
-from sepa_engine.domain import text
+from sepa_engine.services import input_errors
+from sepa_engine.services.input_types import (
+    Amount,
+    BankProfile,
+    Bic,
+    BuildingNumber,
+    Code,
+    Country,
+    CreditorIdentifier,
+    DebtorName,
+    FirstCollectionPolicy,
+    Flag,
+    Iban,
+    IdempotencyKey,
+    Integer,
+    IsoDate,
+    LocalInstrument,
+    MandateKind,
+    Name,
+    Note,
+    Pain008Version,
+    Postcode,
+    Reference,
+    Remittance,
+    Resolution,
+    Street,
+    TimeOfDay,
+    TimeZoneName,
+    Town,
+)
 
-T = TypeVar("T", bound="_Input")
+
+def described(title: str, description: str, **schema: Any) -> ConfigDict:
+    """The configuration of an input model: frozen, no unknown field, and its schema's words
+    (``schema``: keywords of the whole document, e.g. ``minProperties``)."""
+    return ConfigDict(
+        frozen=True, extra="forbid", title=title, json_schema_extra={"description": description, **schema}
+    )
 
 
-class _Input:
-    """Shared construction from a JSON record (``from_mapping``) and type checks."""
+class InputModel(BaseModel):
+    """Construction by keyword or position, from a JSON record, with the project's errors."""
 
-    __slots__ = ()
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # field -> accepted types; None in the tuple means the field is optional.
-    _types: ClassVar[dict[str, tuple[type | None, ...]]] = {}
-    _dates: ClassVar[frozenset[str]] = frozenset()
-    _prefix: ClassVar[str] = ""
+    def __init__(self, *args: Any, **data: Any) -> None:
+        if args:
+            names = list(type(self).model_fields)
+            if len(args) > len(names):
+                raise errors.InvalidFormat(type(self).__name__, None, f"takes at most {len(names)} positional values")
+            data.update(zip(names, args, strict=False))
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise input_errors.refusal(exc) from None
 
-    def __post_init__(self) -> None:
-        for name, accepted in self._types.items():
-            _check_type(self._prefix + name, getattr(self, name), accepted)
+    # Tells pydantic this __init__ only adapts the call: validation (model_validate, nested
+    # models) builds instances without it, so errors stay pydantic's until refusal() words them.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes``, checked like a new input (``dataclasses.replace`` of old)."""
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self)(**{**values, **changes})
 
     @classmethod
-    def from_mapping(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
-        if not isinstance(data, Mapping):
-            raise errors.InvalidFormat(prefix.rstrip(".") or "record", _type_name(data), "must be an object")
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        for key in data:
-            if key not in names:
-                raise errors.InvalidFormat(prefix + str(key), None, "is not a known field")
-        values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-            required = field.default is dataclasses.MISSING
-            if field.name not in data:
-                if required:
-                    raise errors.InvalidFormat(prefix + field.name, None, "is required")
-                continue
-            value = data[field.name]
-            if field.name in cls._dates and isinstance(value, str):
-                value = _iso_date(prefix + field.name, value)
-            elif field.name == "address" and value is not None:
-                value = AddressInput.from_mapping(value, prefix + "address.")
-            values[field.name] = value
-        return cls(**values)
+    def from_mapping(cls, data: Mapping[str, Any], prefix: str = "", location: str | None = None) -> Self:
+        """The model of a decoded JSON record; errors name fields after ``prefix``."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise input_errors.refusal(exc, prefix, location) from None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class AddressInput(_Input):
-    country: str
-    town: str
-    street: str | None = None
-    building_number: str | None = None
-    postcode: str | None = None
-
-    _types: ClassVar[dict[str, tuple[type | None, ...]]] = {
-        "country": (str,),
-        "town": (str,),
-        "street": (str, None),
-        "building_number": (str, None),
-        "postcode": (str, None),
-    }
-    _prefix: ClassVar[str] = "address."
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class CreditorInput(_Input):
-    code: str
-    name: str
-    creditor_identifier: str
-    iban: str
-    bic: str | None = None
-    local_instrument: str = "CORE"
+class AddressInput(InputModel):
+    model_config = described(
+        "Postal address",
+        "A structured postal address of a creditor or a debtor, as written into pain.008 files (PstlAdr). Town and "
+        "country are required: structured addresses need both from November 2026. Free text is stored as sent and "
+        "transliterated to the SEPA character set when a file is written.",
+    )
+
+    country: Country = Field(description="ISO 3166-1 alpha-2 country code, two capital letters (Ctry).")
+    town: Town = Field(description="Town name (TwnNm), at most 35 characters.")
+    street: Street | None = Field(default=None, description="Street name (StrtNm), at most 70 characters.")
+    building_number: BuildingNumber | None = Field(default=None, description="Building number (BldgNb), at most 16 characters.")
+    postcode: Postcode | None = Field(default=None, description="Post code (PstCd), at most 16 characters.")
+
+
+class CreditorInput(InputModel):
+    model_config = described(
+        "Creditor",
+        "A creditor collecting by SEPA direct debit, with the settings of its bank. One record of creditors.json. "
+        "Creditors are configuration: a record whose IBAN, BIC or creditor identifier fails its checks is refused, "
+        "not stored.",
+    )
+
+    code: Code = Field(
+        description="Short name other records use to name this creditor: 1 to 32 characters among a-z, 0-9 and '-'; "
+        "'pending' is reserved (the outbox folder of files awaiting approval)."
+    )
+    name: Name = Field(description="Creditor name as the debtor's bank shows it (Cdtr/Nm), at most 70 characters.")
+    creditor_identifier: CreditorIdentifier = Field(
+        description="SEPA creditor identifier (ICS, AT-02) in compact form, e.g. FR72ZZZ123456; its check digits are verified."
+    )
+    iban: Iban = Field(
+        description="IBAN of the account the collections are credited to, compact (no spaces); its check digits and "
+        "SEPA country are verified."
+    )
+    bic: Bic | None = Field(default=None, description="BIC of the creditor's bank, 8 or 11 characters; optional in SEPA.")
+    local_instrument: LocalInstrument = Field(
+        default="CORE", description="SEPA scheme of the collections: CORE (consumers) or B2B."
+    )
     # The rules of the creditor's bank (domain/bank_profiles.py); version, lead time and
     # cut-off left out take the profile's defaults.
-    bank_profile: str = "epc"
-    pain008_version: str | None = None
-    lead_days: int | None = None
-    cutoff: str | None = None
-    timezone: str = "Europe/Paris"
-    max_per_file: int = 100_000
-    first_collection_policy: str = "frst"
-    requires_approval: bool = False
-    address: AddressInput | None = None
-    ultimate_creditor_name: str | None = None
-    ultimate_creditor_id: str | None = None
-
-    _types: ClassVar[dict[str, tuple[type | None, ...]]] = {
-        "code": (str,),
-        "name": (str,),
-        "creditor_identifier": (str,),
-        "iban": (str,),
-        "bic": (str, None),
-        "local_instrument": (str,),
-        "bank_profile": (str,),
-        "pain008_version": (str, None),
-        "lead_days": (int, None),
-        "cutoff": (str, None),
-        "timezone": (str,),
-        "max_per_file": (int,),
-        "first_collection_policy": (str,),
-        "requires_approval": (bool,),
-        "address": (AddressInput, None),
-        "ultimate_creditor_name": (str, None),
-        "ultimate_creditor_id": (str, None),
-    }
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class DebtorAccountInput(_Input):
-    reference: str
-    name: str
-    address: AddressInput | None = None
-
-    _types: ClassVar[dict[str, tuple[type | None, ...]]] = {
-        "reference": (str,),
-        "name": (str,),
-        "address": (AddressInput, None),
-    }
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class MandateInput(_Input):
-    reference: str
-    debtor_account: str
-    signed_on: dt.date
-    iban: str
-    bic: str | None = None
-    kind: str = "recurrent"
-    # Reference of the mandate this one replaces; without it, the debtor account's active
-    # mandate (if any) is the one replaced.
-    supersedes: str | None = None
-    # UltmtDbtr of every debit on this mandate: the party the debit is for when it is not
-    # the account holder (required in the file when the mandate names one).
-    ultimate_debtor_name: str | None = None
-    ultimate_debtor_id: str | None = None
-
-    _types: ClassVar[dict[str, tuple[type | None, ...]]] = {
-        "reference": (str,),
-        "debtor_account": (str,),
-        "signed_on": (dt.date,),
-        "iban": (str,),
-        "bic": (str, None),
-        "kind": (str,),
-        "supersedes": (str, None),
-        "ultimate_debtor_name": (str, None),
-        "ultimate_debtor_id": (str, None),
-    }
-    _dates: ClassVar[frozenset[str]] = frozenset({"signed_on"})
+    bank_profile: BankProfile = Field(
+        default="epc",
+        description="Rules of the creditor's bank (README, 'Bank profiles'): accepted pain.008 versions and their end "
+        "dates, address form, closing days beyond TARGET, default cut-off and lead time. Default epc.",
+    )
+    pain008_version: Pain008Version | None = Field(
+        default=None,
+        description="pain.008 version the creditor's bank accepts; default: the profile's default. A version the "
+        "profile no longer accepts is refused.",
+    )
+    lead_days: Integer | None = Field(
+        default=None, ge=1, le=30,
+        description="TARGET days between the day a file reaches the bank and the collection date (1 is the scheme "
+        "minimum); default: the profile's.",
+    )
+    cutoff: TimeOfDay | None = Field(
+        default=None,
+        description="Bank cut-off as wall-clock time HH:MM in the creditor's time zone; a file sent later counts as "
+        "sent the next TARGET day. Default: the profile's.",
+    )
+    timezone: TimeZoneName = Field(
+        default="Europe/Paris",
+        description="IANA time zone of the creditor's bank, e.g. Europe/Paris; business dates and the cut-off are read in it.",
+    )
+    max_per_file: Integer = Field(
+        default=100_000, ge=1, le=1_000_000, description="Most transactions in one pain.008 file for this creditor's bank."
+    )
+    first_collection_policy: FirstCollectionPolicy = Field(
+        default="frst",
+        description="Sequence type of the first collection of a recurrent mandate: frst (FRST) or rcur (RCUR, allowed "
+        "since November 2016).",
+    )
+    requires_approval: Flag = Field(
+        default=False,
+        description="When true, each file written for this creditor waits in outbox/pending/<code>/ until a person "
+        "runs `sepa-engine batch approve ID`; only then is it moved to the folder the bank transfer reads. Default false.",
+    )
+    address: AddressInput | None = Field(
+        default=None, description="Postal address of the creditor (required once a debtor is outside the EEA)."
+    )
+    ultimate_creditor_name: Name | None = Field(
+        default=None,
+        description="UltmtCdtr/Nm of every debit of this creditor unless the request names its own: the party the "
+        "creditor collects for (an owner, for a property manager).",
+    )
+    ultimate_creditor_id: Reference | None = Field(
+        default=None,
+        description="UltmtCdtr identifier (OrgId/Othr/Id), SEPA characters, at most 35; only with ultimate_creditor_name.",
+    )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class DebitRequestInput(_Input):
-    mandate: str
-    # Euros as text ("12.34") or Decimal; never float (see domain/money.py).
-    amount: str | Decimal
-    remittance: str | None = None
+class DebtorAccountInput(InputModel):
+    model_config = described(
+        "Debtor account", "A customer of a creditor, who signs mandates. One record of debtor-accounts.json."
+    )
+
+    reference: Reference = Field(
+        description="Customer number, unique per creditor; mandates name their debtor account by it."
+    )
+    name: DebtorName = Field(
+        description="Debtor name (Dbtr/Nm); stored as sent, transliterated to the SEPA set and cut to 70 characters in files."
+    )
+    address: AddressInput | None = Field(
+        default=None,
+        description="Postal address of the debtor; required by the scheme for accounts in SEPA countries outside the "
+        "EEA (CH, GB, MC...).",
+    )
+
+
+class MandateInput(InputModel):
+    model_config = described(
+        "Mandate",
+        "A SEPA direct-debit mandate signed by a debtor. One record of mandates.json. A new mandate replaces "
+        "(supersedes) the debtor account's active mandate, or the one named in supersedes, and takes over its pending "
+        "requests. IBAN and BIC checksums, the SEPA country and the reference's characters are business rules: a record "
+        "breaking them is stored and reported with its problems, and its collections are refused. A signature date "
+        "after today is refused.",
+    )
+
+    reference: Reference = Field(
+        description="Unique mandate reference (UMR, RUM), at most 35 characters; it may repeat the reference of the "
+        "mandate it replaces."
+    )
+    debtor_account: Reference = Field(
+        description="Reference (customer number) of the debtor account that signed the mandate."
+    )
+    # Not after today: the registry checks it with the injected clock (text.check_past_date).
+    signed_on: IsoDate = Field(description="Date of signature, YYYY-MM-DD; not after today.")
+    iban: Iban = Field(description="IBAN of the debtor's account, compact (no spaces).")
+    bic: Bic | None = Field(default=None, description="BIC of the debtor's bank, 8 or 11 characters; optional in SEPA.")
+    kind: MandateKind = Field(
+        default="recurrent", description="recurrent (default) or one_off (a single collection, OOFF)."
+    )
+    # Without it, the debtor account's active mandate (if any) is the one replaced.
+    supersedes: Reference | None = Field(
+        default=None,
+        description="Reference of the mandate this one replaces, when it is not the debtor account's active mandate.",
+    )
+    ultimate_debtor_name: Name | None = Field(
+        default=None,
+        description="UltmtDbtr/Nm of every debit on this mandate: the party the debit is for when it is not the account "
+        "holder. Written in every file when the mandate names one.",
+    )
+    ultimate_debtor_id: Reference | None = Field(
+        default=None,
+        description="UltmtDbtr identifier (OrgId/Othr/Id), SEPA characters, at most 35; only with ultimate_debtor_name.",
+    )
+
+
+class DebitRequestInput(InputModel):
+    model_config = described(
+        "Debit request",
+        "A request to collect an amount on a mandate. One record of requests.json. An amount of zero or above "
+        "999999999.99, or a mandate that cannot be collected, is a business rule: the request is stored with its "
+        "problems and the collection run refuses it with a reason code. Every request says what it pays: the invoices "
+        "it names (invoices), the one invoice it carries (invoice_number, invoice_issue_date, invoice_due_date; booked "
+        "with the request, its amount being the request's), or explicitly a payment on account (on_account); a request "
+        "that says none of these pays the account's collectable balance. The account gate refuses, naming the field, "
+        "the rule and the ISO reason code, a debit that would take money under dispute (MS02), already requested "
+        "(AM05) or more than is due (AM09), on an account collected by its schedule, or on a mandate that is not the "
+        "account's current one (MD01).",
+    )
+
+    mandate: Reference = Field(
+        description="Reference of the mandate to collect on; the reference of a superseded mandate leads to the mandate "
+        "that replaced it."
+    )
+    amount: Amount = Field(
+        description="Amount in euros as a string with a dot and at most two decimals, e.g. \"12.34\"; numbers are "
+        "refused, since floats cannot hold cents exactly."
+    )
+    remittance: Remittance | None = Field(
+        default=None, description="Unstructured remittance information shown to the debtor, at most 140 characters."
+    )
     # None: the next TARGET day after today in the creditor's zone.
-    requested_date: dt.date | None = None
-    final: bool = False
-    # UltmtCdtr of this debit alone, instead of the creditor's (if any).
-    ultimate_creditor_name: str | None = None
-    ultimate_creditor_id: str | None = None
-    # What the debit pays (see domain/debit_gate.py): the invoices it names; or the one
-    # invoice it carries, booked with it (number, dates; its amount is the request's); or,
-    # explicitly, a payment on account. None of them: it pays the collectable balance.
-    invoices: tuple[str, ...] | list[str] | None = None
-    invoice_number: str | None = None
-    invoice_issue_date: dt.date | None = None
-    invoice_due_date: dt.date | None = None
-    on_account: bool = False
-
-    _types: ClassVar[dict[str, tuple[type | None, ...]]] = {
-        "mandate": (str,),
-        "amount": (str, Decimal),
-        "remittance": (str, None),
-        "requested_date": (dt.date, None),
-        "final": (bool,),
-        "ultimate_creditor_name": (str, None),
-        "ultimate_creditor_id": (str, None),
-        "invoices": (list, tuple, None),
-        "invoice_number": (str, None),
-        "invoice_issue_date": (dt.date, None),
-        "invoice_due_date": (dt.date, None),
-        "on_account": (bool,),
-    }
-    _dates: ClassVar[frozenset[str]] = frozenset({"requested_date", "invoice_issue_date", "invoice_due_date"})
-
-
-_TYPE_WORDS: dict[type, str] = {
-    str: "a string",
-    int: "an integer",
-    bool: "a boolean",
-    Decimal: "a Decimal",
-    dt.date: "a date (YYYY-MM-DD)",
-    AddressInput: "an address",
-    list: "a list of strings",
-    tuple: "a list of strings",
-}
+    requested_date: IsoDate | None = Field(
+        default=None,
+        description="Earliest collection date wanted, YYYY-MM-DD; by default the next TARGET day after today in the "
+        "creditor's time zone.",
+    )
+    final: Flag = Field(default=False, description="true when this is the last collection on the mandate (FNAL).")
+    ultimate_creditor_name: Name | None = Field(
+        default=None,
+        description="UltmtCdtr/Nm of this debit alone, instead of the creditor's: the party the creditor collects for "
+        "(an owner, for a property manager).",
+    )
+    ultimate_creditor_id: Reference | None = Field(
+        default=None,
+        description="UltmtCdtr identifier (OrgId/Othr/Id), SEPA characters, at most 35; only with ultimate_creditor_name.",
+    )
+    # What the debit pays (see domain/debit_gate.py).
+    invoices: Annotated[tuple[Reference, ...], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Numbers of the account's invoices this request pays, in the order they are paid; the amount is at "
+        "most what they still owe. Not with invoice_number or on_account.",
+    )
+    invoice_number: Reference | None = Field(
+        default=None,
+        description="Number of the invoice this request carries: the engine books it (once: the same number with the "
+        "same details is recognised, with other details refused) and the request pays it. Its amount is the request's "
+        "amount.",
+    )
+    invoice_issue_date: IsoDate | None = Field(
+        default=None, description="Issue date of the carried invoice, YYYY-MM-DD; required with invoice_number."
+    )
+    invoice_due_date: IsoDate | None = Field(
+        default=None, description="Due date of the carried invoice, YYYY-MM-DD, not before its issue date."
+    )
+    on_account: Flag = Field(
+        default=False,
+        description="true for an explicit payment on account: it pays no invoice yet and shows as a payment on account "
+        "on the statement. Not with invoices or invoice_number.",
+    )
 
 
-def _check_type(field: str, value: object, accepted: tuple[type | None, ...]) -> None:
-    if isinstance(value, str):
-        # The text rules hold at every door, the Python API's included (domain/text.py).
-        text.check(field, value)
-    if value is None:
-        if None in accepted:
-            return
-        raise errors.InvalidFormat(field, None, "is required")
-    for kind in accepted:
-        if kind is None:
-            continue
-        # bool is an int and datetime is a date; neither is what such a field means.
-        if kind is int and isinstance(value, bool):
-            continue
-        if kind is dt.date and isinstance(value, dt.datetime):
-            continue
-        if isinstance(value, kind):
-            return
-    words = " or ".join(_TYPE_WORDS.get(k, k.__name__) for k in accepted if k is not None)
-    if isinstance(value, float) and Decimal in accepted:
-        words += " (floats are not accepted for money)"
-    raise errors.InvalidFormat(field, _type_name(value), f"must be {words}")
+# --- the records of ``sepa-engine load`` and ``enqueue``: the input, its key and its creditor ----
+_KEY_WITHIN = (
+    "Unique key of this {what} within the creditor. Sending the same key with the same content again changes "
+    "nothing; with other content it is refused."
+)
 
 
-def _iso_date(field: str, value: str) -> dt.date:
-    try:
-        if len(value) != 10:
-            raise ValueError(value)
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise errors.InvalidDate(field, value, "is not a date in the form YYYY-MM-DD") from None
+class CreditorRecord(CreditorInput):
+    """A line of creditors.json: the creditor and the key of its registration."""
+
+    idempotency_key: IdempotencyKey = Field(
+        description="Unique key of this registration (global for creditors). Sending the same key with the same "
+        "content again changes nothing; with other content it is refused."
+    )
+    OUTSIDE: ClassVar[tuple[str, ...]] = ("idempotency_key",)
 
 
-def _type_name(value: object) -> str:
-    # The type is what went wrong; the repr of an arbitrary object can be huge.
-    return f"<{type(value).__name__}>"
+class DebtorAccountRecord(DebtorAccountInput):
+    idempotency_key: IdempotencyKey = Field(description=_KEY_WITHIN.format(what="registration"))
+    creditor: Code = Field(description="Code of the creditor this customer belongs to.")
+    OUTSIDE: ClassVar[tuple[str, ...]] = ("idempotency_key", "creditor")
+
+
+class MandateRecord(MandateInput):
+    idempotency_key: IdempotencyKey = Field(description=_KEY_WITHIN.format(what="registration"))
+    creditor: Code = Field(description="Code of the creditor the mandate is given to.")
+    OUTSIDE: ClassVar[tuple[str, ...]] = ("idempotency_key", "creditor")
+
+
+class DebitRequestRecord(DebitRequestInput):
+    idempotency_key: IdempotencyKey = Field(description=_KEY_WITHIN.format(what="request"))
+    creditor: Code = Field(description="Code of the creditor collecting.")
+    OUTSIDE: ClassVar[tuple[str, ...]] = ("idempotency_key", "creditor")
+
+
+def split_record(record: InputModel, model: type[InputModel]) -> tuple[dict[str, Any], Any]:
+    """``record``'s fields that travel outside the input (key, creditor), and the input."""
+    outside = {name: getattr(record, name) for name in getattr(record, "OUTSIDE", ())}
+    fields = {name: getattr(record, name) for name in model.model_fields}
+    # Already checked as part of the record: built without validating twice.
+    return outside, model.model_construct(_fields_set=record.model_fields_set - set(outside), **fields)
+
+
+# --- bodies of the HTTP API that no file describes ------------------------------------------
+class MandateRevocationInput(InputModel):
+    model_config = described(
+        "Mandate revocation",
+        "Revoke the mandate in force under a reference; its pending requests are cancelled. Revoking a revoked mandate "
+        "changes nothing.",
+    )
+
+    reference: Reference = Field(description="The mandate reference (UMR).")
+    reason: Note = Field(description="Why (kept with the mandate).")
+
+
+class ExceptionResolutionInput(InputModel):
+    model_config = described(
+        "Resolution of a return exception",
+        "Close an exception: \"ignored\", or the id of a debit request of the creditor the record is then applied to.",
+    )
+
+    resolution: Resolution = Field(description="\"ignored\", or the id of a debit request of the creditor.")
+    note: Note | None = Field(default=None, description="Comment kept with the resolution.")

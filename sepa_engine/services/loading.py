@@ -8,7 +8,8 @@ loaded in this order so that a record can name one stored before it::
     mandates.json          mandate.schema.json          (records carry "creditor")
     requests.json          debit-request.schema.json    (records carry "creditor")
 
-Every record is checked against its JSON Schema, then given to the registry service; every
+Every record is checked by its input model (``inputs.CreditorRecord``...; the JSON Schemas
+above are generated from them), then given to the registry service; every
 bad record is reported with its location (``mandates.json[3].iban: <rule>``), not only the
 first. When anything is bad, ``LoadFailed`` is raised after all records were tried, and
 the caller's transaction rolls everything back: a directory loads completely or not at all.
@@ -23,16 +24,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from sepa_engine import errors, json_input, json_schemas
+from sepa_engine import errors, json_input
 from sepa_engine.clock import Clock
-from sepa_engine.domain import text
 from sepa_engine.progress import SILENT, Progress
-from sepa_engine.services import registry, schema_words
-from sepa_engine.services.inputs import CreditorInput, DebitRequestInput, DebtorAccountInput, MandateInput
+from sepa_engine.services import input_errors, registry
+from sepa_engine.services.inputs import (
+    CreditorInput,
+    CreditorRecord,
+    DebitRequestInput,
+    DebitRequestRecord,
+    DebtorAccountInput,
+    DebtorAccountRecord,
+    InputModel,
+    MandateInput,
+    MandateRecord,
+    split_record,
+)
 
 
 class LoadFailed(errors.SepaEngineError):
@@ -100,51 +110,48 @@ class LoadReport:
         }
 
 
-Apply = Callable[[Session, str, dict[str, Any], Clock], Any]
+# (session, idempotency key, creditor code or None, the input, clock) -> the service's result
+Apply = Callable[[Session, str, Any, Any, Clock], Any]
 
 
 @dataclass(frozen=True, slots=True)
 class _Kind:
     name: str
     file: str
-    schema: str
+    schema: str  # its JSON Schema in schemas/, generated from ``record``
+    record: type[InputModel]
+    input: type[InputModel]
     apply: Apply = field(repr=False)
 
 
-def _creditor(session: Session, key: str, record: dict[str, Any], clock: Clock) -> Any:
-    return registry.register_creditor(session, CreditorInput.from_mapping(record), idempotency_key=key, clock=clock)
+def _creditor(session: Session, key: str, creditor: Any, data: Any, clock: Clock) -> Any:
+    return registry.register_creditor(session, data, idempotency_key=key, clock=clock)
 
 
-def _debtor_account(session: Session, key: str, record: dict[str, Any], clock: Clock) -> Any:
-    creditor = record.pop("creditor")
-    data = DebtorAccountInput.from_mapping(record)
+def _debtor_account(session: Session, key: str, creditor: Any, data: Any, clock: Clock) -> Any:
     return registry.register_debtor_account(session, creditor, data, idempotency_key=key, clock=clock)
 
 
-def _mandate(session: Session, key: str, record: dict[str, Any], clock: Clock) -> Any:
-    creditor = record.pop("creditor")
-    data = MandateInput.from_mapping(record)
+def _mandate(session: Session, key: str, creditor: Any, data: Any, clock: Clock) -> Any:
     return registry.register_mandate(session, creditor, data, idempotency_key=key, clock=clock)
 
 
-def _request(session: Session, key: str, record: dict[str, Any], clock: Clock) -> Any:
-    creditor = record.pop("creditor")
-    data = DebitRequestInput.from_mapping(record)
+def _request(session: Session, key: str, creditor: Any, data: Any, clock: Clock) -> Any:
     return registry.enqueue_request(session, creditor, data, idempotency_key=key, clock=clock)
 
 
 KINDS: tuple[_Kind, ...] = (
-    _Kind("creditors", "creditors.json", "creditor.schema.json", _creditor),
-    _Kind("debtor_accounts", "debtor-accounts.json", "debtor-account.schema.json", _debtor_account),
-    _Kind("mandates", "mandates.json", "mandate.schema.json", _mandate),
-    _Kind("requests", "requests.json", "debit-request.schema.json", _request),
+    _Kind("creditors", "creditors.json", "creditor.schema.json", CreditorRecord, CreditorInput, _creditor),
+    _Kind("debtor_accounts", "debtor-accounts.json", "debtor-account.schema.json", DebtorAccountRecord, DebtorAccountInput, _debtor_account),
+    _Kind("mandates", "mandates.json", "mandate.schema.json", MandateRecord, MandateInput, _mandate),
+    _Kind("requests", "requests.json", "debit-request.schema.json", DebitRequestRecord, DebitRequestInput, _request),
 )
 
 
 def load_directory(session: Session, directory: str | Path, *, clock: Clock, progress: Progress = SILENT) -> LoadReport:
     """Load every record of ``directory``; raise ``LoadFailed`` listing every bad record.
 
-    ``progress`` hears the number of schema-valid records, then one advance per record.
+    ``progress`` hears the number of valid records, then one advance per record.
 
     Raising leaves the session with the good records written: the caller must roll back
     (``Database.transaction()`` does when the exception leaves its block).
@@ -153,9 +160,9 @@ def load_directory(session: Session, directory: str | Path, *, clock: Clock, pro
     if not folder.is_dir():
         raise errors.NotFound("directory", str(folder), "is not a directory")
     bad: list[LoadError] = []
-    valid: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    valid: dict[str, list[tuple[int, InputModel]]] = {}
     for kind in KINDS:
-        valid[kind.name] = _valid_records(folder / kind.file, json_schemas.validator(kind.schema), bad)
+        valid[kind.name] = _valid_records(folder / kind.file, kind.record, bad)
 
     counts = {kind.name: KindCount() for kind in KINDS}
     stored_problems: list[StoredProblem] = []
@@ -163,9 +170,9 @@ def load_directory(session: Session, directory: str | Path, *, clock: Clock, pro
     for kind in KINDS:
         for index, record in valid[kind.name]:
             progress.advance()
-            key = record.pop("idempotency_key")
+            outside, data = split_record(record, kind.input)
             try:
-                result = kind.apply(session, key, record, clock)
+                result = kind.apply(session, outside["idempotency_key"], outside.get("creditor"), data, clock)
             except errors.SepaEngineError as exc:
                 bad.append(_engine_error(kind.file, index, exc))
                 continue
@@ -188,7 +195,7 @@ def load_directory(session: Session, directory: str | Path, *, clock: Clock, pro
     return LoadReport(counts, tuple(stored_problems))
 
 
-def _valid_records(path: Path, validator: Draft202012Validator, bad: list[LoadError]) -> list[tuple[int, dict[str, Any]]]:
+def _valid_records(path: Path, model: type[InputModel], bad: list[LoadError]) -> list[tuple[int, InputModel]]:
     if not path.exists():
         return []
     try:
@@ -199,26 +206,19 @@ def _valid_records(path: Path, validator: Draft202012Validator, bad: list[LoadEr
     if not isinstance(data, list):
         bad.append(LoadError(path.name, None, "", "must be a JSON array of records", errors.InvalidFormat.code))
         return []
-    records: list[tuple[int, dict[str, Any]]] = []
+    records: list[tuple[int, InputModel]] = []
     for index, record in enumerate(data):
-        # Text rules first: the schema's messages quote values, which may be unprintable.
-        broken = text.problems_in(record)
-        if broken:
-            bad.extend(LoadError(path.name, index, where, rule, errors.InvalidCharacters.code) for where, rule in broken)
+        if not isinstance(record, dict):
+            bad.append(LoadError(path.name, index, "", "must be a JSON object", errors.InvalidFormat.code))
             continue
-        found = sorted(validator.iter_errors(record), key=lambda e: (e.json_path, e.message))
-        if found:
-            bad.extend(_schema_error(path.name, index, error) for error in found)
-        else:
-            records.append((index, dict(record)))
+        try:
+            records.append((index, model.model_validate(record)))
+        except ValidationError as exc:
+            bad.extend(
+                LoadError(path.name, index, "" if p.field == "document" else p.field, p.sentence(), p.code)
+                for p in input_errors.problems(exc)
+            )
     return records
-
-
-def _schema_error(file: str, index: int, error: ValidationError) -> LoadError:
-    path = error.json_path.removeprefix("$").removeprefix(".")
-    value = schema_words.value_of(error)
-    rule = schema_words.in_words(error)
-    return LoadError(file, index, path, f"{value!r} {rule}" if value is not None else rule, f"schema.{error.validator}")
 
 
 def _engine_error(file: str, index: int, exc: errors.SepaEngineError) -> LoadError:

@@ -66,9 +66,9 @@ def test_every_bad_line_is_reported_with_its_number_field_and_rule_and_nothing_i
     report = json.loads(result.stdout)
     assert report["applied"] is False
     assert [(e["line"], e["field"]) for e in report["errors"]] == [
-        (2, "amount"), (3, "line"), (4, "mandate"), (5, "line"),
+        (2, "amount"), (3, "idempotency_key"), (4, "mandate"), (5, "line"),
     ]
-    assert "idempotency_key" in report["errors"][1]["rule"]
+    assert report["errors"][1]["rule"] == "is required"
     assert report["errors"][2]["code"] == "not_found"
     assert count(db) == 0
 

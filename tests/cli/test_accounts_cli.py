@@ -149,7 +149,10 @@ def test_disputes_are_opened_followed_and_listed(config):
     assert done["credit_note"] == f"D-{opened['id']}" and [h["status"] for h in done["history"]] == ["open", "accepted"]
     bad = cli(config, "accounts", "disputes", "transition", str(opened["id"]), "--creditor", "pressimmo", "--to", "open",
               "--actor", "x", "--key", "t2", expect=1)
-    assert "cannot follow accepted" in bad.stderr
+    assert "status 'open' must be one of under_review, accepted, rejected" in bad.stderr
+    late = cli(config, "accounts", "disputes", "transition", str(opened["id"]), "--creditor", "pressimmo", "--to",
+               "rejected", "--actor", "x", "--key", "t3", expect=1)
+    assert "cannot follow accepted" in late.stderr
     listed = cli_json(config, "accounts", "disputes", "list", "--creditor", "pressimmo", "--status", "accepted")
     assert [d["id"] for d in listed["disputes"]] == [opened["id"]]
     assert cli_json(config, "accounts", "disputes", "list", "--creditor", "poliris")["disputes"] == []

@@ -148,21 +148,21 @@ def test_switching_to_automatic_registers_the_signed_mandate_with_its_evidence(s
 @pytest.mark.parametrize(
     ("data", "field"),
     [
-        (ModeChangeInput(mode="automatic", day=5, mandate=world.signed_mandate()), "frequency"),
-        (ModeChangeInput(mode="automatic", frequency="monthly", mandate=world.signed_mandate()), "day"),
-        (ModeChangeInput(mode="automatic", frequency="weekly", day=5, mandate=world.signed_mandate()), "frequency"),
-        (ModeChangeInput(mode="automatic", frequency="monthly", day=31, mandate=world.signed_mandate()), "day"),
-        (ModeChangeInput(mode="on_demand", frequency="monthly"), "frequency"),
-        (ModeChangeInput(mode="sometimes"), "mode"),
-        (ModeChangeInput(mode="automatic", frequency="monthly", day=5,
+        (lambda: ModeChangeInput(mode="automatic", day=5, mandate=world.signed_mandate()), "frequency"),
+        (lambda: ModeChangeInput(mode="automatic", frequency="monthly", mandate=world.signed_mandate()), "day"),
+        (lambda: ModeChangeInput(mode="automatic", frequency="weekly", day=5, mandate=world.signed_mandate()), "frequency"),
+        (lambda: ModeChangeInput(mode="automatic", frequency="monthly", day=31, mandate=world.signed_mandate()), "day"),
+        (lambda: ModeChangeInput(mode="on_demand", frequency="monthly"), "frequency"),
+        (lambda: ModeChangeInput(mode="sometimes"), "mode"),
+        (lambda: ModeChangeInput(mode="automatic", frequency="monthly", day=5,
                          mandate=world.signed_mandate(iban="DE89370400440532013001")), "mandate.iban"),
-        (ModeChangeInput(mode="automatic", frequency="monthly", day=5,
+        (lambda: ModeChangeInput(mode="automatic", frequency="monthly", day=5,
                          mandate=world.signed_mandate(signed_at=world.NOW + dt.timedelta(minutes=1))), "mandate.signed_at"),
     ],
 )
 def test_malformed_mode_changes_are_refused_before_anything_is_stored(setup, data, field):
     with pytest.raises(errors.SepaEngineError) as caught:
-        set_mode(setup, data)
+        set_mode(setup, data())
     assert caught.value.field == field
     assert len(mandates(setup)) == 1
 

@@ -90,7 +90,13 @@ def test_the_credit_note_may_carry_the_creditors_own_number(setup):
         move(setup, other.id, "accepted", "t2", credit_note_number="AV-2026-001")
 
 
-@pytest.mark.parametrize(("first", "then"), [("accepted", "open"), ("rejected", "accepted"), ("accepted", "under_review")])
+def test_open_is_not_a_status_a_dispute_is_moved_to_and_the_input_says_which_are():
+    with pytest.raises(errors.InvalidFormat) as caught:
+        DisputeTransitionInput(status="open")
+    assert caught.value.field == "status" and caught.value.rule == "must be one of under_review, accepted, rejected"
+
+
+@pytest.mark.parametrize(("first", "then"), [("rejected", "accepted"), ("accepted", "under_review")])
 def test_transitions_outside_the_table_are_refused_and_change_nothing(setup, first, then):
     dispute = open_(setup, "F1")
     move(setup, dispute.id, first, "t1")

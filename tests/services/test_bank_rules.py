@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -53,7 +52,7 @@ def test_a_profile_that_no_longer_takes_001_02_refuses_it_at_registration(db):
     clock = FixedClock(NOW)
     with pytest.raises(errors.ConfigurationError) as caught, db.transaction() as s:
         registry.register_creditor(
-            s, dataclasses.replace(CREDITOR, bank_profile="de", pain008_version="pain.008.001.02"),
+            s, CREDITOR.replace(bank_profile="de", pain008_version="pain.008.001.02"),
             idempotency_key="c", clock=clock,
         )
     assert caught.value.field == "pain008_version"
@@ -65,9 +64,9 @@ def test_a_profile_that_no_longer_takes_001_02_refuses_it_at_registration(db):
 def test_a_creditor_takes_its_profiles_version_cutoff_and_lead_time_unless_told(db):
     clock = FixedClock(NOW)
     with db.transaction() as s:
-        registry.register_creditor(s, dataclasses.replace(CREDITOR, bank_profile="nl"), idempotency_key="a", clock=clock)
+        registry.register_creditor(s, CREDITOR.replace(bank_profile="nl"), idempotency_key="a", clock=clock)
         registry.register_creditor(
-            s, dataclasses.replace(CREDITOR, code="other", creditor_identifier="NL64ZZZ321096320000", cutoff="11:00", lead_days=2),
+            s, CREDITOR.replace(code="other", creditor_identifier="NL64ZZZ321096320000", cutoff="11:00", lead_days=2),
             idempotency_key="b", clock=clock,
         )
     with db.reader() as s:
@@ -77,9 +76,10 @@ def test_a_creditor_takes_its_profiles_version_cutoff_and_lead_time_unless_told(
 
 
 def test_an_unknown_bank_profile_is_refused_at_registration(db):
-    with pytest.raises(errors.ConfigurationError) as caught, db.transaction() as s:
-        registry.register_creditor(s, dataclasses.replace(CREDITOR, bank_profile="zz"), idempotency_key="c", clock=FixedClock(NOW))
-    assert caught.value.field == "bank_profile"
+    # The input model knows the profiles (schemas/creditor.schema.json lists them as an enum).
+    with pytest.raises(errors.InvalidFormat) as caught, db.transaction() as s:
+        registry.register_creditor(s, CREDITOR.replace(bank_profile="zz"), idempotency_key="c", clock=FixedClock(NOW))
+    assert caught.value.field == "bank_profile" and "must be one of de, epc, fr, ie, nl" in caught.value.rule
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -228,8 +228,8 @@ def test_ultimate_creditor_per_creditor_or_request_and_ultimate_debtor_from_the_
 
     clock = FixedClock(dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.timezone.utc))
     with db.transaction() as s:
-        registry.register_creditor(s, dataclasses.replace(
-            CREDITOR, code="gim", creditor_identifier="FR72ZZZ123456", iban="FR7630006000011234567890189",
+        registry.register_creditor(s, CREDITOR.replace(
+            code="gim", creditor_identifier="FR72ZZZ123456", iban="FR7630006000011234567890189",
             ultimate_creditor_name="SCI Les Tilleuls", ultimate_creditor_id="SIREN552100554",
         ), idempotency_key="c", clock=clock)
         registry.register_debtor_account(s, "gim", DebtorAccountInput(reference="T1", name="Jean Dupont"), idempotency_key="a", clock=clock)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -65,7 +66,8 @@ def test_batch_and_single_enqueue_share_idempotency_keys(db):
 def test_one_malformed_item_raises_naming_its_index_and_nothing_is_written(db):
     references = _setup(db)
     items = _items(10, references)
-    items[7] = EnqueueItem("bad", DebitRequestInput(mandate=references[0], amount="12.345"))
+    # A Decimal passes the input model (its scale is the service's rule); text would not.
+    items[7] = EnqueueItem("bad", DebitRequestInput(mandate=references[0], amount=Decimal("12.345")))
     with pytest.raises(errors.InvalidAmount) as caught, db.transaction() as s:
         enqueue_requests(s, "martin", items, clock=CLOCK)
     assert caught.value.location == "items[7]" and caught.value.field == "amount"

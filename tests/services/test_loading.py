@@ -90,13 +90,13 @@ def test_every_bad_record_is_reported_with_file_index_field_and_rule_and_nothing
 
     assert reported == [
         "debtor-accounts.json[3].creditor: 'nobody' is not a registered creditor",
-        "mandates.json[1].iban: must be an IBAN: 2 capital letters, 2 check digits, then up to 30 letters or digits, without spaces",
-        "mandates.json[2]: colour: not a field of this record",
-        "mandates.json[2].signed_on: '2025-02-30' must be a date that exists, written YYYY-MM-DD",
+        "mandates.json[1].iban: must be an IBAN: 2 capital letters, 2 check digits, then up to 30 letters or digits, without spaces [AC01]",
+        "mandates.json[2].signed_on: '2025-02-30' is not a date in the form YYYY-MM-DD",
+        "mandates.json[2].colour: is not a known field",
         "mandates.json[3].debtor_account: 'CUST-5' is not a debtor account of creditor martin",
-        'requests.json[0].amount: 12.34 must be text, in quotes (e.g. "12.34")',
-        "requests.json[1].amount: '12,34' must be an amount in euros: digits, then at most 2 decimals after a point (e.g. 12.50)",
-        "requests.json[2]: mandate is required",
+        'requests.json[0].amount: 12.34 must be text, in quotes (e.g. "12.34"): floats are not accepted for money',
+        "requests.json[1].amount: '12,34' uses a comma: write euros and cents with a dot, e.g. 12.34",
+        "requests.json[2].mandate: is required",
         "requests.json[3].mandate: '******0404' is not a mandate of creditor martin",
     ]
     assert counts(db) == [0, 0, 0, 0]
@@ -107,7 +107,7 @@ def test_one_bad_record_among_good_ones_loads_nothing(db, tmp_path, clock):
     data["requests"][2]["amount"] = "-5.00"
     directory = records.write_directory(tmp_path / "in", data)
     assert failed_load(db, directory, clock) == [
-        "requests.json[2].amount: '-5.00' must be an amount in euros: digits, then at most 2 decimals after a point (e.g. 12.50)"
+        "requests.json[2].amount: '-5.00' is negative"
     ]
     assert counts(db) == [0, 0, 0, 0]
 
