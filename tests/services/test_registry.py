@@ -270,7 +270,7 @@ def test_registering_for_an_unknown_creditor_raises_naming_the_creditor(db, cloc
 def test_a_wrong_type_is_refused_when_the_input_is_built_naming_the_field():
     # A date is a date or its ISO text (as in mandates.json); a time of day is not a date.
     with pytest.raises(errors.InvalidFormat) as caught:
-        mandate_input(signed_on=dt.datetime(2025, 1, 15, 10, 0))
+        mandate_input(signed_on=dt.datetime(2025, 1, 15, 10, 0, tzinfo=dt.timezone.utc))
     assert caught.value.field == "signed_on"
     assert mandate_input(signed_on="2025-01-15").signed_on == dt.date(2025, 1, 15)
     with pytest.raises(errors.InvalidFormat) as money:
