@@ -36,6 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sepa_engine import errors
 from sepa_engine.api.bodies import InvalidBody
 from sepa_engine.db.session import Database
+from sepa_engine.services.input_errors import InputRefused
 
 log = structlog.get_logger("sepa_engine.api")
 
@@ -132,6 +133,9 @@ def problem(
 
 def from_error(exc: errors.SepaEngineError) -> JSONResponse:
     field_errors = [e.to_dict() for e in exc.field_errors] if isinstance(exc, InvalidBody) else None
+    if field_errors is None and isinstance(exc, InputRefused):
+        # An input model refused it after the body passed (a header or path value, a service's own input).
+        field_errors = [{"field": p.field, "rule": p.sentence(), "code": p.code} for p in exc.problems]
     if field_errors is None and status_of(exc) == 422:
         field_errors = [{"field": exc.field or "body", "rule": exc.rule, "code": exc.code}]
     return problem(

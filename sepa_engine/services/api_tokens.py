@@ -22,13 +22,13 @@ from sepa_engine.clock import Clock
 from sepa_engine.db.models import Creditor
 from sepa_engine.db.repositories import tokens as repo
 from sepa_engine.db.service_models import ApiToken
+from sepa_engine.services.inputs import ApiTokenInput
 
 PREFIX = "sek_"
 READ = "read"
 WRITE = "write"
 ACCESS = (READ, WRITE)
 _SHOWN = 10  # characters of the token kept in clear: "sek_" and 6 random ones
-NAME_MAX = 70
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,23 +81,19 @@ def token_hash(token: str) -> str:
 def create_token(
     session: Session, *, name: str, creditors: list[str], access: str, clock: Clock
 ) -> CreatedToken:
-    if not isinstance(name, str) or not name.strip():
+    # The input model holds the rules (name length and text, creditor codes, access).
+    data = ApiTokenInput(name=name, creditors=tuple(creditors), access=access)
+    if not data.name.strip():
         raise errors.InvalidLength("name", name, "is empty")
-    if len(name) > NAME_MAX:
-        raise errors.InvalidLength("name", name, f"is longer than {NAME_MAX} characters")
-    if access not in ACCESS:
-        raise errors.InvalidFormat("access", access, "must be one of read, write")
-    if not creditors:
-        raise errors.InvalidFormat("creditor", None, "is required: a token acts for at least one creditor")
     rows: list[Creditor] = []
-    for code in dict.fromkeys(creditors):
+    for code in dict.fromkeys(data.creditors):
         found = repo.creditor_by_code(session, code)
         if found is None:
             raise errors.NotFound("creditor", code, "is not a registered creditor")
         rows.append(found)
     token = PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
-        name=name, access=access, prefix=token[:_SHOWN], token_hash=token_hash(token), created_at=clock.now()
+        name=data.name, access=data.access, prefix=token[:_SHOWN], token_hash=token_hash(token), created_at=clock.now()
     )
     repo.add_token(session, row, (creditor.id for creditor in rows))
     return CreatedToken(_view(row, tuple(sorted(c.code for c in rows))), token)

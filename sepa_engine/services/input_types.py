@@ -145,6 +145,7 @@ LedgerKind: TypeAlias = Annotated[str, OneOf("invoice", "credit_note", "fee"), _
 DisputeStatus: TypeAlias = Annotated[str, OneOf("under_review", "accepted", "rejected"), _TEXT]
 CollectionMode: TypeAlias = Annotated[str, OneOf("on_demand", "automatic"), _TEXT]
 Frequency: TypeAlias = Annotated[str, OneOf("monthly", "quarterly"), _TEXT]
+TokenAccess: TypeAlias = Annotated[str, OneOf("read", "write"), _TEXT]
 
 # --- amounts ---------------------------------------------------------------------------------
 AMOUNT_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,2})?$"

@@ -49,6 +49,7 @@ from sepa_engine.services.input_types import (
     Street,
     TimeOfDay,
     TimeZoneName,
+    TokenAccess,
     Town,
 )
 
@@ -376,3 +377,17 @@ class ExceptionResolutionInput(InputModel):
 
     resolution: Resolution = Field(description="\"ignored\", or the id of a debit request of the creditor.")
     note: Note | None = Field(default=None, description="Comment kept with the resolution.")
+
+
+class ApiTokenInput(InputModel):
+    model_config = described(
+        "API token",
+        "A bearer token of the HTTP API (`sepa-engine tokens create`): who uses it, the creditors it acts for, and "
+        "whether it may write.",
+    )
+
+    name: Name = Field(description="Who uses the token (shown in lists and kept as the actor of its changes).")
+    creditors: Annotated[tuple[Code, ...], Field(min_length=1, max_length=1000)] = Field(
+        description="Codes of the creditors the token acts for; at least one."
+    )
+    access: TokenAccess = Field(description="read, or write (which implies read).")

@@ -157,6 +157,20 @@ def test_money_is_text_or_decimal_never_float_and_flags_are_never_numbers():
     assert (flag.value.field, flag.value.rule) == ("final", "must be true or false")
 
 
+def test_a_token_is_checked_by_its_model_before_the_ledger_is_read(db):  # type: ignore[no-untyped-def]
+    from sepa_engine.services import api_tokens
+
+    for values, field in [
+        ({"name": "n" * 71, "creditors": ["pressimmo"], "access": "read"}, "name"),
+        ({"name": "portal", "creditors": [], "access": "read"}, "creditors"),
+        ({"name": "portal", "creditors": ["Press Immo"], "access": "read"}, "creditors[0]"),
+        ({"name": "portal", "creditors": ["pressimmo"], "access": "admin"}, "access"),
+    ]:
+        with pytest.raises(errors.InvalidFormat) as caught, db.transaction() as s:
+            api_tokens.create_token(s, **values, clock=CLOCK)
+        assert caught.value.field == field
+
+
 def test_inputs_are_frozen():
     data = DebitRequestInput(mandate="M", amount="1.00")
     with pytest.raises(Exception):  # noqa: B017 - pydantic's own ValidationError for a frozen instance
