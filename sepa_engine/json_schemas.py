@@ -1,9 +1,11 @@
 """The one loader of the project's published JSON Schemas (``schemas/``).
 
-The loading of directories, the account documents, the HTTP bodies and the response
-documents of the OpenAPI description all read their schemas through here: one place
-knows where an installation keeps them, reads each folder once, and builds validators
-that resolve ``$ref`` between files of a folder without any network access.
+The schema generator (``services/input_schemas``), the account documents and the response
+documents of the OpenAPI description read their schemas through here: one place knows where
+an installation keeps them and reads each folder once. ``validator`` builds validators that
+resolve ``$ref`` between files of a folder without any network access; inputs are checked by
+their pydantic models, so only the tests use it (jsonschema is a test dependency), to prove
+the generated schemas accept what the models accept.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING, Any
 
 from sepa_engine import errors
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 SUFFIX = ".schema.json"
 
@@ -67,6 +69,9 @@ def validator(name: str, subdir: str = "") -> Draft202012Validator:
 
     Every schema of the folder is registered under its ``$id``, so ``"$ref":
     "address.schema.json"`` resolves against the referring schema's ``$id`` offline."""
+    from jsonschema import Draft202012Validator  # a test dependency: see the module's docstring
+    from referencing import Registry, Resource
+
     schemas = _folder(subdir)
     if name not in schemas:
         raise errors.ConfigurationError("schema", name, "is not installed: the installation is incomplete")
