@@ -29,7 +29,7 @@ from sepa_engine import errors, private_files, review
 from sepa_engine.clock import Clock, SystemClock
 from sepa_engine.config import Settings, load_settings
 from sepa_engine.db import migrate
-from sepa_engine.db.repositories.registry import RequestRow
+from sepa_engine.db.repositories.registry import MandateRow, RequestRow
 from sepa_engine.db.session import Database
 from sepa_engine.domain.reason_codes import ReasonCode
 from sepa_engine.errors import SepaEngineError
@@ -85,6 +85,7 @@ __all__ = [
     "LoadReport",
     "MandateInput",
     "MandateResult",
+    "MandateRow",
     "Page",
     "PayNowInput",
     "PaymentResult",
@@ -161,6 +162,11 @@ class Engine:
     def revoke_mandate(self, creditor: str, reference: str, *, reason: str) -> int:
         """Revoke a mandate; returns how many of its pending requests were cancelled."""
         return self._write(lambda s: registry.revoke_mandate(s, creditor, reference, reason=reason, clock=self.clock))
+
+    def release_mandate(self, creditor: str, reference: str, *, note: str = "") -> bool:
+        """Release a mandate held after a refund (MD06): its pending requests are collected
+        again. False when it was active already; another status raises ``MandateNotActive``."""
+        return self._write(lambda s: registry.release_mandate(s, creditor, reference, note=note, clock=self.clock))
 
     def load(self, directory: str | os.PathLike[str], *, progress: Progress = SILENT) -> LoadReport:
         """Load an upstream directory (creditors.json, debtor-accounts.json, mandates.json,
@@ -292,6 +298,14 @@ class Engine:
         """Debit requests by id with their status and why they were refused or cancelled."""
         return self._read(
             lambda s: registry.list_requests(s, status=status, creditor_code=creditor, after_id=after_id, limit=limit)
+        )
+
+    def mandates(
+        self, *, creditor: str | None = None, status: str | None = None, after_id: int | None = None, limit: int = 50
+    ) -> Page[MandateRow]:
+        """Mandates by id with their state and the mandate each one replaced (IBANs unmasked: mask to show)."""
+        return self._read(
+            lambda s: registry.list_mandates(s, creditor_code=creditor, status=status, after_id=after_id, limit=limit)
         )
 
     def account(self, creditor: str, account: str) -> AccountView:

@@ -101,6 +101,10 @@ def test_the_operations_the_commands_use_run_through_the_facade(tmp_path, databa
         partial = engine.enqueue_file(lines, skip_bad=True)
         assert (partial.created, len(partial.bad)) == (1, 1)
 
+        (found,) = [m for m in engine.mandates(creditor=creditor).items if m.reference == mandate]
+        assert found.status == "active"
+        assert engine.release_mandate(creditor, mandate) is False  # not held: nothing to release
+
         made = engine.create_token(name="billing", creditors=[creditor], access="write")
         assert made.token.startswith("sek_")
         assert [view.name for view in engine.tokens()] == ["billing"]

@@ -16,7 +16,6 @@ from sepa_engine import errors, private_files
 from sepa_engine.cli import context, progress
 from sepa_engine.cli.context import ConfigOption, JsonOption
 from sepa_engine.cli.main import app
-from sepa_engine.clock import SystemClock
 from sepa_engine.db import migrate
 from sepa_engine.domain.mandate import MandateStatus
 from sepa_engine.domain.masking import mask_iban, mask_reference
@@ -151,10 +150,8 @@ def list_mandates(
     as_json: bool = JsonOption,
 ) -> None:
     """Mandates by id, with their state and the mandate each one replaced."""
-    with context.handled(), context.database(config) as (_settings, db), db.reader() as session:
-        page = registry.list_mandates(
-            session, creditor_code=creditor, status=status.value if status else None, after_id=after, limit=limit
-        )
+    with context.handled(), context.engine(config) as engine:
+        page = engine.mandates(creditor=creditor, status=status.value if status else None, after_id=after, limit=limit)
     records = [
         {
             "id": row.id,
@@ -225,9 +222,9 @@ def release_mandate(
     as_json: bool = JsonOption,
 ) -> None:
     """Release a mandate held after a refund (MD06): its pending requests are collected again."""
-    with context.handled(), context.database(config) as (_settings, db), db.transaction() as session:
+    with context.handled(), context.engine(config) as engine:
         try:
-            released = registry.release_mandate(session, creditor, reference, note=note, clock=SystemClock())
+            released = engine.release_mandate(creditor, reference, note=note)
         except errors.MandateNotActive as exc:
             context.fail(exc, ExitCode.INVALID)  # a mandate that is not held: refused, nothing changed
     document = {"creditor": creditor, "reference": reference, "status": "active", "released": released}
