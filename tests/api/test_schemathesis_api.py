@@ -5,11 +5,15 @@ Bounded: a few examples per operation and mode, no deadline (the ledger is real)
 creditor in the path fixed to the token's one (and the account to a real one half of the
 time) so that requests reach the services instead of stopping at the scope check. The
 operations are driven from one test per backend with Hypothesis directly
-(``APIOperation.as_strategy``): about 20 s per backend. (schemathesis 4.32's own pytest loader,
+(``APIOperation.as_strategy``). ``make test`` runs 4 examples per operation and mode, about a
+third of the suite's longest test before; ``make fuzz`` runs SEPA_ENGINE_API_FUZZ_EXAMPLES (200).
+(schemathesis 4.32's own pytest loader,
 ``from_fixture``, fails under pytest 9 on ``request.node._nodeid``.)
 """
 
 from __future__ import annotations
+
+import os
 
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, Phase, given, settings
@@ -19,7 +23,7 @@ from schemathesis.checks import not_a_server_error
 
 from tests.api.conftest import Api
 
-EXAMPLES = 10
+EXAMPLES = int(os.environ.get("SEPA_ENGINE_API_FUZZ_EXAMPLES", "4"))
 SETTINGS = settings(
     max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
     phases=[Phase.explicit, Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck),
