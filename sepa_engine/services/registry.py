@@ -46,6 +46,7 @@ from sepa_engine.services.inputs import (
     DebitRequestInput,
     DebtorAccountInput,
     MandateInput,
+    MandateRevocationInput,
 )
 
 log = structlog.get_logger("sepa_engine.registry")
@@ -391,8 +392,8 @@ def revoke_mandate(session: Session, creditor_code: str, reference: str, *, reas
     Returns how many requests were cancelled. Revoking a revoked mandate changes nothing
     and returns 0. Requests already assigned to a file are left to the file's fate.
     """
-    if not isinstance(reason, str):
-        raise errors.InvalidFormat("reason", f"<{type(reason).__name__}>", "must be a string")
+    # The HTTP body's model: the same rules for the API, the CLI and a Python call.
+    MandateRevocationInput(reference=reference, reason=reason)
     creditor = _creditor(session, creditor_code)
     row = _current_mandate(session, creditor, _fit("reference", reference, Mandate.reference), field="reference", shared=False)
     now = clock.now()

@@ -214,3 +214,12 @@ def test_bidi_character_in_a_remittance_is_refused_naming_the_line_and_field_by_
     assert [(b.line, b.field, b.code) for b in caught.value.report.bad] == [(2, "remittance", "invalid_characters")]
     with db.reader() as s:
         assert s.scalar(select(func.count()).select_from(DebitRequest)) == 0
+
+
+def test_a_revocation_reason_is_bounded_and_checked_like_the_http_body(db):  # type: ignore[no-untyped-def]
+    from sepa_engine.services import registry
+
+    for reason, error in [("x" * 2001, errors.InvalidLength), (f"fraud{BIDI}", errors.InvalidCharacters), ("", errors.InvalidLength)]:
+        with pytest.raises(error) as caught, db.transaction() as s:
+            registry.revoke_mandate(s, "pressimmo", "RUM-1", reason=reason, clock=CLOCK)
+        assert caught.value.field == "reason"
