@@ -14,7 +14,9 @@ skipped, and named in the report), and every step is safe to repeat.
 2. Assign, in one transaction per creditor: each due request is validated and either REFUSED with its
    reason code or ASSIGNED with its collection date, sequence type and amendment; the
    assigned ones are cut into batches (files) and payment blocks whose counts and sums are
-   recorded. Crash before the commit: nothing happened. After: step 3 of any later run.
+   recorded. The decisions wait in a temporary table until planning, so each request row is
+   written once here (status, date, type, amendment, batch and block together) and once more
+   when its file is handed over. Crash before the commit: nothing happened. After: step 3 of any later run.
 3. For each PLANNED batch: stream its rows into a temporary file, validated against the
    XSD and against the recorded block totals (``write_pain008`` with a plan); record its
    sha256 (WRITTEN); publish by an atomic link; mark it PUBLISHED, its requests SUBMITTED
@@ -302,10 +304,10 @@ def _assign_in_transaction(
             raise errors.NotFound("creditor", creditor_code)
         for creditor in creditors:
             assigned = _assign_creditor(session, clock, settings, creditor, run_id, now, report)
-            if assigned:
-                planned = _plan_batches(session, settings, now, ids, creditor, run_id)
-                if report.dry_run:
-                    report.plan.extend(planned)
+            planned = _plan_batches(session, settings, clock, now, ids, creditor, run_id, assigned) if assigned else []
+            repo.close_decisions(session)
+            if report.dry_run:
+                report.plan.extend(planned)
         if report.dry_run:
             # Everything above was computed for the report only.
             raise _DryRunDone
@@ -339,8 +341,12 @@ def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Credit
     # is in a held file waits too, since its sequence type (FRST or RCUR) and amendment
     # depend on that file reaching the bank.
     waits = bool(creditor.requires_approval)
+    repo.open_decisions(session)
     for chunk in repo.due_requests(session, creditor.id, earliest, settings.chunk_size, behind_held_files=waits):
+        # Refusals are written now; assignments are decisions that planning writes together
+        # with their batch and block (repo.decisions says why).
         updates: list[dict[str, object]] = []
+        decided: list[dict[str, object]] = []
         stamp = clock.now()
         for row in chunk:
             if row.mandate_id != state.mandate_id:
@@ -377,10 +383,9 @@ def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Credit
             state.first_presented = True
             state.final_presented = state.final_presented or row.final
             amendment = state.amendment or Amendment()
-            updates.append({
-                "id": row.id, "status": RequestStatus.ASSIGNED.value, "status_changed_at": stamp, "run_id": run_id,
-                "collection_date": collection_date, "sequence_type": seq.value,
-                "reason_code": None, "reason": None,
+            decided.append({
+                "id": row.id, "collection_date": collection_date, "sequence_type": seq.value,
+                "amount_cents": row.amount_cents,
                 "amend_original_mandate_id": amendment.original_mandate_id,
                 "amend_original_creditor_identifier": amendment.original_creditor_id,
                 "amend_original_creditor_name": amendment.original_creditor_name,
@@ -389,6 +394,7 @@ def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Credit
             })
             assigned += 1
         repo.update_requests(session, updates)
+        repo.add_decisions(session, decided)
     report.assigned += assigned
     return assigned
 
@@ -423,7 +429,11 @@ def _amendment(row: repo.DueRow, creditor: Creditor) -> Amendment | None:
         return None
 
 
-def _plan_batches(session, settings: Settings, now: dt.datetime, ids: IdSource, creditor: Creditor, run_id: int) -> list[PlannedFile]:  # type: ignore[no-untyped-def]
+def _plan_batches(  # type: ignore[no-untyped-def]
+    session, settings: Settings, clock: Clock, now: dt.datetime, ids: IdSource, creditor: Creditor, run_id: int, decided: int,
+) -> list[PlannedFile]:
+    """Cut the creditor's decisions into files and blocks; each block's requests become
+    ASSIGNED to it in one statement. ``decided`` is how many decisions assignment stored."""
     planned_files: list[PlannedFile] = []
     party = _creditor_party(creditor)
     instrument = LocalInstrument(creditor.local_instrument)
@@ -431,14 +441,24 @@ def _plan_batches(session, settings: Settings, now: dt.datetime, ids: IdSource, 
     # The file is created at the run's instant: a run "as of" a business date writes files
     # of that date, so its collection dates never precede the file's own CreDtTm.
     created = creation_time(now, creditor.timezone)
+    stamp = clock.now()
+    repo.seal_decisions(session)
 
     def collectibles() -> Iterator[Collectible[tuple[int, int]]]:
-        for request_id, collection_date, seq, amount in repo.assigned_in_run(session, run_id, creditor.id, settings.chunk_size):
+        for request_id, collection_date, seq, amount in repo.decided(session, settings.chunk_size):
             key = BlockKey(creditor.creditor_identifier, creditor.iban, collection_date, SequenceType(seq), instrument)
             yield Collectible(key, party, (request_id, amount))
 
-    # assigned_in_run pages with keyset queries while we write, so each page is read
-    # before the updates for it are sent.
+    applied = 0
+
+    def assign(block: PaymentBlock, first_id: int, last_id: int) -> int:
+        # A block's entries are consecutive in (collection date, sequence type, id) order and
+        # share its date and type, so its requests are exactly that id range of its key.
+        return repo.assign_block(
+            session, run_id=run_id, at=stamp, batch_id=block.batch_id, block_id=block.id,
+            collection_date=block.collection_date, sequence_type=block.sequence_type, first_id=first_id, last_id=last_id,
+        )
+
     for planned in plan_files(collectibles(), max_per_file=creditor.max_per_file, ids=ids, created_at=created):
         header = planned.header
         batch = repo.add_batch(session, Batch(
@@ -449,9 +469,11 @@ def _plan_batches(session, settings: Settings, now: dt.datetime, ids: IdSource, 
         block: PaymentBlock | None = None
         blocks: list[PaymentBlock] = []
         position = 0
-        updates: list[dict[str, object]] = []
+        first_id = last_id = 0
         for block_header, (request_id, amount) in planned.entries:
             if block is None or block.payment_info_id != block_header.payment_info_id:
+                if block is not None:
+                    applied += assign(block, first_id, last_id)
                 position += 1
                 block = repo.add_block(session, PaymentBlock(
                     batch_id=batch.id, position=position, payment_info_id=block_header.payment_info_id,
@@ -459,15 +481,14 @@ def _plan_batches(session, settings: Settings, now: dt.datetime, ids: IdSource, 
                     local_instrument=instrument.value, creditor_iban=creditor.iban, count=0, sum_cents=0,
                 ))
                 blocks.append(block)
+                first_id = request_id
+            last_id = request_id
             block.count += 1
             block.sum_cents += amount
             batch.count += 1
             batch.sum_cents += amount
-            updates.append({"id": request_id, "batch_id": batch.id, "block_id": block.id})
-            if len(updates) >= settings.chunk_size:
-                repo.update_requests(session, updates)
-                updates = []
-        repo.update_requests(session, updates)
+        if block is not None:
+            applied += assign(block, first_id, last_id)
         session.flush()
         log.info("batch.planned", creditor=creditor.code, batch_id=batch.id, message_id=batch.message_id,
                  transactions=batch.count)
@@ -476,6 +497,12 @@ def _plan_batches(session, settings: Settings, now: dt.datetime, ids: IdSource, 
             tuple((b.collection_date, b.sequence_type, b.count, b.sum_cents) for b in blocks),
             awaiting_approval=bool(creditor.requires_approval),
         ))
+    if applied != decided:
+        # A request changed under the run (cancelled meanwhile): the files' totals would not
+        # match their rows. Nothing of this assignment is kept; the next run starts afresh.
+        raise errors.CollectionError(
+            "creditor", creditor.code, f"{decided - applied} of {decided} assigned requests changed during the run",
+        )
     return planned_files
 
 

@@ -12,7 +12,24 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import bindparam, case, func, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from sepa_engine.db import bulk
@@ -166,31 +183,125 @@ def update_requests(session: Session, values: list[dict[str, object]]) -> None:
         session.execute(statement, [{"_id": r["id"], **{c: r[c] for c in columns}} for r in rows])
 
 
-def assigned_in_run(session: Session, run_id: int, creditor_id: int, chunk_size: int) -> Iterator[tuple[int, dt.date, str, int]]:
-    """(id, collection date, sequence type, amount) of the run's assignments, in block order."""
+# --- the run's decisions, before they reach debit_requests ------------------------------------
+#
+# Assignment decides each request's collection date, sequence type and amendment; planning
+# then cuts the decided requests into files and blocks in (collection date, sequence type,
+# id) order. Writing the decision to debit_requests and then the batch and block ids again
+# would give every request two new row versions (on PostgreSQL each with an entry in each of
+# the table's indexes, none of them HOT since every changed column is indexed). The decisions
+# go to a narrow temporary table instead, private to the transaction's connection, and each
+# planned block reaches debit_requests in one UPDATE ... FROM it: one row version per request
+# for assignment and planning together. Refusals are written directly (they are not planned).
+
+_scratch = MetaData()
+decisions = Table(
+    "collection_decisions",
+    _scratch,
+    # The primary key is planning's read order, so the keyset pages are index range scans.
+    Column("collection_date", Date, primary_key=True),
+    Column("sequence_type", String(4), primary_key=True),
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("amend_original_mandate_id", String(35)),
+    Column("amend_original_creditor_identifier", String(35)),
+    Column("amend_original_creditor_name", String(70)),
+    Column("amend_original_iban", String(34)),
+    Column("amend_new_debtor_agent", Boolean, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+DECISION_COLUMNS = tuple(c.name for c in decisions.c)
+
+
+def open_decisions(session: Session) -> None:
+    """An empty decisions table for one creditor's assignment. Created inside the run's
+    transaction: a rollback takes it away on both backends; a table left on a pooled
+    SQLite connection by anything else is dropped first."""
+    connection = session.connection()
+    decisions.drop(connection, checkfirst=True)
+    decisions.create(connection)
+
+
+def add_decisions(session: Session, rows: list[dict[str, object]]) -> None:
+    """Store a chunk of decisions (each row has every column of ``decisions``)."""
+    if not rows:
+        return
+    if bulk.is_postgresql(session):
+        bulk.insert(session, decisions, rows)
+    else:
+        session.execute(insert(decisions), rows)
+
+
+def seal_decisions(session: Session) -> None:
+    """PostgreSQL's autovacuum never analyzes a temporary table: without statistics the
+    planner guesses its size and may hash-join the whole debit_requests table instead of
+    probing its primary key per decided row."""
+    if bulk.is_postgresql(session):
+        session.execute(text(f"ANALYZE {decisions.name}"))
+
+
+def close_decisions(session: Session) -> None:
+    decisions.drop(session.connection(), checkfirst=True)
+
+
+def decided(session: Session, chunk_size: int) -> Iterator[tuple[int, dt.date, str, int]]:
+    """(id, collection date, sequence type, amount) of the decisions, in block order."""
     last: tuple[dt.date, str, int] | None = None
+    d = decisions.c
     while True:
         query = (
-            select(DebitRequest.id, DebitRequest.collection_date, DebitRequest.sequence_type, DebitRequest.amount_cents)
-            .where(
-                DebitRequest.run_id == run_id,
-                DebitRequest.creditor_id == creditor_id,
-                DebitRequest.status == RequestStatus.ASSIGNED.value,
-                DebitRequest.batch_id.is_(None),
-            )
-            .order_by(DebitRequest.collection_date, DebitRequest.sequence_type, DebitRequest.id)
+            select(d.id, d.collection_date, d.sequence_type, d.amount_cents)
+            .order_by(d.collection_date, d.sequence_type, d.id)
             .limit(chunk_size)
         )
         if last is not None:
-            query = query.where(
-                tuple_(DebitRequest.collection_date, DebitRequest.sequence_type, DebitRequest.id) > tuple_(*last)
-            )
-        # Assigned requests all carry a collection date and a sequence type.
+            query = query.where(tuple_(d.collection_date, d.sequence_type, d.id) > tuple_(*last))
         rows = cast("Sequence[tuple[int, dt.date, str, int]]", session.execute(query).all())
         if not rows:
             return
         yield from ((r[0], r[1], r[2], r[3]) for r in rows)
         last = (rows[-1][1], rows[-1][2], rows[-1][0])
+
+
+def assign_block(
+    session: Session,
+    *,
+    run_id: int,
+    at: dt.datetime,
+    batch_id: int,
+    block_id: int,
+    collection_date: dt.date,
+    sequence_type: str,
+    first_id: int,
+    last_id: int,
+) -> int:
+    """The decided requests of one planned block, ``first_id`` to ``last_id`` of its
+    (collection date, sequence type), become ASSIGNED to it in one statement; returns how
+    many. Only PENDING rows move, so a request can never be put in two blocks."""
+    requests = table_of(DebitRequest)
+    d = decisions.c
+    result = session.execute(
+        update(requests)
+        .where(
+            requests.c.id == d.id,
+            requests.c.status == RequestStatus.PENDING.value,
+            d.collection_date == collection_date,
+            d.sequence_type == sequence_type,
+            d.id.between(first_id, last_id),
+        )
+        .values(
+            status=RequestStatus.ASSIGNED.value, status_changed_at=at, run_id=run_id,
+            collection_date=collection_date, sequence_type=sequence_type, reason_code=None, reason=None,
+            amend_original_mandate_id=d.amend_original_mandate_id,
+            amend_original_creditor_identifier=d.amend_original_creditor_identifier,
+            amend_original_creditor_name=d.amend_original_creditor_name,
+            amend_original_iban=d.amend_original_iban,
+            amend_new_debtor_agent=d.amend_new_debtor_agent,
+            batch_id=batch_id, block_id=block_id,
+        )
+    )
+    return rowcount(result)
 
 
 def add_batch(session: Session, batch: Batch) -> Batch:
