@@ -172,3 +172,31 @@ def test_mandate_replaced_before_its_first_collection_goes_as_a_plain_first(db, 
     data = collect(db, settings).files[0].path.read_bytes()
     assert b"<SeqTp>FRST</SeqTp>" in data
     assert b"AmdmntInd" not in data
+
+
+def test_a_request_changed_under_the_run_rolls_its_creditors_assignment_back(db, settings, monkeypatch):
+    # Planning moves the decided requests block by block, only those still pending; one
+    # cancelled between assignment and planning would leave a file whose recorded totals
+    # count a debit it does not hold. The run must refuse the whole assignment instead.
+    from sepa_engine import errors
+    from sepa_engine.db.repositories import collection as repo
+
+    creditor = ledger.creditor(db)
+    requests = [ledger.request(db, creditor, ledger.mandate(db, creditor), 1_000 + n) for n in range(3)]
+    seal = repo.seal_decisions
+
+    def cancel_one_then_seal(session):
+        session.execute(
+            DebitRequest.__table__.update().where(DebitRequest.id == requests[1]).values(status="cancelled")
+        )
+        seal(session)
+
+    monkeypatch.setattr(repo, "seal_decisions", cancel_one_then_seal)
+    with pytest.raises(errors.CollectionError, match="1 of 3 assigned requests changed during the run"):
+        collect(db, settings)
+
+    assert statuses(db) == {"pending": 3}
+    assert not list(settings.outbox_dir.rglob("*.xml"))
+    monkeypatch.undo()
+    report = collect(db, settings, prefix="AGAIN")
+    assert report.assigned == 3 and sum(f.count for f in report.files) == 3
