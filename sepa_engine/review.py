@@ -212,12 +212,9 @@ def timeline(review: Review) -> list[tuple[str, str]]:
     for answer in review.answers:
         code = f" {answer.reason_code}" if answer.reason_code else ""
         if answer.kind == "accepted":
-            # One row per batch (``accepted:<batch>``): the whole file, not a count of debits.
-            events.append((
-                _when(answer.imported_at),
-                f"{answer.message or 'bank file'} {answer.file_name}: file {_ANSWER_WORDS['accepted']}{code}, "
-                f"{review.file_count} debits, {format_cents(review.file_sum_cents)} EUR",
-            ))
+            # One row per batch (``accepted:<batch>``): the file was acknowledged; what of it
+            # was rejected, if anything, is on its own lines.
+            events.append((_when(answer.imported_at), f"{answer.message or 'bank file'} {answer.file_name}: file acknowledged{code}"))
             continue
         events.append((
             _when(answer.imported_at),

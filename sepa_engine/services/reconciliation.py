@@ -649,14 +649,16 @@ class _Run:
             return
         self.matched_any = True
         # One applied row per batch, ``accepted:<batch id>``: the review's timeline shows the
-        # acknowledgement from it. A later report saying the same is already applied and
+        # acknowledgement from it (the first report that accepted any of the file). A later report saying the same is already applied and
         # changes nothing; the other records of this report about the batch count as before.
         first = self._acknowledged.get(batch.id)
         if first is None:
             key = f"accepted:{batch.id}"
             first = self._acknowledged[batch.id] = repo.applied_by_key(self.session, key) is None
             if first:
-                self.applied_row(key, record, None, batch.id, batch.sum_cents, "file acknowledged")
+                # No amount: a partly accepting report (PART, with ACCP blocks) acknowledges
+                # the file, not its whole control sum; its rejects have rows of their own.
+                self.applied_row(key, record, None, batch.id, None, "file acknowledged")
         if not first:
             self.report.already_applied += 1
             return
