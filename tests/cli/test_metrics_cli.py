@@ -112,3 +112,19 @@ def test_the_serve_command_exposes_its_endpoint_while_it_runs(db, database_url, 
     assert samples[("sepa_engine_open_exceptions", ())] == 0
     assert service.returncode == 0
 
+
+
+def test_a_ledger_that_does_not_answer_is_ledger_up_0_not_a_failed_scrape(tmp_path):
+    # serve's endpoint and the API's /metrics read the ledger at each scrape: during an outage
+    # they still answer, and say so.
+    from prometheus_client import generate_latest
+
+    from sepa_engine import metrics
+    from sepa_engine.db.session import Database
+
+    down = Database("postgresql://postgres@127.0.0.1:1/sepa")  # nothing listens on port 1
+    try:
+        samples = _samples(generate_latest(metrics.ledger_registry(down)).decode())
+    finally:
+        down.dispose()
+    assert samples == {("sepa_engine_ledger_up", ()): 0}
