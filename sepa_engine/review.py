@@ -214,7 +214,10 @@ def timeline(review: Review) -> list[tuple[str, str]]:
         if answer.kind == "accepted":
             # One row per batch (``accepted:<batch>``): the file was acknowledged; what of it
             # was rejected, if anything, is on its own lines.
-            events.append((_when(answer.imported_at), f"{answer.message or 'bank file'} {answer.file_name}: file acknowledged{code}"))
+            dated = f" (report of {answer.dated.isoformat()})" if answer.dated else ""
+            events.append((
+                _when(answer.imported_at), f"{answer.message or 'bank file'} {answer.file_name}: file acknowledged{code}{dated}",
+            ))
             continue
         events.append((
             _when(answer.imported_at),

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -127,7 +128,9 @@ def test_an_all_accepted_status_report_shows_acknowledged_once_with_its_date(db,
         keys = session.scalars(select(AppliedReturn.natural_key).where(AppliedReturn.kind == "accepted")).all()
         assert session.scalars(select(Batch.status)).one() == "acknowledged"
     assert keys == [f"accepted:{file.batch_id}"]
-    what = re.escape(pain002) + r" \S+-pain002\.xml: file acknowledged"
+    created = etree.parse(str(first.pain002_path)).findtext("{*}CstmrPmtStsRpt/{*}GrpHdr/{*}CreDtTm")
+    reported = dt.datetime.fromisoformat(created).date().isoformat()
+    what = re.escape(pain002) + rf" \S+-pain002\.xml: file acknowledged \(report of {reported}\)"
     text, page = summary_path(file.path).read_text(), html_path(file.path).read_text()
     # The report's import, in the creditor's time zone, once.
     assert re.findall(rf"^  (\S+) +{what}$", text, re.MULTILINE) == ["2026-11-24T11:30:00+01:00"], text

@@ -210,6 +210,7 @@ def reconcile_file(
     report.message_id = row.message_id = summary.message_id
     report.skipped += summary.skipped
     report.warnings = list(summary.warnings)
+    run.date_acknowledgements(_report_day(summary.created))
     run.refuse_foreign_statement()
     run.close_batches()
     row.records, row.applied, row.already_applied = report.records, report.applied, report.already_applied
@@ -879,6 +880,13 @@ class _Run:
         self.report.exceptions += 1
 
     # -- end of file
+    def date_acknowledgements(self, day: dt.date | None) -> None:
+        """The acknowledgements this file wrote carry the report's own date (its CreDtTm),
+        which the review shows: the bank's answer may be imported days after it was sent."""
+        if day is not None and any(self._acknowledged.values()):
+            self.session.flush()
+            repo.date_file_answers(self.session, self.file_id, Kind.ACCEPTED.value, day)
+
     def refuse_foreign_statement(self) -> None:
         # A statement of an account that is none of our creditors', about nothing of ours,
         # is somebody else's file sent to us by mistake: refused, rather than flooding the
@@ -906,6 +914,14 @@ def _returned_payment() -> type[Any]:
     from sepa_engine.services import accounts
 
     return accounts.ReturnedPayment
+
+
+def _report_day(created: str | None) -> dt.date | None:
+    """The day of a report's CreDtTm, in the bank's own offset (None when absent or unreadable)."""
+    try:
+        return dt.datetime.fromisoformat(created).date() if created else None
+    except ValueError:
+        return None
 
 
 @functools.lru_cache(maxsize=256)

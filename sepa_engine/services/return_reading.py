@@ -31,6 +31,7 @@ class Summary:
     message_id: str | None
     skipped: int
     warnings: tuple[str, ...]
+    created: str | None = None  # GrpHdr/CreDtTm, as the file gives it
 
 
 class Reader:
@@ -60,7 +61,7 @@ def summary_of(result: returns.ReadResult) -> Summary:
     warnings = [str(finding) for finding in result.warnings]
     if result.not_ours:
         warnings.append(result.not_ours)
-    return Summary(result.message_id, result.skipped, tuple(warnings))
+    return Summary(result.message_id, result.skipped, tuple(warnings), result.created)
 
 
 def read_in_child(conn: Connection, path: str, strict: bool, max_bytes: int | None, chunk_size: int) -> None:

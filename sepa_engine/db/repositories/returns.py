@@ -171,6 +171,13 @@ def batch_totals(session: Session, batch_id: int) -> dict[str, tuple[int, int]]:
     return {status: (int(count), int(cents)) for status, count, cents in session.execute(query)}
 
 
+def date_file_answers(session: Session, file_id: int, kind: str, on: dt.date) -> None:
+    """Give the rows of ``kind`` one file applied the date the file itself carries."""
+    session.execute(
+        update(AppliedReturn).where(AppliedReturn.return_file_id == file_id, AppliedReturn.kind == kind).values(booking_date=on)
+    )
+
+
 def set_batch_status(session: Session, batch_id: int, status: str) -> None:
     session.execute(update(Batch).where(Batch.id == batch_id).values(status=status))
 

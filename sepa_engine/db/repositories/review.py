@@ -62,6 +62,9 @@ class BankAnswer:
     reason_code: str | None
     count: int
     sum_cents: int
+    # The latest date the file gave these records (a booking date; for an acknowledgement,
+    # the report's own date).
+    dated: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +215,7 @@ def bank_answers(session: Session, batch_id: int) -> list[BankAnswer]:
     query = (
         select(
             ReturnFile.path, ReturnFile.message, func.min(ReturnFile.imported_at), AppliedReturn.kind, AppliedReturn.reason_code,
-            func.count(), func.coalesce(func.sum(AppliedReturn.amount_cents), 0),
+            func.count(), func.coalesce(func.sum(AppliedReturn.amount_cents), 0), func.max(AppliedReturn.booking_date),
         )
         .join(ReturnFile, ReturnFile.id == AppliedReturn.return_file_id)
         .where(AppliedReturn.batch_id == batch_id)
@@ -220,8 +223,8 @@ def bank_answers(session: Session, batch_id: int) -> list[BankAnswer]:
         .order_by(func.min(ReturnFile.imported_at), ReturnFile.id, AppliedReturn.kind, AppliedReturn.reason_code)
     )
     return [
-        BankAnswer(str(path).rsplit("/", 1)[-1], message, imported, kind, code, int(count), int(cents or 0))
-        for path, message, imported, kind, code, count, cents in session.execute(query)
+        BankAnswer(str(path).rsplit("/", 1)[-1], message, imported, kind, code, int(count), int(cents or 0), dated)
+        for path, message, imported, kind, code, count, cents, dated in session.execute(query)
     ]
 
 
