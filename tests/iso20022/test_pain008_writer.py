@@ -259,3 +259,40 @@ def test_duplicate_end_to_end_id_in_a_large_planned_file_is_refused():
     entries = _large(duplicate_last=True)
     with pytest.raises(errors.DuplicateIdentifier, match="2 times"):
         _write_planned(PAIN_008_001_08, entries, _plan_for(entries))
+
+
+def test_a_duplicate_among_the_ids_after_the_last_full_batch_of_the_filter_is_refused():
+    # Regression: the Bloom filter probes ids 8,192 at a time; the check must probe the
+    # ids still pending, or a duplicate among the last few would pass.
+    n = 8192 + 6
+    entries = [(_block(1), debit(i, 100 + i)) for i in range(n)]
+    entries[-1] = (_block(1), debit(n, 100, end_to_end_id=entries[-3][1].end_to_end_id))
+    with pytest.raises(errors.DuplicateIdentifier, match="2 times"):
+        _write(PAIN_008_001_08, entries)
+
+
+def test_a_duplicate_spread_over_two_batches_of_the_filter_is_refused():
+    n = 8192 + 6
+    entries = [(_block(1), debit(i, 100 + i)) for i in range(n)]
+    entries[-1] = (_block(1), debit(n, 100, end_to_end_id=entries[5][1].end_to_end_id))
+    with pytest.raises(errors.DuplicateIdentifier, match="2 times"):
+        _write(PAIN_008_001_08, entries)
+
+
+class _FailingFile(io.BytesIO):
+    def __init__(self, fail_after: int) -> None:
+        super().__init__()
+        self._fail_after = fail_after
+
+    def write(self, data) -> int:  # type: ignore[override]
+        if self.tell() + len(data) > self._fail_after:
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+@pytest.mark.parametrize("fail_after", [10, 200_000])
+def test_a_write_failure_of_the_spooled_writer_reaches_the_caller(fail_after):
+    # Early (the header) or late (copying the spool): the error propagates, nothing is swallowed.
+    entries = [(_block(1), debit(i, 100 + i)) for i in range(2000)]
+    with pytest.raises(OSError, match="No space left"):
+        write_pain008(_FailingFile(fail_after), PAIN_008_001_08, _header(), entries)
