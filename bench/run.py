@@ -65,6 +65,8 @@ def main() -> None:
         rows.append(("ours, spooled (totals unknown), XSD-validated", spooled))
         planned = _run("ours-planned", small, workdir)
         rows.append(("ours, planned (totals from the ledger), XSD-validated", planned))
+        # What the collection run writes: the bank profile's rules in the same read-back.
+        rows.append(("ours, planned, also checked against bank profile epc", _run("ours-planned-profile", small, workdir)))
         planned_large = _run("ours-planned", large, workdir)
         rows.append(("ours, planned, large", planned_large))
         spooled_large = _run("ours", large, workdir)
