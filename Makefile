@@ -15,10 +15,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # One pytest worker per core by default (BENCHMARKS.md, "Test suite"); TEST_WORKERS=0 runs serially.
+# worksteal: a worker that runs out of tests takes pending ones from the other, so a few long
+# tests (subprocesses, concurrency) queued late on one worker do not leave the other core idle.
 TEST_WORKERS ?= auto
 
 test: install
-	$(PY) -m pytest -q -n $(TEST_WORKERS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # The fuzz tests with many more examples than `make test` runs (SEPA_ENGINE_FUZZ_EXAMPLES,
 # 40 by default); keep every crasher found under tests/testdata/crashers/ (see its README).
