@@ -82,3 +82,22 @@ def test_one_of_finds_the_rows_of_thousands_of_keys_integers_and_strings_on_both
         by_text = s.scalars(select(DebitRequest.id).where(bulk.one_of(s, DebitRequest.end_to_end_id, [e2e[ids[2]], "NOT-OURS"])))
         assert sorted(by_id) == ids[:2]
         assert list(by_text) == [ids[2]]
+
+
+def test_insert_entries_keeps_quotes_backslashes_and_accents_of_labels_as_given(db):
+    # PostgreSQL receives inserted rows as array literals: their quoting must not show.
+    creditor = ledger.creditor(db)
+    mandate = ledger.mandate(db, creditor)
+    with db.reader() as s:
+        account = s.scalars(select(Mandate.debtor_account_id).where(Mandate.id == mandate)).one()
+    labels = ['Loyer "janvier" d\'Hélène', "C:\\quittances\\2026", "ligne\nsuivante ü €", "[1, {}]"]
+    with db.transaction() as s:
+        accounts_repo.insert_entries(s, [
+            {"creditor_id": creditor, "debtor_account_id": account, "kind": "invoice", "document_number": f"F-{n}",
+             "issue_date": dt.date(2026, 11, 25), "amount_cents": 100 + n, "label": label, "debit_request_id": None,
+             "created_at": STAMP}
+            for n, label in enumerate(labels)
+        ])
+    with db.reader() as s:
+        stored = dict(s.execute(select(LedgerEntry.document_number, LedgerEntry.label)).all())
+    assert stored == {f"F-{n}": label for n, label in enumerate(labels)}
