@@ -36,10 +36,12 @@ from sepa_engine.errors import SepaEngineError
 from sepa_engine.ids import IdSource, TimestampIds
 from sepa_engine.progress import SILENT, Progress
 from sepa_engine.services import (
+    account_changes,
     accounts,
     api_tokens,
     approval,
     batch_enqueue,
+    disputes,
     file_enqueue,
     loading,
     on_demand,
@@ -47,21 +49,37 @@ from sepa_engine.services import (
     reconciliation,
     registry,
     return_exceptions,
+    schedule,
     statements,
 )
-from sepa_engine.services.account_inputs import PayNowInput
-from sepa_engine.services.accounts import AccountView
+from sepa_engine.services.account_changes import ChangeResult, HistoryLine
+from sepa_engine.services.account_inputs import (
+    CreditorSettingsInput,
+    DetailsInput,
+    DisputedInvoice,
+    DisputeInput,
+    DisputeTransitionInput,
+    ESignedMandateInput,
+    GroupPaymentInput,
+    GroupSelection,
+    LedgerEntryInput,
+    ModeChangeInput,
+    PayNowInput,
+)
+from sepa_engine.services.accounts import AccountView, BookingReport, EntryResult
 from sepa_engine.services.api_tokens import CreatedToken, TokenView
 from sepa_engine.services.approval import Approval
 from sepa_engine.services.batch_enqueue import BatchResult, EnqueueItem
 from sepa_engine.services.collection import CollectionReport, run_collection
+from sepa_engine.services.disputes import DisputeView
 from sepa_engine.services.file_enqueue import FileRejected, FileReport
 from sepa_engine.services.inputs import AddressInput, CreditorInput, DebitRequestInput, DebtorAccountInput, MandateInput
 from sepa_engine.services.loading import LoadFailed, LoadReport
-from sepa_engine.services.on_demand import PaymentResult
+from sepa_engine.services.on_demand import GroupPaymentResult, PaymentResult
 from sepa_engine.services.reconciliation import ExceptionStatus, ReconcileReport
 from sepa_engine.services.registry import CreditorResult, DebtorAccountResult, MandateResult, Page, RequestResult
 from sepa_engine.services.return_exceptions import ExceptionView
+from sepa_engine.services.schedule import ScheduleReport
 from sepa_engine.services.statements import Statement
 
 __all__ = [
@@ -69,23 +87,39 @@ __all__ = [
     "AddressInput",
     "Approval",
     "BatchResult",
+    "BookingReport",
+    "ChangeResult",
     "CollectionReport",
     "CreatedToken",
     "CreditorInput",
     "CreditorResult",
+    "CreditorSettingsInput",
     "DebitRequestInput",
     "DebtorAccountInput",
     "DebtorAccountResult",
+    "DetailsInput",
+    "DisputeInput",
+    "DisputeTransitionInput",
+    "DisputeView",
+    "DisputedInvoice",
+    "ESignedMandateInput",
     "Engine",
     "EnqueueItem",
+    "EntryResult",
     "ExceptionView",
     "FileRejected",
     "FileReport",
+    "GroupPaymentInput",
+    "GroupPaymentResult",
+    "GroupSelection",
+    "HistoryLine",
+    "LedgerEntryInput",
     "LoadFailed",
     "LoadReport",
     "MandateInput",
     "MandateResult",
     "MandateRow",
+    "ModeChangeInput",
     "Page",
     "PayNowInput",
     "PaymentResult",
@@ -93,6 +127,7 @@ __all__ = [
     "ReconcileReport",
     "RequestResult",
     "RequestRow",
+    "ScheduleReport",
     "SepaEngineError",
     "Statement",
     "TokenView",
@@ -329,6 +364,122 @@ class Engine:
                 date_to=date_to, document=document,
             )
         )  # fmt: skip
+
+    # -- customer accounts ---------------------------------------------------------------
+    def record_entry(self, creditor: str, account: str, data: LedgerEntryInput, *, idempotency_key: str) -> EntryResult:
+        """Record an invoice, a credit note or a fee (``data.kind``) on an account."""
+        return self._write(
+            lambda s: accounts.record_entry(s, creditor, account, data, idempotency_key=idempotency_key, clock=self.clock)
+        )
+
+    def pay_group(self, data: GroupPaymentInput, *, idempotency_key: str) -> GroupPaymentResult:
+        """Pay invoices at several creditors of one group: one debit per creditor, all or none."""
+        return self._write(
+            lambda s: on_demand.pay_across_creditors(s, data, idempotency_key=idempotency_key, clock=self.clock)
+        )
+
+    def book_payments(self, *, creditor: str | None = None, batch_id: int | None = None) -> BookingReport:
+        """Book a payment entry for every debit that reached the bank and has none yet (again
+        books nothing twice)."""
+        return self._write(
+            lambda s: accounts.book_submitted_payments(s, self.clock, batch_id=batch_id, creditor_code=creditor)
+        )
+
+    def set_collection_mode(
+        self, creditor: str, account: str, data: ModeChangeInput, *, actor: str, idempotency_key: str
+    ) -> ChangeResult:
+        """Switch an account between on demand and automatic (automatic needs a new e-signed
+        mandate in ``data.mandate``; leaving it is for the creditor's staff, with a reason)."""
+        return self._write(
+            lambda s: account_changes.set_collection_mode(
+                s, creditor, account, data, actor=actor, idempotency_key=idempotency_key, clock=self.clock
+            )
+        )
+
+    def change_bank_details(
+        self, creditor: str, account: str, data: ESignedMandateInput, *, actor: str, idempotency_key: str
+    ) -> ChangeResult:
+        """New bank details: a new e-signed mandate that supersedes the account's mandate."""
+        return self._write(
+            lambda s: account_changes.change_bank_details(
+                s, creditor, account, data, actor=actor, idempotency_key=idempotency_key, clock=self.clock
+            )
+        )
+
+    def update_details(
+        self, creditor: str, account: str, data: DetailsInput, *, actor: str, idempotency_key: str
+    ) -> ChangeResult:
+        """Change an account's contact details (a field set to None is cleared), kept in its history."""
+        return self._write(
+            lambda s: account_changes.update_details(
+                s, creditor, account, data, actor=actor, idempotency_key=idempotency_key, clock=self.clock
+            )
+        )
+
+    def account_history(self, creditor: str, account: str) -> tuple[HistoryLine, ...]:
+        """Every recorded change of an account, oldest first, field by field."""
+        return self._read(lambda s: account_changes.history(s, creditor, account))
+
+    def set_creditor_settings(
+        self, creditor: str, data: CreditorSettingsInput, *, actor: str, idempotency_key: str
+    ) -> ChangeResult:
+        """A creditor's pre-notification lead time and group (a field left None is kept)."""
+        return self._write(
+            lambda s: account_changes.set_creditor_settings(
+                s, creditor, data, actor=actor, idempotency_key=idempotency_key, clock=self.clock
+            )
+        )
+
+    def open_dispute(
+        self, creditor: str, account: str, data: DisputeInput, *, actor: str, idempotency_key: str
+    ) -> DisputeView:
+        """Contest invoices: they are not collected while the dispute is open."""
+        return self._write(
+            lambda s: disputes.open_dispute(
+                s, creditor, account, data, actor=actor, idempotency_key=idempotency_key, clock=self.clock
+            )
+        )
+
+    def transition_dispute(
+        self, creditor: str, dispute_id: int, data: DisputeTransitionInput, *, actor: str, idempotency_key: str
+    ) -> DisputeView:
+        """Move a dispute on; accepting it books a credit note for the disputed amount."""
+        return self._write(
+            lambda s: disputes.transition_dispute(
+                s, creditor, dispute_id, data, actor=actor, idempotency_key=idempotency_key, clock=self.clock
+            )
+        )
+
+    def disputes(
+        self, creditor: str, *, account: str | None = None, status: str | None = None
+    ) -> tuple[DisputeView, ...]:
+        """A creditor's disputes with their invoices and history."""
+        return self._read(lambda s: disputes.list_disputes(s, creditor, account_reference=account, status=status))
+
+    def dispute(self, creditor: str, dispute_id: int) -> DisputeView:
+        """One dispute and its history."""
+        return self._read(lambda s: disputes.get_dispute(s, creditor, dispute_id))
+
+    def schedule_automatic(self, *, run_date: dt.date | None = None, creditor: str | None = None) -> ScheduleReport:
+        """This period's automatic debits and their pre-notifications (safe to run again:
+        a period already scheduled creates nothing)."""
+        return self._write(lambda s: schedule.schedule_automatic(s, run_date, self.clock, creditor_code=creditor))
+
+    def prenotifications(
+        self,
+        creditor: str,
+        *,
+        collection_from: dt.date | None = None,
+        collection_to: dt.date | None = None,
+        issued_on: dt.date | None = None,
+    ) -> tuple[dict[str, object], ...]:
+        """A creditor's pre-notifications by collection date, as flat records for its mailing
+        system (``schedule.prenotifications_csv`` writes them as CSV)."""
+        return self._read(
+            lambda s: schedule.prenotifications(
+                s, creditor, collection_from=collection_from, collection_to=collection_to, issued_on=issued_on
+            )
+        )
 
     # -- plumbing --------------------------------------------------------------------------
     def _write(self, operation: Callable[[Session], _T]) -> _T:

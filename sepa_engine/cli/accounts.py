@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 
@@ -25,7 +25,6 @@ from sepa_engine import errors, private_files
 from sepa_engine.cli import context
 from sepa_engine.cli.context import ConfigOption, JsonOption
 from sepa_engine.cli.main import app
-from sepa_engine.clock import SystemClock
 from sepa_engine.domain import money
 from sepa_engine.exit_codes import ExitCode, for_error
 from sepa_engine.services import (
@@ -76,9 +75,6 @@ KeyOption = typer.Option(..., "--idempotency-key", "--key", help="Unique key of 
 ActorOption = typer.Option(..., "--actor", help="Who acts (a user or a service), kept in the history.")
 FileOption = typer.Option(None, "--file", help="JSON document (schemas/accounts/), '-' for stdin.")
 
-T = TypeVar("T")
-
-
 @contextmanager
 def _refusals() -> Iterator[None]:
     """Engine errors -> one line on stderr; refusals exit 1, configuration errors 64, a lock
@@ -107,16 +103,6 @@ def _document(path: str, schema: str) -> dict[str, Any]:
 
 def _date(option: str, value: str | None) -> dt.date | None:
     return read_date(option, value) if value is not None else None
-
-
-def _write(session_work: Callable[[Any], T], config: str | None) -> T:
-    with context.database(config) as (_settings, db), db.transaction() as session:
-        return session_work(session)
-
-
-def _read(session_work: Callable[[Any], T], config: str | None) -> T:
-    with context.database(config) as (_settings, db), db.reader() as session:
-        return session_work(session)
 
 
 def _print(text: str) -> None:
@@ -187,8 +173,8 @@ def set_mode(
                 raise errors.InvalidFormat("--mode", None, "is required (or give --file)")
             signed = _mandate_options(mandate_reference, signed_at, iban, bic, signer, evidence)
             data = ModeChangeInput(mode=mode, frequency=frequency, day=day, mandate=signed, reason=reason)
-        result = _write(lambda s: account_changes.set_collection_mode(
-            s, creditor, account, data, actor=actor, idempotency_key=key, clock=SystemClock()), config)
+        with context.engine(config) as engine:
+            result = engine.set_collection_mode(creditor, account, data, actor=actor, idempotency_key=key)
     context.render(result.to_dict(), as_json, lambda: _draw_change(result))
 
 
@@ -233,8 +219,8 @@ def change_bank(
             if signed is None:
                 raise errors.InvalidFormat("--mandate-reference", None, "and the other mandate options are required (or give --file)")
             data = signed
-        result = _write(lambda s: account_changes.change_bank_details(
-            s, creditor, account, data, actor=actor, idempotency_key=key, clock=SystemClock()), config)
+        with context.engine(config) as engine:
+            result = engine.change_bank_details(creditor, account, data, actor=actor, idempotency_key=key)
     context.render(result.to_dict(), as_json, lambda: _draw_change(result))
 
 
@@ -269,15 +255,12 @@ def details(
             if actor is None or key is None:
                 raise errors.InvalidFormat("--actor" if actor is None else "--idempotency-key", None, "is required to change details")
             data = DetailsInput(changes)
-            result = _write(lambda s: account_changes.update_details(
-                s, creditor, account, data, actor=actor, idempotency_key=key, clock=SystemClock()), config)
+            with context.engine(config) as engine:
+                result = engine.update_details(creditor, account, data, actor=actor, idempotency_key=key)
             context.render(result.to_dict(), as_json, lambda: _draw_change(result))
             return
-
-        def read(session: Any) -> tuple[accounts.AccountView, tuple[account_changes.HistoryLine, ...]]:
-            return accounts.show_account(session, creditor, account), account_changes.history(session, creditor, account)
-
-        view, lines = _read(read, config)
+        with context.engine(config) as engine:
+            view, lines = engine.account(creditor, account), engine.account_history(creditor, account)
     document = {
         "creditor": view.creditor_code,
         "account": view.reference,
@@ -323,8 +306,8 @@ def settings(
             data = CreditorSettingsInput.from_mapping(_document(file, account_documents.CREDITOR_SETTINGS))
         else:
             data = CreditorSettingsInput(prenotification_days=prenotification_days, group_code=group)
-        result = _write(lambda s: account_changes.set_creditor_settings(
-            s, creditor, data, actor=actor, idempotency_key=key, clock=SystemClock()), config)
+        with context.engine(config) as engine:
+            result = engine.set_creditor_settings(creditor, data, actor=actor, idempotency_key=key)
     context.render(result.to_dict(), as_json, lambda: _draw_change(result))
 
 
@@ -359,8 +342,8 @@ def _add_entry(kind: str) -> Callable[..., None]:
                     kind=kind, number=number, issue_date=read_date("--issue-date", issue_date), amount=amount,
                     due_date=_date("--due-date", due_date), label=label, applies_to=applies_to,
                 )
-            result = _write(lambda s: accounts.record_entry(
-                s, creditor, account, data, idempotency_key=key, clock=SystemClock()), config)
+            with context.engine(config) as engine:
+                result = engine.record_entry(creditor, account, data, idempotency_key=key)
         context.render(result.to_dict(), as_json, lambda: _print(
             f"{result.kind} {result.number} of {money.format_cents(result.amount_cents)} "
             f"{'recorded' if result.created else 'already recorded (same key)'} on {result.account_reference}."))
@@ -479,7 +462,8 @@ def pay_group(
                     raise errors.InvalidFormat("--select", item, "must be CREDITOR:INVOICE[,INVOICE...]")
                 selections.append(GroupSelection(creditor=code, invoices=tuple(n.strip() for n in numbers.split(",") if n.strip())))
             data = GroupPaymentInput(customer_reference=customer, selections=tuple(selections))
-        result = _write(lambda s: on_demand.pay_across_creditors(s, data, idempotency_key=key, clock=SystemClock()), config)
+        with context.engine(config) as engine:
+            result = engine.pay_group(data, idempotency_key=key)
 
     def draw() -> None:
         for payment in result.payments:
@@ -498,7 +482,8 @@ def book_payments(
 ) -> None:
     """Book a payment entry for every debit that reached the bank and has none yet."""
     with _refusals():
-        result = _write(lambda s: accounts.book_submitted_payments(s, SystemClock(), batch_id=batch, creditor_code=creditor), config)
+        with context.engine(config) as engine:
+            result = engine.book_payments(creditor=creditor, batch_id=batch)
     context.render(result.to_dict(), as_json, lambda: _print(
         f"{result.booked} payment(s) booked, {money.format_cents(result.amount_cents)}."))
 
@@ -528,8 +513,8 @@ def open_dispute(
                 number, sep, amount = item.partition("=")
                 lines.append(DisputedInvoice(number=number, amount=amount if sep else None))
             data = DisputeInput(reason=reason, invoices=tuple(lines))
-        result = _write(lambda s: disputes.open_dispute(
-            s, creditor, account, data, actor=actor, idempotency_key=key, clock=SystemClock()), config)
+        with context.engine(config) as engine:
+            result = engine.open_dispute(creditor, account, data, actor=actor, idempotency_key=key)
     context.render(result.to_dict(), as_json, lambda: _draw_dispute(result))
 
 
@@ -554,8 +539,8 @@ def transition(
             if to is None:
                 raise errors.InvalidFormat("--to", None, "is required (or give --file)")
             data = DisputeTransitionInput(status=to, note=note, credit_note_number=credit_note_number)
-        result = _write(lambda s: disputes.transition_dispute(
-            s, creditor, dispute, data, actor=actor, idempotency_key=key, clock=SystemClock()), config)
+        with context.engine(config) as engine:
+            result = engine.transition_dispute(creditor, dispute, data, actor=actor, idempotency_key=key)
     context.render(result.to_dict(), as_json, lambda: _draw_dispute(result))
 
 
@@ -569,7 +554,8 @@ def list_disputes(
 ) -> None:
     """Disputes of a creditor with their invoices and history."""
     with _refusals():
-        rows = _read(lambda s: disputes.list_disputes(s, creditor, account_reference=account, status=status), config)
+        with context.engine(config) as engine:
+            rows = engine.disputes(creditor, account=account, status=status)
 
     def draw() -> None:
         context.stdout.print(context.table(
@@ -591,7 +577,8 @@ def show_dispute(
 ) -> None:
     """One dispute and its history."""
     with _refusals():
-        result = _read(lambda s: disputes.get_dispute(s, creditor, dispute), config)
+        with context.engine(config) as engine:
+            result = engine.dispute(creditor, dispute)
     context.render(result.to_dict(), as_json, lambda: _draw_dispute(result))
 
 
@@ -616,7 +603,8 @@ def run_schedule(
     """Create this period's automatic debits and their pre-notifications (safe to run again)."""
     with _refusals():
         run_date = _date("--date", date)
-        report = _write(lambda s: schedule.schedule_automatic(s, run_date, SystemClock(), creditor_code=creditor), config)
+        with context.engine(config) as engine:
+            report = engine.schedule_automatic(run_date=run_date, creditor=creditor)
 
     def draw() -> None:
         context.stdout.print(context.table(
@@ -645,8 +633,8 @@ def export_prenotifications(
         if as_csv and as_json:
             raise errors.InvalidFormat("--csv", None, "and --json exclude each other")
         start, end, issued = _date("--from", date_from), _date("--to", date_to), _date("--issued-on", issued_on)
-        records = _read(lambda s: schedule.prenotifications(
-            s, creditor, collection_from=start, collection_to=end, issued_on=issued), config)
+        with context.engine(config) as engine:
+            records = engine.prenotifications(creditor, collection_from=start, collection_to=end, issued_on=issued)
     if as_json:
         import json
 
