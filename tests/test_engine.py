@@ -4,6 +4,7 @@ says it is (a transaction per call, the services' errors, the CLI on top of it).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import re
 from pathlib import Path
@@ -14,8 +15,22 @@ from sqlalchemy import select
 
 from sepa_engine import engine as engine_module
 from sepa_engine import errors
+from sepa_engine.config import load_settings
 from sepa_engine.db.returns_models import ReturnFile
-from sepa_engine.engine import DebitRequestInput, Engine
+from sepa_engine.engine import (
+    CreditorSettingsInput,
+    DebitRequestInput,
+    DetailsInput,
+    DisputedInvoice,
+    DisputeInput,
+    DisputeTransitionInput,
+    Engine,
+    GroupPaymentInput,
+    GroupSelection,
+    LedgerEntryInput,
+    ModeChangeInput,
+)
+from tests import accounts_world as world
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -118,3 +133,99 @@ def test_the_operations_the_commands_use_run_through_the_facade(tmp_path, databa
             engine.approve_batch(999_999, actor="ops")
         with pytest.raises(errors.NotFound):
             engine.resolve_exception(999_999, resolution="ignored")
+
+
+# --- the customer accounts through the facade --------------------------------------------
+def _accounts_engine(db, tmp_path: Path, database_url: str) -> Engine:  # type: ignore[no-untyped-def]
+    """Two creditors of one group, an account at each for the same customer, two invoices."""
+    world.creditor(db, "pressimmo")
+    world.creditor(db, "poliris")
+    world.account(db, "pressimmo", "AG-1", customer="AGENCE-77")
+    world.account(db, "poliris", "PO-1", customer="AGENCE-77")
+    world.entry(db, "F1", "100.00")
+    world.entry(db, "P1", "20.00", creditor_code="poliris", reference="PO-1")
+    return Engine(load_settings(_config(tmp_path, database_url)), database=db, clock=world.clock())
+
+
+def test_an_entry_is_committed_once_and_its_key_replayed_changes_nothing(db, tmp_path, database_url):
+    engine = _accounts_engine(db, tmp_path, database_url)
+    data = LedgerEntryInput(kind="invoice", number="F3", issue_date=dt.date(2026, 11, 2), amount="25.00")
+    first = engine.record_entry("pressimmo", "AG-1", data, idempotency_key="inv-F3")
+    again = engine.record_entry("pressimmo", "AG-1", data, idempotency_key="inv-F3")
+    assert (first.created, again.created, again.amount_cents) == (True, False, 2_500)
+    assert world.position(db).balance_due_cents == 12_500  # committed, and counted once
+    other = LedgerEntryInput(kind="invoice", number="F3", issue_date=dt.date(2026, 11, 2), amount="26.00")
+    with pytest.raises(errors.IdempotencyConflict) as caught:
+        engine.record_entry("pressimmo", "AG-1", other, idempotency_key="inv-F3")
+    assert caught.value.code == "idempotency_conflict"
+    assert world.position(db).balance_due_cents == 12_500
+
+
+def test_a_group_payment_refused_at_one_creditor_debits_none_of_them(db, tmp_path, database_url):
+    engine = _accounts_engine(db, tmp_path, database_url)
+    bad = GroupPaymentInput(customer_reference="AGENCE-77", selections=(
+        GroupSelection(creditor="pressimmo", invoices=("F1",)), GroupSelection(creditor="poliris", invoices=("NOPE",)),
+    ))  # fmt: skip
+    with pytest.raises(errors.SepaEngineError) as caught:
+        engine.pay_group(bad, idempotency_key="grp-1")
+    assert caught.value.code in ("not_found", "invoice_not_payable")
+    assert engine.requests().items == ()  # rolled back: not even pressimmo's debit
+    good = GroupPaymentInput(customer_reference="AGENCE-77", selections=(
+        GroupSelection(creditor="pressimmo", invoices=("F1",)), GroupSelection(creditor="poliris", invoices=("P1",)),
+    ))  # fmt: skip
+    paid = engine.pay_group(good, idempotency_key="grp-2")
+    replay = engine.pay_group(good, idempotency_key="grp-2")
+    assert (paid.created, replay.created, paid.amount_cents) == (True, False, 12_000)
+    assert len(engine.requests().items) == 2
+
+
+def test_a_dispute_opens_moves_on_and_reads_back_through_the_facade(db, tmp_path, database_url):
+    engine = _accounts_engine(db, tmp_path, database_url)
+    data = DisputeInput(reason="already paid", invoices=(DisputedInvoice(number="F1"),))
+    opened = engine.open_dispute("pressimmo", "AG-1", data, actor="portal:jeanne", idempotency_key="d-1")
+    replay = engine.open_dispute("pressimmo", "AG-1", data, actor="portal:jeanne", idempotency_key="d-1")
+    assert (opened.created, replay.created, replay.id) == (True, False, opened.id)
+    assert world.position(db).collectable_cents == 0  # the disputed invoice is not collected
+    with pytest.raises(errors.NotFound) as caught:
+        engine.transition_dispute("poliris", opened.id, DisputeTransitionInput(status="accepted"), actor="staff:x",
+                                  idempotency_key="t-0")
+    assert caught.value.code == "not_found"  # another creditor's dispute does not exist for it
+    accepted = engine.transition_dispute("pressimmo", opened.id, DisputeTransitionInput(status="accepted"),
+                                         actor="staff:x", idempotency_key="t-1")
+    assert accepted.credit_note == f"D-{opened.id}"
+    assert [d.status for d in engine.disputes("pressimmo", account="AG-1")] == ["accepted"]
+    assert [e.status for e in engine.dispute("pressimmo", opened.id).history][-1] == "accepted"
+
+
+def test_account_changes_commit_with_their_history_and_replay_by_key(db, tmp_path, database_url):
+    engine = _accounts_engine(db, tmp_path, database_url)
+    details = DetailsInput({"email": "agence@example.org"})
+    changed = engine.update_details("pressimmo", "AG-1", details, actor="portal", idempotency_key="det-1")
+    assert engine.update_details("pressimmo", "AG-1", details, actor="portal", idempotency_key="det-1").id == changed.id
+    assert [(h.field, h.new_value) for h in engine.account_history("pressimmo", "AG-1")][-1] == ("email",
+                                                                                                 "agence@example.org")
+    settings = engine.set_creditor_settings("pressimmo", CreditorSettingsInput(prenotification_days=5),
+                                            actor="staff:x", idempotency_key="set-1")
+    assert [field for field, _old, new in settings.fields] == ["prenotification_days"] and settings.fields[0][2] == "5"
+    with pytest.raises(errors.WrongCollectionMode) as caught:  # automatic needs a new e-signed mandate
+        engine.set_collection_mode("pressimmo", "AG-1", ModeChangeInput(mode="automatic", frequency="monthly", day=7),
+                                   actor="portal", idempotency_key="mode-0")
+    assert caught.value.code == "wrong_collection_mode" and engine.account("pressimmo", "AG-1").collection_mode == "on_demand"
+    mode = ModeChangeInput(mode="automatic", frequency="monthly", day=7, mandate=world.signed_mandate("RUM-E-AG-1"))
+    engine.set_collection_mode("pressimmo", "AG-1", mode, actor="portal", idempotency_key="mode-1")
+    assert engine.account("pressimmo", "AG-1").collection_mode == "automatic"
+    moved = engine.change_bank_details("pressimmo", "AG-1", world.signed_mandate("RUM-E-2", evidence="ev-2"),
+                                       actor="portal", idempotency_key="bank-1")
+    assert moved.created and engine.account("pressimmo", "AG-1").mandate.reference == "RUM-E-2"  # type: ignore[union-attr]
+
+
+def test_the_schedule_runs_once_per_period_and_its_prenotifications_read_back(db, tmp_path, database_url):
+    engine = _accounts_engine(db, tmp_path, database_url)
+    world.go_automatic(db, day=7)
+    window = dt.date(2026, 11, 23)  # pre-notification lead time before the 7 December debit
+    first = engine.schedule_automatic(run_date=window, creditor="pressimmo")
+    again = engine.schedule_automatic(run_date=window, creditor="pressimmo")
+    assert len(first.requested) == 1 and again.requested == ()  # the period is not debited twice
+    (record,) = engine.prenotifications("pressimmo")
+    assert record["account"] == "AG-1" and record["end_to_end_id"] == first.requested[0].end_to_end_id
+    assert engine.book_payments(creditor="pressimmo").booked == 0  # nothing reached the bank yet
