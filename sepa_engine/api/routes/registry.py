@@ -25,10 +25,9 @@ from sepa_engine.api.deps import (
 )
 from sepa_engine.api.routes.common import created, parsed, read, write
 from sepa_engine.domain.mandate import MandateStatus
-from sepa_engine.domain.masking import mask_iban
 from sepa_engine.domain.money import format_cents
 from sepa_engine.domain.statuses import RequestStatus
-from sepa_engine.services import api_views, registry
+from sepa_engine.services import api_views, registry, views
 from sepa_engine.services.inputs import DebitRequestInput, DebtorAccountInput, MandateInput
 
 router = APIRouter(prefix="/v1/creditors/{creditor}")
@@ -102,17 +101,7 @@ def list_mandates(
             session, creditor_code=scope.creditor, status=status.value if status else None,
             after_id=paging.after_id, limit=paging.limit,
         )
-        items = [
-            {
-                "id": row.id, "reference": row.reference, "debtor_account": row.debtor_account_reference,
-                "kind": row.kind, "status": row.status, "signed_on": row.signed_on.isoformat(), "iban": mask_iban(row.iban),
-                "bic": row.bic,
-                "first_collected_on": row.first_collected_on.isoformat() if row.first_collected_on else None,
-                "last_collected_on": row.last_collected_on.isoformat() if row.last_collected_on else None,
-                "amendment_pending": row.amendment_pending, "supersedes_id": row.supersedes_id,
-            }
-            for row in result.items
-        ]
+        items = [views.mandate_summary(row) for row in result.items]
         return page(items, paging)
 
     return read(ctx, work)
@@ -178,14 +167,7 @@ def list_requests(
             session, creditor_code=scope.creditor, status=status.value if status else None,
             after_id=paging.after_id, limit=paging.limit,
         )
-        items = [
-            {
-                "id": row.id, "end_to_end_id": row.end_to_end_id, "mandate": row.mandate_reference,
-                "amount": format_cents(row.amount_cents), "requested_date": row.requested_date.isoformat(),
-                "status": row.status, "reason_code": row.reason_code, "reason": row.reason, "batch_id": row.batch_id,
-            }
-            for row in result.items
-        ]
+        items = [views.request_summary(row) for row in result.items]
         return page(items, paging)
 
     return read(ctx, work)
