@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,7 @@ from sepa_engine.db import migrate
 from sepa_engine.db.repositories.registry import MandateRow, RequestRow
 from sepa_engine.db.session import Database
 from sepa_engine.domain.reason_codes import ReasonCode
+from sepa_engine.domain.statuses import BatchStatus
 from sepa_engine.errors import SepaEngineError
 from sepa_engine.ids import IdSource, TimestampIds
 from sepa_engine.progress import SILENT, Progress
@@ -41,6 +42,7 @@ from sepa_engine.services import (
     api_tokens,
     approval,
     batch_enqueue,
+    batches,
     disputes,
     file_enqueue,
     loading,
@@ -51,6 +53,7 @@ from sepa_engine.services import (
     return_exceptions,
     schedule,
     statements,
+    status,
 )
 from sepa_engine.services.account_changes import ChangeResult, HistoryLine
 from sepa_engine.services.account_inputs import (
@@ -70,6 +73,7 @@ from sepa_engine.services.accounts import AccountView, BookingReport, EntryResul
 from sepa_engine.services.api_tokens import CreatedToken, TokenView
 from sepa_engine.services.approval import Approval
 from sepa_engine.services.batch_enqueue import BatchResult, EnqueueItem
+from sepa_engine.services.batches import BatchDetail, BatchLine, RequestLine
 from sepa_engine.services.collection import CollectionReport, run_collection
 from sepa_engine.services.disputes import DisputeView
 from sepa_engine.services.file_enqueue import FileRejected, FileReport
@@ -86,7 +90,10 @@ __all__ = [
     "AccountView",
     "AddressInput",
     "Approval",
+    "BatchDetail",
+    "BatchLine",
     "BatchResult",
+    "BatchStatus",
     "BookingReport",
     "ChangeResult",
     "CollectionReport",
@@ -125,6 +132,7 @@ __all__ = [
     "PaymentResult",
     "ReasonCode",
     "ReconcileReport",
+    "RequestLine",
     "RequestResult",
     "RequestRow",
     "ScheduleReport",
@@ -342,6 +350,32 @@ class Engine:
         return self._read(
             lambda s: registry.list_mandates(s, creditor_code=creditor, status=status, after_id=after_id, limit=limit)
         )
+
+    def batches(
+        self,
+        *,
+        creditor: str | None = None,
+        statuses: Sequence[BatchStatus] = (),
+        business_from: dt.date | None = None,
+        business_to: dt.date | None = None,
+        limit: int = 100,
+    ) -> tuple[BatchLine, ...]:
+        """Files written for the bank, newest first, by creditor, status and run (business) date."""
+        return self._read(
+            lambda s: batches.list_batches(
+                s, creditor_code=creditor, statuses=statuses, business_from=business_from, business_to=business_to,
+                limit=limit,
+            )
+        )  # fmt: skip
+
+    def batch(self, batch_id: int) -> BatchDetail:
+        """One file: its blocks, its transactions and the requests its run refused (``NotFound`` if none)."""
+        return self._read(lambda s: batches.show_batch(s, batch_id))
+
+    def status(self) -> dict[str, Any]:
+        """What ``sepa-engine status`` shows: pending requests and next collection date per
+        creditor, the last job runs, open exceptions, files awaiting approval."""
+        return self._read(lambda s: status.overview(s, self.settings, self.clock))
 
     def account(self, creditor: str, account: str) -> AccountView:
         """An account: its mode, mandate (IBAN masked), what it owes and whether it can pay now."""

@@ -229,3 +229,28 @@ def test_the_schedule_runs_once_per_period_and_its_prenotifications_read_back(db
     (record,) = engine.prenotifications("pressimmo")
     assert record["account"] == "AG-1" and record["end_to_end_id"] == first.requested[0].end_to_end_id
     assert engine.book_payments(creditor="pressimmo").booked == 0  # nothing reached the bank yet
+
+
+def test_the_files_a_run_wrote_and_the_status_read_back_through_the_facade(tmp_path, database_url):
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "demo" / "october"
+    with freeze_time("2026-10-22 09:00:00"), Engine.open(_config(tmp_path, database_url)) as engine:
+        engine.load(fixtures)
+        engine.collect(business_date=dt.date(2026, 10, 22))
+        listed = engine.batches()
+        assert listed and all(b.business_date == dt.date(2026, 10, 22) for b in listed)
+        assert [b.id for b in listed] == sorted((b.id for b in listed), reverse=True)  # newest first
+        newest = listed[0]
+        assert engine.batches(creditor=newest.creditor_code, limit=1)[0].id == newest.id
+        shown = engine.batch(newest.id)
+        assert (shown.creditor_code, shown.message_id, len(shown.requests)) == (
+            newest.creditor_code, newest.message_id, newest.transactions,
+        )  # fmt: skip
+        assert sum(r.amount_cents for r in shown.requests) == newest.sum_cents
+        assert shown.document["requests"] == [r.to_dict() for r in shown.requests]
+        with pytest.raises(errors.NotFound) as caught:
+            engine.batch(999_999)
+        assert caught.value.code == "not_found"
+        overview = engine.status()
+        assert overview["at"].startswith("2026-10-22T09:00:00")  # the engine's clock, not the wall's
+        # Every request went into a file: each creditor is shown with nothing pending.
+        assert {c["creditor"]: c["pending"] for c in overview["creditors"]} == {b.creditor_code: 0 for b in listed}

@@ -14,13 +14,11 @@ from sepa_engine.cli import context
 from sepa_engine.cli.main import app
 from sepa_engine.cli.progress import bar
 from sepa_engine.clock import SystemClock
-from sepa_engine.db.models import Batch, DebitRequest
 from sepa_engine.db.repositories import collection as repo
 from sepa_engine.domain.money import format_cents
 from sepa_engine.domain.statuses import BatchStatus
 from sepa_engine.engine import Engine
 from sepa_engine.exit_codes import ExitCode
-from sepa_engine.services import views
 from sepa_engine.services.collection import CollectionReport
 
 batches_app = typer.Typer(help="Files written for the bank.", no_args_is_help=True)
@@ -239,21 +237,19 @@ def batches_list(
     start, end = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
     if start and end and start > end:
         context.fail(errors.InvalidDate("--from", date_from, f"is after --to {date_to}"), ExitCode.USAGE)
-    with context.database(config) as (_settings, db), context.handled(), db.reader() as session:
-        found = repo.list_batches(
-            session, creditor_code=creditor, statuses=statuses, business_from=start, business_to=end, limit=limit
-        )
-        document = [_batch_json(b, code) | {"business_date": day.isoformat()} for b, code, day in found]
-        # file_name is <message id>.xml, path where it is on this host (--json); "approved by" only when someone approved.
-        approvals = any(b.approved_by for b, _code, _day in found)
-        columns = ["id", "creditor", "run date", "message id", "status", "txs", "control sum"] + (["approved by"] if approvals else [])
-        rows = [
-            (b.id, code, day.isoformat(), b.message_id, b.status, b.count, format_cents(b.sum_cents))
-            + ((b.approved_by or "",) if approvals else ())
-            for b, code, day in found
-        ]
-        context.render(document, as_json, lambda: context.stdout.print(context.table(
-            "Batches", columns, rows, right=["txs", "control sum"])))
+    with context.engine(config) as engine, context.handled():
+        found = engine.batches(creditor=creditor, statuses=statuses, business_from=start, business_to=end, limit=limit)
+    document = [b.document for b in found]
+    # file_name is <message id>.xml, path where it is on this host (--json); "approved by" only when someone approved.
+    approvals = any(b.approved_by for b in found)
+    columns = ["id", "creditor", "run date", "message id", "status", "txs", "control sum"] + (["approved by"] if approvals else [])
+    rows = [
+        (b.id, b.creditor_code, b.business_date.isoformat(), b.message_id, b.status, b.transactions, format_cents(b.sum_cents))
+        + ((b.approved_by or "",) if approvals else ())
+        for b in found
+    ]
+    context.render(document, as_json, lambda: context.stdout.print(context.table(
+        "Batches", columns, rows, right=["txs", "control sum"])))
 
 
 def _batch_status(value: str) -> BatchStatus:
@@ -266,13 +262,6 @@ def _batch_status(value: str) -> BatchStatus:
         )
 
 
-def _batch_json(batch: Batch, creditor_code: str, *, with_blocks: bool = False) -> dict[str, Any]:
-    """The API's batch document (services/views), plus what only the ledger's host may see:
-    the file's ``path`` there and a failed file's ``failure``."""
-    document = views.batch_document(batch, creditor_code, batch.blocks if with_blocks else None)
-    return document | {"path": batch.path, "failure": batch.failure}
-
-
 @batch_app.command("show")
 def batch_show(
     batch_id: int = typer.Argument(..., help="The batch id (see batches list)."),
@@ -280,50 +269,30 @@ def batch_show(
     config: str = context.ConfigOption,
 ) -> None:
     """One file: its blocks, its transactions, and the requests its run refused."""
-    with context.database(config) as (_settings, db), context.handled(), db.reader() as session:
-        batch = repo.find_batch(session, batch_id)
-        if batch is None:
-            raise errors.NotFound("batch", batch_id)
-        creditor = repo.creditor_by_id(session, batch.creditor_id)
-        requests = repo.requests_of_batch(session, batch_id)
-        refused = repo.refused_of_creditor_in_run(session, batch.run_id, batch.creditor_id)
-        document = _batch_json(batch, creditor.code, with_blocks=True) | {
-            "requests": [_request_json(r) for r in requests],
-            "refused_in_run": [_request_json(r) for r in refused],
-        }
+    with context.engine(config) as engine, context.handled():
+        batch = engine.batch(batch_id)
+    document = batch.document
+    requests, refused = batch.requests, batch.refused
 
-        def draw() -> None:
-            out = context.stdout
-            out.print(f"Batch {batch.id}  {creditor.code}  {batch.message_id}  {batch.status}  {batch.path or batch.file_name}")
-            if batch.approved_by:
-                out.print(f"approved by {batch.approved_by} at {document['approved_at']}", markup=False, highlight=False)
-            elif batch.status == BatchStatus.AWAITING_APPROVAL.value:
-                out.print(f"awaiting approval: sepa-engine batch approve {batch.id}", markup=False, highlight=False)
-            out.print(context.table("Payment blocks", ["PmtInfId", "collection date", "type", "transactions", "control sum"],
-                                    [(b["payment_info_id"], b["collection_date"], b["sequence_type"], b["transactions"], b["control_sum"])
-                                     for b in document["blocks"]], right=["transactions", "control sum"]))
-            out.print(context.table("Transactions", ["end-to-end id", "mandate id", "amount", "collection date", "type", "status"],
-                                    [(r.end_to_end_id, r.mandate_id, format_cents(r.amount_cents),
-                                      r.collection_date, r.sequence_type, r.status) for r in requests[:200]],
-                                    right=["amount"]))
-            if refused:
-                out.print(context.table("Refused in the same run", ["end-to-end id", "amount", "code", "reason"],
-                                        [(r.end_to_end_id, format_cents(r.amount_cents), r.reason_code, r.reason) for r in refused]))
+    def draw() -> None:
+        out = context.stdout
+        out.print(f"Batch {batch.id}  {batch.creditor_code}  {batch.message_id}  {batch.status}  {batch.path or batch.file_name}")
+        if batch.approved_by:
+            out.print(f"approved by {batch.approved_by} at {document['approved_at']}", markup=False, highlight=False)
+        elif batch.status == BatchStatus.AWAITING_APPROVAL.value:
+            out.print(f"awaiting approval: sepa-engine batch approve {batch.id}", markup=False, highlight=False)
+        out.print(context.table("Payment blocks", ["PmtInfId", "collection date", "type", "transactions", "control sum"],
+                                [(b["payment_info_id"], b["collection_date"], b["sequence_type"], b["transactions"], b["control_sum"])
+                                 for b in document["blocks"]], right=["transactions", "control sum"]))
+        out.print(context.table("Transactions", ["end-to-end id", "mandate id", "amount", "collection date", "type", "status"],
+                                [(r.end_to_end_id, r.mandate_id, format_cents(r.amount_cents),
+                                  r.collection_date, r.sequence_type, r.status) for r in requests[:200]],
+                                right=["amount"]))
+        if refused:
+            out.print(context.table("Refused in the same run", ["end-to-end id", "amount", "code", "reason"],
+                                    [(r.end_to_end_id, format_cents(r.amount_cents), r.reason_code, r.reason) for r in refused]))
 
-        context.render(document, as_json, draw)
-
-
-def _request_json(request: DebitRequest) -> dict[str, Any]:
-    return {
-        "id": request.id,
-        "end_to_end_id": request.end_to_end_id,
-        "amount": format_cents(request.amount_cents),
-        "status": request.status,
-        "collection_date": request.collection_date.isoformat() if request.collection_date else None,
-        "sequence_type": request.sequence_type,
-        "reason_code": request.reason_code,
-        "reason": request.reason,
-    }
+    context.render(document, as_json, draw)
 
 
 @batch_app.command("approve")

@@ -19,7 +19,6 @@ from sepa_engine.clock import SystemClock
 from sepa_engine.db.locks import LockBusy
 from sepa_engine.exit_codes import ExitCode
 from sepa_engine.jobs import daemon, nightly
-from sepa_engine.services import status as status_service
 
 
 @contextmanager
@@ -107,9 +106,9 @@ def status(
     config: str = context.ConfigOption,
 ) -> None:
     """Pending requests and next collection date per creditor, last runs, open exceptions, files to approve."""
-    with context.database(config) as (settings, db), context.handled(), db.reader() as session:
-        document = status_service.overview(session, settings, SystemClock())
-    context.render(document, as_json, lambda: _draw_status(document, settings.scheduler_timezone))
+    with context.engine(config) as engine, context.handled():
+        document = engine.status()
+    context.render(document, as_json, lambda: _draw_status(document, engine.settings.scheduler_timezone))
 
 
 def _draw_status(document: dict[str, Any], timezone: str) -> None:
