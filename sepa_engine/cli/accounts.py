@@ -74,6 +74,14 @@ CreditorOption = typer.Option(..., "--creditor", help="The creditor's code (ever
 KeyOption = typer.Option(..., "--idempotency-key", "--key", help="Unique key of this call; the same key again changes nothing.")
 ActorOption = typer.Option(..., "--actor", help="Who acts (a user or a service), kept in the history.")
 FileOption = typer.Option(None, "--file", help="JSON document (schemas/accounts/), '-' for stdin.")
+# A new electronically signed mandate given as options (set-mode to automatic, change-bank);
+# _mandate_options checks they come together.
+MandateReferenceOption = typer.Option(None, "--mandate-reference", help="New e-signed mandate: its reference (RUM).")
+SignedAtOption = typer.Option(None, "--signed-at", help="New e-signed mandate: signature date and time with offset.")
+IbanOption = typer.Option(None, "--iban", help="New e-signed mandate: IBAN to debit.")
+BicOption = typer.Option(None, "--bic", help="New e-signed mandate: BIC (optional).")
+SignerOption = typer.Option(None, "--signer", help="New e-signed mandate: name of the signer.")
+EvidenceOption = typer.Option(None, "--evidence", help="New e-signed mandate: evidence id at the signature provider.")
 
 @contextmanager
 def _refusals() -> Iterator[None]:
@@ -148,12 +156,12 @@ def set_mode(
     mode: str | None = typer.Option(None, "--mode", help="on_demand or automatic."),
     frequency: str | None = typer.Option(None, "--frequency", help="Automatic: monthly or quarterly."),
     day: int | None = typer.Option(None, "--day", help="Automatic: day of the month, 1 to 28."),
-    mandate_reference: str | None = typer.Option(None, "--mandate-reference", help="New e-signed mandate: its reference (RUM)."),
-    signed_at: str | None = typer.Option(None, "--signed-at", help="New e-signed mandate: signature date and time with offset."),
-    iban: str | None = typer.Option(None, "--iban", help="New e-signed mandate: IBAN to debit."),
-    bic: str | None = typer.Option(None, "--bic", help="New e-signed mandate: BIC (optional)."),
-    signer: str | None = typer.Option(None, "--signer", help="New e-signed mandate: name of the signer."),
-    evidence: str | None = typer.Option(None, "--evidence", help="New e-signed mandate: evidence id at the signature provider."),
+    mandate_reference: str | None = MandateReferenceOption,
+    signed_at: str | None = SignedAtOption,
+    iban: str | None = IbanOption,
+    bic: str | None = BicOption,
+    signer: str | None = SignerOption,
+    evidence: str | None = EvidenceOption,
     reason: str | None = typer.Option(
         None, "--reason", help="Leaving automatic mode: why (staff only, --actor staff:NAME); kept in the history."
     ),
@@ -198,12 +206,12 @@ def _mandate_options(
 def change_bank(
     account: str = AccountArgument,
     creditor: str = CreditorOption,
-    mandate_reference: str | None = typer.Option(None, "--mandate-reference", help="The new mandate's reference (RUM)."),
-    signed_at: str | None = typer.Option(None, "--signed-at", help="Signature date and time with offset."),
-    iban: str | None = typer.Option(None, "--iban", help="The new IBAN to debit."),
-    bic: str | None = typer.Option(None, "--bic", help="BIC (optional)."),
-    signer: str | None = typer.Option(None, "--signer", help="Name of the signer."),
-    evidence: str | None = typer.Option(None, "--evidence", help="Evidence id at the signature provider."),
+    mandate_reference: str | None = MandateReferenceOption,
+    signed_at: str | None = SignedAtOption,
+    iban: str | None = IbanOption,
+    bic: str | None = BicOption,
+    signer: str | None = SignerOption,
+    evidence: str | None = EvidenceOption,
     file: str | None = FileOption,
     actor: str = ActorOption,
     key: str = KeyOption,
