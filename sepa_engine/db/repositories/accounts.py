@@ -620,9 +620,13 @@ def accounts_of_mandates(session: Session, creditor_id: int, mandate_ids: Iterab
     return {mandate_id: account_id for mandate_id, account_id, owner in rows if owner == creditor_id}
 
 
-def gate_reads(session: Session, creditor_id: int, account_ids: Iterable[int]) -> GateReads:
+def gate_reads(
+    session: Session, creditor_id: int, account_ids: Iterable[int], *, ledgers: Iterable[int] | None = None
+) -> GateReads:
     """Six statements whatever the number of accounts; requests in flight are read before the
-    entries, for the reason ``services/account_ledger.py`` gives.
+    entries, for the reason ``services/account_ledger.py`` gives. With ``ledgers``, the
+    account rows and mandates are read for all ``account_ids`` but the ledgers (requests in
+    flight, entries, selections, disputes) only for those: the others have none.
 
     Each statement is driven by the accounts' ids and checks the creditor on the rows read,
     not in its WHERE clause: with both, SQLite (no statistics) walks the creditor's whole
@@ -630,7 +634,11 @@ def gate_reads(session: Session, creditor_id: int, account_ids: Iterable[int]) -
     took seconds per chunk of a reconciliation's retries instead of milliseconds. An account
     and everything under it belong to one creditor, so the rows are the same."""
     ids = sorted(set(account_ids))
-    reads = GateReads({}, {}, {i: [] for i in ids}, {i: [] for i in ids}, {i: [] for i in ids}, {i: [] for i in ids})
+    ledger_ids = ids if ledgers is None else sorted(set(ledgers) & set(ids))
+    reads = GateReads(
+        {}, {}, {i: [] for i in ledger_ids}, {i: [] for i in ledger_ids}, {i: [] for i in ledger_ids},
+        {i: [] for i in ledger_ids},
+    )
     if not ids:
         return reads
     for row in session.execute(
@@ -647,12 +655,14 @@ def gate_reads(session: Session, creditor_id: int, account_ids: Iterable[int]) -
     ):
         if owner == creditor_id and status != MandateStatus.SUPERSEDED.value:
             reads.current_mandates[account_id] = max(mandate_id, reads.current_mandates.get(account_id, 0))
+    if not ledger_ids:
+        return reads
     booked = exists().where(LedgerEntry.debit_request_id == DebitRequest.id, LedgerEntry.kind == _PAYMENT)
     for request_id, cents, status, account_id, owner in session.execute(
         select(DebitRequest.id, DebitRequest.amount_cents, DebitRequest.status, Mandate.debtor_account_id,
                DebitRequest.creditor_id)
         .join(Mandate, Mandate.id == DebitRequest.mandate_id)
-        .where(bulk.one_of(session, Mandate.debtor_account_id, ids), DebitRequest.status.in_(IN_FLIGHT), ~booked)
+        .where(bulk.one_of(session, Mandate.debtor_account_id, ledger_ids), DebitRequest.status.in_(IN_FLIGHT), ~booked)
         .order_by(DebitRequest.id)
     ):
         if owner == creditor_id:
@@ -664,7 +674,7 @@ def gate_reads(session: Session, creditor_id: int, account_ids: Iterable[int]) -
             LedgerEntry.issue_date, LedgerEntry.amount_cents, LedgerEntry.debit_request_id, LedgerEntry.dispute_id,
             LedgerEntry.applies_to_id, LedgerEntry.creditor_id,
         )
-        .where(bulk.one_of(session, LedgerEntry.debtor_account_id, ids))
+        .where(bulk.one_of(session, LedgerEntry.debtor_account_id, ledger_ids))
         .order_by(LedgerEntry.id)
     ):
         if entry.creditor_id == creditor_id:
@@ -673,7 +683,7 @@ def gate_reads(session: Session, creditor_id: int, account_ids: Iterable[int]) -
         select(RequestInvoice.debit_request_id, RequestInvoice.entry_id, RequestInvoice.amount_cents,
                LedgerEntry.debtor_account_id, RequestInvoice.creditor_id)
         .join(LedgerEntry, LedgerEntry.id == RequestInvoice.entry_id)
-        .where(bulk.one_of(session, LedgerEntry.debtor_account_id, ids))
+        .where(bulk.one_of(session, LedgerEntry.debtor_account_id, ledger_ids))
         .order_by(RequestInvoice.debit_request_id, RequestInvoice.id)
     ):
         if owner == creditor_id:
@@ -683,7 +693,7 @@ def gate_reads(session: Session, creditor_id: int, account_ids: Iterable[int]) -
                DisputeInvoice.amount_cents, Dispute.debtor_account_id, Dispute.creditor_id)
         .join(DisputeInvoice, DisputeInvoice.dispute_id == Dispute.id)
         .join(LedgerEntry, LedgerEntry.id == DisputeInvoice.entry_id)
-        .where(bulk.one_of(session, Dispute.debtor_account_id, ids))
+        .where(bulk.one_of(session, Dispute.debtor_account_id, ledger_ids))
         .order_by(Dispute.id, DisputeInvoice.id)
     ):
         if owner == creditor_id:
