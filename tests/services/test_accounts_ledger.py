@@ -8,7 +8,8 @@ import io
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from sepa_engine import errors
 from sepa_engine.clock import FixedClock
@@ -172,6 +173,73 @@ def test_the_collection_run_books_the_payment_when_it_publishes_the_file(setup, 
         unpaid = statements.statement(s, "pressimmo", "AG-1", clock=world.clock())
     assert [(line.number, line.open_cents) for line in unpaid.lines] == [("F1", 10_000)]
     assert "Invoice F2" in outcome.path.read_text() and paid.remittance == "Invoice F2"
+
+
+RUN_AT = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc)
+
+
+def _collect_three(db, tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
+    world.entry(db, "F1", "100.00")
+    paid = [pay(db, f"click-{n}", amount=amount) for n, amount in enumerate(("10.00", "20.00", "30.05"))]
+    settings = Settings(database_url=database_url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
+    (outcome,) = run_collection(db, settings, FixedClock(RUN_AT), SequentialIds()).files
+    return paid, outcome
+
+
+def _payments(db) -> list[LedgerEntry]:  # type: ignore[no-untyped-def]
+    with db.reader() as s:
+        return list(s.scalars(select(LedgerEntry).where(LedgerEntry.kind == "payment").order_by(LedgerEntry.debit_request_id)))
+
+
+def test_publishing_a_file_books_each_debit_once_with_its_end_to_end_id_date_amount_and_label(setup, tmp_path, database_url):
+    paid, outcome = _collect_three(setup, tmp_path, database_url)
+
+    payments = _payments(setup)
+    with setup.reader() as s:
+        requests = {r.id: r for r in s.scalars(select(DebitRequest).where(DebitRequest.batch_id == outcome.batch_id))}
+    assert [p.debit_request_id for p in payments] == sorted(p.request_id for p in paid) == sorted(requests)
+    for payment in payments:
+        request = requests[payment.debit_request_id]
+        assert (payment.document_number, payment.issue_date, payment.amount_cents, payment.label) == (
+            request.end_to_end_id, request.collection_date, request.amount_cents, request.remittance
+        )
+        assert payment.creditor_id == request.creditor_id and payment.created_at == RUN_AT
+    assert world.position(setup).balance_due_cents == 10_000 - 6_005
+
+
+def test_booking_a_file_again_books_only_its_debits_missing_from_the_ledger_and_reports_their_sum(
+    setup, tmp_path, database_url
+):
+    paid, outcome = _collect_three(setup, tmp_path, database_url)
+    with setup.transaction() as s:
+        s.execute(delete(LedgerEntry).where(LedgerEntry.debit_request_id.in_([paid[1].request_id, paid[2].request_id])))
+
+    with setup.transaction() as s:
+        report = accounts.book_submitted_payments(s, world.clock(), batch_id=outcome.batch_id)
+
+    assert (report.booked, report.amount_cents) == (2, 2_000 + 3_005)
+    assert sorted(p.debit_request_id for p in _payments(setup)) == sorted(p.request_id for p in paid)
+
+
+def test_a_file_whose_set_based_booking_collides_is_booked_by_chunks_once_and_nothing_half_applied(
+    setup, tmp_path, database_url, monkeypatch
+):
+    paid, outcome = _collect_three(setup, tmp_path, database_url)
+    with setup.transaction() as s:
+        s.execute(delete(LedgerEntry).where(LedgerEntry.kind == "payment"))
+    real = accounts.repo.book_batch_payments
+
+    def collides(session, *args):  # type: ignore[no-untyped-def]
+        # The statement's rows are written, then a concurrent booking's unique key fails it.
+        real(session, *args)
+        raise IntegrityError("INSERT INTO ledger_entries", {}, Exception("uq_ledger_entries_request_kind"))
+
+    monkeypatch.setattr(accounts.repo, "book_batch_payments", collides)
+    with setup.transaction() as s:
+        report = accounts.book_submitted_payments(s, world.clock(), batch_id=outcome.batch_id)
+
+    assert (report.booked, report.amount_cents) == (3, 6_005)
+    assert sorted(p.debit_request_id for p in _payments(setup)) == sorted(p.request_id for p in paid)
 
 
 def test_a_payment_without_selection_settles_the_oldest_invoices_first(setup):
