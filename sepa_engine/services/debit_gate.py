@@ -267,19 +267,10 @@ def withdraw_disputed(
 ) -> list[int]:
     """Cancel the account's pending debits that would take money just put under dispute
     (``domain.debit_gate.withdrawn_by_dispute``); returns their ids. The account is locked."""
-    facts = account_facts(session, creditor.id, {account_id})[account_id]
-    account = repo.account_by_id(session, creditor.id, account_id)
-    pending = repo.pending_requests_of_account(session, account)
-    if not pending:
+    debits = _pending_debits(session, creditor, account_id)
+    if not debits:
         return []
-    selected: dict[int, set[int]] = {}
-    for row in repo.selections(session, account):
-        selected.setdefault(row.debit_request_id, set()).add(row.entry_id)
-    debits = [
-        PendingDebit(request_id, cents, Pays(pays) if pays else None, frozenset(selected.get(request_id, ())))
-        for request_id, cents, pays in pending
-    ]
-    gone = withdrawn_by_dispute(facts, disputed_ids, debits)
+    gone = withdrawn_by_dispute(account_facts(session, creditor.id, {account_id})[account_id], disputed_ids, debits)
     repo.cancel_requests(session, gone, reason=DISPUTE_REASON, at=now)
     return gone
 
@@ -291,19 +282,10 @@ def withdraw_credited(session: Session, creditor: Creditor, account_id: int, *, 
     """Cancel the account's pending debits that would take more than is due once a credit
     note is booked (``domain.debit_gate.withdrawn_by_credit``); returns their ids. The
     account is locked."""
-    facts = account_facts(session, creditor.id, {account_id})[account_id]
-    account = repo.account_by_id(session, creditor.id, account_id)
-    pending = repo.pending_requests_of_account(session, account)
-    if not pending:
+    debits = _pending_debits(session, creditor, account_id)
+    if not debits:
         return []
-    selected: dict[int, set[int]] = {}
-    for row in repo.selections(session, account):
-        selected.setdefault(row.debit_request_id, set()).add(row.entry_id)
-    debits = [
-        PendingDebit(request_id, cents, Pays(pays) if pays else None, frozenset(selected.get(request_id, ())))
-        for request_id, cents, pays in pending
-    ]
-    gone = withdrawn_by_credit(facts, debits)
+    gone = withdrawn_by_credit(account_facts(session, creditor.id, {account_id})[account_id], debits)
     repo.cancel_requests(session, gone, reason=CREDIT_REASON, at=now)
     return gone
 
@@ -361,3 +343,19 @@ def admit_retries(
             facts[account_id] = after_admission(account, decision)
         decisions.append(decision)
     return decisions
+
+
+def _pending_debits(session: Session, creditor: Creditor, account_id: int) -> list[PendingDebit]:
+    """The account's pending debits with the invoices each one selected: what a dispute or a
+    credit note may withdraw."""
+    account = repo.account_by_id(session, creditor.id, account_id)
+    pending = repo.pending_requests_of_account(session, account)
+    if not pending:
+        return []
+    selected: dict[int, set[int]] = {}
+    for row in repo.selections(session, account):
+        selected.setdefault(row.debit_request_id, set()).add(row.entry_id)
+    return [
+        PendingDebit(request_id, cents, Pays(pays) if pays else None, frozenset(selected.get(request_id, ())))
+        for request_id, cents, pays in pending
+    ]
