@@ -60,6 +60,7 @@ from sepa_engine.domain.directdebit import PaymentBlock as BlockHeader
 from sepa_engine.domain.eligibility import Candidate, refusal_for
 from sepa_engine.domain.mandate import FirstCollectionPolicy, Mandate, MandateSnapshot, amendment_between, sequence_type
 from sepa_engine.domain.statuses import BatchStatus, RequestStatus, batch_transition
+from sepa_engine.gc_freeze import long_lived_frozen
 from sepa_engine.ids import IdSource
 from sepa_engine.iso20022.pain008 import BlockPlan, WrittenFile, creation_time, write_pain008
 from sepa_engine.iso20022.versions import writable_version
@@ -155,6 +156,22 @@ def run_collection(
     what was not written yet is written by the next run. ``progress`` hears the number of
     transactions to write (``total``) and each file as it is done (``advance``).
     """
+    with long_lived_frozen():
+        return _run_collection(db, settings, clock, ids, creditor_code, business_date, dry_run, checkpoint, should_stop, progress)
+
+
+def _run_collection(
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    ids: IdSource,
+    creditor_code: str | None,
+    business_date: dt.date | None,
+    dry_run: bool,
+    checkpoint: Checkpoint,
+    should_stop: StopSignal | None,
+    progress: Progress,
+) -> CollectionReport:
     stop = should_stop or _never_stop
     now = _run_instant(clock, settings.timezone, business_date)
     report = CollectionReport(None, now.astimezone(ZoneInfo(settings.timezone)).date(), dry_run)
