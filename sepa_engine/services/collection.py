@@ -354,6 +354,7 @@ def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Credit
     policy = FirstCollectionPolicy(creditor.first_collection_policy)
     state = _MandateInRun()
     assigned = 0
+    dates: dict[dt.date, dt.date] = {}
     # A creditor whose files wait for approval: a request on a mandate whose earlier debit
     # is in a held file waits too, since its sequence type (FRST or RCUR) and amendment
     # depend on that file reaching the bank.
@@ -379,7 +380,12 @@ def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Credit
                 last_collected_on=row.last_collected_on,
                 final_collected=row.final_collected or state.final_presented,
             )
-            collection_date = calendar.collection_date(row.requested_date, now, creditor.lead_days, cutoff, creditor.timezone, closed)
+            # A function of the requested date and the run's constants: once per distinct date.
+            collection_date = dates.get(row.requested_date)
+            if collection_date is None:
+                collection_date = dates[row.requested_date] = calendar.collection_date(
+                    row.requested_date, now, creditor.lead_days, cutoff, creditor.timezone, closed,
+                )
             candidate = Candidate(
                 row.amount_cents, row.end_to_end_id, mandate, row.mandate_iban, row.mandate_bic,
                 row.debtor_name, row.debtor_country, row.debtor_town,

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -43,9 +42,11 @@ from sepa_engine.domain.mandate import MandateStatus
 from sepa_engine.domain.statuses import BatchStatus, RequestStatus
 
 
-@dataclass(frozen=True, slots=True)
-class DueRow:
-    """A pending request with what validating it needs."""
+class DueRow(NamedTuple):
+    """A pending request with what validating it needs.
+
+    A named tuple, made straight from the Core row (``_make``): a frozen dataclass of 24
+    fields cost about 5 us per request in ``__init__`` (0.4 us here), a million times a run."""
 
     id: int
     mandate_id: int
@@ -151,7 +152,9 @@ def due_requests(
         )
         if behind_held_files:
             query = query.where(~held_on_mandate)
-        rows = [DueRow(*row) for row in session.execute(query)]  # type: ignore[call-arg]  # mypy cannot count a wide select's columns
+        # Through the session's connection: plain Core rows, without the ORM's result layer
+        # (nothing is pending to autoflush: the run writes with Core statements).
+        rows = list(map(DueRow._make, session.connection().execute(query)))
         if not rows:
             return
         yield rows
@@ -360,8 +363,9 @@ def find_batch(session: Session, batch_id: int) -> Batch | None:
     return session.get(Batch, batch_id)
 
 
-@dataclass(frozen=True, slots=True)
-class EntryRow:
+class EntryRow(NamedTuple):
+    """One transaction of a file, in file order (a named tuple for the reason of DueRow)."""
+
     block_id: int
     end_to_end_id: str
     amount_cents: int
@@ -430,12 +434,11 @@ def batch_entries(session: Session, batch_id: int, chunk_size: int) -> Iterator[
                 .order_by(DebitRequest.id)
                 .limit(chunk_size)
             )
-            rows = session.execute(query).all()
+            rows = list(map(EntryRow._make, session.connection().execute(query)))
             if not rows:
                 break
-            for row in rows:
-                yield EntryRow(*row)  # type: ignore[arg-type, call-arg]  # mypy cannot count a wide select's columns
-            last = cast(int, rows[-1][-1])  # the id, selected last
+            yield from rows
+            last = rows[-1].id
 
 
 def lock_batch(session: Session, batch_id: int) -> Batch | None:
