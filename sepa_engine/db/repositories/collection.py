@@ -154,7 +154,7 @@ def due_requests(
             query = query.where(~held_on_mandate)
         # Through the session's connection: plain Core rows, without the ORM's result layer
         # (nothing is pending to autoflush: the run writes with Core statements).
-        rows = list(map(DueRow._make, session.connection().execute(query)))
+        rows = list(map(DueRow._make, session.connection().execute(query).all()))
         if not rows:
             return
         yield rows
@@ -434,7 +434,8 @@ def batch_entries(session: Session, batch_id: int, chunk_size: int) -> Iterator[
                 .order_by(DebitRequest.id)
                 .limit(chunk_size)
             )
-            rows = list(map(EntryRow._make, session.connection().execute(query)))
+            # all(): one fetchall, where iterating the result fetches row by row.
+            rows = list(map(EntryRow._make, session.connection().execute(query).all()))
             if not rows:
                 break
             yield from rows
