@@ -765,13 +765,19 @@ def _direct_debit(row: repo.EntryRow, default_ultimate: UltimateParty | None = N
             building_number=_text(row.debtor_building_number, charset.BUILDING_NUMBER_MAX),
             postcode=_text(row.debtor_postcode, charset.POSTCODE_MAX),
         )
-    amendment = Amendment(
-        original_mandate_id=row.amend_original_mandate_id,
-        original_creditor_id=row.amend_original_creditor_identifier,
-        original_creditor_name=row.amend_original_creditor_name,
-        original_debtor_iban=row.amend_original_iban,
-        new_debtor_agent=row.amend_new_debtor_agent,
-    )
+    amendment = None
+    # Amendment.is_empty's test on the row itself: most debits amend nothing.
+    if (
+        row.amend_original_mandate_id or row.amend_original_creditor_identifier or row.amend_original_creditor_name
+        or row.amend_original_iban or row.amend_new_debtor_agent
+    ):
+        amendment = Amendment(
+            original_mandate_id=row.amend_original_mandate_id,
+            original_creditor_id=row.amend_original_creditor_identifier,
+            original_creditor_name=row.amend_original_creditor_name,
+            original_debtor_iban=row.amend_original_iban,
+            new_debtor_agent=row.amend_new_debtor_agent,
+        )
     return DirectDebit(
         end_to_end_id=row.end_to_end_id,
         amount_cents=row.amount_cents,
@@ -782,7 +788,7 @@ def _direct_debit(row: repo.EntryRow, default_ultimate: UltimateParty | None = N
         debtor_bic=row.mandate_bic or None,
         debtor_address=address,
         remittance=_text(row.remittance, charset.REMITTANCE_MAX),
-        amendment=None if amendment.is_empty() else amendment,
+        amendment=amendment,
         # The request's own ultimate creditor wins over the creditor's (a property manager
         # collecting for several owners names each one on its requests).
         ultimate_creditor=_ultimate_creditor(row.ultimate_creditor_name, row.ultimate_creditor_id) or default_ultimate,
