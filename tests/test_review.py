@@ -179,3 +179,37 @@ def test_both_summaries_show_the_ultimate_debtor_the_debits_carry_from_their_man
     assert "ultimate debtor    Parents <Martin>, identifier CLIENT-7: 2 debit(s), from their mandates" in text
     page = html_path(outcome.path).read_text()
     assert "Parents &lt;Martin&gt;, identifier CLIENT-7: 2 debit(s)" in page and "<Martin>" not in page
+
+
+def test_review_lists_keep_the_largest_and_first_debits_and_count_every_party_group(db, settings):
+    """The lists are chosen from the file's debits before their mandates and accounts are
+    joined (a 100,000-debit file no longer joins every debit to keep ten): same rows, same
+    order, same totals. Ties among the largest go by request id."""
+    from sepa_engine.db.models import Batch
+    from sepa_engine.db.repositories import review as repo
+
+    creditor = ledger.creditor(db)
+    amounts = [500, 9_000, 500, 7_000, 9_000, 100, 500]
+    ids = []
+    for i, amount in enumerate(amounts):
+        mandate = ledger.mandate(db, creditor, ultimate_debtor_name=f"Parent {i % 3}", ultimate_debtor_id=None)
+        ids.append(ledger.request(db, creditor, mandate, amount))
+    (outcome,) = collect(db, settings).files
+
+    with db.reader() as s:
+        batch = s.get(Batch, outcome.batch_id)
+        by_id = {r: a for r, a in zip(ids, amounts, strict=True)}
+        largest = repo.largest_debits(s, batch.id, 4)
+        first, first_total = repo.first_collections(s, batch.id, 3)
+        parties, groups = repo.debit_ultimate_debtors(s, batch.id, 2)
+        none_named, no_groups = repo.debit_ultimate_creditors(s, batch.id, 2)
+
+    expected = sorted(ids, key=lambda r: (-by_id[r], r))[:4]
+    assert [d.amount_cents for d in largest] == [by_id[r] for r in expected] == [9_000, 9_000, 7_000, 500]
+    assert [d.end_to_end_id for d in largest][:2] == sorted(d.end_to_end_id for d in largest[:2])
+    assert all(d.debtor_name and d.iban and d.mandate_reference for d in largest)
+    assert first_total == len(amounts) and len(first) == 3
+    assert [d.end_to_end_id for d in first] == sorted(d.end_to_end_id for d in first)
+    # Parents 0, 1 and 2 carry 3, 2 and 2 debits: two shown, three groups counted.
+    assert groups == 3 and [(p.name, p.count) for p in parties] == [("Parent 0", 3), ("Parent 1", 2)]
+    assert (none_named, no_groups) == ([], 0)

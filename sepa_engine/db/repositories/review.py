@@ -108,6 +108,14 @@ def _with_debtor(query: Select) -> Select:  # type: ignore[type-arg]
     )
 
 
+def _first(where: Sequence[ColumnElement[bool]], order: Sequence[Any], limit: int) -> Any:
+    """The ids of the first ``limit`` requests matching ``where`` in ``order``, chosen from
+    debit_requests alone: joined first, both backends looked up the mandate and the account
+    of every debit of the file before keeping ten (1.1 s for the largest debits of a
+    100,000-transaction file on PostgreSQL, against a few milliseconds)."""
+    return select(DebitRequest.id).where(*where).order_by(*order).limit(limit).subquery()
+
+
 def totals_by_date_and_type(session: Session, batch_id: int) -> list[Group]:
     """Count and sum of the batch's debits per collection date and sequence type, from the
     requests themselves (not from the recorded blocks), so the summary cross-checks them."""
@@ -124,16 +132,19 @@ def totals_by_date_and_type(session: Session, batch_id: int) -> list[Group]:
 
 def largest_debits(session: Session, batch_id: int, limit: int = 10) -> list[Debit]:
     """The largest debits of a batch, ties by request id (the database keeps only the top N)."""
-    query = _with_debtor(select(*_DEBIT_COLUMNS)).where(DebitRequest.batch_id == batch_id).order_by(
-        DebitRequest.amount_cents.desc(), DebitRequest.id
-    ).limit(limit)
+    order = (DebitRequest.amount_cents.desc(), DebitRequest.id)
+    top = _first((DebitRequest.batch_id == batch_id,), order, limit)
+    query = _with_debtor(select(*_DEBIT_COLUMNS).join(top, top.c.id == DebitRequest.id)).order_by(*order)
     return [Debit(*row) for row in session.execute(query)]
 
 
 def first_collections(session: Session, batch_id: int, limit: int) -> tuple[list[Debit], int]:
     """The batch's FRST debits (the first `limit`, by request id) and how many there are."""
     where = (DebitRequest.batch_id == batch_id, DebitRequest.sequence_type == "FRST")
-    rows = session.execute(_with_debtor(select(*_DEBIT_COLUMNS)).where(*where).order_by(DebitRequest.id).limit(limit))
+    top = _first(where, (DebitRequest.id,), limit)
+    rows = session.execute(
+        _with_debtor(select(*_DEBIT_COLUMNS).join(top, top.c.id == DebitRequest.id)).order_by(DebitRequest.id)
+    )
     total = session.scalar(select(func.count()).select_from(DebitRequest).where(*where))
     return [Debit(*row) for row in rows], int(total or 0)
 
@@ -156,6 +167,7 @@ def amendments(session: Session, batch_id: int, limit: int) -> tuple[list[Amende
     """Debits carrying a mandate amendment (what changed since the bank last saw the
     mandate), the first `limit` by request id, and how many there are."""
     previous = aliased(Mandate)
+    top = _first((DebitRequest.batch_id == batch_id, _is_amended()), (DebitRequest.id,), limit)
     query = (
         _with_debtor(select(
             *_DEBIT_COLUMNS,
@@ -164,11 +176,9 @@ def amendments(session: Session, batch_id: int, limit: int) -> tuple[list[Amende
             DebitRequest.amend_original_iban,
             DebitRequest.amend_new_debtor_agent,
             previous.iban,
-        ))
+        ).join(top, top.c.id == DebitRequest.id))
         .outerjoin(previous, previous.id == Mandate.supersedes_id)
-        .where(DebitRequest.batch_id == batch_id, _is_amended())
         .order_by(DebitRequest.id)
-        .limit(limit)
     )
     found = [AmendedDebit(Debit(*row[:7]), row[7], row[8], row[9], bool(row[10]), row[11]) for row in session.execute(query)]
     return found, count_amendments(session, batch_id)
@@ -260,13 +270,15 @@ class NamedParty:
 def _named_parties(session: Session, batch_id: int, name: Any, identifier: Any, limit: int, *joins: Any) -> tuple[list[NamedParty], int]:
     """The parties the batch's debits carry in the columns given (the `limit` most used) and how
     many different ones there are."""
-    grouped = select(name, identifier, func.count().label("n")).select_from(DebitRequest)
+    # count(*) OVER () runs after the GROUP BY: each row also says how many groups there are,
+    # so the debits are grouped once for the list and its "and N more" line.
+    grouped = select(name, identifier, func.count().label("n"), func.count().over().label("groups")).select_from(DebitRequest)
     for target, on in joins:
         grouped = grouped.join(target, on)
     grouped = grouped.where(DebitRequest.batch_id == batch_id, name.is_not(None) | identifier.is_not(None)).group_by(name, identifier)
-    rows = session.execute(grouped.order_by(func.count().desc(), name, identifier).limit(limit))
-    total = session.scalar(select(func.count()).select_from(grouped.subquery()))
-    return [NamedParty(n, i, int(count)) for n, i, count in rows], int(total or 0)
+    rows = session.execute(grouped.order_by(func.count().desc(), name, identifier).limit(limit)).all()
+    total = int(rows[0][3]) if rows else 0
+    return [NamedParty(n, i, int(count)) for n, i, count, _groups in rows], total
 
 
 def debit_ultimate_creditors(session: Session, batch_id: int, limit: int) -> tuple[list[NamedParty], int]:
