@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -118,6 +119,9 @@ class DebtorAccount(Base):
         UniqueConstraint("creditor_id", "idempotency_key", name="uq_debtor_accounts_creditor_idempotency"),
         # An index, not a constraint: SQLite adds it without rebuilding a table others reference.
         Index("uq_debtor_accounts_creditor_customer", "creditor_id", "customer_reference", unique=True),
+        # What ledger entries reference: an entry's creditor is its account's creditor
+        # (migration 0010). An index for the same reason as the one above.
+        Index("uq_debtor_accounts_creditor_id", "creditor_id", "id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -242,6 +246,9 @@ class Batch(Base):
 
 class PaymentBlock(Base):
     __tablename__ = "payment_blocks"
+    # What a request's (block, batch) references: a request's block belongs to its batch
+    # (migration 0010). An index, so SQLite adds it without rebuilding the table.
+    __table_args__ = (Index("uq_payment_blocks_id_batch", "id", "batch_id", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
@@ -259,9 +266,23 @@ class DebitRequest(Base):
     __tablename__ = "debit_requests"
     __table_args__ = (
         UniqueConstraint("creditor_id", "idempotency_key", name="uq_debit_requests_creditor_idempotency"),
+        # One foreign key for the request's block and batch together, checked in one probe
+        # where two single ones cost a probe and a row lock each per assigned request
+        # (migration 0010); stronger too: the block must belong to the batch. A foreign key
+        # with a NULL column is not checked, hence the CHECK that both are set or neither.
+        ForeignKeyConstraint(
+            ["block_id", "batch_id"], ["payment_blocks.id", "payment_blocks.batch_id"],
+            name="fk_debit_requests_block_batch_payment_blocks",
+        ),
+        CheckConstraint("(block_id IS NULL) = (batch_id IS NULL)", name="block_with_batch"),
         # Each index matches one keyset-paginated read of the run, so a page is an index
         # range scan rather than a sort of every matching row.
-        Index("ix_debit_requests_queue", "creditor_id", "status", "mandate_id", "id"),
+        # The queue holds pending requests only (migration 0010): the request's later row
+        # versions (assigned, submitted...), written by the run on PostgreSQL, get no entry.
+        Index(
+            "ix_debit_requests_queue", "creditor_id", "mandate_id", "id",
+            sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'"),
+        ),
         Index("ix_debit_requests_run", "run_id", "creditor_id", "collection_date", "sequence_type", "id"),
         Index("ix_debit_requests_block", "block_id", "id"),
     )
@@ -284,8 +305,9 @@ class DebitRequest(Base):
     reason_code: Mapped[str | None] = mapped_column(String(40))
     reason: Mapped[str | None] = mapped_column(Text)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
-    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
-    block_id: Mapped[int | None] = mapped_column(ForeignKey("payment_blocks.id"))
+    # Both reference payment_blocks together (above); the block's own key leads to the batch.
+    batch_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    block_id: Mapped[int | None] = mapped_column(Integer)
     collection_date: Mapped[dt.date | None] = mapped_column(Date)
     sequence_type: Mapped[str | None] = mapped_column(String(4))
     # Amendment details carried by this collection (computed when it was assigned).
@@ -296,8 +318,10 @@ class DebitRequest(Base):
     amend_new_debtor_agent: Mapped[bool] = mapped_column(Boolean, default=False)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     # Indexed: retries are looked up by their original, and SQLite checks this foreign key
-    # on every delete or id change of a request (a scan per row without it).
-    retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("debit_requests.id"), index=True)
+    # on every delete or id change of a request (a scan per row without it). Only retries
+    # are in the index (migration 0010): most requests are not, and each of their row
+    # versions would otherwise add an entry.
+    retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("debit_requests.id"))
     # What the debit pays: "invoices", "balance" or "on_account" (domain/debit_gate.py);
     # None for requests stored before the account gate.
     pays: Mapped[str | None] = mapped_column(String(10))
@@ -307,6 +331,10 @@ class DebitRequest(Base):
 # --- customer accounts (issue 5) -----------------------------------------------------------
 # Requests of one debtor account are found through its mandates.
 Index("ix_mandates_debtor_account_id", Mandate.debtor_account_id)
+Index(
+    "ix_debit_requests_retry_of_id", DebitRequest.retry_of_id,
+    sqlite_where=text("retry_of_id IS NOT NULL"), postgresql_where=text("retry_of_id IS NOT NULL"),
+)
 
 
 class LedgerEntry(Base):
@@ -315,16 +343,30 @@ class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
     __table_args__ = (
         UniqueConstraint("creditor_id", "kind", "document_number", name="uq_ledger_entries_creditor_document"),
-        UniqueConstraint("creditor_id", "idempotency_key", name="uq_ledger_entries_creditor_idempotency"),
+        # Only entries written with a key (invoices, credit notes...) are in it (migration 0010):
+        # the payments and returns the run and reconciliation book by the thousand have none,
+        # and a NULL never conflicts anyway.
+        Index(
+            "uq_ledger_entries_creditor_idempotency", "creditor_id", "idempotency_key", unique=True,
+            sqlite_where=text("idempotency_key IS NOT NULL"), postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
         # One payment and at most one return per debit request: booking twice is impossible.
         UniqueConstraint("debit_request_id", "kind", name="uq_ledger_entries_request_kind"),
         CheckConstraint("amount_cents > 0", name="positive_amount"),
+        # The account and its creditor in one foreign key (migration 0010): one probe and one
+        # row lock per booked entry instead of two, and an entry cannot name a creditor other
+        # than its account's.
+        ForeignKeyConstraint(
+            ["creditor_id", "debtor_account_id"], ["debtor_accounts.creditor_id", "debtor_accounts.id"],
+            name="fk_ledger_entries_account_creditor_debtor_accounts",
+        ),
         Index("ix_ledger_entries_account", "debtor_account_id", "issue_date", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"))
-    debtor_account_id: Mapped[int] = mapped_column(ForeignKey("debtor_accounts.id"))
+    # Both reference debtor_accounts together (above); the account's own key leads to the creditor.
+    creditor_id: Mapped[int] = mapped_column(Integer)
+    debtor_account_id: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(20))
     document_number: Mapped[str] = mapped_column(String(35))
     issue_date: Mapped[dt.date] = mapped_column(Date)
