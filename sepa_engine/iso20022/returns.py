@@ -26,8 +26,9 @@ import datetime as dt
 import os
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,13 @@ class ReturnRecord:
     account_iban: str | None = None  # the reported account (camt)
     debtor_name: str | None = None
 
+    def __reduce__(self) -> tuple[type[ReturnRecord], tuple[Any, ...]]:
+        # Pickled as the constructor's arguments: a file read in a child process sends every
+        # record through a pipe, and the dataclass's own state (a list, restored field by
+        # field after a ``fields()`` call per record) made unpickling 2.6 times slower, on
+        # the side that applies the records (7 % of a 100,000-return file under cProfile).
+        return ReturnRecord, _record_values(self)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "scope": str(self.scope),
@@ -220,6 +228,10 @@ class ReturnRecord:
             "debtor_name": self.debtor_name,
             "location": self.location,
         }
+
+
+# Every field, in the constructor's order (``ReturnRecord.__reduce__``).
+_record_values = attrgetter(*(f.name for f in fields(ReturnRecord)))
 
 
 def _money(cents: int | None) -> str | None:
