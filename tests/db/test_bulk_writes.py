@@ -101,3 +101,86 @@ def test_insert_entries_keeps_quotes_backslashes_and_accents_of_labels_as_given(
     with db.reader() as s:
         stored = dict(s.execute(select(LedgerEntry.document_number, LedgerEntry.label)).all())
     assert stored == {f"F-{n}": label for n, label in enumerate(labels)}
+
+
+# Strings a bank file or an operator may put in a text column, each a trap for array syntax.
+HOSTILE_TEXTS = [
+    'Loyer "janvier"', "C:\\quittances\\", '\\"', '"', "\\", "NULL", "null", "", " ", "  deux espaces  ",
+    "{1,2}", "a,b", "{}", "(x)", "ligne\nsuivante\ttab", "Hélène € ü 日本", "'apostrophe'", 'fin\\',
+]
+
+
+def _loaded(literal: str, type_name: str) -> list[object]:
+    """The array text read back as psycopg reads a server's array of that type."""
+    from psycopg.adapt import Transformer
+    from psycopg.postgres import types
+    from psycopg.pq import Format
+
+    loader = Transformer().get_loader(types.get(type_name).array_oid, Format.TEXT)
+    return loader.load(literal.encode())  # type: ignore[no-any-return]
+
+
+def test_array_literal_reads_back_as_the_values_it_was_given_for_every_type_it_writes():
+    # Differential: the text bulk.py sends instead of a list must read as that list would.
+    from decimal import Decimal
+
+    from sepa_engine.db.bulk import array_literal
+
+    cases: list[tuple[str, list[object]]] = [
+        ("text", [*HOSTILE_TEXTS, None]),
+        ("int8", [0, -1, 2**31, -(2**63), None, 10**18]),
+        ("bool", [True, False, None]),
+        ("numeric", [Decimal("0.01"), Decimal("-12345678901234567890.5"), Decimal("1E+2"), None]),
+        ("date", [dt.date(2026, 11, 25), None, dt.date(1, 1, 1)]),
+        ("timestamptz", [STAMP, STAMP.astimezone(dt.timezone.utc).replace(microsecond=123456), None]),
+    ]
+    for type_name, values in cases:
+        literal = array_literal(values)
+        assert literal is not None, type_name
+        assert _loaded(literal, type_name) == values, type_name
+    # Mixed columns (a bool among ints) are written element by element.
+    assert _loaded(array_literal([1, True, None]) or "", "text") == ["1", "true", None]
+
+
+def test_array_literal_leaves_naive_timestamps_floats_and_other_types_to_the_driver():
+    import enum
+
+    from sepa_engine.db.bulk import array_literal
+
+    class Status(enum.StrEnum):
+        SENT = "sent"
+
+    assert array_literal([dt.datetime(2026, 11, 25, 9, 0), None]) is None  # noqa: DTZ001 - naive on purpose
+    assert array_literal([STAMP, dt.datetime(2026, 11, 25, 9, 0)]) is None  # noqa: DTZ001 - naive on purpose
+    assert array_literal([0.1]) is None
+    assert array_literal([Status.SENT]) is None
+    assert array_literal([b"bytes"]) is None
+
+
+def test_bulk_inserts_and_updates_store_hostile_text_as_given_on_both_backends(db):
+    # PostgreSQL gets these rows as array literals (db/bulk.py), SQLite by executemany.
+    from sepa_engine.db.repositories import returns as returns_repo
+
+    creditor = ledger.creditor(db)
+    mandate = ledger.mandate(db, creditor)
+    requests = ledger.many_requests(db, creditor, len(HOSTILE_TEXTS))
+    with db.reader() as s:
+        account = s.scalars(select(Mandate.debtor_account_id).where(Mandate.id == mandate)).one()
+    with db.transaction() as s:
+        returns_repo.insert_ledger_entries(s, [
+            {"creditor_id": creditor, "debtor_account_id": account, "kind": "invoice", "document_number": f"F-{n}-{text[:20]}",
+             "issue_date": dt.date(2026, 11, 25), "amount_cents": 100 + n, "label": text, "debit_request_id": None,
+             "created_at": STAMP}
+            for n, text in enumerate(HOSTILE_TEXTS)
+        ])
+        returns_repo.update_requests(s, [
+            {"b_id": request, "status": "returned", "status_changed_at": STAMP, "reason_code": "AM04", "reason": text}
+            for request, text in zip(requests, HOSTILE_TEXTS, strict=True)
+        ])
+    with db.reader() as s:
+        labels = dict(s.execute(select(LedgerEntry.amount_cents, LedgerEntry.label)).all())
+        numbers = set(s.scalars(select(LedgerEntry.document_number)))
+        reasons = dict(s.execute(select(DebitRequest.id, DebitRequest.reason).where(DebitRequest.id.in_(requests))).all())
+    assert labels == {100 + n: text for n, text in enumerate(HOSTILE_TEXTS)}
+    assert numbers == {f"F-{n}-{text[:20]}" for n, text in enumerate(HOSTILE_TEXTS)}
+    assert reasons == dict(zip(requests, HOSTILE_TEXTS, strict=True))
