@@ -9,7 +9,7 @@ transaction.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -455,7 +455,8 @@ class ReturnedPayment:
 
 
 def record_returned_payments(
-    session: Session, creditor_code: str, items: Sequence[ReturnedPayment], *, clock: Clock
+    session: Session, creditor_code: str, items: Sequence[ReturnedPayment], *, clock: Clock,
+    debits: Mapping[str, returns_repo.ReturnedDebitRow] | None = None,
 ) -> int:
     """``record_returned_payment`` for many debits of one creditor, in a few statements.
 
@@ -465,13 +466,20 @@ def record_returned_payments(
     for each debit. When a unique constraint fails (a concurrent writer), the items are
     recorded one by one instead, which settles each race as the single call does.
     Returns the number of returned-payment entries created.
+
+    ``debits`` are the items' debits by end-to-end id when the caller read them in this
+    transaction, as ``returns_repo.returned_debit_rows`` reads them (the reconciliation's
+    segment holds them, and the payments read just before): they are not read again.
     """
     if not items:
         return 0
     creditor = creditor_of(session, creditor_code)
-    requests = returns_repo.returned_debit_rows(
-        session, creditor.id, {item.end_to_end_id for item in items}, EntryKind.PAYMENT.value
-    )
+    if debits is None:
+        requests = returns_repo.returned_debit_rows(
+            session, creditor.id, {item.end_to_end_id for item in items}, EntryKind.PAYMENT.value
+        )
+    else:
+        requests = {e2e: row for e2e, row in debits.items() if row.creditor_id == creditor.id}
     existing = returns_repo.entry_hashes_by_keys(
         session, creditor.id, {item.idempotency_key for item in items if isinstance(item.idempotency_key, str)}
     )

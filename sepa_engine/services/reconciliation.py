@@ -61,6 +61,7 @@ from sepa_engine.db.repositories.returns import MandateRow, RequestRow
 from sepa_engine.db.returns_models import AppliedReturn, ReturnException, ReturnFile
 from sepa_engine.domain import money, reason_codes
 from sepa_engine.domain import return_decisions as decisions
+from sepa_engine.domain.accounts import EntryKind
 from sepa_engine.domain.debit_gate import Admitted, Origin
 from sepa_engine.domain.mandate import MandateStatus, transition
 from sepa_engine.domain.reason_codes import MandateEffect, ReasonCode
@@ -82,6 +83,7 @@ T = TypeVar("T")
 _R = RequestStatus
 # The values compared per record, read once (an enum member's .value is a property call).
 _PENDING = _R.PENDING.value
+_PAYMENT = EntryKind.PAYMENT.value
 _KIND = {kind: kind.value for kind in Kind}
 _BLOCKED = MandateStatus.BLOCKED.value
 _SUPERSEDED = MandateStatus.SUPERSEDED.value
@@ -462,6 +464,7 @@ class _Run:
             state.writes.returned.append((code, _returned_payment()(
                 row.end_to_end_id, effect.on, f"return:{row.id}", record.reason_code, row.amount_cents
             )))
+            state.writes.returned_debits[row.end_to_end_id] = (row, mandate)
         elif isinstance(effect, decisions.BookFee):
             self._write(state)  # the fee entry follows the returned payment in the ledger
             book_fee(self.session, code, self._orm(row), effect.cents, record.kind, on=effect.on, clock=self.clock)
@@ -554,8 +557,9 @@ class _Run:
             repo.update_requests(self.session, rows)
         for rows in _by_shape(writes.mandates):
             repo.update_mandates(self.session, rows)
+        debits = self._returned_debits(writes.returned_debits)
         for code, items in _runs(writes.returned):
-            accounts.record_returned_payments(self.session, code, items, clock=self.clock)
+            accounts.record_returned_payments(self.session, code, items, clock=self.clock, debits=debits)
         for _code, retries in _runs([(r.creditor_code, r) for r in writes.retries]):
             schedule_retries(self.session, retries, clock=self.clock)
             for retry in retries:
@@ -571,6 +575,23 @@ class _Run:
         ])
         self._forget_stale()
         state.writes = _Pending()
+
+    def _returned_debits(self, debits: dict[str, tuple[RequestRow, MandateRow]]) -> dict[str, repo.ReturnedDebitRow]:
+        """The debits of the returned payments to book, from the segment's rows (already
+        written) and their mandates' accounts, with which of them have their payment booked.
+
+        ``accounts.record_returned_payments`` would otherwise read them again, by end-to-end
+        id joined to their mandates: 7.4 s of statements for 100,000 returns on PostgreSQL,
+        where reading the payments alone probes one index."""
+        if not debits:
+            return {}
+        booked = repo.requests_with_payment(self.session, {row.id for row, _ in debits.values()}, _PAYMENT)
+        return {
+            e2e: repo.ReturnedDebitRow(
+                row.id, row.creditor_id, mandate.debtor_account_id, row.amount_cents, e2e, row.status, row.id in booked
+            )
+            for e2e, (row, mandate) in debits.items()
+        }
 
     def _forget_stale(self) -> None:
         # The bulk statements went around the ORM: loaded debits and mandates would be stale.
@@ -1013,6 +1034,8 @@ class _Pending:
         self.requests: dict[int, dict[str, object]] = {}
         self.mandates: dict[int, dict[str, object]] = {}
         self.returned: list[tuple[str, Any]] = []
+        # The debit and mandate of each returned payment, by end-to-end id (``_Run._returned_debits``).
+        self.returned_debits: dict[str, tuple[RequestRow, MandateRow]] = {}
         self.retries: list[_Retry] = []
         self.retry_mandates: set[int] = set()
         self.applied: list[tuple[list[object], dict[str, object]]] = []

@@ -297,6 +297,7 @@ class MandateRow:
     status_reason: str | None
     first_collected_on: dt.date | None
     final_collected: bool
+    debtor_account_id: int
 
 
 def mandate_rows_for_update(session: Session, mandate_ids: Collection[int]) -> dict[int, MandateRow]:
@@ -306,7 +307,7 @@ def mandate_rows_for_update(session: Session, mandate_ids: Collection[int]) -> d
     query = (
         select(
             Mandate.id, Mandate.reference, Mandate.status, Mandate.status_reason, Mandate.first_collected_on,
-            Mandate.final_collected,
+            Mandate.final_collected, Mandate.debtor_account_id,
         )
         .where(bulk.one_of(session, Mandate.id, mandate_ids))
         .order_by(Mandate.id)
@@ -441,6 +442,17 @@ class ReturnedDebitRow:
     end_to_end_id: str
     status: str
     has_payment: bool
+
+
+def requests_with_payment(session: Session, request_ids: Collection[int], payment_kind: str) -> set[int]:
+    """Those of the requests with a payment booked (``ReturnedDebitRow.has_payment``), read
+    on the unique (debit request, kind) index alone."""
+    if not request_ids:
+        return set()
+    query = select(LedgerEntry.debit_request_id).where(
+        bulk.one_of(session, LedgerEntry.debit_request_id, request_ids), LedgerEntry.kind == payment_kind
+    )
+    return set(_core(session).scalars(query))
 
 
 def returned_debit_rows(
