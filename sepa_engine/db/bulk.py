@@ -81,12 +81,22 @@ def array_literal(values: Sequence[object]) -> str | None:
     """The text of a PostgreSQL array of ``values`` (read as ``text[]``), or None when a
     value is of a type this does not write: strings, integers, booleans, Decimals, dates
     and timestamps with an offset. NULL for None; every other element quoted."""
-    kinds = {type(v) for v in values}
+    kinds = set(map(type, values))
     kinds.discard(type(None))
     if not kinds <= _WRITTEN:
         return None
-    if dt.datetime in kinds and any(isinstance(v, dt.datetime) and v.utcoffset() is None for v in values):
-        return None  # a naive timestamp's meaning depends on the column's type: psycopg decides
+    if kinds <= {dt.date, dt.datetime}:
+        # A chunk's dates and instants are few (one instant per segment): each written once.
+        # Equal instants in other offsets share one text, which is the same instant.
+        days = cast("Sequence[dt.date | None]", values)
+        distinct = set(days)
+        distinct.discard(None)
+        if any(isinstance(v, dt.datetime) and v.utcoffset() is None for v in distinct):
+            return None  # a naive timestamp's meaning depends on the column's type: psycopg decides
+        written = {v: '"' + v.isoformat() + '"' for v in distinct if v is not None}
+        return "{" + ",".join(["NULL" if v is None else written[v] for v in days]) + "}"
+    if dt.datetime in kinds:
+        return None  # a timestamp among other types: psycopg decides
     if kinds <= {int, Decimal}:
         return "{" + ",".join(["NULL" if v is None else str(v) for v in values]) + "}"
     if kinds <= {str}:
@@ -106,7 +116,7 @@ def _element(value: object) -> str:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, (dt.date, dt.datetime)):
+    if isinstance(value, dt.date):
         return '"' + value.isoformat() + '"'
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -132,7 +132,9 @@ def test_array_literal_reads_back_as_the_values_it_was_given_for_every_type_it_w
         ("bool", [True, False, None]),
         ("numeric", [Decimal("0.01"), Decimal("-12345678901234567890.5"), Decimal("1E+2"), None]),
         ("date", [dt.date(2026, 11, 25), None, dt.date(1, 1, 1)]),
-        ("timestamptz", [STAMP, STAMP.astimezone(dt.timezone.utc).replace(microsecond=123456), None]),
+        # The same instant in two offsets, repeated, as a chunk's one instant is.
+        ("timestamptz", [STAMP, STAMP.astimezone(dt.timezone.utc), STAMP.replace(microsecond=123456), None, STAMP]),
+        ("date", [dt.date(2026, 11, 25)] * 3 + [dt.datetime(2026, 11, 25, 9, tzinfo=dt.timezone.utc).date()]),
     ]
     for type_name, values in cases:
         literal = array_literal(values)
