@@ -34,12 +34,15 @@ sum says nothing of each); a transaction's details arriving after that change no
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import gc
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -192,6 +195,19 @@ def reconcile_file(
         report.message, report.message_id = seen.message, seen.message_id
         log.info("return_file.duplicate", path=str(source), file_id=seen.id)
         return report
+    with _young_collections_deferred():
+        return _apply_file(
+            session, source, report, clock=clock, strict=strict, max_bytes=max_bytes, progress=progress,
+            chunk_size=chunk_size, read_in_child=read_in_child,
+        )
+
+
+def _apply_file(
+    session: Session, source: Path, report: ReconcileReport, *, clock: Clock, strict: bool, max_bytes: int | None,
+    progress: Progress, chunk_size: int, read_in_child: bool | None,
+) -> ReconcileReport:
+    """``reconcile_file`` for a file not imported before."""
+    digest = report.sha256
     if read_in_child is None:
         read_in_child = source.stat().st_size >= READ_IN_CHILD_BYTES
     reader = (ChildReader if read_in_child else Reader)(source, strict, max_bytes, chunk_size)
@@ -224,6 +240,39 @@ def reconcile_file(
         retries=report.retries, blocked_mandates=report.blocked_mandates,
     )
     return report
+
+
+# The cyclic collector's first threshold while a file is applied (Python's default is 700).
+# A chunk allocates thousands of containers that live until it is written (records, rows,
+# the writes waiting), so at 700 the collector ran some 4,400 times on 100,000 returns and
+# promoted what it found alive to the older generations, whose 34 full collections walked
+# the whole heap: 20.5 s of a 98 s run (SQLite, 100,000 into 200,000, load 10), against
+# 0.04 s at 50,000. Nearly everything is freed by reference counting; cyclic garbage still
+# triggers a collection once 50,000 containers of it pile up, so memory stays bounded.
+GC_YOUNG_THRESHOLD = 50_000
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_saved: tuple[int, int, int] | None = None
+
+
+@contextlib.contextmanager
+def _young_collections_deferred() -> Iterator[None]:
+    """Raise the collector's first threshold to ``GC_YOUNG_THRESHOLD`` for the block, and
+    restore the process's own thresholds when the last such block in any thread ends."""
+    global _gc_depth, _gc_saved
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(max(_gc_saved[0], GC_YOUNG_THRESHOLD), *_gc_saved[1:])
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_saved is not None:
+                gc.set_threshold(*_gc_saved)
+                _gc_saved = None
 
 
 def record_refusal(

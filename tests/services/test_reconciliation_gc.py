@@ -1,0 +1,89 @@
+"""While a file is applied the cyclic collector runs less often (reconciliation.
+GC_YOUNG_THRESHOLD); the process gets its own thresholds back however the file ends, and
+when several threads apply files at once, only once the last one is done."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from sepa_engine import errors
+from sepa_engine.services import reconciliation
+from tests.services.test_reconciliation import LATER, collect, requests
+from tests.services.test_reconciliation_chunks import _message_id, _rejects
+
+OWN = (321, 7, 9)
+
+
+@pytest.fixture
+def own_thresholds() -> Iterator[None]:
+    before = gc.get_threshold()
+    gc.set_threshold(*OWN)
+    yield
+    gc.set_threshold(*before)
+
+
+def test_thresholds_are_raised_while_a_file_is_applied_and_the_processs_own_afterwards(db, settings, tmp_path, own_thresholds, monkeypatch):
+    collect(db, settings, requests=2)
+    debits = sorted(requests(db).values(), key=lambda r: r.id)
+    seen: list[tuple[int, int, int]] = []
+    handle_chunk = reconciliation._Run.handle_chunk
+
+    def watched(self, records):
+        seen.append(gc.get_threshold())
+        handle_chunk(self, records)
+
+    monkeypatch.setattr(reconciliation._Run, "handle_chunk", watched)
+    path = _rejects(tmp_path / "r.xml", _message_id(db), [(d, "AM04") for d in debits])
+    with db.transaction() as s:
+        report = reconciliation.reconcile_file(s, path, clock=LATER)
+
+    assert report.applied == 2
+    assert seen == [(reconciliation.GC_YOUNG_THRESHOLD, 7, 9)]
+    assert gc.get_threshold() == OWN
+
+
+def test_a_refused_file_leaves_the_processs_own_thresholds(db, tmp_path, own_thresholds):
+    path = tmp_path / "not-a-bank-answer.xml"
+    path.write_text('<?xml version="1.0"?><Document xmlns="urn:example:not-iso"><X/></Document>')
+    with pytest.raises(errors.SepaEngineError):
+        with db.transaction() as s:
+            reconciliation.reconcile_file(s, path, clock=LATER)
+    assert gc.get_threshold() == OWN
+
+
+def test_a_higher_threshold_of_the_process_is_kept(own_thresholds):
+    gc.set_threshold(reconciliation.GC_YOUNG_THRESHOLD * 2, 7, 9)
+    with reconciliation._young_collections_deferred():
+        assert gc.get_threshold() == (reconciliation.GC_YOUNG_THRESHOLD * 2, 7, 9)
+    assert gc.get_threshold() == (reconciliation.GC_YOUNG_THRESHOLD * 2, 7, 9)
+
+
+def test_overlapping_files_in_two_threads_restore_the_thresholds_when_the_last_ends(own_thresholds):
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    during: list[tuple[int, int, int]] = []
+
+    def first() -> None:
+        with reconciliation._young_collections_deferred():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with reconciliation._young_collections_deferred():
+            second_in.set()
+            first_out.wait(5)
+            during.append(gc.get_threshold())  # the first thread has ended its file
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert during == [(reconciliation.GC_YOUNG_THRESHOLD, 7, 9)]
+    assert gc.get_threshold() == OWN
