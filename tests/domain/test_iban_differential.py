@@ -122,7 +122,20 @@ def damaged(iban: str, rng: random.Random) -> Iterator[str]:
     yield iban[:4] + iban[4:].replace("0", "O", 1)
 
 
-SAMPLES = VALID_IBANS + BROKEN_NATIONAL_KEYS + [debtor_iban(i) for i in (1, 2, 3, 10, 20, 30, 40, 99_991)]
+# French and Monegasque accounts may hold letters, which the RIB key reads through its own table.
+LETTERED_RIBS = [
+    str(schwifty.IBAN.generate(country, bank_code="30006", branch_code="00001", account_code=account))
+    for country in ("FR", "MC")
+    for account in ("0000ABC1234", "ZYXWVUTSRQP", "JKLMNOPQRST", "A0B1C2D3E4F")
+]
+SAMPLES = (
+    VALID_IBANS + BROKEN_NATIONAL_KEYS + LETTERED_RIBS + [debtor_iban(i) for i in (1, 2, 3, 10, 20, 30, 40, 99_991)]
+)
+
+
+def test_lettered_french_accounts_are_valid() -> None:
+    for iban in LETTERED_RIBS:
+        assert validate_iban(iban) == iban
 
 
 def test_same_answer_for_every_valid_and_every_broken_sample() -> None:
