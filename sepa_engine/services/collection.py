@@ -405,7 +405,7 @@ def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Credit
             seq = sequence_type(mandate, policy, final=row.final)
             state.first_presented = True
             state.final_presented = state.final_presented or row.final
-            amendment = state.amendment or Amendment()
+            amendment = state.amendment or _NO_AMENDMENT
             decided.append({
                 "id": row.id, "collection_date": collection_date, "sequence_type": seq.value,
                 "amount_cents": row.amount_cents,
@@ -420,6 +420,10 @@ def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Credit
         repo.add_decisions(session, decided)
     report.assigned += assigned
     return assigned
+
+
+# Immutable: one for every request that amends nothing, rather than one each.
+_NO_AMENDMENT = Amendment()
 
 
 def _amendment(row: repo.DueRow, creditor: Creditor) -> Amendment | None:
