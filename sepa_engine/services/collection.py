@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from sepa_engine import errors, outbox
+from sepa_engine import errors, gc_tuning, outbox
 from sepa_engine.clock import Clock
 from sepa_engine.config import Settings
 from sepa_engine.db import locks
@@ -60,7 +60,6 @@ from sepa_engine.domain.directdebit import PaymentBlock as BlockHeader
 from sepa_engine.domain.eligibility import Candidate, refusal_for
 from sepa_engine.domain.mandate import FirstCollectionPolicy, Mandate, MandateSnapshot, amendment_between, sequence_type
 from sepa_engine.domain.statuses import BatchStatus, RequestStatus, batch_transition
-from sepa_engine.gc_freeze import long_lived_frozen
 from sepa_engine.ids import IdSource
 from sepa_engine.iso20022.pain008 import BlockPlan, WrittenFile, creation_time, write_pain008
 from sepa_engine.iso20022.versions import writable_version
@@ -156,7 +155,7 @@ def run_collection(
     what was not written yet is written by the next run. ``progress`` hears the number of
     transactions to write (``total``) and each file as it is done (``advance``).
     """
-    with long_lived_frozen():
+    with gc_tuning.long_run():
         return _run_collection(db, settings, clock, ids, creditor_code, business_date, dry_run, checkpoint, should_stop, progress)
 
 

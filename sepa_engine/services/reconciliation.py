@@ -34,15 +34,12 @@ sum says nothing of each); a transaction's details arriving after that change no
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import functools
-import gc
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -55,7 +52,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sepa_engine import errors
+from sepa_engine import errors, gc_tuning
 from sepa_engine.clock import Clock, business_today
 from sepa_engine.db.models import Batch, DebitRequest, Mandate
 from sepa_engine.db.repositories import registry as registry_repo
@@ -195,7 +192,7 @@ def reconcile_file(
         report.message, report.message_id = seen.message, seen.message_id
         log.info("return_file.duplicate", path=str(source), file_id=seen.id)
         return report
-    with _young_collections_deferred():
+    with gc_tuning.long_run():
         return _apply_file(
             session, source, report, clock=clock, strict=strict, max_bytes=max_bytes, progress=progress,
             chunk_size=chunk_size, read_in_child=read_in_child,
@@ -240,41 +237,6 @@ def _apply_file(
         retries=report.retries, blocked_mandates=report.blocked_mandates,
     )
     return report
-
-
-# The cyclic collector's first threshold while a file is applied (Python's default is 700).
-# A chunk allocates thousands of containers that live until it is written (records, rows,
-# the writes waiting), so at 700 the collector ran some 4,300 times on 100,000 returns and
-# promoted what it found alive to the older generations, whose 35 full collections walked
-# the whole heap. 100,000 returns into 1,000,000 debits on SQLite, load 7 to 10, CPU of
-# the applying process: 20.8 and 21.4 s at 700; 16.5 s at 10,000 (149 collections, one
-# full), peak RSS 125 MB as at 700; 16.2 and 16.3 s at 50,000, but 173 MB. Nearly
-# everything is freed by reference counting; cyclic garbage still triggers a collection
-# once 10,000 containers of it pile up, so memory stays bounded.
-GC_YOUNG_THRESHOLD = 10_000
-_gc_lock = threading.Lock()
-_gc_depth = 0
-_gc_saved: tuple[int, int, int] | None = None
-
-
-@contextlib.contextmanager
-def _young_collections_deferred() -> Iterator[None]:
-    """Raise the collector's first threshold to ``GC_YOUNG_THRESHOLD`` for the block, and
-    restore the process's own thresholds when the last such block in any thread ends."""
-    global _gc_depth, _gc_saved
-    with _gc_lock:
-        if _gc_depth == 0:
-            _gc_saved = gc.get_threshold()
-            gc.set_threshold(max(_gc_saved[0], GC_YOUNG_THRESHOLD), *_gc_saved[1:])
-        _gc_depth += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_depth -= 1
-            if _gc_depth == 0 and _gc_saved is not None:
-                gc.set_threshold(*_gc_saved)
-                _gc_saved = None
 
 
 def record_refusal(

@@ -1,16 +1,15 @@
-"""While a file is applied the cyclic collector runs less often (reconciliation.
-GC_YOUNG_THRESHOLD); the process gets its own thresholds back however the file ends, and
-when several threads apply files at once, only once the last one is done."""
+"""While a file is applied the cyclic collector is eased (sepa_engine/gc_tuning.py, whose own
+tests cover threads and a process's own settings); the process gets its thresholds back
+however the file ends."""
 
 from __future__ import annotations
 
 import gc
-import threading
 from collections.abc import Iterator
 
 import pytest
 
-from sepa_engine import errors
+from sepa_engine import errors, gc_tuning
 from sepa_engine.services import reconciliation
 from tests.services.test_reconciliation import LATER, collect, requests
 from tests.services.test_reconciliation_chunks import _message_id, _rejects
@@ -42,7 +41,7 @@ def test_thresholds_are_raised_while_a_file_is_applied_and_the_processs_own_afte
         report = reconciliation.reconcile_file(s, path, clock=LATER)
 
     assert report.applied == 2
-    assert seen == [(reconciliation.GC_YOUNG_THRESHOLD, 7, 9)]
+    assert seen == [(gc_tuning.YOUNG_THRESHOLD, 7, 9)]
     assert gc.get_threshold() == OWN
 
 
@@ -52,38 +51,4 @@ def test_a_refused_file_leaves_the_processs_own_thresholds(db, tmp_path, own_thr
     with pytest.raises(errors.SepaEngineError):
         with db.transaction() as s:
             reconciliation.reconcile_file(s, path, clock=LATER)
-    assert gc.get_threshold() == OWN
-
-
-def test_a_higher_threshold_of_the_process_is_kept(own_thresholds):
-    gc.set_threshold(reconciliation.GC_YOUNG_THRESHOLD * 2, 7, 9)
-    with reconciliation._young_collections_deferred():
-        assert gc.get_threshold() == (reconciliation.GC_YOUNG_THRESHOLD * 2, 7, 9)
-    assert gc.get_threshold() == (reconciliation.GC_YOUNG_THRESHOLD * 2, 7, 9)
-
-
-def test_overlapping_files_in_two_threads_restore_the_thresholds_when_the_last_ends(own_thresholds):
-    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
-    during: list[tuple[int, int, int]] = []
-
-    def first() -> None:
-        with reconciliation._young_collections_deferred():
-            first_in.set()
-            second_in.wait(5)
-        first_out.set()
-
-    def second() -> None:
-        first_in.wait(5)
-        with reconciliation._young_collections_deferred():
-            second_in.set()
-            first_out.wait(5)
-            during.append(gc.get_threshold())  # the first thread has ended its file
-
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-
-    assert during == [(reconciliation.GC_YOUNG_THRESHOLD, 7, 9)]
     assert gc.get_threshold() == OWN
