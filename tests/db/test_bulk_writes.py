@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, StatementError
 
@@ -14,6 +16,7 @@ from sepa_engine.db.models import DebitRequest, LedgerEntry, Mandate
 from sepa_engine.db.repositories import accounts as accounts_repo
 from sepa_engine.db.repositories import collection as repo
 from tests import ledger
+from tests.boundary.fuzzing import EXAMPLES
 
 STAMP = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
 
@@ -186,3 +189,32 @@ def test_bulk_inserts_and_updates_store_hostile_text_as_given_on_both_backends(d
     assert labels == {100 + n: text for n, text in enumerate(HOSTILE_TEXTS)}
     assert numbers == {f"F-{n}-{text[:20]}" for n, text in enumerate(HOSTILE_TEXTS)}
     assert reasons == dict(zip(requests, HOSTILE_TEXTS, strict=True))
+
+
+# Any text PostgreSQL can store (UTF-8 without NUL: no lone surrogate, which the input rules
+# refuse anyway), any integer a BIGINT holds, with NULLs.
+_CHARACTERS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+_TEXTS = st.lists(st.one_of(st.none(), st.text(alphabet=_CHARACTERS)), max_size=12)
+_INTEGERS = st.lists(st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**63 - 1)), max_size=12)
+
+
+@given(_TEXTS)
+@settings(max_examples=EXAMPLES * 5, deadline=None)
+def test_array_literal_of_any_text_reads_back_as_the_same_text(values):
+    # Property behind the hostile list above: whatever a bank file or an operator writes,
+    # the literal bulk.py builds is read by PostgreSQL's array parser as exactly that list.
+    from sepa_engine.db.bulk import array_literal
+
+    literal = array_literal(values)
+    assert literal is not None
+    assert _loaded(literal, "text") == values
+
+
+@given(_INTEGERS)
+@settings(max_examples=EXAMPLES * 5, deadline=None)
+def test_array_literal_of_any_bigint_reads_back_as_the_same_integers(values):
+    from sepa_engine.db.bulk import array_literal
+
+    literal = array_literal(values)
+    assert literal is not None
+    assert _loaded(literal, "int8") == values
