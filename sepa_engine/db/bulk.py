@@ -28,7 +28,7 @@ from collections.abc import Collection, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, Text, any_, bindparam, text
+from sqlalchemy import ColumnElement, Table, Text, any_, bindparam, func, text
 from sqlalchemy import cast as cast_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -48,12 +48,22 @@ def one_of(session: Session, column: Any, values: Collection[object]) -> ColumnE
     once per value."""
     ordered = sorted(values)  # type: ignore[type-var]
     if is_postgresql(session):
-        literal = array_literal(ordered)
-        if literal is not None:  # as the bulk writes send their arrays (see the module docstring)
-            keys = cast_(cast_(bindparam(None, literal, type_=Text()), ARRAY(Text())), ARRAY(column.type))
-            return column == any_(keys)  # type: ignore[no-any-return]
-        return column == any_(bindparam(None, ordered, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+        return column == any_(_array_of(column, ordered))  # type: ignore[no-any-return]
     return column.in_(ordered)  # type: ignore[no-any-return]
+
+
+def _array_of(column: Any, ordered: Sequence[object]) -> Any:
+    literal = array_literal(ordered)
+    if literal is not None:  # as the bulk writes send their arrays (see the module docstring)
+        return cast_(cast_(bindparam(None, literal, type_=Text()), ARRAY(Text())), ARRAY(column.type))
+    return bindparam(None, ordered, type_=ARRAY(column.type))
+
+
+def unnested(column: Any, values: Collection[object]) -> Any:
+    """PostgreSQL: ``unnest(:array) AS wanted(value)``, ``values`` typed as ``column``, one
+    parameter (as ``one_of`` sends them), to be joined on."""
+    ordered = sorted(values)  # type: ignore[type-var]
+    return func.unnest(_array_of(column, ordered)).table_valued("value").render_derived(name="wanted")
 
 
 def _arrays(session: Session, table: Table, names: Sequence[str], values: dict[str, object]) -> str:
