@@ -1,10 +1,11 @@
 """The reconciliation's replay check (returns.entry_hashes_by_keys) looks each key up in the
-ledger's idempotency index, whatever plan the database keeps for the statement.
+ledger's idempotency index by creditor and key, whatever plan the database makes.
 
-Regression: after migration 0010 made that index partial, PostgreSQL's generic plan (the one
-it may keep once psycopg prepares a statement run five times) searched the index by creditor
-alone and tested every entry against the chunk's 2,000 keys, 2 s a chunk on a
-1,000,000-debit ledger whose statistics showed no keyed entry."""
+Regression: after migration 0010 made that index partial, a 1,000,000-debit reconciliation
+searched it by creditor alone and tested every entry against a chunk's 2,000 keys (2 s a
+chunk), on statistics taken while no entry had a key. The engine plans every statement for
+its own values (plan_cache_mode=force_custom_plan, db/session.py); this test forces the
+generic plan instead, the worst case, and still wants one index search per key."""
 
 from __future__ import annotations
 

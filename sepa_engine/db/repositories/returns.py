@@ -484,12 +484,13 @@ def entry_hashes_by_keys(session: Session, creditor_id: int, keys: Collection[st
         return {}
     key = LedgerEntry.idempotency_key
     if bulk.is_postgresql(session):
-        # One index probe per key, whatever plan PostgreSQL keeps: a LATERAL subquery with a
-        # LIMIT cannot be flattened, so each key is a parameter of the index search. With
-        # ``key = ANY(:keys)`` the generic plan PostgreSQL may keep once psycopg prepares the
-        # statement searched the partial index (empty in its statistics on a ledger of
-        # payments) by creditor alone and tested each entry against the chunk's 2,000 keys:
-        # 2 s a chunk on a 1,000,000-debit ledger (tests/db/test_replay_check_plan.py).
+        # One index probe per key, whatever the statistics say: a LATERAL subquery with a
+        # LIMIT cannot be flattened, so each key is a parameter of the index search. The
+        # index is partial (migration 0010) and a ledger of payments has no keyed entry in
+        # its statistics; with ``key = ANY(:keys)`` the planner may search it by creditor
+        # alone and test each entry against the chunk's 2,000 keys (seen at 2 s a chunk on a
+        # 1,000,000-debit ledger while the keys were also an unfolded expression, see
+        # bulk.one_of). tests/db/test_replay_check_plan.py forces the worst plan cache mode.
         wanted = bulk.unnested(key, keys)
         entry = (
             select(key, LedgerEntry.content_hash)
