@@ -57,18 +57,16 @@ def one_of(session: Session, column: Any, values: Collection[object]) -> ColumnE
     return column.in_(ordered)  # type: ignore[no-any-return]
 
 
-def _array_of(column: Any, ordered: Sequence[object]) -> Any:
-    literal = array_literal(ordered)
-    if literal is not None:  # as the bulk writes send their arrays (see the module docstring)
-        return cast_(cast_(bindparam(None, literal, type_=Text()), ARRAY(Text())), ARRAY(column.type))
-    return bindparam(None, ordered, type_=ARRAY(column.type))
-
-
 def unnested(column: Any, values: Collection[object]) -> Any:
     """PostgreSQL: ``unnest(:array) AS wanted(value)``, ``values`` typed as ``column``, one
     parameter (as the bulk writes send them: unnest reads it once), to be joined on."""
     ordered = sorted(values)  # type: ignore[type-var]
-    return func.unnest(_array_of(column, ordered)).table_valued("value").render_derived(name="wanted")
+    literal = array_literal(ordered)
+    array = (
+        bindparam(None, ordered, type_=ARRAY(column.type)) if literal is None
+        else cast_(cast_(bindparam(None, literal, type_=Text()), ARRAY(Text())), ARRAY(column.type))
+    )
+    return func.unnest(array).table_valued("value").render_derived(name="wanted")
 
 
 def _arrays(session: Session, table: Table, names: Sequence[str], values: dict[str, object]) -> str:

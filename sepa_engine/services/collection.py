@@ -134,6 +134,8 @@ class CollectionReport:
 # --- the run ----------------------------------------------------------------------------
 
 
+# The collector is eased for the whole run (gc_tuning.py says why).
+@gc_tuning.long_run()
 def run_collection(
     db: Database,
     settings: Settings,
@@ -155,22 +157,6 @@ def run_collection(
     what was not written yet is written by the next run. ``progress`` hears the number of
     transactions to write (``total``) and each file as it is done (``advance``).
     """
-    with gc_tuning.long_run():
-        return _run_collection(db, settings, clock, ids, creditor_code, business_date, dry_run, checkpoint, should_stop, progress)
-
-
-def _run_collection(
-    db: Database,
-    settings: Settings,
-    clock: Clock,
-    ids: IdSource,
-    creditor_code: str | None,
-    business_date: dt.date | None,
-    dry_run: bool,
-    checkpoint: Checkpoint,
-    should_stop: StopSignal | None,
-    progress: Progress,
-) -> CollectionReport:
     stop = should_stop or _never_stop
     now = _run_instant(clock, settings.timezone, business_date)
     report = CollectionReport(None, now.astimezone(ZoneInfo(settings.timezone)).date(), dry_run)
