@@ -12,9 +12,12 @@ and what was streamed must add up to the plan or the writer raises.
 
 Either way the final bytes are also fed to the validating read-back (``readback.py``):
 official XSD of the version, amounts re-added against every NbOfTxs/CtrlSum, and the rules
-of the creditor's bank profile when one is given. Large planned files are validated in a
-child process, on the other core, while this one renders. A file that fails any check
-raises before the caller can publish it.
+of the creditor's bank profile when one is given. A large file's read-back is shared
+between a child process and this one (``readback.SplitReadBack``): in planned mode the
+child reads while this process renders, and this one takes pieces whenever the child is
+behind; in spooled mode both read once the totals are known. A file read against a bank
+profile is read by one process whole. A file that fails any check raises before the
+caller can publish it.
 
 End-to-end uniqueness in constant memory: a Bloom filter flags ids that *may* have been
 seen, and the ids go to a side file; only when the filter flagged something is that file
@@ -30,7 +33,7 @@ import hashlib
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
@@ -50,8 +53,10 @@ from sepa_engine.domain.money import format_cents
 from sepa_engine.iso20022 import readback
 from sepa_engine.iso20022.versions import Pain008Version, SmndaPlacement
 
-_SPOOL_FLUSH = 256 * 1024
-_COPY_CHUNK = 1024 * 1024
+# Transactions are handed on in pieces of this size: small enough that a read-back split
+# between two processes (readback.SplitReadBack) balances finely and three fit in a socket
+# pair's buffer, large enough that the per-piece work stays negligible.
+_SPOOL_FLUSH = 48 * 1024
 # Below this many transactions a child process costs more than it saves.
 CHILD_VALIDATION_FROM = 5_000
 _NOT_PROVIDED = "NOTPROVIDED"  # EPC: debtor/creditor agent without BIC
@@ -345,25 +350,42 @@ class _EndToEndIds:
 
 
 class _Sink:
-    def __init__(self, out: BinaryIO, check: readback.InProcessReadBack | readback.ReadBackProcess) -> None:
+    """The output file, its digest and its read-back, fed the document's parts in order."""
+
+    def __init__(self, out: BinaryIO, check: readback.Whole | readback.SplitReadBack) -> None:
         self._out = out
         self._check = check
         self._digest = hashlib.sha256()
         self.size = 0
 
-    def emit(self, data: bytes) -> None:
+    def _write(self, data: bytes) -> bytes:
         self._out.write(data)
         self._digest.update(data)
-        self._check.feed(data)
         self.size += len(data)
+        return data
+
+    def document_start(self, text: str) -> None:
+        self._check.document_start(self._write(text.encode("utf-8")))
+
+    def block_start(self, text: str) -> None:
+        self._check.block_start(self._write(text.encode("utf-8")))
+
+    def transactions(self, data: bytes) -> None:
+        """Whole transactions of the open block, never part of one."""
+        self._check.transactions(self._write(data))
+
+    def block_end(self, text: str) -> None:
+        self._check.block_end(self._write(text.encode("utf-8")))
+
+    def document_end(self, text: str) -> None:
+        self._check.document_end(self._write(text.encode("utf-8")))
 
     def finish(self) -> str:
         self._check.close()
         return self._digest.hexdigest()
 
     def abandon(self) -> None:
-        if isinstance(self._check, readback.ReadBackProcess):
-            self._check.abandon()
+        self._check.abandon()
 
 
 # --- the writer ----------------------------------------------------------------------------
@@ -373,9 +395,11 @@ class _Sink:
 class _OpenBlock:
     block: PaymentBlock
     start: int = 0
-    end: int = 0
     count: int = 0
     sum_cents: int = 0
+    # Sizes of the block's flushes to the spool: each holds whole transactions, so the
+    # read-back may be split between them (readback.SplitReadBack).
+    pieces: list[int] = field(default_factory=list)
 
 
 def write_pain008(
@@ -419,46 +443,60 @@ def _write_spooled(
 ) -> WrittenFile:
     renderer = _Renderer(version, header.created_at.date())
     blocks: list[_OpenBlock] = []
-    with tempfile.TemporaryFile(dir=spool_dir) as spool:
-        pending: list[str] = []
-        pending_size = offset = 0
-        current: _OpenBlock | None = None
-        for block, tx in transactions:
-            if current is None or block.payment_info_id != current.block.payment_info_id:
-                # Flush so that block boundaries are exact byte offsets in the spool.
-                offset += _flush(spool, pending)
-                pending, pending_size = [], 0
-                if current is not None:
-                    current.end = offset
-                _refuse_reopened(block, blocks)
-                current = _OpenBlock(block, start=offset)
-                blocks.append(current)
-            text = renderer.transaction(tx)
-            pending.append(text)
-            pending_size += len(text)
-            current.count += 1
-            current.sum_cents += tx.amount_cents
-            ids.add(tx.end_to_end_id)
-            if pending_size >= _SPOOL_FLUSH:
-                offset += _flush(spool, pending)
-                pending, pending_size = [], 0
-        offset += _flush(spool, pending)
-        if current is None:
-            raise errors.CollectionError("file", header.message_id, "has no transactions")
-        current.end = offset
+    # A large file is read back on both cores once assembled (readback.SplitReadBack); the
+    # child is started while rendering goes on, so its start-up costs nothing.
+    child: readback.ReadBackProcess | None = None
+    try:
+        with tempfile.TemporaryFile(dir=spool_dir) as spool:
+            pending: list[str] = []
+            pending_size = offset = 0
+            current: _OpenBlock | None = None
+            for block, tx in transactions:
+                if current is None or block.payment_info_id != current.block.payment_info_id:
+                    # Flush so that block boundaries are exact byte offsets in the spool.
+                    offset += _flush(spool, pending, current)
+                    pending, pending_size = [], 0
+                    _refuse_reopened(block, blocks)
+                    current = _OpenBlock(block, start=offset)
+                    blocks.append(current)
+                text = renderer.transaction(tx)
+                pending.append(text)
+                pending_size += len(text)
+                current.count += 1
+                current.sum_cents += tx.amount_cents
+                ids.add(tx.end_to_end_id)
+                if pending_size >= _SPOOL_FLUSH:
+                    offset += _flush(spool, pending, current)
+                    pending, pending_size = [], 0
+                    if child is None and profile is None and sum(b.count for b in blocks) >= CHILD_VALIDATION_FROM:
+                        child = readback.ReadBackProcess(version, part=True)
+            offset += _flush(spool, pending, current)
+            if current is None:
+                raise errors.CollectionError("file", header.message_id, "has no transactions")
 
-        sink = _Sink(out, readback.InProcessReadBack(version, profile))
-        try:
-            sink.emit(renderer.document_start(header, *_totals(blocks)).encode("utf-8"))
-            for open_block in blocks:
-                sink.emit(renderer.block_start(open_block.block, open_block.count, open_block.sum_cents).encode("utf-8"))
-                _copy(spool, open_block, sink)
-                sink.emit(renderer.block_end().encode("utf-8"))
-            sink.emit(renderer.document_end().encode("utf-8"))
-            digest = sink.finish()
-        except BaseException:
-            sink.abandon()
-            raise
+            if child is None and profile is None and sum(b.count for b in blocks) >= CHILD_VALIDATION_FROM:
+                child = readback.ReadBackProcess(version, part=True)
+            if child is not None:
+                check: readback.Whole | readback.SplitReadBack = readback.SplitReadBack(version, child)
+            else:
+                check = readback.Whole(readback.InProcessReadBack(version, profile))
+            child = None  # the sink owns it now
+            sink = _Sink(out, check)
+            try:
+                sink.document_start(renderer.document_start(header, *_totals(blocks)))
+                for open_block in blocks:
+                    sink.block_start(renderer.block_start(open_block.block, open_block.count, open_block.sum_cents))
+                    _copy(spool, open_block, sink)
+                    sink.block_end(renderer.block_end())
+                sink.document_end(renderer.document_end())
+                digest = sink.finish()
+            except BaseException:
+                sink.abandon()
+                raise
+    except BaseException:
+        if child is not None:
+            child.abandon()
+        raise
     return _written(header, version, blocks, digest, sink.size)
 
 
@@ -476,10 +514,19 @@ def _write_planned(
     renderer = _Renderer(version, header.created_at.date())
     total_count = sum(p.count for p in plan)
     total_cents = sum(p.sum_cents for p in plan)
-    sink = _Sink(out, readback.start(version, in_child=total_count >= CHILD_VALIDATION_FROM, profile=profile))
+    check: readback.Whole | readback.SplitReadBack
+    if total_count < CHILD_VALIDATION_FROM:
+        check = readback.Whole(readback.InProcessReadBack(version, profile))
+    elif profile is not None:
+        # The profile's rules follow the file's order (block and transaction numbers, the
+        # file's size): they are read by one child, whole.
+        check = readback.Whole(readback.ReadBackProcess(version, profile))
+    else:
+        check = readback.SplitReadBack(version)
+    sink = _Sink(out, check)
     blocks: list[_OpenBlock] = []
     try:
-        sink.emit(renderer.document_start(header, total_count, total_cents).encode("utf-8"))
+        sink.document_start(renderer.document_start(header, total_count, total_cents))
         current: _OpenBlock | None = None
         pending: list[str] = []
         pending_size = 0
@@ -495,7 +542,7 @@ def _write_planned(
                 current = _OpenBlock(block)
                 blocks.append(current)
                 expected = plan[len(blocks) - 1]
-                sink.emit(renderer.block_start(block, expected.count, expected.sum_cents).encode("utf-8"))
+                sink.block_start(renderer.block_start(block, expected.count, expected.sum_cents))
             text = renderer.transaction(tx)
             pending.append(text)
             pending_size += len(text)
@@ -509,7 +556,7 @@ def _write_planned(
         if current is None or len(blocks) != len(plan):
             raise errors.ControlSumMismatch("plan", f"{len(plan)} blocks", f"was announced but {len(blocks)} were streamed")
         _close_planned(sink, renderer, current, plan[-1])
-        sink.emit(renderer.document_end().encode("utf-8"))
+        sink.document_end(renderer.document_end())
         digest = sink.finish()
     except BaseException:
         sink.abandon()
@@ -524,7 +571,7 @@ def _close_planned(sink: _Sink, renderer: _Renderer, current: _OpenBlock, expect
             readback.totals_text((expected.count, expected.sum_cents)),
             f"was planned but the transactions add up to {readback.totals_text((current.count, current.sum_cents))}",
         )
-    sink.emit(renderer.block_end().encode("utf-8"))
+    sink.block_end(renderer.block_end())
 
 
 def _refuse_reopened(block: PaymentBlock, blocks: list[_OpenBlock]) -> None:
@@ -536,26 +583,26 @@ def _refuse_reopened(block: PaymentBlock, blocks: list[_OpenBlock]) -> None:
 
 def _emit_text(sink: _Sink, pending: list[str]) -> None:
     if pending:
-        sink.emit("".join(pending).encode("utf-8"))
+        sink.transactions("".join(pending).encode("utf-8"))
 
 
-def _flush(spool: BinaryIO, pending: list[str]) -> int:
+def _flush(spool: BinaryIO, pending: list[str], block: _OpenBlock | None) -> int:
     if not pending:
         return 0
     data = "".join(pending).encode("utf-8")
     spool.write(data)
+    assert block is not None  # pending text is always some block's transactions
+    block.pieces.append(len(data))
     return len(data)
 
 
 def _copy(spool: BinaryIO, block: _OpenBlock, sink: _Sink) -> None:
     spool.seek(block.start)
-    remaining = block.end - block.start
-    while remaining:
-        chunk = spool.read(min(_COPY_CHUNK, remaining))
-        if not chunk:
+    for size in block.pieces:
+        chunk = spool.read(size)
+        if len(chunk) != size:
             raise errors.CollectionError("spool", None, "ended before its block was complete")
-        remaining -= len(chunk)
-        sink.emit(chunk)
+        sink.transactions(chunk)
 
 
 def _totals(blocks: list[_OpenBlock]) -> tuple[int, int]:

@@ -13,6 +13,7 @@ from sepa_engine import errors
 from sepa_engine.domain.batching import plan_files
 from sepa_engine.domain.directdebit import FileHeader, PaymentBlock, SequenceType
 from sepa_engine.ids import SequentialIds
+from sepa_engine.iso20022 import pain008, readback
 from sepa_engine.iso20022.pain008 import write_pain008
 from sepa_engine.iso20022.versions import PAIN_008_001_02, PAIN_008_001_08, load_schema
 from tests.factories import AMENDED, CREDITOR, OTHER_CREDITOR, SMNDA, collectible, debit, key
@@ -259,6 +260,47 @@ def test_duplicate_end_to_end_id_in_a_large_planned_file_is_refused():
     entries = _large(duplicate_last=True)
     with pytest.raises(errors.DuplicateIdentifier, match="2 times"):
         _write_planned(PAIN_008_001_08, entries, _plan_for(entries))
+
+
+def _dealt(monkeypatch, pattern: str) -> list[bool]:
+    """Large files' pieces dealt between the child and this process by ``pattern`` (c or h)
+    instead of by how far behind the child is; returns who took each piece (True: here)."""
+    taken: list[bool] = []
+
+    def here_takes(self, data: bytes) -> bool:
+        taken.append(pattern[len(taken) % len(pattern)] == "h")
+        return taken[-1]
+
+    monkeypatch.setattr(readback.SplitReadBack, "_here_takes", here_takes)
+    return taken
+
+
+@pytest.mark.parametrize("pattern", ["c", "ch", "chhh"])
+@pytest.mark.parametrize("plan", [True, False], ids=["planned", "spooled"])
+def test_a_large_file_read_back_on_both_cores_is_the_same_file_and_passes(monkeypatch, pattern, plan):
+    entries = [(_block(1 + i // 2_000), debit(i, 100 + i)) for i in range(CHILD_VALIDATION_FROM + 10)]
+    write = (lambda: _write_planned(PAIN_008_001_08, entries, _plan_for(entries))) if plan else (lambda: _write(PAIN_008_001_08, entries))
+    taken = _dealt(monkeypatch, pattern)
+    data, written = write()
+    monkeypatch.undo()
+    monkeypatch.setattr(pain008, "CHILD_VALIDATION_FROM", 10**9)  # one reader, in this process
+    whole, _ = write()
+    assert data == whole
+    assert written.count == len(entries) and len(written.blocks) == 3
+    assert len(taken) > 10 and (True in taken) == ("h" in pattern)
+
+
+@pytest.mark.parametrize("pattern", ["cccch", "hhhhc"])
+@pytest.mark.parametrize("plan", [True, False], ids=["planned", "spooled"])
+def test_an_xsd_violation_in_a_large_file_is_found_by_whichever_side_reads_it(monkeypatch, pattern, plan):
+    entries = _large(bad_last_bic="NOT A BIC")
+    _dealt(monkeypatch, pattern)
+    with pytest.raises(errors.SchemaViolation) as caught:
+        if plan:
+            _write_planned(PAIN_008_001_08, entries, _plan_for(entries))
+        else:
+            _write(PAIN_008_001_08, entries)
+    assert caught.value.field == "BICFI" and "pattern" in caught.value.rule
 
 
 def test_a_duplicate_among_the_ids_after_the_last_full_batch_of_the_filter_is_refused():
