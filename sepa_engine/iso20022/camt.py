@@ -83,6 +83,8 @@ _TX_AMOUNTS = ("AmtDtls/InstdAmt/Amt", "AmtDtls/TxAmt/Amt", "Amt")
 _ENTRY_AMOUNTS = ("AmtDtls/InstdAmt/Amt", "AmtDtls/TxAmt/Amt", "Amt")
 _CHARGES = ("Chrgs/Amt", "Chrgs/Rcrd/Amt")
 _CHARGES_TOTAL = ("Chrgs/TtlChrgsAndTaxAmt",)
+# An entry's part still streaming when its first transaction ends.
+_STREAMING = frozenset({"NtryDtls"})
 
 
 def read(
@@ -293,7 +295,7 @@ class _Reader:
         self._entries += 1
         path = f"{statement.path}/Ntry[{self._entries}]"
         # Before its end only the entry's own fields are complete; its details are streaming.
-        values = flatten(entry, self._cut, frozenset() if complete else frozenset({"NtryDtls"}))
+        values = self._shapes.flatten(entry, frozenset() if complete else _STREAMING)
         fields = self._fields
         amount_path = "Amt"
         self._entry = _Entry(

@@ -323,8 +323,20 @@ class ShapeCache:
         self._cut = cut
         self._plans: dict[tuple[tuple[object, ...], tuple[int, ...]], _Plan] = {}
 
-    def flatten(self, element: etree._Element) -> Values:
-        nodes = list(element.iterdescendants())
+    def flatten(self, element: etree._Element, skip: frozenset[str] = frozenset()) -> Values:
+        """``flatten(element, cut, skip)``: children named in ``skip`` are left out with
+        their subtree, which is then never walked (a camt entry's own fields are read
+        while its details stream: walking the details too made the entry's ``flatten``
+        the reader's costliest call, 12 of 51 s under cProfile for 100,000 returns)."""
+        if skip:
+            cut = self._cut
+            nodes: list[etree._Element] = []
+            for child in element:
+                if child.tag[cut:] not in skip:
+                    nodes.append(child)
+                    nodes.extend(child.iterdescendants())
+        else:
+            nodes = list(element.iterdescendants())
         key = (tuple([node.tag for node in nodes]), tuple([len(node) for node in nodes]))
         plan = self._plans.get(key)
         if plan is None:
