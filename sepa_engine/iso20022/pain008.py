@@ -124,6 +124,12 @@ class _Renderer:
         bic = version.bic_tag
         self._bic_open, self._bic_close = f"<{bic}>", f"</{bic}>"
         self._smnda_account = version.smnda is SmndaPlacement.DEBTOR_ACCOUNT
+        self._no_debtor_agent = self.agent("DbtrAgt", None)
+        self._debtor_agent_open = f"<DbtrAgt><FinInstnId>{self._bic_open}"
+        self._debtor_agent_close = f"{self._bic_close}</FinInstnId></DbtrAgt>"
+        # The last debtor address and its text: a run's rows often share one address object.
+        self._last_address: PostalAddress | None = None
+        self._last_address_text = self.address(None)
 
     def agent(self, tag: str, bic: str | None) -> str:
         inner = f"{self._bic_open}{bic}{self._bic_close}" if bic else f"<Othr><Id>{_NOT_PROVIDED}</Id></Othr>"
@@ -250,6 +256,38 @@ class _Renderer:
         return f"<AmdmntInd>true</AmdmntInd><AmdmntInfDtls>{''.join(parts)}</AmdmntInfDtls>"
 
     def transaction(self, tx: DirectDebit) -> str:
+        """One DrctDbtTxInf line: the common debit (no instruction id, amendment or ultimate
+        party, no XML special in its text) in one f-string, the others by ``full_transaction``.
+
+        The writer's CPU per transaction is what the read-back's share on the writer's core
+        waits for (readback.SplitReadBack); this path spells the same bytes in about half
+        the time (tests/iso20022/test_pain008_writer.py compares the two on generated debits).
+        """
+        if (
+            tx.instruction_id or tx.amendment is not None or tx.ultimate_debtor
+            or tx.ultimate_creditor is not None or type(tx.amount_cents) is not int or tx.amount_cents < 0
+        ):
+            return self.full_transaction(tx)
+        remittance = tx.remittance
+        if _NEEDS_ESCAPE.search(f"{tx.end_to_end_id}{tx.mandate_id}{tx.debtor_name}{remittance or ''}"):
+            return self.full_transaction(tx)
+        address = tx.debtor_address
+        if address is not self._last_address:
+            self._last_address, self._last_address_text = address, self.address(address)
+        bic = tx.debtor_bic
+        cents = tx.amount_cents
+        return (
+            f"<DrctDbtTxInf><PmtId><EndToEndId>{tx.end_to_end_id}</EndToEndId></PmtId>"
+            f'<InstdAmt Ccy="EUR">{cents // 100}.{cents % 100:02d}</InstdAmt>'
+            f"<DrctDbtTx><MndtRltdInf><MndtId>{tx.mandate_id}</MndtId>"
+            f"<DtOfSgntr>{tx.mandate_signed_on.isoformat()}</DtOfSgntr></MndtRltdInf></DrctDbtTx>"
+            f"{f'{self._debtor_agent_open}{bic}{self._debtor_agent_close}' if bic else self._no_debtor_agent}"
+            f"<Dbtr><Nm>{tx.debtor_name}</Nm>{self._last_address_text}</Dbtr>"
+            f"<DbtrAcct><Id><IBAN>{tx.debtor_iban}</IBAN></Id></DbtrAcct>"
+            f"{f'<RmtInf><Ustrd>{remittance}</Ustrd></RmtInf>' if remittance else ''}</DrctDbtTxInf>\n"
+        )
+
+    def full_transaction(self, tx: DirectDebit) -> str:
         # IBANs, BICs, dates and amounts are pattern-checked values that cannot hold XML
         # specials (and if one did, the read-back parser would refuse the file), so only
         # free text and references go through escaping.
@@ -306,13 +344,15 @@ class _EndToEndIds:
         h = hash(value) & 0xFFFFFFFFFFFFFFFF
         mask = self._MASK
         h1, h2 = h & mask, (h >> 32) | 1
+        i2, i3 = (h1 + h2) & mask, (h1 + 2 * h2) & mask
+        # The three probes unrolled (a loop over them cost a third of this method): seen
+        # when all three bits were set before, then all three set.
+        byte1, bit1, byte2, bit2, byte3, bit3 = h1 >> 3, 1 << (h1 & 7), i2 >> 3, 1 << (i2 & 7), i3 >> 3, 1 << (i3 & 7)
         bits = self._bits
-        seen = True
-        for index in (h1, (h1 + h2) & mask, (h1 + 2 * h2) & mask):
-            byte, bit = index >> 3, 1 << (index & 7)
-            if not bits[byte] & bit:
-                seen = False
-                bits[byte] |= bit
+        seen = bits[byte1] & bit1 and bits[byte2] & bit2 and bits[byte3] & bit3
+        bits[byte1] |= bit1
+        bits[byte2] |= bit2
+        bits[byte3] |= bit3
         if seen:
             self._suspects.add(value)
         self._pending.append(value)

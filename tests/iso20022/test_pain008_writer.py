@@ -338,3 +338,51 @@ def test_a_write_failure_of_the_spooled_writer_reaches_the_caller(fail_after):
     entries = [(_block(1), debit(i, 100 + i)) for i in range(2000)]
     with pytest.raises(OSError, match="No space left"):
         write_pain008(_FailingFile(fail_after), PAIN_008_001_08, _header(), entries)
+
+
+# --- the common transaction's fast path spells what the general one does ---------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from sepa_engine.domain.directdebit import DirectDebit, PostalAddress, UltimateParty  # noqa: E402
+from sepa_engine.iso20022.pain008 import _Renderer  # noqa: E402
+
+# Text with the five XML specials, SEPA letters and anything else Unicode has.
+_TEXT = st.text(alphabet=st.one_of(st.sampled_from("&<>\"' aZ09-/?:().,+"), st.characters()), max_size=12)
+_ADDRESSES = st.one_of(
+    st.none(),
+    st.builds(PostalAddress, country=st.just("FR"), town=_TEXT, street=st.none() | _TEXT, postcode=st.none() | _TEXT),
+)
+_DEBITS = st.builds(
+    DirectDebit,
+    end_to_end_id=_TEXT,
+    amount_cents=st.integers(min_value=0, max_value=10**13),
+    mandate_id=_TEXT,
+    mandate_signed_on=st.dates(),
+    debtor_name=_TEXT,
+    debtor_iban=st.sampled_from(["DE89370400440532013000", "FR7630006000011234567890189"]),
+    debtor_bic=st.none() | st.sampled_from(["", "COBADEFFXXX", "AGRIFRPP"]),
+    debtor_address=_ADDRESSES,
+    remittance=st.none() | _TEXT,
+    instruction_id=st.none() | _TEXT,
+    amendment=st.none() | st.just(AMENDED),
+    ultimate_debtor=st.none() | _TEXT,
+    ultimate_creditor=st.none() | st.builds(UltimateParty, name=_TEXT),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(debits=st.lists(_DEBITS, min_size=1, max_size=4), version=st.sampled_from(VERSIONS))
+def test_the_fast_path_of_a_transaction_writes_the_same_text_as_the_general_one(debits, version):
+    renderer = _Renderer(version, CREATED.date())
+    # In a row, so that the remembered debtor address is exercised across debits too.
+    for tx in debits + [dataclasses.replace(tx, end_to_end_id=tx.end_to_end_id + "x") for tx in debits]:
+        assert renderer.transaction(tx) == renderer.full_transaction(tx)
+
+
+@pytest.mark.parametrize("amount", [-1, True, 1.5])
+def test_an_amount_that_is_not_cents_is_refused_on_the_fast_path_too(amount):
+    renderer = _Renderer(PAIN_008_001_08, CREATED.date())
+    with pytest.raises(errors.InvalidAmount):
+        renderer.transaction(debit(1, amount))
