@@ -283,7 +283,13 @@ class DebitRequest(Base):
             "ix_debit_requests_queue", "creditor_id", "mandate_id", "id",
             sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'"),
         ),
-        Index("ix_debit_requests_run", "run_id", "creditor_id", "collection_date", "sequence_type", "id"),
+        # What a run refused, for every file's review summary (migration 0011): few rows, so
+        # listing and counting them does not read the run's other requests. No index holds
+        # every request by run: nothing reads them that way, and no run is ever deleted.
+        Index(
+            "ix_debit_requests_refused", "run_id", "creditor_id", "id",
+            sqlite_where=text("status = 'refused'"), postgresql_where=text("status = 'refused'"),
+        ),
         Index("ix_debit_requests_block", "block_id", "id"),
     )
 
