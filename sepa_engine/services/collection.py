@@ -20,16 +20,20 @@ skipped, and named in the report), and every step is safe to repeat.
 3. For each PLANNED batch: stream its rows into a temporary file, validated against the
    XSD and against the recorded block totals (``write_pain008`` with a plan); record its
    sha256 (WRITTEN); publish by an atomic link; mark it PUBLISHED, its requests SUBMITTED
-   and move the mandates' history.
+   and move the mandates' history. The next batch is staged meanwhile, on a thread of its
+   own (``_Stager``); a staged file is only recorded once the one before it is published.
 
 Requests stream from the ledger in chunks; nothing holds the run's requests in memory.
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -152,10 +156,11 @@ def run_collection(
     """One collection run; see the module docstring for its steps.
 
     ``should_stop`` is asked between files: after a file's transaction is committed and the
-    file published, before the next one is assigned or written. When it answers true, the
-    run ends there with ``report.interrupted`` set; no temporary file is left behind, and
-    what was not written yet is written by the next run. ``progress`` hears the number of
-    transactions to write (``total``) and each file as it is done (``advance``).
+    file published, before the next one is assigned or recorded. When it answers true, the
+    run ends there with ``report.interrupted`` set; the file staged ahead is called off, no
+    temporary file is left behind, and what was not written yet is written by the next run.
+    ``progress`` hears the number of transactions to write (``total``) and each file's
+    chunks as it is staged (``advance``).
     """
     stop = should_stop or _never_stop
     now = _run_instant(clock, settings.timezone, business_date)
@@ -579,21 +584,99 @@ def write_planned(
         # Creditor by creditor, the total grows as each one's files are planned.
         totals.planned_total += sum(count for _id, count in planned)
         progress.total(totals.planned_total)
-    for position, (batch_id, count) in enumerate(planned):
-        if should_stop():
-            # Between two files: the previous one is committed and published, the next one
-            # is not staged yet. It stays PLANNED for the next run.
-            report.interrupted = True
-            log.info("collection.interrupted", files=len(outcomes), left_planned=len(planned) - position)
-            break
-        counted = _Counted(progress, settings.chunk_size)
-        try:
-            outcomes.append(_write_one(db, settings, clock, batch_id, checkpoint, counted))
-        except errors.SepaEngineError as exc:
-            _fail_batch(db, clock, batch_id, exc)
-            report.failures.append(f"batch {batch_id}: {exc}")
-        counted.finish(count)
+    with _Stager(db, settings, checkpoint) as stager:
+        # The next file is rendered while this one is recorded and published: rendering is
+        # the engine's work, publishing mostly the database's, so the two use both cores.
+        counters = [_Counted(progress, settings.chunk_size) for _ in planned]
+        ahead = stager.stage(*planned[0], counters[0]) if planned and not should_stop() else None
+        for position, (batch_id, count) in enumerate(planned):
+            if ahead is None or should_stop():
+                # Between two files: the previous one is committed and published; the next
+                # one's staging is called off and its temporary file removed. It stays
+                # PLANNED for the next run.
+                stager.call_off(ahead)
+                report.interrupted = True
+                log.info("collection.interrupted", files=len(outcomes), left_planned=len(planned) - position)
+                break
+            current = ahead
+            ahead = stager.stage(*planned[position + 1], counters[position + 1]) if position + 1 < len(planned) else None
+            try:
+                outcomes.append(_record_and_publish(db, settings, clock, batch_id, current.result(), checkpoint))
+            except errors.SepaEngineError as exc:
+                _fail_batch(db, clock, batch_id, exc)
+                report.failures.append(f"batch {batch_id}: {exc}")
+                counters[position].finish(count)
+            except BaseException:
+                stager.call_off(ahead)
+                raise
     return outcomes
+
+
+class _CalledOff(Exception):
+    """Raised inside a staging the run no longer wants (it stops, or failed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _StagedFile:
+    """A file rendered, validated and staged under its temporary name; not yet recorded."""
+
+    tmp: Path
+    written: WrittenFile
+    final: Path
+
+
+class _Stager:
+    """Stages files one at a time on a thread of its own, so that the caller can record and
+    publish the previous file meanwhile (over its own connection). A database a second
+    connection would not see (SQLite in memory) is staged on the caller's thread."""
+
+    def __init__(self, db: Database, settings: Settings, checkpoint: Checkpoint) -> None:
+        self._db, self._settings, self._checkpoint = db, settings, checkpoint
+        self._called_off = threading.Event()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="stager") if _shared_between_connections(db) else None
+
+    def __enter__(self) -> _Stager:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def stage(self, batch_id: int, count: int, counted: _Counted) -> Future[_StagedFile]:
+        if self._pool is not None:
+            # structlog's bound context lives in contextvars, which a pool thread does not inherit.
+            context = contextvars.copy_context()
+            return self._pool.submit(context.run, self._stage, batch_id, count, counted)
+        done: Future[_StagedFile] = Future()
+        try:
+            done.set_result(self._stage(batch_id, count, counted))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for the result
+            done.set_exception(exc)
+        return done
+
+    def call_off(self, staging: Future[_StagedFile] | None) -> None:
+        """Stop a staging and remove its temporary file; its batch stays PLANNED."""
+        if staging is None:
+            return
+        self._called_off.set()
+        try:
+            staged = staging.result()
+        except BaseException:  # noqa: BLE001 - called off or failed: either way nothing is staged
+            return
+        outbox.discard(staged.tmp)
+
+    def _stage(self, batch_id: int, count: int, counted: _Counted) -> _StagedFile:
+        if self._called_off.is_set():
+            raise _CalledOff
+        staged = _stage_file(self._db, self._settings, batch_id, self._checkpoint, counted, self._called_off)
+        # Progress counts what is written: the file's rest now, not once it is published.
+        counted.finish(count)
+        return staged
+
+
+def _shared_between_connections(db: Database) -> bool:
+    database = db.engine.url.database
+    return not (db.is_sqlite and (not database or database == ":memory:"))
 
 
 @dataclass(slots=True)
@@ -605,11 +688,13 @@ class _Counted:
     seen: int = 0
     told: int = 0
 
-    def rows(self, rows: Iterator[repo.EntryRow]) -> Iterator[repo.EntryRow]:
+    def rows(self, rows: Iterator[repo.EntryRow], called_off: threading.Event) -> Iterator[repo.EntryRow]:
         for row in rows:
             yield row
             self.seen += 1
             if self.seen - self.told >= self.chunk:
+                if called_off.is_set():
+                    raise _CalledOff
                 self.progress.advance(self.seen - self.told)
                 self.told = self.seen
 
@@ -640,7 +725,9 @@ def awaits_approval(settings: Settings, final: Path) -> bool:
     return final.parent.parent == settings.outbox_dir / outbox.PENDING_FOLDER
 
 
-def _write_one(db: Database, settings: Settings, clock: Clock, batch_id: int, checkpoint: Checkpoint, counted: _Counted | None = None) -> FileOutcome:
+def _stage_file(
+    db: Database, settings: Settings, batch_id: int, checkpoint: Checkpoint, counted: _Counted, called_off: threading.Event,
+) -> _StagedFile:
     with db.reader() as session:
         batch = repo.batch(session, batch_id)
         creditor = repo.creditor_by_id(session, batch.creditor_id)
@@ -658,9 +745,7 @@ def _write_one(db: Database, settings: Settings, clock: Clock, batch_id: int, ch
         }
         plan = [BlockPlan(headers[b.id], b.count, b.sum_cents) for b in batch.blocks]
         final = _final_path(settings, creditor, batch)
-        rows = repo.batch_entries(session, batch_id, settings.chunk_size)
-        if counted is not None:
-            rows = counted.rows(rows)
+        rows = counted.rows(repo.batch_entries(session, batch_id, settings.chunk_size), called_off)
         default_ultimate = _ultimate_creditor(creditor.ultimate_creditor_name, creditor.ultimate_creditor_id)
         entries = ((headers[row.block_id], _direct_debit(row, default_ultimate)) for row in rows)
         # The bank profile's rules are checked in the writer's one read-back of the file;
@@ -670,10 +755,16 @@ def _write_one(db: Database, settings: Settings, clock: Clock, batch_id: int, ch
             final, lambda fh: write_pain008(fh, version, header, entries, plan=plan, spool_dir=final.parent, profile=bank)
         )
     checkpoint("after_stage")
+    return _StagedFile(tmp, written, final)
+
+
+def _record_and_publish(
+    db: Database, settings: Settings, clock: Clock, batch_id: int, staged: _StagedFile, checkpoint: Checkpoint,
+) -> FileOutcome:
     with db.transaction() as session:
-        _record_written(session, clock, batch_id, written, final)
+        _record_written(session, clock, batch_id, staged.written, staged.final)
     checkpoint("after_written_commit")
-    return _publish(db, settings, clock, batch_id, tmp, final, checkpoint)
+    return _publish(db, settings, clock, batch_id, staged.tmp, staged.final, checkpoint)
 
 
 def _record_written(session, clock: Clock, batch_id: int, written: WrittenFile, final: Path) -> None:  # type: ignore[no-untyped-def]
