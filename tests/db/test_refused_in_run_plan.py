@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from sepa_engine.db.repositories import collection as collection_repo
 from sepa_engine.db.repositories import review as review_repo
+from tests.db.plans import plans_of
 
 INDEX = "ix_debit_requests_refused"
 
@@ -29,26 +30,13 @@ READS: dict[str, Callable] = {
 
 @pytest.mark.parametrize("read", READS.values(), ids=READS.keys())
 def test_a_runs_refusals_are_read_from_the_refused_index(db, read):
-    plans: list[str] = []
     with db.transaction() as s:
-        connection = s.connection()
         if not db.is_sqlite:
             # Empty tables: without this PostgreSQL would rightly scan them whole. With it,
             # the choice is between indexes, which is what this test is about.
             s.execute(text("SET LOCAL enable_seqscan = off"))
-
-        def explain(conn, cursor, statement, parameters, context, executemany):
-            if "debit_requests" in statement and not statement.startswith("EXPLAIN"):
-                prefix = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
-                raw = cursor.connection.cursor() if not db.is_sqlite else cursor.connection
-                rows = raw.execute(prefix + statement, parameters).fetchall()
-                plans.append("\n".join(str(row[-1]) for row in rows))
-
-        event.listen(connection, "before_cursor_execute", explain)
-        try:
+        with plans_of(s, "debit_requests", sqlite=db.is_sqlite) as plans:
             read(s)
-        finally:
-            event.remove(connection, "before_cursor_execute", explain)
 
     assert plans
     for plan in plans:
