@@ -52,13 +52,13 @@ def test_a_chunks_keys_find_the_rows_they_name_text_and_integer_keys_alike(db):
     # (the test above, which looks up keys no row holds, could not tell).
     at = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
     with db.transaction() as s:
-        for digest in ("a" * 64, 'quote"and\\backslash' + "b" * 44):
+        for digest in ("a" * 64, 'quote"and\\backslash' + "b" * 44, "non-ASCII: échéance " + "c" * 44):
             s.add(ReturnFile(sha256=digest, path="x.xml", status="applied", records=0, applied=0, already_applied=0,
                              exceptions=0, skipped=0, imported_at=at))
         s.flush()
         ids = list(s.scalars(select(ReturnFile.id)))
-        keys = [f"{n:064d}" for n in range(2_000)] + ["a" * 64, 'quote"and\\backslash' + "b" * 44]
+        keys = [f"{n:064d}" for n in range(2_000)] + ["a" * 64, 'quote"and\\backslash' + "b" * 44, "non-ASCII: échéance " + "c" * 44]
         found = s.scalars(select(ReturnFile.sha256).where(bulk.one_of(s, ReturnFile.sha256, keys))).all()
         by_id = s.scalars(select(ReturnFile.id).where(bulk.one_of(s, ReturnFile.id, [*ids, *range(10_000, 12_000)]))).all()
-    assert sorted(found) == sorted(["a" * 64, 'quote"and\\backslash' + "b" * 44])
+    assert sorted(found) == sorted(["a" * 64, 'quote"and\\backslash' + "b" * 44, "non-ASCII: échéance " + "c" * 44])
     assert sorted(by_id) == sorted(ids)
