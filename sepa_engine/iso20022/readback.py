@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import collections
 import multiprocessing
+import os
 import pickle
 import re
+import socket
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Protocol
@@ -226,6 +228,7 @@ def schema_error(exc: etree.XMLSyntaxError, ns: str) -> errors.SchemaViolation:
 _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload([__name__])
 _SEND_AT = 256 * 1024
+_QUEUE = 1024 * 1024
 _ACK = b"+"
 
 
@@ -260,6 +263,11 @@ def _serve(conn: Connection, version_name: str, profile: BankProfile | None, par
 class ReadBackProcess:
     def __init__(self, pain008: Pain008Version, profile: BankProfile | None = None, *, part: bool = False) -> None:
         self._conn, child = _context.Pipe(duplex=True)
+        # Room for several pieces in the socket pair, so the writer's sends do not wait on
+        # the child (the kernel caps this at net.core.wmem_max; `queue` says what was granted).
+        with socket.socket(fileno=os.dup(self._conn.fileno())) as end:
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _QUEUE)
+            self.queue = end.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // 2
         self._process = _context.Process(target=_serve, args=(child, pain008.name, profile, part), daemon=True)
         self._process.start()
         child.close()
@@ -444,7 +452,7 @@ class SplitReadBack:
         self._child.abandon()
 
     def _here_takes(self, data: bytes) -> bool:
-        return self._child.behind + len(data) > self._BEHIND
+        return self._child.behind + len(data) > max(self._BEHIND, self._child.queue * 2 // 3)
 
     def _sides(self) -> list[tuple[str, InProcessReadBack | ReadBackProcess]]:
         return [("child", self._child)] + ([("here", self._here)] if self._here is not None else [])
