@@ -145,6 +145,10 @@ def due_requests(
                 # A held mandate's requests wait, pending, for its release (MandateStatus.HELD).
                 Mandate.status != MandateStatus.HELD.value,
                 tuple_(DebitRequest.mandate_id, DebitRequest.id) > tuple_(last[0], last[1]),
+                # Implied by the join and the keyset, but PostgreSQL does not carry an
+                # inequality across a join: without it a merge join read the mandates from the
+                # first one for every chunk (1,000,000 requests: 18.6 s, quadratic in the run).
+                Mandate.id >= last[0],
             )
             .order_by(DebitRequest.mandate_id, DebitRequest.id)
             .limit(chunk_size)
