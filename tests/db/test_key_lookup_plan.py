@@ -11,30 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from sepa_engine.db import bulk
 from sepa_engine.db.returns_models import AppliedReturn, ReturnFile
+from tests.db.plans import plans_of
 
 
 def test_a_chunks_keys_reach_the_planner_as_one_constant_array(db):
     keys = [f"camt:{n}" for n in range(2_000)]
-    plans: list[str] = []
-    with db.transaction() as s:
-        connection = s.connection()
-
-        def explain(conn, cursor, statement, parameters, context, executemany):
-            if "natural_key" in statement and not statement.startswith("EXPLAIN"):
-                prefix = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
-                raw = cursor.connection.cursor() if not db.is_sqlite else cursor.connection
-                rows = raw.execute(prefix + statement, parameters).fetchall()
-                plans.append("\n".join(str(row[-1]) for row in rows))
-
-        event.listen(connection, "before_cursor_execute", explain)
-        try:
-            found = s.scalars(select(AppliedReturn.natural_key).where(bulk.one_of(s, AppliedReturn.natural_key, keys))).all()
-        finally:
-            event.remove(connection, "before_cursor_execute", explain)
+    with db.transaction() as s, plans_of(s, "natural_key", sqlite=db.is_sqlite) as plans:
+        found = s.scalars(select(AppliedReturn.natural_key).where(bulk.one_of(s, AppliedReturn.natural_key, keys))).all()
 
     assert found == []
     (plan,) = plans
