@@ -390,9 +390,10 @@ class SplitReadBack:
     reads once both are done. The writer gives only whole transactions in each piece.
     """
 
-    # Bytes the child may have queued before this process checks a piece itself: less than
-    # a socket pair's buffer (about 230 KB on Linux), so sending never waits on the child,
-    # and more than one piece, so the child never waits on this process.
+    # Bytes the child may have queued before this process checks a piece itself, at least:
+    # less than a socket pair's default buffer (about 230 KB on Linux), so sending does not
+    # wait on the child, and more than one piece, so the child does not wait on this process.
+    # Where the kernel grants the larger buffer asked for (_QUEUE), two thirds of it.
     _BEHIND = 160 * 1024
 
     def __init__(self, pain008: Pain008Version, child: ReadBackProcess | None = None) -> None:
