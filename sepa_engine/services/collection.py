@@ -580,12 +580,11 @@ def write_planned(
         # Creditor by creditor, the total grows as each one's files are planned.
         totals.planned_total += sum(count for _id, count in planned)
         progress.total(totals.planned_total)
-    with _Stager(db, settings, checkpoint) as stager:
+    with _Stager(db, settings, checkpoint, progress) as stager:
         # The next file is rendered while this one is recorded and published: rendering is
         # the engine's work, publishing mostly the database's, so the two use both cores.
-        counters = [_Counted(progress, settings.chunk_size) for _ in planned]
-        ahead = stager.stage(*planned[0], counters[0]) if planned and not should_stop() else None
-        for position, (batch_id, count) in enumerate(planned):
+        ahead = stager.stage(*planned[0]) if planned and not should_stop() else None
+        for position, (batch_id, _count) in enumerate(planned):
             if ahead is None or should_stop():
                 # Between two files: the previous one is committed and published; the next
                 # one's staging is called off and its temporary file removed. It stays
@@ -595,13 +594,12 @@ def write_planned(
                 log.info("collection.interrupted", files=len(outcomes), left_planned=len(planned) - position)
                 break
             current = ahead
-            ahead = stager.stage(*planned[position + 1], counters[position + 1]) if position + 1 < len(planned) else None
+            ahead = stager.stage(*planned[position + 1]) if position + 1 < len(planned) else None
             try:
                 outcomes.append(_record_and_publish(db, settings, clock, batch_id, current.result(), checkpoint))
             except errors.SepaEngineError as exc:
                 _fail_batch(db, clock, batch_id, exc)
                 report.failures.append(f"batch {batch_id}: {exc}")
-                counters[position].finish(count)
             except BaseException:
                 stager.call_off(ahead)
                 raise
@@ -626,8 +624,8 @@ class _Stager:
     publish the previous file meanwhile (over its own connection). A database a second
     connection would not see (SQLite in memory) is staged on the caller's thread."""
 
-    def __init__(self, db: Database, settings: Settings, checkpoint: Checkpoint) -> None:
-        self._db, self._settings, self._checkpoint = db, settings, checkpoint
+    def __init__(self, db: Database, settings: Settings, checkpoint: Checkpoint, progress: Progress) -> None:
+        self._db, self._settings, self._checkpoint, self._progress = db, settings, checkpoint, progress
         self._called_off = threading.Event()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="stager") if _shared_between_connections(db) else None
 
@@ -638,14 +636,14 @@ class _Stager:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
-    def stage(self, batch_id: int, count: int, counted: _Counted) -> Future[_StagedFile]:
+    def stage(self, batch_id: int, count: int) -> Future[_StagedFile]:
         if self._pool is not None:
             # structlog's bound context lives in contextvars, which a pool thread does not inherit.
             context = contextvars.copy_context()
-            return self._pool.submit(context.run, self._stage, batch_id, count, counted)
+            return self._pool.submit(context.run, self._stage, batch_id, count)
         done: Future[_StagedFile] = Future()
         try:
-            done.set_result(self._stage(batch_id, count, counted))
+            done.set_result(self._stage(batch_id, count))
         except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for the result
             done.set_exception(exc)
         return done
@@ -661,13 +659,17 @@ class _Stager:
             return
         outbox.discard(staged.tmp)
 
-    def _stage(self, batch_id: int, count: int, counted: _Counted) -> _StagedFile:
+    def _stage(self, batch_id: int, count: int) -> _StagedFile:
         if self._called_off.is_set():
             raise _CalledOff
-        staged = _stage_file(self._db, self._settings, batch_id, self._checkpoint, counted, self._called_off)
-        # Progress counts what is written: the file's rest now, not once it is published.
-        counted.finish(count)
-        return staged
+        counted = _Counted(self._progress, self._settings.chunk_size)
+        try:
+            return _stage_file(self._db, self._settings, batch_id, self._checkpoint, counted, self._called_off)
+        finally:
+            if not self._called_off.is_set():
+                # Progress counts a file written, or failed, as done: its rest now, not once
+                # it is published. A staging called off is not counted.
+                counted.finish(count)
 
 
 def _shared_between_connections(db: Database) -> bool:

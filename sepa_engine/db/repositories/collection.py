@@ -218,7 +218,6 @@ decisions = Table(
 )
 
 
-
 class Decision(NamedTuple):
     """One assigned request's decision, a row of ``decisions`` in its column order."""
 
