@@ -34,17 +34,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import structlog
+from sqlalchemy.orm import Session
 
 from sepa_engine import errors, gc_tuning, outbox
 from sepa_engine.clock import Clock
 from sepa_engine.config import Settings
 from sepa_engine.db import locks
 from sepa_engine.db.models import Batch, Creditor, PaymentBlock
+from sepa_engine.db.repositories import accounts as accounts_repo
 from sepa_engine.db.repositories import collection as repo
 from sepa_engine.db.session import Database
 from sepa_engine.domain import bank_profiles, calendar, charset
@@ -475,7 +478,7 @@ def _plan_batches(  # type: ignore[no-untyped-def]
         # A block's entries are consecutive in (collection date, sequence type, id) order and
         # share its date and type, so its requests are exactly that id range of its key.
         return repo.assign_block(
-            session, run_id=run_id, at=stamp, batch_id=block.batch_id, block_id=block.id,
+            session, at=stamp, batch_id=block.batch_id, block_id=block.id,
             collection_date=block.collection_date, sequence_type=block.sequence_type, first_id=first_id, last_id=last_id,
         )
 
@@ -596,7 +599,7 @@ def write_planned(
             current = ahead
             ahead = stager.stage(*planned[position + 1]) if position + 1 < len(planned) else None
             try:
-                outcomes.append(_record_and_publish(db, settings, clock, batch_id, current.result(), checkpoint))
+                outcomes.append(_record_and_publish(db, settings, clock, batch_id, current, checkpoint))
             except errors.SepaEngineError as exc:
                 _fail_batch(db, clock, batch_id, exc)
                 report.failures.append(f"batch {batch_id}: {exc}")
@@ -757,12 +760,33 @@ def _stage_file(
 
 
 def _record_and_publish(
-    db: Database, settings: Settings, clock: Clock, batch_id: int, staged: _StagedFile, checkpoint: Checkpoint,
+    db: Database, settings: Settings, clock: Clock, batch_id: int, staging: Future[_StagedFile], checkpoint: Checkpoint,
 ) -> FileOutcome:
+    if db.is_sqlite:
+        # One writer at a time: the hand-over can only start once the file is recorded.
+        staged = staging.result()
+        _record(db, clock, batch_id, staged, checkpoint)
+        return _publish(db, settings, clock, batch_id, staged.tmp, staged.final, checkpoint)
+    # PostgreSQL: the hand-over's statements (a few seconds of the server's work for a file
+    # of 100,000) run on a connection of their own while the stager is still rendering the
+    # file, and wait uncommitted until it is recorded and published. A crash or a failed
+    # file rolls them back; they commit after publication, as when they ran after it, so
+    # each checkpoint leaves what it left before and recovery does not change.
+    with db.transaction() as handing:
+        # Not the batch row: this session must read it afresh once the file is recorded.
+        creditor = repo.creditor_by_id(handing, accounts_repo.creditor_of_batch(handing, batch_id))
+        handed_over = not creditor.requires_approval
+        if handed_over:
+            hand_over(handing, clock, batch_id, creditor, clock.now())
+        staged = staging.result()
+        _record(db, clock, batch_id, staged, checkpoint)
+        return _publish(db, settings, clock, batch_id, staged.tmp, staged.final, checkpoint, handing=handing)
+
+
+def _record(db: Database, clock: Clock, batch_id: int, staged: _StagedFile, checkpoint: Checkpoint) -> None:
     with db.transaction() as session:
         _record_written(session, clock, batch_id, staged.written, staged.final)
     checkpoint("after_written_commit")
-    return _publish(db, settings, clock, batch_id, staged.tmp, staged.final, checkpoint)
 
 
 def _record_written(session, clock: Clock, batch_id: int, written: WrittenFile, final: Path) -> None:  # type: ignore[no-untyped-def]
@@ -777,14 +801,16 @@ def _record_written(session, clock: Clock, batch_id: int, written: WrittenFile, 
 
 def _publish(
     db: Database, settings: Settings, clock: Clock, batch_id: int, tmp: Path | None, final: Path, checkpoint: Checkpoint,
-    recovered: bool = False,
+    recovered: bool = False, handing: Session | None = None,
 ) -> FileOutcome:
+    """Publish the recorded file and commit its hand-over; ``handing`` is a transaction that
+    already ran it (``_record_and_publish``), to be finished and committed here."""
     checkpoint("before_publish")
     if tmp is not None:
         outbox.publish(tmp, final)
     checkpoint("after_publish")
     held = awaits_approval(settings, final)
-    with db.transaction() as session:
+    with nullcontext(handing) if handing is not None else db.transaction() as session:
         batch = repo.batch(session, batch_id)
         creditor = repo.creditor_by_id(session, batch.creditor_id)
         if held:
@@ -797,7 +823,8 @@ def _publish(
         else:
             at = clock.now()
             repo.set_batch(session, batch_id, status=batch_transition(batch.status, BatchStatus.PUBLISHED).value, published_at=at)
-            hand_over(session, clock, batch_id, creditor, at)
+            if handing is None:
+                hand_over(session, clock, batch_id, creditor, at)
         outcome = FileOutcome(
             batch_id, creditor.code, batch.message_id, final, batch.count, batch.sum_cents,
             tuple((b.collection_date, b.sequence_type, b.count, b.sum_cents) for b in batch.blocks), recovered, held,

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
-from sepa_engine.db.models import DebitRequest, Mandate
+from sepa_engine.db.models import Batch, DebitRequest, Mandate
 from sepa_engine.ids import SequentialIds
 from sepa_engine.iso20022.versions import PAIN_008_001_08, load_schema
 from sepa_engine.services.collection import run_collection
@@ -89,6 +89,22 @@ def test_refused_requests_never_enter_a_file_and_keep_their_reason(db, settings)
     text = report.files[0].path.read_bytes()
     for refused in (bad_iban, revoked, zero):
         assert rows[refused].end_to_end_id.encode() not in text
+
+
+def test_a_refused_request_names_its_run_and_a_collected_one_its_batch_whose_run_it_is(db, settings):
+    # The assignment does not set run_id: on PostgreSQL that cost a foreign-key check per
+    # collected request, for a value its batch already holds.
+    creditor = ledger.creditor(db)
+    good = ledger.request(db, creditor, ledger.mandate(db, creditor), 5_000)
+    zero = ledger.request(db, creditor, ledger.mandate(db, creditor), 0)
+
+    report = collect(db, settings)
+
+    with db.reader() as s:
+        rows = {r.id: r for r in s.scalars(select(DebitRequest))}
+        batch_run = s.scalar(select(Batch.run_id).where(Batch.id == rows[good].batch_id))
+    assert (rows[zero].status, rows[zero].run_id) == ("refused", report.run_id)
+    assert (rows[good].status, rows[good].run_id, batch_run) == ("submitted", None, report.run_id)
 
 
 def test_second_request_on_a_new_mandate_in_the_same_run_is_recurrent(db, settings):

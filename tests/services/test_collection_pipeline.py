@@ -1,6 +1,6 @@
 """The run stages the next file while it records and publishes the previous one, and what it
 staged ahead is never left behind: called off when the run stops or fails, written again by
-the next run."""
+the next run. On PostgreSQL a file's hand-over runs, uncommitted, while that file is staged."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from sqlalchemy import select
 
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
-from sepa_engine.db.models import Batch
+from sepa_engine import errors
+from sepa_engine.db.models import Batch, DebitRequest, LedgerEntry, Mandate
 from sepa_engine.ids import SequentialIds
+from sepa_engine.services import collection
 from sepa_engine.services.collection import run_collection
 from tests import ledger
 from tests.services.test_exactly_once import assert_exactly_once
@@ -74,3 +76,64 @@ def test_a_run_failing_while_it_publishes_leaves_no_file_it_staged_ahead(db, set
     again = run_collection(db, settings, FixedClock(NOW), SequentialIds("NEXT"))
     assert not again.failures
     assert_exactly_once(db, settings.outbox_dir, 10)
+
+
+def _watch_hand_over(monkeypatch) -> threading.Event:
+    started = threading.Event()
+    real = collection.hand_over
+
+    def hand_over(*args, **kwargs):
+        started.set()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(collection, "hand_over", hand_over)
+    return started
+
+
+def test_a_files_hand_over_runs_while_it_is_staged_on_postgresql_and_after_it_on_sqlite(db, settings, monkeypatch):
+    creditor = ledger.creditor(db)
+    ledger.many_requests(db, creditor, 5)
+    handing = _watch_hand_over(monkeypatch)
+    seen: list[tuple[str, bool]] = []
+
+    def checkpoint(name: str) -> None:
+        if name == "after_stage" and not db.is_sqlite:
+            # Run one step after the other, the hand-over would wait for this staging.
+            handing.wait(timeout=30)
+        seen.append((name, handing.is_set()))
+
+    report = run_collection(db, settings, FixedClock(NOW), SequentialIds("RUN"), checkpoint=checkpoint)
+
+    assert not report.failures and [f.count for f in report.files] == [5]
+    # SQLite has one writer: the hand-over starts once the file is recorded and published.
+    assert seen[2:] == [
+        ("after_stage", not db.is_sqlite), ("after_written_commit", not db.is_sqlite),
+        ("before_publish", not db.is_sqlite), ("after_publish", not db.is_sqlite),
+    ]
+    assert_exactly_once(db, settings.outbox_dir, 5)
+
+
+def test_a_file_failing_after_its_hand_over_began_hands_nothing_over(db, settings, monkeypatch):
+    creditor = ledger.creditor(db)
+    ledger.many_requests(db, creditor, 5)
+    handing = _watch_hand_over(monkeypatch)
+
+    def write_pain008(*_args, **_kwargs):
+        handing.wait(timeout=0 if db.is_sqlite else 30)
+        raise errors.ControlSumMismatch("batch", "RUN000001", "file totals differ from the ledger's")
+
+    monkeypatch.setattr(collection, "write_pain008", write_pain008)
+    report = run_collection(db, settings, FixedClock(NOW), SequentialIds("RUN"))
+
+    assert report.files == [] and len(report.failures) == 1
+    with db.reader() as s:
+        assert s.scalars(select(Batch.status)).all() == ["failed"]
+        assert set(s.scalars(select(DebitRequest.status))) == {"pending"}
+        assert s.scalars(select(LedgerEntry)).all() == []
+        assert set(s.scalars(select(Mandate.first_collected_on))) == {None}
+    monkeypatch.undo()
+    again = run_collection(db, settings, FixedClock(NOW), SequentialIds("NEXT"))
+    assert not again.failures and [f.count for f in again.files] == [5]
+    with db.reader() as s:
+        assert set(s.scalars(select(DebitRequest.status))) == {"submitted"}
+        assert len(s.scalars(select(LedgerEntry)).all()) == 5

@@ -297,7 +297,6 @@ def decided(session: Session, chunk_size: int) -> Iterator[tuple[int, dt.date, s
 def assign_block(
     session: Session,
     *,
-    run_id: int,
     at: dt.datetime,
     batch_id: int,
     block_id: int,
@@ -321,7 +320,7 @@ def assign_block(
             d.id.between(first_id, last_id),
         )
         .values(
-            status=RequestStatus.ASSIGNED.value, status_changed_at=at, run_id=run_id,
+            status=RequestStatus.ASSIGNED.value, status_changed_at=at,
             collection_date=collection_date, sequence_type=sequence_type, reason_code=None, reason=None,
             amend_original_mandate_id=d.amend_original_mandate_id,
             amend_original_creditor_identifier=d.amend_original_creditor_identifier,
