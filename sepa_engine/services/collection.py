@@ -49,7 +49,7 @@ from sepa_engine.db import locks
 from sepa_engine.db.models import Batch, Creditor, PaymentBlock
 from sepa_engine.db.repositories import accounts as accounts_repo
 from sepa_engine.db.repositories import collection as repo
-from sepa_engine.db.session import Database
+from sepa_engine.db.session import Database, reuse_key_check_plans
 from sepa_engine.domain import bank_profiles, calendar, charset
 from sepa_engine.domain.batching import Collectible, plan_files
 from sepa_engine.domain.directdebit import (
@@ -304,6 +304,7 @@ def _assign_in_transaction(
     checkpoint: Checkpoint,
 ) -> None:
     with db.transaction() as session:
+        reuse_key_check_plans(session)
         if report.dry_run:
             # Its run row goes with the rollback, like everything else the dry run did.
             report.run_id = repo.start_run(session, clock.now(), report.business_date, True).id
@@ -773,6 +774,7 @@ def _record_and_publish(
     # file rolls them back; they commit after publication, as when they ran after it, so
     # each checkpoint leaves what it left before and recovery does not change.
     with db.transaction() as handing:
+        reuse_key_check_plans(handing)
         # Not the batch row: this session must read it afresh once the file is recorded.
         creditor = repo.creditor_by_id(handing, accounts_repo.creditor_of_batch(handing, batch_id))
         handed_over = not creditor.requires_approval
@@ -824,6 +826,7 @@ def _publish(
             at = clock.now()
             repo.set_batch(session, batch_id, status=batch_transition(batch.status, BatchStatus.PUBLISHED).value, published_at=at)
             if handing is None:
+                reuse_key_check_plans(session)
                 hand_over(session, clock, batch_id, creditor, at)
         outcome = FileOutcome(
             batch_id, creditor.code, batch.message_id, final, batch.count, batch.sum_cents,

@@ -59,6 +59,7 @@ from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.db.repositories import returns as repo
 from sepa_engine.db.repositories.returns import MandateRow, RequestRow
 from sepa_engine.db.returns_models import AppliedReturn, ReturnException, ReturnFile
+from sepa_engine.db.session import reuse_key_check_plans
 from sepa_engine.domain import money, reason_codes
 from sepa_engine.domain import return_decisions as decisions
 from sepa_engine.domain.accounts import EntryKind
@@ -205,6 +206,8 @@ def _apply_file(
 ) -> ReconcileReport:
     """``reconcile_file`` for a file not imported before."""
     digest = report.sha256
+    # Its checks look up the ledger's debits, accounts and entries, which it does not fill.
+    reuse_key_check_plans(session)
     if read_in_child is None:
         read_in_child = source.stat().st_size >= READ_IN_CHILD_BYTES
     reader = (ChildReader if read_in_child else Reader)(source, strict, max_bytes, chunk_size)
