@@ -22,6 +22,8 @@ skipped, and named in the report), and every step is safe to repeat.
    sha256 (WRITTEN); publish by an atomic link; mark it PUBLISHED, its requests SUBMITTED
    and move the mandates' history. The next batch is staged meanwhile, on a thread of its
    own (``_Stager``); a staged file is only recorded once the one before it is published.
+   On PostgreSQL the hand-over's statements run while their own file is staged, in a
+   transaction committed after publication (``_record_and_publish``).
 
 Requests stream from the ledger in chunks; nothing holds the run's requests in memory.
 """
