@@ -314,6 +314,11 @@ def assign_block(
         update(requests)
         .where(
             requests.c.id == d.id,
+            # Said of both tables, so that the planner reads only the block's range of
+            # requests: bounded on the decisions alone, PostgreSQL hash-joined a sequential
+            # scan of the whole table for every block after the first (1,000,000 requests in
+            # ten blocks: 2.2 s a block against 1.6 s; tests/db/test_assign_block_plan.py).
+            requests.c.id.between(first_id, last_id),
             requests.c.status == RequestStatus.PENDING.value,
             d.collection_date == collection_date,
             d.sequence_type == sequence_type,
