@@ -9,6 +9,8 @@ PostgreSQL a third of the server's time (12.2 s against 8.0 s), 15 s a run again
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,22 @@ from tests import ledger
 
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc)
 REUSE = "SET LOCAL plan_cache_mode = auto"
+
+
+@contextmanager
+def _opt_outs(db) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """Every transaction's opt-out, as the block's statements run."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        if statement == REUSE:
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def _plan_cache_mode(session) -> str:  # type: ignore[no-untyped-def]
@@ -60,17 +78,8 @@ def test_the_run_lets_its_assignment_and_each_hand_over_keep_their_key_check_pla
     creditor = ledger.creditor(db, max_per_file=2)
     ledger.many_requests(db, creditor, 5)
     settings = Settings(database_url=database_url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
-        if statement == REUSE:
-            seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with _opt_outs(db) as seen:
         report = run_collection(db, settings, FixedClock(NOW), SequentialIds("RUN"))
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
     assert [f.count for f in report.files] == [2, 2, 1]
     # One assignment, three hand-overs; SQLite plans its own way and is told nothing.
@@ -84,17 +93,8 @@ def test_the_reconciliation_lets_its_key_checks_keep_their_plans_and_still_appli
     collect(db, settings, requests=3)
     (debit, *_rest) = requests(db).values()
     path = _pain002_tx(tmp_path / "reject.xml", "RUN000001", debit.end_to_end_id, debit.amount_cents, "AM04")
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
-        if statement == REUSE:
-            seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with _opt_outs(db) as seen:
         report = reconcile(db, path)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
     assert report.applied == 1 and requests(db)[debit.end_to_end_id].status == "rejected"
     assert len(seen) == (0 if db.is_sqlite else 1)
