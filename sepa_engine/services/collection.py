@@ -775,16 +775,34 @@ def _record_and_publish(
     # file, and wait uncommitted until it is recorded and published. A crash or a failed
     # file rolls them back; they commit after publication, as when they ran after it, so
     # each checkpoint leaves what it left before and recovery does not change.
-    with db.transaction() as handing:
-        reuse_key_check_plans(handing)
-        # Not the batch row: this session must read it afresh once the file is recorded.
-        creditor = repo.creditor_by_id(handing, accounts_repo.creditor_of_batch(handing, batch_id))
-        handed_over = not creditor.requires_approval
-        if handed_over:
-            hand_over(handing, clock, batch_id, creditor, clock.now())
-        staged = staging.result()
+    try:
+        with db.transaction() as handing:
+            reuse_key_check_plans(handing)
+            # Not the batch row: this session must read it afresh once the file is recorded.
+            creditor = repo.creditor_by_id(handing, accounts_repo.creditor_of_batch(handing, batch_id))
+            handed_over = not creditor.requires_approval
+            if handed_over:
+                hand_over(handing, clock, batch_id, creditor, clock.now())
+            staged = staging.result()
+            if awaits_approval(settings, staged.final) == handed_over:
+                raise _ApprovalChanged(staged)
+            _record(db, clock, batch_id, staged, checkpoint)
+            return _publish(db, settings, clock, batch_id, staged.tmp, staged.final, checkpoint, handing=handing)
+    except _ApprovalChanged as changed:
+        # The creditor's approval setting changed between the two reads: the folder the
+        # file was staged for decides, as when the hand-over followed publication.
+        staged = changed.staged
         _record(db, clock, batch_id, staged, checkpoint)
-        return _publish(db, settings, clock, batch_id, staged.tmp, staged.final, checkpoint, handing=handing)
+        return _publish(db, settings, clock, batch_id, staged.tmp, staged.final, checkpoint)
+
+
+class _ApprovalChanged(Exception):
+    """Rolls back a hand-over begun for a file that was then staged to wait for approval
+    (or the reverse)."""
+
+    def __init__(self, staged: _StagedFile) -> None:
+        super().__init__("the creditor's approval setting changed while its file was staged")
+        self.staged = staged
 
 
 def _record(db: Database, clock: Clock, batch_id: int, staged: _StagedFile, checkpoint: Checkpoint) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from sepa_engine import errors
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
-from sepa_engine import errors
 from sepa_engine.db.models import Batch, DebitRequest, LedgerEntry, Mandate
 from sepa_engine.ids import SequentialIds
 from sepa_engine.services import collection
@@ -137,3 +137,22 @@ def test_a_file_failing_after_its_hand_over_began_hands_nothing_over(db, setting
     with db.reader() as s:
         assert set(s.scalars(select(DebitRequest.status))) == {"submitted"}
         assert len(s.scalars(select(LedgerEntry)).all()) == 5
+
+
+def test_a_file_staged_to_wait_for_approval_after_its_hand_over_began_is_held_with_nothing_handed_over(
+    db, settings, monkeypatch,
+):
+    # The creditor started requiring approval between the hand-over's read of it and the
+    # stager's: the folder the file was staged for decides, on both backends.
+    creditor = ledger.creditor(db)
+    ledger.many_requests(db, creditor, 5)
+    monkeypatch.setattr(collection, "_final_path", lambda s, c, b: collection.pending_path(s, c.code, b.file_name))
+
+    report = run_collection(db, settings, FixedClock(NOW), SequentialIds("RUN"))
+
+    assert not report.failures and [(f.count, f.awaiting_approval) for f in report.files] == [(5, True)]
+    with db.reader() as s:
+        assert s.scalars(select(Batch.status)).all() == ["awaiting_approval"]
+        assert set(s.scalars(select(DebitRequest.status))) == {"assigned"}
+        assert s.scalars(select(LedgerEntry)).all() == []
+        assert set(s.scalars(select(Mandate.first_collected_on))) == {None}
