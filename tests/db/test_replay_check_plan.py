@@ -4,7 +4,7 @@ ledger's idempotency index by creditor and key, whatever plan the database makes
 Regression: after migration 0010 made that index partial, a 1,000,000-debit reconciliation
 searched it by creditor alone and tested every entry against a chunk's 2,000 keys (2 s a
 chunk), on statistics taken while no entry had a key. The engine plans every statement for
-its own values (plan_cache_mode=force_custom_plan, db/session.py); this test forces the
+its own values (psycopg never prepares them, db/session.py); this test forces the
 generic plan instead, the worst case, and still wants one index search per key."""
 
 from __future__ import annotations
