@@ -23,7 +23,7 @@ skipped, and named in the report), and every step is safe to repeat.
    and move the mandates' history. The next batch is staged meanwhile, on a thread of its
    own (``_Stager``); a staged file is only recorded once the one before it is published.
    On PostgreSQL the hand-over's statements run while their own file is staged, in a
-   transaction committed after publication (``_record_and_publish``).
+   transaction committed after publication (``_hand_over_while_staged``).
 
 Requests stream from the ledger in chunks; nothing holds the run's requests in memory.
 """
@@ -768,32 +768,37 @@ def _record_and_publish(
     if db.is_sqlite:
         # One writer at a time: the hand-over can only start once the file is recorded.
         staged = staging.result()
+    else:
+        try:
+            return _hand_over_while_staged(db, settings, clock, batch_id, staging, checkpoint)
+        except _ApprovalChanged as changed:
+            # The creditor's approval setting changed between the two reads: the folder the
+            # file was staged for decides, as when the hand-over followed publication.
+            staged = changed.staged
+    _record(db, clock, batch_id, staged, checkpoint)
+    return _publish(db, settings, clock, batch_id, staged.tmp, staged.final, checkpoint)
+
+
+def _hand_over_while_staged(
+    db: Database, settings: Settings, clock: Clock, batch_id: int, staging: Future[_StagedFile], checkpoint: Checkpoint,
+) -> FileOutcome:
+    """PostgreSQL: the hand-over's statements (a few seconds of the server's work for a file
+    of 100,000) run on a connection of their own while the stager is still rendering the
+    file, and wait uncommitted until it is recorded and published. A crash or a failed file
+    rolls them back; they commit after publication, as when they ran after it, so each
+    checkpoint leaves what it left before and recovery does not change."""
+    with db.transaction() as handing:
+        reuse_key_check_plans(handing)
+        # Not the batch row: this session must read it afresh once the file is recorded.
+        creditor = repo.creditor_by_id(handing, accounts_repo.creditor_of_batch(handing, batch_id))
+        handed_over = not creditor.requires_approval
+        if handed_over:
+            hand_over(handing, clock, batch_id, creditor, clock.now())
+        staged = staging.result()
+        if awaits_approval(settings, staged.final) == handed_over:
+            raise _ApprovalChanged(staged)
         _record(db, clock, batch_id, staged, checkpoint)
-        return _publish(db, settings, clock, batch_id, staged.tmp, staged.final, checkpoint)
-    # PostgreSQL: the hand-over's statements (a few seconds of the server's work for a file
-    # of 100,000) run on a connection of their own while the stager is still rendering the
-    # file, and wait uncommitted until it is recorded and published. A crash or a failed
-    # file rolls them back; they commit after publication, as when they ran after it, so
-    # each checkpoint leaves what it left before and recovery does not change.
-    try:
-        with db.transaction() as handing:
-            reuse_key_check_plans(handing)
-            # Not the batch row: this session must read it afresh once the file is recorded.
-            creditor = repo.creditor_by_id(handing, accounts_repo.creditor_of_batch(handing, batch_id))
-            handed_over = not creditor.requires_approval
-            if handed_over:
-                hand_over(handing, clock, batch_id, creditor, clock.now())
-            staged = staging.result()
-            if awaits_approval(settings, staged.final) == handed_over:
-                raise _ApprovalChanged(staged)
-            _record(db, clock, batch_id, staged, checkpoint)
-            return _publish(db, settings, clock, batch_id, staged.tmp, staged.final, checkpoint, handing=handing)
-    except _ApprovalChanged as changed:
-        # The creditor's approval setting changed between the two reads: the folder the
-        # file was staged for decides, as when the hand-over followed publication.
-        staged = changed.staged
-        _record(db, clock, batch_id, staged, checkpoint)
-        return _publish(db, settings, clock, batch_id, staged.tmp, staged.final, checkpoint)
+        return _publish(db, settings, clock, batch_id, staged.tmp, staged.final, checkpoint, handing=handing)
 
 
 class _ApprovalChanged(Exception):
@@ -826,7 +831,7 @@ def _publish(
     recovered: bool = False, handing: Session | None = None,
 ) -> FileOutcome:
     """Publish the recorded file and commit its hand-over; ``handing`` is a transaction that
-    already ran it (``_record_and_publish``), to be finished and committed here."""
+    already ran it (``_hand_over_while_staged``), to be finished and committed here."""
     checkpoint("before_publish")
     if tmp is not None:
         outbox.publish(tmp, final)
