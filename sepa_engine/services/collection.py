@@ -12,7 +12,8 @@ skipped, and named in the report), and every step is safe to repeat.
    (their content is fully determined by the ledger, so the bytes are the same); stray
    temporary files are removed.
 2. Assign, in one transaction per creditor: each due request is validated and either REFUSED with its
-   reason code or ASSIGNED with its collection date, sequence type and amendment; the
+   reason code or ASSIGNED with its collection date, sequence type and amendment (decided
+   in two child processes while the run reads and writes, ``assessing.py``); the
    assigned ones are cut into batches (files) and payment blocks whose counts and sums are
    recorded. The decisions wait in a temporary table until planning, so each request row is
    written once here (status, date, type, amendment, batch and block together) and once more
@@ -53,6 +54,7 @@ from sepa_engine.db.repositories import accounts as accounts_repo
 from sepa_engine.db.repositories import collection as repo
 from sepa_engine.db.session import Database, reuse_key_check_plans
 from sepa_engine.domain import bank_profiles, calendar, charset
+from sepa_engine.domain.assignment import Assessor, Terms
 from sepa_engine.domain.batching import Collectible, plan_files
 from sepa_engine.domain.directdebit import (
     Amendment,
@@ -66,15 +68,14 @@ from sepa_engine.domain.directdebit import (
 )
 from sepa_engine.domain.directdebit import Creditor as CreditorParty
 from sepa_engine.domain.directdebit import PaymentBlock as BlockHeader
-from sepa_engine.domain.eligibility import Candidate, refusal_for
-from sepa_engine.domain.mandate import FirstCollectionPolicy, Mandate, MandateSnapshot, amendment_between, sequence_type
+from sepa_engine.domain.mandate import FirstCollectionPolicy
 from sepa_engine.domain.statuses import BatchStatus, RequestStatus, batch_transition
 from sepa_engine.ids import IdSource
 from sepa_engine.iso20022.pain008 import BlockPlan, WrittenFile, creation_time, write_pain008
 from sepa_engine.iso20022.versions import writable_version
 from sepa_engine.progress import SILENT, Progress
 from sepa_engine.review import write_summary
-from sepa_engine.services import accounts
+from sepa_engine.services import accounts, assessing
 
 log = structlog.get_logger("sepa_engine.collection")
 
@@ -269,16 +270,6 @@ def _run_instant(clock: Clock, timezone: str, business_date: dt.date | None) -> 
 # --- step 2: assign -----------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _MandateInRun:
-    """What this run already decided for a mandate (requests come grouped by mandate)."""
-
-    mandate_id: int = -1
-    first_presented: bool = False
-    final_presented: bool = False
-    amendment: Amendment | None = None
-
-
 def _assign(
     db: Database,
     settings: Settings,
@@ -343,109 +334,42 @@ def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Credit
         report.failures.append(f"creditor {creditor.code}: {exc}")
         log.error("creditor.refused", creditor=creditor.code, error=str(exc))
         return 0
-    closed = bank.closing_days
-    form = bank_profiles.address_form(creditor.pain008_version, report.business_date)
-    creditor_has_address = bool(creditor.address_country and creditor.address_town)
-    earliest = calendar.earliest_collection_date(now, creditor.lead_days, cutoff, creditor.timezone, closed)
-    policy = FirstCollectionPolicy(creditor.first_collection_policy)
-    state = _MandateInRun()
+    terms = Terms(
+        creditor_identifier=creditor.creditor_identifier,
+        policy=FirstCollectionPolicy(creditor.first_collection_policy),
+        now=now,
+        lead_days=creditor.lead_days,
+        cutoff=cutoff,
+        timezone=creditor.timezone,
+        closed=bank.closing_days,
+        earliest=calendar.earliest_collection_date(now, creditor.lead_days, cutoff, creditor.timezone, bank.closing_days),
+        address_form=bank_profiles.address_form(creditor.pain008_version, report.business_date),
+        creditor_has_address=bool(creditor.address_country and creditor.address_town),
+    )
     assigned = 0
-    dates: dict[dt.date, dt.date] = {}
     # A creditor whose files wait for approval: a request on a mandate whose earlier debit
     # is in a held file waits too, since its sequence type (FRST or RCUR) and amendment
     # depend on that file reaching the bank.
     waits = bool(creditor.requires_approval)
     repo.open_decisions(session)
-    for chunk in repo.due_requests(session, creditor.id, earliest, settings.chunk_size, behind_held_files=waits):
+    due = repo.due_requests(session, creditor.id, terms.earliest, settings.chunk_size, behind_held_files=waits)
+    for refused, decided in assessing.assessed(due, Assessor(terms)):
         # Refusals are written now; assignments are decisions that planning writes together
         # with their batch and block (repo.decisions says why).
-        updates: list[dict[str, object]] = []
-        decided: list[repo.Decision] = []
         stamp = clock.now()
-        for row in chunk:
-            if row.mandate_id != state.mandate_id:
-                state = _MandateInRun(row.mandate_id, amendment=_amendment(row, creditor))
-            mandate = Mandate(
-                reference=row.mandate_reference,
-                # Plain strings from the row: Mandate converts them, refusing an unknown one as
-                # a MandateError (a ValueError here would escape the refusal path).
-                kind=row.mandate_kind,  # type: ignore[arg-type]
-                status=row.mandate_status,  # type: ignore[arg-type]
-                signed_on=row.mandate_signed_on,
-                first_collected_on=row.first_collected_on or (earliest if state.first_presented else None),
-                last_collected_on=row.last_collected_on,
-                final_collected=row.final_collected or state.final_presented,
-            )
-            # A function of the requested date and the run's constants: once per distinct date.
-            collection_date = dates.get(row.requested_date)
-            if collection_date is None:
-                collection_date = dates[row.requested_date] = calendar.collection_date(
-                    row.requested_date, now, creditor.lead_days, cutoff, creditor.timezone, closed,
-                )
-            candidate = Candidate(
-                row.amount_cents, row.end_to_end_id, mandate, row.mandate_iban, row.mandate_bic,
-                row.debtor_name, row.debtor_country, row.debtor_town,
-                address_form=form, creditor_has_address=creditor_has_address,
-            )
-            refusal = refusal_for(candidate, collection_date)
-            if refusal is not None:
-                report.refused += 1
-                if report.dry_run:
-                    report.refusals.append((creditor.code, row.end_to_end_id, refusal.reason_code, refusal.reason))
-                updates.append({
-                    "id": row.id, "status": RequestStatus.REFUSED.value, "status_changed_at": stamp,
-                    "reason_code": refusal.reason_code, "reason": refusal.reason, "run_id": run_id,
-                })
-                log.info("request.refused", creditor=creditor.code, request_id=row.id, reason_code=refusal.reason_code)
-                continue
-            seq = sequence_type(mandate, policy, final=row.final)
-            state.first_presented = True
-            state.final_presented = state.final_presented or row.final
-            amendment = state.amendment or _NO_AMENDMENT
-            decided.append(repo.Decision(
-                collection_date, seq.value, row.id, row.amount_cents,
-                amendment.original_mandate_id, amendment.original_creditor_id, amendment.original_creditor_name,
-                amendment.original_debtor_iban, amendment.new_debtor_agent,
-            ))
-            assigned += 1
-        repo.update_requests(session, updates)
+        for request in refused:
+            log.info("request.refused", creditor=creditor.code, request_id=request.id, reason_code=request.reason_code)
+        if report.dry_run:
+            report.refusals.extend((creditor.code, r.end_to_end_id, r.reason_code, r.reason) for r in refused)
+        report.refused += len(refused)
+        repo.update_requests(session, [{
+            "id": r.id, "status": RequestStatus.REFUSED.value, "status_changed_at": stamp,
+            "reason_code": r.reason_code, "reason": r.reason, "run_id": run_id,
+        } for r in refused])
         repo.add_decisions(session, decided)
+        assigned += len(decided)
     report.assigned += assigned
     return assigned
-
-
-# Immutable: one for every request that amends nothing, rather than one each.
-_NO_AMENDMENT = Amendment()
-
-
-def _amendment(row: repo.DueRow, creditor: Creditor) -> Amendment | None:
-    """Amendment details for the next collection: what changed since the bank last saw it."""
-    presented_ci = row.presented_creditor_identifier
-    if row.first_collected_on is None:
-        # The bank never saw this mandate chain: its first collection carries the mandate
-        # as it is now, with nothing to amend (a superseded mandate that was never used).
-        return None
-    if not row.amendment_pending and (presented_ci is None or presented_ci == creditor.creditor_identifier):
-        return None
-    previous = MandateSnapshot(
-        reference=row.previous_reference or row.mandate_reference,
-        creditor_id=presented_ci or creditor.creditor_identifier,
-        creditor_name=None,
-        debtor_iban=row.previous_iban or row.mandate_iban,
-        debtor_bic=row.previous_bic if row.previous_iban else row.mandate_bic,
-    )
-    current = MandateSnapshot(
-        reference=row.mandate_reference,
-        creditor_id=creditor.creditor_identifier,
-        creditor_name=None,
-        debtor_iban=row.mandate_iban,
-        debtor_bic=row.mandate_bic,
-    )
-    try:
-        return amendment_between(previous, current)
-    except errors.SepaEngineError:
-        # An unusable IBAN on either side is refused by the eligibility check; no amendment.
-        return None
 
 
 def _plan_batches(  # type: ignore[no-untyped-def]

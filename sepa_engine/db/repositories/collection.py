@@ -37,40 +37,12 @@ from sepa_engine.db.repositories import rowcount, table_of
 # Re-exported: creditors are looked up in one place (repositories/creditors.py).
 from sepa_engine.db.repositories.creditors import creditor_by_id as creditor_by_id
 from sepa_engine.db.repositories.creditors import creditors as creditors
+
+# The due rows this module reads and the decisions it stores are the domain's shapes.
+from sepa_engine.domain.assignment import Decision as Decision
+from sepa_engine.domain.assignment import DueRow as DueRow
 from sepa_engine.domain.mandate import MandateStatus
 from sepa_engine.domain.statuses import BatchStatus, RequestStatus
-
-
-class DueRow(NamedTuple):
-    """A pending request with what validating it needs.
-
-    A named tuple, made straight from the Core row (``_make``): a frozen dataclass of 24
-    fields cost about 5 us per request in ``__init__`` (0.4 us here), a million times a run."""
-
-    id: int
-    mandate_id: int
-    amount_cents: int
-    requested_date: dt.date
-    final: bool
-    end_to_end_id: str
-    remittance: str | None
-    mandate_reference: str
-    mandate_kind: str
-    mandate_status: str
-    mandate_signed_on: dt.date
-    mandate_iban: str
-    mandate_bic: str | None
-    first_collected_on: dt.date | None
-    last_collected_on: dt.date | None
-    final_collected: bool
-    amendment_pending: bool
-    presented_creditor_identifier: str | None
-    previous_reference: str | None
-    previous_iban: str | None
-    previous_bic: str | None
-    debtor_name: str
-    debtor_country: str | None
-    debtor_town: str | None
 
 
 def start_run(session: Session, started_at: dt.datetime, business_date: dt.date, dry_run: bool) -> Run:
@@ -216,22 +188,8 @@ decisions = Table(
     Column("amend_new_debtor_agent", Boolean, nullable=False),
     prefixes=["TEMPORARY"],
 )
-
-
-class Decision(NamedTuple):
-    """One assigned request's decision, a row of ``decisions`` in its column order."""
-
-    collection_date: dt.date
-    sequence_type: str
-    id: int
-    amount_cents: int
-    amend_original_mandate_id: str | None
-    amend_original_creditor_identifier: str | None
-    amend_original_creditor_name: str | None
-    amend_original_iban: str | None
-    amend_new_debtor_agent: bool
-
-
+# Decision (domain/assignment.py) is a row of this table, in its column order
+# (tests/db/test_collection_decisions.py).
 DECISION_COLUMNS = tuple(c.name for c in decisions.c)
 _INSERT_DECISION = (
     f"INSERT INTO {decisions.name} ({', '.join(DECISION_COLUMNS)}) VALUES ({', '.join('?' * len(DECISION_COLUMNS))})"

@@ -223,7 +223,7 @@ class RequestRow:
     amend_original_creditor_identifier: str | None = None
 
 
-# A debit that carried amendment details in its file (see collection._amendment).
+# A debit that carried amendment details in its file (see domain/assignment.amendment_for).
 CARRIED_AMENDMENT = or_(
     DebitRequest.amend_original_mandate_id.is_not(None),
     DebitRequest.amend_original_creditor_identifier.is_not(None),
