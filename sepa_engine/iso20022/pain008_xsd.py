@@ -9,14 +9,13 @@ would not help. Streamed violations name their element but have no path or line.
 
 from __future__ import annotations
 
-import multiprocessing
 import re
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from lxml import etree
 
-from sepa_engine import errors
+from sepa_engine import errors, helper_processes
 from sepa_engine.iso20022 import pain008_reader as reader
 from sepa_engine.iso20022 import safe_xml
 from sepa_engine.iso20022.pain008_findings import Code, Finding, Severity
@@ -134,16 +133,8 @@ def streamed_violation(message: str) -> Finding:
     return _schema_finding(message, None, reader.DOCUMENT_PATH)
 
 
-def _forkserver() -> multiprocessing.context.ForkServerContext | None:
-    # A forkserver, like the writer's read-back: safe in a threaded daemon, unlike fork.
-    try:
-        return multiprocessing.get_context("forkserver")
-    except ValueError:  # a platform without one (Windows): everything runs in this process
-        return None
-
-
 # None where the platform has no forkserver: the caller then does the work itself.
-CONTEXT = _forkserver()
+CONTEXT = helper_processes.CONTEXT
 
 
 class StreamingChecks:

@@ -18,7 +18,6 @@ parsing against the XSD costs more than rendering.
 from __future__ import annotations
 
 import collections
-import multiprocessing
 import os
 import pickle
 import re
@@ -29,7 +28,7 @@ from typing import Protocol
 
 from lxml import etree
 
-from sepa_engine import errors
+from sepa_engine import errors, helper_processes
 from sepa_engine.domain.bank_profiles import BankProfile
 from sepa_engine.domain.money import format_cents, read_cents
 from sepa_engine.iso20022.pain008_findings import Finding
@@ -225,8 +224,7 @@ def schema_error(exc: etree.XMLSyntaxError, ns: str) -> errors.SchemaViolation:
 
 # --- in a child process ------------------------------------------------------------------
 
-_context = multiprocessing.get_context("forkserver")
-_context.set_forkserver_preload([__name__])
+_context = helper_processes.CONTEXT
 _SEND_AT = 256 * 1024
 _QUEUE = 1024 * 1024
 _ACK = b"+"
@@ -262,6 +260,7 @@ def _serve(conn: Connection, version_name: str, profile: BankProfile | None, par
 
 class ReadBackProcess:
     def __init__(self, pain008: Pain008Version, profile: BankProfile | None = None, *, part: bool = False) -> None:
+        assert _context is not None, "a platform without a forkserver reads back in process"
         self._conn, child = _context.Pipe(duplex=True)
         # Room for several pieces in the socket pair, so the writer's sends do not wait on
         # the child (the kernel caps this at net.core.wmem_max; `queue` says what was granted).

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
-from sepa_engine import errors, gc_tuning
+from sepa_engine import errors, gc_tuning, helper_processes
 from sepa_engine.domain.assignment import Assessor, Decision, DueRow, Refused
 
 Assessed = tuple[list[Refused], list[Decision]]
@@ -37,15 +37,6 @@ _DATE_COLUMNS = frozenset(i for i, name in enumerate(DueRow._fields) if name in 
 })
 
 
-def _forkserver() -> multiprocessing.context.ForkServerContext | None:
-    # A forkserver, like the writer's read-back: safe in a threaded daemon, unlike fork.
-    try:
-        return multiprocessing.get_context("forkserver")
-    except ValueError:  # a platform without one (Windows): every chunk is assessed here
-        return None
-
-
-CONTEXT = _forkserver()
 
 
 # Two children: with this process reading and writing, as many busy processes as two cores
@@ -59,13 +50,13 @@ def assessed(chunks: Iterator[list[DueRow]], assessor: Assessor) -> Iterator[Ass
     if first is None:
         return
     second = next(chunks, None)
-    if second is None or CONTEXT is None:
+    if second is None or helper_processes.CONTEXT is None:
         yield assessor.assess(first)
         if second is not None:
             yield assessor.assess(second)
             yield from map(assessor.assess, chunks)
         return
-    children = [_Child(CONTEXT) for _ in range(CHILDREN)]
+    children = [_Child(helper_processes.CONTEXT) for _ in range(CHILDREN)]
     # Chunks sent or assessed, oldest first: the child assessing one, or the answer.
     waiting: collections.deque[_Child | Assessed] = collections.deque()
     last: _Child | None = None  # where the previous chunk went (None: here)

@@ -9,7 +9,6 @@ costs more than it saves.
 from __future__ import annotations
 
 import fcntl
-import multiprocessing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -17,12 +16,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from sepa_engine import errors
+from sepa_engine import errors, helper_processes
 from sepa_engine.iso20022 import returns
 from sepa_engine.iso20022.returns import ReturnRecord
 
 READ_IN_CHILD_BYTES = 8 * 1024**2
-_context = multiprocessing.get_context("forkserver")
+_context = helper_processes.CONTEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +111,7 @@ class ChildReader:
 
     def __init__(self, source: Path, strict: bool, max_bytes: int | None, chunk_size: int) -> None:
         self._source = source
+        assert _context is not None, "a platform without a forkserver reads in process"
         self._conn, child = _context.Pipe(duplex=False)
         _widen(child)
         self._process = _context.Process(

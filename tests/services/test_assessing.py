@@ -166,24 +166,18 @@ class _DyingAssessor(_FailingAssessor):
         return super().assess(rows)
 
 
-def test_a_fault_in_a_child_fails_the_run_with_the_assessor_named(monkeypatch):
+@pytest.mark.parametrize(("assessor", "said"), [
+    (_FailingAssessor, "RuntimeError('assessor fault')"),
+    (_DyingAssessor, "stopped before answering"),
+], ids=["a-fault-in-a-child", "a-child-that-dies"])
+def test_a_failing_child_fails_the_run_with_the_assessor_named_instead_of_losing_its_chunk(assessor, said, monkeypatch):
     chunks = [[_row(i, i)] for i in range(1, 30)]
 
     with pytest.raises(errors.CollectionError) as raised:
-        list(assessing.assessed(_Children(monkeypatch).chunks(chunks), _FailingAssessor(TERMS)))
+        list(assessing.assessed(_Children(monkeypatch).chunks(chunks), assessor(TERMS)))
 
     assert raised.value.field == "assessor"
-    assert "RuntimeError('assessor fault')" in str(raised.value)
-
-
-def test_a_child_that_dies_fails_the_run_instead_of_losing_its_chunk(monkeypatch):
-    chunks = [[_row(i, i)] for i in range(1, 30)]
-
-    with pytest.raises(errors.CollectionError) as raised:
-        list(assessing.assessed(_Children(monkeypatch).chunks(chunks), _DyingAssessor(TERMS)))
-
-    assert raised.value.field == "assessor"
-    assert "stopped before answering" in str(raised.value)
+    assert said in str(raised.value)
 
 
 def test_one_chunk_is_assessed_here_without_a_child(monkeypatch):
