@@ -1,7 +1,7 @@
 """Parallel collection on PostgreSQL: what 2 engine processes gain over 1.
 
 Set-up (not timed): one PostgreSQL ledger of N due requests spread over ``CREDITORS``
-creditors (N / 10 each). Timed: P processes (``python -m bench.parallel run ...``) started
+creditors (N / 10 each). Timed: P processes (``_run_one`` each) started
 together, each a full collection run over all creditors; each takes the creditors no other
 process holds (``db/locks.creditor_lock``). The children import everything and connect first, say
 "ready", and all start when told, so interpreter start-up is not timed; the figure is from
@@ -73,7 +73,10 @@ def collect(count: int, workdir: Path, processes: int) -> float:
         outbox = workdir / f"outbox-{uuid.uuid4().hex[:6]}"
         children = [
             subprocess.Popen(
-                [sys.executable, "-m", "bench.parallel", "run", url, str(outbox), f"P{n}X"],
+                # -c rather than -m: multiprocessing runs a main module again in each of the
+                # run's helper processes, and this one imports SQLAlchemy and the ledger's seed
+                # (helper_processes.py); a command-line main is not run again.
+                [sys.executable, "-c", _RUN_ONE, url, str(outbox), f"P{n}X"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             )
             for n in range(processes)
@@ -101,6 +104,9 @@ def collect(count: int, workdir: Path, processes: int) -> float:
         drop(url)
 
 
+_RUN_ONE = "import sys; from pathlib import Path; from bench.parallel import _run_one; _run_one(sys.argv[1], Path(sys.argv[2]), sys.argv[3])"
+
+
 def _run_one(url: str, outbox: Path, prefix: str) -> None:
     from sepa_engine import logs
     from sepa_engine.clock import FixedClock
@@ -124,7 +130,3 @@ def _run_one(url: str, outbox: Path, prefix: str) -> None:
     }))
 
 
-if __name__ == "__main__":
-    if sys.argv[1:2] != ["run"] or len(sys.argv) != 5:
-        raise SystemExit("usage: python -m bench.parallel run URL OUTBOX PREFIX")
-    _run_one(sys.argv[2], Path(sys.argv[3]), sys.argv[4])

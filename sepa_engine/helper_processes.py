@@ -5,7 +5,9 @@ The run's assessors (``services/assessing.py``), each written file's read-back
 verify's streaming XSD check (``iso20022/pain008_xsd.py``) run in child processes forked from
 one forkserver: safe in a threaded daemon, unlike a plain fork, and no interpreter start-up per
 child. The forkserver imports ``PRELOAD`` once, when the first child starts, so a child starts
-with what it works with already imported.
+with what it works with already imported. multiprocessing also runs the parent's main module
+again in every child before its work (``__mp_main__``): a program that starts the engine keeps
+its main module's top level light, as the console script does (``cli/entry.py``).
 """
 
 from __future__ import annotations
