@@ -44,45 +44,67 @@ _DATE_COLUMNS = frozenset(i for i, name in enumerate(DueRow._fields) if name in 
 CHILDREN = 2
 
 
-def assessed(chunks: Iterator[list[DueRow]], assessor: Assessor) -> Iterator[Assessed]:
-    """Each chunk's refusals and decisions, in chunk order; the caller stores them as they come."""
-    first = next(chunks, None)
-    if first is None:
-        return
-    second = next(chunks, None)
-    if second is None or helper_processes.CONTEXT is None:
-        yield assessor.assess(first)
-        if second is not None:
-            yield assessor.assess(second)
-            yield from map(assessor.assess, chunks)
-        return
-    children = [_Child(helper_processes.CONTEXT) for _ in range(CHILDREN)]
-    # Chunks sent or assessed, oldest first: the child assessing one, or the answer.
-    waiting: collections.deque[_Child | Assessed] = collections.deque()
-    last: _Child | None = None  # where the previous chunk went (None: here)
-    last_mandate: int | None = None
-    try:
-        for chunk in itertools.chain((first, second), chunks):
-            if chunk[0].mandate_id == last_mandate:
-                target = last
-            else:
-                target = _free_child(children, waiting)
-            if target is None:
-                waiting.append(assessor.assess(chunk))
-            else:
-                if target in waiting:
-                    # Goes on with the chunk that child still assesses: take that answer first.
-                    waiting[waiting.index(target)] = target.receive()
-                target.send(chunk, assessor)
-                waiting.append(target)
-            last, last_mandate = target, chunk[-1].mandate_id
-            while waiting and (not isinstance(waiting[0], _Child) or waiting[0].answered()):
-                yield _answer(waiting.popleft())
-        while waiting:
-            yield _answer(waiting.popleft())
-    finally:
-        for child in children:
+class Assessors:
+    """The assessor children of one run, shared by its creditors: started when a creditor
+    first has a second chunk, closed with the run (``with Assessors() as assessors``)."""
+
+    def __init__(self) -> None:
+        self._children: list[_Child] = []
+
+    def __enter__(self) -> Assessors:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for child in self._children:
             child.close()
+        self._children = []
+
+    def assessed(self, chunks: Iterator[list[DueRow]], assessor: Assessor) -> Iterator[Assessed]:
+        """Each chunk's refusals and decisions, in chunk order; the caller stores them as they come."""
+        first = next(chunks, None)
+        if first is None:
+            return
+        second = next(chunks, None)
+        if second is None or helper_processes.CONTEXT is None:
+            yield assessor.assess(first)
+            if second is not None:
+                yield assessor.assess(second)
+                yield from map(assessor.assess, chunks)
+            return
+        context = helper_processes.CONTEXT
+        self._children += [_Child(context) for _ in range(CHILDREN - len(self._children))]
+        for child in self._children:
+            child.assessor = None  # this creditor's terms go with its first chunk there
+        # Chunks sent or assessed, oldest first: the child assessing one, or the answer.
+        waiting: collections.deque[_Child | Assessed] = collections.deque()
+        last: _Child | None = None  # where the previous chunk went (None: here)
+        last_mandate: int | None = None
+        try:
+            for chunk in itertools.chain((first, second), chunks):
+                if chunk[0].mandate_id == last_mandate:
+                    target = last
+                else:
+                    target = _free_child(self._children, waiting)
+                if target is None:
+                    waiting.append(assessor.assess(chunk))
+                else:
+                    if target in waiting:
+                        # Goes on with the chunk that child still assesses: take that answer first.
+                        waiting[waiting.index(target)] = target.receive()
+                    target.send(chunk, assessor)
+                    waiting.append(target)
+                last, last_mandate = target, chunk[-1].mandate_id
+                while waiting and (not isinstance(waiting[0], _Child) or waiting[0].answered()):
+                    yield _answer(waiting.popleft())
+            while waiting:
+                yield _answer(waiting.popleft())
+        finally:
+            # Left with chunks unanswered (the run failed): those children go, so that no
+            # later creditor reads an answer that is not its own.
+            for entry in waiting:
+                if isinstance(entry, _Child) and entry in self._children:
+                    entry.close()
+                    self._children.remove(entry)
 
 
 def _free_child(children: list[_Child], waiting: collections.deque[_Child | Assessed]) -> _Child | None:
@@ -123,7 +145,7 @@ class _Child:
         self._process.start()
         child.close()
         self._started = False
-        self._has_assessor = False
+        self.assessor: Assessor | None = None  # the one it was sent last
 
     def started(self) -> bool:
         """Whether it said it is ready (it says so once its imports are done)."""
@@ -135,12 +157,12 @@ class _Child:
         return self._conn.poll()
 
     def send(self, rows: list[DueRow], assessor: Assessor) -> None:
-        # The assessor (the creditor's terms) goes with the first chunk only.
+        # The assessor (the creditor's terms) goes with the creditor's first chunk only.
         try:
-            self._conn.send((None if self._has_assessor else assessor, _pack(rows)))
+            self._conn.send((None if assessor is self.assessor else assessor, _pack(rows)))
         except OSError as exc:
             raise _stopped(exc) from None
-        self._has_assessor = True
+        self.assessor = assessor
 
     def receive(self) -> Assessed:
         kind, answer = self._receive()

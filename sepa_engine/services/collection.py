@@ -306,12 +306,13 @@ def _assign_in_transaction(
         creditors = repo.creditors(session, creditor_code)
         if creditor_code is not None and not creditors:
             raise errors.NotFound("creditor", creditor_code)
-        for creditor in creditors:
-            assigned = _assign_creditor(session, clock, settings, creditor, run_id, now, report)
-            planned = _plan_batches(session, settings, clock, now, ids, creditor, run_id, assigned) if assigned else []
-            repo.close_decisions(session)
-            if report.dry_run:
-                report.plan.extend(planned)
+        with assessing.Assessors() as assessors:
+            for creditor in creditors:
+                assigned = _assign_creditor(session, clock, settings, creditor, run_id, now, report, assessors)
+                planned = _plan_batches(session, settings, clock, now, ids, creditor, run_id, assigned) if assigned else []
+                repo.close_decisions(session)
+                if report.dry_run:
+                    report.plan.extend(planned)
         if report.dry_run:
             # Everything above was computed for the report only.
             raise _DryRunDone
@@ -323,7 +324,10 @@ class _DryRunDone(Exception):
     """Raised inside the assignment transaction of a dry run so that it rolls back."""
 
 
-def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Creditor, run_id: int, now: dt.datetime, report: CollectionReport) -> int:  # type: ignore[no-untyped-def]
+def _assign_creditor(  # type: ignore[no-untyped-def]
+    session, clock: Clock, settings: Settings, creditor: Creditor, run_id: int, now: dt.datetime, report: CollectionReport,
+    assessors: assessing.Assessors,
+) -> int:
     cutoff = dt.time.fromisoformat(creditor.cutoff)
     bank = bank_profiles.profile(creditor.bank_profile)
     try:
@@ -353,7 +357,7 @@ def _assign_creditor(session, clock: Clock, settings: Settings, creditor: Credit
     waits = bool(creditor.requires_approval)
     repo.open_decisions(session)
     due = repo.due_requests(session, creditor.id, terms.earliest, settings.chunk_size, behind_held_files=waits)
-    for refused, decided in assessing.assessed(due, Assessor(terms)):
+    for refused, decided in assessors.assessed(due, Assessor(terms)):
         # Refusals are written now; assignments are decisions that planning writes together
         # with their batch and block (repo.decisions says why).
         stamp = clock.now()

@@ -3,6 +3,7 @@ when a child fails."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import time
@@ -99,6 +100,11 @@ class _Children:
             yield chunk
 
 
+def _assessed(chunks, assessor):
+    with assessing.Assessors() as assessors:
+        yield from assessors.assessed(chunks, assessor)
+
+
 def _flatten(answers):
     refused, decided = [], []
     for chunk_refused, chunk_decided in answers:
@@ -118,7 +124,7 @@ def test_chunks_assessed_in_children_decide_what_one_assessor_decides_over_the_w
     expected = Assessor(TERMS).assess(rows)
     children = _Children(monkeypatch)
 
-    answers = list(assessing.assessed(children.chunks(_in_chunks(rows, sizes)), Assessor(TERMS)))
+    answers = list(_assessed(children.chunks(_in_chunks(rows, sizes)), Assessor(TERMS)))
 
     assert len(answers) == len(sizes)
     assert _flatten(answers) == expected
@@ -139,7 +145,7 @@ def test_a_mandate_going_on_across_chunks_is_first_then_recurrent_in_children(mo
     rows = [_row(i, 1) for i in range(1, 5)] + [_row(i, 2) for i in range(5, 9)]
     children = _Children(monkeypatch)
 
-    _refused, decided = _flatten(assessing.assessed(children.chunks([[row] for row in rows]), Assessor(TERMS)))
+    _refused, decided = _flatten(_assessed(children.chunks([[row] for row in rows]), Assessor(TERMS)))
 
     assert [(d.id, d.sequence_type) for d in decided] == [
         (1, "FRST"), (2, "RCUR"), (3, "RCUR"), (4, "RCUR"), (5, "FRST"), (6, "RCUR"), (7, "RCUR"), (8, "RCUR"),
@@ -174,10 +180,39 @@ def test_a_failing_child_fails_the_run_with_the_assessor_named_instead_of_losing
     chunks = [[_row(i, i)] for i in range(1, 30)]
 
     with pytest.raises(errors.CollectionError) as raised:
-        list(assessing.assessed(_Children(monkeypatch).chunks(chunks), assessor(TERMS)))
+        list(_assessed(_Children(monkeypatch).chunks(chunks), assessor(TERMS)))
 
     assert raised.value.field == "assessor"
     assert said in str(raised.value)
+
+
+def test_the_children_of_a_run_assess_each_creditor_on_its_own_terms(monkeypatch):
+    later = dataclasses.replace(TERMS, now=NOW + dt.timedelta(days=7), earliest=dt.date(2026, 12, 1))
+    rows = _ledger()
+    children = _Children(monkeypatch)
+
+    with assessing.Assessors() as assessors:
+        first = _flatten(assessors.assessed(children.chunks([[row] for row in rows]), Assessor(TERMS)))
+        second = _flatten(assessors.assessed(iter([[row] for row in rows]), Assessor(later)))
+
+    assert first == Assessor(TERMS).assess(rows)
+    assert second == Assessor(later).assess(rows)
+    assert second != first  # collected a week later
+    assert len(children.made) == assessing.CHILDREN  # started once, for both creditors
+
+
+def test_a_creditor_left_half_assessed_leaves_no_answer_for_the_next(monkeypatch):
+    rows = _ledger()
+    children = _Children(monkeypatch)
+
+    with assessing.Assessors() as assessors:
+        answers = assessors.assessed(children.chunks([[row] for row in rows]), Assessor(TERMS))
+        for _ in range(5):
+            next(answers)
+        answers.close()  # as when storing a chunk fails
+        again = _flatten(assessors.assessed(iter([[row] for row in rows]), Assessor(TERMS)))
+
+    assert again == Assessor(TERMS).assess(rows)
 
 
 def test_one_chunk_is_assessed_here_without_a_child(monkeypatch):
@@ -187,4 +222,4 @@ def test_one_chunk_is_assessed_here_without_a_child(monkeypatch):
     monkeypatch.setattr(assessing, "_Child", no_child)
     rows = _ledger()
 
-    assert list(assessing.assessed(iter([rows]), Assessor(TERMS))) == [Assessor(TERMS).assess(rows)]
+    assert list(_assessed(iter([rows]), Assessor(TERMS))) == [Assessor(TERMS).assess(rows)]
