@@ -13,6 +13,7 @@ its main module's top level light, as the console script does (``cli/entry.py``)
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from multiprocessing.context import ForkServerContext
 
 # By name: imported in the forkserver, not in every process that imports this module. The
@@ -33,3 +34,16 @@ def _forkserver() -> ForkServerContext | None:
 
 # None where the platform has no forkserver.
 CONTEXT = _forkserver()
+
+
+def in_child() -> None:
+    """First thing in every helper child: Ctrl-C is the parent's to act on.
+
+    A terminal's Ctrl-C reaches the whole foreground process group, children included. The
+    engine stops gracefully on it (the file or transaction in progress finishes), and it needs
+    its children for that: a read-back child killed by the same Ctrl-C failed the file being
+    written, an assessor child the assignment. A child ends when its parent closes the pipe, or
+    dies with it. (SIGTERM is left as it is: multiprocessing ends a child with it; a systemd unit
+    sends its stop signal to the main process only with ``KillMode=mixed``, README.)
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

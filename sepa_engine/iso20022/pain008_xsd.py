@@ -43,6 +43,7 @@ def streaming_checks(path: str, version_name: str) -> tuple[list[str], list[Find
 
 def _answer_streaming_checks(conn: Connection, path: str, version_name: str) -> None:
     """Child-process entry: sends ``streaming_checks``'s answer, or None if unreadable."""
+    helper_processes.in_child()
     answer: tuple[list[str], list[Finding]] | None
     try:
         answer = streaming_checks(path, version_name)

@@ -231,6 +231,7 @@ _ACK = b"+"
 
 
 def _serve(conn: Connection, version_name: str, profile: BankProfile | None, part: bool = False) -> None:
+    helper_processes.in_child()
     failure: dict[str, object] | None = None
     try:
         check: InProcessReadBack | None = InProcessReadBack(version(version_name), profile, part=part)

@@ -197,6 +197,7 @@ def _stopped(exc: BaseException) -> errors.CollectionError:
 
 @gc_tuning.long_run()
 def _serve(conn: Connection) -> None:
+    helper_processes.in_child()
     try:
         _answer_chunks(conn)
     except (EOFError, BrokenPipeError, ConnectionResetError):

@@ -67,6 +67,7 @@ def summary_of(result: returns.ReadResult) -> Summary:
 def read_in_child(conn: Connection, path: str, strict: bool, max_bytes: int | None, chunk_size: int) -> None:
     """The child's side: ("message", name), then ("records", [...]) per chunk, then
     ("summary", Summary); or ("error", errors.to_dict()) where reading stopped."""
+    helper_processes.in_child()
     try:
         reader = Reader(Path(path), strict, max_bytes, chunk_size)
         conn.send(("message", reader.message))
