@@ -36,9 +36,6 @@ _DATE_COLUMNS = frozenset(i for i, name in enumerate(DueRow._fields) if name in 
     "requested_date", "mandate_signed_on", "first_collected_on", "last_collected_on",
 })
 
-
-
-
 # Two children: with this process reading and writing, as many busy processes as two cores
 # can take, and more would only take turns (BENCHMARKS.md, 2026-12-06).
 CHILDREN = 2
