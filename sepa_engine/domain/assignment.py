@@ -3,9 +3,8 @@ a sequence type and, where the mandate changed, its amendment details.
 
 Pure: the run reads the due requests (``DueRow``, grouped by mandate) and writes what this
 module decides. An ``Assessor`` carries what it decided for the mandate it is on from one
-chunk to the next, and pickles with that state, so the run can hand the rest of a creditor's
-requests to a child process after assessing the first chunk itself
-(``services/assessing.py``).
+chunk to the next, and pickles with the creditor's terms, so the run can have a creditor's
+chunks assessed in child processes (``services/assessing.py``).
 """
 
 from __future__ import annotations

@@ -189,7 +189,7 @@ _READY = ("ready", None)
 
 
 def _stopped(exc: BaseException) -> errors.CollectionError:
-    return errors.CollectionError("assessor", None, f"stopped before answering: {exc or type(exc).__name__}")
+    return errors.CollectionError("assessor", None, f"stopped before answering: {str(exc) or type(exc).__name__}")
 
 
 @gc_tuning.long_run()
