@@ -16,6 +16,8 @@ import multiprocessing
 import signal
 from multiprocessing.context import ForkServerContext
 
+from sepa_engine.errors import CollectionError
+
 # By name: imported in the forkserver, not in every process that imports this module. The
 # process that starts the first child waits for these imports, so only the read-back is
 # preloaded: the assessor's (the TARGET calendar's holidays among them) would make every
@@ -47,3 +49,19 @@ def in_child() -> None:
     sends its stop signal to the main process only with ``KillMode=mixed``, README.)
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def stopped(helper: str, exc: BaseException, process: multiprocessing.process.BaseProcess) -> CollectionError:
+    """The error for a child that went away before answering: what the pipe said (an
+    ``EOFError`` says nothing by itself) and how the child ended, which is what an operator
+    needs to tell a crash from a kill (the OOM killer's SIGKILL, say)."""
+    process.join(timeout=5)
+    reason = str(exc) or type(exc).__name__
+    code = process.exitcode
+    if code is None:
+        ended = "still running"
+    elif code < 0:
+        ended = f"killed by {signal.Signals(-code).name}"
+    else:
+        ended = f"exit code {code}"
+    return CollectionError(helper, None, f"stopped before answering: {reason} (the child process: {ended})")

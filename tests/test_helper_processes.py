@@ -4,9 +4,13 @@ the engine, which finishes the file or transaction in progress with their help."
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
+import pytest
+
+from sepa_engine import errors
 from sepa_engine.domain.assignment import Assessor
 from sepa_engine.iso20022.pain008 import write_pain008
 from sepa_engine.iso20022.readback import ReadBackProcess
@@ -65,3 +69,22 @@ def test_assessor_children_interrupted_by_ctrl_c_still_answer():
         refused += chunk_refused
         decided += chunk_decided
     assert (refused, decided) == Assessor(TERMS).assess(rows)
+
+
+def test_a_read_back_child_that_is_killed_fails_the_file_saying_how_it_ended():
+    # Found in review: the message was "stopped before answering: " and nothing after it
+    # (an EOFError says nothing), leaving an operator nothing to tell an OOM kill from a bug.
+    check = ReadBackProcess(PAIN_008_001_08, part=True)
+    check.feed(b"<?xml version='1.0' encoding='UTF-8'?>")
+    deadline = time.monotonic() + 60
+    while check.behind:
+        assert time.monotonic() < deadline, "the child did not start"
+        time.sleep(0.01)
+    os.kill(check._process.pid, signal.SIGKILL)
+
+    with pytest.raises(errors.CollectionError) as failed:
+        check.close()
+
+    assert failed.value.field == "validator"
+    # Whatever the pipe said (an EOFError, or a reset while sending), it is named.
+    assert re.fullmatch(r"validator stopped before answering: \S.* \(the child process: killed by SIGKILL\)", str(failed.value))

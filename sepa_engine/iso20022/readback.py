@@ -295,7 +295,7 @@ class ReadBackProcess:
                 self._conn.recv_bytes()
                 self._behind -= self._unanswered.popleft()
         except (EOFError, OSError) as exc:
-            raise errors.CollectionError("validator", None, f"stopped before answering: {exc}") from None
+            raise helper_processes.stopped("validator", exc, self._process) from None
         return self._behind + self._pending_size
 
     def _send(self) -> None:
@@ -316,7 +316,7 @@ class ReadBackProcess:
                     break
             failure, self.tally = pickle.loads(answer)
         except (EOFError, OSError) as exc:
-            raise errors.CollectionError("validator", None, f"stopped before answering: {exc}") from None
+            raise helper_processes.stopped("validator", exc, self._process) from None
         finally:
             self._conn.close()
             self._process.join(timeout=30)

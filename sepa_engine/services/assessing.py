@@ -158,7 +158,7 @@ class _Child:
         try:
             self._conn.send((None if assessor is self.assessor else assessor, _pack(rows)))
         except OSError as exc:
-            raise _stopped(exc) from None
+            raise helper_processes.stopped("assessor", exc, self._process) from None
         self.assessor = assessor
 
     def receive(self) -> Assessed:
@@ -171,7 +171,7 @@ class _Child:
         try:
             return self._conn.recv()  # type: ignore[no-any-return]
         except (EOFError, OSError) as exc:
-            raise _stopped(exc) from None
+            raise helper_processes.stopped("assessor", exc, self._process) from None
 
     def close(self) -> None:
         try:
@@ -186,10 +186,6 @@ class _Child:
 
 
 _READY = ("ready", None)
-
-
-def _stopped(exc: BaseException) -> errors.CollectionError:
-    return errors.CollectionError("assessor", None, f"stopped before answering: {str(exc) or type(exc).__name__}")
 
 
 @gc_tuning.long_run()
