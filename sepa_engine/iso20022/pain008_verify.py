@@ -22,6 +22,7 @@ from typing import Any
 
 from lxml import etree
 
+from sepa_engine import helper_processes
 from sepa_engine.domain import money
 from sepa_engine.domain.bank_profiles import BankProfile
 from sepa_engine.iso20022 import pain008_reader as reader
@@ -159,7 +160,7 @@ def _check_large(source: Path, pain008: Pain008Version, schema: etree.XMLSchema)
     of CPU for the records, 16 s for the XSD pass with cached IBANs, 26 s when every IBAN
     is new, since schwifty takes ~10 microseconds per IBAN); the wall time is the larger.
     """
-    if pain008_xsd.CONTEXT is None or (os.cpu_count() or 1) < 2:
+    if helper_processes.CONTEXT is None or (os.cpu_count() or 1) < 2:
         # Two passes in a row: validating inside the reading pass would stop the
         # records at the first violation and leave the rest of the file unchecked.
         messages = pain008_xsd.capped(reader.check_schema(source, pain008, schema))

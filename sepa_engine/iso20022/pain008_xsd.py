@@ -134,15 +134,13 @@ def streamed_violation(message: str) -> Finding:
     return _schema_finding(message, None, reader.DOCUMENT_PATH)
 
 
-# None where the platform has no forkserver: the caller then does the work itself.
-CONTEXT = helper_processes.CONTEXT
-
-
 class StreamingChecks:
     def __init__(self, source: Path, pain008: Pain008Version) -> None:
-        assert CONTEXT is not None
-        self._conn, child = CONTEXT.Pipe(duplex=False)
-        self._process = CONTEXT.Process(
+        # None where the platform has no forkserver: the caller checks, and does the work itself.
+        context = helper_processes.CONTEXT
+        assert context is not None
+        self._conn, child = context.Pipe(duplex=False)
+        self._process = context.Process(
             target=_answer_streaming_checks, args=(child, str(source), pain008.name), daemon=True
         )
         self._process.start()

@@ -21,7 +21,6 @@ from sepa_engine.iso20022 import returns
 from sepa_engine.iso20022.returns import ReturnRecord
 
 READ_IN_CHILD_BYTES = 8 * 1024**2
-_context = helper_processes.CONTEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +111,11 @@ class ChildReader:
 
     def __init__(self, source: Path, strict: bool, max_bytes: int | None, chunk_size: int) -> None:
         self._source = source
-        assert _context is not None, "a platform without a forkserver reads in process"
-        self._conn, child = _context.Pipe(duplex=False)
+        context = helper_processes.CONTEXT
+        assert context is not None, "a platform without a forkserver reads in process"
+        self._conn, child = context.Pipe(duplex=False)
         _widen(child)
-        self._process = _context.Process(
+        self._process = context.Process(
             target=read_in_child, args=(child, str(source), strict, max_bytes, chunk_size), daemon=True
         )
         self._process.start()
