@@ -1,5 +1,6 @@
-"""Ctrl-C reaches a terminal's whole process group: the engine's helper children leave it to
-the engine, which finishes the file or transaction in progress with their help."""
+"""The engine's helper children. Ctrl-C reaches a terminal's whole process group: they leave it
+to the engine, which finishes the file or transaction in progress with their help. A child that
+dies anyway is reported with how it ended."""
 
 from __future__ import annotations
 
