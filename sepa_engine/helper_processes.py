@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+from collections.abc import Callable
+from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
+from multiprocessing.process import BaseProcess
 
 from sepa_engine.errors import CollectionError
 
@@ -51,7 +54,19 @@ def in_child() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def stopped(helper: str, exc: BaseException, process: multiprocessing.process.BaseProcess) -> CollectionError:
+def spawn(target: Callable[..., None], *args: object, duplex: bool) -> tuple[Connection, BaseProcess]:
+    """Start ``target(its end of the pipe, *args)`` in a helper child: this end of the pipe,
+    and the child. Callers look at ``CONTEXT`` first: without a forkserver they do the work in
+    process."""
+    assert CONTEXT is not None, "a platform without a forkserver does this work in process"
+    conn, child = CONTEXT.Pipe(duplex=duplex)
+    process = CONTEXT.Process(target=target, args=(child, *args), daemon=True)
+    process.start()
+    child.close()
+    return conn, process
+
+
+def stopped(helper: str, exc: BaseException, process: BaseProcess) -> CollectionError:
     """The error for a child that went away before answering: what the pipe said (an
     ``EOFError`` says nothing by itself) and how the child ended, which is what an operator
     needs to tell a crash from a kill (the OOM killer's SIGKILL, say)."""

@@ -17,7 +17,7 @@ from sepa_engine.iso20022.pain008 import write_pain008
 from sepa_engine.iso20022.readback import ReadBackProcess
 from sepa_engine.iso20022.versions import PAIN_008_001_08
 from sepa_engine.services import assessing
-from tests.services.test_assessing import TERMS, _ledger
+from tests.services.test_assessing import TERMS, _flatten, _ledger
 
 
 def _interrupt(pid: int) -> None:
@@ -65,11 +65,7 @@ def test_assessor_children_interrupted_by_ctrl_c_still_answer():
             _interrupt(child._process.pid)
         rest = list(answers)
 
-    refused, decided = [], []
-    for chunk_refused, chunk_decided in [first, *rest]:
-        refused += chunk_refused
-        decided += chunk_decided
-    assert (refused, decided) == Assessor(TERMS).assess(rows)
+    assert _flatten([first, *rest]) == Assessor(TERMS).assess(rows)
 
 
 def test_a_read_back_child_that_is_killed_fails_the_file_saying_how_it_ended():

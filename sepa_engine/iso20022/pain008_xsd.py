@@ -136,15 +136,9 @@ def streamed_violation(message: str) -> Finding:
 
 class StreamingChecks:
     def __init__(self, source: Path, pain008: Pain008Version) -> None:
-        # None where the platform has no forkserver: the caller checks, and does the work itself.
-        context = helper_processes.CONTEXT
-        assert context is not None
-        self._conn, child = context.Pipe(duplex=False)
-        self._process = context.Process(
-            target=_answer_streaming_checks, args=(child, str(source), pain008.name), daemon=True
+        self._conn, self._process = helper_processes.spawn(
+            _answer_streaming_checks, str(source), pain008.name, duplex=False
         )
-        self._process.start()
-        child.close()
 
     def result(self) -> tuple[list[str], list[Finding]] | None:
         """The child's answer; None when it stopped without one or found the file unreadable."""

@@ -260,17 +260,12 @@ def _serve(conn: Connection, version_name: str, profile: BankProfile | None, par
 
 class ReadBackProcess:
     def __init__(self, pain008: Pain008Version, profile: BankProfile | None = None, *, part: bool = False) -> None:
-        context = helper_processes.CONTEXT
-        assert context is not None, "a platform without a forkserver reads back in process"
-        self._conn, child = context.Pipe(duplex=True)
+        self._conn, self._process = helper_processes.spawn(_serve, pain008.name, profile, part, duplex=True)
         # Room for several pieces in the socket pair, so the writer's sends do not wait on
         # the child (the kernel caps this at net.core.wmem_max; `queue` says what was granted).
         with socket.socket(fileno=os.dup(self._conn.fileno())) as end:
             end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _QUEUE)
             self.queue = end.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // 2
-        self._process = context.Process(target=_serve, args=(child, pain008.name, profile, part), daemon=True)
-        self._process.start()
-        child.close()
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._part = part

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-import multiprocessing
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
@@ -63,13 +62,9 @@ class Assessors:
             return
         second = next(chunks, None)
         if second is None or helper_processes.CONTEXT is None:
-            yield assessor.assess(first)
-            if second is not None:
-                yield assessor.assess(second)
-                yield from map(assessor.assess, chunks)
+            yield from map(assessor.assess, itertools.chain([first] if second is None else [first, second], chunks))
             return
-        context = helper_processes.CONTEXT
-        self._children += [_Child(context) for _ in range(CHILDREN - len(self._children))]
+        self._children += [_Child() for _ in range(CHILDREN - len(self._children))]
         for child in self._children:
             child.assessor = None  # this creditor's terms go with its first chunk there
         # Chunks sent or assessed, oldest first: the child assessing one, or the answer.
@@ -136,11 +131,8 @@ def _unpack(columns: list[tuple[object, ...]]) -> list[DueRow]:
 
 
 class _Child:
-    def __init__(self, context: multiprocessing.context.ForkServerContext) -> None:
-        self._conn, child = context.Pipe(duplex=True)
-        self._process = context.Process(target=_serve, args=(child,), daemon=True)
-        self._process.start()
-        child.close()
+    def __init__(self) -> None:
+        self._conn, self._process = helper_processes.spawn(_serve, duplex=True)
         self._started = False
         self.assessor: Assessor | None = None  # the one it was sent last
 

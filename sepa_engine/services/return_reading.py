@@ -111,15 +111,10 @@ class ChildReader:
 
     def __init__(self, source: Path, strict: bool, max_bytes: int | None, chunk_size: int) -> None:
         self._source = source
-        context = helper_processes.CONTEXT
-        assert context is not None, "a platform without a forkserver reads in process"
-        self._conn, child = context.Pipe(duplex=False)
-        _widen(child)
-        self._process = context.Process(
-            target=read_in_child, args=(child, str(source), strict, max_bytes, chunk_size), daemon=True
+        self._conn, self._process = helper_processes.spawn(
+            read_in_child, str(source), strict, max_bytes, chunk_size, duplex=False
         )
-        self._process.start()
-        child.close()
+        _widen(self._conn)  # the pipe's size, set from either end
         self._summary: Summary | None = None
         try:
             self.message: str = self._expect("message")

@@ -80,8 +80,8 @@ class _Children:
         children = self
 
         class Recorded(assessing._Child):
-            def __init__(self, context):
-                super().__init__(context)
+            def __init__(self):
+                super().__init__()
                 children.made.append(self)
 
             def send(self, rows, assessor):
