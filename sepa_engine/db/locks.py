@@ -151,7 +151,14 @@ def _advisory_lock(db: Database, name: str, key: int, wait_seconds: float) -> It
     with db.engine.connect() as conn:
         def attempt() -> None:
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-            conn.commit()
+            try:
+                conn.commit()
+            except SQLAlchemyError:
+                if got:
+                    # Taken, then the connection went (a server restart, a terminated backend):
+                    # the lock went with it, as when it goes while held (Lease.held).
+                    raise LockLost("lock", name) from None
+                raise
             if not got:
                 raise BlockingIOError
         _acquire(attempt, name, wait_seconds)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from apscheduler.events import EVENT_JOB_MISSED
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from sepa_engine import errors
 from sepa_engine.clock import FixedClock, SystemClock
@@ -183,6 +183,34 @@ def test_serve_stops_with_lock_lost_when_the_server_drops_its_lock(db, database_
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_a_lock_whose_connection_drops_as_it_is_taken_is_lost_not_a_database_error(db):
+    """Found in CI under load: the test above killed serve's lock connection between
+    pg_try_advisory_lock and its commit, and serve ended with psycopg's OperationalError
+    instead of LockLost (exit 5). SQLite: the flock is the process's, not a connection's."""
+    if db.is_sqlite:
+        with locks.run_lock(db, "dropped") as lease:
+            db.engine.dispose()  # every pooled connection goes
+            assert lease.held()
+            with pytest.raises(locks.LockBusy):
+                with locks.run_lock(db, "dropped"):
+                    pass
+        return
+
+    def drop_after_taking(_conn, cursor, statement, *_args):
+        if "pg_try_advisory_lock" in statement:
+            with db.engine.connect() as admin:
+                admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": cursor.connection.info.backend_pid})
+                admin.commit()
+
+    event.listen(db.engine, "after_cursor_execute", drop_after_taking)
+    try:
+        with pytest.raises(locks.LockLost):
+            with locks.run_lock(db, "dropped"):
+                raise AssertionError("a lock whose connection is gone was handed out")
+    finally:
+        event.remove(db.engine, "after_cursor_execute", drop_after_taking)
 
 
 def _advisory_holder(db) -> int:
