@@ -75,14 +75,14 @@ def test_the_queue_and_retry_indexes_hold_only_pending_requests_and_retries(db, 
     with db.reader() as s:
         if db.is_sqlite:
             plan = " ".join(str(r[-1]) for r in s.execute(text(
-                "EXPLAIN QUERY PLAN SELECT id FROM debit_requests WHERE creditor_id = :c AND status = :p"
+                "EXPLAIN QUERY PLAN SELECT id FROM debit_requests WHERE creditor_id = :c AND indexed_status = :p"
                 " ORDER BY mandate_id, id"), {"c": creditor, "p": "pending"}))
             retry_plan = " ".join(str(r[-1]) for r in s.execute(text(
                 "EXPLAIN QUERY PLAN SELECT id FROM debit_requests WHERE retry_of_id = :r"), {"r": 1}))
         else:
             s.execute(text("SET LOCAL enable_seqscan = off"))
             plan = " ".join(r[0] for r in s.execute(text(
-                "EXPLAIN SELECT id FROM debit_requests WHERE creditor_id = :c AND status = :p"
+                "EXPLAIN SELECT id FROM debit_requests WHERE creditor_id = :c AND indexed_status = :p"
                 " ORDER BY mandate_id, id"), {"c": creditor, "p": "pending"}))
             retry_plan = " ".join(r[0] for r in s.execute(text(
                 "EXPLAIN SELECT id FROM debit_requests WHERE retry_of_id = :r"), {"r": 1}))
@@ -93,7 +93,8 @@ def test_the_queue_and_retry_indexes_hold_only_pending_requests_and_retries(db, 
 
 
 def test_0010_carries_a_ledger_whose_requests_are_in_files_and_booked(db, tmp_path, database_url):
-    migrate.downgrade(db, "0009")
+    # Collected by today's code (its model has columns 0009 lacks), then taken down to 0009
+    # with its rows and up again through 0010.
     creditor = ledger.creditor(db, max_per_file=2)
     ledger.many_requests(db, creditor, 5)
     _collect(db, tmp_path, database_url)
@@ -101,6 +102,7 @@ def test_0010_carries_a_ledger_whose_requests_are_in_files_and_booked(db, tmp_pa
         before = s.execute(select(DebitRequest.id, DebitRequest.status, DebitRequest.batch_id, DebitRequest.block_id)
                            .order_by(DebitRequest.id)).all()
         entries = s.scalar(select(func.count()).select_from(LedgerEntry))
+    migrate.downgrade(db, "0009")
     migrate.upgrade(db)
     with db.reader() as s:
         after = s.execute(select(DebitRequest.id, DebitRequest.status, DebitRequest.batch_id, DebitRequest.block_id)

@@ -112,7 +112,8 @@ def due_requests(
             .outerjoin(previous, previous.id == Mandate.supersedes_id)
             .where(
                 DebitRequest.creditor_id == creditor_id,
-                DebitRequest.status == RequestStatus.PENDING.value,
+                # Said of indexed_status, the queue index's predicate (models.DebitRequest).
+                DebitRequest.indexed_status == RequestStatus.PENDING.value,
                 DebitRequest.requested_date <= due_until,
                 # A held mandate's requests wait, pending, for its release (MandateStatus.HELD).
                 Mandate.status != MandateStatus.HELD.value,
@@ -529,7 +530,7 @@ def refused_in_run(session: Session, run_id: int, limit: int | None = None) -> S
     query = (
         select(DebitRequest, Creditor.code)
         .join(Creditor, Creditor.id == DebitRequest.creditor_id)
-        .where(DebitRequest.run_id == run_id, DebitRequest.status == RequestStatus.REFUSED.value)
+        .where(DebitRequest.run_id == run_id, DebitRequest.indexed_status == RequestStatus.REFUSED.value)
         .order_by(DebitRequest.id)
     )
     if limit is not None:
@@ -541,7 +542,7 @@ def refused_of_creditor_in_run(session: Session, run_id: int, creditor_id: int) 
     query = select(DebitRequest).where(
         DebitRequest.run_id == run_id,
         DebitRequest.creditor_id == creditor_id,
-        DebitRequest.status == RequestStatus.REFUSED.value,
+        DebitRequest.indexed_status == RequestStatus.REFUSED.value,
     )
     return session.scalars(query.order_by(DebitRequest.id)).all()
 
@@ -549,7 +550,9 @@ def refused_of_creditor_in_run(session: Session, run_id: int, creditor_id: int) 
 def count_refused_in_run(session: Session, run_id: int) -> int:
     return int(
         session.scalar(
-            select(func.count()).where(DebitRequest.run_id == run_id, DebitRequest.status == RequestStatus.REFUSED.value)
+            select(func.count()).where(
+                DebitRequest.run_id == run_id, DebitRequest.indexed_status == RequestStatus.REFUSED.value,
+            )
         )
         or 0
     )

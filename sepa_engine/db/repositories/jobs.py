@@ -86,7 +86,7 @@ def pending_by_creditor(session: Session) -> list[PendingRow]:
             func.sum(DebitRequest.amount_cents).label("cents"),
             func.min(DebitRequest.requested_date).label("first"),
         )
-        .where(DebitRequest.status == "pending")
+        .where(DebitRequest.indexed_status == "pending")  # the queue index's predicate
         .group_by(DebitRequest.creditor_id)
         .subquery()
     )

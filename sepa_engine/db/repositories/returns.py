@@ -261,9 +261,10 @@ def request_rows_covered(
 def pending_request_rows(session: Session, mandate_ids: Collection[int], pending: str) -> list[RequestRow]:
     """The ``pending`` requests of these mandates, by id.
 
-    Searched by mandate, never in the queue index: the status is compared through
-    ``coalesce`` (the column is NOT NULL), which the queue index's predicate
-    (``status = 'pending'``) cannot be proved from. The reconciliation enqueues its retries
+    Searched by mandate, never in the queue index: the query tests ``status``, from which
+    the queue index's predicate (``indexed_status = 'pending'``, migration 0012) cannot be
+    proved. (Before 0012 the predicate read ``status`` and the query compared it through
+    ``coalesce`` to the same end.) The reconciliation enqueues its retries
     as pending in the same transaction, after statistics that counted none: PostgreSQL
     took the queue for nearly empty, read it whole for each chunk and tested every pending
     request against the chunk's mandates, a read growing with every chunk
@@ -271,7 +272,7 @@ def pending_request_rows(session: Session, mandate_ids: Collection[int], pending
     if not mandate_ids:
         return []
     query = select(*_REQUEST_COLUMNS).where(
-        bulk.one_of(session, DebitRequest.mandate_id, mandate_ids), func.coalesce(DebitRequest.status, "") == pending
+        bulk.one_of(session, DebitRequest.mandate_id, mandate_ids), DebitRequest.status == pending
     )
     return [RequestRow(*row) for row in _core(session).execute(query.order_by(DebitRequest.id))]
 

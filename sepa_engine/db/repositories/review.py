@@ -189,7 +189,7 @@ def refused_for_creditor_in_run(session: Session, run_id: int, creditor_id: int,
     where = (
         DebitRequest.run_id == run_id,
         DebitRequest.creditor_id == creditor_id,
-        DebitRequest.status == RequestStatus.REFUSED.value,
+        DebitRequest.indexed_status == RequestStatus.REFUSED.value,  # the refused index's predicate
     )
     query = (
         _with_debtor(select(
@@ -211,7 +211,7 @@ def refused_reasons(session: Session, run_id: int, creditor_id: int) -> Sequence
         .where(
             DebitRequest.run_id == run_id,
             DebitRequest.creditor_id == creditor_id,
-            DebitRequest.status == RequestStatus.REFUSED.value,
+            DebitRequest.indexed_status == RequestStatus.REFUSED.value,
         )
         .group_by(DebitRequest.reason_code)
         .order_by(DebitRequest.reason_code)
