@@ -1,4 +1,5 @@
-"""A request's status changes after its assignment touch no column an index reads (migration 0012).
+"""A request's status changes after its assignment, and a mandate's history, touch no column an
+index reads, and their tables' pages keep room for the next version (migration 0012).
 
 PostgreSQL keeps an updated row's new version on its page, with no new index entry (a HOT
 update), only when no column that an index reads changes, the predicates of partial indexes
@@ -19,6 +20,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, text, update
 
 from sepa_engine.clock import FixedClock
@@ -30,25 +32,37 @@ from sepa_engine.services.collection import run_collection
 from tests import ledger
 
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc)
-# Written by the run and by reconciliation after a request is assigned.
-_CHANGED_AFTER_ASSIGNMENT = ("status", "status_changed_at", "reason_code", "reason")
+# What the run and reconciliation write after a request is assigned, and a file's hand-over
+# writes of each of its mandates (repositories/collection.record_presentation).
+CHANGED = {
+    "debit_requests": ("status", "status_changed_at", "reason_code", "reason"),
+    "mandates": (
+        "first_collected_on", "last_collected_on", "final_collected", "presented_creditor_identifier",
+        "amendment_pending",
+    ),
+}
 
 
-def _index_definitions(db) -> list[str]:  # type: ignore[no-untyped-def]
+def _index_definitions(db, table: str) -> list[str]:  # type: ignore[no-untyped-def]
     with db.reader() as s:
         if db.is_sqlite:
-            query = "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'debit_requests' AND sql IS NOT NULL"
+            query = "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t AND sql IS NOT NULL"
         else:
-            query = "SELECT indexdef FROM pg_indexes WHERE tablename = 'debit_requests'"
-        return [row[0] for row in s.execute(text(query))]
+            query = "SELECT indexdef FROM pg_indexes WHERE tablename = :t"
+        return [row[0] for row in s.execute(text(query), {"t": table})]
 
 
-def test_no_index_of_debit_requests_reads_a_column_that_changes_after_assignment(db):
-    definitions = _index_definitions(db)
-    assert any("indexed_status" in d for d in definitions)
+@pytest.mark.parametrize("table", sorted(CHANGED))
+def test_no_index_reads_a_column_that_a_run_or_a_return_changes_and_pages_keep_room(db, table):
+    definitions = _index_definitions(db, table)
+    assert definitions
     for definition in definitions:
-        for column in _CHANGED_AFTER_ASSIGNMENT:
+        for column in CHANGED[table]:
             assert not re.search(rf"\b{column}\b", definition), definition
+    if not db.is_sqlite:
+        with db.reader() as s:
+            options = s.scalar(text("SELECT reloptions FROM pg_class WHERE relname = :t"), {"t": table})
+        assert options == ["fillfactor=50"]
 
 
 def test_indexed_status_is_the_status_while_pending_or_refused_and_null_in_every_other(db):

@@ -1,6 +1,6 @@
-"""request updates without index entries on PostgreSQL (issue 16): the queue and refused
-indexes are keyed on a generated column that only changes when a request enters or leaves
-them, and debit_requests pages keep room for the next version of their rows.
+"""request and mandate updates without index entries on PostgreSQL (issue 16): the queue and
+refused indexes are keyed on a generated column that only changes when a request enters or
+leaves them, and debit_requests and mandates pages keep room for the next version of their rows.
 
 PostgreSQL writes a new version of a row on every update. It can keep that version on the
 same page and add no index entry (a heap-only tuple, "HOT") only when no column that any
@@ -12,9 +12,12 @@ two of them unique and checked. Their predicates now read ``indexed_status``: th
 when it is pending or refused, NULL otherwise, computed by the database (STORED on
 PostgreSQL, VIRTUAL on SQLite); moving between two other statuses leaves it NULL.
 
-``fillfactor`` (PostgreSQL only) leaves part of each page of new rows free for the next
-version: the submitted version of an assigned request, a returned version of a submitted
-one. It applies to pages filled from now on; rows already stored keep their pages.
+``fillfactor = 50`` (PostgreSQL only) leaves half of each page of new rows free for the
+next version: the submitted version of an assigned request, a returned version of a
+submitted one, and a mandate's new history at every file's hand-over (no index reads those
+columns either; the run updates every mandate of the file in one transaction, so a page needs
+room for a new version of each of its rows). It applies to pages filled from now on; rows
+already stored keep their pages.
 
 Revision ID: 0012
 Revises: 0011
@@ -45,12 +48,14 @@ def upgrade() -> None:
     )
     _indexes("indexed_status")
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"ALTER TABLE debit_requests SET (fillfactor = {_FILLFACTOR})")
+        for table in ("debit_requests", "mandates"):
+            op.execute(f"ALTER TABLE {table} SET (fillfactor = {_FILLFACTOR})")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("ALTER TABLE debit_requests RESET (fillfactor)")
+        for table in ("debit_requests", "mandates"):
+            op.execute(f"ALTER TABLE {table} RESET (fillfactor)")
     _indexes("status")
     op.drop_column("debit_requests", "indexed_status")
 
