@@ -2,7 +2,8 @@
 
 Large reads are keyset-paginated (``WHERE key > last ORDER BY key LIMIT n``), so a run over
 a million requests holds one chunk at a time and never a long-lived cursor it would have
-to share with its own writes.
+to share with its own writes. A file's entries are the exception: the stager reads them on a
+connection of its own, one block per query, a chunk at a time (``batch_entries`` says why).
 """
 
 from __future__ import annotations
@@ -383,53 +384,55 @@ class EntryRow(NamedTuple):
 
 
 def batch_entries(session: Session, batch_id: int, chunk_size: int) -> Iterator[EntryRow]:
-    """The batch's transactions in file order (block position, then request id), streamed
-    block by block with a keyset on the request id inside each block."""
+    """The batch's transactions in file order (block position, then request id), one query
+    per block, fetched ``chunk_size`` rows at a time (a server-side cursor on PostgreSQL).
+
+    Not keyset pages: the block's rows were written by this run, after the statistics were
+    taken, which said every request had no block. PostgreSQL then took each page's
+    ``block_id = ? AND id > ? ORDER BY id LIMIT n`` for a row or two and planned it as a
+    bitmap scan of the rest of the block and a sort: every page read all the rows after it
+    (100,000 requests in two blocks, pages of 5,000: 20 reads of 60 to 170 ms, against 170 ms
+    for a block read once)."""
     blocks = session.scalars(
         select(PaymentBlock.id).where(PaymentBlock.batch_id == batch_id).order_by(PaymentBlock.position)
     ).all()
     for block_id in blocks:
-        last = 0
-        while True:
-            query = (
-                select(
-                    DebitRequest.block_id,
-                    DebitRequest.end_to_end_id,
-                    DebitRequest.amount_cents,
-                    DebitRequest.remittance,
-                    Mandate.reference,
-                    Mandate.signed_on,
-                    Mandate.iban,
-                    Mandate.bic,
-                    DebtorAccount.name,
-                    DebtorAccount.address_country,
-                    DebtorAccount.address_town,
-                    DebtorAccount.address_street,
-                    DebtorAccount.address_building_number,
-                    DebtorAccount.address_postcode,
-                    DebitRequest.amend_original_mandate_id,
-                    DebitRequest.amend_original_creditor_identifier,
-                    DebitRequest.amend_original_creditor_name,
-                    DebitRequest.amend_original_iban,
-                    DebitRequest.amend_new_debtor_agent,
-                    Mandate.ultimate_debtor_name,
-                    Mandate.ultimate_debtor_id,
-                    DebitRequest.ultimate_creditor_name,
-                    DebitRequest.ultimate_creditor_id,
-                    DebitRequest.id,
-                )
-                .join(Mandate, Mandate.id == DebitRequest.mandate_id)
-                .join(DebtorAccount, DebtorAccount.id == Mandate.debtor_account_id)
-                .where(DebitRequest.block_id == block_id, DebitRequest.id > last)
-                .order_by(DebitRequest.id)
-                .limit(chunk_size)
+        query = (
+            select(
+                DebitRequest.block_id,
+                DebitRequest.end_to_end_id,
+                DebitRequest.amount_cents,
+                DebitRequest.remittance,
+                Mandate.reference,
+                Mandate.signed_on,
+                Mandate.iban,
+                Mandate.bic,
+                DebtorAccount.name,
+                DebtorAccount.address_country,
+                DebtorAccount.address_town,
+                DebtorAccount.address_street,
+                DebtorAccount.address_building_number,
+                DebtorAccount.address_postcode,
+                DebitRequest.amend_original_mandate_id,
+                DebitRequest.amend_original_creditor_identifier,
+                DebitRequest.amend_original_creditor_name,
+                DebitRequest.amend_original_iban,
+                DebitRequest.amend_new_debtor_agent,
+                Mandate.ultimate_debtor_name,
+                Mandate.ultimate_debtor_id,
+                DebitRequest.ultimate_creditor_name,
+                DebitRequest.ultimate_creditor_id,
+                DebitRequest.id,
             )
-            # all(): one fetchall, where iterating the result fetches row by row.
-            rows = list(map(EntryRow._make, session.connection().execute(query).all()))
-            if not rows:
-                break
-            yield from rows
-            last = rows[-1].id
+            .join(Mandate, Mandate.id == DebitRequest.mandate_id)
+            .join(DebtorAccount, DebtorAccount.id == Mandate.debtor_account_id)
+            .where(DebitRequest.block_id == block_id)
+            .order_by(DebitRequest.id)
+        )
+        result = session.connection().execution_options(yield_per=chunk_size).execute(query)
+        with result:
+            for rows in result.partitions():
+                yield from map(EntryRow._make, rows)
 
 
 def lock_batch(session: Session, batch_id: int) -> Batch | None:
