@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -677,15 +677,19 @@ def _stage_file(
         }
         plan = [BlockPlan(headers[b.id], b.count, b.sum_cents) for b in batch.blocks]
         final = _final_path(settings, creditor, batch)
-        rows = counted.rows(repo.batch_entries(session, batch_id, settings.chunk_size), called_off)
         default_ultimate = _ultimate_creditor(creditor.ultimate_creditor_name, creditor.ultimate_creditor_id)
-        entries = ((headers[row.block_id], _direct_debit(row, default_ultimate)) for row in rows)
         # The bank profile's rules are checked in the writer's one read-back of the file;
         # a file breaking one is never staged, and the batch fails naming the rule.
         bank = bank_profiles.profile(creditor.bank_profile)
-        tmp, written = outbox.stage(
-            final, lambda fh: write_pain008(fh, version, header, entries, plan=plan, spool_dir=final.parent, profile=bank)
-        )
+        # Closed here, not when collected: a file given up half written (called off, or
+        # failed) leaves its read open on the connection, which would go back to the pool
+        # with it (SQLite then refused the next writer: "database is locked").
+        with closing(repo.batch_entries(session, batch_id, settings.chunk_size)) as batch_rows:
+            rows = counted.rows(batch_rows, called_off)
+            entries = ((headers[row.block_id], _direct_debit(row, default_ultimate)) for row in rows)
+            tmp, written = outbox.stage(
+                final, lambda fh: write_pain008(fh, version, header, entries, plan=plan, spool_dir=final.parent, profile=bank)
+            )
     checkpoint("after_stage")
     return _StagedFile(tmp, written, final)
 

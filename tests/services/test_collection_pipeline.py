@@ -156,3 +156,38 @@ def test_a_file_staged_to_wait_for_approval_after_its_hand_over_began_is_held_wi
         assert set(s.scalars(select(DebitRequest.status))) == {"assigned"}
         assert s.scalars(select(LedgerEntry)).all() == []
         assert set(s.scalars(select(Mandate.first_collected_on))) == {None}
+
+
+def test_a_file_given_up_half_written_closes_its_read_before_the_connection_goes_back(db, settings, monkeypatch):
+    # Regression: the file's entries are read through an open cursor, a chunk at a time. A
+    # file that failed halfway left that read open until the generator was collected, after
+    # its connection had gone back to the pool: SQLite then failed the next writer ("database
+    # is locked") and the late close logged "Cannot operate on a closed database".
+    creditor = ledger.creditor(db, max_per_file=10)
+    ledger.many_requests(db, creditor, 20)
+    real = collection._direct_debit
+    written: list[object] = []
+
+    def direct_debit(row, *args):  # type: ignore[no-untyped-def]
+        if row.block_id == first_block[0] and len(written) == 4:  # halfway through the first file
+            raise errors.CollectionError("debit", row.end_to_end_id, "broken on purpose")
+        written.append(row)
+        return real(row, *args)
+
+    first_block: list[int] = []
+    real_entries = collection.repo.batch_entries
+
+    def batch_entries(session, batch_id, chunk_size):  # type: ignore[no-untyped-def]
+        for row in real_entries(session, batch_id, chunk_size):
+            first_block[:] = first_block or [row.block_id]
+            yield row
+
+    monkeypatch.setattr(collection, "_direct_debit", direct_debit)
+    monkeypatch.setattr(collection.repo, "batch_entries", batch_entries)
+    report = run_collection(db, settings, FixedClock(NOW), SequentialIds("RUN"))
+
+    assert len(report.failures) == 1 and "broken on purpose" in report.failures[0]
+    assert [f.count for f in report.files] == [10]
+    with db.transaction() as s:  # a writer gets the database at once
+        statuses = sorted(b.status for b in s.scalars(select(Batch)))
+    assert statuses == ["failed", "published"]

@@ -9,7 +9,7 @@ connection of its own, one block per query, a chunk at a time (``batch_entries``
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import NamedTuple, cast
 
 from sqlalchemy import (
@@ -383,7 +383,7 @@ class EntryRow(NamedTuple):
     id: int
 
 
-def batch_entries(session: Session, batch_id: int, chunk_size: int) -> Iterator[EntryRow]:
+def batch_entries(session: Session, batch_id: int, chunk_size: int) -> Generator[EntryRow, None, None]:
     """The batch's transactions in file order (block position, then request id), one query
     per block, fetched ``chunk_size`` rows at a time (a server-side cursor on PostgreSQL).
 
