@@ -8,9 +8,10 @@ other processes take the other creditors meanwhile (a creditor another run holds
 skipped, and named in the report), and every step is safe to repeat.
 
 1. Recover what an earlier run left: a WRITTEN batch is published if its staged or final
-   file has the recorded sha256 (else rewritten); PLANNED batches are (re)written in step 3
-   (their content is fully determined by the ledger, so the bytes are the same); stray
-   temporary files are removed.
+   file has the recorded sha256 (else rewritten); PLANNED batches are (re)written as in
+   step 3, before step 2 assigns anything (their content is fully determined by the ledger,
+   so the bytes are the same, and their hand-over moves the history of mandates that new
+   requests may share); stray temporary files are removed.
 2. Assign, in one transaction per creditor: each due request is validated and either REFUSED with its
    reason code or ASSIGNED with its collection date, sequence type and amendment (decided
    in two child processes while the run reads and writes, ``assessing.py``); the
@@ -247,16 +248,24 @@ class _Run:
             return bool(self.stop()) or not lease.held()
 
         report.files.extend(recover(self.db, self.settings, self.clock, creditor_id))
-        if stop():
+        # Files an earlier run planned and did not write (it crashed or was stopped between
+        # files) go to the bank before anything new is assigned: their hand-over moves their
+        # mandates' history, so a new request on one of those mandates is assessed after it
+        # (RCUR, not a second FRST; its amendment already presented).
+        report.files.extend(self.write(creditor_id, stop))
+        if report.interrupted or stop():
             # Stopped before anything new was claimed: the requests stay pending.
             report.interrupted = True
             log.info("collection.interrupted", files=len(report.files), step="before_assign", creditor=code)
             return
         _assign(self.db, self.settings, self.clock, self.ids, self.now, report, code, self.checkpoint)
-        report.files.extend(write_planned(
-            self.db, self.settings, self.clock, report, self.checkpoint, stop, self.progress,
+        report.files.extend(self.write(creditor_id, stop))
+
+    def write(self, creditor_id: int, stop: StopSignal) -> list[FileOutcome]:
+        return write_planned(
+            self.db, self.settings, self.clock, self.report, self.checkpoint, stop, self.progress,
             creditor_id=creditor_id, totals=self,
-        ))
+        )
 
 
 def _run_instant(clock: Clock, timezone: str, business_date: dt.date | None) -> dt.datetime:

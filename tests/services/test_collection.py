@@ -120,6 +120,60 @@ def test_second_request_on_a_new_mandate_in_the_same_run_is_recurrent(db, settin
     assert mandate.first_collected_on == dt.date(2026, 11, 24)
 
 
+class Crash(Exception):
+    pass
+
+
+def _crash_after_assign(name: str) -> None:
+    if name == "after_assign":
+        raise Crash(name)
+
+
+def _sequence_types(path: Path) -> list[str]:
+    return etree.parse(str(path)).xpath("//p:PmtTpInf/p:SeqTp/text()", namespaces=NS)
+
+
+def test_a_new_request_on_a_mandate_whose_first_debit_a_crashed_run_left_planned_is_recurrent(db, settings):
+    # Regression: the next run assigned the new request before writing the planned file, when
+    # the mandate's history had not moved yet, and sent the bank two FRST debits of one mandate.
+    creditor = ledger.creditor(db)
+    m = ledger.mandate(db, creditor)
+    ledger.request(db, creditor, m, 100)
+    with pytest.raises(Crash):
+        collect(db, settings, prefix="CRASH", checkpoint=_crash_after_assign)
+    ledger.request(db, creditor, m, 200)
+
+    report = collect(db, settings)
+
+    assert [_sequence_types(f.path) for f in report.files] == [["FRST"], ["RCUR"]]
+    assert [f.message_id for f in report.files] == ["CRASH000001", "RUN000001"]
+
+
+def test_a_run_stopped_before_writing_a_planned_file_amends_the_mandate_once(db, settings):
+    # The first run plans a debit carrying the mandate's amendment, then stops between files;
+    # a request enqueued meanwhile goes after that file, without the amendment again.
+    creditor = ledger.creditor(db)
+    old = ledger.mandate(db, creditor, reference="RUM-AMEND", first_collected_on=dt.date(2026, 10, 5),
+                         last_collected_on=dt.date(2026, 10, 5), status="superseded",
+                         presented_creditor_identifier="FR72ZZZ123456")
+    with db.reader() as s:
+        account_id = s.get(Mandate, old).debtor_account_id
+    new = ledger.mandate(db, creditor, reference="RUM-AMEND", iban="DE02120300000000202051", supersedes_id=old,
+                         amendment_pending=True, first_collected_on=dt.date(2026, 10, 5),
+                         last_collected_on=dt.date(2026, 10, 5), presented_creditor_identifier="FR72ZZZ123456",
+                         debtor_account_id=account_id)
+    ledger.request(db, creditor, new, 100)
+    assigned: list[str] = []
+    stopped = collect(db, settings, prefix="STOP", checkpoint=assigned.append, should_stop=lambda: "after_assign" in assigned)
+    assert stopped.interrupted and stopped.files == []
+    ledger.request(db, creditor, new, 200)
+
+    report = collect(db, settings)
+
+    amended = [b"<AmdmntInd>true</AmdmntInd>" in f.path.read_bytes() for f in report.files]
+    assert amended == [True, False]
+
+
 def test_request_not_yet_due_waits(db, settings):
     creditor = ledger.creditor(db)
     ledger.request(db, creditor, ledger.mandate(db, creditor), requested_date=dt.date(2026, 12, 10))
