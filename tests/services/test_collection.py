@@ -133,6 +133,20 @@ def _sequence_types(path: Path) -> list[str]:
     return etree.parse(str(path)).xpath("//p:PmtTpInf/p:SeqTp/text()", namespaces=NS)
 
 
+def _amended_mandate(db, creditor: int) -> int:
+    """A mandate collected before, replaced by one with an IBAN at another bank: its next debit
+    carries the amendment."""
+    old = ledger.mandate(db, creditor, reference="RUM-AMEND", first_collected_on=dt.date(2026, 10, 5),
+                         last_collected_on=dt.date(2026, 10, 5), status="superseded",
+                         presented_creditor_identifier="FR72ZZZ123456")
+    with db.reader() as s:
+        account_id = s.get(Mandate, old).debtor_account_id
+    return ledger.mandate(db, creditor, reference="RUM-AMEND", iban="DE02120300000000202051", supersedes_id=old,
+                          amendment_pending=True, first_collected_on=dt.date(2026, 10, 5),
+                          last_collected_on=dt.date(2026, 10, 5), presented_creditor_identifier="FR72ZZZ123456",
+                          debtor_account_id=account_id)
+
+
 def test_a_new_request_on_a_mandate_whose_first_debit_a_crashed_run_left_planned_is_recurrent(db, settings):
     # Regression: the next run assigned the new request before writing the planned file, when
     # the mandate's history had not moved yet, and sent the bank two FRST debits of one mandate.
@@ -153,15 +167,7 @@ def test_a_run_stopped_before_writing_a_planned_file_amends_the_mandate_once(db,
     # The first run plans a debit carrying the mandate's amendment, then stops between files;
     # a request enqueued meanwhile goes after that file, without the amendment again.
     creditor = ledger.creditor(db)
-    old = ledger.mandate(db, creditor, reference="RUM-AMEND", first_collected_on=dt.date(2026, 10, 5),
-                         last_collected_on=dt.date(2026, 10, 5), status="superseded",
-                         presented_creditor_identifier="FR72ZZZ123456")
-    with db.reader() as s:
-        account_id = s.get(Mandate, old).debtor_account_id
-    new = ledger.mandate(db, creditor, reference="RUM-AMEND", iban="DE02120300000000202051", supersedes_id=old,
-                         amendment_pending=True, first_collected_on=dt.date(2026, 10, 5),
-                         last_collected_on=dt.date(2026, 10, 5), presented_creditor_identifier="FR72ZZZ123456",
-                         debtor_account_id=account_id)
+    new = _amended_mandate(db, creditor)
     ledger.request(db, creditor, new, 100)
     assigned: list[str] = []
     stopped = collect(db, settings, prefix="STOP", checkpoint=assigned.append, should_stop=lambda: "after_assign" in assigned)
@@ -212,15 +218,7 @@ def test_pain_008_001_02_creditor_gets_a_001_02_file(db, settings):
 
 def test_superseded_mandate_with_new_iban_carries_the_amendment(db, settings):
     creditor = ledger.creditor(db)
-    old = ledger.mandate(db, creditor, reference="RUM-AMEND", first_collected_on=dt.date(2026, 10, 5),
-                         last_collected_on=dt.date(2026, 10, 5), status="superseded",
-                         presented_creditor_identifier="FR72ZZZ123456")
-    with db.reader() as s:
-        account_id = s.get(Mandate, old).debtor_account_id
-    new = ledger.mandate(db, creditor, reference="RUM-AMEND", iban="DE02120300000000202051", supersedes_id=old,
-                         amendment_pending=True, first_collected_on=dt.date(2026, 10, 5),
-                         last_collected_on=dt.date(2026, 10, 5), presented_creditor_identifier="FR72ZZZ123456",
-                         debtor_account_id=account_id)
+    new = _amended_mandate(db, creditor)
     ledger.request(db, creditor, new)
     report = collect(db, settings)
     data = report.files[0].path.read_bytes()
