@@ -33,7 +33,7 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-# Both copied from models.DebitRequest as they stood at this revision: a migration does
+# Both copied from the models as they stood at this revision: a migration does
 # not follow later changes of the model.
 _INDEXED_STATUS = "CASE WHEN status IN ('pending', 'refused') THEN status END"
 _FILLFACTOR = 50
