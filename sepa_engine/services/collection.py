@@ -523,10 +523,13 @@ def write_planned(
         # Creditor by creditor, the total grows as each one's files are planned.
         totals.planned_total += sum(count for _id, count in planned)
         progress.total(totals.planned_total)
+    if not planned:
+        # The usual answer for leftovers (a run asks before it assigns): no stager to start.
+        return outcomes
     with _Stager(db, settings, checkpoint, progress) as stager:
         # The next file is rendered while this one is recorded and published: rendering is
         # the engine's work, publishing mostly the database's, so the two use both cores.
-        ahead = stager.stage(*planned[0]) if planned and not should_stop() else None
+        ahead = stager.stage(*planned[0]) if not should_stop() else None
         for position, (batch_id, _count) in enumerate(planned):
             if ahead is None or should_stop():
                 # Between two files: the previous one is committed and published; the next

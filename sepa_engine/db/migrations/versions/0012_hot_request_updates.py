@@ -42,12 +42,13 @@ _FILLFACTOR = 50
 def upgrade() -> None:
     # Stored on PostgreSQL, where only a stored generated column can be indexed; virtual on
     # SQLite, which cannot add a stored one to an existing table (and indexes either).
-    stored = True if op.get_bind().dialect.name == "postgresql" else None
+    postgresql = op.get_bind().dialect.name == "postgresql"
     op.add_column(
-        "debit_requests", sa.Column("indexed_status", sa.String(12), sa.Computed(_INDEXED_STATUS, persisted=stored)),
+        "debit_requests",
+        sa.Column("indexed_status", sa.String(12), sa.Computed(_INDEXED_STATUS, persisted=True if postgresql else None)),
     )
     _indexes("indexed_status")
-    if op.get_bind().dialect.name == "postgresql":
+    if postgresql:
         for table in ("debit_requests", "mandates"):
             op.execute(f"ALTER TABLE {table} SET (fillfactor = {_FILLFACTOR})")
 
