@@ -137,6 +137,7 @@ def _plan_json(report: CollectionReport) -> dict[str, Any]:
                 "transactions": f.count,
                 "control_sum": format_cents(f.sum_cents),
                 "would_await_approval": f.awaiting_approval,
+                "left_by_earlier_run": f.left_by_earlier_run,
                 "blocks": [
                     {"collection_date": d.isoformat(), "sequence_type": s, "transactions": c, "control_sum": format_cents(a)}
                     for d, s, c, a in f.blocks
@@ -159,7 +160,9 @@ def _draw_plan(report: CollectionReport, refusals: list[tuple[str, str, str, str
     rows = []
     for f in report.plan:
         number = files_by_creditor[f.creditor_code] = files_by_creditor.get(f.creditor_code, 0) + 1
-        note = "would await approval" if f.awaiting_approval else ""
+        note = ", ".join(text for text, on in (
+            ("left by an earlier run", f.left_by_earlier_run), ("would await approval", f.awaiting_approval),
+        ) if on)
         for d, s, c, a in f.blocks:
             rows.append((f.creditor_code, f"file {number}", d.isoformat(), s, c, format_cents(a), note))
     if rows:
@@ -168,8 +171,10 @@ def _draw_plan(report: CollectionReport, refusals: list[tuple[str, str, str, str
             ["creditor", "file", "collection date", "type", "transactions", "sum", ""], rows,
             right=["transactions", "sum"],
         ))
+    left = sum(1 for f in report.plan if f.left_by_earlier_run)
+    first = f"Would write {left} file(s) an earlier run left, then c" if left else "Would c"
     out.print(
-        f"Would collect {report.assigned} debit(s) in {len(report.plan)} file(s) "
+        f"{first}ollect {report.assigned} debit(s) in {len(report.plan) - left} file(s) "
         f"and refuse {report.refused} request(s). Nothing was written: the ledger and the outbox are unchanged."
     )
     if refusals:

@@ -117,6 +117,9 @@ class PlannedFile:
     # (collection date, sequence type, transactions, sum in cents), in file order.
     blocks: tuple[tuple[dt.date, str, int, int], ...]
     awaiting_approval: bool = False
+    # Planned (or written) by an earlier run that crashed or was stopped: the real run
+    # writes it before it assigns anything new.
+    left_by_earlier_run: bool = False
 
 
 @dataclass(slots=True)
@@ -139,7 +142,7 @@ class CollectionReport:
 
     @property
     def nothing_to_do(self) -> bool:
-        return not (self.assigned or self.refused or self.files or self.failures or self.interrupted)
+        return not (self.assigned or self.refused or self.files or self.plan or self.failures or self.interrupted)
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -317,6 +320,8 @@ def _assign_in_transaction(
             raise errors.NotFound("creditor", creditor_code)
         with assessing.Assessors() as assessors:
             for creditor in creditors:
+                if report.dry_run:
+                    report.plan.extend(_hand_over_left_files(session, clock, creditor))
                 assigned = _assign_creditor(session, clock, settings, creditor, run_id, now, report, assessors)
                 planned = _plan_batches(session, settings, clock, now, ids, creditor, run_id, assigned) if assigned else []
                 repo.close_decisions(session)
@@ -327,6 +332,33 @@ def _assign_in_transaction(
             raise _DryRunDone
         checkpoint("during_assign")
     checkpoint("after_assign")
+
+
+def _hand_over_left_files(session, clock: Clock, creditor: Creditor) -> list[PlannedFile]:  # type: ignore[no-untyped-def]
+    """A dry run's view of the files an earlier run left planned or written (it crashed or
+    was stopped): the real run writes them before it assigns anything (``_Run.creditor``),
+    and their hand-over moves the history of mandates that new requests may share, or
+    holds those requests behind a file awaiting approval. Done here in the dry run's own
+    transaction, rolled back with it, so that its plan shows what the real run would do
+    (RCUR after a left FRST, not a second FRST). It assumes each left file is written; the
+    real run may still fail one (its bank's rules changed) and then collect its requests."""
+    left = [*repo.batches_in(session, [BatchStatus.WRITTEN], creditor.id), *repo.batches_in(session, [BatchStatus.PLANNED], creditor.id)]
+    held = bool(creditor.requires_approval)
+    at = clock.now()
+    files: list[PlannedFile] = []
+    for batch in left:
+        # The statuses it would reach, set directly: nothing of this is kept.
+        if held:
+            repo.set_batch(session, batch.id, status=BatchStatus.AWAITING_APPROVAL.value, held_at=at)
+        else:
+            repo.set_batch(session, batch.id, status=BatchStatus.PUBLISHED.value, published_at=at)
+            hand_over(session, clock, batch.id, creditor, at)
+        files.append(PlannedFile(
+            creditor.code, batch.count, batch.sum_cents,
+            tuple((b.collection_date, b.sequence_type, b.count, b.sum_cents) for b in batch.blocks),
+            awaiting_approval=held, left_by_earlier_run=True,
+        ))
+    return files
 
 
 class _DryRunDone(Exception):

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -96,3 +97,37 @@ def test_a_dry_run_with_nothing_due_says_nothing_would_be_collected(db, database
     result = runner.invoke(app, ["collect", "--dry-run", "--config", _config(tmp_path, database_url)])
     assert result.exit_code == 3
     assert "nothing would be collected" in result.stdout
+
+
+def test_a_dry_run_shows_the_file_a_crashed_run_left_before_the_new_one(db, database_url, tmp_path):
+    # The real run writes a file an earlier run left planned before it assigns anything new;
+    # the dry run said "nothing would be collected" when that file was all there was to do.
+    from sepa_engine.clock import FixedClock
+    from sepa_engine.config import Settings
+    from sepa_engine.ids import SequentialIds
+    from sepa_engine.services.collection import run_collection
+
+    martin = ledger.creditor(db)
+    mandate = ledger.mandate(db, martin)
+    ledger.request(db, martin, mandate, 1_000)
+    config = _config(tmp_path, database_url)
+
+    def crash(name: str) -> None:
+        if name == "after_assign":
+            raise RuntimeError(name)
+
+    settings = Settings(database_url=database_url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
+    with pytest.raises(RuntimeError):
+        run_collection(db, settings, FixedClock(dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc)), SequentialIds("CRASH"),
+                       checkpoint=crash)
+    only_left = runner.invoke(app, ["collect", "--dry-run", "--date", "2026-11-23", "--config", config])
+    assert only_left.exit_code == 0, only_left.stdout
+    assert "nothing would be collected" not in only_left.stdout
+    assert "left by an earlier run" in only_left.stdout
+    assert "Would write 1 file(s) an earlier run left, then collect 0 debit(s) in 0 file(s)" in only_left.stdout
+
+    ledger.request(db, martin, mandate, 2_000)
+    document = json.loads(runner.invoke(app, ["collect", "--dry-run", "--json", "--date", "2026-11-23", "--config", config]).stdout)
+    assert [(f["left_by_earlier_run"], f["control_sum"], [b["sequence_type"] for b in f["blocks"]]) for f in document["would_write"]] == [
+        (True, "10.00", ["FRST"]), (False, "20.00", ["RCUR"]),
+    ]

@@ -180,6 +180,47 @@ def test_a_run_stopped_before_writing_a_planned_file_amends_the_mandate_once(db,
     assert amended == [True, False]
 
 
+def test_a_dry_run_after_a_crash_plans_the_left_file_first_and_the_new_request_as_recurrent(db, settings):
+    # Regression: the dry run assessed the new request before the file an earlier run left
+    # planned, as if that file would never reach the bank: it planned a second FRST (the
+    # real run, which writes the left file first, sends RCUR) and did not show that file.
+    creditor = ledger.creditor(db)
+    m = ledger.mandate(db, creditor)
+    ledger.request(db, creditor, m, 100)
+    with pytest.raises(Crash):
+        collect(db, settings, prefix="CRASH", checkpoint=_crash_after_assign)
+    ledger.request(db, creditor, m, 200)
+
+    plan = collect(db, settings, dry_run=True)
+
+    assert [(f.count, f.sum_cents, [b[1] for b in f.blocks], f.left_by_earlier_run) for f in plan.plan] == [
+        (1, 100, ["FRST"], True), (1, 200, ["RCUR"], False),
+    ]
+    assert plan.assigned == 1
+    assert statuses(db) == {"assigned": 1, "pending": 1}
+    with db.reader() as s:
+        assert [(b.status, b.published_at) for b in s.scalars(select(Batch))] == [("planned", None)]
+        assert s.get(Mandate, m).first_collected_on is None
+    real = collect(db, settings)
+    assert [(f.count, _sequence_types(f.path)) for f in real.files] == [(1, ["FRST"]), (1, ["RCUR"])]
+
+
+def test_a_dry_run_shows_a_left_file_of_an_approval_creditor_held_and_its_mandates_next_debit_waiting(db, settings):
+    creditor = ledger.creditor(db, requires_approval=True)
+    m = ledger.mandate(db, creditor)
+    ledger.request(db, creditor, m, 100)
+    with pytest.raises(Crash):
+        collect(db, settings, prefix="CRASH", checkpoint=_crash_after_assign)
+    ledger.request(db, creditor, m, 200)
+
+    plan = collect(db, settings, dry_run=True)
+
+    assert [(f.count, f.awaiting_approval, f.left_by_earlier_run) for f in plan.plan] == [(1, True, True)]
+    assert plan.assigned == 0
+    real = collect(db, settings)
+    assert [(f.count, f.awaiting_approval) for f in real.files] == [(1, True)] and real.assigned == 0
+
+
 def test_request_not_yet_due_waits(db, settings):
     creditor = ledger.creditor(db)
     ledger.request(db, creditor, ledger.mandate(db, creditor), requested_date=dt.date(2026, 12, 10))
