@@ -12,14 +12,17 @@ skipped, and named in the report), and every step is safe to repeat.
    step 3, before step 2 assigns anything (their content is fully determined by the ledger,
    so the bytes are the same, and their hand-over moves the history of mandates that new
    requests may share); stray temporary files are removed.
-2. Assign, in one transaction per creditor: each due request is validated and either REFUSED with its
-   reason code or ASSIGNED with its collection date, sequence type and amendment (decided
-   in two child processes while the run reads and writes, ``assessing.py``); the
-   assigned ones are cut into batches (files) and payment blocks whose counts and sums are
-   recorded. The decisions wait in a temporary table until planning, so each request row is
-   written once here (status, date, type, amendment, batch and block together) and once more
-   when its file is handed over. Crash before the commit: nothing happened. After: step 3 of any later run.
-3. For each PLANNED batch: stream its rows into a temporary file, validated against the
+2. Assign and plan, a file at a time: each due request is validated and either REFUSED with
+   its reason code or decided (collection date, sequence type and amendment; in two child
+   processes while the run reads and writes, ``assessing.py``); the decided ones are cut
+   into batches (files) and payment blocks whose counts and sums are recorded, their
+   requests ASSIGNED. The decisions wait in a temporary table until planning, so each
+   request row is written once here (status, date, type, amendment, batch and block
+   together) and once more when its file is handed over. Each file is committed on its own
+   (the first with the refusals) and written (step 3) while the next one is planned.
+   Crash before a file's commit: its requests and the later ones are still pending, the
+   next run assesses them again. After: step 3 of any later run, before it assigns.
+3. For each planned batch: stream its rows into a temporary file, validated against the
    XSD and against the recorded block totals (``write_pain008`` with a plan); record its
    sha256 (WRITTEN); publish by an atomic link; mark it PUBLISHED, its requests SUBMITTED
    and move the mandates' history. The next batch is staged meanwhile, on a thread of its
@@ -36,11 +39,12 @@ import contextvars
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -82,6 +86,7 @@ log = structlog.get_logger("sepa_engine.collection")
 
 Checkpoint = Callable[[str], None]
 StopSignal = Callable[[], bool]
+_T = TypeVar("_T")
 
 
 def _no_checkpoint(_name: str) -> None:
@@ -177,21 +182,22 @@ def run_collection(
     report = CollectionReport(None, now.astimezone(ZoneInfo(settings.timezone)).date(), dry_run)
     if dry_run:
         # One transaction over every creditor, rolled back: nothing is claimed, nothing locked.
-        _assign(db, settings, clock, ids, now, report, creditor_code, checkpoint)
+        _dry_run(db, settings, clock, ids, now, report, creditor_code)
         return report
     with db.reader() as session:
         creditors = [(c.id, c.code) for c in repo.creditors(session, creditor_code)]
     if creditor_code is not None and not creditors:
         raise errors.NotFound("creditor", creditor_code)
-    run = _Run(db, settings, clock, ids, now, report, checkpoint, stop, progress)
-    if creditor_code is not None:
-        # The operator named this creditor: wait for it, and say so if it stays busy.
-        with locks.creditor_lock(db, creditors[0][0], settings.lock_wait_seconds) as lease:
+    with assessing.Assessors() as assessors:
+        run = _Run(db, settings, clock, ids, now, report, checkpoint, stop, progress, assessors)
+        if creditor_code is not None:
+            # The operator named this creditor: wait for it, and say so if it stays busy.
+            with locks.creditor_lock(db, creditors[0][0], settings.lock_wait_seconds) as lease:
+                run.start()
+                run.creditor(creditors[0][0], creditor_code, lease)
+        else:
             run.start()
-            run.creditor(creditors[0][0], creditor_code, lease)
-    else:
-        run.start()
-        run.all_creditors(creditors)
+            run.all_creditors(creditors)
     with db.transaction() as session:
         outcome = (
             "failed" if report.failures else "interrupted" if report.interrupted
@@ -214,6 +220,7 @@ class _Run:
     checkpoint: Checkpoint
     stop: StopSignal
     progress: Progress
+    assessors: assessing.Assessors
     planned_total: int = 0
 
     def start(self) -> None:
@@ -261,14 +268,81 @@ class _Run:
             report.interrupted = True
             log.info("collection.interrupted", files=len(report.files), step="before_assign", creditor=code)
             return
-        _assign(self.db, self.settings, self.clock, self.ids, self.now, report, code, self.checkpoint)
-        report.files.extend(self.write(creditor_id, stop))
+        # Assigned and planned a file at a time, each file written while the next is planned.
+        with closing(self.planning(code)) as planning:
+            report.files.extend(self.write(creditor_id, stop, planning))
 
-    def write(self, creditor_id: int, stop: StopSignal) -> list[FileOutcome]:
+    def write(self, creditor_id: int, stop: StopSignal, planning: Iterator[tuple[int, int]] | None = None) -> list[FileOutcome]:
         return write_planned(
             self.db, self.settings, self.clock, self.report, self.checkpoint, stop, self.progress,
-            creditor_id=creditor_id, totals=self,
+            creditor_id=creditor_id, totals=self, planning=planning,
         )
+
+    def planning(self, code: str) -> Generator[tuple[int, int], None, None]:
+        """Step 2 for one creditor: its due requests assessed, then cut into files, each
+        file committed on its own (its batch, blocks and ASSIGNED requests) and yielded as
+        (batch id, transactions) for the caller to write, which it does while the next file
+        is planned. The decisions wait in a temporary table private to one connection, so
+        every transaction of this step runs on that connection.
+
+        The first transaction also holds the refusals. A crash, or the caller stopping,
+        between two files leaves the files committed so far PLANNED (the next run writes
+        them before it assigns anything) and the rest of the requests pending (the next run
+        assesses them again, after that hand-over): each request is in one file or none."""
+        with self.db.engine.connect() as connection:
+            with Session(bind=connection, expire_on_commit=False) as session:
+                try:
+                    yield from self._plan_in_turn(session, code)
+                except GeneratorExit:
+                    # The caller stopped between two files: the one in progress is undone.
+                    session.rollback()
+                    self._drop_decisions(session)
+                    raise
+                except BaseException:
+                    # A failure leaves the table to the next open_decisions, which drops it.
+                    session.rollback()
+                    raise
+                self._drop_decisions(session)
+
+    @staticmethod
+    def _drop_decisions(session: Session) -> None:
+        with session.begin():
+            repo.close_decisions(session)
+
+    def _plan_in_turn(self, session: Session, code: str) -> Iterator[tuple[int, int]]:
+        report = self.report
+        assert report.run_id is not None
+        session.begin()
+        reuse_key_check_plans(session)
+        creditor = repo.creditors(session, code)[0]
+        decided = _assign_creditor(session, self.clock, self.settings, creditor, report.run_id, self.now, report, self.assessors)
+        if not decided:
+            # Nothing to plan: the refusals alone.
+            self.checkpoint("during_assign")
+            session.commit()
+            self.checkpoint("after_assign")
+            return
+        # The progress total grows creditor by creditor, as each one's requests are decided.
+        self.planned_total += decided
+        self.progress.total(self.planned_total)
+        files = _planned_files(session, self.settings, self.clock, self.now, self.ids, creditor, report.run_id)
+        first = True
+        for planned in files:
+            _check_applied(creditor.code, planned)
+            self.checkpoint("during_assign" if first else "during_plan")
+            session.commit()
+            self.checkpoint("after_assign" if first else "after_plan")
+            report.assigned += planned.plan.count
+            decided -= planned.plan.count
+            first = False
+            yield planned.batch_id, planned.plan.count
+            if not decided:
+                # Every decision is in a file: no transaction to open for the next one.
+                return
+            session.begin()
+            reuse_key_check_plans(session)
+        # plan_files puts every decision in a file, so the loop ends by the return above.
+        raise AssertionError(f"{decided} decided requests are in no file")
 
 
 def _run_instant(clock: Clock, timezone: str, business_date: dt.date | None) -> dt.datetime:
@@ -282,56 +356,33 @@ def _run_instant(clock: Clock, timezone: str, business_date: dt.date | None) -> 
 # --- step 2: assign -----------------------------------------------------------------------
 
 
-def _assign(
-    db: Database,
-    settings: Settings,
-    clock: Clock,
-    ids: IdSource,
-    now: dt.datetime,
-    report: CollectionReport,
+def _dry_run(
+    db: Database, settings: Settings, clock: Clock, ids: IdSource, now: dt.datetime, report: CollectionReport,
     creditor_code: str | None,
-    checkpoint: Checkpoint,
 ) -> None:
+    """Steps 1 to 3 as the real run would take them, in one transaction over every creditor,
+    rolled back: nothing is claimed, nothing locked, no file written; ``report.plan`` says
+    what would be."""
     try:
-        _assign_in_transaction(db, settings, clock, ids, now, report, creditor_code, checkpoint)
+        with db.transaction() as session:
+            reuse_key_check_plans(session)
+            # Its run row goes with the rollback, like everything else the dry run did.
+            run_id = report.run_id = repo.start_run(session, clock.now(), report.business_date, True).id
+            creditors = repo.creditors(session, creditor_code)
+            if creditor_code is not None and not creditors:
+                raise errors.NotFound("creditor", creditor_code)
+            with assessing.Assessors() as assessors:
+                for creditor in creditors:
+                    report.plan.extend(_hand_over_left_files(session, clock, creditor))
+                    decided = _assign_creditor(session, clock, settings, creditor, run_id, now, report, assessors)
+                    report.assigned += decided
+                    for planned in _planned_files(session, settings, clock, now, ids, creditor, run_id) if decided else ():
+                        _check_applied(creditor.code, planned)
+                        report.plan.append(planned.plan)
+                    repo.close_decisions(session)
+            raise _DryRunDone
     except _DryRunDone:
         report.run_id = None
-
-
-def _assign_in_transaction(
-    db: Database,
-    settings: Settings,
-    clock: Clock,
-    ids: IdSource,
-    now: dt.datetime,
-    report: CollectionReport,
-    creditor_code: str | None,
-    checkpoint: Checkpoint,
-) -> None:
-    with db.transaction() as session:
-        reuse_key_check_plans(session)
-        if report.dry_run:
-            # Its run row goes with the rollback, like everything else the dry run did.
-            report.run_id = repo.start_run(session, clock.now(), report.business_date, True).id
-        run_id = report.run_id
-        assert run_id is not None
-        creditors = repo.creditors(session, creditor_code)
-        if creditor_code is not None and not creditors:
-            raise errors.NotFound("creditor", creditor_code)
-        with assessing.Assessors() as assessors:
-            for creditor in creditors:
-                if report.dry_run:
-                    report.plan.extend(_hand_over_left_files(session, clock, creditor))
-                assigned = _assign_creditor(session, clock, settings, creditor, run_id, now, report, assessors)
-                planned = _plan_batches(session, settings, clock, now, ids, creditor, run_id, assigned) if assigned else []
-                repo.close_decisions(session)
-                if report.dry_run:
-                    report.plan.extend(planned)
-        if report.dry_run:
-            # Everything above was computed for the report only.
-            raise _DryRunDone
-        checkpoint("during_assign")
-    checkpoint("after_assign")
 
 
 def _hand_over_left_files(session, clock: Clock, creditor: Creditor) -> list[PlannedFile]:  # type: ignore[no-untyped-def]
@@ -413,16 +464,25 @@ def _assign_creditor(  # type: ignore[no-untyped-def]
         } for r in refused])
         repo.add_decisions(session, decided)
         assigned += len(decided)
-    report.assigned += assigned
     return assigned
 
 
-def _plan_batches(  # type: ignore[no-untyped-def]
-    session, settings: Settings, clock: Clock, now: dt.datetime, ids: IdSource, creditor: Creditor, run_id: int, decided: int,
-) -> list[PlannedFile]:
-    """Cut the creditor's decisions into files and blocks; each block's requests become
-    ASSIGNED to it in one statement. ``decided`` is how many decisions assignment stored."""
-    planned_files: list[PlannedFile] = []
+@dataclass(frozen=True, slots=True)
+class _FilePlanned:
+    batch_id: int
+    plan: PlannedFile
+    # How many requests its blocks moved to ASSIGNED: ``plan.count`` unless some changed.
+    applied: int
+
+
+def _planned_files(  # type: ignore[no-untyped-def]
+    session, settings: Settings, clock: Clock, now: dt.datetime, ids: IdSource, creditor: Creditor, run_id: int,
+) -> Iterator[_FilePlanned]:
+    """Cut the creditor's decisions into files and blocks, a file at a time; each block's
+    requests become ASSIGNED to it in one statement. A file is yielded once its batch,
+    blocks and requests are flushed into ``session``'s transaction, which the caller
+    commits (a file at a time in a real run, never in a dry run); the next file is planned
+    when the caller asks for it."""
     party = _creditor_party(creditor)
     instrument = LocalInstrument(creditor.local_instrument)
     version = writable_version(creditor.pain008_version)
@@ -444,8 +504,6 @@ def _plan_batches(  # type: ignore[no-untyped-def]
                 )
             yield Collectible(key, party, (request_id, amount))
 
-    applied = 0
-
     def assign(block: PaymentBlock, first_id: int, last_id: int) -> int:
         # A block's entries are consecutive in (collection date, sequence type, id) order and
         # share its date and type, so its requests are exactly that id range of its key.
@@ -463,7 +521,7 @@ def _plan_batches(  # type: ignore[no-untyped-def]
         ))
         block: PaymentBlock | None = None
         blocks: list[PaymentBlock] = []
-        position = 0
+        position = applied = 0
         first_id = last_id = 0
         # Totals counted in plain ints and set on the ORM rows once per block and file: an
         # instrumented attribute costs a microsecond or two per read or write, four per entry.
@@ -496,18 +554,23 @@ def _plan_batches(  # type: ignore[no-untyped-def]
         session.flush()
         log.info("batch.planned", creditor=creditor.code, batch_id=batch.id, message_id=batch.message_id,
                  transactions=batch.count)
-        planned_files.append(PlannedFile(
+        yield _FilePlanned(batch.id, PlannedFile(
             creditor.code, batch.count, batch.sum_cents,
             tuple((b.collection_date, b.sequence_type, b.count, b.sum_cents) for b in blocks),
             awaiting_approval=bool(creditor.requires_approval),
-        ))
-    if applied != decided:
-        # A request changed under the run (cancelled meanwhile): the files' totals would not
-        # match their rows. Nothing of this assignment is kept; the next run starts afresh.
+        ), applied)
+
+
+def _check_applied(creditor_code: str, planned: _FilePlanned) -> None:
+    """A request changed under the run (cancelled meanwhile) would leave a file whose totals
+    do not match its rows: the file's transaction is rolled back and the run stops with this
+    error. Files committed before it stay PLANNED (the next run writes them first); its
+    requests and the rest stay pending for the next run."""
+    if planned.applied != planned.plan.count:
+        count = planned.plan.count
         raise errors.CollectionError(
-            "creditor", creditor.code, f"{decided - applied} of {decided} assigned requests changed during the run",
+            "creditor", creditor_code, f"{count - planned.applied} of {count} assigned requests changed during the run",
         )
-    return planned_files
 
 
 def _creditor_party(creditor: Creditor) -> CreditorParty:
@@ -543,45 +606,93 @@ def write_planned(
     *,
     creditor_id: int | None = None,
     totals: _Run | None = None,
+    planning: Iterator[tuple[int, int]] | None = None,
 ) -> list[FileOutcome]:
-    """Write, record and publish the PLANNED batches (of one creditor, whose lock the caller
-    holds, or of all)."""
+    """Write, record and publish planned batches: those ``planning`` yields as it commits
+    them (a run's new files), else the PLANNED batches in the ledger (of one creditor, whose
+    lock the caller holds, or of all)."""
     outcomes: list[FileOutcome] = []
-    with db.reader() as session:
-        planned = [(b.id, b.count) for b in repo.batches_in(session, [BatchStatus.PLANNED], creditor_id)]
-    if totals is None:
-        progress.total(sum(count for _id, count in planned))
-    elif planned:
-        # Creditor by creditor, the total grows as each one's files are planned.
-        totals.planned_total += sum(count for _id, count in planned)
-        progress.total(totals.planned_total)
-    if not planned:
-        # The usual answer for leftovers (a run asks before it assigns): no stager to start.
+    if planning is None:
+        with db.reader() as session:
+            planned = [(b.id, b.count) for b in repo.batches_in(session, [BatchStatus.PLANNED], creditor_id)]
+        if totals is None:
+            progress.total(sum(count for _id, count in planned))
+        elif planned:
+            # Creditor by creditor, the total grows as each one's files are found.
+            totals.planned_total += sum(count for _id, count in planned)
+            progress.total(totals.planned_total)
+        if not planned:
+            # The usual answer for leftovers (a run asks before it assigns): no stager to start.
+            return outcomes
+        planning = iter(planned)
+    # The first file now; each next one is planned (a new file committed) while the one
+    # before it is staged and handed over, and not at all once the run stops.
+    following = next(planning, None)
+    if following is None:
         return outcomes
-    with _Stager(db, settings, checkpoint, progress) as stager:
+    # Planning and the hand-over are mostly the server's work, staging the engine's: each
+    # next file is planned on a thread of its own, beside this file's hand-over, and queued
+    # for staging as soon as it is committed, so the stager goes from file to file.
+    background = _shared_between_connections(db)
+    with _Stager(db, settings, checkpoint, progress) as stager, ThreadPoolExecutor(1, thread_name_prefix="planner") as pool:
         # The next file is rendered while this one is recorded and published: rendering is
         # the engine's work, publishing mostly the database's, so the two use both cores.
-        ahead = stager.stage(*planned[0]) if not should_stop() else None
-        for position, (batch_id, _count) in enumerate(planned):
+        ahead = stager.stage(*following) if not should_stop() else None
+        while following is not None:
+            batch_id = following[0]
             if ahead is None or should_stop():
                 # Between two files: the previous one is committed and published; the next
                 # one's staging is called off and its temporary file removed. It stays
-                # PLANNED for the next run.
+                # PLANNED for the next run, and nothing more is planned.
                 stager.call_off(ahead)
                 report.interrupted = True
-                log.info("collection.interrupted", files=len(outcomes), left_planned=len(planned) - position)
+                log.info("collection.interrupted", files=len(outcomes), left_planned_batch=batch_id)
                 break
             current = ahead
-            ahead = stager.stage(*planned[position + 1]) if position + 1 < len(planned) else None
+            upcoming = _run_on(pool if background else None, _plan_and_stage, planning, stager)
             try:
                 outcomes.append(_record_and_publish(db, settings, clock, batch_id, current, checkpoint))
             except errors.SepaEngineError as exc:
                 _fail_batch(db, clock, batch_id, exc)
                 report.failures.append(f"batch {batch_id}: {exc}")
             except BaseException:
-                stager.call_off(ahead)
+                _call_off_upcoming(stager, upcoming)
                 raise
+            # A failure to plan the next file ends the run here, this file published.
+            following, ahead = upcoming.result()
     return outcomes
+
+
+_Upcoming = tuple[tuple[int, int] | None, "Future[_StagedFile] | None"]
+
+
+def _plan_and_stage(planning: Iterator[tuple[int, int]], stager: _Stager) -> _Upcoming:
+    """The next file (planning it, when ``planning`` plans), queued for staging."""
+    following = next(planning, None)
+    return following, (stager.stage(*following) if following is not None else None)
+
+
+def _call_off_upcoming(stager: _Stager, upcoming: Future[_Upcoming]) -> None:
+    """The run failed: wait for the next file's planning, and call its staging off. Its
+    own failure, if any, is not the one to report."""
+    try:
+        _following, staging = upcoming.result()
+    except BaseException:  # noqa: BLE001 - the caller re-raises the run's own failure
+        return
+    stager.call_off(staging)
+
+
+def _run_on(pool: ThreadPoolExecutor | None, work: Callable[..., _T], *args: object) -> Future[_T]:
+    """``work`` on the pool's thread (with the caller's structlog context, which lives in
+    contextvars), or at once on the caller's thread without a pool; a future either way."""
+    if pool is not None:
+        return pool.submit(contextvars.copy_context().run, work, *args)
+    done: Future[_T] = Future()
+    try:
+        done.set_result(work(*args))
+    except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for the result
+        done.set_exception(exc)
+    return done
 
 
 class _CalledOff(Exception):
@@ -615,16 +726,7 @@ class _Stager:
             self._pool.shutdown(wait=True)
 
     def stage(self, batch_id: int, count: int) -> Future[_StagedFile]:
-        if self._pool is not None:
-            # structlog's bound context lives in contextvars, which a pool thread does not inherit.
-            context = contextvars.copy_context()
-            return self._pool.submit(context.run, self._stage, batch_id, count)
-        done: Future[_StagedFile] = Future()
-        try:
-            done.set_result(self._stage(batch_id, count))
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for the result
-            done.set_exception(exc)
-        return done
+        return _run_on(self._pool, self._stage, batch_id, count)
 
     def call_off(self, staging: Future[_StagedFile] | None) -> None:
         """Stop a staging and remove its temporary file; its batch stays PLANNED."""

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from sepa_engine import errors
 from sepa_engine.clock import FixedClock
@@ -52,6 +52,35 @@ def test_the_next_file_is_staged_while_the_previous_one_is_published(db, setting
     assert_exactly_once(db, settings.outbox_dir, 10)
 
 
+def test_the_next_file_is_planned_and_committed_before_the_one_before_it_is_published(db, settings):
+    # Planning (the server's block updates) overlaps the writing of the file before, instead
+    # of every file being planned before the first is written. The first publication waits
+    # for the second file's commit: run one step after the other, it would wait in vain.
+    creditor = ledger.creditor(db, max_per_file=4)
+    ledger.many_requests(db, creditor, 10)
+    steps: list[str] = []
+    second_planned = threading.Event()
+    at_first_publish: list[tuple[bool, int]] = []
+
+    def checkpoint(name: str) -> None:
+        steps.append(name)
+        if name == "after_plan":
+            second_planned.set()
+        elif name == "before_publish" and not at_first_publish:
+            waited = second_planned.wait(timeout=30)
+            with db.reader() as s:
+                at_first_publish.append((waited, s.scalar(select(func.count()).select_from(Batch))))
+
+    report = run_collection(db, settings, FixedClock(NOW), SequentialIds("RUN"), checkpoint=checkpoint)
+
+    assert at_first_publish == [(True, 2)]
+    assert [step for step in steps if step.endswith(("assign", "plan"))] == [
+        "during_assign", "after_assign", "during_plan", "after_plan", "during_plan", "after_plan",
+    ]
+    assert sorted(f.count for f in report.files) == [2, 4, 4] and report.assigned == 10
+    assert_exactly_once(db, settings.outbox_dir, 10)
+
+
 def test_a_run_failing_while_it_publishes_leaves_no_file_it_staged_ahead(db, settings):
     creditor = ledger.creditor(db, max_per_file=4)
     ledger.many_requests(db, creditor, 10)
@@ -69,7 +98,11 @@ def test_a_run_failing_while_it_publishes_leaves_no_file_it_staged_ahead(db, set
     with db.reader() as s:
         statuses = [b.status for b in s.scalars(select(Batch).order_by(Batch.id))]
         first = s.scalars(select(Batch).order_by(Batch.id)).first()
-    assert statuses == ["written", "planned", "planned"]
+    # Files are planned one ahead of the one written: the second was planned while the first
+    # was staged; the third never was, its requests still pending.
+    assert statuses == ["written", "planned"]
+    with db.reader() as s:
+        assert sorted(s.scalars(select(DebitRequest.status))) == ["assigned"] * 8 + ["pending"] * 2
     # Only the recorded file's temporary copy is left, for the next run to publish.
     assert [p.name for p in settings.outbox_dir.rglob("*.part")] == [f".{first.file_name}.part"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
@@ -25,7 +25,10 @@ from tests import ledger
 
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc)
 REPO = Path(__file__).resolve().parents[2]
-CHECKPOINTS = ["during_assign", "after_assign", "after_stage", "after_written_commit", "before_publish", "after_publish"]
+CHECKPOINTS = [
+    "during_assign", "after_assign", "during_plan", "after_plan", "after_stage", "after_written_commit", "before_publish",
+    "after_publish",
+]
 
 
 def _process(
@@ -90,6 +93,10 @@ def test_crash_at_any_step_then_rerun_publishes_each_request_once(db, database_u
 LEFT_BEHIND = {
     "during_assign": (None, False, False),
     "after_assign": ("planned", False, False),
+    # The second file is planned while the first is staged: a crash then comes before or
+    # after the first file's temporary file is written (None: either).
+    "during_plan": ("planned", None, False),
+    "after_plan": ("planned", None, False),
     "after_stage": ("planned", True, False),
     "after_written_commit": ("written", True, False),
     "before_publish": ("written", True, False),
@@ -101,11 +108,17 @@ def _assert_left_behind(db, outbox: Path, crash_at: str) -> None:
     status, temp, final = LEFT_BEHIND[crash_at]
     with db.reader() as s:
         batches = s.scalars(select(Batch).order_by(Batch.id)).all()
+        if crash_at in ("during_plan", "after_plan"):
+            # One file committed (two after the second's commit), the rest still pending.
+            files = 1 if crash_at == "during_plan" else 2
+            assert len(batches) == files
+            assert s.scalar(select(func.count()).where(DebitRequest.status == "pending")) == 100 - 40 * files
     first = batches[0] if batches else None
     assert (first.status if first else None) == status
     first_name = first.file_name if first else None
     temps = {p.name for p in outbox.rglob("*.part")}
-    assert (f".{first_name}.part" in temps) is temp, temps
+    if temp is not None:
+        assert (f".{first_name}.part" in temps) is temp, temps
     assert [p.name for p in outbox.rglob("*.xml")] == ([first_name] if final else [])
     # Any other temporary file is a file staged ahead, never recorded: its batch is PLANNED.
     planned = {f".{b.file_name}.part" for b in batches if b.status == "planned"}
