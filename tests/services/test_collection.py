@@ -147,15 +147,21 @@ def _amended_mandate(db, creditor: int) -> int:
                           debtor_account_id=account_id)
 
 
-def test_a_new_request_on_a_mandate_whose_first_debit_a_crashed_run_left_planned_is_recurrent(db, settings):
-    # Regression: the next run assigned the new request before writing the planned file, when
-    # the mandate's history had not moved yet, and sent the bank two FRST debits of one mandate.
-    creditor = ledger.creditor(db)
+def _a_file_left_planned_then_a_new_request(db, settings, creditor: int) -> int:
+    """A run crashed after planning a mandate's first debit (100); a second one (200) was
+    enqueued since. Returns the mandate."""
     m = ledger.mandate(db, creditor)
     ledger.request(db, creditor, m, 100)
     with pytest.raises(Crash):
         collect(db, settings, prefix="CRASH", checkpoint=_crash_after_assign)
     ledger.request(db, creditor, m, 200)
+    return m
+
+
+def test_a_new_request_on_a_mandate_whose_first_debit_a_crashed_run_left_planned_is_recurrent(db, settings):
+    # Regression: the next run assigned the new request before writing the planned file, when
+    # the mandate's history had not moved yet, and sent the bank two FRST debits of one mandate.
+    _a_file_left_planned_then_a_new_request(db, settings, ledger.creditor(db))
 
     report = collect(db, settings)
 
@@ -184,12 +190,7 @@ def test_a_dry_run_after_a_crash_plans_the_left_file_first_and_the_new_request_a
     # Regression: the dry run assessed the new request before the file an earlier run left
     # planned, as if that file would never reach the bank: it planned a second FRST (the
     # real run, which writes the left file first, sends RCUR) and did not show that file.
-    creditor = ledger.creditor(db)
-    m = ledger.mandate(db, creditor)
-    ledger.request(db, creditor, m, 100)
-    with pytest.raises(Crash):
-        collect(db, settings, prefix="CRASH", checkpoint=_crash_after_assign)
-    ledger.request(db, creditor, m, 200)
+    m = _a_file_left_planned_then_a_new_request(db, settings, ledger.creditor(db))
 
     plan = collect(db, settings, dry_run=True)
 
@@ -206,12 +207,7 @@ def test_a_dry_run_after_a_crash_plans_the_left_file_first_and_the_new_request_a
 
 
 def test_a_dry_run_shows_a_left_file_of_an_approval_creditor_held_and_its_mandates_next_debit_waiting(db, settings):
-    creditor = ledger.creditor(db, requires_approval=True)
-    m = ledger.mandate(db, creditor)
-    ledger.request(db, creditor, m, 100)
-    with pytest.raises(Crash):
-        collect(db, settings, prefix="CRASH", checkpoint=_crash_after_assign)
-    ledger.request(db, creditor, m, 200)
+    _a_file_left_planned_then_a_new_request(db, settings, ledger.creditor(db, requires_approval=True))
 
     plan = collect(db, settings, dry_run=True)
 
