@@ -172,9 +172,9 @@ def _draw_plan(report: CollectionReport, refusals: list[tuple[str, str, str, str
             right=["transactions", "sum"],
         ))
     left = sum(1 for f in report.plan if f.left_by_earlier_run)
-    first = f"Would write {left} file(s) an earlier run left, then c" if left else "Would c"
+    lead = f"Would write {left} file(s) an earlier run left, then collect" if left else "Would collect"
     out.print(
-        f"{first}ollect {report.assigned} debit(s) in {len(report.plan) - left} file(s) "
+        f"{lead} {report.assigned} debit(s) in {len(report.plan) - left} file(s) "
         f"and refuse {report.refused} request(s). Nothing was written: the ledger and the outbox are unchanged."
     )
     if refusals:

@@ -291,16 +291,13 @@ class _Run:
         assesses them again, after that hand-over): each request is in one file or none."""
         with self.db.engine.connect() as connection:
             with Session(bind=connection, expire_on_commit=False) as session:
+                # A failure leaves the table to the next open_decisions, which drops it (closing
+                # the session rolls back what was in progress). A caller that stops does so
+                # between two files, each committed when it was yielded.
                 try:
                     yield from self._plan_in_turn(session, code)
                 except GeneratorExit:
-                    # The caller stopped between two files: the one in progress is undone.
-                    session.rollback()
                     self._drop_decisions(session)
-                    raise
-                except BaseException:
-                    # A failure leaves the table to the next open_decisions, which drops it.
-                    session.rollback()
                     raise
                 self._drop_decisions(session)
 
@@ -406,7 +403,7 @@ def _hand_over_left_files(session, clock: Clock, creditor: Creditor) -> list[Pla
             hand_over(session, clock, batch.id, creditor, at)
         files.append(PlannedFile(
             creditor.code, batch.count, batch.sum_cents,
-            tuple((b.collection_date, b.sequence_type, b.count, b.sum_cents) for b in batch.blocks),
+            _block_totals(batch.blocks),
             awaiting_approval=held, left_by_earlier_run=True,
         ))
     return files
@@ -556,9 +553,14 @@ def _planned_files(  # type: ignore[no-untyped-def]
                  transactions=batch.count)
         yield _FilePlanned(batch.id, PlannedFile(
             creditor.code, batch.count, batch.sum_cents,
-            tuple((b.collection_date, b.sequence_type, b.count, b.sum_cents) for b in blocks),
+            _block_totals(blocks),
             awaiting_approval=bool(creditor.requires_approval),
         ), applied)
+
+
+def _block_totals(blocks: list[PaymentBlock]) -> tuple[tuple[dt.date, str, int, int], ...]:
+    """(collection date, sequence type, transactions, sum in cents) of each block, as reports give them."""
+    return tuple((b.collection_date, b.sequence_type, b.count, b.sum_cents) for b in blocks)
 
 
 def _check_applied(creditor_code: str, planned: _FilePlanned) -> None:
@@ -636,8 +638,8 @@ def write_planned(
     # to file. SQLite has one writer: a planner beside the hand-over would only make one wait
     # for the other's lock (1,000,000 requests: 67.3 s against 60.9 and 65.3 s), so the next
     # file is planned on this thread, while this one is still being staged.
-    background = not db.is_sqlite
-    with _Stager(db, settings, checkpoint, progress) as stager, ThreadPoolExecutor(1, thread_name_prefix="planner") as pool:
+    planner = ThreadPoolExecutor(1, thread_name_prefix="planner") if not db.is_sqlite else nullcontext()
+    with _Stager(db, settings, checkpoint, progress) as stager, planner as pool:
         # The next file is rendered while this one is recorded and published: rendering is
         # the engine's work, publishing mostly the database's, so the two use both cores.
         ahead = stager.stage(*following) if not should_stop() else None
@@ -652,7 +654,7 @@ def write_planned(
                 log.info("collection.interrupted", files=len(outcomes), left_planned_batch=batch_id)
                 break
             current = ahead
-            upcoming = _run_on(pool if background else None, _plan_and_stage, planning, stager)
+            upcoming = _run_on(pool, _plan_and_stage, planning, stager)
             try:
                 outcomes.append(_record_and_publish(db, settings, clock, batch_id, current, checkpoint))
             except errors.SepaEngineError as exc:
@@ -936,7 +938,7 @@ def _publish(
                 hand_over(session, clock, batch_id, creditor, at)
         outcome = FileOutcome(
             batch_id, creditor.code, batch.message_id, final, batch.count, batch.sum_cents,
-            tuple((b.collection_date, b.sequence_type, b.count, b.sum_cents) for b in batch.blocks), recovered, held,
+            _block_totals(batch.blocks), recovered, held,
         )
         write_summary(session, batch, creditor, final)
     log.info("batch.awaiting_approval" if held else "batch.published", creditor=outcome.creditor_code, batch_id=batch_id,
