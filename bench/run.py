@@ -40,6 +40,10 @@ def _api(quick: bool) -> list[dict]:
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
+def _every_result(rows: list[tuple[str, dict]], side: dict[str, dict[str, dict]], parallel: dict[int, dict]) -> list[dict]:
+    return [r for _, r in rows] + [r for pair in side.values() for r in pair.values()] + list(parallel.values())
+
+
 def _machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -88,11 +92,16 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"Machine: {_machine()}")
-    print(f"Date: {dt.datetime.now(dt.timezone.utc).date().isoformat()}\n")
-    print("| workload | transactions | seconds | peak RSS MB |")
-    print("|---|---:|---:|---:|")
+    print(f"Date: {dt.datetime.now(dt.timezone.utc).date().isoformat()}")
+    hosts = [r["host_loop_ms"] for r in _every_result(rows, side, parallel) if r.get("host_loop_ms")]
+    if hosts:
+        # bench/host.py: the same code ran up to 1.7 times slower in the host's slow phases.
+        print(f"Host: a fixed Python loop took {min(hosts)}–{max(hosts)} ms (median per workload; lower is faster)")
+    print()
+    print("| workload | transactions | seconds | peak RSS MB | host loop ms |")
+    print("|---|---:|---:|---:|---:|")
     for label, r in rows:
-        print(f"| {label} | {r['count']:,} | {r['seconds']} | {r['peak_rss_mb']} |")
+        print(f"| {label} | {r['count']:,} | {r['seconds']} | {r['peak_rss_mb']} | {r.get('host_loop_ms')} |")
     print()
     labels = {
         "collect": f"collection run (claim, validate, write, validate, record, publish, book), {small:,}",
@@ -101,11 +110,12 @@ def main() -> None:
         "reconcile-small": f"reconcile {small // 10:,} returns into {large:,} debits",
         "reconcile": f"reconcile {small:,} returns into {large:,} debits",
     }
-    print("| ledger workload | SQLite s | SQLite peak RSS MB | PostgreSQL s | PostgreSQL peak RSS MB |")
-    print("|---|---:|---:|---:|---:|")
+    print("| ledger workload | SQLite s | SQLite peak RSS MB | host loop ms | PostgreSQL s | PostgreSQL peak RSS MB | host loop ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for key, label in labels.items():
         a, b = side[key]["sqlite"], side[key]["postgresql"]
-        print(f"| {label} | {a['seconds']} | {a['peak_rss_mb']} | {b['seconds']} | {b['peak_rss_mb']} |")
+        print(f"| {label} | {a['seconds']} | {a['peak_rss_mb']} | {a.get('host_loop_ms')} "
+              f"| {b['seconds']} | {b['peak_rss_mb']} | {b.get('host_loop_ms')} |")
     print()
     print(f"| parallel collection on PostgreSQL, {small:,} requests over 10 creditors | processes | seconds |")
     print("|---|---:|---:|")

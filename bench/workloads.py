@@ -2,8 +2,9 @@
 
     python -m bench.workloads <name> <count> <workdir> [<ledger>]
 
-prints one JSON line: {"name", "count", "seconds", "peak_rss_mb"}. ``ledger`` is the number of
-debits already in the ledger, for the workloads that read one (reconcile-sqlite).
+prints one JSON line: {"name", "count", "seconds", "peak_rss_mb", "host_loop_ms"}. ``ledger`` is
+the number of debits already in the ledger, for the workloads that read one (reconcile-sqlite).
+``host_loop_ms`` is how fast the host ran Python meanwhile, set-up included (``bench/host.py``).
 """
 
 from __future__ import annotations
@@ -237,14 +238,23 @@ def main() -> None:
     name, count, workdir = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
     extra = [int(arg) for arg in sys.argv[4:]]
     workdir.mkdir(parents=True, exist_ok=True)
+    from bench.host import Sampler
+
+    sampler = Sampler()
     started = time.perf_counter()
     # A workload may time itself (to leave its set-up out) by returning its seconds.
-    measured = WORKLOADS[name](count, workdir, *extra)
+    try:
+        measured = WORKLOADS[name](count, workdir, *extra)
+    finally:
+        host_loop_ms = sampler.stop()
     seconds = measured if isinstance(measured, float) else time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # The planned writer's read-back child is forked by the forkserver, not by this process,
     # so RUSAGE_CHILDREN cannot see it: BENCHMARKS.md gives its peak, sampled with ps.
-    print(json.dumps({"name": name, "count": count, "seconds": round(seconds, 2), "peak_rss_mb": round(peak_kb / 1024, 1)}))
+    print(json.dumps({
+        "name": name, "count": count, "seconds": round(seconds, 2), "peak_rss_mb": round(peak_kb / 1024, 1),
+        "host_loop_ms": host_loop_ms,
+    }))
 
 
 if __name__ == "__main__":
