@@ -56,12 +56,26 @@ def test_a_block_that_raises_still_gives_back_the_process_settings(own_settings)
 def test_a_process_that_froze_its_heap_itself_is_not_frozen_again_nor_thawed(own_settings):
     gc.freeze()
     frozen_by_the_process = gc.get_freeze_count()
-    garbage_to_be = [[] for _ in range(1_000)]
+    garbage = 10_000
+    garbage_to_be = [[] for _ in range(garbage)]
+
+    def frozen_again_or_thawed() -> str | None:
+        # Bounds, not equality: a frozen object that dies (a temporary another thread of the
+        # worker held at the freeze) leaves the permanent generation, so its count may drop by
+        # a few (917,882 -> 917,879 in a bare clone's `make test`). Freezing again would add
+        # the 10,000 lists; thawing would empty it.
+        count = gc.get_freeze_count()
+        if count >= frozen_by_the_process + garbage // 2:
+            return f"frozen again: {count} frozen, {frozen_by_the_process} before"
+        if count <= frozen_by_the_process // 2:
+            return f"thawed: {count} frozen, {frozen_by_the_process} before"
+        return None
+
     with gc_tuning.long_run():
         # What the process allocated since its own freeze stays collectable.
-        assert gc.get_freeze_count() == frozen_by_the_process
+        assert frozen_again_or_thawed() is None
     del garbage_to_be
-    assert gc.get_freeze_count() == frozen_by_the_process
+    assert frozen_again_or_thawed() is None
 
 
 def test_a_higher_threshold_of_the_process_is_kept(own_settings):
