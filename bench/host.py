@@ -51,7 +51,9 @@ class Sampler:
         return round(statistics.median(samples), 1) if samples else None
 
 
-def _sample_until_stdin_closes() -> None:
+def _sample_until_stopped() -> None:
+    """Sample until the parent writes a line or goes away (stdin readable either way), then
+    print the samples as one JSON list."""
     import select
 
     samples: list[float] = []
@@ -64,4 +66,4 @@ def _sample_until_stdin_closes() -> None:
 
 
 if __name__ == "__main__":
-    _sample_until_stdin_closes()
+    _sample_until_stopped()
