@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench.host import Sampler
 from sepa_engine.domain.directdebit import (
     BlockKey,
     Creditor,
@@ -238,8 +239,6 @@ def main() -> None:
     name, count, workdir = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
     extra = [int(arg) for arg in sys.argv[4:]]
     workdir.mkdir(parents=True, exist_ok=True)
-    from bench.host import Sampler
-
     sampler = Sampler()
     started = time.perf_counter()
     # A workload may time itself (to leave its set-up out) by returning its seconds.
