@@ -38,6 +38,7 @@ from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.domain import money
 from sepa_engine.domain.accounts import (
+    ITEM_KINDS,
     Allocation,
     Credit,
     DisputeStatus,
@@ -53,6 +54,9 @@ from sepa_engine.domain.masking import mask_reference
 from sepa_engine.services import problems
 
 ACTOR_MAX = 100
+_PAYMENT = EntryKind.PAYMENT.value
+_CREDIT_NOTE = EntryKind.CREDIT_NOTE.value
+_RETURNED_PAYMENT = EntryKind.RETURNED_PAYMENT.value
 
 
 # --- shared lookups and checks (used by the other account services) ------------------------
@@ -114,12 +118,17 @@ class Ledger:
     # entry id -> cents selected by debits in flight.
     selected_in_flight: dict[int, int]
     position: Position
+    # item id -> its amount.
+    item_cents: dict[int, int]
 
     def item(self, entry_id: int) -> Item:
         return next(item for item in self.items if item.id == entry_id)
 
     def open_cents(self, entry_id: int) -> int:
-        return self.allocation.open_cents(self.item(entry_id))
+        """What the item ``entry_id`` still owes."""
+        # From the entries, not ``item``: the gate asks this of every invoice of an account,
+        # and a search of the items for each made that quadratic in the account's history.
+        return self.item_cents[entry_id] - self.allocation.paid.get(entry_id, 0)
 
 
 def load_ledger(session: Session, account: DebtorAccount) -> Ledger:
@@ -148,20 +157,20 @@ def build_ledger(
         by_request[selection.debit_request_id].append((selection.entry_id, selection.amount_cents))
     returned: dict[int, int] = defaultdict(int)
     for entry in entries:
-        if entry.kind == EntryKind.RETURNED_PAYMENT.value and entry.debit_request_id is not None:
+        if entry.kind == _RETURNED_PAYMENT and entry.debit_request_id is not None:
             returned[entry.debit_request_id] += entry.amount_cents
 
     items: list[Item] = []
     credits: list[Credit] = []
     for entry in entries:
-        kind = EntryKind(entry.kind)
-        if kind.is_item():
+        kind = entry.kind  # the stored value: see accounts.ITEM_KINDS
+        if kind in ITEM_KINDS:
             items.append(Item(entry.id, entry.issue_date, entry.amount_cents, held=entry.id in disputed))
-        elif kind is EntryKind.PAYMENT:
+        elif kind == _PAYMENT:
             request_id = entry.debit_request_id
             net = entry.amount_cents - (returned.get(request_id, 0) if request_id is not None else 0)
             credits.append(Credit(entry.id, net, tuple(by_request.get(request_id, ())) if request_id else ()))
-        elif kind is EntryKind.CREDIT_NOTE:
+        elif kind == _CREDIT_NOTE:
             if entry.dispute_id is not None:
                 preferred = tuple(by_dispute.get(entry.dispute_id, ()))
             elif entry.applies_to_id is not None:
@@ -180,7 +189,10 @@ def build_ledger(
         held_cents=held_cents(items, allocation, disputed),
         in_flight_cents=sum(row.amount_cents for row in flight),
     )
-    return Ledger(tuple(entries), tuple(items), allocation, dict(disputed), dict(selected), position)
+    return Ledger(
+        tuple(entries), tuple(items), allocation, dict(disputed), dict(selected), position,
+        {item.id: item.amount_cents for item in items},
+    )
 
 
 def signed_amount(cents: int) -> str:

@@ -27,7 +27,7 @@ from sepa_engine.db.models import Creditor
 from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import returns as returns_repo
 from sepa_engine.domain import money
-from sepa_engine.domain.accounts import CollectionMode, EntryKind, Position
+from sepa_engine.domain.accounts import ITEM_KINDS, CollectionMode, EntryKind, Position
 from sepa_engine.domain.debit_gate import (
     AccountFacts,
     Admitted,
@@ -46,6 +46,7 @@ from sepa_engine.services.account_ledger import build_ledger
 from sepa_engine.services.inputs import DebitRequestInput
 
 _NUMBER_MAX = 35
+_INVOICE = EntryKind.INVOICE.value
 # The position of an account whose ledger a retry on account did not need (see admit_retries).
 _UNREAD = Position(0, 0, 0)
 
@@ -191,10 +192,10 @@ def _facts(reads: repo.GateReads, ledgers: set[int] | None = None) -> dict[int, 
         invoices: dict[str, InvoiceFacts] = {}
         kinds: dict[str, str] = {}
         for entry in ledger.entries:
-            if not EntryKind(entry.kind).is_item():
+            if entry.kind not in ITEM_KINDS:
                 continue
             # An invoice and a fee may share a number; the invoice is what a request means.
-            if entry.document_number in kinds and entry.kind != EntryKind.INVOICE.value:
+            if entry.document_number in kinds and entry.kind != _INVOICE:
                 continue
             kinds[entry.document_number] = entry.kind
             invoices[entry.document_number] = InvoiceFacts(

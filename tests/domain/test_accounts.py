@@ -3,6 +3,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sepa_engine import errors
 from sepa_engine.domain import calendar, charset
@@ -110,6 +112,55 @@ def test_credits_without_selection_pass_by_items_held_by_a_dispute():
     # A credit note naming the held invoice (an accepted dispute) settles it.
     settled = allocate([held_a, B], [Credit(11, 10_000, preferred=((1, 10_000),))])
     assert settled.paid[1] == 10_000
+
+
+def _replayed_by_the_rule(items: list[Item], credits: list[Credit]) -> tuple[dict[int, int], dict[int, int], tuple]:
+    """The module docstring's rule, written as plainly as it reads: each credit, in order,
+    takes what its named items still owe, then walks every item oldest first."""
+    remaining = {item.id: item.amount_cents for item in items}
+    pairs, unapplied = [], {}
+    for credit in credits:
+        left = max(credit.amount_cents, 0)
+        for item_id, cents in credit.preferred:
+            take = min(left, max(cents, 0), remaining.get(item_id, 0))
+            if take > 0:
+                remaining[item_id] -= take
+                left -= take
+                pairs.append((credit.id, item_id, take))
+        for item in sorted(items, key=lambda i: (i.issue_date, i.id)):
+            take = min(left, remaining[item.id])
+            if not item.held and take > 0:
+                remaining[item.id] -= take
+                left -= take
+                pairs.append((credit.id, item.id, take))
+        if left:
+            unapplied[credit.id] = left
+    return {i.id: i.amount_cents - remaining[i.id] for i in items}, unapplied, tuple(pairs)
+
+
+_items = st.lists(
+    st.builds(Item, st.just(0), st.dates(D(2026, 1, 1), D(2026, 1, 20)), st.integers(0, 5_000), st.booleans()),
+    max_size=12,
+).map(lambda found: [Item(n + 1, i.issue_date, i.amount_cents, i.held) for n, i in enumerate(found)])
+_credits = st.lists(
+    st.tuples(st.integers(-500, 9_000), st.lists(st.tuples(st.integers(1, 14), st.integers(-100, 4_000)), max_size=3)),
+    max_size=12,
+).map(lambda found: [Credit(100 + n, cents, tuple(named)) for n, (cents, named) in enumerate(found)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(items=_items, credits=_credits)
+def test_allocation_over_a_long_history_is_the_plain_replay_of_the_rule(items, credits):
+    # allocate skips the items the replay already settled; the result must not change.
+    result = allocate(items, credits)
+    paid, unapplied, pairs = _replayed_by_the_rule(items, credits)
+    assert (dict(result.paid), dict(result.unapplied), result.pairs) == (paid, unapplied, pairs)
+
+
+def test_balance_due_reads_kinds_as_enum_members_or_stored_values_and_refuses_an_unknown_kind():
+    assert balance_due([(EntryKind.INVOICE, 700), ("payment", 200), (EntryKind.FEE, 50)]) == 550
+    with pytest.raises(ValueError, match="refund"):
+        balance_due([("refund", 100)])
 
 
 def test_held_amount_is_the_disputed_part_but_never_more_than_what_is_open():

@@ -702,14 +702,19 @@ def gate_reads(
     )
     if not ids:
         return reads
-    for row in session.execute(
+    # Through the connection, not the ORM: these are plain rows, thousands a chunk, and the
+    # ORM's row loading was a fifth of the gate's time per API enqueue (cProfile). The
+    # ORM's autoflush is done here instead.
+    session.flush()
+    execute = session.connection().execute
+    for row in execute(
         select(DebtorAccount.id, DebtorAccount.reference, DebtorAccount.collection_mode, DebtorAccount.creditor_id).where(
             bulk.one_of(session, DebtorAccount.id, ids)
         )
     ):
         if row[3] == creditor_id:
             reads.accounts[row[0]] = GateAccountRow(row[0], row[1], row[2])
-    for mandate_id, account_id, owner, status in session.execute(
+    for mandate_id, account_id, owner, status in execute(
         select(Mandate.id, Mandate.debtor_account_id, Mandate.creditor_id, Mandate.status).where(
             bulk.one_of(session, Mandate.debtor_account_id, ids)
         )
@@ -719,7 +724,7 @@ def gate_reads(
     if not ledger_ids:
         return reads
     booked = exists().where(LedgerEntry.debit_request_id == DebitRequest.id, LedgerEntry.kind == _PAYMENT)
-    for request_id, cents, status, account_id, owner in session.execute(
+    for request_id, cents, status, account_id, owner in execute(
         select(DebitRequest.id, DebitRequest.amount_cents, DebitRequest.status, Mandate.debtor_account_id,
                DebitRequest.creditor_id)
         .join(Mandate, Mandate.id == DebitRequest.mandate_id)
@@ -729,7 +734,7 @@ def gate_reads(
         if owner == creditor_id:
             reads.in_flight[account_id].append(InFlightRow(request_id, cents, status))
     # Rows, not entities: the ledger reads these columns only, and a chunk may hold thousands.
-    for entry in session.execute(
+    for entry in execute(
         select(
             LedgerEntry.id, LedgerEntry.debtor_account_id, LedgerEntry.kind, LedgerEntry.document_number,
             LedgerEntry.issue_date, LedgerEntry.amount_cents, LedgerEntry.debit_request_id, LedgerEntry.dispute_id,
@@ -740,7 +745,7 @@ def gate_reads(
     ):
         if entry.creditor_id == creditor_id:
             reads.entries[entry.debtor_account_id].append(entry)  # type: ignore[arg-type]
-    for request_id, entry_id, cents, account_id, owner in session.execute(
+    for request_id, entry_id, cents, account_id, owner in execute(
         select(RequestInvoice.debit_request_id, RequestInvoice.entry_id, RequestInvoice.amount_cents,
                LedgerEntry.debtor_account_id, RequestInvoice.creditor_id)
         .join(LedgerEntry, LedgerEntry.id == RequestInvoice.entry_id)
@@ -749,7 +754,7 @@ def gate_reads(
     ):
         if owner == creditor_id:
             reads.selections[account_id].append(SelectionRow(request_id, entry_id, cents))
-    for dispute_id, status, entry_id, number, cents, account_id, owner in session.execute(
+    for dispute_id, status, entry_id, number, cents, account_id, owner in execute(
         select(Dispute.id, Dispute.status, DisputeInvoice.entry_id, LedgerEntry.document_number,
                DisputeInvoice.amount_cents, Dispute.debtor_account_id, Dispute.creditor_id)
         .join(DisputeInvoice, DisputeInvoice.dispute_id == Dispute.id)
