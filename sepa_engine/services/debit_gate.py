@@ -154,7 +154,8 @@ def admit_many(
     # Account by account in id order, so two batches never deadlock.
     returns_repo.lock_accounts(session, account_ids)
     _book_carried(session, creditor, [(account_of[d.mandate_id], d) for d in debits if d.asking.carried], now)
-    facts = account_facts(session, creditor.id, account_ids)
+    naming = {account_of[d.mandate_id] for d in debits if d.asking.pays is Pays.INVOICES}
+    facts = _facts(repo.gate_reads(session, creditor.id, account_ids, positions=account_ids - naming))
     admitted: list[Admitted] = []
     for debit in debits:
         account_id = account_of[debit.mandate_id]
@@ -183,6 +184,16 @@ def _facts(reads: repo.GateReads, ledgers: set[int] | None = None) -> dict[int, 
             facts[account_id] = AccountFacts(
                 account.reference, CollectionMode(account.collection_mode), reads.current_mandates.get(account_id),
                 _UNREAD, {},
+            )
+            continue
+        summed = reads.positions.get(account_id)
+        if summed is not None:
+            # No invoice of it is under dispute, so nothing is held; its invoices were not
+            # read, since no debit asked of it names one (the callers ask so).
+            balance, in_flight = summed
+            facts[account_id] = AccountFacts(
+                account.reference, CollectionMode(account.collection_mode), reads.current_mandates.get(account_id),
+                Position(balance, 0, in_flight), {},
             )
             continue
         ledger = build_ledger(
@@ -321,7 +332,11 @@ def admit_retries(
         account_of[r.mandate_id] for r in retries
         if r.mandate_id in account_of and paid.get(r.original_id) not in (None, Pays.ON_ACCOUNT.value)
     }
-    reads = repo.gate_reads(session, creditor_id, set(account_of.values()), ledgers=ledgers)
+    naming = {
+        account_of[r.mandate_id] for r in retries
+        if r.mandate_id in account_of and paid.get(r.original_id) == Pays.INVOICES.value
+    }
+    reads = repo.gate_reads(session, creditor_id, set(account_of.values()), ledgers=ledgers, positions=ledgers - naming)
     facts = _facts(reads, ledgers)
     selected: dict[int, list[int]] = {}
     for rows in reads.selections.values():

@@ -70,9 +70,11 @@ def test_gate_reads_on_sqlite_search_by_the_accounts_ids_not_through_the_credito
             statements.clear()
             repo.accounts_of_mandates(s, owner, mandates.values())
             repo.gate_reads(s, owner, accounts.values())
+            # And with the positions summed by the database (balance debits).
+            repo.gate_reads(s, owner, accounts.values(), positions=accounts.values())
         event.remove(db.engine, "before_cursor_execute", remember)
 
-        assert len(statements) == 7
+        assert len(statements) == 7 + 5
         with db.reader() as s:
             raw = s.connection().connection.driver_connection
             plans = {sql: [row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params)] for sql, params in statements}

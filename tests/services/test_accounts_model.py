@@ -39,9 +39,19 @@ from stdnum.eu import at_02
 
 from sepa_engine import errors
 from sepa_engine.db.models import DebitRequest, LedgerEntry, RequestInvoice
+from sepa_engine.db.repositories import accounts as accounts_repo
 from sepa_engine.db.session import Database
 from sepa_engine.domain.accounts import DisputeStatus
-from sepa_engine.services import account_changes, accounts, disputes, on_demand, registry, schedule, statements
+from sepa_engine.services import (
+    account_changes,
+    accounts,
+    debit_gate,
+    disputes,
+    on_demand,
+    registry,
+    schedule,
+    statements,
+)
 from sepa_engine.services.account_inputs import (
     DisputeInput,
     DisputeTransitionInput,
@@ -268,6 +278,16 @@ class AccountsModel(RuleBasedStateMachine):
                 assert pos.collectable_cents >= 0
                 assert pos.collectable_cents == max(pos.balance_due_cents - pos.held_cents - pos.in_flight_cents, 0)
                 assert pos.collectable_cents <= max(pos.balance_due_cents - pos.held_cents, 0)
+                # The gate sums a balance debit's position in the database unless an invoice is
+                # under dispute: the same position as the replayed ledger, whatever happened.
+                creditor_id = registry.repo.creditor_by_code(s, code).id
+                account_id = registry.repo.debtor_account_by_reference(s, creditor_id, "ACC").id
+                summed = accounts_repo.gate_reads(s, creditor_id, {account_id}, positions={account_id})
+                replayed = debit_gate._facts(accounts_repo.gate_reads(s, creditor_id, {account_id}))[account_id]
+                if account_id in summed.positions:
+                    assert debit_gate._facts(summed)[account_id].position == replayed.position
+                else:
+                    assert any(DisputeStatus(line.status).holds_invoices() for line in summed.dispute_lines[account_id])
                 full = statements.statement(s, code, "ACC", clock=CLOCK, all_entries=True)
                 assert full.closing_balance_cents == pos.balance_due_cents
                 if full.lines:

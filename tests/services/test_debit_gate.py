@@ -369,3 +369,62 @@ def test_a_credit_note_leaves_a_debit_already_at_the_bank_alone(db):
     world.entry(db, "AV1", "30.00", kind="credit_note")
     assert _status(db, at_bank) == ("submitted", None)
     assert world.position(db).balance_due_cents == 70_00
+
+
+# --- positions summed by the database --------------------------------------------------------
+def _gate_positions(db: Database, references: list[str]) -> tuple[dict[str, object], dict[str, object], set[str]]:
+    """Each account's position as the gate sums it (``positions``) and as it replays the
+    ledger, and which accounts were read whole although only their position was asked."""
+    from sepa_engine.db.repositories import accounts as accounts_repo
+    from sepa_engine.db.repositories import registry as registry_repo
+
+    with db.reader() as s:
+        creditor = registry_repo.creditor_by_code(s, "pressimmo")
+        ids = {ref: registry_repo.debtor_account_by_reference(s, creditor.id, ref).id for ref in references}
+        summed_reads = accounts_repo.gate_reads(s, creditor.id, ids.values(), positions=ids.values())
+        summed = debit_gate_service._facts(summed_reads)
+        replayed = debit_gate_service.account_facts(s, creditor.id, set(ids.values()))
+    whole = {ref for ref, i in ids.items() if i not in summed_reads.positions}
+    return ({ref: summed[i].position for ref, i in ids.items()},
+            {ref: replayed[i].position for ref, i in ids.items()}, whole)
+
+
+def test_the_gate_sums_a_balance_debits_position_in_the_database_as_the_replayed_ledger_gives_it(db):
+    world.creditor(db)
+    for ref in ("AG-1", "AG-2", "AG-3"):
+        world.account(db, reference=ref)
+    # AG-1: invoices, a fee, a credit note and debits in flight; AG-2: nothing at all;
+    # AG-3: an invoice under dispute, whose held amount needs the allocation.
+    world.entry(db, "F1", "1450.00")
+    world.entry(db, "F2", "552.50")
+    world.entry(db, "FEE-1", "7.50", kind="fee")
+    world.entry(db, "AV-1", "100.00", kind="credit_note")
+    world.entry(db, "F3", "300.00", reference="AG-3")
+    with db.transaction() as s:
+        on_demand.pay_now(s, "pressimmo", "AG-1", PayNowInput(amount="500.00"), idempotency_key="now-1", clock=world.clock())
+        disputes.open_dispute(s, "pressimmo", "AG-3", DisputeInput.of("not ordered", "F3"), actor="portal",
+                              idempotency_key="d-3", clock=world.clock())
+
+    summed, replayed, whole = _gate_positions(db, ["AG-1", "AG-2", "AG-3"])
+
+    assert summed == replayed
+    assert replayed["AG-1"].balance_due_cents == 1_910_00 and replayed["AG-1"].in_flight_cents == 500_00
+    assert replayed["AG-3"].held_cents == 300_00
+    assert whole == {"AG-3"}
+
+
+def test_a_balance_debit_decided_on_summed_positions_takes_no_money_already_requested(db):
+    world.creditor(db)
+    world.account(db)
+    world.entry(db, "F1", "100.00")
+    first = {"mandate": MANDATE, "amount": "60.00"}
+    with db.transaction() as s:
+        batch_enqueue.enqueue_requests(s, "pressimmo", [EnqueueItem("k-1", DebitRequestInput.from_mapping(first))],
+                                       clock=world.clock())
+    with db.transaction() as s, pytest.raises(errors.AmountExceedsBalance) as refused:
+        batch_enqueue.enqueue_requests(
+            s, "pressimmo", [EnqueueItem("k-2", DebitRequestInput.from_mapping({"mandate": MANDATE, "amount": "50.00"}))],
+            clock=world.clock(),
+        )
+    assert refused.value.reason_code == "AM05"
+    assert requests_stored(db) == 1
