@@ -2,6 +2,7 @@
 ``sepa-engine api`` on 127.0.0.1, bounded in count and time.
 
     python -m bench.api [--quick] [--backend sqlite|postgresql|all] [--count N] [--seconds S]
+                        [--pays invoice|balance] [--history MONTHS]
 
 SQLite: one API process. PostgreSQL (``SEPA_ENGINE_BENCH_DATABASE_URL``, else
 ``SEPA_ENGINE_TEST_DATABASE_URL``; a scratch database is created and dropped): two API
@@ -9,6 +10,13 @@ processes on two ports sharing one ledger, the clients spread across them. Load 
 127.0.0.1 only. Prints a readable summary on stderr and one JSON line per backend on stdout
 (``name``, ``count``, ``seconds``, ``per_second``, ``p50_ms``, ``p99_ms``...), like the other
 workloads. Target: at least 1,000 enqueues per second with p99 under 50 ms.
+
+What each request pays (``--pays``): ``invoice`` (the default, and what ``make bench``
+runs) carries the invoice it pays, as a billing system sends it, so each account gains an
+invoice per request and the gate replays a longer history each time; ``balance`` names
+nothing and pays part of what each account owes (one large invoice booked beforehand),
+as pay-now and the schedule do. ``--history`` gives each account that many settled months
+beforehand (an invoice and the credit note that settles it), the past its position is made of.
 
 The clients share the machine with the server, so they cost as little as possible: one
 asyncio loop, 16 kept-alive connections, requests rendered beforehand (each with its own
@@ -25,6 +33,7 @@ import asyncio
 import datetime as dt
 import gc
 import json
+import logging
 import os
 import shutil
 import socket
@@ -37,13 +46,17 @@ import uuid
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
+from sepa_engine import logs
 from sepa_engine.clock import FixedClock
 from sepa_engine.db import migrate
+from sepa_engine.db.models import DebtorAccount, LedgerEntry
 from sepa_engine.db.session import Database
-from sepa_engine.services import api_tokens, registry
+from sepa_engine.services import accounts, api_tokens, registry
+from sepa_engine.services.account_inputs import LedgerEntryInput
 from sepa_engine.services.inputs import AddressInput, CreditorInput, DebtorAccountInput, MandateInput
 
 CLIENTS = 16
@@ -59,8 +72,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _ledger(url: str) -> str:
-    """Migrate, register one creditor with MANDATES mandates, return a write token."""
+def _ledger(url: str, pays: str = "invoice", history: int = 0) -> str:
+    """Migrate, register one creditor with MANDATES mandates (and, for ``pays="balance"``,
+    an invoice each that the debits pay part of, and ``history`` settled months), return a
+    write token."""
+    # Only the JSON lines on stdout: the services' log lines of the set-up go nowhere.
+    logs.configure(level=logging.WARNING)
     db = Database(url)
     try:
         migrate.upgrade(db)
@@ -76,9 +93,35 @@ def _ledger(url: str) -> str:
                 registry.register_mandate(s, "bench", MandateInput(reference=f"RUM-{n}", debtor_account=f"A-{n}",
                                                                    signed_on=dt.date(2025, 1, 15), iban=IBAN),
                                           idempotency_key=f"mandate-{n}", clock=CLOCK)
+                if pays == "balance":
+                    accounts.record_entry(s, "bench", f"A-{n}", LedgerEntryInput(
+                        kind="invoice", number=f"ROLL-{n}", issue_date=dt.date(2026, 11, 1), amount="1000000.00",
+                    ), idempotency_key=f"roll-{n}", clock=CLOCK)
+            if history:
+                _history(s, history)
             return api_tokens.create_token(s, name="bench", creditors=["bench"], access="write", clock=CLOCK).token
     finally:
         db.dispose()
+
+
+def _history(session: Session, months: int) -> None:
+    """``months`` monthly invoices per account, each settled by a credit note that names it:
+    a past the gate must replay for an account's position, written straight to the table
+    (the services would log and check each of 2 x 200 x ``months`` entries)."""
+    accounts_of = dict(session.execute(select(DebtorAccount.id, DebtorAccount.creditor_id)).all())
+    first = (session.scalar(select(func.max(LedgerEntry.id))) or 0) + 1
+    rows = []
+    for account_id, creditor_id in accounts_of.items():
+        for month in range(months):
+            issued = dt.date(2024, 1, 1) + dt.timedelta(days=30 * month)
+            invoice_id, credit_id = first + len(rows), first + len(rows) + 1
+            common = {"creditor_id": creditor_id, "debtor_account_id": account_id, "issue_date": issued,
+                      "amount_cents": 100_000, "created_at": CLOCK.now()}
+            rows.append({**common, "id": invoice_id, "kind": "invoice", "document_number": f"H-{invoice_id}",
+                         "applies_to_id": None})
+            rows.append({**common, "id": credit_id, "kind": "credit_note", "document_number": f"H-{credit_id}",
+                         "applies_to_id": invoice_id})
+    session.execute(insert(LedgerEntry), rows)
 
 
 def _start(config: Path, port: int) -> subprocess.Popen[bytes]:
@@ -99,16 +142,17 @@ def _start(config: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit(f"the API did not start on port {port}: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
 
 
-def _requests(token: str, count: int) -> list[bytes]:
+def _requests(token: str, count: int, pays: str = "invoice") -> list[bytes]:
     """Every request rendered beforehand (a unique Idempotency-Key each), so that sending one
     costs the client a write and nothing else."""
     head = (f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n").encode()
     rendered = []
     for index in range(count):
-        # Each request carries the invoice it pays, as a billing system sends it (README).
-        body = json.dumps({"mandate": f"RUM-{index % MANDATES}", "amount": f"{index % 900 + 1}.00",
-                           "remittance": f"Invoice {index}", "invoice_number": f"B-{index}",
-                           "invoice_issue_date": "2026-11-01"}).encode()
+        fields = {"mandate": f"RUM-{index % MANDATES}", "amount": f"{index % 900 + 1}.00", "remittance": f"Invoice {index}"}
+        if pays == "invoice":
+            # The request carries the invoice it pays, as a billing system sends it (README).
+            fields.update(invoice_number=f"B-{index}", invoice_issue_date="2026-11-01")
+        body = json.dumps(fields).encode()
         rendered.append(b"POST /v1/creditors/bench/debit-requests HTTP/1.1\r\n" + head
                         + f"Idempotency-Key: bench-{index}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
     return rendered
@@ -161,13 +205,13 @@ async def _clients(ports: list[int], requests: list[bytes], seconds: float) -> t
     return latencies, errors, elapsed
 
 
-def _load(ports: list[int], token: str, count: int, seconds: float) -> tuple[list[float], int, float, float]:
+def _load(ports: list[int], token: str, count: int, seconds: float, pays: str) -> tuple[list[float], int, float, float]:
     """CLIENTS concurrent keep-alive connections in one asyncio loop (uvloop when installed),
     raw HTTP/1.1 over ``asyncio.open_connection``: the load generator shares the machine's
     cores with the server, so it must cost as little as possible per request. The latency
     of a request is from its send to the last byte of its answer. Returns the latencies,
     the errors, the wall time and the client's CPU seconds."""
-    requests = _requests(token, count)
+    requests = _requests(token, count, pays)
     try:
         import uvloop
     except ImportError:
@@ -216,8 +260,10 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def run(backend: str, url: str, workdir: Path, count: int, seconds: float) -> dict[str, object]:
-    token = _ledger(url)
+def run(
+    backend: str, url: str, workdir: Path, count: int, seconds: float, pays: str = "invoice", history: int = 0
+) -> dict[str, object]:
+    token = _ledger(url, pays, history)
     config = workdir / f"{backend}.toml"
     config.write_text(f'[database]\nurl = "{url}"\n[paths]\nvar_dir = "{workdir / "var"}"\n')
     processes = 1 if backend == "sqlite" else 2
@@ -225,7 +271,7 @@ def run(backend: str, url: str, workdir: Path, count: int, seconds: float) -> di
     servers = [_start(config, port) for port in ports]
     cpu_before = [_cpu_seconds(server.pid) for server in servers]
     try:
-        latencies, errors, elapsed, client_cpu = _load(ports, token, count, seconds)
+        latencies, errors, elapsed, client_cpu = _load(ports, token, count, seconds, pays)
         server_cpu = sum(_cpu_seconds(server.pid) for server in servers) - sum(cpu_before)
     finally:
         for server in servers:
@@ -242,8 +288,11 @@ def run(backend: str, url: str, workdir: Path, count: int, seconds: float) -> di
         raise SystemExit(f"{backend}: {done - errors} enqueues answered 201 but the ledger holds {requests} debit "
                          f"requests ({keys} keys) and {answers} stored answers")
     cores = os.cpu_count() or 1
+    name = f"api-enqueue-{backend}" if pays == "invoice" else f"api-enqueue-{pays}-{backend}"
+    if history:
+        name += f"-history-{history}"
     result = {
-        "name": f"api-enqueue-{backend}", "count": done, "seconds": round(elapsed, 2),
+        "name": name, "count": done, "seconds": round(elapsed, 2),
         "per_second": round(done / elapsed, 1) if elapsed else 0.0,
         "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
         "p99_ms": round(_percentile(latencies, 0.99) * 1000, 1) if latencies else None,
@@ -285,6 +334,10 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "all"), default="all")
     parser.add_argument("--count", type=int, default=None, help="requests (default 20,000; --quick 2,000)")
     parser.add_argument("--seconds", type=float, default=None, help="time bound (default 60; --quick 10)")
+    parser.add_argument("--pays", choices=("invoice", "balance"), default="invoice",
+                        help="what each request pays: the invoice it carries (default) or part of the balance")
+    parser.add_argument("--history", type=int, default=0,
+                        help="settled months each account has before the run (an invoice and its credit note each)")
     args = parser.parse_args()
     count = args.count or (2_000 if args.quick else 20_000)
     seconds = args.seconds or (10.0 if args.quick else 60.0)
@@ -292,14 +345,14 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="sepa-bench-api-"))
     try:
         if args.backend in ("sqlite", "all"):
-            print(json.dumps(run("sqlite", f"sqlite:///{workdir}/ledger.db", workdir, count, seconds)), flush=True)
+            print(json.dumps(run("sqlite", f"sqlite:///{workdir}/ledger.db", workdir, count, seconds, args.pays, args.history)), flush=True)
         if args.backend in ("postgresql", "all"):
             if not pg_base:
                 print("postgresql: skipped (set SEPA_ENGINE_BENCH_DATABASE_URL)", file=sys.stderr)
             else:
                 url, name = _pg_database(pg_base)
                 try:
-                    print(json.dumps(run("postgresql", url, workdir, count, seconds)), flush=True)
+                    print(json.dumps(run("postgresql", url, workdir, count, seconds, args.pays, args.history)), flush=True)
                 finally:
                     _drop(pg_base, name)
     finally:
