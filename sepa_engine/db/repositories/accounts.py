@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, exists, func, insert, literal, select, update
+from sqlalchemy import Exists, case, exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -65,6 +65,12 @@ REACHED_BANK = tuple(
 _HOLDING = tuple(s.value for s in DisputeStatus if s.holds_invoices())
 _PAYMENT = EntryKind.PAYMENT.value
 _ITEMS = (EntryKind.INVOICE.value, EntryKind.FEE.value)
+
+
+def _booked() -> Exists:
+    """The debit request has its payment booked: from then on it is a payment entry, no
+    longer in flight."""
+    return exists().where(LedgerEntry.debit_request_id == DebitRequest.id, LedgerEntry.kind == _PAYMENT)
 
 
 # --- creditors and accounts ----------------------------------------------------------------
@@ -245,7 +251,7 @@ class InFlightRow:
 
 def in_flight_requests(session: Session, account: DebtorAccount) -> list[InFlightRow]:
     """Debits of the account that may still take money and are not booked as payments."""
-    booked = exists().where(LedgerEntry.debit_request_id == DebitRequest.id, LedgerEntry.kind == _PAYMENT)
+    booked = _booked()
     rows = session.execute(
         select(DebitRequest.id, DebitRequest.amount_cents, DebitRequest.status)
         .join(Mandate, Mandate.id == DebitRequest.mandate_id)
@@ -282,7 +288,7 @@ def unbooked_requests(
     limit: int = 1_000,
 ) -> list[UnbookedRow]:
     """Requests of a creditor that reached the bank and have no payment entry, by id."""
-    booked = exists().where(LedgerEntry.debit_request_id == DebitRequest.id, LedgerEntry.kind == _PAYMENT)
+    booked = _booked()
     query = (
         select(
             DebitRequest.id,
@@ -764,7 +770,7 @@ def _sum_positions(session: Session, creditor_id: int, account_ids: list[int], r
     rows are); an account with an entry of a kind the domain does not know is left out, to
     be read whole (``EntryKind`` refuses it there, as it always did)."""
     execute = session.connection().execute
-    booked = exists().where(LedgerEntry.debit_request_id == DebitRequest.id, LedgerEntry.kind == _PAYMENT)
+    booked = _booked()
     in_flight: dict[int, int] = {}
     for account_id, owner, cents in execute(
         select(Mandate.debtor_account_id, DebitRequest.creditor_id, func.sum(DebitRequest.amount_cents))
@@ -803,7 +809,7 @@ def _read_ledgers(session: Session, creditor_id: int, account_ids: list[int], re
     execute = session.connection().execute
     for i in account_ids:
         reads.in_flight[i], reads.entries[i], reads.selections[i] = [], [], []
-    booked = exists().where(LedgerEntry.debit_request_id == DebitRequest.id, LedgerEntry.kind == _PAYMENT)
+    booked = _booked()
     for request_id, cents, status, account_id, owner in execute(
         select(DebitRequest.id, DebitRequest.amount_cents, DebitRequest.status, Mandate.debtor_account_id,
                DebitRequest.creditor_id)
