@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 
 from sepa_engine import errors
 from sepa_engine.db.models import DebitRequest, LedgerEntry
+from sepa_engine.db.repositories import accounts as accounts_repo
+from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.db.session import Database
 from sepa_engine.domain.debit_gate import Origin
 from sepa_engine.services import accounts, batch_enqueue, disputes, file_enqueue, loading, on_demand, registry
@@ -375,9 +377,6 @@ def test_a_credit_note_leaves_a_debit_already_at_the_bank_alone(db):
 def _gate_positions(db: Database, references: list[str]) -> tuple[dict[str, object], dict[str, object], set[str]]:
     """Each account's position as the gate sums it (``positions``) and as it replays the
     ledger, and which accounts were read whole although only their position was asked."""
-    from sepa_engine.db.repositories import accounts as accounts_repo
-    from sepa_engine.db.repositories import registry as registry_repo
-
     with db.reader() as s:
         creditor = registry_repo.creditor_by_code(s, "pressimmo")
         ids = {ref: registry_repo.debtor_account_by_reference(s, creditor.id, ref).id for ref in references}
