@@ -79,10 +79,10 @@ def balance_due(amounts: Iterable[tuple[EntryKind | str, int]]) -> int:
 
 
 def _sign(kind: EntryKind | str) -> int:
-    if isinstance(kind, EntryKind):
-        return kind.sign
     sign = _SIGN_OF_VALUE.get(kind)
-    return EntryKind(kind).sign if sign is None else sign  # an unknown kind raises, as before
+    # A member finds its value's sign too (a StrEnum member hashes and compares as its value);
+    # EntryKind refuses an unknown kind, as before.
+    return EntryKind(kind).sign if sign is None else sign
 
 
 def running_balances(signed: Iterable[int], opening: int = 0) -> list[int]:

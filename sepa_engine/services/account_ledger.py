@@ -118,17 +118,13 @@ class Ledger:
     # entry id -> cents selected by debits in flight.
     selected_in_flight: dict[int, int]
     position: Position
-    # item id -> its amount.
-    item_cents: dict[int, int]
-
-    def item(self, entry_id: int) -> Item:
-        return next(item for item in self.items if item.id == entry_id)
+    # The items by entry id: the gate asks the open amount of every invoice of an account, and
+    # a search of the items for each made that quadratic in the account's history.
+    items_by_id: dict[int, Item]
 
     def open_cents(self, entry_id: int) -> int:
         """What the item ``entry_id`` still owes."""
-        # From the entries, not ``item``: the gate asks this of every invoice of an account,
-        # and a search of the items for each made that quadratic in the account's history.
-        return self.item_cents[entry_id] - self.allocation.paid.get(entry_id, 0)
+        return self.allocation.open_cents(self.items_by_id[entry_id])
 
 
 def load_ledger(session: Session, account: DebtorAccount) -> Ledger:
@@ -191,7 +187,7 @@ def build_ledger(
     )
     return Ledger(
         tuple(entries), tuple(items), allocation, dict(disputed), dict(selected), position,
-        {item.id: item.amount_cents for item in items},
+        {item.id: item for item in items},
     )
 
 

@@ -154,7 +154,7 @@ def statement(
     if document is not None and not (isinstance(document, str) and document.strip()):
         raise errors.InvalidFormat("document", document, "must be a document number")
     ledger = load_ledger(session, account)
-    items = {item.id: item for item in ledger.items}
+    items = ledger.items_by_id
     debits = repo.payment_states(session, account)
     dated = _dates(ledger.entries, debits, creditor.timezone)
 

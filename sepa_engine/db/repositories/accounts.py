@@ -67,6 +67,17 @@ _PAYMENT = EntryKind.PAYMENT.value
 _ITEMS = (EntryKind.INVOICE.value, EntryKind.FEE.value)
 
 
+# An entry's amount with the sign of its kind (``EntryKind.sign``), in SQL; NULL for a kind the
+# domain does not know, which ``_UNKNOWN_KIND`` counts.
+_RAISING = [kind.value for kind in EntryKind if kind.sign > 0]
+_LOWERING = [kind.value for kind in EntryKind if kind.sign < 0]
+_SIGNED_CENTS = case(
+    (LedgerEntry.kind.in_(_RAISING), LedgerEntry.amount_cents),
+    (LedgerEntry.kind.in_(_LOWERING), -LedgerEntry.amount_cents),
+)
+_UNKNOWN_KIND = case((LedgerEntry.kind.in_(_RAISING + _LOWERING), 0), else_=1)
+
+
 def _booked() -> Exists:
     """The debit request has its payment booked: from then on it is a payment entry, no
     longer in flight."""
@@ -780,17 +791,10 @@ def _sum_positions(session: Session, creditor_id: int, account_ids: list[int], r
     ):
         if owner == creditor_id:
             in_flight[account_id] = int(cents)  # PostgreSQL sums a bigint as numeric
-    raising = [kind.value for kind in EntryKind if kind.sign > 0]
-    lowering = [kind.value for kind in EntryKind if kind.sign < 0]
-    signed = case(
-        (LedgerEntry.kind.in_(raising), LedgerEntry.amount_cents),
-        (LedgerEntry.kind.in_(lowering), -LedgerEntry.amount_cents),
-    )
-    unknown = case((LedgerEntry.kind.in_(raising + lowering), 0), else_=1)
     balances: dict[int, int] = {}
     strange: set[int] = set()
     for account_id, owner, cents, unknowns in execute(
-        select(LedgerEntry.debtor_account_id, LedgerEntry.creditor_id, func.sum(signed), func.sum(unknown))
+        select(LedgerEntry.debtor_account_id, LedgerEntry.creditor_id, func.sum(_SIGNED_CENTS), func.sum(_UNKNOWN_KIND))
         .where(bulk.one_of(session, LedgerEntry.debtor_account_id, account_ids))
         .group_by(LedgerEntry.debtor_account_id, LedgerEntry.creditor_id)
     ):
