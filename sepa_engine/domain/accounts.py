@@ -173,6 +173,38 @@ def allocate(items: Sequence[Item], credits: Sequence[Credit]) -> Allocation:
     return Allocation(MappingProxyType(paid), MappingProxyType(unapplied), tuple(pairs))
 
 
+# What ``allocate`` gives the newest items, from sums. The gate needs what an invoice a request
+# carries still owes; replaying the account's history for it cost every such request more as
+# the account aged (BENCHMARKS.md, "The newest invoice from sums").
+def unapplied_without_holds(balance_due_cents: int, unmatched_returns_cents: int) -> int:
+    """What ``allocate`` leaves unapplied over a ledger where no dispute holds an item.
+
+    There a credit keeps something unapplied only once every item is settled, and a settled
+    item stays settled, so the replay leaves the credits' total (each credit at least zero)
+    less the items' total, when positive. In the ledger's sums that is minus the balance due,
+    plus the returned cents that lower no credit: a return whose payment is not in the
+    account, or the part of a payment's returns above the payment (a credit is never below
+    zero, so such cents raise the balance without lowering any credit)."""
+    return max(unmatched_returns_cents - balance_due_cents, 0)
+
+
+def newest_items_open(unapplied_cents: int, amounts: Sequence[int]) -> list[int]:
+    """What items still owe, given in "oldest first" order, that come after every other item
+    in that order, that no credit names and that no dispute holds, when the replay without
+    them leaves ``unapplied_cents`` unapplied.
+
+    Such an item is only reached by what a credit has left once every item before it is
+    settled, which is what the replay without it would leave unapplied; it takes that, and
+    every other item is paid as before. So they take the unapplied credit in order."""
+    left = max(unapplied_cents, 0)
+    owed: list[int] = []
+    for cents in amounts:
+        take = min(left, cents)
+        owed.append(cents - take)
+        left -= take
+    return owed
+
+
 # --- what can be collected -----------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Position:

@@ -27,7 +27,14 @@ from sepa_engine.db.models import Creditor
 from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import returns as returns_repo
 from sepa_engine.domain import money
-from sepa_engine.domain.accounts import ITEM_KINDS, CollectionMode, EntryKind, Position
+from sepa_engine.domain.accounts import (
+    ITEM_KINDS,
+    CollectionMode,
+    EntryKind,
+    Position,
+    newest_items_open,
+    unapplied_without_holds,
+)
 from sepa_engine.domain.debit_gate import (
     AccountFacts,
     Admitted,
@@ -136,6 +143,17 @@ class Debit:
     location: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Booked:
+    """An invoice a request carried, booked by this chunk."""
+
+    number: str
+    account_id: int
+    issue_date: dt.date
+    amount_cents: int
+    entry_id: int
+
+
 def admit_one(session: Session, creditor: Creditor, debit: Debit, *, origin: Origin, now: dt.datetime) -> Admitted:
     """The gate for one debit: locks its account, books its carried invoice, decides; raises
     the refusal."""
@@ -153,9 +171,22 @@ def admit_many(
     account_ids = set(account_of.values())
     # Account by account in id order, so two batches never deadlock.
     returns_repo.lock_accounts(session, account_ids)
-    _book_carried(session, creditor, [(account_of[d.mandate_id], d) for d in debits if d.asking.carried], now)
-    naming = {account_of[d.mandate_id] for d in debits if d.asking.pays is Pays.INVOICES}
-    facts = _facts(repo.gate_reads(session, creditor.id, account_ids, positions=account_ids - naming))
+    booked = _book_carried(session, creditor, [(account_of[d.mandate_id], d) for d in debits if d.asking.carried], now)
+    # An account whose debits pay the balance, on account or an invoice booked just now needs
+    # no replay of its history; one with a debit naming any other invoice does.
+    naming = {
+        account_of[d.mandate_id] for d in debits
+        if d.asking.pays is Pays.INVOICES and (d.asking.carried is None or d.asking.carried.number not in booked)
+    }
+    newest: dict[int, list[_Booked]] = {}
+    for invoice in booked.values():
+        if invoice.account_id not in naming:
+            newest.setdefault(invoice.account_id, []).append(invoice)
+    reads = repo.gate_reads(
+        session, creditor.id, account_ids, positions=account_ids - naming,
+        newest={account_id: [(i.entry_id, i.issue_date) for i in items] for account_id, items in newest.items()},
+    )
+    facts = _facts(reads, newest=newest)
     admitted: list[Admitted] = []
     for debit in debits:
         account_id = account_of[debit.mandate_id]
@@ -175,9 +206,13 @@ def account_facts(session: Session, creditor_id: int, account_ids: set[int]) -> 
     return _facts(repo.gate_reads(session, creditor_id, account_ids))
 
 
-def _facts(reads: repo.GateReads, ledgers: set[int] | None = None) -> dict[int, AccountFacts]:
+def _facts(
+    reads: repo.GateReads, ledgers: set[int] | None = None, *, newest: dict[int, list[_Booked]] | None = None
+) -> dict[int, AccountFacts]:
     """The gate's facts by account; an account outside ``ledgers`` (when given) gets its
-    mandate and mode only, its position and invoices left empty (its ledger was not read)."""
+    mandate and mode only, its position and invoices left empty (its ledger was not read).
+    An account whose position was summed gets the invoices in ``newest`` (booked just now)
+    when they come last (``GateReads.unmatched_returns``), their open amounts from the sums."""
     facts: dict[int, AccountFacts] = {}
     for account_id, account in reads.accounts.items():
         if ledgers is not None and account_id not in ledgers:
@@ -191,9 +226,11 @@ def _facts(reads: repo.GateReads, ledgers: set[int] | None = None) -> dict[int, 
             # No invoice of it is under dispute, so nothing is held; its invoices were not
             # read, since no debit asked of it names one (the callers ask so).
             balance, in_flight = summed
+            unmatched = reads.unmatched_returns.get(account_id)
+            booked = newest.get(account_id, []) if newest and unmatched is not None else []
             facts[account_id] = AccountFacts(
                 account.reference, CollectionMode(account.collection_mode), reads.current_mandates.get(account_id),
-                Position(balance, 0, in_flight), {},
+                Position(balance, 0, in_flight), _newest_invoices(booked, balance, unmatched or 0),
             )
             continue
         ledger = build_ledger(
@@ -220,9 +257,26 @@ def _facts(reads: repo.GateReads, ledgers: set[int] | None = None) -> dict[int, 
     return facts
 
 
-def _book_carried(session: Session, creditor: Creditor, carried: list[tuple[int, Debit]], now: dt.datetime) -> None:
+def _newest_invoices(booked: list[_Booked], balance_cents: int, unmatched_cents: int) -> dict[str, InvoiceFacts]:
+    """Facts of invoices booked just now that come last in the allocation's order, on an
+    account where no dispute holds an invoice: what the rest of the ledger leaves unapplied
+    pays them, oldest first (``accounts.newest_items_open``); no debit selects them yet."""
+    if not booked:
+        return {}
+    ordered = sorted(booked, key=lambda invoice: (invoice.issue_date, invoice.entry_id))
+    before = balance_cents - sum(invoice.amount_cents for invoice in ordered)
+    owed = newest_items_open(unapplied_without_holds(before, unmatched_cents), [i.amount_cents for i in ordered])
+    return {
+        invoice.number: InvoiceFacts(invoice.entry_id, cents, False, 0) for invoice, cents in zip(ordered, owed, strict=True)
+    }
+
+
+def _book_carried(
+    session: Session, creditor: Creditor, carried: list[tuple[int, Debit]], now: dt.datetime
+) -> dict[str, _Booked]:
+    """Book the invoices ``carried`` (account id, debit) that are new; the ones booked, by number."""
     if not carried:
-        return
+        return {}
     existing = repo.invoices_by_numbers(session, creditor.id, {d.asking.carried.number for _, d in carried})  # type: ignore[union-attr]
     new: dict[str, dict[str, object]] = {}
     for account_id, debit in carried:
@@ -254,9 +308,15 @@ def _book_carried(session: Session, creditor: Creditor, carried: list[tuple[int,
             "document_number": invoice.number, "issue_date": invoice.issue_date, "due_date": invoice.due_date,
             "amount_cents": debit.amount_cents, "label": debit.remittance, "created_at": now,
         }
-    if new:
-        # Core executemany; the gate reads them back with the rest of the ledger.
-        repo.insert_entries(session, list(new.values()))
+    if not new:
+        return {}
+    # Core executemany; the gate reads them back with the rest of the ledger.
+    repo.insert_entries(session, list(new.values()))
+    ids = repo.invoice_ids(session, creditor.id, new)
+    return {
+        number: _Booked(number, row["debtor_account_id"], row["issue_date"], row["amount_cents"], ids[number])  # type: ignore[arg-type]
+        for number, row in new.items()
+    }
 
 
 def record(session: Session, creditor_id: int, rows: Sequence[tuple[int, Admitted]]) -> None:

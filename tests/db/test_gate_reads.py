@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import event, select
 
-from sepa_engine.db.models import DebtorAccount, Mandate
+from sepa_engine.db.models import DebtorAccount, LedgerEntry, Mandate
 from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.session import Database
 from tests import accounts_world as world
@@ -57,7 +57,11 @@ def test_gate_reads_on_sqlite_search_by_the_accounts_ids_not_through_the_credito
         world.creditor(db, "pressimmo")
         for n in range(3):
             world.account(db, "pressimmo", f"AG-{n}")
+            world.entry(db, f"F{n}", "10.00", reference=f"AG-{n}")
         accounts, mandates = _ids(db)
+        with db.reader() as s:
+            newest = {i: [(entry_id, issued)] for entry_id, i, issued in s.execute(
+                select(LedgerEntry.id, LedgerEntry.debtor_account_id, LedgerEntry.issue_date))}
         statements: list[tuple[str, object]] = []
 
         def remember(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
@@ -72,9 +76,11 @@ def test_gate_reads_on_sqlite_search_by_the_accounts_ids_not_through_the_credito
             repo.gate_reads(s, owner, accounts.values())
             # And with the positions summed by the database (balance debits).
             repo.gate_reads(s, owner, accounts.values(), positions=accounts.values())
+            # And for invoices requests carry, booked just now (their newest items).
+            repo.gate_reads(s, owner, accounts.values(), positions=accounts.values(), newest=newest)
         event.remove(db.engine, "before_cursor_execute", remember)
 
-        assert len(statements) == 7 + 5
+        assert len(statements) == 7 + 5 + 7
         with db.reader() as s:
             raw = s.connection().connection.driver_connection
             plans = {sql: [row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params)] for sql, params in statements}

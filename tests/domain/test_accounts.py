@@ -29,11 +29,13 @@ from sepa_engine.domain.accounts import (
     frequency,
     held_cents,
     invoices_remittance,
+    newest_items_open,
     nominal_date,
     period_of,
     running_balances,
     scheduled_collection,
     statement_window_start,
+    unapplied_without_holds,
 )
 
 D = dt.date
@@ -155,6 +157,40 @@ def test_allocation_over_a_long_history_is_the_plain_replay_of_the_rule(items, c
     result = allocate(items, credits)
     paid, unapplied, pairs = _replayed_by_the_rule(items, credits)
     assert (dict(result.paid), dict(result.unapplied), result.pairs) == (paid, unapplied, pairs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    items=_items.map(lambda found: [Item(i.id, i.issue_date, i.amount_cents) for i in found]),
+    credits=_credits,
+    newest=st.lists(st.tuples(st.integers(0, 40), st.integers(1, 6_000)), min_size=1, max_size=3),
+)
+def test_the_newest_unnamed_items_owe_what_the_sums_say_when_no_dispute_holds_an_item(items, credits, newest):
+    # The gate's shortcut for an invoice a request carries: no replay, the ledger's sums only.
+    latest = max((item.issue_date for item in items), default=D(2026, 1, 1))
+    fresh = sorted(
+        (Item(50 + n, latest + dt.timedelta(days=days), cents) for n, (days, cents) in enumerate(newest)),
+        key=lambda item: (item.issue_date, item.id),
+    )
+    before = allocate(items, credits)
+    balance = sum(item.amount_cents for item in items) - sum(credit.amount_cents for credit in credits)
+    unmatched = sum(max(-credit.amount_cents, 0) for credit in credits)
+    unapplied = unapplied_without_holds(balance, unmatched)
+    assert unapplied == before.unapplied_cents
+
+    after = allocate(items + fresh, credits)
+    assert [after.open_cents(item) for item in fresh] == newest_items_open(unapplied, [i.amount_cents for i in fresh])
+    assert {i.id: after.paid[i.id] for i in items} == dict(before.paid)
+
+
+def test_a_newest_item_takes_the_credit_left_over_and_no_more():
+    assert newest_items_open(0, [5_000]) == [5_000]
+    assert newest_items_open(3_000, [2_000, 2_000]) == [0, 1_000]
+    assert newest_items_open(9_000, [2_000]) == [0]
+    # An account in credit by 30.00, a payment of 100.00 returned for 120.00 (20.00 lowers no credit).
+    assert unapplied_without_holds(-3_000, 0) == 3_000
+    assert unapplied_without_holds(-3_000, 2_000) == 5_000
+    assert unapplied_without_holds(1_000, 0) == 0
 
 
 def test_balance_due_reads_kinds_as_enum_members_or_stored_values_and_refuses_an_unknown_kind():

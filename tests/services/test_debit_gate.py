@@ -427,3 +427,100 @@ def test_a_balance_debit_decided_on_summed_positions_takes_no_money_already_requ
         )
     assert refused.value.reason_code == "AM05"
     assert requests_stored(db) == 1
+
+
+def _newest_invoice_facts(db: Database, references: list[str]) -> tuple[dict[str, object], dict[str, object], set[str]]:
+    """Each account's newest invoice as the gate decides it for an invoice a request carries
+    (from the sums, ``newest``) and as the replayed ledger gives it, and which accounts were
+    read whole instead."""
+    with db.reader() as s:
+        creditor = registry_repo.creditor_by_code(s, "pressimmo")
+        ids = {ref: registry_repo.debtor_account_by_reference(s, creditor.id, ref).id for ref in references}
+        newest: dict[int, list[debit_gate_service._Booked]] = {}
+        for account_id in ids.values():
+            row = s.scalars(select(LedgerEntry).where(LedgerEntry.debtor_account_id == account_id,
+                                                      LedgerEntry.kind == "invoice").order_by(LedgerEntry.id.desc())).first()
+            newest[account_id] = [debit_gate_service._Booked(row.document_number, account_id, row.issue_date,
+                                                              row.amount_cents, row.id)]
+        reads = accounts_repo.gate_reads(
+            s, creditor.id, ids.values(), positions=ids.values(),
+            newest={i: [(b.entry_id, b.issue_date) for b in booked] for i, booked in newest.items()},
+        )
+        fast = debit_gate_service._facts(reads, newest=newest)
+        replayed = debit_gate_service.account_facts(s, creditor.id, set(ids.values()))
+    number = {i: booked[0].number for i, booked in newest.items()}
+    whole = {ref for ref, i in ids.items() if i not in reads.positions}
+    return ({ref: fast[i].invoices.get(number[i]) for ref, i in ids.items() if ref not in whole},
+            {ref: replayed[i].invoices[number[i]] for ref, i in ids.items() if ref not in whole}, whole)
+
+
+def _returned(db: Database, reference: str, number: str, cents: int, request_id: int | None) -> None:
+    """A returned payment booked as a bank file may report it (not through the services,
+    which only book a return of a payment the ledger holds)."""
+    with db.transaction() as s:
+        creditor = registry_repo.creditor_by_code(s, "pressimmo")
+        account = registry_repo.debtor_account_by_reference(s, creditor.id, reference)
+        s.add(LedgerEntry(creditor_id=creditor.id, debtor_account_id=account.id, kind="returned_payment",
+                          document_number=number, issue_date=dt.date(2026, 10, 20), amount_cents=cents,
+                          debit_request_id=request_id, created_at=world.NOW))
+
+
+def test_an_invoice_a_request_carries_owes_from_the_sums_what_the_replayed_ledger_says(db):
+    world.creditor(db)
+    for ref in ("AG-1", "AG-2", "AG-3", "AG-4", "AG-5"):
+        world.account(db, reference=ref)
+    # AG-1: in credit by 100.00, which pays most of its newest invoice.
+    world.entry(db, "F1", "200.00")
+    world.entry(db, "AV-1", "300.00", kind="credit_note")
+    world.entry(db, "F1-NEW", "120.00", issued=dt.date(2026, 11, 1))
+    # AG-2: a payment of 50.00 returned for 80.00 and a return of 25.00 without its payment: the
+    # 30.00 and the 25.00 raise the balance but lower no credit.
+    world.entry(db, "F2", "50.00", reference="AG-2")
+    with db.transaction() as s:
+        on_demand.pay_now(s, "pressimmo", "AG-2", PayNowInput(amount="50.00"), idempotency_key="now-2", clock=world.clock())
+        paid = s.scalars(select(DebitRequest).where(DebitRequest.idempotency_key.like("%now-2%"))).one()
+        paid.status, paid.collection_date = "submitted", paid.requested_date
+        s.flush()
+        accounts.book_submitted_payments(s, world.clock(), creditor_code="pressimmo")
+        request_id = paid.id
+    world.entry(db, "AV-2", "400.00", kind="credit_note", reference="AG-2")
+    _returned(db, "AG-2", "R-1", 80_00, request_id)
+    _returned(db, "AG-2", "R-2", 25_00, None)
+    world.entry(db, "F2-NEW", "400.00", reference="AG-2", issued=dt.date(2026, 11, 1))
+    # AG-3: a return of a debit never booked as a payment (10.00, lowers no credit), then a
+    # credit note of 25.00: 15.00 left over for the new invoice.
+    world.entry(db, "F3", "10.00", reference="AG-3")
+    with db.transaction() as s:
+        unbooked = on_demand.pay_now(s, "pressimmo", "AG-3", PayNowInput(amount="10.00"), idempotency_key="now-3",
+                                     clock=world.clock())
+    _returned(db, "AG-3", "R-3", 10_00, unbooked.request_id)
+    world.entry(db, "AV-3", "25.00", kind="credit_note", reference="AG-3")
+    world.entry(db, "F3-NEW", "75.00", reference="AG-3", issued=dt.date(2026, 11, 1))
+    # AG-4: an older invoice issued after the new one: the new one is not last, read whole.
+    world.entry(db, "F4", "60.00", reference="AG-4", issued=dt.date(2026, 11, 15))
+    world.entry(db, "AV-4", "100.00", kind="credit_note", reference="AG-4")
+    world.entry(db, "F4-NEW", "90.00", reference="AG-4", issued=dt.date(2026, 11, 1))
+    # AG-5: an invoice under dispute: read whole.
+    world.entry(db, "F5", "60.00", reference="AG-5")
+    world.entry(db, "F5-NEW", "90.00", reference="AG-5", issued=dt.date(2026, 11, 1))
+    with db.transaction() as s:
+        disputes.open_dispute(s, "pressimmo", "AG-5", DisputeInput.of("not ordered", "F5"), actor="portal",
+                              idempotency_key="d-5", clock=world.clock())
+
+    fast, replayed, whole = _newest_invoice_facts(db, ["AG-1", "AG-2", "AG-3", "AG-4", "AG-5"])
+
+    assert fast == replayed
+    assert whole == {"AG-4", "AG-5"}
+    assert {ref: facts.open_cents for ref, facts in replayed.items()} == {"AG-1": 20_00, "AG-2": 50_00, "AG-3": 60_00}
+
+
+def test_a_carried_invoice_on_an_account_in_credit_is_refused_for_what_the_credit_already_pays(db):
+    world.creditor(db)
+    world.account(db)
+    world.entry(db, "AV-1", "100.00", kind="credit_note")
+    carried = {"mandate": MANDATE, "amount": "150.00", "invoice_number": "F-NEW", "invoice_issue_date": "2026-11-01"}
+    with db.transaction() as s, pytest.raises(errors.AmountExceedsBalance) as refused:
+        batch_enqueue.enqueue_requests(s, "pressimmo", [EnqueueItem("k-1", DebitRequestInput.from_mapping(carried))],
+                                       clock=world.clock())
+    assert refused.value.reason_code == "AM09" and "50.00" in refused.value.rule
+    assert requests_stored(db) == 0

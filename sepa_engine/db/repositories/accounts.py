@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Exists, case, exists, func, insert, literal, select, update
+from sqlalchemy import Exists, and_, case, exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from sepa_engine.db import bulk
 from sepa_engine.db.models import (
@@ -64,6 +64,7 @@ REACHED_BANK = tuple(
 )
 _HOLDING = tuple(s.value for s in DisputeStatus if s.holds_invoices())
 _PAYMENT = EntryKind.PAYMENT.value
+_RETURNED_PAYMENT = EntryKind.RETURNED_PAYMENT.value
 _ITEMS = (EntryKind.INVOICE.value, EntryKind.FEE.value)
 
 
@@ -690,6 +691,10 @@ class GateReads:
     # account id -> (balance due, cents in flight), summed by the database, for the accounts
     # asked as ``positions`` that hold no invoice under dispute: their ledgers were not read.
     positions: dict[int, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    # account id -> returned cents that lower no credit (``accounts.unapplied_without_holds``),
+    # for the accounts asked as ``newest`` whose position is summed: their newest items come
+    # last in the allocation's order, so what those still owe follows from the sums.
+    unmatched_returns: dict[int, int] = dataclasses.field(default_factory=dict)
 
 
 def accounts_of_mandates(session: Session, creditor_id: int, mandate_ids: Iterable[int]) -> dict[int, int]:
@@ -709,6 +714,7 @@ def gate_reads(
     *,
     ledgers: Iterable[int] | None = None,
     positions: Iterable[int] = (),
+    newest: Mapping[int, Sequence[tuple[int, dt.date]]] | None = None,
 ) -> GateReads:
     """Six to eight statements whatever the number of accounts; requests in flight are read
     before the entries, for the reason ``services/account_ledger.py`` gives. With ``ledgers``,
@@ -720,6 +726,13 @@ def gate_reads(
     hence the whole ledger), its balance due and its cents in flight are summed by the
     database (``GateReads.positions``) instead of its history being read and replayed: the
     same sums ``account_ledger.build_ledger`` makes, over the same rows.
+
+    ``newest`` gives, for accounts in ``positions``, the items (entry id, issue date) booked
+    just now whose open amounts the caller needs (the invoices requests carry). When they
+    come after every other item of the account in the allocation's order (oldest first),
+    the account's returned cents that lower no credit are read too
+    (``GateReads.unmatched_returns``) and the position is summed; otherwise the account is
+    read whole.
 
     Each statement is driven by the accounts' ids and checks the creditor on the rows read,
     not in its WHERE clause: with both, SQLite (no statistics) walks the creditor's whole
@@ -768,6 +781,10 @@ def gate_reads(
         i for i in ledger_ids
         if i in wanted and not any(line.status in _HOLDING for line in reads.dispute_lines[i])
     ]
+    if newest:
+        last = _newest_come_last(session, creditor_id, {i: newest[i] for i in summed if newest.get(i)})
+        summed = [i for i in summed if not newest.get(i) or i in last]
+        _unmatched_returns(session, creditor_id, sorted(last), reads)
     if summed:
         _sum_positions(session, creditor_id, summed, reads)
     whole = [i for i in ledger_ids if i not in reads.positions]
@@ -806,6 +823,61 @@ def _sum_positions(session: Session, creditor_id: int, account_ids: list[int], r
     for account_id in account_ids:
         if account_id not in strange:
             reads.positions[account_id] = (balances.get(account_id, 0), in_flight.get(account_id, 0))
+
+
+def _newest_come_last(
+    session: Session, creditor_id: int, newest: Mapping[int, Sequence[tuple[int, dt.date]]]
+) -> set[int]:
+    """The accounts whose ``newest`` items come after every other item in the allocation's
+    order (issue date, then id). Judged on the other items' latest issue date and highest
+    id, which may send an account to be read whole when a same-day item has a higher id
+    than a newest one, never the other way."""
+    if not newest:
+        return set()
+    fresh = {entry_id for items in newest.values() for entry_id, _ in items}
+    latest: dict[int, tuple[dt.date, int]] = {}
+    for account_id, owner, issued, entry_id in session.connection().execute(
+        select(LedgerEntry.debtor_account_id, LedgerEntry.creditor_id, func.max(LedgerEntry.issue_date),
+               func.max(LedgerEntry.id))
+        .where(bulk.one_of(session, LedgerEntry.debtor_account_id, list(newest)), LedgerEntry.kind.in_(_ITEMS),
+               ~bulk.one_of(session, LedgerEntry.id, fresh))
+        .group_by(LedgerEntry.debtor_account_id, LedgerEntry.creditor_id)
+    ):
+        if owner == creditor_id:
+            latest[account_id] = (issued, entry_id)
+    come_last: set[int] = set()
+    for account_id, items in newest.items():
+        first = min((issued, entry_id) for entry_id, issued in items)
+        if account_id not in latest or first > latest[account_id]:
+            come_last.add(account_id)
+    return come_last
+
+
+def _unmatched_returns(session: Session, creditor_id: int, account_ids: list[int], reads: GateReads) -> None:
+    """``reads.unmatched_returns`` for ``account_ids``: the cents of their returned payments
+    that lower no credit in ``account_ledger.build_ledger`` (a return whose payment is not in
+    the account, or the part of a payment's returns above the payment). Returns are few, so
+    their rows are read, each with its payment's amount."""
+    if not account_ids:
+        return
+    payment = aliased(LedgerEntry)
+    returned: dict[tuple[int, int | None], list[int]] = {}
+    totals = dict.fromkeys(account_ids, 0)
+    for account_id, owner, request_id, cents, paid in session.connection().execute(
+        select(LedgerEntry.debtor_account_id, LedgerEntry.creditor_id, LedgerEntry.debit_request_id,
+               LedgerEntry.amount_cents, payment.amount_cents)
+        .outerjoin(payment, and_(payment.debit_request_id == LedgerEntry.debit_request_id, payment.kind == _PAYMENT,
+                                 payment.debtor_account_id == LedgerEntry.debtor_account_id))
+        .where(bulk.one_of(session, LedgerEntry.debtor_account_id, account_ids), LedgerEntry.kind == _RETURNED_PAYMENT)
+    ):
+        if owner != creditor_id:
+            continue
+        totals[account_id] += cents
+        if request_id is not None and paid is not None:
+            returned.setdefault((account_id, request_id), [0, paid])[0] += cents
+    for (account_id, _), (cents, paid) in returned.items():
+        totals[account_id] -= min(cents, paid)
+    reads.unmatched_returns.update(totals)
 
 
 def _read_ledgers(session: Session, creditor_id: int, account_ids: list[int], reads: GateReads) -> None:
@@ -858,6 +930,23 @@ def invoices_by_numbers(session: Session, creditor_id: int, numbers: Iterable[st
                 LedgerEntry.creditor_id == creditor_id,
                 LedgerEntry.kind == EntryKind.INVOICE.value,
                 LedgerEntry.document_number.in_(wanted),
+            )
+        )
+    }
+
+
+def invoice_ids(session: Session, creditor_id: int, numbers: Iterable[str]) -> dict[str, int]:
+    """number -> entry id of the creditor's invoices with these numbers."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return {}
+    return {
+        number: entry_id
+        for entry_id, number in session.connection().execute(
+            select(LedgerEntry.id, LedgerEntry.document_number).where(
+                LedgerEntry.creditor_id == creditor_id,
+                LedgerEntry.kind == EntryKind.INVOICE.value,
+                bulk.one_of(session, LedgerEntry.document_number, wanted),
             )
         )
     }
