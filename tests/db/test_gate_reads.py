@@ -59,9 +59,14 @@ def test_gate_reads_on_sqlite_search_by_the_accounts_ids_not_through_the_credito
             world.account(db, "pressimmo", f"AG-{n}")
             world.entry(db, f"F{n}", "10.00", reference=f"AG-{n}")
         accounts, mandates = _ids(db)
-        with db.reader() as s:
+        with db.transaction() as s:
             newest = {i: [(entry_id, issued)] for entry_id, i, issued in s.execute(
                 select(LedgerEntry.id, LedgerEntry.debtor_account_id, LedgerEntry.issue_date))}
+            # A return on one account: its rows are read with their payments.
+            first = s.get_one(LedgerEntry, min(entry_id for (entry_id, _), in newest.values()))
+            s.add(LedgerEntry(creditor_id=first.creditor_id, debtor_account_id=first.debtor_account_id,
+                              kind="returned_payment", document_number="R-1", issue_date=first.issue_date,
+                              amount_cents=100, created_at=first.created_at))
         statements: list[tuple[str, object]] = []
 
         def remember(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
@@ -80,7 +85,7 @@ def test_gate_reads_on_sqlite_search_by_the_accounts_ids_not_through_the_credito
             repo.gate_reads(s, owner, accounts.values(), positions=accounts.values(), newest=newest)
         event.remove(db.engine, "before_cursor_execute", remember)
 
-        assert len(statements) == 7 + 5 + 7
+        assert len(statements) == 7 + 5 + 6
         with db.reader() as s:
             raw = s.connection().connection.driver_connection
             plans = {sql: [row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params)] for sql, params in statements}

@@ -781,22 +781,26 @@ def gate_reads(
         i for i in ledger_ids
         if i in wanted and not any(line.status in _HOLDING for line in reads.dispute_lines[i])
     ]
-    if newest:
-        last = _newest_come_last(session, creditor_id, {i: newest[i] for i in summed if newest.get(i)})
-        summed = [i for i in summed if not newest.get(i) or i in last]
-        _unmatched_returns(session, creditor_id, sorted(last), reads)
     if summed:
-        _sum_positions(session, creditor_id, summed, reads)
+        _sum_positions(session, creditor_id, summed, reads, {i: newest[i] for i in summed if newest and newest.get(i)})
     whole = [i for i in ledger_ids if i not in reads.positions]
     if whole:
         _read_ledgers(session, creditor_id, whole, reads)
     return reads
 
 
-def _sum_positions(session: Session, creditor_id: int, account_ids: list[int], reads: GateReads) -> None:
+def _sum_positions(
+    session: Session,
+    creditor_id: int,
+    account_ids: list[int],
+    reads: GateReads,
+    newest: Mapping[int, Sequence[tuple[int, dt.date]]],
+) -> None:
     """``reads.positions`` for ``account_ids``, in two aggregates (in flight first, as the
     rows are); an account with an entry of a kind the domain does not know is left out, to
-    be read whole (``EntryKind`` refuses it there, as it always did)."""
+    be read whole (``EntryKind`` refuses it there, as it always did). So is an account in
+    ``newest`` whose newest items do not come last; for the others the same scan of the
+    ledger tells whether ``_unmatched_returns`` has rows to read."""
     execute = session.connection().execute
     booked = _booked()
     in_flight: dict[int, int] = {}
@@ -808,43 +812,53 @@ def _sum_positions(session: Session, creditor_id: int, account_ids: list[int], r
     ):
         if owner == creditor_id:
             in_flight[account_id] = int(cents)  # PostgreSQL sums a bigint as numeric
+    columns = [LedgerEntry.debtor_account_id, LedgerEntry.creditor_id, func.sum(_SIGNED_CENTS), func.sum(_UNKNOWN_KIND)]
+    if newest:
+        # The other items' latest issue date and highest id (see _newest_come_last), and
+        # whether the account holds returns at all.
+        fresh = {entry_id for items in newest.values() for entry_id, _ in items}
+        other_item = and_(LedgerEntry.kind.in_(_ITEMS), ~bulk.one_of(session, LedgerEntry.id, fresh))
+        columns += [
+            func.max(case((other_item, LedgerEntry.issue_date))),
+            func.max(case((other_item, LedgerEntry.id))),
+            func.sum(case((LedgerEntry.kind == _RETURNED_PAYMENT, 1), else_=0)),
+        ]
     balances: dict[int, int] = {}
     strange: set[int] = set()
-    for account_id, owner, cents, unknowns in execute(
-        select(LedgerEntry.debtor_account_id, LedgerEntry.creditor_id, func.sum(_SIGNED_CENTS), func.sum(_UNKNOWN_KIND))
+    latest: dict[int, tuple[dt.date, int]] = {}
+    with_returns: list[int] = []
+    for row in execute(
+        select(*columns)
         .where(bulk.one_of(session, LedgerEntry.debtor_account_id, account_ids))
         .group_by(LedgerEntry.debtor_account_id, LedgerEntry.creditor_id)
     ):
+        account_id, owner, cents, unknowns = row[:4]
         if owner != creditor_id:
             continue
         if unknowns:
             strange.add(account_id)
         balances[account_id] = int(cents or 0)
+        if newest:
+            if row[4] is not None:
+                latest[account_id] = (row[4], row[5])
+            if row[6]:
+                with_returns.append(account_id)
+    strange |= set(newest) - _newest_come_last(newest, latest)
     for account_id in account_ids:
         if account_id not in strange:
             reads.positions[account_id] = (balances.get(account_id, 0), in_flight.get(account_id, 0))
+    last = [i for i in newest if i not in strange]
+    reads.unmatched_returns.update(dict.fromkeys(last, 0))
+    _unmatched_returns(session, creditor_id, [i for i in with_returns if i in reads.unmatched_returns], reads)
 
 
 def _newest_come_last(
-    session: Session, creditor_id: int, newest: Mapping[int, Sequence[tuple[int, dt.date]]]
+    newest: Mapping[int, Sequence[tuple[int, dt.date]]], latest: Mapping[int, tuple[dt.date, int]]
 ) -> set[int]:
     """The accounts whose ``newest`` items come after every other item in the allocation's
-    order (issue date, then id). Judged on the other items' latest issue date and highest
-    id, which may send an account to be read whole when a same-day item has a higher id
-    than a newest one, never the other way."""
-    if not newest:
-        return set()
-    fresh = {entry_id for items in newest.values() for entry_id, _ in items}
-    latest: dict[int, tuple[dt.date, int]] = {}
-    for account_id, owner, issued, entry_id in session.connection().execute(
-        select(LedgerEntry.debtor_account_id, LedgerEntry.creditor_id, func.max(LedgerEntry.issue_date),
-               func.max(LedgerEntry.id))
-        .where(bulk.one_of(session, LedgerEntry.debtor_account_id, list(newest)), LedgerEntry.kind.in_(_ITEMS),
-               ~bulk.one_of(session, LedgerEntry.id, fresh))
-        .group_by(LedgerEntry.debtor_account_id, LedgerEntry.creditor_id)
-    ):
-        if owner == creditor_id:
-            latest[account_id] = (issued, entry_id)
+    order (issue date, then id), judged on the other items' ``latest`` issue date and highest
+    id: that may send an account to be read whole when a same-day item has a higher id than
+    a newest one, never the other way."""
     come_last: set[int] = set()
     for account_id, items in newest.items():
         first = min((issued, entry_id) for entry_id, issued in items)
@@ -861,7 +875,7 @@ def _unmatched_returns(session: Session, creditor_id: int, account_ids: list[int
     if not account_ids:
         return
     payment = aliased(LedgerEntry)
-    returned: dict[tuple[int, int | None], list[int]] = {}
+    returned: dict[tuple[int, int], list[int]] = {}
     totals = dict.fromkeys(account_ids, 0)
     for account_id, owner, request_id, cents, paid in session.connection().execute(
         select(LedgerEntry.debtor_account_id, LedgerEntry.creditor_id, LedgerEntry.debit_request_id,
