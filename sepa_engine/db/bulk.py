@@ -29,10 +29,10 @@ from collections.abc import Collection, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, Text, any_, bindparam, func, literal_column, select, text
+from sqlalchemy import ColumnElement, Select, Table, Text, any_, bindparam, func, literal_column, select, text, true
 from sqlalchemy import cast as cast_
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.types import UserDefinedType
 
 
@@ -98,6 +98,28 @@ def unnested(column: Any, values: Collection[object]) -> Any:
         else cast_(cast_(bindparam(None, literal, type_=Text()), ARRAY(Text())), ARRAY(column.type))
     )
     return func.unnest(array).table_valued("value").render_derived(name="wanted")
+
+
+def each_key(
+    session: Session, query: Select[*tuple[Any, ...]], key: Any, keys: Collection[object], *, entity: type | None = None
+) -> Select[*tuple[Any, ...]]:
+    """``query`` narrowed to the rows whose ``key`` is one of ``keys``, for a key unique
+    among the rows ``query`` reads (a creditor's idempotency keys, invoice numbers).
+
+    PostgreSQL: one index search per key, whatever the statistics say. With ``key =
+    ANY(:keys)`` the planner may search the unique index by its leading columns alone and
+    test each row against the keys: on statistics taken while the table was small (a new
+    ledger filling, or one after a large load) every chunk of an HTTP enqueue read all the
+    creditor's requests and invoices (``auto_explain``, BENCHMARKS.md "Keyed lookups").
+    A LATERAL subquery with a LIMIT cannot be flattened, so each key is a parameter of its
+    own index search. ``entity``: rows come back as that mapped class (``query`` selects
+    it). SQLite (no statistics) keeps ``bulk.one_of``."""
+    if not is_postgresql(session):
+        return query.where(one_of(session, key, keys))
+    wanted = unnested(key, keys)
+    found = query.where(key == wanted.c.value).limit(1).lateral("found")
+    target: Any = aliased(entity, found) if entity is not None else found
+    return select(target).select_from(wanted).join(found, true())
 
 
 def _arrays(session: Session, table: Table, names: Sequence[str], values: dict[str, object]) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import bindparam, case, exists, func, insert, or_, select, true, update
+from sqlalchemy import bindparam, case, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
@@ -491,27 +491,16 @@ def entry_hashes_by_keys(session: Session, creditor_id: int, keys: Collection[st
     """idempotency key -> content hash of the creditor's ledger entries holding these keys."""
     if not keys:
         return {}
+    # One index search per key (bulk.each_key): the index is partial (migration 0010) and a
+    # ledger of payments has no keyed entry in its statistics; with ``key = ANY(:keys)`` the
+    # planner searched it by creditor alone and tested each entry against the chunk's 2,000
+    # keys (2 s a chunk on a 1,000,000-debit ledger while the keys were also an unfolded
+    # expression, see bulk.one_of). tests/db/test_replay_check_plan.py forces the worst plan
+    # cache mode.
     key = LedgerEntry.idempotency_key
-    if bulk.is_postgresql(session):
-        # One index probe per key, whatever the statistics say: a LATERAL subquery with a
-        # LIMIT cannot be flattened, so each key is a parameter of the index search. The
-        # index is partial (migration 0010) and a ledger of payments has no keyed entry in
-        # its statistics; with ``key = ANY(:keys)`` the planner may search it by creditor
-        # alone and test each entry against the chunk's 2,000 keys (seen at 2 s a chunk on a
-        # 1,000,000-debit ledger while the keys were also an unfolded expression, see
-        # bulk.one_of). tests/db/test_replay_check_plan.py forces the worst plan cache mode.
-        wanted = bulk.unnested(key, keys)
-        entry = (
-            select(key, LedgerEntry.content_hash)
-            .where(LedgerEntry.creditor_id == creditor_id, key == wanted.c.value)
-            .limit(1)
-            .lateral("entry")
-        )
-        query = select(entry.c.idempotency_key, entry.c.content_hash).select_from(wanted).join(entry, true())
-    else:
-        query = select(key, LedgerEntry.content_hash).where(
-            LedgerEntry.creditor_id == creditor_id, bulk.one_of(session, key, keys)
-        )
+    query = bulk.each_key(
+        session, select(key, LedgerEntry.content_hash).where(LedgerEntry.creditor_id == creditor_id), key, keys
+    )
     # The key filter leaves no NULL key. (dict() of the result itself would take it for a
     # mapping, as it has keys(): its rows are listed first.)
     return dict(cast("list[tuple[str, str | None]]", _core(session).execute(query).all()))

@@ -1,0 +1,70 @@
+"""A chunk's idempotency keys and invoice numbers are each looked up by creditor and key,
+whatever the statistics say (``bulk.each_key``).
+
+Regression: with ``key = ANY(:keys)``, statistics taken while the tables were small made
+PostgreSQL search the unique indexes by creditor alone and test each of the creditor's rows
+against the keys. Seen with ``auto_explain`` under the HTTP benchmark: every chunk of
+enqueues read all the creditor's requests to check its idempotency keys (7,843 rows removed
+by the filter for 8 keys), and all its invoices twice to book the invoices requests carry;
+the cost of an enqueue grew with the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import insert, text
+
+from sepa_engine.db.models import DebitRequest, LedgerEntry, Mandate
+from sepa_engine.db.repositories import accounts as accounts_repo
+from sepa_engine.db.repositories import registry as registry_repo
+from tests import ledger
+from tests.db.plans import plans_of
+
+STAMP = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.timezone.utc)
+ROWS = 2_000
+
+
+def _fill(db, creditor: int) -> None:  # type: ignore[no-untyped-def]
+    mandate = ledger.mandate(db, creditor)
+    with db.reader() as s:
+        account = s.get(Mandate, mandate).debtor_account_id
+    with db.transaction() as s:
+        s.execute(insert(DebitRequest), [
+            {"creditor_id": creditor, "mandate_id": mandate, "idempotency_key": f"key-{n}", "content_hash": "x" * 64,
+             "end_to_end_id": f"E2E-K-{n}", "amount_cents": 100 + n, "requested_date": dt.date(2026, 11, 24),
+             "status": "pending", "status_changed_at": STAMP, "created_at": STAMP}
+            for n in range(ROWS)
+        ])
+        s.execute(insert(LedgerEntry), [
+            {"creditor_id": creditor, "debtor_account_id": account, "kind": "invoice", "document_number": f"F-{n}",
+             "issue_date": dt.date(2026, 11, 1), "amount_cents": 100 + n, "created_at": STAMP}
+            for n in range(ROWS)
+        ])
+
+
+def test_keys_and_invoice_numbers_are_searched_by_creditor_and_key_on_statistics_of_an_empty_ledger(db):
+    creditor = ledger.creditor(db)
+    if not db.is_sqlite:
+        with db.transaction() as s:
+            s.execute(text("ANALYZE debit_requests"))
+            s.execute(text("ANALYZE ledger_entries"))
+    _fill(db, creditor)
+    keys = [f"key-{n}" for n in range(0, 40, 5)] + ["key-unknown"]
+    numbers = [f"F-{n}" for n in range(0, 40, 5)] + ["F-unknown"]
+
+    with db.transaction() as s, plans_of(s, "idempotency_key", sqlite=db.is_sqlite) as key_plans:
+        requests = registry_repo.requests_by_idempotency_keys(s, creditor, keys)
+    with db.transaction() as s, plans_of(s, "document_number", sqlite=db.is_sqlite) as number_plans:
+        invoices = accounts_repo.invoices_by_numbers(s, creditor, numbers)
+        ids = accounts_repo.invoice_ids(s, creditor, numbers)
+
+    assert sorted(requests) == sorted(keys[:-1]) and all(r.creditor_id == creditor for r in requests.values())
+    assert sorted(invoices) == sorted(numbers[:-1]) and ids == {n: invoices[n].id for n in numbers[:-1]}
+    assert len(key_plans) == 1 and len(number_plans) == 2
+    for plan, column in [(key_plans[0], "idempotency_key"), *((p, "document_number") for p in number_plans)]:
+        if db.is_sqlite:
+            assert f"{column}=?" in plan, plan
+        else:
+            # The key is a condition of the index search, each key its own search; never a
+            # filter over the creditor's rows.
+            assert f"({column})::text = (wanted.value)::text" in plan and "Filter" not in plan, plan
