@@ -89,15 +89,6 @@ def stored_answer(session: Session, scope: str, key: str) -> ApiIdempotency | No
     ).first()
 
 
-def stored_answers(session: Session, idents: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which (scope, key) pairs already have a stored answer."""
-    keys = {key for _, key in idents}
-    rows = session.execute(
-        select(ApiIdempotency.scope, ApiIdempotency.idempotency_key).where(ApiIdempotency.idempotency_key.in_(keys))
-    )
-    return {(scope, key) for scope, key in rows} & set(idents)
-
-
 def store_answers(session: Session, rows: list[dict[str, object]]) -> None:
     """Store the answers of a group of calls in one statement; ``IntegrityError`` when a
     (scope, key) is already stored (another route, or a race)."""
