@@ -6,7 +6,12 @@ PostgreSQL search the unique indexes by creditor alone and test each of the cred
 against the keys. Seen with ``auto_explain`` under the HTTP benchmark: every chunk of
 enqueues read all the creditor's requests to check its idempotency keys (7,843 rows removed
 by the filter for 8 keys), and all its invoices twice to book the invoices requests carry;
-the cost of an enqueue grew with the ledger."""
+the cost of an enqueue grew with the ledger.
+
+The regime here is that one: statistics of a small ledger (50 rows, vacuumed and analysed),
+then 2,000 more rows. (On statistics of an empty table whose indexes are bloated by the test
+suite's DELETEs, the planner may still search another index: no query form forces an index on
+PostgreSQL.)"""
 
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ STAMP = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.timezone.utc)
 ROWS = 2_000
 
 
-def _fill(db, creditor: int) -> None:  # type: ignore[no-untyped-def]
+def _fill(db, creditor: int, rows: range) -> None:  # type: ignore[no-untyped-def]
     mandate = ledger.mandate(db, creditor)
     with db.reader() as s:
         account = s.get(Mandate, mandate).debtor_account_id
@@ -33,22 +38,23 @@ def _fill(db, creditor: int) -> None:  # type: ignore[no-untyped-def]
             {"creditor_id": creditor, "mandate_id": mandate, "idempotency_key": f"key-{n}", "content_hash": "x" * 64,
              "end_to_end_id": f"E2E-K-{n}", "amount_cents": 100 + n, "requested_date": dt.date(2026, 11, 24),
              "status": "pending", "status_changed_at": STAMP, "created_at": STAMP}
-            for n in range(ROWS)
+            for n in rows
         ])
         s.execute(insert(LedgerEntry), [
             {"creditor_id": creditor, "debtor_account_id": account, "kind": "invoice", "document_number": f"F-{n}",
              "issue_date": dt.date(2026, 11, 1), "amount_cents": 100 + n, "created_at": STAMP}
-            for n in range(ROWS)
+            for n in rows
         ])
 
 
-def test_keys_and_invoice_numbers_are_searched_by_creditor_and_key_on_statistics_of_an_empty_ledger(db):
+def test_keys_and_invoice_numbers_are_searched_by_creditor_and_key_on_statistics_of_a_small_ledger(db):
     creditor = ledger.creditor(db)
+    _fill(db, creditor, range(ROWS, ROWS + 50))
     if not db.is_sqlite:
-        with db.transaction() as s:
-            s.execute(text("ANALYZE debit_requests"))
-            s.execute(text("ANALYZE ledger_entries"))
-    _fill(db, creditor)
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE debit_requests"))
+            connection.execute(text("VACUUM ANALYZE ledger_entries"))
+    _fill(db, creditor, range(ROWS))
     keys = [f"key-{n}" for n in range(0, 40, 5)] + ["key-unknown"]
     numbers = [f"F-{n}" for n in range(0, 40, 5)] + ["F-unknown"]
 
