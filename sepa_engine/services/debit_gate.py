@@ -144,7 +144,7 @@ class Debit:
 
 
 @dataclass(frozen=True, slots=True)
-class _Booked:
+class BookedInvoice:
     """An invoice a request carried, booked by this chunk."""
 
     number: str
@@ -178,7 +178,7 @@ def admit_many(
         account_of[d.mandate_id] for d in debits
         if d.asking.pays is Pays.INVOICES and (d.asking.carried is None or d.asking.carried.number not in booked)
     }
-    newest: dict[int, list[_Booked]] = {}
+    newest: dict[int, list[BookedInvoice]] = {}
     for invoice in booked.values():
         if invoice.account_id not in naming:
             newest.setdefault(invoice.account_id, []).append(invoice)
@@ -207,7 +207,7 @@ def account_facts(session: Session, creditor_id: int, account_ids: set[int]) -> 
 
 
 def _facts(
-    reads: repo.GateReads, ledgers: set[int] | None = None, *, newest: dict[int, list[_Booked]] | None = None
+    reads: repo.GateReads, ledgers: set[int] | None = None, *, newest: dict[int, list[BookedInvoice]] | None = None
 ) -> dict[int, AccountFacts]:
     """The gate's facts by account; an account outside ``ledgers`` (when given) gets its
     mandate and mode only, its position and invoices left empty (its ledger was not read).
@@ -224,7 +224,8 @@ def _facts(
         summed = reads.positions.get(account_id)
         if summed is not None:
             # No invoice of it is under dispute, so nothing is held; its invoices were not
-            # read, since no debit asked of it names one (the callers ask so).
+            # read, since no debit asked of it names one (the callers ask so) other than the
+            # ones it carries, booked just now, whose facts come from the sums.
             balance, in_flight = summed
             unmatched = reads.unmatched_returns.get(account_id)
             booked = newest.get(account_id, []) if newest and unmatched is not None else []
@@ -257,7 +258,7 @@ def _facts(
     return facts
 
 
-def _newest_invoices(booked: list[_Booked], balance_cents: int, unmatched_cents: int) -> dict[str, InvoiceFacts]:
+def _newest_invoices(booked: list[BookedInvoice], balance_cents: int, unmatched_cents: int) -> dict[str, InvoiceFacts]:
     """Facts of invoices booked just now that come last in the allocation's order, on an
     account where no dispute holds an invoice: what the rest of the ledger leaves unapplied
     pays them, oldest first (``accounts.newest_items_open``); no debit selects them yet."""
@@ -273,7 +274,7 @@ def _newest_invoices(booked: list[_Booked], balance_cents: int, unmatched_cents:
 
 def _book_carried(
     session: Session, creditor: Creditor, carried: list[tuple[int, Debit]], now: dt.datetime
-) -> dict[str, _Booked]:
+) -> dict[str, BookedInvoice]:
     """Book the invoices ``carried`` (account id, debit) that are new; the ones booked, by number."""
     if not carried:
         return {}
@@ -310,11 +311,11 @@ def _book_carried(
         }
     if not new:
         return {}
-    # Core executemany; the gate reads them back with the rest of the ledger.
+    # One statement for them all; their ids are read back for the gate's facts.
     repo.insert_entries(session, list(new.values()))
     ids = repo.invoice_ids(session, creditor.id, new)
     return {
-        number: _Booked(number, row["debtor_account_id"], row["issue_date"], row["amount_cents"], ids[number])  # type: ignore[arg-type]
+        number: BookedInvoice(number, row["debtor_account_id"], row["issue_date"], row["amount_cents"], ids[number])  # type: ignore[arg-type]
         for number, row in new.items()
     }
 

@@ -320,7 +320,7 @@ class AccountsModel(RuleBasedStateMachine):
             # Read whole instead: only when a dispute holds an invoice (the newest comes last).
             assert any(DisputeStatus(line.status).holds_invoices() for line in whole.dispute_lines[account_id])
             return
-        booked = debit_gate._Booked(newest.document_number, account_id, newest.issue_date, newest.amount_cents, newest.id)
+        booked = debit_gate.BookedInvoice(newest.document_number, account_id, newest.issue_date, newest.amount_cents, newest.id)
         facts = debit_gate._facts(sums, newest={account_id: [booked]})[account_id]
         assert facts.invoices[newest.document_number].open_cents == replayed.invoices[newest.document_number].open_cents
         self.newest_checked += 1

@@ -436,11 +436,11 @@ def _newest_invoice_facts(db: Database, references: list[str]) -> tuple[dict[str
     with db.reader() as s:
         creditor = registry_repo.creditor_by_code(s, "pressimmo")
         ids = {ref: registry_repo.debtor_account_by_reference(s, creditor.id, ref).id for ref in references}
-        newest: dict[int, list[debit_gate_service._Booked]] = {}
+        newest: dict[int, list[debit_gate_service.BookedInvoice]] = {}
         for account_id in ids.values():
             row = s.scalars(select(LedgerEntry).where(LedgerEntry.debtor_account_id == account_id,
                                                       LedgerEntry.kind == "invoice").order_by(LedgerEntry.id.desc())).first()
-            newest[account_id] = [debit_gate_service._Booked(row.document_number, account_id, row.issue_date,
+            newest[account_id] = [debit_gate_service.BookedInvoice(row.document_number, account_id, row.issue_date,
                                                               row.amount_cents, row.id)]
         reads = accounts_repo.gate_reads(
             s, creditor.id, ids.values(), positions=ids.values(),
