@@ -13,7 +13,7 @@ workloads. Target: at least 1,000 enqueues per second with p99 under 50 ms.
 
 What each request pays (``--pays``): ``invoice`` (the default, and what ``make bench``
 runs) carries the invoice it pays, as a billing system sends it, so each account gains an
-invoice per request and the gate replays a longer history each time; ``balance`` names
+invoice (and a debit in flight) per request, a past that grows with the run; ``balance`` names
 nothing and pays part of what each account owes (one large invoice booked beforehand),
 as pay-now and the schedule do. ``--history`` gives each account that many settled months
 beforehand (an invoice and the credit note that settles it), the past its position is made of.

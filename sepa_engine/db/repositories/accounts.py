@@ -790,6 +790,14 @@ def gate_reads(
     return reads
 
 
+def _in_flight_of(session: Session, query: Select[*tuple[Any, ...]], account_ids: list[int]) -> Select[*tuple[Any, ...]]:
+    """``query`` over the debits in flight of ``account_ids``: one definition for the summed
+    positions and the replayed ledgers, which must count the same rows."""
+    return query.join(Mandate, Mandate.id == DebitRequest.mandate_id).where(
+        bulk.one_of(session, Mandate.debtor_account_id, account_ids), DebitRequest.status.in_(IN_FLIGHT), ~_booked()
+    )
+
+
 def _sum_positions(
     session: Session,
     creditor_id: int,
@@ -803,13 +811,12 @@ def _sum_positions(
     ``newest`` whose newest items do not come last; for the others the same scan of the
     ledger tells whether ``_unmatched_returns`` has rows to read."""
     execute = session.connection().execute
-    booked = _booked()
     in_flight: dict[int, int] = {}
     for account_id, owner, cents in execute(
-        select(Mandate.debtor_account_id, DebitRequest.creditor_id, func.sum(DebitRequest.amount_cents))
-        .join(Mandate, Mandate.id == DebitRequest.mandate_id)
-        .where(bulk.one_of(session, Mandate.debtor_account_id, account_ids), DebitRequest.status.in_(IN_FLIGHT), ~booked)
-        .group_by(Mandate.debtor_account_id, DebitRequest.creditor_id)
+        _in_flight_of(
+            session, select(Mandate.debtor_account_id, DebitRequest.creditor_id, func.sum(DebitRequest.amount_cents)),
+            account_ids,
+        ).group_by(Mandate.debtor_account_id, DebitRequest.creditor_id)
     ):
         if owner == creditor_id:
             in_flight[account_id] = int(cents)  # PostgreSQL sums a bigint as numeric
@@ -825,7 +832,7 @@ def _sum_positions(
             func.sum(case((LedgerEntry.kind == _RETURNED_PAYMENT, 1), else_=0)),
         ]
     balances: dict[int, int] = {}
-    strange: set[int] = set()
+    read_whole: set[int] = set()
     latest: dict[int, tuple[dt.date, int]] = {}
     with_returns: list[int] = []
     for row in execute(
@@ -837,18 +844,18 @@ def _sum_positions(
         if owner != creditor_id:
             continue
         if unknowns:
-            strange.add(account_id)
+            read_whole.add(account_id)
         balances[account_id] = int(cents or 0)
         if newest:
             if row[4] is not None:
                 latest[account_id] = (row[4], row[5])
             if row[6]:
                 with_returns.append(account_id)
-    strange |= set(newest) - _newest_come_last(newest, latest)
+    read_whole |= set(newest) - _newest_come_last(newest, latest)
     for account_id in account_ids:
-        if account_id not in strange:
+        if account_id not in read_whole:
             reads.positions[account_id] = (balances.get(account_id, 0), in_flight.get(account_id, 0))
-    last = [i for i in newest if i not in strange]
+    last = [i for i in newest if i not in read_whole]
     reads.unmatched_returns.update(dict.fromkeys(last, 0))
     _unmatched_returns(session, creditor_id, [i for i in with_returns if i in reads.unmatched_returns], reads)
 
@@ -900,13 +907,13 @@ def _read_ledgers(session: Session, creditor_id: int, account_ids: list[int], re
     execute = session.connection().execute
     for i in account_ids:
         reads.in_flight[i], reads.entries[i], reads.selections[i] = [], [], []
-    booked = _booked()
     for request_id, cents, status, account_id, owner in execute(
-        select(DebitRequest.id, DebitRequest.amount_cents, DebitRequest.status, Mandate.debtor_account_id,
-               DebitRequest.creditor_id)
-        .join(Mandate, Mandate.id == DebitRequest.mandate_id)
-        .where(bulk.one_of(session, Mandate.debtor_account_id, account_ids), DebitRequest.status.in_(IN_FLIGHT), ~booked)
-        .order_by(DebitRequest.id)
+        _in_flight_of(
+            session,
+            select(DebitRequest.id, DebitRequest.amount_cents, DebitRequest.status, Mandate.debtor_account_id,
+                   DebitRequest.creditor_id),
+            account_ids,
+        ).order_by(DebitRequest.id)
     ):
         if owner == creditor_id:
             reads.in_flight[account_id].append(InFlightRow(request_id, cents, status))
