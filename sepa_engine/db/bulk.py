@@ -218,25 +218,31 @@ def update_by_id(
     )
 
 
-def insert(session: Session, table: Table, rows: Sequence[dict[str, object]]) -> None:
+def insert(
+    session: Session, table: Table, rows: Sequence[dict[str, object]], returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
     """``INSERT INTO table (columns) SELECT * FROM unnest(...)``; every row has the same keys.
+    With ``returning``, those columns of the rows inserted (in no particular order).
 
     A column the rows leave out gets its scalar Python default, as the ORM would give it;
     a column with a computed default the rows leave out sends the rows the ordinary way."""
     if not rows:
-        return
+        return []
     given = tuple(rows[0])
     missing = [c for c in table.c if c.default is not None and c.name not in given]
     if any(not c.default.is_scalar for c in missing):  # type: ignore[union-attr]
-        session.execute(table.insert(), list(rows))
-        return
+        statement = table.insert().returning(*(table.c[name] for name in returning)) if returning else table.insert()
+        result = session.execute(statement, list(rows))
+        return [tuple(row) for row in result] if returning else []
     names = given + tuple(c.name for c in missing)
     values = _values(session, table, given, rows)
     for offset, column in enumerate(missing, start=len(given)):
         defaults = [column.default.arg] * len(rows)  # type: ignore[union-attr]
         values[f"a{offset}"] = array_literal(defaults) or defaults
     columns = ", ".join(f'"{name}"' for name in names)
-    session.execute(
-        text(f'INSERT INTO "{table.name}" ({columns}) SELECT * FROM unnest({_arrays(session, table, names, values)})'),
+    back = " RETURNING " + ", ".join(f'"{name}"' for name in returning) if returning else ""
+    result = session.execute(
+        text(f'INSERT INTO "{table.name}" ({columns}) SELECT * FROM unnest({_arrays(session, table, names, values)}){back}'),
         values,
     )
+    return [tuple(row) for row in result] if returning else []

@@ -311,9 +311,8 @@ def _book_carried(
         }
     if not new:
         return {}
-    # One statement for them all; their ids are read back for the gate's facts.
-    repo.insert_entries(session, list(new.values()))
-    ids = repo.invoice_ids(session, creditor.id, new)
+    # One statement for them all, which returns their ids for the gate's facts.
+    ids = repo.insert_invoices(session, list(new.values()))
     return {
         number: BookedInvoice(number, row["debtor_account_id"], row["issue_date"], row["amount_cents"], ids[number])  # type: ignore[arg-type]
         for number, row in new.items()

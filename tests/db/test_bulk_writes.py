@@ -73,6 +73,29 @@ def test_insert_entries_books_the_rows_and_a_second_payment_for_a_debit_is_refus
             accounts_repo.insert_entries(s, [entry])
 
 
+def test_insert_invoices_returns_the_id_of_each_invoice_by_its_number_on_both_backends(db):
+    creditor = ledger.creditor(db)
+    mandate = ledger.mandate(db, creditor)
+    with db.reader() as s:
+        account = s.scalars(select(Mandate.debtor_account_id).where(Mandate.id == mandate)).one()
+    rows = [
+        {"creditor_id": creditor, "debtor_account_id": account, "kind": "invoice", "document_number": number,
+         "issue_date": dt.date(2026, 11, day), "due_date": dt.date(2026, 12, day), "amount_cents": 1_000 * day,
+         "label": f"Loyer {number}", "created_at": STAMP}
+        for day, number in [(3, "F-C"), (1, "F-A"), (2, "F-B")]
+    ]
+    with db.transaction() as s:
+        ids = accounts_repo.insert_invoices(s, rows)
+    with db.reader() as s:
+        stored = {e.document_number: e for e in s.scalars(select(LedgerEntry))}
+
+    assert sorted(ids) == ["F-A", "F-B", "F-C"]
+    assert all(ids[number] == stored[number].id for number in ids)
+    assert [stored[n].amount_cents for n in ("F-A", "F-B", "F-C")] == [1_000, 2_000, 3_000]
+    with db.transaction() as s:
+        assert accounts_repo.insert_invoices(s, []) == {}
+
+
 def test_one_of_finds_the_rows_of_thousands_of_keys_integers_and_strings_on_both_backends(db):
     from sepa_engine.db import bulk
 
