@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import shutil
 import subprocess
 import sys
@@ -315,8 +316,12 @@ def _seed_template(ledger: int, workdir: Path) -> None:
     part.rename(template)
 
 
-def reconcile(count: int, workdir: Path, ledger: int, backend: str = "sqlite") -> float:
-    """Reconcile ``count`` returns into ``ledger`` debits; the seconds of the reconciliation.
+def reconcile(count: int, workdir: Path, ledger: int, backend: str = "sqlite") -> dict[str, float | None]:
+    """Reconcile ``count`` returns into ``ledger`` debits: the seconds of the reconciliation,
+    and the CPU seconds of the two processes it runs in one after the other (``engine_cpu_s``:
+    this one; ``backend_cpu_s``: the PostgreSQL backend of its connection, when the server runs
+    on this machine). A file is applied in one transaction, so no number of cores takes the
+    wall time below the larger of the two (BENCHMARKS.md, "Which lines more cores would move").
 
     Both backends copy a template ledger seeded once per size (not timed); the copy is
     dropped afterwards."""
@@ -338,22 +343,43 @@ def reconcile(count: int, workdir: Path, ledger: int, backend: str = "sqlite") -
     write_returns(returns, count, ledger)
     db = Database(url)
     try:
-        started = time.perf_counter()
+        started, engine_cpu = time.perf_counter(), time.process_time()
         with db.transaction() as s:
+            backend_pid = None if db.is_sqlite else s.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            backend_cpu = postgres_cpu_seconds(backend_pid)
             report = reconcile_file(s, returns, clock=FixedClock(NOW))
-        seconds = time.perf_counter() - started
+            after = postgres_cpu_seconds(backend_pid)
+            backend_cpu = None if backend_cpu is None or after is None else after - backend_cpu
+        seconds, engine_cpu = time.perf_counter() - started, time.process_time() - engine_cpu
         problems = [w for w in report.warnings if "XSD" in w or "schema" in w.lower()]
         if report.applied != count or report.exceptions or problems:
             raise SystemExit(
                 f"reconciled {report.applied} of {count} returns, {report.exceptions} exceptions, warnings {problems[:3]}"
             )
-        return seconds
+        return {"seconds": seconds, "engine_cpu_s": round(engine_cpu, 2),
+                "backend_cpu_s": None if backend_cpu is None else round(backend_cpu, 2)}
     finally:
         db.dispose()
         database.unlink(missing_ok=True)
         returns.unlink(missing_ok=True)
         drop(url)
 
+
+
+def postgres_cpu_seconds(pid: int | None) -> float | None:
+    """CPU seconds of a PostgreSQL backend process on this machine; None when there is none
+    to read (SQLite, or a server elsewhere: a pid of this machine that is not a postgres
+    process is not read)."""
+    if pid is None:
+        return None
+    try:
+        if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
+            return None
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # utime and stime, the 14th and 15th fields of proc(5), in clock ticks.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["seed"] and len(sys.argv) == 4:
