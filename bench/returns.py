@@ -365,7 +365,6 @@ def reconcile(count: int, workdir: Path, ledger: int, backend: str = "sqlite") -
         drop(url)
 
 
-
 def postgres_cpu_seconds(pid: int | None) -> float | None:
     """CPU seconds of a PostgreSQL backend process on this machine; None when there is none
     to read (SQLite, or a server elsewhere: a pid of this machine that is not a postgres
@@ -380,6 +379,7 @@ def postgres_cpu_seconds(pid: int | None) -> float | None:
         return None
     # utime and stime, the 14th and 15th fields of proc(5), in clock ticks.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["seed"] and len(sys.argv) == 4:
