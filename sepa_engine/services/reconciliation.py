@@ -40,7 +40,7 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import groupby
@@ -999,8 +999,8 @@ class _Retry:
     """A retry decided in a segment, written with the segment; its id comes then."""
 
     __slots__ = (
-        "creditor_code", "gate", "id", "mandate_id", "mandate_reference", "notified_on", "on", "original",
-        "original_mandate_id",
+        "creditor_code", "debtor_account_id", "gate", "id", "mandate_id", "mandate_reference", "notified_on", "on",
+        "original", "original_mandate_id",
     )
 
     def __init__(self, creditor_code: str, mandate: MandateRow, original: RequestRow, decided: decisions.Retry) -> None:
@@ -1010,6 +1010,7 @@ class _Retry:
         self.original = original
         self.id: int | None = None
         self.original_mandate_id = mandate.id
+        self.debtor_account_id = mandate.debtor_account_id
         # The account gate's answer, once asked (when the segment is written).
         self.gate: Admitted | errors.SepaEngineError | None = None
         # A mandate not superseded is the one in force under its reference (a unique index
@@ -1245,19 +1246,26 @@ def retry_refused(refusal: errors.SepaEngineError) -> str:
 
 
 def notify_retries(
-    session: Session, creditor_id: int, retries: list[tuple[int, int, int, dt.date]], notified_on: dt.date, *, clock: Clock
+    session: Session, creditor_id: int, retries: list[tuple[int, int, int, dt.date]], notified_on: dt.date, *, clock: Clock,
+    inserted: Collection[int] = (), mandates: Mapping[int, tuple[int, str]] | None = None,
 ) -> int:
     """Pre-notify each new retry (id, mandate id, cents, date), as the schedule pre-notifies
     its debits: a ``prenotifications`` row of kind ``retry`` that ``accounts prenotifications
     export`` hands to the creditor's mailing system. A retry notified before (a replayed file)
-    is not notified twice. Returns how many notices were written."""
+    is not notified twice. Returns how many notices were written.
+
+    The caller may say which retries it has just inserted (``inserted``: no notice can name
+    an id reserved in this transaction, so they are not looked up) and what it knows of their
+    mandates (``mandates``: mandate id -> its debtor account id and reference, read in this
+    transaction); the rest is read. Two reads of 80,000 keys a file of 100,000 returns."""
     if not retries:
         return 0
-    notified = repo.requests_with_prenotification(session, [retry_id for retry_id, *_ in retries])
+    notified = repo.requests_with_prenotification(session, [r[0] for r in retries if r[0] not in inserted])
     fresh = [r for r in retries if r[0] not in notified]
     if not fresh:
         return 0
-    mandates = repo.mandate_accounts(session, {mandate_id for _, mandate_id, _, _ in fresh})
+    known = mandates or {}
+    mandates = {**repo.mandate_accounts(session, {r[1] for r in fresh if r[1] not in known}), **known}
     creditor = repo.creditor_by_id(session, creditor_id)
     now = clock.now()
     repo.insert_prenotifications(session, [
@@ -1334,6 +1342,8 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
          "status_changed_at": now, "created_at": now}
         for request_id, (_retry, values) in zip(ids, fresh, strict=True)
     ]
+    # The retries inserted here, with ids reserved in this transaction: none has a notice yet.
+    inserted: list[_Retry] = []
     try:
         with session.begin_nested():
             repo.insert_requests(session, rows)
@@ -1343,6 +1353,7 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
     else:
         for request_id, (retry, _values) in zip(ids, fresh, strict=True):
             retry.id = request_id
+            inserted.append(retry)
     debit_gate.record(session, creditor_id, [
         (retry.id, retry.gate) for retry, _values in fresh if retry.id is not None and isinstance(retry.gate, Admitted)
     ])
@@ -1364,7 +1375,8 @@ def schedule_retries(session: Session, retries: list[_Retry], *, clock: Clock) -
     notify_retries(
         session, creditor_id,
         [(r.id, r.mandate_id, r.original.amount_cents, r.on) for r in retries if r.id is not None and r.mandate_id is not None],
-        retries[0].notified_on, clock=clock,
+        retries[0].notified_on, clock=clock, inserted={r.id for r in inserted if r.id is not None},
+        mandates={r.original_mandate_id: (r.debtor_account_id, r.mandate_reference) for r in inserted},
     )
     for retry in retries:
         if retry.id is None:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from sepa_engine.clock import FixedClock
-from sepa_engine.db.models import Creditor, DebitRequest, Prenotification
+from sepa_engine.db.models import Creditor, DebitRequest, Mandate, Prenotification
 from sepa_engine.ids import SequentialIds
 from sepa_engine.services import schedule
 from sepa_engine.services.collection import run_collection
@@ -60,6 +60,9 @@ def test_a_retry_is_pre_notified_with_the_agreed_notice_and_asks_for_no_earlier_
             "retry", retry.id, AFTER_NOTICE, LATER_DAY, 12_345
         )
         assert (notice.slot_id, notice.period) == (None, None)
+        # What the notice says of the mandate comes from the rows the reconciliation read.
+        mandate = s.get(Mandate, debit.mandate_id)
+        assert (notice.debtor_account_id, notice.mandate_reference) == (mandate.debtor_account_id, mandate.reference)
         (record,) = schedule.prenotifications(s, "martin")
     assert (record["kind"], record["end_to_end_id"], record["collection_date"], record["period"]) == (
         "retry", retry.end_to_end_id, AFTER_NOTICE.isoformat(), None
