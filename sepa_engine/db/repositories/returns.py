@@ -422,7 +422,7 @@ def insert_requests(session: Session, rows: list[dict[str, object]]) -> None:
     _insert(session, table_of(DebitRequest), rows)
 
 
-# --- pre-notifications of retries (reconciliation.notify_retries) ---------------------------
+# --- pre-notifications of retries (retries.notify_retries) ---------------------------
 def requests_with_prenotification(session: Session, request_ids: Collection[int]) -> set[int]:
     """Those of the requests that were pre-notified already."""
     if not request_ids:
