@@ -84,7 +84,6 @@ class DecidedRetry:
         )
 
 
-
 def schedule_retry(
     session: Session, creditor_code: str, mandate_reference: str, request: DebitRequest, decided: decisions.Retry,
     *, clock: Clock
@@ -263,5 +262,3 @@ def schedule_retries(session: Session, retries: list[DecidedRetry], *, clock: Cl
         if retry.id is None:
             continue
         logger.debug("return.retry_scheduled", request_id=retry.original.id, retry_id=retry.id, attempt=retry.original.attempt + 1)
-
-
