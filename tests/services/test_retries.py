@@ -11,11 +11,14 @@ from sqlalchemy import select
 
 from sepa_engine.clock import FixedClock
 from sepa_engine.db.models import Creditor, DebitRequest, Mandate, Prenotification
+from sepa_engine.db.repositories import registry as registry_repo
+from sepa_engine.db.repositories import returns as returns_repo
+from sepa_engine.domain import return_decisions as decisions
 from sepa_engine.ids import SequentialIds
-from sepa_engine.services import schedule
+from sepa_engine.services import retries, schedule
 from sepa_engine.services.collection import run_collection
 from tests import ledger
-from tests.services.test_reconciliation import NOW, reconcile
+from tests.services.test_reconciliation import LATER, NOW, reconcile
 from tests.services.test_reconciliation_chunks import _message_id, _rejects
 
 # LATER is Monday 7 December 2026 in Paris: 14 calendar days on is Monday 21 December.
@@ -90,6 +93,29 @@ def test_a_retry_replayed_by_another_file_is_not_notified_twice(db, settings, tm
     assert again.already_applied == 1
     with db.reader() as s:
         assert len(s.scalars(select(Prenotification)).all()) == 1
+
+
+def test_a_retry_whose_insert_lost_to_another_writer_is_not_notified_twice(db, settings, tmp_path, monkeypatch):
+    # The chunked path looks up no notice for the retries it inserted itself. One whose key it
+    # read as free and found taken when inserting (another writer stored it meanwhile) comes back
+    # by the one-by-one path, and the notice that writer issued must be seen.
+    _creditor, debit = _collected(db, settings)
+    _reject(db, tmp_path, debit)  # the retry and its notice, as the other writer left them
+    stored = _retry(db, debit)
+    monkeypatch.setattr(registry_repo, "requests_by_idempotency_keys", lambda *_args: {})
+
+    with db.transaction() as s:
+        (row,) = returns_repo.request_rows_by_end_to_end_ids(s, {debit.end_to_end_id}).values()
+        mandate = returns_repo.mandate_rows_for_update(s, {row.mandate_id})[row.mandate_id]
+        retry = retries.DecidedRetry(
+            "martin", mandate, row, decisions.Retry(attempt=row.attempt + 1, on=stored.requested_date, notified_on=LATER_DAY)
+        )
+        retries.schedule_retries(s, [retry], clock=LATER)
+
+    assert retry.id == stored.id
+    with db.reader() as s:
+        assert [n.debit_request_id for n in s.scalars(select(Prenotification))] == [stored.id]
+        assert len(s.scalars(select(DebitRequest).where(DebitRequest.retry_of_id == debit.id)).all()) == 1
 
 
 @pytest.mark.parametrize(("policy", "sequence"), [("frst", "FRST"), ("rcur", "RCUR")])
