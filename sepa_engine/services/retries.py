@@ -137,7 +137,8 @@ def notify_retries(
     The caller may say which retries it has just inserted (``inserted``: no notice can name
     an id reserved in this transaction, so they are not looked up) and what it knows of their
     mandates (``mandates``: mandate id -> its debtor account id and reference, read in this
-    transaction); the rest is read. Two reads of 80,000 keys a file of 100,000 returns."""
+    transaction); the rest is read. For 100,000 returns, 80,000 of them soft, that is two reads
+    of 80,000 keys saved."""
     if not retries:
         return 0
     notified = repo.requests_with_prenotification(session, [r[0] for r in retries if r[0] not in inserted])
@@ -145,14 +146,14 @@ def notify_retries(
     if not fresh:
         return 0
     known = mandates or {}
-    mandates = {**repo.mandate_accounts(session, {r[1] for r in fresh if r[1] not in known}), **known}
+    accounts = {**repo.mandate_accounts(session, {r[1] for r in fresh if r[1] not in known}), **known}
     creditor = repo.creditor_by_id(session, creditor_id)
     now = clock.now()
     repo.insert_prenotifications(session, [
         {
-            "creditor_id": creditor_id, "debtor_account_id": mandates[mandate_id][0], "slot_id": None,
+            "creditor_id": creditor_id, "debtor_account_id": accounts[mandate_id][0], "slot_id": None,
             "debit_request_id": retry_id, "period": None, "amount_cents": cents, "collection_date": on,
-            "nominal_date": on, "mandate_reference": mandates[mandate_id][1],
+            "nominal_date": on, "mandate_reference": accounts[mandate_id][1],
             "creditor_identifier": creditor.creditor_identifier, "issued_on": notified_on, "issued_at": now,
             "kind": PRENOTICE_RETRY,
         }

@@ -422,7 +422,7 @@ def insert_requests(session: Session, rows: list[dict[str, object]]) -> None:
     _insert(session, table_of(DebitRequest), rows)
 
 
-# --- pre-notifications of retries (retries.notify_retries) ---------------------------
+# --- pre-notifications of retries (retries.notify_retries) ---------------------------------
 def requests_with_prenotification(session: Session, request_ids: Collection[int]) -> set[int]:
     """Those of the requests that were pre-notified already."""
     if not request_ids:
@@ -433,6 +433,8 @@ def requests_with_prenotification(session: Session, request_ids: Collection[int]
 
 def mandate_accounts(session: Session, mandate_ids: Collection[int]) -> dict[int, tuple[int, str]]:
     """Mandate id -> (its debtor account id, its reference)."""
+    if not mandate_ids:
+        return {}
     query = select(Mandate.id, Mandate.debtor_account_id, Mandate.reference).where(bulk.one_of(session, Mandate.id, mandate_ids))
     return {row[0]: (row[1], row[2]) for row in _core(session).execute(query)}
 
