@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from sepa_engine import errors
 from sepa_engine.clock import FixedClock
-from sepa_engine.db.models import DebitRequest
+from sepa_engine.db.models import DebitRequest, LedgerEntry, Mandate, RequestInvoice
+from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.services import registry
 from sepa_engine.services.batch_enqueue import EnqueueItem, enqueue_requests
 from sepa_engine.services.inputs import DebitRequestInput
@@ -99,3 +100,82 @@ def test_unknown_mandate_raises_and_nothing_is_written(db):
     with pytest.raises(errors.NotFound), db.transaction() as s:
         enqueue_requests(s, "martin", [EnqueueItem("x", DebitRequestInput(mandate="NOPE", amount="1.00"))], clock=CLOCK)
     assert _count(db) == 0
+
+
+def _varied_items(references: list[str]) -> list[EnqueueItem]:
+    """32 requests in every shape a row can take: 20 carry an invoice (so their selections are
+    a chunk of their own), the rest pay on account; some without remittance, with a date,
+    final, or for an ultimate creditor."""
+    items = []
+    for i in range(32):
+        fields: dict[str, object] = {"mandate": references[i % len(references)], "amount": f"{100 + i}.{i:02d}"}
+        if i < 20:
+            fields.update(invoice_number=f"INV-{i:03d}", invoice_issue_date="2026-11-01", remittance=f"Loyer {i}")
+        else:
+            fields["on_account"] = True
+        if i % 5 == 0:
+            fields["requested_date"] = "2026-12-01"
+        if i % 7 == 0:
+            fields.update(ultimate_creditor_name="SCI Les Tilleuls", ultimate_creditor_id="SCI-TILLEULS-75")
+        if i == 31:
+            fields["final"] = True
+        items.append(EnqueueItem(f"v{i}", DebitRequestInput(**fields)))  # type: ignore[arg-type]
+    return items
+
+
+def _stored_rows(db, creditor_id: int) -> tuple[list[dict[str, object]], list[tuple[str, str, int]]]:
+    own = {"id", "creditor_id", "mandate_id", "end_to_end_id"}
+    with db.reader() as s:
+        rows = s.execute(
+            select(DebitRequest, Mandate.reference).join(Mandate, Mandate.id == DebitRequest.mandate_id)
+            .where(DebitRequest.creditor_id == creditor_id).order_by(DebitRequest.idempotency_key)
+        ).all()
+        requests = [
+            {**{c.key: getattr(r, c.key) for c in DebitRequest.__table__.columns if c.key not in own}, "mandate": reference}
+            for r, reference in rows
+        ]
+        selections = s.execute(
+            select(DebitRequest.idempotency_key, LedgerEntry.document_number, RequestInvoice.amount_cents)
+            .join(RequestInvoice, RequestInvoice.debit_request_id == DebitRequest.id)
+            .join(LedgerEntry, LedgerEntry.id == RequestInvoice.entry_id)
+            .where(DebitRequest.creditor_id == creditor_id).order_by(DebitRequest.idempotency_key)
+        ).all()
+    return requests, [tuple(row) for row in selections]
+
+
+def test_a_chunk_written_in_one_statement_stores_what_one_request_at_a_time_stores(db):
+    # On PostgreSQL a chunk of 16 rows or more goes as one INSERT ... SELECT FROM unnest
+    # (bulk.insert_many), fewer as an executemany: the rows and the invoices they pay must
+    # not depend on which.
+    stored = {}
+    for code, identifier, chunk_size in (("whole", "FR72ZZZ123456", 1_000), ("alone", "DE98ZZZ09999999999", 1)):
+        creditor = ledger.creditor(db, code=code, creditor_identifier=identifier)
+        references = [f"RUM-V-{n}" for n in range(3)]  # the same references: the digests agree
+        for reference in references:
+            ledger.mandate(db, creditor, reference=reference)
+        with db.transaction() as s:
+            result = enqueue_requests(s, code, _varied_items(references), clock=CLOCK, chunk_size=chunk_size)
+        assert (result.created, result.replayed) == (32, 0)
+        stored[code] = _stored_rows(db, creditor)
+
+    requests, selections = stored["whole"]
+    assert len(requests) == 32 and len(selections) == 20
+    assert {r["ultimate_creditor_name"] for r in requests} == {None, "SCI Les Tilleuls"}
+    assert {r["remittance"] for r in requests if r["pays"] == "on_account"} == {None}
+    assert requests == stored["alone"][0]
+    assert selections == stored["alone"][1]
+
+
+def test_a_chunk_whose_keys_another_writer_took_meanwhile_is_replayed_one_by_one(db, monkeypatch):
+    # The chunk's keys were read as free and found taken by the insert (another process
+    # stored them in between): the statement fails on the unique key whichever way it was
+    # sent, and each request then settles its race alone, as a replay.
+    references = _setup(db)
+    with db.transaction() as s:
+        first = enqueue_requests(s, "martin", _items(20, references), clock=CLOCK)
+    monkeypatch.setattr(registry_repo, "requests_by_idempotency_keys", lambda *_args: {})
+    with db.transaction() as s:
+        again = enqueue_requests(s, "martin", _items(20, references), clock=CLOCK)
+    assert (again.created, again.replayed) == (0, 20)
+    assert [r.id for r in again.results] == [r.id for r in first.results]
+    assert _count(db) == 20

@@ -967,9 +967,9 @@ def invoices_by_numbers(session: Session, creditor_id: int, numbers: Iterable[st
 
 
 def insert_selections(session: Session, rows: list[dict[str, object]]) -> None:
-    """Invoices paid by new debits, in one executemany."""
-    if rows:
-        session.execute(insert(RequestInvoice), rows)
+    """Invoices paid by new debits, as ``bulk.insert_many`` sends them (Core: the ORM's bulk
+    path adds its bookkeeping per row)."""
+    bulk.insert_many(session, table_of(RequestInvoice), rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from sepa_engine.db import bulk
@@ -366,8 +366,7 @@ def reserve_request_ids(session: Session, count: int) -> list[int]:
 
 
 def insert_requests(session: Session, rows: list[dict[str, object]]) -> None:
-    """Insert many requests (ids included) in one executemany."""
-    if rows:
-        # Core, not the ORM's bulk path: the same statement without per-row bookkeeping.
-        session.execute(insert(table_of(DebitRequest)), rows)
+    """Insert many requests (ids included): a chunk of a batch enqueue in one statement on
+    PostgreSQL, the API's few in one executemany (``bulk.insert_many``)."""
+    bulk.insert_many(session, table_of(DebitRequest), rows)
 
