@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from decimal import Decimal
 
 import pytest
@@ -178,4 +179,41 @@ def test_a_chunk_whose_keys_another_writer_took_meanwhile_is_replayed_one_by_one
         again = enqueue_requests(s, "martin", _items(20, references), clock=CLOCK)
     assert (again.created, again.replayed) == (0, 20)
     assert [r.id for r in again.results] == [r.id for r in first.results]
+    assert _count(db) == 20
+
+
+def test_two_sessions_enqueueing_the_same_chunk_at_once_store_each_request_once(db, monkeypatch):
+    references = _setup(db)
+    start, looked_up = threading.Barrier(2), threading.Barrier(2)
+    real_lookup = registry_repo.requests_by_idempotency_keys
+
+    # PostgreSQL: both writers read the chunk's keys as free before either inserts, so both
+    # send the whole chunk and the unique key decides. SQLite queues writers at BEGIN
+    # IMMEDIATE: there the second reads the first's rows, and the barrier would wait in vain.
+    def lookup_then_wait(*args):  # type: ignore[no-untyped-def]
+        found = real_lookup(*args)
+        if not db.is_sqlite:
+            looked_up.wait(timeout=30)
+        return found
+
+    monkeypatch.setattr(registry_repo, "requests_by_idempotency_keys", lookup_then_wait)
+    results, failures = [], []
+
+    def worker() -> None:
+        try:
+            start.wait(timeout=30)
+            with db.transaction() as s:
+                results.append(enqueue_requests(s, "martin", _items(20, references), clock=CLOCK))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert failures == []
+    assert sorted((r.created, r.replayed) for r in results) == [(0, 20), (20, 0)]
+    assert [r.id for r in results[0].results] == [r.id for r in results[1].results]
     assert _count(db) == 20
