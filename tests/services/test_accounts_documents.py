@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -25,6 +24,7 @@ from sepa_engine.services.account_inputs import (
     PayNowInput,
 )
 from tests import accounts_world as world
+from tests.concurrency import at_once
 
 EXAMPLES = {
     documents.LEDGER_ENTRY: {"kind": "invoice", "number": "F-2026-001", "issue_date": "2026-11-02",
@@ -148,18 +148,7 @@ def test_the_jobs_run_the_schedule_and_book_payments_in_their_own_transactions(d
 
 def test_two_bookings_at_once_book_each_debit_once(db):
     _submitted(db, 6)
-    barrier = threading.Barrier(2)
-    booked: list[int] = []
-
-    def book() -> None:
-        barrier.wait()
-        booked.append(jobs.book_payments(db, world.clock()).booked)
-
-    threads = [threading.Thread(target=book) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    booked = [outcome.booked for outcome in at_once(*[lambda: jobs.book_payments(db, world.clock())] * 2)]
     assert sum(booked) == 6
     with db.reader() as s:
         assert s.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "payment")) == 6

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import stat
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from sepa_engine.ids import SequentialIds
 from sepa_engine.services.approval import NotAwaitingApproval, approve_batch
 from sepa_engine.services.collection import run_collection
 from tests import ledger
+from tests.concurrency import at_once
 
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc)
 LATER = dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.timezone.utc)
@@ -200,24 +200,14 @@ def test_approval_never_overwrites_another_file_in_the_banks_folder(db, settings
 
 def test_two_approvals_at_once_exactly_one_succeeds(db, settings, held, database_url):
     outcome, _ = held
-    barrier = threading.Barrier(2)
-    results: list[object] = []
-
-    def one(actor: str) -> None:
+    def one(actor: str):  # type: ignore[no-untyped-def]
         other = Database(database_url)
         try:
-            barrier.wait()
-            results.append(approve(other, settings, outcome.batch_id, actor=actor))
-        except errors.SepaEngineError as exc:
-            results.append(exc)
+            return approve(other, settings, outcome.batch_id, actor=actor)
         finally:
             other.dispose()
 
-    threads = [threading.Thread(target=one, args=(name,)) for name in ("anne", "bruno")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    results = at_once(lambda: one("anne"), lambda: one("bruno"), timeout=30)
     approvals = [r for r in results if not isinstance(r, Exception)]
     refusals = [r for r in results if isinstance(r, NotAwaitingApproval)]
     assert len(approvals) == 1 and len(refusals) == 1, results

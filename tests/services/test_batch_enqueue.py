@@ -15,6 +15,7 @@ from sepa_engine.services import registry
 from sepa_engine.services.batch_enqueue import EnqueueItem, enqueue_requests
 from sepa_engine.services.inputs import DebitRequestInput
 from tests import ledger
+from tests.concurrency import at_once
 
 CLOCK = FixedClock(dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc))
 
@@ -184,7 +185,7 @@ def test_a_chunk_whose_keys_another_writer_took_meanwhile_is_replayed_one_by_one
 
 def test_two_sessions_enqueueing_the_same_chunk_at_once_store_each_request_once(db, monkeypatch):
     references = _setup(db)
-    start, looked_up = threading.Barrier(2), threading.Barrier(2)
+    looked_up = threading.Barrier(2)
     real_lookup = registry_repo.requests_by_idempotency_keys
 
     # PostgreSQL: both writers read the chunk's keys as free before either inserts, so both
@@ -197,21 +198,14 @@ def test_two_sessions_enqueueing_the_same_chunk_at_once_store_each_request_once(
         return found
 
     monkeypatch.setattr(registry_repo, "requests_by_idempotency_keys", lookup_then_wait)
-    results, failures = [], []
 
-    def worker() -> None:
-        try:
-            start.wait(timeout=30)
-            with db.transaction() as s:
-                results.append(enqueue_requests(s, "martin", _items(20, references), clock=CLOCK))
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            failures.append(exc)
+    def enqueue():  # type: ignore[no-untyped-def]
+        with db.transaction() as s:
+            return enqueue_requests(s, "martin", _items(20, references), clock=CLOCK)
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = at_once(enqueue, enqueue)
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    results = [o for o in outcomes if not isinstance(o, BaseException)]
 
     assert failures == []
     assert sorted((r.created, r.replayed) for r in results) == [(0, 20), (20, 0)]

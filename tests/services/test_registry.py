@@ -23,6 +23,7 @@ from sepa_engine.services.inputs import (
     DebtorAccountInput,
     MandateInput,
 )
+from tests.concurrency import at_once
 
 # Friday 20 November 2026, 11:00 in Paris: the next TARGET day is Monday the 23rd.
 NOW = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.timezone.utc)
@@ -189,7 +190,6 @@ def test_a_key_stored_by_a_concurrent_writer_after_the_lookup_is_answered_as_a_r
 
 def test_two_threads_enqueueing_the_same_key_with_separate_sessions_create_one_row(db, clock, monkeypatch):
     setup_mandate(db, clock)
-    start = threading.Barrier(2)
     looked_up = threading.Barrier(2)
     real_lock = repo.lock_mandate
 
@@ -202,24 +202,14 @@ def test_two_threads_enqueueing_the_same_key_with_separate_sessions_create_one_r
         return real_lock(session, row, shared=shared)
 
     monkeypatch.setattr(repo, "lock_mandate", lock_after_both_looked_up)
-    results: list[registry.RequestResult] = []
-    failures: list[BaseException] = []
 
-    def worker() -> None:
-        try:
-            start.wait(timeout=30)
-            with db.transaction() as s:
-                results.append(
-                    registry.enqueue_request(s, "martin", request_input(), idempotency_key="twice", clock=clock)
-                )
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            failures.append(exc)
+    def enqueue() -> registry.RequestResult:
+        with db.transaction() as s:
+            return registry.enqueue_request(s, "martin", request_input(), idempotency_key="twice", clock=clock)
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = at_once(enqueue, enqueue)
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    results = [o for o in outcomes if isinstance(o, registry.RequestResult)]
 
     assert failures == []
     assert len(results) == 2 and results[0].id == results[1].id
