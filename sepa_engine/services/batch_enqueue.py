@@ -48,6 +48,8 @@ class EnqueueItem:
 class BatchResult:
     created: int
     replayed: int
+    # In the items' order; an item repeating an earlier new key of the call (same key and
+    # content) is written once and answered once, at its first place.
     results: tuple[single.RequestResult, ...]
 
 
@@ -105,12 +107,13 @@ def enqueue(
         existing = repo.requests_by_idempotency_keys(session, creditor.id, [p.key for p in prepared])
         mandates = _mandates(session, creditor, {p.reference for p in prepared}, share_lock)
         cache: dict[tuple[int, dt.date], problems.Problems] = {}
+        answers: list[tuple[int, single.RequestResult]] = []
         fresh: list[_Prepared] = []
         fresh_keys: set[str] = set()
         for p in prepared:
             row = existing.get(p.key)
             if row is not None:
-                results.append(_replay(session, creditor.code, p, row, mandates, cache))
+                answers.append((p.index, _replay(session, creditor.code, p, row, mandates, cache)))
                 replayed += 1
             elif p.key not in fresh_keys:  # the same item twice in one call is written once
                 fresh.append(p)
@@ -126,10 +129,12 @@ def enqueue(
             # statements are rolled back, gate included, and each request settles its race
             # on the unique constraint alone.
             written = [write.alone(p) for p in fresh]
-        for result in written:
-            results.append(result)
+        for p, result in zip(fresh, written, strict=True):
+            answers.append((p.index, result))
             created += result.created
             replayed += not result.created
+        answers.sort(key=lambda answer: answer[0])
+        results.extend(result for _, result in answers)
     return BatchResult(created, replayed, tuple(results))
 
 

@@ -282,21 +282,18 @@ def _apply_chunk(
                 continue
             _count(report, line, single)
         return
-    # batch_enqueue answers the replays first (every line whose key was already stored),
-    # then the new rows (the first line of each new key), each in line order.
-    replays = [line for line, item in chunk if item.idempotency_key in existing]
-    firsts: dict[str, Line] = {}
+    # batch_enqueue answers in line order: every line whose key was already stored, and the
+    # first line of each new key; a line repeating an earlier new one is written once.
+    results = iter(result.results)
+    firsts: set[str] = set()
     for line, item in chunk:
-        if item.idempotency_key not in existing:
-            firsts.setdefault(item.idempotency_key, line)
-    results = list(result.results)
-    assert len(results) == len(replays) + len(firsts)
-    for line, single in zip(replays, results, strict=False):
-        _count(report, line, single)
-    for line, single in zip(firsts.values(), results[len(replays):], strict=True):
-        _count(report, line, single)
-    # A line repeating an earlier one of this file (same key and content) is written once.
-    report.unchanged += len(chunk) - len(replays) - len(firsts)
+        key = item.idempotency_key
+        if key in existing or key not in firsts:
+            firsts.add(key)
+            _count(report, line, next(results))
+        else:
+            report.unchanged += 1
+    assert next(results, None) is None
 
 
 def _count(report: FileReport, line: Line, single: registry.RequestResult) -> None:

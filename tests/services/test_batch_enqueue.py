@@ -66,6 +66,24 @@ def test_batch_and_single_enqueue_share_idempotency_keys(db):
     assert batch.results[0].id == single.id and (batch.created, batch.replayed) == (2, 1)
 
 
+def test_a_batch_answers_each_item_in_its_place_whether_new_or_replayed(db):
+    references = _setup(db)
+    with db.transaction() as s:
+        stored = enqueue_requests(s, "martin", _items(4, references, amount="1.00", prefix="old"), clock=CLOCK)
+    old = [EnqueueItem(f"old{i}", DebitRequestInput(mandate=references[i % 3], amount="1.00", on_account=True)) for i in range(4)]
+    new = [EnqueueItem(f"new{i}", DebitRequestInput(mandate=references[0], amount=f"2.0{i}", on_account=True)) for i in range(3)]
+    # Replays between new items, and a new item sent twice: answered once, at its first place.
+    items = [new[0], old[2], new[1], old[0], new[1], new[2], old[3]]
+    with db.transaction() as s:
+        result = enqueue_requests(s, "martin", items, clock=CLOCK, chunk_size=5)
+    assert (result.created, result.replayed) == (3, 3)
+    ids = {r.id: r for r in stored.results}
+    assert [(r.created, r.amount_cents if r.created else ids[r.id].amount_cents) for r in result.results] == [
+        (True, 200), (False, 100), (True, 201), (False, 100), (True, 202), (False, 100),
+    ]
+    assert [r.id for r in result.results if not r.created] == [stored.results[i].id for i in (2, 0, 3)]
+
+
 def test_one_malformed_item_raises_naming_its_index_and_nothing_is_written(db):
     references = _setup(db)
     items = _items(10, references)
