@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +49,7 @@ from sepa_engine.domain.accounts import (
     balance_due,
     held_cents,
 )
-from sepa_engine.domain.mandate import check_collectable
+from sepa_engine.domain.mandate import MandateStatus, check_collectable
 from sepa_engine.domain.masking import mask_reference
 from sepa_engine.services import problems
 
@@ -201,8 +201,31 @@ def signed_amount(cents: int) -> str:
 def usable_mandate(session: Session, account: DebtorAccount, on: dt.date, field_name: str = "mandate") -> Mandate:
     """The mandate a new debit of ``account`` would use on ``on``, or ``NoUsableMandate``."""
     row = repo.usable_mandate(session, account)
+    latest = repo.mandate_in_force(session, account) if row is None else None
+    return _usable(account, row, latest, on, field_name)
+
+
+def usable_mandates(
+    session: Session, creditor_id: int, accounts: Sequence[DebtorAccount], on: Mapping[int, dt.date]
+) -> dict[int, Mandate | errors.NoUsableMandate]:
+    """``usable_mandate`` of many accounts of one creditor (each on its date, ``on``: account
+    id -> date) in one read: account id -> the mandate, or the refusal ``usable_mandate`` raises."""
+    by_account = repo.mandates_of_accounts(session, creditor_id, on)
+    found: dict[int, Mandate | errors.NoUsableMandate] = {}
+    for account in accounts:
+        rows = by_account.get(account.id, [])
+        # The same choice as the single reads: the newest active mandate, else the newest
+        # that is not superseded, to say why there is none.
+        active = next((row for row in reversed(rows) if row.status == MandateStatus.ACTIVE.value), None)
+        try:
+            found[account.id] = _usable(account, active, rows[-1] if rows else None, on[account.id], "mandate")
+        except errors.NoUsableMandate as exc:
+            found[account.id] = exc
+    return found
+
+
+def _usable(account: DebtorAccount, row: Mandate | None, latest: Mandate | None, on: dt.date, field_name: str) -> Mandate:
     if row is None:
-        latest = repo.mandate_in_force(session, account)
         if latest is None:
             raise errors.NoUsableMandate(field_name, None, f"is missing: account {account.reference} has no mandate")
         raise errors.NoUsableMandate(

@@ -206,6 +206,13 @@ def account_facts(session: Session, creditor_id: int, account_ids: set[int]) -> 
     return _facts(repo.gate_reads(session, creditor_id, account_ids))
 
 
+def positions(session: Session, creditor_id: int, account_ids: set[int]) -> dict[int, Position]:
+    """What each account owes and how much of it a new debit may take, from the reads and
+    sums the gate decides a balance debit on (the whole ledger only where a dispute holds)."""
+    facts = _facts(repo.gate_reads(session, creditor_id, account_ids, positions=account_ids))
+    return {account_id: fact.position for account_id, fact in facts.items()}
+
+
 def _facts(
     reads: repo.GateReads, ledgers: set[int] | None = None, *, newest: dict[int, list[BookedInvoice]] | None = None
 ) -> dict[int, AccountFacts]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -27,14 +28,14 @@ from sqlalchemy.orm import Session
 
 from sepa_engine import errors
 from sepa_engine.clock import Clock, business_today
-from sepa_engine.db.models import Creditor, DebtorAccount, Prenotification, ScheduleSlot
+from sepa_engine.db.models import Creditor, DebtorAccount, Mandate, ScheduleSlot
 from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.domain import charset, money, text
-from sepa_engine.domain.accounts import Frequency, ScheduledCollection, scheduled_collection
+from sepa_engine.domain.accounts import CollectionMode, Frequency, ScheduledCollection, scheduled_collection
 from sepa_engine.domain.debit_gate import Origin
-from sepa_engine.services import registry
-from sepa_engine.services.account_ledger import creditor_of, load_ledger, usable_mandate
+from sepa_engine.services import batch_enqueue, debit_gate
+from sepa_engine.services.account_ledger import creditor_of, usable_mandates
 from sepa_engine.services.inputs import DebitRequestInput
 
 log = structlog.get_logger("sepa_engine.schedule")
@@ -104,7 +105,8 @@ def schedule_automatic(
     """Create this period's debits and pre-notifications of every automatic account due.
 
     ``run_date`` is the business day the pre-notifications count from (default: today in
-    each creditor's zone).
+    each creditor's zone). Accounts are decided a page at a time (``PAGE``): a few statements
+    a page whatever its size, the page's debits enqueued as one batch.
     """
     if run_date is not None and (not isinstance(run_date, dt.date) or isinstance(run_date, dt.datetime)):
         raise errors.InvalidFormat("run_date", f"<{type(run_date).__name__}>", "must be a date")
@@ -117,93 +119,150 @@ def schedule_automatic(
             accounts = repo.automatic_accounts(session, creditor.id, after, PAGE)
             if not accounts:
                 break
-            for account in accounts:
-                item = _schedule_account(session, creditor, account, day, clock)
-                if item is not None:
-                    items.append(item)
+            items.extend(_schedule_page(session, creditor, accounts, day, clock))
             after = accounts[-1].id
     report = ScheduleReport(run_date, tuple(items))
     log.info("schedule.run", run_date=str(run_date), requested=len(report.requested), decided=len(items))
     return report
 
 
-def _schedule_account(
-    session: Session, creditor: Creditor, account: DebtorAccount, run_date: dt.date, clock: Clock
-) -> ScheduledItem | None:
-    if account.schedule_frequency is None or account.schedule_day is None:
-        return None
-    decision = scheduled_collection(
-        run_date,
-        Frequency(account.schedule_frequency),
-        account.schedule_day,
-        creditor.prenotification_days,
-        account.automatic_since or run_date,
-    )
-    if decision is None or not _open(repo.slot(session, account, decision.period.key)):
-        return None
-    repo.lock_account(session, account)
-    # Another run may have decided this period while we waited for the lock.
-    slot = repo.slot(session, account, decision.period.key)
-    if not _open(slot):
-        return None
-    try:
-        mandate = usable_mandate(session, account, decision.collection_date)
-    except errors.NoUsableMandate as exc:
-        return _item(creditor, account, decision, NO_MANDATE, 0, problems=(exc.to_dict(),))
-    collectable = load_ledger(session, account).position.collectable_cents
+@dataclass(frozen=True, slots=True)
+class _Due:
+    account: DebtorAccount
+    decision: ScheduledCollection
+    slot: ScheduleSlot | None  # a "nothing due" slot of the period, which may still be requested
+
+
+def _due(session: Session, creditor: Creditor, accounts: Sequence[DebtorAccount], run_date: dt.date) -> list[_Due]:
+    """The accounts whose period the schedule may still request, in the accounts' order."""
+    decisions: dict[int, tuple[DebtorAccount, ScheduledCollection]] = {}
+    for account in accounts:
+        if account.collection_mode != CollectionMode.AUTOMATIC.value:
+            continue  # gone back on demand while this run waited for its lock
+        if account.schedule_frequency is None or account.schedule_day is None:
+            continue
+        decision = scheduled_collection(
+            run_date,
+            Frequency(account.schedule_frequency),
+            account.schedule_day,
+            creditor.prenotification_days,
+            account.automatic_since or run_date,
+        )
+        if decision is not None:
+            decisions[account.id] = (account, decision)
+    slots = repo.slots_of(session, creditor.id, {i: decision.period.key for i, (_, decision) in decisions.items()})
+    return [
+        _Due(account, decision, slots.get(account.id))
+        for account, decision in decisions.values()
+        if _open(slots.get(account.id))
+    ]
+
+
+def _schedule_page(
+    session: Session, creditor: Creditor, accounts: Sequence[DebtorAccount], run_date: dt.date, clock: Clock
+) -> list[ScheduledItem]:
+    candidates = _due(session, creditor, accounts, run_date)
+    if not candidates:
+        return []
+    # Under the accounts' locks, decided again: another run may have decided these periods,
+    # or an account may have changed, while this one waited.
+    locked = repo.lock_accounts_again(session, [d.account for d in candidates])
+    due = _due(session, creditor, locked, run_date)
+    mandates = usable_mandates(session, creditor.id, [d.account for d in due],
+                               {d.account.id: d.decision.collection_date for d in due})
+    with_mandate = {d.account.id for d in due if not isinstance(mandates[d.account.id], errors.NoUsableMandate)}
+    positions = debit_gate.positions(session, creditor.id, with_mandate)
     now = clock.now()
-    if collectable <= 0:
-        if slot is not None:
-            return None  # still nothing: the period's "nothing due" stands
-        _add_slot(session, creditor, account, decision, run_date, NOTHING_DUE, 0, None, now)
-        return _item(creditor, account, decision, NOTHING_DUE, 0)
-    # One SEPA debit carries at most MAX_CENTS; the rest waits for the next period.
-    cents = min(collectable, money.MAX_CENTS)
-    remittance = charset.to_sepa_text(
-        f"Automatic debit {decision.period.key} account {account.reference}", charset.REMITTANCE_MAX
-    )
-    result = registry.enqueue_request(
+    decided: dict[int, ScheduledItem] = {}
+    requested: list[tuple[_Due, Mandate, int]] = []
+    for d in due:
+        account, decision = d.account, d.decision
+        mandate = mandates[account.id]
+        if isinstance(mandate, errors.NoUsableMandate):
+            decided[account.id] = _item(creditor, account, decision, NO_MANDATE, 0, problems=(mandate.to_dict(),))
+            continue
+        collectable = positions[account.id].collectable_cents
+        if collectable > 0:
+            # One SEPA debit carries at most MAX_CENTS; the rest waits for the next period.
+            requested.append((d, mandate, min(collectable, money.MAX_CENTS)))
+        elif d.slot is None:
+            _add_slot(session, creditor, account, decision, run_date, NOTHING_DUE, 0, None, now)
+            decided[account.id] = _item(creditor, account, decision, NOTHING_DUE, 0)
+        # else: still nothing, and the period's "nothing due" stands
+    if requested:
+        decided.update(_request(session, creditor, requested, run_date, clock, now))
+    return [decided[d.account.id] for d in due if d.account.id in decided]
+
+
+def _request(
+    session: Session,
+    creditor: Creditor,
+    requested: list[tuple[_Due, Mandate, int]],
+    run_date: dt.date,
+    clock: Clock,
+    now: dt.datetime,
+) -> dict[int, ScheduledItem]:
+    """Enqueue the page's debits as one batch, then record each period's slot and notice."""
+    batch = batch_enqueue.enqueue(
         session,
         creditor.code,
-        DebitRequestInput(
-            mandate=mandate.reference,
-            amount=money.format_cents(cents),
-            remittance=remittance,
-            requested_date=decision.collection_date,
-        ),
-        idempotency_key=f"schedule-{account.id}-{decision.period.key}",
+        [
+            batch_enqueue.EnqueueItem(
+                f"schedule-{d.account.id}-{d.decision.period.key}",
+                DebitRequestInput(
+                    mandate=mandate.reference,
+                    amount=money.format_cents(cents),
+                    remittance=charset.to_sepa_text(
+                        f"Automatic debit {d.decision.period.key} account {d.account.reference}", charset.REMITTANCE_MAX
+                    ),
+                    requested_date=d.decision.collection_date,
+                ),
+            )
+            for d, mandate, cents in requested
+        ],
         clock=clock,
+        chunk_size=batch_enqueue.CHUNK,
         origin=Origin.SCHEDULE,
+        locate=False,
     )
-    if slot is None:
-        slot = _add_slot(session, creditor, account, decision, run_date, REQUESTED, cents, result.id, now)
-    else:
-        # The period found nothing earlier; what fell due since is collected for it.
-        slot.outcome, slot.amount_cents, slot.debit_request_id, slot.run_date = REQUESTED, cents, result.id, run_date
-        session.flush()
-    notice = registry_repo.add(
-        session,
-        Prenotification(
-            creditor_id=creditor.id,
-            debtor_account_id=account.id,
-            slot_id=slot.id,
-            debit_request_id=result.id,
-            period=decision.period.key,
-            amount_cents=cents,
-            collection_date=decision.collection_date,
-            nominal_date=decision.nominal_date,
-            mandate_reference=mandate.reference,
-            creditor_identifier=creditor.creditor_identifier,
-            issued_on=run_date,
-            issued_at=now,
-        ),
-    )
-    log.info("schedule.requested", creditor=creditor.code, account_id=account.id, period=decision.period.key,
-             amount_cents=cents, moved=decision.moved)
-    return _item(
-        creditor, account, decision, REQUESTED, cents, request_id=result.id, end_to_end_id=result.end_to_end_id,
-        prenotification_id=notice.id, problems=result.problems,
-    )
+    fresh: list[dict[str, object]] = []
+    for (d, _, cents), result in zip(requested, batch.results, strict=True):
+        if d.slot is None:
+            fresh.append(_slot_row(creditor, d.account, d.decision, run_date, REQUESTED, cents, result.id, now))
+        else:
+            # The period found nothing earlier; what fell due since is collected for it.
+            d.slot.outcome, d.slot.amount_cents, d.slot.debit_request_id, d.slot.run_date = (
+                REQUESTED, cents, result.id, run_date
+            )
+    repo.insert_slots(session, fresh)
+    slots = repo.slots_of(session, creditor.id, {d.account.id: d.decision.period.key for d, _, _ in requested})
+    notices = repo.insert_prenotifications(session, [
+        {
+            "creditor_id": creditor.id,
+            "debtor_account_id": d.account.id,
+            "slot_id": slots[d.account.id].id,
+            "debit_request_id": result.id,
+            "period": d.decision.period.key,
+            "kind": "schedule",
+            "amount_cents": cents,
+            "collection_date": d.decision.collection_date,
+            "nominal_date": d.decision.nominal_date,
+            "mandate_reference": mandate.reference,
+            "creditor_identifier": creditor.creditor_identifier,
+            "issued_on": run_date,
+            "issued_at": now,
+        }
+        for (d, mandate, cents), result in zip(requested, batch.results, strict=True)
+    ])
+    decided: dict[int, ScheduledItem] = {}
+    for (d, _, cents), result in zip(requested, batch.results, strict=True):
+        log.info("schedule.requested", creditor=creditor.code, account_id=d.account.id, period=d.decision.period.key,
+                 amount_cents=cents, moved=d.decision.moved)
+        decided[d.account.id] = _item(
+            creditor, d.account, d.decision, REQUESTED, cents, request_id=result.id,
+            end_to_end_id=result.end_to_end_id, prenotification_id=notices[result.id], problems=result.problems,
+        )
+    return decided
 
 
 def _open(slot: ScheduleSlot | None) -> bool:
@@ -223,12 +282,24 @@ def _add_slot(
     now: dt.datetime,
 ) -> ScheduleSlot:
     return registry_repo.add(
-        session,
-        ScheduleSlot(
-            creditor_id=creditor.id, debtor_account_id=account.id, period=decision.period.key, run_date=run_date,
-            outcome=outcome, amount_cents=cents, debit_request_id=request_id, created_at=now,
-        ),
+        session, ScheduleSlot(**_slot_row(creditor, account, decision, run_date, outcome, cents, request_id, now))
     )
+
+
+def _slot_row(
+    creditor: Creditor,
+    account: DebtorAccount,
+    decision: ScheduledCollection,
+    run_date: dt.date,
+    outcome: str,
+    cents: int,
+    request_id: int | None,
+    now: dt.datetime,
+) -> dict[str, object]:
+    return {
+        "creditor_id": creditor.id, "debtor_account_id": account.id, "period": decision.period.key, "run_date": run_date,
+        "outcome": outcome, "amount_cents": cents, "debit_request_id": request_id, "created_at": now,
+    }
 
 
 def _item(

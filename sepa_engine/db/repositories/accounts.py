@@ -122,6 +122,40 @@ def automatic_accounts(session: Session, creditor_id: int, after_id: int, limit:
     ).all()
 
 
+def lock_accounts_again(session: Session, accounts: Sequence[DebtorAccount]) -> list[DebtorAccount]:
+    """``accounts`` under exclusive row locks taken in id order, re-read, so that what another
+    transaction changed while this one waited is what the caller sees (PostgreSQL). SQLite
+    serialises write transactions anyway (BEGIN IMMEDIATE): the rows are returned as they are."""
+    if not accounts or session.get_bind().dialect.name == "sqlite":
+        return list(accounts)
+    query = (
+        select(DebtorAccount)
+        .where(bulk.one_of(session, DebtorAccount.id, sorted(account.id for account in accounts)))
+        .order_by(DebtorAccount.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list(session.scalars(query))
+
+
+def mandates_of_accounts(session: Session, creditor_id: int, account_ids: Iterable[int]) -> dict[int, list[Mandate]]:
+    """account id -> its mandates that are not superseded, oldest first: what ``usable_mandate``
+    and ``mandate_in_force`` choose from, for many accounts in one statement."""
+    ids = sorted(set(account_ids))
+    found: dict[int, list[Mandate]] = {}
+    if not ids:
+        return found
+    # The creditor is checked on the rows (see gate_reads).
+    for mandate in session.scalars(
+        select(Mandate)
+        .where(bulk.one_of(session, Mandate.debtor_account_id, ids), Mandate.status != MandateStatus.SUPERSEDED.value)
+        .order_by(Mandate.id)
+    ):
+        if mandate.creditor_id == creditor_id:
+            found.setdefault(mandate.debtor_account_id, []).append(mandate)
+    return found
+
+
 def usable_mandate(session: Session, account: DebtorAccount) -> Mandate | None:
     """The account's mandate in force (the newest active one)."""
     return session.scalars(
@@ -618,6 +652,40 @@ def slot(session: Session, account: DebtorAccount, period: str) -> ScheduleSlot 
             ScheduleSlot.period == period,
         )
     ).one_or_none()
+
+
+def slots_of(session: Session, creditor_id: int, periods: Mapping[int, str]) -> dict[int, ScheduleSlot]:
+    """account id -> its slot for the period asked of it (``periods``: account id -> period),
+    for the accounts that have one; one statement for a page of accounts."""
+    if not periods:
+        return {}
+    rows = session.scalars(
+        select(ScheduleSlot).where(
+            bulk.one_of(session, ScheduleSlot.debtor_account_id, sorted(periods)),
+            ScheduleSlot.period.in_(sorted(set(periods.values()))),
+        )
+    )
+    return {
+        row.debtor_account_id: row for row in rows
+        if row.creditor_id == creditor_id and periods.get(row.debtor_account_id) == row.period
+    }
+
+
+def insert_slots(session: Session, rows: list[dict[str, object]]) -> None:
+    bulk.insert_many(session, table_of(ScheduleSlot), rows)
+
+
+def insert_prenotifications(session: Session, rows: list[dict[str, object]]) -> dict[int, int]:
+    """Insert the notices; debit request id -> the id of its notice (one per debit)."""
+    if not rows:
+        return {}
+    bulk.insert_many(session, table_of(Prenotification), rows)
+    found = session.execute(
+        select(Prenotification.debit_request_id, Prenotification.id).where(
+            bulk.one_of(session, Prenotification.debit_request_id, [row["debit_request_id"] for row in rows])
+        )
+    )
+    return {request_id: notice_id for request_id, notice_id in found}
 
 
 @dataclass(frozen=True, slots=True)
