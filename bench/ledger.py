@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
 from sepa_engine.db import migrate
-from sepa_engine.db.models import Creditor, DebitRequest, DebtorAccount, Mandate
+from sepa_engine.db.models import Creditor, DebitRequest, DebtorAccount, LedgerEntry, Mandate
 from sepa_engine.db.session import Database
 from sepa_engine.ids import SequentialIds
 from sepa_engine.services.collection import run_collection
@@ -183,6 +183,42 @@ def enqueue(backend: str, count: int, workdir: Path) -> float:
         seconds = time.perf_counter() - started
         if result.created != count:
             raise SystemExit(f"enqueued {result.created} of {count}")
+        db.dispose()
+        return seconds
+    finally:
+        drop(url)
+
+
+def schedule(backend: str, count: int, workdir: Path) -> float:
+    """The nightly schedule's run over ``count`` automatic accounts (monthly, on the 7th) on the
+    day December's pre-notification window opens: each account owes its November rent, but
+    one in twenty has nothing due (a slot, no debit)."""
+    from sepa_engine.jobs.accounts import run_schedule
+
+    url = database_for(backend, workdir)
+    try:
+        db = Database(url)
+        migrate.upgrade(db)
+        seed(db, count, with_requests=False)
+        with db.transaction() as s:
+            s.execute(DebtorAccount.__table__.update().values(
+                collection_mode="automatic", schedule_frequency="monthly", schedule_day=7,
+                automatic_since=dt.date(2026, 11, 1),
+            ))
+        owing = [i for i in range(1, count + 1) if i % 20]
+        for start in range(0, len(owing), CHUNK):
+            with db.transaction() as s:
+                s.execute(insert(LedgerEntry), [
+                    {"id": i, "creditor_id": 1, "debtor_account_id": i, "kind": "invoice",
+                     "document_number": f"Q-{i:010d}", "issue_date": dt.date(2026, 11, 1),
+                     "amount_cents": 85_000 + i % 1_000, "created_at": T0}
+                    for i in owing[start:start + CHUNK]])
+        advance_sequences(db)
+        started = time.perf_counter()
+        report = run_schedule(db, FixedClock(NOW), dt.date(2026, 11, 23))
+        seconds = time.perf_counter() - started
+        if len(report.requested) != len(owing) or len(report.items) != count:
+            raise SystemExit(f"requested {len(report.requested)} of {len(owing)}, decided {len(report.items)} of {count}")
         db.dispose()
         return seconds
     finally:

@@ -83,6 +83,7 @@ def main() -> None:
             side.setdefault("collect", {})[backend] = _run(f"collect-{backend}", small, workdir)
             side.setdefault("collect-large", {})[backend] = _run(f"collect-{backend}", large, workdir)
             side.setdefault("enqueue", {})[backend] = _run(f"enqueue-{backend}", small, workdir)
+            side.setdefault("schedule", {})[backend] = _run(f"schedule-{backend}", small, workdir)
             # Returns into a ledger of `large` published debits; the smaller file shows memory.
             side.setdefault("reconcile-small", {})[backend] = _run(f"reconcile-{backend}", small // 10, workdir, large)
             side.setdefault("reconcile", {})[backend] = _run(f"reconcile-{backend}", small, workdir, large)
@@ -109,6 +110,7 @@ def main() -> None:
         "collect": f"collection run (claim, validate, write, validate, record, publish, book), {small:,}",
         "collect-large": f"collection run, {large:,}",
         "enqueue": f"batch enqueue through the Python API, {small:,}",
+        "schedule": f"automatic schedule (debits, slots, pre-notifications), {small:,} accounts",
         "reconcile-small": f"reconcile {small // 10:,} returns into {large:,} debits",
         "reconcile": f"reconcile {small:,} returns into {large:,} debits",
     }

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.host import Sampler
+from sepa_engine import logs
 from sepa_engine.domain.directdebit import (
     BlockKey,
     Creditor,
@@ -207,6 +208,18 @@ def enqueue_postgresql(count: int, workdir: Path) -> float:
     return enqueue("postgresql", count, workdir)
 
 
+def schedule_sqlite(count: int, workdir: Path) -> float:
+    from bench.ledger import schedule
+
+    return schedule("sqlite", count, workdir)
+
+
+def schedule_postgresql(count: int, workdir: Path) -> float:
+    from bench.ledger import schedule
+
+    return schedule("postgresql", count, workdir)
+
+
 def reconcile_sqlite(count: int, workdir: Path, ledger: int = 1_000_000) -> dict[str, float | None]:
     from bench.returns import reconcile
 
@@ -227,6 +240,7 @@ def collect_parallel_postgresql(count: int, workdir: Path, processes: int = 2) -
 
 WORKLOADS = {
     "enqueue-sqlite": enqueue_sqlite, "enqueue-postgresql": enqueue_postgresql,
+    "schedule-sqlite": schedule_sqlite, "schedule-postgresql": schedule_postgresql,
     "ours": ours, "ours-planned": ours_planned, "ours-planned-profile": ours_planned_profile, "sepaxml": sepaxml_export, "verify": verify,
     "collect-sqlite": collect_sqlite, "collect-postgresql": collect_postgresql,
     "reconcile-sqlite": reconcile_sqlite, "reconcile-postgresql": reconcile_postgresql,
@@ -239,6 +253,9 @@ def main() -> None:
     name, count, workdir = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
     extra = [int(arg) for arg in sys.argv[4:]]
     workdir.mkdir(parents=True, exist_ok=True)
+    # Logs as a cron job's engine writes them (the CLI's set-up: info and up), not structlog's
+    # unconfigured default, which prints every debug line.
+    logs.configure()
     sampler = Sampler()
     started = time.perf_counter()
     # A workload may time itself (to leave its set-up out) by returning its seconds.

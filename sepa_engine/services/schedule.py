@@ -256,7 +256,10 @@ def _request(
     ])
     decided: dict[int, ScheduledItem] = {}
     for (d, _, cents), result in zip(requested, batch.results, strict=True):
-        log.info("schedule.requested", creditor=creditor.code, account_id=d.account.id, period=d.decision.period.key,
+        # One line an account only when asked (SEPA_ENGINE_LOG_LEVEL=debug): a run over 100,000
+        # accounts wrote 100,000 lines, a seventh of its time; its slots, notices and report
+        # say the same, and "schedule.run" gives the counts.
+        log.debug("schedule.requested", creditor=creditor.code, account_id=d.account.id, period=d.decision.period.key,
                  amount_cents=cents, moved=d.decision.moved)
         decided[d.account.id] = _item(
             creditor, d.account, d.decision, REQUESTED, cents, request_id=result.id,

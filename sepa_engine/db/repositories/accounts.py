@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Exists, Select, and_, case, exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, lazyload
 
 from sepa_engine.db import bulk
 from sepa_engine.db.models import (
@@ -145,11 +145,13 @@ def mandates_of_accounts(session: Session, creditor_id: int, account_ids: Iterab
     found: dict[int, list[Mandate]] = {}
     if not ids:
         return found
-    # The creditor is checked on the rows (see gate_reads).
+    # The creditor is checked on the rows (see gate_reads). The callers hold the accounts
+    # already: each mandate finds its own in the session, not in a join of every row.
     for mandate in session.scalars(
         select(Mandate)
         .where(bulk.one_of(session, Mandate.debtor_account_id, ids), Mandate.status != MandateStatus.SUPERSEDED.value)
         .order_by(Mandate.id)
+        .options(lazyload(Mandate.debtor_account))
     ):
         if mandate.creditor_id == creditor_id:
             found.setdefault(mandate.debtor_account_id, []).append(mandate)
