@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 
@@ -90,12 +90,13 @@ def enqueue(
     chunk_size: int,
     origin: Origin,
     locate: bool,
-    admitted: Admitted | None = None,
+    admitted: Mapping[str, Admitted] | None = None,
 ) -> BatchResult:
     """The one enqueue core, behind ``enqueue_requests`` and ``registry.enqueue_request`` (a
     batch of one): the same checks, gate, writer and answers for one request and a million.
-    ``locate`` names the item (``items[3]``) in errors; ``admitted`` is a retry's verdict,
-    given beforehand (``debit_gate.admit_retries``)."""
+    ``locate`` names the item (``items[3]``) in errors; ``admitted`` gives the gate's verdicts
+    beforehand, by idempotency key: a retry's (``debit_gate.admit_retries``), the schedule's
+    (decided on the facts it read under its accounts' locks)."""
     creditor = single._creditor(session, creditor_code)
     default_date = calendar.add_target_days(business_today(clock, creditor.timezone), 1)
     share_lock = session.get_bind().dialect.name == "postgresql"
@@ -143,7 +144,7 @@ class _Writer:
     reserved beforehand, so each row carries its final end-to-end id."""
 
     def __init__(self, session: Session, creditor: Creditor, mandates: dict[str, repo.MandateView],
-                 default_date: dt.date, clock: Clock, origin: Origin, locate: bool, admitted: Admitted | None,
+                 default_date: dt.date, clock: Clock, origin: Origin, locate: bool, admitted: Mapping[str, Admitted] | None,
                  cache: dict[tuple[int, dt.date], problems.Problems]) -> None:
         self.session, self.creditor, self.mandates = session, creditor, mandates
         self.default_date, self.clock, self.origin = default_date, clock, origin
@@ -174,7 +175,7 @@ class _Writer:
 
     def _admit(self, fresh: list[_Prepared], now: dt.datetime) -> list[Admitted]:
         if self.admitted is not None:
-            return [self.admitted] * len(fresh)
+            return [self.admitted[p.key] for p in fresh]
         debits = [
             debit_gate.Debit(self.mandates[p.reference].id, p.cents, p.asking, p.remittance, _where(p.index, self.locate))
             for p in fresh

@@ -206,11 +206,21 @@ def account_facts(session: Session, creditor_id: int, account_ids: set[int]) -> 
     return _facts(repo.gate_reads(session, creditor_id, account_ids))
 
 
-def positions(session: Session, creditor_id: int, account_ids: set[int]) -> dict[int, Position]:
-    """What each account owes and how much of it a new debit may take, from the reads and
-    sums the gate decides a balance debit on (the whole ledger only where a dispute holds)."""
-    facts = _facts(repo.gate_reads(session, creditor_id, account_ids, positions=account_ids))
-    return {account_id: fact.position for account_id, fact in facts.items()}
+def balance_facts(session: Session, creditor_id: int, account_ids: set[int]) -> dict[int, AccountFacts]:
+    """The facts ``admit_many`` decides debits that pay the balance on: the accounts, their
+    current mandates and positions, summed by the database (the whole ledger only where a
+    dispute holds). For a caller that needs the positions first (the schedule debits what is
+    collectable) and then decides with ``admit_balance``, under the same account locks."""
+    return _facts(repo.gate_reads(session, creditor_id, account_ids, positions=account_ids))
+
+
+def admit_balance(facts: AccountFacts, mandate_id: int, cents: int, *, origin: Origin) -> Admitted:
+    """The gate's verdict on a debit of ``cents`` from the balance (``balance_facts``); raises
+    the refusal."""
+    decision = admit(facts, DebitAsked(origin, mandate_id, cents, Pays.BALANCE, ()))
+    if isinstance(decision, errors.SepaEngineError):
+        raise decision
+    return decision
 
 
 def _facts(

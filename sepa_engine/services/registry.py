@@ -517,7 +517,7 @@ def enqueue_request(
 
     item = batch_enqueue.EnqueueItem(idempotency_key, data)
     result = batch_enqueue.enqueue(session, creditor_code, [item], clock=clock, chunk_size=1, origin=origin,
-                                   locate=False, admitted=admitted)
+                                   locate=False, admitted=None if admitted is None else {idempotency_key: admitted})
     return result.results[0]
 
 

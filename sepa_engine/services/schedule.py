@@ -33,7 +33,7 @@ from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.domain import charset, money, text
 from sepa_engine.domain.accounts import CollectionMode, Frequency, ScheduledCollection, scheduled_collection
-from sepa_engine.domain.debit_gate import Origin
+from sepa_engine.domain.debit_gate import Admitted, Origin
 from sepa_engine.services import batch_enqueue, debit_gate
 from sepa_engine.services.account_ledger import creditor_of, usable_mandates
 from sepa_engine.services.inputs import DebitRequestInput
@@ -158,6 +158,31 @@ def _due(session: Session, creditor: Creditor, accounts: Sequence[DebtorAccount]
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class _Debit:
+    """A page's debit to request: its period, mandate, amount and the gate's verdict."""
+
+    due: _Due
+    mandate: Mandate
+    cents: int
+    verdict: Admitted
+
+    @property
+    def key(self) -> str:
+        return f"schedule-{self.due.account.id}-{self.due.decision.period.key}"
+
+    def item(self) -> batch_enqueue.EnqueueItem:
+        account, decision = self.due.account, self.due.decision
+        return batch_enqueue.EnqueueItem(self.key, DebitRequestInput(
+            mandate=self.mandate.reference,
+            amount=money.format_cents(self.cents),
+            remittance=charset.to_sepa_text(
+                f"Automatic debit {decision.period.key} account {account.reference}", charset.REMITTANCE_MAX
+            ),
+            requested_date=decision.collection_date,
+        ))
+
+
 def _schedule_page(
     session: Session, creditor: Creditor, accounts: Sequence[DebtorAccount], run_date: dt.date, clock: Clock
 ) -> list[ScheduledItem]:
@@ -171,98 +196,82 @@ def _schedule_page(
     mandates = usable_mandates(session, creditor.id, [d.account for d in due],
                                {d.account.id: d.decision.collection_date for d in due})
     with_mandate = {d.account.id for d in due if not isinstance(mandates[d.account.id], errors.NoUsableMandate)}
-    positions = debit_gate.positions(session, creditor.id, with_mandate)
+    facts = debit_gate.balance_facts(session, creditor.id, with_mandate)
     now = clock.now()
     decided: dict[int, ScheduledItem] = {}
-    requested: list[tuple[_Due, Mandate, int]] = []
+    debits: list[_Debit] = []
     for d in due:
         account, decision = d.account, d.decision
         mandate = mandates[account.id]
         if isinstance(mandate, errors.NoUsableMandate):
             decided[account.id] = _item(creditor, account, decision, NO_MANDATE, 0, problems=(mandate.to_dict(),))
             continue
-        collectable = positions[account.id].collectable_cents
+        collectable = facts[account.id].position.collectable_cents
         if collectable > 0:
             # One SEPA debit carries at most MAX_CENTS; the rest waits for the next period.
-            requested.append((d, mandate, min(collectable, money.MAX_CENTS)))
+            cents = min(collectable, money.MAX_CENTS)
+            # The gate decides on the facts just read, under the accounts' locks: enqueueing
+            # does not read them again.
+            verdict = debit_gate.admit_balance(facts[account.id], mandate.id, cents, origin=Origin.SCHEDULE)
+            debits.append(_Debit(d, mandate, cents, verdict))
         elif d.slot is None:
             _add_slot(session, creditor, account, decision, run_date, NOTHING_DUE, 0, None, now)
             decided[account.id] = _item(creditor, account, decision, NOTHING_DUE, 0)
         # else: still nothing, and the period's "nothing due" stands
-    if requested:
-        decided.update(_request(session, creditor, requested, run_date, clock, now))
+    if debits:
+        decided.update(_request(session, creditor, debits, run_date, clock, now))
     return [decided[d.account.id] for d in due if d.account.id in decided]
 
 
 def _request(
-    session: Session,
-    creditor: Creditor,
-    requested: list[tuple[_Due, Mandate, int]],
-    run_date: dt.date,
-    clock: Clock,
-    now: dt.datetime,
+    session: Session, creditor: Creditor, debits: list[_Debit], run_date: dt.date, clock: Clock, now: dt.datetime
 ) -> dict[int, ScheduledItem]:
     """Enqueue the page's debits as one batch, then record each period's slot and notice."""
     batch = batch_enqueue.enqueue(
-        session,
-        creditor.code,
-        [
-            batch_enqueue.EnqueueItem(
-                f"schedule-{d.account.id}-{d.decision.period.key}",
-                DebitRequestInput(
-                    mandate=mandate.reference,
-                    amount=money.format_cents(cents),
-                    remittance=charset.to_sepa_text(
-                        f"Automatic debit {d.decision.period.key} account {d.account.reference}", charset.REMITTANCE_MAX
-                    ),
-                    requested_date=d.decision.collection_date,
-                ),
-            )
-            for d, mandate, cents in requested
-        ],
-        clock=clock,
-        chunk_size=batch_enqueue.CHUNK,
-        origin=Origin.SCHEDULE,
-        locate=False,
+        session, creditor.code, [debit.item() for debit in debits], clock=clock, chunk_size=batch_enqueue.CHUNK,
+        origin=Origin.SCHEDULE, locate=False, admitted={debit.key: debit.verdict for debit in debits},
     )
+    results = list(zip(debits, batch.results, strict=True))
     fresh: list[dict[str, object]] = []
-    for (d, _, cents), result in zip(requested, batch.results, strict=True):
+    for debit, result in results:
+        d = debit.due
         if d.slot is None:
-            fresh.append(_slot_row(creditor, d.account, d.decision, run_date, REQUESTED, cents, result.id, now))
+            fresh.append(_slot_row(creditor, d.account, d.decision, run_date, REQUESTED, debit.cents, result.id, now))
         else:
             # The period found nothing earlier; what fell due since is collected for it.
             d.slot.outcome, d.slot.amount_cents, d.slot.debit_request_id, d.slot.run_date = (
-                REQUESTED, cents, result.id, run_date
+                REQUESTED, debit.cents, result.id, run_date
             )
     repo.insert_slots(session, fresh)
-    slots = repo.slots_of(session, creditor.id, {d.account.id: d.decision.period.key for d, _, _ in requested})
+    slots = repo.slots_of(session, creditor.id, {debit.due.account.id: debit.due.decision.period.key for debit in debits})
     notices = repo.insert_prenotifications(session, [
         {
             "creditor_id": creditor.id,
-            "debtor_account_id": d.account.id,
-            "slot_id": slots[d.account.id].id,
+            "debtor_account_id": debit.due.account.id,
+            "slot_id": slots[debit.due.account.id].id,
             "debit_request_id": result.id,
-            "period": d.decision.period.key,
+            "period": debit.due.decision.period.key,
             "kind": "schedule",
-            "amount_cents": cents,
-            "collection_date": d.decision.collection_date,
-            "nominal_date": d.decision.nominal_date,
-            "mandate_reference": mandate.reference,
+            "amount_cents": debit.cents,
+            "collection_date": debit.due.decision.collection_date,
+            "nominal_date": debit.due.decision.nominal_date,
+            "mandate_reference": debit.mandate.reference,
             "creditor_identifier": creditor.creditor_identifier,
             "issued_on": run_date,
             "issued_at": now,
         }
-        for (d, mandate, cents), result in zip(requested, batch.results, strict=True)
+        for debit, result in results
     ])
     decided: dict[int, ScheduledItem] = {}
-    for (d, _, cents), result in zip(requested, batch.results, strict=True):
+    for debit, result in results:
+        account, decision = debit.due.account, debit.due.decision
         # One line an account only when asked (SEPA_ENGINE_LOG_LEVEL=debug): a run over 100,000
         # accounts wrote 100,000 lines, a seventh of its time; its slots, notices and report
         # say the same, and "schedule.run" gives the counts.
-        log.debug("schedule.requested", creditor=creditor.code, account_id=d.account.id, period=d.decision.period.key,
-                 amount_cents=cents, moved=d.decision.moved)
-        decided[d.account.id] = _item(
-            creditor, d.account, d.decision, REQUESTED, cents, request_id=result.id,
+        log.debug("schedule.requested", creditor=creditor.code, account_id=account.id, period=decision.period.key,
+                  amount_cents=debit.cents, moved=decision.moved)
+        decided[account.id] = _item(
+            creditor, account, decision, REQUESTED, debit.cents, request_id=result.id,
             end_to_end_id=result.end_to_end_id, prenotification_id=notices[result.id], problems=result.problems,
         )
     return decided

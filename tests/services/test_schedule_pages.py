@@ -80,7 +80,7 @@ def decide(db: Database, page: int, monkeypatch: pytest.MonkeyPatch) -> tuple[di
 def written_rows(s) -> Written:  # type: ignore[no-untyped-def]
     requests = s.execute(
         select(DebtorAccount.reference, DebitRequest.idempotency_key, DebitRequest.amount_cents, DebitRequest.requested_date,
-               DebitRequest.remittance, DebitRequest.status, Mandate.reference)
+               DebitRequest.remittance, DebitRequest.status, Mandate.reference, DebitRequest.pays)
         .join(Mandate, Mandate.id == DebitRequest.mandate_id).join(DebtorAccount, DebtorAccount.id == Mandate.debtor_account_id)
         .order_by(DebitRequest.idempotency_key)
     ).all()
@@ -124,6 +124,8 @@ def test_each_requested_account_gets_its_own_slot_notice_and_debit(mixed, monkey
         "AG-5": (7_000, D(2026, 12, 7), "Automatic debit 2026-12 account AG-5", "RUM-E-AG-5"),
         "AG-7": (2_500, D(2026, 12, 7), "Automatic debit 2026-12 account AG-7", "RUM-E-AG-7"),
     }
+    # Each pays the balance, as the gate decided it on the facts the page read.
+    assert {row[7] for row in scheduled.values()} == {"balance"}
     # One slot a decided account, the reopened one now requested; no slot without a mandate.
     assert [(row[0], row[2], row[3], row[5]) for row in written["slots"]] == [
         ("AG-1", "requested", 15_000, False), ("AG-2", "nothing_due", 0, True), ("AG-4", "requested", 4_000, False),
