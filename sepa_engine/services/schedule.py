@@ -30,7 +30,6 @@ from sepa_engine import errors
 from sepa_engine.clock import Clock, business_today
 from sepa_engine.db.models import Creditor, DebtorAccount, Mandate, ScheduleSlot
 from sepa_engine.db.repositories import accounts as repo
-from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.domain import charset, money, text
 from sepa_engine.domain.accounts import CollectionMode, Frequency, ScheduledCollection, scheduled_collection
 from sepa_engine.domain.debit_gate import Admitted, Origin
@@ -200,6 +199,7 @@ def _schedule_page(
     now = clock.now()
     decided: dict[int, ScheduledItem] = {}
     debits: list[_Debit] = []
+    nothing_due: list[dict[str, object]] = []
     for d in due:
         account, decision = d.account, d.decision
         mandate = mandates[account.id]
@@ -215,9 +215,10 @@ def _schedule_page(
             verdict = debit_gate.admit_balance(facts[account.id], mandate.id, cents, origin=Origin.SCHEDULE)
             debits.append(_Debit(d, mandate, cents, verdict))
         elif d.slot is None:
-            _add_slot(session, creditor, account, decision, run_date, NOTHING_DUE, 0, None, now)
+            nothing_due.append(_slot_row(creditor, account, decision, run_date, NOTHING_DUE, 0, None, now))
             decided[account.id] = _item(creditor, account, decision, NOTHING_DUE, 0)
         # else: still nothing, and the period's "nothing due" stands
+    repo.insert_slots(session, nothing_due)
     if debits:
         decided.update(_request(session, creditor, debits, run_date, clock, now))
     return [decided[d.account.id] for d in due if d.account.id in decided]
@@ -280,22 +281,6 @@ def _request(
 def _open(slot: ScheduleSlot | None) -> bool:
     """Whether the schedule may still request a debit for the slot's period."""
     return slot is None or slot.outcome == NOTHING_DUE
-
-
-def _add_slot(
-    session: Session,
-    creditor: Creditor,
-    account: DebtorAccount,
-    decision: ScheduledCollection,
-    run_date: dt.date,
-    outcome: str,
-    cents: int,
-    request_id: int | None,
-    now: dt.datetime,
-) -> ScheduleSlot:
-    return registry_repo.add(
-        session, ScheduleSlot(**_slot_row(creditor, account, decision, run_date, outcome, cents, request_id, now))
-    )
 
 
 def _slot_row(
