@@ -47,6 +47,23 @@ def test_a_jsonl_file_is_enqueued_and_rerunning_it_changes_nothing(db: Database,
     assert count(db) == 2
 
 
+def test_a_file_mixing_new_lines_lines_already_stored_and_repeated_lines_counts_each_line_once(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    setup(db)
+    config = config_file(tmp_path, database_url)
+    earlier, file = tmp_path / "earlier.jsonl", tmp_path / "requests.jsonl"
+    earlier.write_text(line("k-1") + "\n")
+    file.write_text("\n".join([line("k-2"), line("k-1"), line("k-2"), line("k-3", "30.00"), line("k-1")]) + "\n")
+    assert run(str(earlier), "--creditor", "pressimmo", "--json", "--config", config).exit_code == 0
+    result = run(str(file), "--creditor", "pressimmo", "--json", "--config", config)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    # k-2 and k-3 are new; k-1 twice and k-2's repeat change nothing.
+    assert (report["created"], report["unchanged"]) == (2, 3)
+    assert count(db) == 3
+
+
 def test_every_bad_line_is_reported_with_its_number_field_and_rule_and_nothing_is_applied(
     db: Database, database_url: str, tmp_path: Path
 ) -> None:
