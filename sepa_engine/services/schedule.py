@@ -30,6 +30,7 @@ from sepa_engine import errors
 from sepa_engine.clock import Clock, business_today
 from sepa_engine.db.models import Creditor, DebtorAccount, Mandate, ScheduleSlot
 from sepa_engine.db.repositories import accounts as repo
+from sepa_engine.db.repositories import returns as returns_repo
 from sepa_engine.domain import charset, money, text
 from sepa_engine.domain.accounts import CollectionMode, Frequency, ScheduledCollection, scheduled_collection
 from sepa_engine.domain.debit_gate import Admitted, Origin
@@ -245,7 +246,7 @@ def _request(
             )
     repo.insert_slots(session, fresh)
     slots = repo.slots_of(session, creditor.id, {debit.due.account.id: debit.due.decision.period.key for debit in debits})
-    notices = repo.insert_prenotifications(session, [
+    returns_repo.insert_prenotifications(session, [
         {
             "creditor_id": creditor.id,
             "debtor_account_id": debit.due.account.id,
@@ -263,6 +264,7 @@ def _request(
         }
         for debit, result in results
     ])
+    notices = repo.prenotification_ids(session, [result.id for _, result in results])
     decided: dict[int, ScheduledItem] = {}
     for debit, result in results:
         account, decision = debit.due.account, debit.due.decision

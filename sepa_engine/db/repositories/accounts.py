@@ -646,16 +646,6 @@ def change_fields(session: Session, change: AccountChange) -> list[tuple[str, st
 
 
 # --- schedule and pre-notifications --------------------------------------------------------
-def slot(session: Session, account: DebtorAccount, period: str) -> ScheduleSlot | None:
-    return session.scalars(
-        select(ScheduleSlot).where(
-            ScheduleSlot.creditor_id == account.creditor_id,
-            ScheduleSlot.debtor_account_id == account.id,
-            ScheduleSlot.period == period,
-        )
-    ).one_or_none()
-
-
 def slots_of(session: Session, creditor_id: int, periods: Mapping[int, str]) -> dict[int, ScheduleSlot]:
     """account id -> its slot for the period asked of it (``periods``: account id -> period),
     for the accounts that have one; one statement for a page of accounts."""
@@ -677,14 +667,13 @@ def insert_slots(session: Session, rows: list[dict[str, object]]) -> None:
     bulk.insert_many(session, table_of(ScheduleSlot), rows)
 
 
-def insert_prenotifications(session: Session, rows: list[dict[str, object]]) -> dict[int, int]:
-    """Insert the notices; debit request id -> the id of its notice (one per debit)."""
-    if not rows:
+def prenotification_ids(session: Session, request_ids: list[int]) -> dict[int, int]:
+    """debit request id -> the id of its notice (one per debit), for the debits that have one."""
+    if not request_ids:
         return {}
-    bulk.insert_many(session, table_of(Prenotification), rows)
     found = session.execute(
         select(Prenotification.debit_request_id, Prenotification.id).where(
-            bulk.one_of(session, Prenotification.debit_request_id, [row["debit_request_id"] for row in rows])
+            bulk.one_of(session, Prenotification.debit_request_id, request_ids)
         )
     )
     return {request_id: notice_id for request_id, notice_id in found}
