@@ -44,9 +44,11 @@ def route(request: pytest.FixtureRequest) -> tuple:  # type: ignore[type-arg]
 
 @pytest.fixture
 def slow_first_enqueue(monkeypatch: pytest.MonkeyPatch, route: tuple) -> threading.Event:  # type: ignore[type-arg]
-    """The first enqueue holds its transaction open for a while after acting; every call
-    notes whether it arrived while the first was still inside its transaction."""
-    acting, done = threading.Event(), threading.Event()
+    """The first enqueue holds its transaction open after acting until a second call has
+    arrived (and a moment more, for that call to reach the key); every call notes whether it
+    arrived while the first was still inside its transaction. A fixed sleep alone was not
+    enough: on a loaded CI machine the second call arrived after it (stop 33's CI run)."""
+    acting, arrived, done = threading.Event(), threading.Event(), threading.Event()
     name = route[3]
     real = getattr(routes.registry, name)
     real_authenticate = api_tokens.authenticate
@@ -56,12 +58,16 @@ def slow_first_enqueue(monkeypatch: pytest.MonkeyPatch, route: tuple) -> threadi
         result = real(*args, **kwargs)
         if not acting.is_set():
             acting.set()
-            time.sleep(0.5)
+            arrived.wait(10)
+            time.sleep(0.3)
             done.set()
         return result
 
     def noted(*args, **kwargs):  # type: ignore[no-untyped-def]
-        ARRIVED_WHILE_FIRST_ACTED.append(acting.is_set() and not done.is_set())
+        overlapping = acting.is_set() and not done.is_set()
+        ARRIVED_WHILE_FIRST_ACTED.append(overlapping)
+        if overlapping:
+            arrived.set()
         return real_authenticate(*args, **kwargs)
 
     monkeypatch.setattr(routes.registry, name, slow)
