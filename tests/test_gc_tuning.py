@@ -92,21 +92,21 @@ def test_overlapping_runs_in_two_threads_give_the_settings_back_when_the_last_en
     def first() -> None:
         with gc_tuning.long_run():
             first_in.set()
-            second_in.wait(5)
+            assert second_in.wait(60)
         first_out.set()
 
     def second() -> None:
-        first_in.wait(5)
+        assert first_in.wait(60)
         with gc_tuning.long_run():
             second_in.set()
-            first_out.wait(5)
+            assert first_out.wait(60)
             during.append((gc.get_threshold(), gc.get_freeze_count() > 0))  # the first run has ended
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(10)
+        thread.join(120)
 
     assert during == [((gc_tuning.YOUNG_THRESHOLD, 7, 9), True)]
     assert gc.get_threshold() == OWN
