@@ -87,6 +87,10 @@ def main() -> None:
             # Returns into a ledger of `large` published debits; the smaller file shows memory.
             side.setdefault("reconcile-small", {})[backend] = _run(f"reconcile-{backend}", small // 10, workdir, large)
             side.setdefault("reconcile", {})[backend] = _run(f"reconcile-{backend}", small, workdir, large)
+            # The same returns in the bank's order, which owes nothing to the ledger's ids.
+            side.setdefault("reconcile-shuffled", {})[backend] = _run(
+                f"reconcile-shuffled-{backend}", small, workdir, large
+            )
         parallel = {p: _run("collect-parallel-postgresql", small, workdir, p) for p in (1, 2)}
         # Both paths of the account gate: invoice-carrying requests (each account's past grows
         # with the run) and balance debits on accounts with five years of settled months.
@@ -113,6 +117,7 @@ def main() -> None:
         "schedule": f"automatic schedule (debits, slots, pre-notifications), {small:,} accounts",
         "reconcile-small": f"reconcile {small // 10:,} returns into {large:,} debits",
         "reconcile": f"reconcile {small:,} returns into {large:,} debits",
+        "reconcile-shuffled": f"the same {small:,} returns in a random order",
     }
     print("| ledger workload | SQLite s | SQLite peak RSS MB | host loop ms | PostgreSQL s | PostgreSQL peak RSS MB | host loop ms |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -155,13 +160,15 @@ def main() -> None:
         print(f"- collection run {large:,} on {backend}: {r['seconds']} s (target < 60 s): {met(r['seconds'] < 60)}; "
               f"peak RSS {r['peak_rss_mb']} MB (target < 200): {met(r['peak_rss_mb'] < 200)}, "
               f"growth from {small:,}: {growth:.1f} MB")
-    for backend in ("sqlite", "postgresql"):
-        r = side["reconcile"][backend]
+    for backend, key in (("sqlite", "reconcile"), ("postgresql", "reconcile"),
+                         ("sqlite", "reconcile-shuffled"), ("postgresql", "reconcile-shuffled")):
+        r = side[key][backend]
+        order = " (in the ledger's order)" if key == "reconcile" else " (in a random order)"
         # One transaction: its engine process and (PostgreSQL) its one backend take turns, so
         # neither's CPU can be spread over more cores.
         cpu = f"; CPU of the engine process {r.get('engine_cpu_s')} s" + (
             f", of its PostgreSQL backend {r['backend_cpu_s']} s" if r.get("backend_cpu_s") is not None else "")
-        print(f"- reconcile {small:,} returns into {large:,} debits on {backend}: {r['seconds']} s (target < 10 s): "
+        print(f"- reconcile {small:,} returns into {large:,} debits{order} on {backend}: {r['seconds']} s (target < 10 s): "
               f"{met(r['seconds'] < 10)}, peak RSS {r['peak_rss_mb']} MB vs {side['reconcile-small'][backend]['peak_rss_mb']} MB"
               f"{cpu}")
     print(f"- parallel collection on PostgreSQL: 1 process {parallel[1]['seconds']} s, 2 processes {parallel[2]['seconds']} s "

@@ -3,7 +3,8 @@
     python -m bench.workloads <name> <count> <workdir> [<ledger>]
 
 prints one JSON line: {"name", "count", "seconds", "peak_rss_mb", "host_loop_ms"}. ``ledger`` is
-the number of debits already in the ledger, for the workloads that read one (reconcile-sqlite).
+the number of debits already in the ledger, for the workloads that read one (reconcile-sqlite;
+reconcile-shuffled-sqlite lists the same returns in a random order, as a bank would).
 ``host_loop_ms`` is how fast the host ran Python meanwhile, set-up included (``bench/host.py``).
 """
 
@@ -232,6 +233,18 @@ def reconcile_postgresql(count: int, workdir: Path, ledger: int = 1_000_000) -> 
     return reconcile(count, workdir, ledger, backend="postgresql")
 
 
+def reconcile_shuffled_sqlite(count: int, workdir: Path, ledger: int = 1_000_000) -> dict[str, float | None]:
+    from bench.returns import reconcile
+
+    return reconcile(count, workdir, ledger, shuffled=True)
+
+
+def reconcile_shuffled_postgresql(count: int, workdir: Path, ledger: int = 1_000_000) -> dict[str, float | None]:
+    from bench.returns import reconcile
+
+    return reconcile(count, workdir, ledger, backend="postgresql", shuffled=True)
+
+
 def collect_parallel_postgresql(count: int, workdir: Path, processes: int = 2) -> float:
     from bench.parallel import collect
 
@@ -244,6 +257,7 @@ WORKLOADS = {
     "ours": ours, "ours-planned": ours_planned, "ours-planned-profile": ours_planned_profile, "sepaxml": sepaxml_export, "verify": verify,
     "collect-sqlite": collect_sqlite, "collect-postgresql": collect_postgresql,
     "reconcile-sqlite": reconcile_sqlite, "reconcile-postgresql": reconcile_postgresql,
+    "reconcile-shuffled-sqlite": reconcile_shuffled_sqlite, "reconcile-shuffled-postgresql": reconcile_shuffled_postgresql,
     "collect-parallel-postgresql": collect_parallel_postgresql,
     "simulate-counting": simulate_counting, "simulate-answers": simulate_answers,
 }
