@@ -11,7 +11,7 @@ Services never commit: the caller (a job or a CLI command) owns the transaction 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -66,12 +66,48 @@ def reuse_key_check_plans(session: Session) -> None:
     each, 0.46 s planned per row, 8.7 s with the cached plan). Planning each check cost the
     collection run a third of the server's time (100,000 requests: 12.2 s of server time
     against 8.0 s). Only for transactions whose checks look up tables they do not fill:
-    the collection run (its few new blocks aside) and the reconciliation. Ends with the
+    the collection run (its few new blocks aside) and the reconciliation; a transaction that
+    fills what its checks look up has ``key_check_plans_kept_when_large``. Ends with the
     transaction (SET LOCAL); the engine's own statements are planned for their values
     either way, since it never prepares them.
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL plan_cache_mode = auto"))
+
+
+# Past this many pages (8 MiB), a table is never read whole to find one row by its key: the
+# planner costs a sequential scan at one unit a page at least, a lookup through the primary
+# key at a few random pages (4 units each by default), so even a generic plan made then is a
+# lookup, and stays one as the table grows. Below it, a plan made while the table is small
+# may be a sequential scan, and kept, would read the whole table once per row after.
+KEY_CHECK_PAGES = 1_024
+
+# One round trip: the mode in force, and "auto" for the rest of the transaction when each
+# table is past the threshold (the materialised CTE reads both before anything is set).
+_KEEP_WHEN_LARGE = text(
+    "WITH before AS MATERIALIZED ("
+    " SELECT current_setting('plan_cache_mode') AS previous,"
+    " (SELECT min(pg_relation_size(CAST(t AS regclass))) FROM unnest(CAST(:tables AS text[])) AS t) AS smallest)"
+    " SELECT previous, CASE WHEN smallest >= :pages * current_setting('block_size')::bigint"
+    " THEN set_config('plan_cache_mode', 'auto', true) END FROM before"
+)
+
+
+@contextmanager
+def key_check_plans_kept_when_large(session: Session, filled: Sequence[str]) -> Iterator[bool]:
+    """PostgreSQL: ``reuse_key_check_plans`` for a block that fills ``filled``, tables its own
+    foreign-key checks look up (a chunk of enqueued requests and the invoices they carry, which
+    their selections reference), once every one of them is past ``KEY_CHECK_PAGES``; yields
+    whether it did. The mode in force before comes back when the block ends (a failure leaves it
+    to the rollback of the block's savepoint or transaction). A new ledger's first loads, whose
+    tables start small, keep planning each check for its row: linear, only slower."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield False
+        return
+    previous, kept = session.execute(_KEEP_WHEN_LARGE, {"tables": list(filled), "pages": KEY_CHECK_PAGES}).one()
+    yield kept is not None
+    if kept is not None and previous != "auto":
+        session.execute(text("SELECT set_config('plan_cache_mode', :mode, true)"), {"mode": previous})
 
 
 def _configure_sqlite(engine: Engine) -> None:
