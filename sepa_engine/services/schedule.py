@@ -31,6 +31,7 @@ from sepa_engine.clock import Clock, business_today
 from sepa_engine.db.models import Creditor, DebtorAccount, Mandate, ScheduleSlot
 from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import returns as returns_repo
+from sepa_engine.db.session import key_check_plans_kept_when_large
 from sepa_engine.domain import charset, money, text
 from sepa_engine.domain.accounts import CollectionMode, Frequency, ScheduledCollection, scheduled_collection
 from sepa_engine.domain.debit_gate import Admitted, Origin
@@ -225,6 +226,10 @@ def _schedule_page(
     return [decided[d.account.id] for d in due if d.account.id in decided]
 
 
+# What recording a page's requested periods fills that its own foreign-key checks look up.
+_FILLED = ("debit_requests", "schedule_slots")
+
+
 def _request(
     session: Session, creditor: Creditor, debits: list[_Debit], run_date: dt.date, clock: Clock, now: dt.datetime
 ) -> dict[int, ScheduledItem]:
@@ -234,37 +239,40 @@ def _request(
         origin=Origin.SCHEDULE, locate=False, admitted={debit.key: debit.verdict for debit in debits},
     )
     results = list(zip(debits, batch.results, strict=True))
-    fresh: list[dict[str, object]] = []
-    for debit, result in results:
-        d = debit.due
-        if d.slot is None:
-            fresh.append(_slot_row(creditor, d.account, d.decision, run_date, REQUESTED, debit.cents, result.id, now))
-        else:
-            # The period found nothing earlier; what fell due since is collected for it.
-            d.slot.outcome, d.slot.amount_cents, d.slot.debit_request_id, d.slot.run_date = (
-                REQUESTED, debit.cents, result.id, run_date
-            )
-    repo.insert_slots(session, fresh)
-    slots = repo.slots_of(session, creditor.id, {debit.due.account.id: debit.due.decision.period.key for debit in debits})
-    returns_repo.insert_prenotifications(session, [
-        {
-            "creditor_id": creditor.id,
-            "debtor_account_id": debit.due.account.id,
-            "slot_id": slots[debit.due.account.id].id,
-            "debit_request_id": result.id,
-            "period": debit.due.decision.period.key,
-            "kind": "schedule",
-            "amount_cents": debit.cents,
-            "collection_date": debit.due.decision.collection_date,
-            "nominal_date": debit.due.decision.nominal_date,
-            "mandate_reference": debit.mandate.reference,
-            "creditor_identifier": creditor.creditor_identifier,
-            "issued_on": run_date,
-            "issued_at": now,
-        }
-        for debit, result in results
-    ])
-    notices = repo.prenotification_ids(session, [result.id for _, result in results])
+    # The slots reference the debits just enqueued, the notices those and the slots: once
+    # both tables are established, their checks keep their plans (db/session.py).
+    with key_check_plans_kept_when_large(session, _FILLED):
+        fresh: list[dict[str, object]] = []
+        for debit, result in results:
+            d = debit.due
+            if d.slot is None:
+                fresh.append(_slot_row(creditor, d.account, d.decision, run_date, REQUESTED, debit.cents, result.id, now))
+            else:
+                # The period found nothing earlier; what fell due since is collected for it.
+                d.slot.outcome, d.slot.amount_cents, d.slot.debit_request_id, d.slot.run_date = (
+                    REQUESTED, debit.cents, result.id, run_date
+                )
+        repo.insert_slots(session, fresh)
+        slots = repo.slots_of(session, creditor.id, {debit.due.account.id: debit.due.decision.period.key for debit in debits})
+        returns_repo.insert_prenotifications(session, [
+            {
+                "creditor_id": creditor.id,
+                "debtor_account_id": debit.due.account.id,
+                "slot_id": slots[debit.due.account.id].id,
+                "debit_request_id": result.id,
+                "period": debit.due.decision.period.key,
+                "kind": "schedule",
+                "amount_cents": debit.cents,
+                "collection_date": debit.due.decision.collection_date,
+                "nominal_date": debit.due.decision.nominal_date,
+                "mandate_reference": debit.mandate.reference,
+                "creditor_identifier": creditor.creditor_identifier,
+                "issued_on": run_date,
+                "issued_at": now,
+            }
+            for debit, result in results
+        ])
+        notices = repo.prenotification_ids(session, [result.id for _, result in results])
     decided: dict[int, ScheduledItem] = {}
     for debit, result in results:
         account, decision = debit.due.account, debit.due.decision

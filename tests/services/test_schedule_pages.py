@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
 from sepa_engine.db.models import DebitRequest, DebtorAccount, Mandate, Prenotification, ScheduleSlot
 from sepa_engine.db.session import Database
@@ -180,3 +180,34 @@ def test_two_schedule_runs_at_once_request_each_account_once(db):
     with db.reader() as s:
         counted = [s.scalar(select(func.count()).select_from(model)) for model in (DebitRequest, ScheduleSlot, Prenotification)]
     assert counted == [6, 6, 6]
+
+
+def test_an_established_ledgers_page_writes_its_slots_and_notices_with_kept_key_check_plans(db, monkeypatch):
+    from sepa_engine.db import session as session_module
+
+    world.creditor(db, "pressimmo")
+    for i in range(3):
+        automatic(db, f"AG-{i}", (f"F{i}", "10.00"))
+    # Every table past the threshold, as on a ledger in use (db/session.py, KEY_CHECK_PAGES).
+    monkeypatch.setattr(session_module, "KEY_CHECK_PAGES", 0)
+    seen: list[str] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        for mark, name in (("WITH before AS MATERIALIZED", "keep"), ("set_config('plan_cache_mode', %(mode)s", "restore"),
+                           ("INSERT INTO schedule_slots", "slots"), ("INSERT INTO prenotifications", "notices")):
+            if mark in statement.replace('"', ""):
+                seen.append(name)
+                break
+
+    event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        with db.transaction() as s:
+            report = schedule.schedule_automatic(s, WINDOW, world.clock(), creditor_code="pressimmo")
+            mode = None if db.is_sqlite else s.execute(text("SHOW plan_cache_mode")).scalar_one()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", remember)
+
+    assert len(report.requested) == 3
+    # The slots and notices of the page between the keep and its restore; SQLite is told nothing.
+    assert seen == (["slots", "notices"] if db.is_sqlite else ["keep", "slots", "notices", "restore"])
+    assert mode in (None, "force_custom_plan")
