@@ -160,8 +160,12 @@ def collect(backend: str, count: int, workdir: Path) -> float:
         drop(url)
 
 
-def enqueue(backend: str, count: int, workdir: Path) -> float:
-    """``count`` requests through the Python API (batch enqueue), over ``count`` mandates."""
+def enqueue(backend: str, count: int, workdir: Path, established: bool = False) -> float:
+    """``count`` requests through the Python API (batch enqueue), over ``count`` mandates.
+
+    ``established``: into a ledger in use, which already holds a request per mandate and two
+    invoices per account, its statistics taken as autovacuum would have on PostgreSQL (the
+    case where a chunk's key checks keep their plans, ``db/session.py``)."""
     from sepa_engine.services.batch_enqueue import EnqueueItem, enqueue_requests
     from sepa_engine.services.inputs import DebitRequestInput
 
@@ -169,7 +173,13 @@ def enqueue(backend: str, count: int, workdir: Path) -> float:
     try:
         db = Database(url)
         migrate.upgrade(db)
-        seed(db, count, with_requests=False)
+        seed(db, count, with_requests=established)
+        if established:
+            _invoices(db, count, "P", dt.date(2026, 9, 1), first_id=1)
+            _invoices(db, count, "O", dt.date(2026, 10, 1), first_id=count + 1)
+        advance_sequences(db)
+        if established:
+            analyse(db)
         items = (
             # A rent run: each request carries the invoice it pays, which the account gate books.
             EnqueueItem(f"portal-{i}", DebitRequestInput(mandate=f"RUM-{i:010d}", amount="850.00", remittance=f"Loyer {i}",
@@ -189,10 +199,36 @@ def enqueue(backend: str, count: int, workdir: Path) -> float:
         drop(url)
 
 
-def schedule(backend: str, count: int, workdir: Path) -> float:
+def _invoices(db: Database, count: int, prefix: str, issued: dt.date, first_id: int, every: int = 1) -> None:
+    """An invoice of about 850.00 for each account, or for all but one in ``every``; ids from
+    ``first_id`` on."""
+    owing = [i for i in range(1, count + 1) if every == 1 or i % every]
+    for start in range(0, len(owing), CHUNK):
+        with db.transaction() as s:
+            s.execute(insert(LedgerEntry), [
+                {"id": first_id + n, "creditor_id": 1, "debtor_account_id": i, "kind": "invoice",
+                 "document_number": f"{prefix}-{i:010d}", "issue_date": issued,
+                 "amount_cents": 85_000 + i % 1_000, "created_at": T0}
+                for n, i in enumerate(owing[start:start + CHUNK], start=start)])
+
+
+def analyse(db: Database) -> None:
+    """PostgreSQL: the statistics autovacuum keeps on a ledger in use. SQLite keeps none unless
+    told (nothing in the engine runs ANALYZE there), so neither does the bench."""
+    if db.is_sqlite:
+        return
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE"))
+
+
+def schedule(backend: str, count: int, workdir: Path, established: bool = False) -> float:
     """The nightly schedule's run over ``count`` automatic accounts (monthly, on the 7th) on the
     day December's pre-notification window opens: each account owes its November rent, but
-    one in twenty has nothing due (a slot, no debit)."""
+    one in twenty has nothing due (a slot, no debit).
+
+    ``established``: January's run instead, a month later, on the ledger December's run left
+    (its slots, debits still in flight and notices; statistics taken as autovacuum would on
+    PostgreSQL), each owing account now owing its December rent too."""
     from sepa_engine.jobs.accounts import run_schedule
 
     url = database_for(backend, workdir)
@@ -205,20 +241,22 @@ def schedule(backend: str, count: int, workdir: Path) -> float:
                 collection_mode="automatic", schedule_frequency="monthly", schedule_day=7,
                 automatic_since=dt.date(2026, 11, 1),
             ))
-        owing = [i for i in range(1, count + 1) if i % 20]
-        for start in range(0, len(owing), CHUNK):
-            with db.transaction() as s:
-                s.execute(insert(LedgerEntry), [
-                    {"id": i, "creditor_id": 1, "debtor_account_id": i, "kind": "invoice",
-                     "document_number": f"Q-{i:010d}", "issue_date": dt.date(2026, 11, 1),
-                     "amount_cents": 85_000 + i % 1_000, "created_at": T0}
-                    for i in owing[start:start + CHUNK]])
+        owing = count - count // 20
+        _invoices(db, count, "Q", dt.date(2026, 11, 1), first_id=1, every=20)
         advance_sequences(db)
+        clock, window = FixedClock(NOW), dt.date(2026, 11, 23)
+        if established:
+            run_schedule(db, clock, window)
+            _invoices(db, count, "R", dt.date(2026, 12, 1), first_id=10 * count, every=20)
+            advance_sequences(db)
+            analyse(db)
+            # January's window opens 14 days before the 7th.
+            clock, window = FixedClock(NOW + dt.timedelta(days=31)), dt.date(2026, 12, 24)
         started = time.perf_counter()
-        report = run_schedule(db, FixedClock(NOW), dt.date(2026, 11, 23))
+        report = run_schedule(db, clock, window)
         seconds = time.perf_counter() - started
-        if len(report.requested) != len(owing) or len(report.items) != count:
-            raise SystemExit(f"requested {len(report.requested)} of {len(owing)}, decided {len(report.items)} of {count}")
+        if len(report.requested) != owing or len(report.items) != count:
+            raise SystemExit(f"requested {len(report.requested)} of {owing}, decided {len(report.items)} of {count}")
         db.dispose()
         return seconds
     finally:

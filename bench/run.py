@@ -84,6 +84,9 @@ def main() -> None:
             side.setdefault("collect-large", {})[backend] = _run(f"collect-{backend}", large, workdir)
             side.setdefault("enqueue", {})[backend] = _run(f"enqueue-{backend}", small, workdir)
             side.setdefault("schedule", {})[backend] = _run(f"schedule-{backend}", small, workdir)
+            # The same two on a ledger in use (a month of it), where key checks keep their plans.
+            side.setdefault("enqueue-established", {})[backend] = _run(f"enqueue-established-{backend}", small, workdir)
+            side.setdefault("schedule-established", {})[backend] = _run(f"schedule-established-{backend}", small, workdir)
             # Returns into a ledger of `large` published debits; the smaller file shows memory.
             side.setdefault("reconcile-small", {})[backend] = _run(f"reconcile-{backend}", small // 10, workdir, large)
             side.setdefault("reconcile", {})[backend] = _run(f"reconcile-{backend}", small, workdir, large)
@@ -115,6 +118,8 @@ def main() -> None:
         "collect-large": f"collection run, {large:,}",
         "enqueue": f"batch enqueue through the Python API, {small:,}",
         "schedule": f"automatic schedule (debits, slots, pre-notifications), {small:,} accounts",
+        "enqueue-established": f"batch enqueue, {small:,}, into a ledger of as many requests and twice as many invoices",
+        "schedule-established": f"the schedule's next month over the same {small:,} accounts",
         "reconcile-small": f"reconcile {small // 10:,} returns into {large:,} debits",
         "reconcile": f"reconcile {small:,} returns into {large:,} debits",
         "reconcile-shuffled": f"the same {small:,} returns in a random order",

@@ -209,6 +209,30 @@ def enqueue_postgresql(count: int, workdir: Path) -> float:
     return enqueue("postgresql", count, workdir)
 
 
+def enqueue_established_sqlite(count: int, workdir: Path) -> float:
+    from bench.ledger import enqueue
+
+    return enqueue("sqlite", count, workdir, established=True)
+
+
+def enqueue_established_postgresql(count: int, workdir: Path) -> float:
+    from bench.ledger import enqueue
+
+    return enqueue("postgresql", count, workdir, established=True)
+
+
+def schedule_established_sqlite(count: int, workdir: Path) -> float:
+    from bench.ledger import schedule
+
+    return schedule("sqlite", count, workdir, established=True)
+
+
+def schedule_established_postgresql(count: int, workdir: Path) -> float:
+    from bench.ledger import schedule
+
+    return schedule("postgresql", count, workdir, established=True)
+
+
 def schedule_sqlite(count: int, workdir: Path) -> float:
     from bench.ledger import schedule
 
@@ -254,6 +278,9 @@ def collect_parallel_postgresql(count: int, workdir: Path, processes: int = 2) -
 WORKLOADS = {
     "enqueue-sqlite": enqueue_sqlite, "enqueue-postgresql": enqueue_postgresql,
     "schedule-sqlite": schedule_sqlite, "schedule-postgresql": schedule_postgresql,
+    "enqueue-established-sqlite": enqueue_established_sqlite, "enqueue-established-postgresql": enqueue_established_postgresql,
+    "schedule-established-sqlite": schedule_established_sqlite,
+    "schedule-established-postgresql": schedule_established_postgresql,
     "ours": ours, "ours-planned": ours_planned, "ours-planned-profile": ours_planned_profile, "sepaxml": sepaxml_export, "verify": verify,
     "collect-sqlite": collect_sqlite, "collect-postgresql": collect_postgresql,
     "reconcile-sqlite": reconcile_sqlite, "reconcile-postgresql": reconcile_postgresql,

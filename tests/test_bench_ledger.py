@@ -44,3 +44,11 @@ def test_the_schedule_workload_requests_every_account_that_owes_and_checks_it(tm
 
     # It raises when the run requested other than the 57 owing accounts of 60 (one in twenty owes nothing).
     assert schedule("sqlite", 60, tmp_path) > 0
+
+
+def test_the_established_ledger_workloads_run_a_month_on_and_check_what_they_requested(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bench.ledger import enqueue, schedule
+
+    # Each raises unless every request was enqueued, or every owing account requested in January.
+    assert enqueue("sqlite", 40, tmp_path, established=True) > 0
+    assert schedule("sqlite", 60, tmp_path, established=True) > 0
