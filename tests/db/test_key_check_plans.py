@@ -109,7 +109,7 @@ KEEP = "WITH before AS MATERIALIZED"
 
 
 def _keeps(db):  # type: ignore[no-untyped-def]
-    """The keep statements (whether or not they kept) and what each returned, as they run."""
+    """A listener noting each keep statement (whether or not it kept) and each restore, in order."""
     seen: list[str] = []
 
     def record(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
