@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from sepa_engine import errors
 from sepa_engine.clock import Clock, business_today
 from sepa_engine.db import bulk
-from sepa_engine.db.models import Creditor, DebitRequest, Mandate
+from sepa_engine.db.models import Creditor, DebitRequest, LedgerEntry, Mandate
 from sepa_engine.db.repositories import registry as repo
 from sepa_engine.db.session import key_check_plans_kept_when_large
 from sepa_engine.domain import calendar
@@ -144,7 +144,7 @@ def enqueue(
 
 # What a chunk fills that its own foreign-key checks look up: the selections reference the
 # chunk's requests and the invoices they carry.
-_FILLED = ("debit_requests", "ledger_entries")
+_FILLED = (DebitRequest.__tablename__, LedgerEntry.__tablename__)
 
 
 def _key_checks(session: Session, fresh: list[_Prepared]) -> AbstractContextManager[bool | None]:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from sepa_engine import errors
 from sepa_engine.clock import Clock, business_today
-from sepa_engine.db.models import Creditor, DebtorAccount, Mandate, ScheduleSlot
+from sepa_engine.db.models import Creditor, DebitRequest, DebtorAccount, Mandate, ScheduleSlot
 from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.db.repositories import returns as returns_repo
 from sepa_engine.db.session import key_check_plans_kept_when_large
@@ -227,7 +227,7 @@ def _schedule_page(
 
 
 # What recording a page's requested periods fills that its own foreign-key checks look up.
-_FILLED = ("debit_requests", "schedule_slots")
+_FILLED = (DebitRequest.__tablename__, ScheduleSlot.__tablename__)
 
 
 def _request(

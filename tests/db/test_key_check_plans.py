@@ -32,14 +32,23 @@ NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc)
 REUSE = "SET LOCAL plan_cache_mode = auto"
 
 
+# What each kind of statement these tests look for starts with, or holds.
+OPT_OUT = ((REUSE, "opt-out"),)
+KEEP_AND_RESTORE = (("WITH before AS MATERIALIZED", "keep"), ("set_config('plan_cache_mode', %(mode)s", "restore"))
+
+
 @contextmanager
-def _opt_outs(db) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
-    """Every transaction's opt-out, as the block's statements run."""
+def statements_named(db, marks: tuple[tuple[str, str], ...]) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """The name of each statement the block runs that holds one of ``marks`` (mark, name), in
+    order; identifiers are compared without their quotes."""
     seen: list[str] = []
 
     def record(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
-        if statement == REUSE:
-            seen.append(statement)
+        bare = statement.replace('"', "")
+        for mark, name in marks:
+            if mark in bare:
+                seen.append(name)
+                break
 
     event.listen(db.engine, "before_cursor_execute", record)
     try:
@@ -81,7 +90,7 @@ def test_the_run_lets_its_assignment_and_each_hand_over_keep_their_key_check_pla
     creditor = ledger.creditor(db, max_per_file=2)
     ledger.many_requests(db, creditor, 5)
     settings = Settings(database_url=database_url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
-    with _opt_outs(db) as seen:
+    with statements_named(db, OPT_OUT) as seen:
         report = run_collection(db, settings, FixedClock(NOW), SequentialIds("RUN"))
 
     assert [f.count for f in report.files] == [2, 2, 1]
@@ -97,7 +106,7 @@ def test_the_reconciliation_lets_its_key_checks_keep_their_plans_and_still_appli
     collect(db, settings, requests=3)
     (debit, *_rest) = requests(db).values()
     path = _pain002_tx(tmp_path / "reject.xml", "RUN000001", debit.end_to_end_id, debit.amount_cents, "AM04")
-    with _opt_outs(db) as seen:
+    with statements_named(db, OPT_OUT) as seen:
         report = reconcile(db, path)
 
     assert report.applied == 1 and requests(db)[debit.end_to_end_id].status == "rejected"
@@ -105,20 +114,6 @@ def test_the_reconciliation_lets_its_key_checks_keep_their_plans_and_still_appli
 
 
 # --- a batch enqueue: it fills tables its own checks look up --------------------------------
-KEEP = "WITH before AS MATERIALIZED"
-
-
-def _keeps(db):  # type: ignore[no-untyped-def]
-    """A listener noting each keep statement (whether or not it kept) and each restore, in order."""
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
-        if statement.startswith(KEEP) or "set_config('plan_cache_mode', %(mode)s" in statement:
-            seen.append("keep" if statement.startswith(KEEP) else "restore")
-
-    return record, seen
-
-
 def _enqueue(db, count: int, prefix: str = "k"):  # type: ignore[no-untyped-def]
     from sepa_engine.services.batch_enqueue import EnqueueItem, enqueue_requests
     from sepa_engine.services.inputs import DebitRequestInput
@@ -132,12 +127,8 @@ def _enqueue(db, count: int, prefix: str = "k"):  # type: ignore[no-untyped-def]
 
 def test_a_new_ledgers_enqueue_plans_each_key_check_for_its_row(db):
     ledger.mandate(db, ledger.creditor(db), reference="RUM-KC-1")
-    record, seen = _keeps(db)
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements_named(db, KEEP_AND_RESTORE) as seen:
         result, mode = _enqueue(db, 20)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
     assert result.created == 20
     # PostgreSQL asks once for the chunk, finds the tables small, and changes nothing.
@@ -151,13 +142,9 @@ def test_an_established_ledgers_enqueue_keeps_its_key_check_plans_for_the_chunk_
     ledger.mandate(db, ledger.creditor(db), reference="RUM-KC-1")
     # Every table past the threshold, as on a ledger in use.
     monkeypatch.setattr(session_module, "KEY_CHECK_PAGES", 0)
-    record, seen = _keeps(db)
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements_named(db, KEEP_AND_RESTORE) as seen:
         result, mode = _enqueue(db, 20)
         small, _ = _enqueue(db, 15, prefix="small")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
     assert (result.created, small.created) == (20, 15)
     # The chunk's checks keep their plans, and the transaction's statements after it are

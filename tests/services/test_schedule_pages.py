@@ -184,28 +184,17 @@ def test_two_schedule_runs_at_once_request_each_account_once(db):
 
 def test_an_established_ledgers_page_writes_its_slots_and_notices_with_kept_key_check_plans(db, monkeypatch):
     from sepa_engine.db import session as session_module
+    from tests.db.test_key_check_plans import KEEP_AND_RESTORE, statements_named
 
     world.creditor(db, "pressimmo")
     for i in range(3):
         automatic(db, f"AG-{i}", (f"F{i}", "10.00"))
     # Every table past the threshold, as on a ledger in use (db/session.py, KEY_CHECK_PAGES).
     monkeypatch.setattr(session_module, "KEY_CHECK_PAGES", 0)
-    seen: list[str] = []
-
-    def remember(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        for mark, name in (("WITH before AS MATERIALIZED", "keep"), ("set_config('plan_cache_mode', %(mode)s", "restore"),
-                           ("INSERT INTO schedule_slots", "slots"), ("INSERT INTO prenotifications", "notices")):
-            if mark in statement.replace('"', ""):
-                seen.append(name)
-                break
-
-    event.listen(db.engine, "before_cursor_execute", remember)
-    try:
-        with db.transaction() as s:
-            report = schedule.schedule_automatic(s, WINDOW, world.clock(), creditor_code="pressimmo")
-            mode = None if db.is_sqlite else s.execute(text("SHOW plan_cache_mode")).scalar_one()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", remember)
+    marks = (*KEEP_AND_RESTORE, ("INSERT INTO schedule_slots", "slots"), ("INSERT INTO prenotifications", "notices"))
+    with statements_named(db, marks) as seen, db.transaction() as s:
+        report = schedule.schedule_automatic(s, WINDOW, world.clock(), creditor_code="pressimmo")
+        mode = None if db.is_sqlite else s.execute(text("SHOW plan_cache_mode")).scalar_one()
 
     assert len(report.requested) == 3
     # The slots and notices of the page between the keep and its restore; SQLite is told nothing.
