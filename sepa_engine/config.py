@@ -140,6 +140,7 @@ class ApiTable(_Table):
     port: object = None
     max_body_bytes: object = None
     token_cache_seconds: object = None
+    lock_wait_seconds: object = None
 
 
 class MetricsTable(_Table):

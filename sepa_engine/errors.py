@@ -194,6 +194,14 @@ class DatabaseUnavailable(SepaEngineError):
     problem = "did not answer"
 
 
+class LedgerBusy(SepaEngineError):
+    """Another transaction (a collection's hand-over, a schedule, a reconciliation) held what a
+    write needs for longer than its caller may wait (``[api] lock_wait_seconds``)."""
+
+    code = "ledger_busy"
+    problem = "is held by another transaction"
+
+
 class NotFound(SepaEngineError):
     code = "not_found"
     problem = "does not exist"

@@ -42,7 +42,7 @@ from sepa_engine import errors
 from sepa_engine.api import problems, writes
 from sepa_engine.clock import Clock
 from sepa_engine.db.repositories import api as api_repo
-from sepa_engine.db.session import Database
+from sepa_engine.db.session import Database, lock_wait_expired
 from sepa_engine.services import batch_enqueue, registry
 from sepa_engine.services.batch_enqueue import EnqueueItem
 from sepa_engine.services.inputs import DebitRequestInput
@@ -187,7 +187,13 @@ class EnqueueBatcher:
     def _run_locked(self, group: list[Call]) -> None:
         try:
             answers = self._together(group) if len(group) > 1 else None
-        except Exception:  # noqa: BLE001 - _Alone, or any failure of the group: every call alone decides
+        except Exception as exc:  # noqa: BLE001 - _Alone, or any failure of the group: every call alone decides
+            if lock_wait_expired(exc):
+                # Another transaction held a lock past the wait: alone, each call would wait
+                # for it again, and the calls queued behind the group with them.
+                for call in group:
+                    call.done.set_exception(exc)
+                return
             answers = None
         if answers is None:
             for call in group:

@@ -83,9 +83,11 @@ class EnqueueFastPath:
         await response(scope, receive, send)
 
     async def _database_error(self, scope: Scope, exc: DBAPIError) -> Response:
-        """503 when the database does not answer; any other database error as from the route."""
-        if await run_in_threadpool(problems.database_down, self.context.db, exc):
-            return problems.database_unavailable()
+        """503 when the ledger is busy or its database does not answer; any other database
+        error as from the route."""
+        answer = await run_in_threadpool(problems.database_problem, self.context.db, exc)
+        if answer is not None:
+            return answer
         scope["route"] = _ROUTE
         raise exc
 

@@ -11,12 +11,14 @@ idempotency_conflict, duplicate_identifier             409
 a state that refuses the action (mandate, account,     409
 dispute, collection, return errors)
 malformed input (invalid_*) and everything else        422
-the ledger's database does not answer                  503
+the ledger busy, or its database does not answer       503
 =====================================================  ======
 
-A database that does not answer (a driver error, and a fresh connection fails too; or SQLite's
-lock held past the busy timeout) is ``503 database_unavailable`` with ``Retry-After``: nothing
-was done, the same call may be sent again (its Idempotency-Key stored nothing). Any other
+A lock another transaction held past the API's wait (``[api] lock_wait_seconds``: PostgreSQL's
+``lock_timeout``, SQLite's busy timeout) is ``503 ledger_busy``; a database that does not
+answer (a driver error, and a fresh connection fails too) is ``503 database_unavailable``.
+Both come with ``Retry-After``: nothing was done, the same call may be sent again (its
+Idempotency-Key stored nothing). Any other
 database error is ours, a 500. The next call after the database is back connects again
 (PostgreSQL's pool pings before each checkout), so the API recovers by itself.
 """
@@ -35,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sepa_engine import errors
 from sepa_engine.api.bodies import InvalidBody
-from sepa_engine.db.session import Database
+from sepa_engine.db.session import Database, lock_wait_expired
 from sepa_engine.services.input_errors import InputRefused
 
 log = structlog.get_logger("sepa_engine.api")
@@ -172,9 +174,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
-        if await run_in_threadpool(database_down, request.app.state.context.db, exc):
-            return database_unavailable()
-        return await _unexpected(request, exc)
+        answer = await run_in_threadpool(database_problem, request.app.state.context.db, exc)
+        return answer if answer is not None else await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -194,13 +195,21 @@ def from_http_exception(exc: StarletteHTTPException) -> JSONResponse:
     )
 
 
-def database_down(db: Database, exc: BaseException) -> bool:
-    """Whether ``exc`` means the ledger's database does not answer (blocking: it may try to
+def database_problem(db: Database, exc: BaseException) -> JSONResponse | None:
+    """The 503 for a database error that is not ours to fix: the ledger busy past the API's
+    lock wait, or its database not answering; None for any other (blocking: it may try to
     connect, within the driver's connect timeout)."""
+    if lock_wait_expired(exc):
+        return ledger_busy(db)
+    if database_down(db, exc):
+        return database_unavailable()
+    return None
+
+
+def database_down(db: Database, exc: BaseException) -> bool:
+    """Whether ``exc`` means the ledger's database does not answer."""
     if not isinstance(exc, DBAPIError):
         return False
-    if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):
-        return True  # SQLite: another process held the ledger past the busy timeout
     if not isinstance(exc, (OperationalError, InterfaceError)) and not exc.connection_invalidated:
         return False  # a statement the database refused: ours to fix, not an outage
     try:
@@ -208,6 +217,16 @@ def database_down(db: Database, exc: BaseException) -> bool:
             return False
     except DBAPIError:
         return True
+
+
+def ledger_busy(db: Database) -> JSONResponse:
+    waited = "" if db.lock_wait_seconds is None else f" for {db.lock_wait_seconds:g} s"
+    return problem(
+        503, errors.LedgerBusy.code,
+        f"another transaction (a collection, a schedule or a reconciliation) held what this request needs{waited};"
+        " nothing was done, send it again later with the same Idempotency-Key",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def database_unavailable() -> JSONResponse:

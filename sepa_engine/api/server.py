@@ -21,7 +21,9 @@ from sepa_engine.domain import identifiers
 def app_from_environment() -> FastAPI:
     logs.configure()
     settings = load_settings()
-    app = create_app(settings, Database(settings.database_url), SystemClock(), load_api_settings())
+    api_settings = load_api_settings()
+    db = Database(settings.database_url, lock_wait_seconds=api_settings.lock_wait_seconds)
+    app = create_app(settings, db, SystemClock(), api_settings)
     warm()
     # Everything built so far lives as long as the process: out of the collector's sight,
     # a full collection no longer walks it while a group of enqueues waits.

@@ -11,6 +11,7 @@ host = "127.0.0.1"        # loopback by default: put a TLS proxy in front to ser
 port = 8080
 max_body_bytes = 1048576  # larger request bodies are refused with 413
 token_cache_seconds = 1.0 # a token is looked up at most this often; a revocation applies within it
+lock_wait_seconds = 60    # a write waits this long for a job's locks, then answers 503 ledger_busy
 ```
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 from sepa_engine import errors
 from sepa_engine.config import DEFAULT_CONFIG_PATH
 
-KEYS = ("host", "port", "max_body_bytes", "token_cache_seconds")
+KEYS = ("host", "port", "max_body_bytes", "token_cache_seconds", "lock_wait_seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,8 @@ class ApiSettings:
     port: int = 8080
     max_body_bytes: int = 1_048_576
     token_cache_seconds: float = 1.0
+    # SQLite's busy timeout (db/session.py), so that both backends answer alike by default.
+    lock_wait_seconds: float = 60.0
 
 
 def load_api_settings(path: str | os.PathLike[str] | None = None) -> ApiSettings:
@@ -69,4 +72,7 @@ def from_table(table: object) -> ApiSettings:
     cache = table.get("token_cache_seconds", default.token_cache_seconds)
     if isinstance(cache, bool) or not isinstance(cache, (int, float)) or not 0 <= cache <= 60:
         raise errors.ConfigurationError("api.token_cache_seconds", cache, "must be a number of seconds from 0 to 60")
-    return ApiSettings(host, port, limit, float(cache))
+    wait = table.get("lock_wait_seconds", default.lock_wait_seconds)
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0.1 <= wait <= 600:
+        raise errors.ConfigurationError("api.lock_wait_seconds", wait, "must be a number of seconds from 0.1 to 600")
+    return ApiSettings(host, port, limit, float(cache), float(wait))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sepa_engine import private_files
@@ -29,14 +30,18 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, lock_wait_ms: int | None = None) -> Engine:
+    """An engine for ``url``. ``lock_wait_ms`` bounds how long a statement waits for another
+    transaction's locks (the API's, see ``Database``); without it SQLite waits its busy
+    timeout and PostgreSQL as long as the holder runs."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
             # Full IBANs, names and token hashes: the file is owner-only before SQLite opens it.
             private_files.ensure_file(Path(parsed.database))
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        _configure_sqlite(engine)
+        busy_ms = SQLITE_BUSY_TIMEOUT_MS if lock_wait_ms is None else lock_wait_ms
+        engine = create_engine(url, connect_args={"timeout": busy_ms / 1000})
+        _configure_sqlite(engine, busy_ms)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -48,10 +53,12 @@ def make_engine(url: str) -> Engine:
     # row (see reuse_key_check_plans for the transactions that may keep them).
     # connect_timeout: a database behind a dropped route answers "unavailable" within
     # seconds instead of leaving cron hanging on the operating system's TCP timeout.
+    # lock_timeout is a server setting of the session: set at connection, it costs no round trip.
+    options = "-c plan_cache_mode=force_custom_plan" + (f" -c lock_timeout={lock_wait_ms}" if lock_wait_ms else "")
     return create_engine(
         parsed, pool_pre_ping=True,
         connect_args={
-            "options": "-c plan_cache_mode=force_custom_plan", "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "options": options, "connect_timeout": CONNECT_TIMEOUT_SECONDS,
             "prepare_threshold": None,
         },
     )
@@ -110,7 +117,18 @@ def key_check_plans_kept_when_large(session: Session, filled: Sequence[str]) -> 
         session.execute(text("SELECT set_config('plan_cache_mode', :mode, true)"), {"mode": previous})
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def lock_wait_expired(exc: BaseException) -> bool:
+    """Whether ``exc`` is a statement that gave up waiting for another transaction's locks:
+    PostgreSQL's ``lock_timeout`` (SQLSTATE 55P03, lock_not_available) or SQLite's busy
+    timeout on the ledger's write lock. Nothing the statement's transaction did is kept."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if getattr(exc.orig, "sqlstate", None) == "55P03":
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def _configure_sqlite(engine: Engine, busy_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is DEFERRED).
@@ -118,7 +136,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -129,11 +147,16 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    """One engine and its session factories."""
+    """One engine and its session factories.
 
-    def __init__(self, url: str) -> None:
+    ``lock_wait_seconds`` bounds every wait for another transaction's locks, on both backends
+    (``lock_wait_expired`` tells the error): the API's, whose callers need an answer. Without
+    it a job waits for the one before it (SQLite up to its busy timeout)."""
+
+    def __init__(self, url: str, *, lock_wait_seconds: float | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.lock_wait_seconds = lock_wait_seconds
+        self.engine = make_engine(url, lock_wait_ms=None if lock_wait_seconds is None else round(lock_wait_seconds * 1000))
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         reader_engine = self.engine.execution_options(sqlite_begin="DEFERRED")
         self._reader = sessionmaker(reader_engine, expire_on_commit=False)

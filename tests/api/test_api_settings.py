@@ -31,3 +31,21 @@ def test_unknown_keys_and_bad_values_are_refused_by_name(tmp_path: Path, table: 
     with pytest.raises(errors.ConfigurationError) as caught:
         load_api_settings(config)
     assert caught.value.field == field
+
+
+def test_the_api_waits_sixty_seconds_for_a_lock_unless_the_api_table_says_otherwise(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[api]\n")
+    assert load_api_settings(config).lock_wait_seconds == 60.0
+    config.write_text("[api]\nlock_wait_seconds = 15\n")
+    assert load_api_settings(config).lock_wait_seconds == 15.0
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "601", '"15"', "true"])
+def test_a_lock_wait_outside_a_tenth_of_a_second_to_ten_minutes_is_refused_by_name(tmp_path: Path, value: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f"[api]\nlock_wait_seconds = {value}\n")
+    with pytest.raises(errors.ConfigurationError) as caught:
+        load_api_settings(config)
+    assert caught.value.field == "api.lock_wait_seconds"
+    assert "from 0.1 to 600" in str(caught.value)

@@ -23,8 +23,10 @@ from sepa_engine.ids import SequentialIds
 from sepa_engine.services.collection import run_collection
 from tests import accounts_world as world
 from tests.api.conftest import make_token
+from tests.api.test_busy_ledger_api import reconciliation_holding_the_mandate
 
 SCRIPT = Path(sys.executable).parent / "sepa-engine"
+LOCK_WAIT = 0.5
 
 
 def free_port() -> int:
@@ -36,7 +38,9 @@ def free_port() -> int:
 @pytest.fixture
 def server(db: Database, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     config = tmp_path / "sepa-engine.toml"
-    config.write_text(f'[database]\nurl = "{db.url}"\n[paths]\nvar_dir = "{tmp_path / "var"}"\n')
+    config.write_text(
+        f'[database]\nurl = "{db.url}"\n[paths]\nvar_dir = "{tmp_path / "var"}"\n[api]\nlock_wait_seconds = {LOCK_WAIT}\n'
+    )
     port = free_port()
     env = {**os.environ, "SEPA_ENGINE_LOG_LEVEL": "warning"}
     env.pop("SEPA_ENGINE_DATABASE_URL", None)
@@ -95,3 +99,22 @@ def test_a_request_enqueued_over_http_is_in_the_published_file(db: Database, ser
         file = client.get(f"/v1/creditors/pressimmo/batches/{batch_id}/file", headers=headers)
         assert file.status_code == 200
         assert file.content == published.read_bytes()
+
+
+def test_the_served_api_waits_its_configured_lock_wait_for_a_held_mandate_then_answers_ledger_busy(
+    db: Database, server: tuple[str, Path],
+) -> None:
+    base, _tmp_path = server
+    world.creditor(db, "pressimmo")
+    world.account(db, "pressimmo", "AG-1")
+    token = make_token(db, "billing", ["pressimmo"], "write")
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "e2e-busy"}
+    body = {"mandate": "RUM-PRE-AG-1", "amount": "76.00", "on_account": True}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        with reconciliation_holding_the_mandate(db):
+            busy = client.post("/v1/creditors/pressimmo/debit-requests", json=body, headers=headers)
+        assert busy.status_code == 503, busy.text
+        assert busy.json()["code"] == "ledger_busy"
+        assert "for 0.5 s" in busy.json()["detail"]  # [api] lock_wait_seconds reached the process
+        created = client.post("/v1/creditors/pressimmo/debit-requests", json=body, headers=headers)
+        assert created.status_code == 201, created.text
