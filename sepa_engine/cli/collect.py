@@ -157,7 +157,7 @@ def _draw_plan(report: CollectionReport, refusals: list[tuple[str, str, str, str
         out.print(f"Dry run for {day}: nothing would be collected.")
         return
     files_by_creditor: dict[str, int] = {}
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for f in report.plan:
         number = files_by_creditor[f.creditor_code] = files_by_creditor.get(f.creditor_code, 0) + 1
         note = ", ".join(text for text, on in (
@@ -166,10 +166,9 @@ def _draw_plan(report: CollectionReport, refusals: list[tuple[str, str, str, str
         for d, s, c, a in f.blocks:
             rows.append((f.creditor_code, f"file {number}", d.isoformat(), s, c, format_cents(a), note))
     if rows:
-        out.print(context.table(
+        out.print(_noted_table(
             f"Dry run for {day}: files that would be written",
-            ["creditor", "file", "collection date", "type", "transactions", "sum", ""], rows,
-            right=["transactions", "sum"],
+            ["creditor", "file", "collection date", "type", "transactions", "sum"], rows, right=["transactions", "sum"],
         ))
     left = sum(1 for f in report.plan if f.left_by_earlier_run)
     lead = f"Would write {left} file(s) an earlier run left, then collect" if left else "Would collect"
@@ -180,6 +179,14 @@ def _draw_plan(report: CollectionReport, refusals: list[tuple[str, str, str, str
     if refusals:
         more = f" (first {REFUSALS_SHOWN})" if report.refused > len(refusals) else ""
         out.print(context.table(f"Would refuse{more}", ["creditor", "end-to-end id", "code", "reason"], refusals))
+
+
+def _noted_table(title: str, columns: list[str], rows: list[tuple[object, ...]], *, right: list[str]) -> Any:
+    """``columns`` and a last column, "note", of each row's last value: shown only when a file
+    has a note (recovered, awaiting approval), so a plain run's table has no empty column."""
+    if any(row[-1] for row in rows):
+        return context.table(title, [*columns, "note"], rows, right=right)
+    return context.table(title, columns, [row[:-1] for row in rows], right=right)
 
 
 def _file_note(recovered: bool, awaiting: bool) -> str:
@@ -197,14 +204,16 @@ def _draw_report(report: CollectionReport, refusals: list[tuple[str, str, str, s
     if report.nothing_to_do:
         out.print(f"{title}: nothing to collect. Requests already in a file are never collected again.")
         return
-    rows = [
+    rows: list[tuple[object, ...]] = [
         (f.path.name, f.creditor_code, d.isoformat(), s, c, format_cents(a), _file_note(f.recovered, f.awaiting_approval))
         for f in report.files
         for d, s, c, a in f.blocks
     ]
     if rows:
-        out.print(context.table(title, ["file", "creditor", "collection date", "type", "transactions", "control sum", ""], rows,
-                                right=["transactions", "control sum"]))
+        out.print(_noted_table(
+            title, ["file", "creditor", "collection date", "type", "transactions", "control sum"], rows,
+            right=["transactions", "control sum"],
+        ))
     out.print(f"{report.assigned} collected, {report.refused} refused, {len(report.files)} file(s).")
     for f in report.files:
         if f.awaiting_approval:

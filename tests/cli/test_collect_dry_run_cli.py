@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from sepa_engine.cli.main import app
 from sepa_engine.db.models import Batch, DebitRequest, PaymentBlock, Run
 from tests import ledger
+from tests.cli.test_collect_review_cli import table_header
 
 runner = CliRunner()
 
@@ -124,6 +125,7 @@ def test_a_dry_run_shows_the_file_a_crashed_run_left_before_the_new_one(db, data
     assert only_left.exit_code == 0, only_left.stdout
     assert "nothing would be collected" not in only_left.stdout
     assert "left by an earlier run" in only_left.stdout
+    assert table_header(only_left.stdout)[-1] == "note"  # it had no name
     assert "Would write 1 file(s) an earlier run left, then collect 0 debit(s) in 0 file(s)" in only_left.stdout
 
     ledger.request(db, martin, mandate, 2_000)

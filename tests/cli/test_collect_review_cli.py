@@ -119,6 +119,30 @@ def test_collect_says_which_file_awaits_approval_and_how_to_approve(db, database
     assert document["files"] == [] and document["interrupted"] is False
 
 
+def table_header(output: str) -> list[str]:
+    """The collection table's column names, from its header line."""
+    line = next(line for line in output.splitlines() if "collection date" in line)
+    return [cell.strip() for cell in line.strip()[1:-1].replace("┃", "│").split("│")]
+
+
+def test_the_collection_table_names_its_note_column_and_shows_it_only_when_a_file_has_a_note(db, database_url, tmp_path):
+    # Before: the last column had no name, and an empty one stood beside every file.
+    config = _config(tmp_path, database_url)
+    plain = ledger.creditor(db)
+    ledger.request(db, plain, ledger.mandate(db, plain), 1_000)
+    result = _run(config, "collect", "--date", "2026-11-23")
+    assert result.exit_code == 0, result.output
+    assert table_header(result.stdout) == ["file", "creditor", "collection date", "type", "transactions", "control sum"]
+
+    held = ledger.creditor(db, code="held", creditor_identifier="DE98ZZZ09999999999", requires_approval=True)
+    ledger.request(db, held, ledger.mandate(db, held), 2_000)
+    result = _run(config, "collect", "--date", "2026-11-24")
+    assert result.exit_code == 0, result.output
+    assert table_header(result.stdout)[-1] == "note"
+    row = next(line for line in result.stdout.splitlines() if "held" in line and ".xml" in line)
+    assert row.rstrip(" │").endswith("awaiting approval"), result.stdout
+
+
 def test_batches_list_filters_by_creditor(two_creditors):
     assert {b["creditor"] for b in _listed(two_creditors, "--creditor", "gim")} == {"gim"}
     assert len(_listed(two_creditors, "--creditor", "gim")) == 2
