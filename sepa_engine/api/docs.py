@@ -23,12 +23,24 @@ _DESCRIPTIONS = {
     409: "The state refuses the action, or the Idempotency-Key was used with another request.",
     413: "The body is larger than api.max_body_bytes.",
     422: "Malformed input: every bad field is listed in errors.",
+    503: "ledger_busy: a collection, a schedule or a reconciliation held what the call needs for longer than"
+         " api.lock_wait_seconds; database_unavailable: the ledger's database does not answer. Nothing was done"
+         " and the Idempotency-Key stored nothing: send the same call again after Retry-After.",
+}
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before sending the call again.", "schema": {"type": "integer"}},
 }
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    chosen = statuses or (401, 404, 422)
-    return {status: {"description": _DESCRIPTIONS[status], "content": {MEDIA_TYPE: {"schema": _PROBLEM_REF}}} for status in chosen}
+    """The problems a route answers; every route that has any reads the ledger (a token at
+    least), so each may also answer 503 (``problems.database_problem``)."""
+    chosen = (*(statuses or (401, 404, 422)), 503)
+    described: dict[int | str, dict[str, Any]] = {
+        status: {"description": _DESCRIPTIONS[status], "content": {MEDIA_TYPE: {"schema": _PROBLEM_REF}}} for status in chosen
+    }
+    described[503]["headers"] = _RETRY_AFTER
+    return described
 
 
 def write_problems() -> dict[int | str, dict[str, Any]]:

@@ -60,3 +60,16 @@ def test_creating_routes_also_document_the_200_they_answer_for_a_record_already_
     assert creating
     for path, method, responses in creating:
         assert responses["200"]["content"] == responses["201"]["content"], (method, path)
+
+
+def test_every_route_that_reads_the_ledger_documents_its_503_and_when_to_send_again() -> None:
+    # Before: the document named no 503, though any route answers ledger_busy or
+    # database_unavailable (api/problems.py), and a client had to find Retry-After by itself.
+    for path, operations in openapi_document()["paths"].items():
+        if path == "/v1/health":
+            continue
+        for method, operation in operations.items():
+            unavailable = operation["responses"]["503"]
+            assert "ledger_busy" in unavailable["description"] and "database_unavailable" in unavailable["description"]
+            assert unavailable["headers"]["Retry-After"]["schema"] == {"type": "integer"}, (method, path)
+            assert "application/problem+json" in unavailable["content"], (method, path)
