@@ -1,8 +1,8 @@
 """Group commit for ``POST .../debit-requests``: concurrent enqueues share one transaction.
 
-Each call is parsed and checked in its own request; the batcher's single writer thread
-then takes every call waiting at that moment (up to ``MAX_BATCH``, see ``_gather``) and,
-in one transaction:
+Each call is parsed and checked in its own request; a writer thread of the batcher then
+takes every call of one lane waiting at that moment (up to ``MAX_BATCH``, see ``_Lanes``)
+and, in one transaction:
 
 1. enqueues them with ``batch_enqueue.enqueue_requests`` (a few round trips for the whole
    group, per creditor), which also tells a replay (a key it knows) from a new request;
@@ -13,17 +13,23 @@ When anything in the group is not a plain new request (a replay, an unknown mand
 reused with other content or by another route, a concurrent writer of the same key on
 PostgreSQL), the group is rolled back and each call is run on its own through
 ``writes.run``, so every call gets exactly the answer it would have had alone. The contract
-of the API does not change; only the number of transactions does. While the writer commits
-one group, the next one gathers: under load the groups grow, and so does the throughput.
+of the API does not change; only the number of transactions does. While a writer commits
+one group, the lane's next one gathers: under load the groups grow, and so does the throughput.
+
+On PostgreSQL a lane is a creditor's calls and ``WRITERS`` threads serve the lanes, one lane
+each at a time: a group waiting for the rows a job holds on one creditor (a reconciliation,
+a file's hand-over) holds back that creditor's calls only. On SQLite the whole ledger has
+one write lock, so one writer serves one lane of every creditor's calls, as groups that mix
+creditors cost fewer transactions there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fcntl
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -50,7 +56,10 @@ from sepa_engine.services.inputs import DebitRequestInput
 log = structlog.get_logger("sepa_engine.api")
 
 MAX_BATCH = 500
-# The longest a group waits for calls to reach the previous group's size (see _gather).
+# Writer threads on PostgreSQL, each with its own connection: how many creditors' groups may
+# wait for a job's locks at once before the others' calls wait too (SQLite has one).
+WRITERS = 4
+# The longest a group waits for calls to reach the lane's expected size (see _Lanes.take).
 LINGER = 0.003
 
 
@@ -70,29 +79,47 @@ class Call:
 
 
 class EnqueueBatcher:
-    def __init__(self, db: Database, clock: Clock, render: Callable[[registry.RequestResult], dict[str, Any]]) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, render: Callable[[registry.RequestResult], dict[str, Any]], *,
+        writers: int = WRITERS,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.render = render
-        self._queue: queue.SimpleQueue[Call | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        # SQLite has one write lock for the whole ledger: one writer, whose groups mix creditors.
+        self.writers = 1 if db.is_sqlite else writers
+        self._lanes = _Lanes()
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._lock_file: int | None = None
         self._handoff: _Handoff | None = None
-        self._waiting = 0
-        self._peak = 0
-        self._connection: Connection | None = None  # the writer thread's own (see _transaction)
+        # Per lane: calls awaiting their answer, the most at once since a writer last took
+        # the lane, and its last group's size (see _expected).
+        self._waiting: dict[str, int] = {}
+        self._peak: dict[str, int] = {}
+        self._last: dict[str, int] = {}
+        self._direct = _Writer(db)  # the connection of groups run outside the threads (tests)
         database = make_url(db.url).database if db.is_sqlite else None
         if database and database != ":memory:":
             self._lock_file = os.open(f"{database}.api-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
 
+    def lane(self, call: Call) -> str:
+        """One lane per creditor, each served by one writer at a time: a group waiting for a
+        job's locks on one creditor's rows holds back that creditor's calls only. With one
+        writer every call shares one lane, as every group may mix creditors."""
+        return call.creditor if self.writers > 1 else ""
+
     def submit(self, call: Call) -> Future[Response]:
-        if self._thread is None:
+        if not self._threads:
             with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._loop, name="sepa-engine-enqueue", daemon=True)
-                    self._thread.start()
-        self._queue.put(call)
+                if not self._threads:
+                    self._threads = [
+                        threading.Thread(target=self._serve, name=f"sepa-engine-enqueue-{n}", daemon=True)
+                        for n in range(self.writers)
+                    ]
+                    for thread in self._threads:
+                        thread.start()
+        self._lanes.put(self.lane(call), call)
         return call.done
 
     async def wait(self, call: Call) -> Response:
@@ -101,74 +128,57 @@ class EnqueueBatcher:
         handoff = self._handoff
         if handoff is None or handoff.loop is not loop:
             handoff = self._handoff = _Handoff(loop)
-        # Calls awaiting their answer, and the most at once since the writer last looked:
-        # how many callers are active, which is how big a group may wait to grow (_gather).
-        self._waiting += 1
-        self._peak = max(self._peak, self._waiting)
+        # Calls of the lane awaiting their answer, and the most at once since a writer last
+        # took it: how many of its callers are active, which is how big a group may wait to
+        # grow (_Lanes.take).
+        lane = self.lane(call)
+        waiting = self._waiting[lane] = self._waiting.get(lane, 0) + 1
+        self._peak[lane] = max(self._peak.get(lane, 0), waiting)
         try:
             return await handoff.wait(self.submit(call))
         finally:
-            self._waiting -= 1
+            self._waiting[lane] -= 1
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=10)
-            self._thread = None
-        self._close_connection()
+        """Answer the calls already submitted, then stop the writers."""
+        self._lanes.close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads = []
+        self._direct.close()
         if self._lock_file is not None:
             os.close(self._lock_file)
             self._lock_file = None
 
-    # --- the writer ----------------------------------------------------------------------
-    def _loop(self) -> None:
-        last = 1
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            # Not exact across threads, and need not be: a hint of how many callers are active.
-            expected, self._peak = max(last, self._peak), self._waiting
-            group = self._gather(first, expected)
-            last = len(group)
-            self._run(group)
-
-    def _gather(self, first: Call, expected: int) -> list[Call]:
-        """``first`` and the calls behind it: every call waiting, and, while the group is
-        smaller than ``expected``, those arriving within ``LINGER`` seconds.
-
-        ``expected`` is the concurrency the writer sees: the previous group's size, or the
-        most calls awaiting an answer at once since the previous group, if more. A lone
-        client never waits, while under load a group fills up with every active caller
-        instead of leaving with the few whose requests happened to be parsed already. On
-        PostgreSQL, where a group costs a dozen round trips, groups otherwise settle at half
-        the callers (two cohorts taking turns), at twice the round trips per enqueue."""
-        group = [first]
-        deadline = 0.0
-        while len(group) < MAX_BATCH:
-            try:
-                following = self._queue.get_nowait()
-            except queue.Empty:
-                if len(group) >= expected:
-                    break
-                now = time.monotonic()
-                if not deadline:
-                    deadline = now + LINGER
-                if now >= deadline:
-                    break
+    # --- the writers ---------------------------------------------------------------------
+    def _serve(self) -> None:
+        writer = _Writer(self.db)
+        try:
+            while (taken := self._lanes.take(self._expected)) is not None:
+                lane, group = taken
+                self._last[lane] = len(group)
                 try:
-                    following = self._queue.get(timeout=deadline - now)
-                except queue.Empty:
-                    break
-            if following is None:
-                self._queue.put(None)
-                break
-            group.append(following)
-        return group
+                    self._run(group, writer)
+                finally:
+                    self._lanes.done(lane)
+        finally:
+            writer.close()
 
-    def _run(self, group: list[Call]) -> None:
+    def _expected(self, lane: str) -> int:
+        """The concurrency the lane's writer sees: its previous group's size, or the most
+        calls awaiting an answer at once since then, if more. A lone client never waits,
+        while under load a group fills up with every active caller instead of leaving with
+        the few whose requests happened to be parsed already. On PostgreSQL, where a group
+        costs a dozen round trips, groups otherwise settle at half the callers (two cohorts
+        taking turns), at twice the round trips per enqueue. Not exact across threads, and
+        need not be: a hint."""
+        expected = max(self._last.get(lane, 1), self._peak.get(lane, 0))
+        self._peak[lane] = self._waiting.get(lane, 0)
+        return expected
+
+    def _run(self, group: list[Call], writer: _Writer | None = None) -> None:
         with self._writers():
-            self._run_locked(group)
+            self._run_locked(group, writer or self._direct)
 
     @contextlib.contextmanager
     def _writers(self) -> Iterator[None]:
@@ -184,9 +194,9 @@ class EnqueueBatcher:
         finally:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
-    def _run_locked(self, group: list[Call]) -> None:
+    def _run_locked(self, group: list[Call], writer: _Writer) -> None:
         try:
-            answers = self._together(group) if len(group) > 1 else None
+            answers = self._together(group, writer) if len(group) > 1 else None
         except Exception as exc:  # noqa: BLE001 - _Alone, or any failure of the group: every call alone decides
             if lock_wait_expired(exc):
                 # Another transaction held a lock past the wait: alone, each call would wait
@@ -202,29 +212,7 @@ class EnqueueBatcher:
         for call, response in zip(group, answers, strict=True):
             call.done.set_result(response)
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        """``db.transaction()`` on a connection the writer keeps: no pool checkout and, on
-        PostgreSQL, no pre-ping round trip per group. After any failure the connection is
-        closed (a broken one is not reused) and the next group opens another."""
-        if self._connection is None:
-            self._connection = self.db.engine.connect()
-        try:
-            with Session(bind=self._connection, expire_on_commit=False) as session, session.begin():
-                yield session
-        except _Alone:
-            raise  # rolled back: the connection is sound
-        except BaseException:
-            self._close_connection()
-            raise
-
-    def _close_connection(self) -> None:
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                self._connection.close()
-            self._connection = None
-
-    def _together(self, group: list[Call]) -> list[Response]:
+    def _together(self, group: list[Call], writer: _Writer) -> list[Response]:
         """The group's answers, committed; raises ``_Alone`` (rolling the whole group back, so
         no savepoint is needed) when any call must be run alone."""
         # No lookup of the stored answers beforehand (a round trip per group): a replay of an
@@ -239,7 +227,7 @@ class EnqueueBatcher:
                 raise _Alone  # the same key twice: exact on its own, one after the other
             firsts.add(ident)
             fresh.append(call)
-        with self._transaction() as session:
+        with writer.transaction() as session:
             bodies: dict[int, tuple[int, str]] = {}
             by_creditor: dict[str, list[Call]] = {}
             for call in fresh:
@@ -283,6 +271,102 @@ class EnqueueBatcher:
 
 class _Alone(Exception):
     """Raised inside the group's transaction: roll it back, run every call alone."""
+
+
+class _Writer:
+    """A writer's own connection, kept from one group to the next: no pool checkout and, on
+    PostgreSQL, no pre-ping round trip per group. After any failure the connection is closed
+    (a broken one is not reused) and the next group opens another."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._connection: Connection | None = None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """``db.transaction()`` on the writer's connection."""
+        if self._connection is None:
+            self._connection = self.db.engine.connect()
+        try:
+            with Session(bind=self._connection, expire_on_commit=False) as session, session.begin():
+                yield session
+        except _Alone:
+            raise  # rolled back: the connection is sound
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = None
+
+
+class _Lanes:
+    """The calls waiting, in lanes (``EnqueueBatcher.lane``), each served by one writer at a
+    time and the lanes in the order their calls arrived.
+
+    A writer takes the oldest lane no writer serves, with every call waiting in it (up to
+    ``MAX_BATCH``); while the group is smaller than the lane's expected size, calls arriving
+    within ``LINGER`` seconds join it. Calls that arrive while their lane is served wait for
+    that group to end, then go to the next writer free."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._calls: dict[str, collections.deque[Call]] = {}
+        self._ready: collections.deque[str] = collections.deque()  # lanes with calls and no writer
+        self._served: set[str] = set()
+        self._closed = False
+
+    def put(self, lane: str, call: Call) -> None:
+        with self._changed:
+            calls = self._calls.setdefault(lane, collections.deque())
+            calls.append(call)
+            if len(calls) == 1 and lane not in self._served:
+                self._ready.append(lane)
+            # Every writer: an idle one takes the lane, a lingering one may be this lane's.
+            self._changed.notify_all()
+
+    def take(self, expected: Callable[[str], int]) -> tuple[str, list[Call]] | None:
+        """The next lane and its group; None once closed with nothing left to answer."""
+        with self._changed:
+            while not self._ready:
+                if self._closed:
+                    return None
+                self._changed.wait()
+            lane = self._ready.popleft()
+            self._served.add(lane)
+            calls = self._calls[lane]
+            group: list[Call] = []
+            wanted = min(expected(lane), MAX_BATCH)
+            deadline = 0.0
+            while True:
+                while calls and len(group) < MAX_BATCH:
+                    group.append(calls.popleft())
+                if len(group) >= wanted or self._closed:
+                    return lane, group
+                now = time.monotonic()
+                if not deadline:
+                    deadline = now + LINGER
+                if now >= deadline:
+                    return lane, group
+                self._changed.wait(deadline - now)
+
+    def done(self, lane: str) -> None:
+        """The lane's group is answered: its calls that arrived meanwhile are ready."""
+        with self._changed:
+            self._served.discard(lane)
+            if self._calls.get(lane):
+                self._ready.append(lane)
+                self._changed.notify_all()
+            else:
+                self._calls.pop(lane, None)
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
 
 
 class _Handoff:

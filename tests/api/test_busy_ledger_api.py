@@ -17,6 +17,7 @@ import json
 import time
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select, text
@@ -36,7 +37,7 @@ from sepa_engine.db.service_models import ApiIdempotency
 from sepa_engine.db.session import Database, lock_wait_expired
 from tests import accounts_world as world
 from tests.api.conftest import make_token
-from tests.api.test_enqueue_batcher import call
+from tests.api.test_enqueue_batcher import body, call
 
 BASE = "/v1/creditors/pressimmo"
 REQUEST = {"mandate": "RUM-PRE-AG-1", "amount": "76.00", "remittance": "Facture F-1", "on_account": True}
@@ -68,6 +69,22 @@ def busy(db: Database, tmp_path) -> Iterator[tuple[TestClient, Database, dict[st
             yield client, api_db, {"Authorization": f"Bearer {token}"}
     finally:
         api_db.dispose()
+
+
+def _until_a_writer_waits_for_the_lock(db: Database) -> None:
+    """PostgreSQL: until another session waits for a row lock (the held call reached its
+    writer); SQLite shows no waiter, so a moment for the call to reach its writer."""
+    if db.is_sqlite:
+        time.sleep(0.2)
+        return
+    deadline = time.monotonic() + 30
+    with db.engine.connect() as watcher:
+        while not watcher.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).scalar():
+            assert time.monotonic() < deadline, "the held call never waited for the lock"
+            time.sleep(0.02)
+            watcher.rollback()
 
 
 def _counts(db: Database) -> tuple[int, int]:
@@ -153,3 +170,41 @@ def test_the_api_bounds_its_lock_waits_and_the_jobs_keep_theirs(db: Database) ->
     # A collection, a schedule or a reconciliation waits for the one before it (on SQLite up
     # to its busy timeout, as before).
     assert (bounded, kept) == ((300, 60_000) if db.is_sqlite else ("300ms", "0"))
+
+
+def test_a_job_holding_one_creditors_mandate_does_not_hold_back_another_creditors_enqueues(db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Before: each API process wrote through one thread, so an enqueue waiting for pressimmo's
+    # reconciliation held back every call queued behind it, other creditors' included. On
+    # PostgreSQL a writer serves one creditor at a time and others serve the rest; SQLite has
+    # one write lock for the whole ledger, so there every writer waits for the job.
+    world.creditor(db, "pressimmo")
+    world.creditor(db, "other", group="other-group")
+    world.account(db, "pressimmo", "AG-1")
+    world.account(db, "other", "OT-1")
+    tokens = {code: make_token(db, f"billing-{code}", [code], "write") for code in ("pressimmo", "other")}
+    api_db = Database(db.url, lock_wait_seconds=60)
+    settings = Settings(database_url=db.url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox", inbox_dir=tmp_path / "inbox")
+    app = create_app(settings, api_db, world.clock(), ApiSettings(token_cache_seconds=0))
+
+    def enqueue(client: TestClient, code: str, mandate: str):  # type: ignore[no-untyped-def]
+        return client.post(f"/v1/creditors/{code}/debit-requests", content=body(5, mandate),
+                           headers={"Authorization": f"Bearer {tokens[code]}", "Idempotency-Key": f"k-{code}",
+                                    "Content-Type": "application/json"})
+
+    try:
+        with TestClient(app) as client, ThreadPoolExecutor(2) as pool:
+            with reconciliation_holding_the_mandate(db):
+                held = pool.submit(enqueue, client, "pressimmo", "RUM-PRE-AG-1")
+                _until_a_writer_waits_for_the_lock(db)
+                beside = pool.submit(enqueue, client, "other", "RUM-OTH-OT-1")
+                if db.is_sqlite:
+                    time.sleep(1.0)
+                    assert not beside.done()  # the ledger's one write lock
+                else:
+                    assert beside.result(timeout=30).status_code == 201
+                    assert not held.done()  # still waiting for the reconciliation
+            assert held.result(timeout=30).status_code == 201  # the holder committed: it went on
+            assert beside.result(timeout=30).status_code == 201
+    finally:
+        api_db.dispose()
+    assert _counts(db) == (2, 2)
