@@ -1,7 +1,7 @@
 """HTTP API enqueue benchmark (issue 8): 16 concurrent clients posting debit requests to
 ``sepa-engine api`` on 127.0.0.1, bounded in count and time.
 
-    python -m bench.api [--quick] [--backend sqlite|postgresql|all] [--count N] [--seconds S]
+    python -m bench.api [--quick] [--backend sqlite|postgresql|all] [--count N] [--seconds S] [--creditors N]
                         [--pays invoice|balance] [--history MONTHS]
 
 SQLite: one API process. PostgreSQL (``SEPA_ENGINE_BENCH_DATABASE_URL``, else
@@ -50,6 +50,7 @@ from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from bench.parallel import creditor_identifier
 from sepa_engine import logs
 from sepa_engine.clock import FixedClock
 from sepa_engine.db import migrate
@@ -72,34 +73,43 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _ledger(url: str, pays: str = "invoice", history: int = 0) -> str:
-    """Migrate, register one creditor with MANDATES mandates (and, for ``pays="balance"``,
-    an invoice each that the debits pay part of, and ``history`` settled months), return a
-    write token."""
+def _code(creditor: int) -> str:
+    return "bench" if creditor == 0 else f"bench-{creditor}"
+
+
+def _ledger(url: str, pays: str = "invoice", history: int = 0, creditors: int = 1) -> str:
+    """Migrate, register ``creditors`` creditors with MANDATES mandates between them (mandate
+    n is creditor n % creditors's; and, for ``pays="balance"``, an invoice each that the debits
+    pay part of, and ``history`` settled months), return a write token for all of them."""
     # Only the JSON lines on stdout: the services' log lines of the set-up go nowhere.
     logs.configure(level=logging.WARNING)
     db = Database(url)
     try:
         migrate.upgrade(db)
         with db.transaction() as s:
-            registry.register_creditor(
-                s, CreditorInput(code="bench", name="Bench SA", creditor_identifier="FR72ZZZ123456",
-                                 iban="FR7630006000011234567890189", address=AddressInput(country="FR", town="Paris")),
-                idempotency_key="creditor-bench", clock=CLOCK,
-            )
+            for creditor in range(creditors):
+                registry.register_creditor(
+                    s, CreditorInput(code=_code(creditor), name="Bench SA",
+                                     creditor_identifier="FR72ZZZ123456" if creditor == 0 else creditor_identifier(creditor),
+                                     iban="FR7630006000011234567890189", address=AddressInput(country="FR", town="Paris")),
+                    idempotency_key=f"creditor-{_code(creditor)}", clock=CLOCK,
+                )
             for n in range(MANDATES):
-                registry.register_debtor_account(s, "bench", DebtorAccountInput(reference=f"A-{n}", name=f"Debtor {n}"),
+                code = _code(n % creditors)
+                registry.register_debtor_account(s, code, DebtorAccountInput(reference=f"A-{n}", name=f"Debtor {n}"),
                                                  idempotency_key=f"account-{n}", clock=CLOCK)
-                registry.register_mandate(s, "bench", MandateInput(reference=f"RUM-{n}", debtor_account=f"A-{n}",
-                                                                   signed_on=dt.date(2025, 1, 15), iban=IBAN),
+                registry.register_mandate(s, code, MandateInput(reference=f"RUM-{n}", debtor_account=f"A-{n}",
+                                                                signed_on=dt.date(2025, 1, 15), iban=IBAN),
                                           idempotency_key=f"mandate-{n}", clock=CLOCK)
                 if pays == "balance":
-                    accounts.record_entry(s, "bench", f"A-{n}", LedgerEntryInput(
+                    accounts.record_entry(s, code, f"A-{n}", LedgerEntryInput(
                         kind="invoice", number=f"ROLL-{n}", issue_date=dt.date(2026, 11, 1), amount="1000000.00",
                     ), idempotency_key=f"roll-{n}", clock=CLOCK)
             if history:
                 _history(s, history)
-            return api_tokens.create_token(s, name="bench", creditors=["bench"], access="write", clock=CLOCK).token
+            return api_tokens.create_token(
+                s, name="bench", creditors=[_code(c) for c in range(creditors)], access="write", clock=CLOCK,
+            ).token
     finally:
         db.dispose()
 
@@ -142,7 +152,7 @@ def _start(config: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit(f"the API did not start on port {port}: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
 
 
-def _requests(token: str, count: int, pays: str = "invoice") -> list[bytes]:
+def _requests(token: str, count: int, pays: str = "invoice", creditors: int = 1) -> list[bytes]:
     """Every request rendered beforehand (a unique Idempotency-Key each), so that sending one
     costs the client a write and nothing else."""
     head = (f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n").encode()
@@ -153,7 +163,8 @@ def _requests(token: str, count: int, pays: str = "invoice") -> list[bytes]:
             # The request carries the invoice it pays, as a billing system sends it (README).
             fields.update(invoice_number=f"B-{index}", invoice_issue_date="2026-11-01")
         body = json.dumps(fields).encode()
-        rendered.append(b"POST /v1/creditors/bench/debit-requests HTTP/1.1\r\n" + head
+        path = f"/v1/creditors/{_code(index % MANDATES % creditors)}/debit-requests"
+        rendered.append(f"POST {path} HTTP/1.1\r\n".encode() + head
                         + f"Idempotency-Key: bench-{index}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
     return rendered
 
@@ -205,13 +216,15 @@ async def _clients(ports: list[int], requests: list[bytes], seconds: float) -> t
     return latencies, errors, elapsed
 
 
-def _load(ports: list[int], token: str, count: int, seconds: float, pays: str) -> tuple[list[float], int, float, float]:
+def _load(
+    ports: list[int], token: str, count: int, seconds: float, pays: str, creditors: int = 1,
+) -> tuple[list[float], int, float, float]:
     """CLIENTS concurrent keep-alive connections in one asyncio loop (uvloop when installed),
     raw HTTP/1.1 over ``asyncio.open_connection``: the load generator shares the machine's
     cores with the server, so it must cost as little as possible per request. The latency
     of a request is from its send to the last byte of its answer. Returns the latencies,
     the errors, the wall time and the client's CPU seconds."""
-    requests = _requests(token, count, pays)
+    requests = _requests(token, count, pays, creditors)
     try:
         import uvloop
     except ImportError:
@@ -261,9 +274,10 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def run(
-    backend: str, url: str, workdir: Path, count: int, seconds: float, pays: str = "invoice", history: int = 0
+    backend: str, url: str, workdir: Path, count: int, seconds: float, pays: str = "invoice", history: int = 0,
+    creditors: int = 1,
 ) -> dict[str, object]:
-    token = _ledger(url, pays, history)
+    token = _ledger(url, pays, history, creditors)
     config = workdir / f"{backend}.toml"
     config.write_text(f'[database]\nurl = "{url}"\n[paths]\nvar_dir = "{workdir / "var"}"\n')
     processes = 1 if backend == "sqlite" else 2
@@ -271,7 +285,7 @@ def run(
     servers = [_start(config, port) for port in ports]
     cpu_before = [_cpu_seconds(server.pid) for server in servers]
     try:
-        latencies, errors, elapsed, client_cpu = _load(ports, token, count, seconds, pays)
+        latencies, errors, elapsed, client_cpu = _load(ports, token, count, seconds, pays, creditors)
         server_cpu = sum(_cpu_seconds(server.pid) for server in servers) - sum(cpu_before)
     finally:
         for server in servers:
@@ -291,6 +305,8 @@ def run(
     name = f"api-enqueue-{backend}" if pays == "invoice" else f"api-enqueue-{pays}-{backend}"
     if history:
         name += f"-history-{history}"
+    if creditors > 1:
+        name += f"-creditors-{creditors}"
     result = {
         "name": name, "count": done, "seconds": round(elapsed, 2),
         "per_second": round(done / elapsed, 1) if elapsed else 0.0,
@@ -336,6 +352,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None, help="time bound (default 60; --quick 10)")
     parser.add_argument("--pays", choices=("invoice", "balance"), default="invoice",
                         help="what each request pays: the invoice it carries (default) or part of the balance")
+    parser.add_argument("--creditors", type=int, default=1,
+                        help="creditors the requests are spread over, round robin (their mandates too)")
     parser.add_argument("--history", type=int, default=0,
                         help="settled months each account has before the run (an invoice and its credit note each)")
     args = parser.parse_args()
@@ -345,14 +363,14 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="sepa-bench-api-"))
     try:
         if args.backend in ("sqlite", "all"):
-            print(json.dumps(run("sqlite", f"sqlite:///{workdir}/ledger.db", workdir, count, seconds, args.pays, args.history)), flush=True)
+            print(json.dumps(run("sqlite", f"sqlite:///{workdir}/ledger.db", workdir, count, seconds, args.pays, args.history, args.creditors)), flush=True)
         if args.backend in ("postgresql", "all"):
             if not pg_base:
                 print("postgresql: skipped (set SEPA_ENGINE_BENCH_DATABASE_URL)", file=sys.stderr)
             else:
                 url, name = _pg_database(pg_base)
                 try:
-                    print(json.dumps(run("postgresql", url, workdir, count, seconds, args.pays, args.history)), flush=True)
+                    print(json.dumps(run("postgresql", url, workdir, count, seconds, args.pays, args.history, args.creditors)), flush=True)
                 finally:
                     _drop(pg_base, name)
     finally:

@@ -1,8 +1,8 @@
 """Group commit for ``POST .../debit-requests``: concurrent enqueues share one transaction.
 
 Each call is parsed and checked in its own request; a writer thread of the batcher then
-takes every call of one lane waiting at that moment (up to ``MAX_BATCH``, see ``_Lanes``)
-and, in one transaction:
+takes every call waiting at that moment in the lanes it may take (up to ``MAX_BATCH``, see
+``_Lanes``) and, in one transaction:
 
 1. enqueues them with ``batch_enqueue.enqueue_requests`` (a few round trips for the whole
    group, per creditor), which also tells a replay (a key it knows) from a new request;
@@ -14,13 +14,14 @@ reused with other content or by another route, a concurrent writer of the same k
 PostgreSQL), the group is rolled back and each call is run on its own through
 ``writes.run``, so every call gets exactly the answer it would have had alone. The contract
 of the API does not change; only the number of transactions does. While a writer commits
-one group, the lane's next one gathers: under load the groups grow, and so does the throughput.
+one group, the next one gathers: under load the groups grow, and so does the throughput.
 
-On PostgreSQL a lane is a creditor's calls and ``WRITERS`` threads serve the lanes, one lane
-each at a time: a group waiting for the rows a job holds on one creditor (a reconciliation,
-a file's hand-over) holds back that creditor's calls only. On SQLite the whole ledger has
-one write lock, so one writer serves one lane of every creditor's calls, as groups that mix
-creditors cost fewer transactions there.
+The calls wait in one lane per creditor (``_Lanes``). The first writer takes every lane, so
+its groups mix creditors. On PostgreSQL ``WRITERS - 1`` more writers take the lanes whose
+calls have waited ``RESCUE_AFTER`` for it: a group waiting for the rows a job holds on one
+creditor (a reconciliation, a file's hand-over) holds back the calls grouped with it and that
+creditor's later ones, not the other creditors' for long. SQLite's ledger has one write lock:
+one writer.
 """
 
 from __future__ import annotations
@@ -56,10 +57,13 @@ from sepa_engine.services.inputs import DebitRequestInput
 log = structlog.get_logger("sepa_engine.api")
 
 MAX_BATCH = 500
-# Writer threads on PostgreSQL, each with its own connection: how many creditors' groups may
-# wait for a job's locks at once before the others' calls wait too (SQLite has one).
+# Writer threads on PostgreSQL, each with its own connection: how many groups may wait for a
+# job's locks at once before every call waits (SQLite has one writer).
 WRITERS = 4
-# The longest a group waits for calls to reach the lane's expected size (see _Lanes.take).
+# How long a call waits for the first writer before another takes its lane: well above a
+# group's time under load (tens of milliseconds), well below what a job holds rows for.
+RESCUE_AFTER = 0.5
+# The longest a group waits for calls to reach its expected size (see _Lanes.take).
 LINGER = 0.003
 
 
@@ -86,40 +90,32 @@ class EnqueueBatcher:
         self.db = db
         self.clock = clock
         self.render = render
-        # SQLite has one write lock for the whole ledger: one writer, whose groups mix creditors.
+        # SQLite has one write lock for the whole ledger: a second writer could only wait.
         self.writers = 1 if db.is_sqlite else writers
         self._lanes = _Lanes()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._lock_file: int | None = None
         self._handoff: _Handoff | None = None
-        # Per lane: calls awaiting their answer, the most at once since a writer last took
-        # the lane, and its last group's size (see _expected).
-        self._waiting: dict[str, int] = {}
-        self._peak: dict[str, int] = {}
-        self._last: dict[str, int] = {}
+        self._waiting = 0
+        self._peak = 0
+        self._last = 1
         self._direct = _Writer(db)  # the connection of groups run outside the threads (tests)
         database = make_url(db.url).database if db.is_sqlite else None
         if database and database != ":memory:":
             self._lock_file = os.open(f"{database}.api-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
-
-    def lane(self, call: Call) -> str:
-        """One lane per creditor, each served by one writer at a time: a group waiting for a
-        job's locks on one creditor's rows holds back that creditor's calls only. With one
-        writer every call shares one lane, as every group may mix creditors."""
-        return call.creditor if self.writers > 1 else ""
 
     def submit(self, call: Call) -> Future[Response]:
         if not self._threads:
             with self._lock:
                 if not self._threads:
                     self._threads = [
-                        threading.Thread(target=self._serve, name=f"sepa-engine-enqueue-{n}", daemon=True)
+                        threading.Thread(target=self._serve, args=(n == 0,), name=f"sepa-engine-enqueue-{n}", daemon=True)
                         for n in range(self.writers)
                     ]
                     for thread in self._threads:
                         thread.start()
-        self._lanes.put(self.lane(call), call)
+        self._lanes.put(call)
         return call.done
 
     async def wait(self, call: Call) -> Response:
@@ -128,16 +124,14 @@ class EnqueueBatcher:
         handoff = self._handoff
         if handoff is None or handoff.loop is not loop:
             handoff = self._handoff = _Handoff(loop)
-        # Calls of the lane awaiting their answer, and the most at once since a writer last
-        # took it: how many of its callers are active, which is how big a group may wait to
-        # grow (_Lanes.take).
-        lane = self.lane(call)
-        waiting = self._waiting[lane] = self._waiting.get(lane, 0) + 1
-        self._peak[lane] = max(self._peak.get(lane, 0), waiting)
+        # Calls awaiting their answer, and the most at once since the writer last looked:
+        # how many callers are active, which is how big a group may wait to grow (_expected).
+        self._waiting += 1
+        self._peak = max(self._peak, self._waiting)
         try:
             return await handoff.wait(self.submit(call))
         finally:
-            self._waiting[lane] -= 1
+            self._waiting -= 1
 
     def stop(self) -> None:
         """Answer the calls already submitted, then stop the writers."""
@@ -151,29 +145,28 @@ class EnqueueBatcher:
             self._lock_file = None
 
     # --- the writers ---------------------------------------------------------------------
-    def _serve(self) -> None:
+    def _serve(self, first: bool) -> None:
         writer = _Writer(self.db)
         try:
-            while (taken := self._lanes.take(self._expected)) is not None:
-                lane, group = taken
-                self._last[lane] = len(group)
+            while (taken := self._lanes.take(self._expected if first else None)) is not None:
+                lanes, group = taken
+                if first:
+                    self._last = len(group)
                 try:
                     self._run(group, writer)
                 finally:
-                    self._lanes.done(lane)
+                    self._lanes.done(lanes)
         finally:
             writer.close()
 
-    def _expected(self, lane: str) -> int:
-        """The concurrency the lane's writer sees: its previous group's size, or the most
-        calls awaiting an answer at once since then, if more. A lone client never waits,
-        while under load a group fills up with every active caller instead of leaving with
-        the few whose requests happened to be parsed already. On PostgreSQL, where a group
-        costs a dozen round trips, groups otherwise settle at half the callers (two cohorts
-        taking turns), at twice the round trips per enqueue. Not exact across threads, and
-        need not be: a hint."""
-        expected = max(self._last.get(lane, 1), self._peak.get(lane, 0))
-        self._peak[lane] = self._waiting.get(lane, 0)
+    def _expected(self) -> int:
+        """The concurrency the first writer sees: its previous group's size, or the most calls
+        awaiting an answer at once since then, if more. A lone client never waits, while under
+        load a group fills up with every active caller instead of leaving with the few whose
+        requests happened to be parsed already. On PostgreSQL, where a group costs a dozen
+        round trips, groups otherwise settle at half the callers (two cohorts taking turns),
+        at twice the round trips per enqueue. Not exact across threads, and need not be: a hint."""
+        expected, self._peak = max(self._last, self._peak), self._waiting
         return expected
 
     def _run(self, group: list[Call], writer: _Writer | None = None) -> None:
@@ -304,69 +297,97 @@ class _Writer:
 
 
 class _Lanes:
-    """The calls waiting, in lanes (``EnqueueBatcher.lane``), each served by one writer at a
-    time and the lanes in the order their calls arrived.
+    """The calls waiting, in one lane per creditor, and which writer may take them.
 
-    A writer takes the oldest lane no writer serves, with every call waiting in it (up to
-    ``MAX_BATCH``); while the group is smaller than the lane's expected size, calls arriving
-    within ``LINGER`` seconds join it. Calls that arrive while their lane is served wait for
-    that group to end, then go to the next writer free."""
+    The first writer takes every lane no writer serves, with every call waiting in it (up to
+    ``MAX_BATCH`` in all); while the group is smaller than expected, calls arriving within
+    ``LINGER`` seconds join it. So groups mix creditors, which costs the fewest transactions,
+    and under load one writer is enough. The other writers (PostgreSQL) take only lanes whose
+    oldest call has waited ``RESCUE_AFTER``: a group waiting for the rows a job holds on one
+    creditor then holds back the calls that came with it, not the other creditors' calls that
+    come after (until every writer waits). A lane in a group is served until the group ends:
+    its later calls wait for that, so two writers never run one creditor's calls at once (they
+    would only wait for each other's account locks)."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._calls: dict[str, collections.deque[Call]] = {}
-        self._ready: collections.deque[str] = collections.deque()  # lanes with calls and no writer
+        self._calls: dict[str, collections.deque[tuple[float, Call]]] = {}
+        # Lanes with calls and no writer, in the order their oldest call arrived, and when.
+        self._ready: dict[str, float] = {}
         self._served: set[str] = set()
         self._closed = False
 
-    def put(self, lane: str, call: Call) -> None:
+    def put(self, call: Call) -> None:
         with self._changed:
-            calls = self._calls.setdefault(lane, collections.deque())
-            calls.append(call)
-            if len(calls) == 1 and lane not in self._served:
-                self._ready.append(lane)
-            # Every writer: an idle one takes the lane, a lingering one may be this lane's.
+            arrived = time.monotonic()
+            lane = call.creditor
+            self._calls.setdefault(lane, collections.deque()).append((arrived, call))
+            if lane not in self._served and lane not in self._ready:
+                self._ready[lane] = arrived
+            # Every writer: the first takes it, a lingering one may want it, a rescuer times it.
             self._changed.notify_all()
 
-    def take(self, expected: Callable[[str], int]) -> tuple[str, list[Call]] | None:
-        """The next lane and its group; None once closed with nothing left to answer."""
+    def take(self, expected: Callable[[], int] | None) -> tuple[list[str], list[Call]] | None:
+        """The lanes of the next group and its calls; None once closed with nothing left.
+        ``expected``: the first writer's; None for the others, which rescue late lanes."""
         with self._changed:
-            while not self._ready:
-                if self._closed:
+            while True:
+                lanes = self._eligible(rescue=expected is None)
+                if lanes:
+                    break
+                if self._closed and not self._ready:
                     return None
-                self._changed.wait()
-            lane = self._ready.popleft()
-            self._served.add(lane)
-            calls = self._calls[lane]
+                self._changed.wait(self._until_late() if expected is None and self._ready else None)
             group: list[Call] = []
-            wanted = min(expected(lane), MAX_BATCH)
+            taken: list[str] = []
+            wanted = MAX_BATCH if expected is None else min(expected(), MAX_BATCH)
             deadline = 0.0
             while True:
-                while calls and len(group) < MAX_BATCH:
-                    group.append(calls.popleft())
-                if len(group) >= wanted or self._closed:
-                    return lane, group
+                for lane in lanes:
+                    if lane not in self._served:
+                        self._served.add(lane)
+                        self._ready.pop(lane, None)
+                        taken.append(lane)
+                for lane in taken:
+                    calls = self._calls[lane]
+                    while calls and len(group) < MAX_BATCH:
+                        group.append(calls.popleft()[1])
+                if len(group) >= wanted or self._closed or expected is None:
+                    return taken, group
                 now = time.monotonic()
                 if not deadline:
                     deadline = now + LINGER
                 if now >= deadline:
-                    return lane, group
+                    return taken, group
                 self._changed.wait(deadline - now)
+                lanes = self._eligible(rescue=False)
 
-    def done(self, lane: str) -> None:
-        """The lane's group is answered: its calls that arrived meanwhile are ready."""
+    def done(self, lanes: list[str]) -> None:
+        """The group of ``lanes`` is answered: their calls that arrived meanwhile are ready."""
         with self._changed:
-            self._served.discard(lane)
-            if self._calls.get(lane):
-                self._ready.append(lane)
-                self._changed.notify_all()
-            else:
-                self._calls.pop(lane, None)
+            for lane in lanes:
+                self._served.discard(lane)
+                calls = self._calls.get(lane)
+                if calls:
+                    self._ready[lane] = calls[0][0]
+                else:
+                    self._calls.pop(lane, None)
+            self._ready = dict(sorted(self._ready.items(), key=lambda item: item[1]))
+            self._changed.notify_all()
 
     def close(self) -> None:
         with self._changed:
             self._closed = True
             self._changed.notify_all()
+
+    def _eligible(self, *, rescue: bool) -> list[str]:
+        if not rescue or self._closed:
+            return list(self._ready)
+        late = time.monotonic() - RESCUE_AFTER
+        return [lane for lane, since in self._ready.items() if since <= late]
+
+    def _until_late(self) -> float:
+        return max(0.0, min(self._ready.values()) + RESCUE_AFTER - time.monotonic())
 
 
 class _Handoff:

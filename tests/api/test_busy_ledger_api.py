@@ -175,8 +175,8 @@ def test_the_api_bounds_its_lock_waits_and_the_jobs_keep_theirs(db: Database) ->
 def test_a_job_holding_one_creditors_mandate_does_not_hold_back_another_creditors_enqueues(db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
     # Before: each API process wrote through one thread, so an enqueue waiting for pressimmo's
     # reconciliation held back every call queued behind it, other creditors' included. On
-    # PostgreSQL a writer serves one creditor at a time and others serve the rest; SQLite has
-    # one write lock for the whole ledger, so there every writer waits for the job.
+    # PostgreSQL another writer takes the other creditors' calls once they have waited
+    # RESCUE_AFTER; SQLite has one write lock for the whole ledger, so there every call waits.
     world.creditor(db, "pressimmo")
     world.creditor(db, "other", group="other-group")
     world.account(db, "pressimmo", "AG-1")
