@@ -97,7 +97,8 @@ def main() -> None:
         parallel = {p: _run("collect-parallel-postgresql", small, workdir, p) for p in (1, 2)}
         # Both paths of the account gate: invoice-carrying requests (each account's past grows
         # with the run) and balance debits on accounts with five years of settled months.
-        api = _api(quick) + _api(quick, "--pays", "balance", "--history", "60")
+        # And the load spread over four creditors: a group costs the gate's reads per creditor.
+        api = _api(quick) + _api(quick, "--pays", "balance", "--history", "60") + _api(quick, "--creditors", "4")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
