@@ -343,15 +343,16 @@ class _Lanes:
             wanted = MAX_BATCH if expected is None else min(expected(), MAX_BATCH)
             deadline = 0.0
             while True:
+                for lane in taken:  # calls that arrived in the group's lanes while it lingered
+                    self._fill(group, lane)
                 for lane in lanes:
+                    if len(group) >= MAX_BATCH:
+                        break  # a lane joins a group only with calls: full, it is left for the next
                     if lane not in self._served:
                         self._served.add(lane)
                         self._ready.pop(lane, None)
                         taken.append(lane)
-                for lane in taken:
-                    calls = self._calls[lane]
-                    while calls and len(group) < MAX_BATCH:
-                        group.append(calls.popleft()[1])
+                        self._fill(group, lane)
                 if len(group) >= wanted or self._closed or expected is None:
                     return taken, group
                 now = time.monotonic()
@@ -379,6 +380,11 @@ class _Lanes:
         with self._changed:
             self._closed = True
             self._changed.notify_all()
+
+    def _fill(self, group: list[Call], lane: str) -> None:
+        calls = self._calls[lane]
+        while calls and len(group) < MAX_BATCH:
+            group.append(calls.popleft()[1])
 
     def _eligible(self, *, rescue: bool) -> list[str]:
         if not rescue or self._closed:

@@ -108,3 +108,15 @@ def test_a_writer_waiting_for_work_wakes_when_a_call_arrives_and_when_the_lanes_
     writer.join(10)
     assert not writer.is_alive()
     assert [t if t is None else t[0] for t in taken] == [["p"], None]
+
+
+def test_a_creditor_left_out_of_a_full_group_stays_free_for_the_next_writer() -> None:
+    # Found in review: a full group still marked every ready creditor as its own, so their
+    # calls waited for a group that held none of them.
+    lanes = _Lanes()
+    for n in range(MAX_BATCH):
+        put(lanes, f"p-{n}")
+    put(lanes, "o-1")
+    taken, names = first(lanes)
+    assert taken == ["p"] and len(names) == MAX_BATCH
+    assert first(lanes) == (["o"], ["o-1"])  # while p's group is still being written
