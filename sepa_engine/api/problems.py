@@ -18,9 +18,9 @@ A lock another transaction held past the API's wait (``[api] lock_wait_seconds``
 ``lock_timeout``, SQLite's busy timeout) is ``503 ledger_busy``; a database that does not
 answer (a driver error, and a fresh connection fails too) is ``503 database_unavailable``.
 Both come with ``Retry-After``: nothing was done, the same call may be sent again (its
-Idempotency-Key stored nothing). Any other
-database error is ours, a 500. The next call after the database is back connects again
-(PostgreSQL's pool pings before each checkout), so the API recovers by itself.
+Idempotency-Key stored nothing). Any other database error is ours, a 500. The next call after
+the database is back connects again (PostgreSQL's pool pings before each checkout), so the API
+recovers by itself.
 """
 
 from __future__ import annotations
