@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, text
 
 with warnings.catch_warnings():
@@ -87,6 +88,13 @@ def _until_a_writer_waits_for_the_lock(db: Database) -> None:
             watcher.rollback()
 
 
+def _refusals(client: TestClient, code: str) -> float:
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        if family.name == "sepa_engine_api_refusals":
+            return sum(s.value for s in family.samples if s.name.endswith("_total") and s.labels["code"] == code)
+    return 0.0
+
+
 def _counts(db: Database) -> tuple[int, int]:
     with db.reader() as s:
         return (s.scalar(select(func.count()).select_from(DebitRequest)) or 0,
@@ -114,6 +122,7 @@ def test_an_enqueue_on_a_mandate_a_reconciliation_holds_answers_503_ledger_busy_
         assert "nothing was done" in problem["detail"], problem
         assert waited >= WAIT, (name, waited)  # it did wait for the holder, as long as it may
         assert _counts(db) == (0, 0), name
+    assert _refusals(client, "ledger_busy") == len(calls)  # what ops alert on (README, "Metrics")
     # The key refused with 503 stored nothing: the same call now enqueues, once.
     again = client.post(f"{BASE}/debit-requests", json=REQUEST, headers={**auth, "Idempotency-Key": "k-1"})
     assert again.status_code == 201, again.text
