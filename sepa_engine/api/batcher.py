@@ -18,7 +18,8 @@ one group, the next one gathers: under load the groups grow, and so does the thr
 
 The calls wait in one lane per creditor (``_Lanes``). The first writer takes every lane, so
 its groups mix creditors. On PostgreSQL ``WRITERS - 1`` more writers take the lanes whose
-calls have waited ``RESCUE_AFTER`` for it: a group waiting for the rows a job holds on one
+calls have waited ``RESCUE_AFTER`` for it, and every lane while its group has run that long: a
+group waiting for the rows a job holds on one
 creditor (a reconciliation, a file's hand-over) holds back the calls grouped with it and that
 creditor's later ones, not the other creditors' for long. SQLite's ledger has one write lock:
 one writer.
@@ -155,7 +156,7 @@ class EnqueueBatcher:
                 try:
                     self._run(group, writer)
                 finally:
-                    self._lanes.done(lanes)
+                    self._lanes.done(lanes, first=first)
         finally:
             writer.close()
 
@@ -303,9 +304,10 @@ class _Lanes:
     ``MAX_BATCH`` in all); while the group is smaller than expected, calls arriving within
     ``LINGER`` seconds join it. So groups mix creditors, which costs the fewest transactions,
     and under load one writer is enough. The other writers (PostgreSQL) take only lanes whose
-    oldest call has waited ``RESCUE_AFTER``: a group waiting for the rows a job holds on one
-    creditor then holds back the calls that came with it, not the other creditors' calls that
-    come after (until every writer waits). A lane in a group is served until the group ends:
+    oldest call has waited ``RESCUE_AFTER``, or any lane once the first writer's group has run
+    that long: a group waiting for the rows a job holds on one creditor then holds back the
+    calls that came with it, not the other creditors' calls that come after (until every
+    writer waits). A lane in a group is served until the group ends:
     its later calls wait for that, so two writers never run one creditor's calls at once (they
     would only wait for each other's account locks)."""
 
@@ -316,6 +318,7 @@ class _Lanes:
         self._ready: dict[str, float] = {}
         self._served: set[str] = set()
         self._closed = False
+        self._first_since: float | None = None  # when the first writer's group began, while it runs
 
     def put(self, call: Call) -> None:
         with self._changed:
@@ -329,7 +332,7 @@ class _Lanes:
 
     def take(self, expected: Callable[[], int] | None) -> tuple[list[str], list[Call]] | None:
         """The lanes of the next group and its calls; None once closed with nothing left.
-        ``expected``: the first writer's; None for the others, which rescue late lanes."""
+        ``expected``: the first writer's; None for the others, which rescue (``_eligible``)."""
         with self._changed:
             while True:
                 lanes = self._eligible(rescue=expected is None)
@@ -354,18 +357,24 @@ class _Lanes:
                         taken.append(lane)
                         self._fill(group, lane)
                 if len(group) >= wanted or self._closed or expected is None:
-                    return taken, group
+                    break
                 now = time.monotonic()
                 if not deadline:
                     deadline = now + LINGER
                 if now >= deadline:
-                    return taken, group
+                    break
                 self._changed.wait(deadline - now)
                 lanes = self._eligible(rescue=False)
+            if expected is not None:
+                self._first_since = time.monotonic()
+            return taken, group
 
-    def done(self, lanes: list[str]) -> None:
-        """The group of ``lanes`` is answered: their calls that arrived meanwhile are ready."""
+    def done(self, lanes: list[str], *, first: bool = False) -> None:
+        """The group of ``lanes`` is answered (``first``: the first writer's): their calls that
+        arrived meanwhile are ready."""
         with self._changed:
+            if first:
+                self._first_since = None
             for lane in lanes:
                 self._served.discard(lane)
                 calls = self._calls.get(lane)
@@ -387,13 +396,20 @@ class _Lanes:
             group.append(calls.popleft()[1])
 
     def _eligible(self, *, rescue: bool) -> list[str]:
-        if not rescue or self._closed:
-            return list(self._ready)
+        """The lanes a writer may take: every ready one for the first writer; for the others,
+        those whose oldest call has waited ``RESCUE_AFTER``, or every one once the first
+        writer's group has run that long (it is held: the calls that come meanwhile need not
+        wait as long again each)."""
         late = time.monotonic() - RESCUE_AFTER
+        if not rescue or self._closed or (self._first_since is not None and self._first_since <= late):
+            return list(self._ready)
         return [lane for lane, since in self._ready.items() if since <= late]
 
     def _until_late(self) -> float:
-        return max(0.0, min(self._ready.values()) + RESCUE_AFTER - time.monotonic())
+        soonest = min(self._ready.values())
+        if self._first_since is not None:
+            soonest = min(soonest, self._first_since)
+        return max(0.0, soonest + RESCUE_AFTER - time.monotonic())
 
 
 class _Handoff:

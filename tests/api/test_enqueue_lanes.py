@@ -120,3 +120,25 @@ def test_a_creditor_left_out_of_a_full_group_stays_free_for_the_next_writer() ->
     taken, names = first(lanes)
     assert taken == ["p"] and len(names) == MAX_BATCH
     assert first(lanes) == (["o"], ["o-1"])  # while p's group is still being written
+
+
+def test_once_the_first_writer_is_held_another_takes_new_calls_at_once_and_waits_again_when_it_is_free(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # While a job's locks hold the first writer's group, the other creditors' calls that keep
+    # arriving should not each wait RESCUE_AFTER again.
+    monkeypatch.setattr(batcher, "RESCUE_AFTER", 0.5)
+    lanes = _Lanes()
+    put(lanes, "p-1")
+    assert first(lanes) == (["p"], ["p-1"])
+    time.sleep(0.6)  # the first writer's group has run past RESCUE_AFTER: held
+    put(lanes, "o-1")
+    arrived = time.monotonic()
+    taken = lanes.take(RESCUER)
+    assert taken is not None and taken[0] == ["o"]
+    assert time.monotonic() - arrived < 0.5  # at once
+    lanes.done(["o"])
+    lanes.done(["p"], first=True)  # the first writer is free again
+    put(lanes, "q-1")
+    arrived = time.monotonic()
+    taken = lanes.take(RESCUER)
+    assert taken is not None and taken[0] == ["q"]
+    assert time.monotonic() - arrived >= 0.5  # left to the first writer while it might come
