@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import typer
+from rich.table import Table
 
 from sepa_engine import errors
 from sepa_engine.cli import context
@@ -181,7 +182,7 @@ def _draw_plan(report: CollectionReport, refusals: list[tuple[str, str, str, str
         out.print(context.table(f"Would refuse{more}", ["creditor", "end-to-end id", "code", "reason"], refusals))
 
 
-def _noted_table(title: str, columns: list[str], rows: list[tuple[object, ...]], *, right: list[str]) -> Any:
+def _noted_table(title: str, columns: list[str], rows: list[tuple[object, ...]], *, right: list[str]) -> Table:
     """``columns`` and a last column, "note", of each row's last value: shown only when a file
     has a note (recovered, awaiting approval), so a plain run's table has no empty column."""
     if any(row[-1] for row in rows):

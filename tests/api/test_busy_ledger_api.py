@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -32,13 +32,12 @@ from sepa_engine.api.batcher import EnqueueBatcher
 from sepa_engine.api.routes.registry import request_result
 from sepa_engine.api.settings import ApiSettings
 from sepa_engine.config import Settings
-from sepa_engine.db.models import DebitRequest, Mandate
+from sepa_engine.db.models import Mandate
 from sepa_engine.db.repositories import returns as returns_repo
-from sepa_engine.db.service_models import ApiIdempotency
 from sepa_engine.db.session import Database, lock_wait_expired
 from tests import accounts_world as world
 from tests.api.conftest import make_token
-from tests.api.test_enqueue_batcher import body, call
+from tests.api.test_enqueue_batcher import body, call, rows
 
 BASE = "/v1/creditors/pressimmo"
 REQUEST = {"mandate": "RUM-PRE-AG-1", "amount": "76.00", "remittance": "Facture F-1", "on_account": True}
@@ -95,12 +94,6 @@ def _refusals(client: TestClient, code: str) -> float:
     return 0.0
 
 
-def _counts(db: Database) -> tuple[int, int]:
-    with db.reader() as s:
-        return (s.scalar(select(func.count()).select_from(DebitRequest)) or 0,
-                s.scalar(select(func.count()).select_from(ApiIdempotency)) or 0)
-
-
 def test_an_enqueue_on_a_mandate_a_reconciliation_holds_answers_503_ledger_busy_after_the_wait_and_acts_once_sent_again(
     busy, db: Database,
 ) -> None:
@@ -121,14 +114,14 @@ def test_an_enqueue_on_a_mandate_a_reconciliation_holds_answers_503_ledger_busy_
         assert problem["code"] == "ledger_busy", (name, problem)
         assert "nothing was done" in problem["detail"], problem
         assert waited >= WAIT, (name, waited)  # it did wait for the holder, as long as it may
-        assert _counts(db) == (0, 0), name
+        assert rows(db) == (0, 0), name
     assert _refusals(client, "ledger_busy") == len(calls)  # what ops alert on (README, "Metrics")
     # The key refused with 503 stored nothing: the same call now enqueues, once.
     again = client.post(f"{BASE}/debit-requests", json=REQUEST, headers={**auth, "Idempotency-Key": "k-1"})
     assert again.status_code == 201, again.text
     replay = client.post(f"{BASE}/debit-requests", json=REQUEST, headers={**auth, "Idempotency-Key": "k-1"})
     assert replay.headers["Idempotent-Replayed"] == "true"
-    assert _counts(db) == (1, 1)
+    assert rows(db) == (1, 1)
 
 
 def test_a_group_of_enqueues_that_meets_a_held_lock_is_answered_busy_without_each_call_waiting_again(
@@ -148,7 +141,7 @@ def test_a_group_of_enqueues_that_meets_a_held_lock_is_answered_busy_without_eac
     assert alone == []  # no call ran alone: each would have waited for the same lock again
     failures = [c.done.exception() for c in group]
     assert all(failure is not None and lock_wait_expired(failure) for failure in failures), failures
-    assert _counts(db) == (0, 0)
+    assert rows(db) == (0, 0)
 
 
 def test_a_group_answered_busy_leaves_the_writer_able_to_enqueue_the_next_group(busy, db: Database) -> None:
@@ -163,7 +156,7 @@ def test_a_group_answered_busy_leaves_the_writer_able_to_enqueue_the_next_group(
         batcher.stop()
     assert [c.done.result().status_code for c in group] == [201, 201]
     assert [json.loads(c.done.result().body)["amount"] for c in group] == ["3.00", "4.00"]
-    assert _counts(db) == (2, 2)
+    assert rows(db) == (2, 2)
 
 
 def test_the_api_bounds_its_lock_waits_and_the_jobs_keep_theirs(db: Database) -> None:
@@ -216,4 +209,4 @@ def test_a_job_holding_one_creditors_mandate_does_not_hold_back_another_creditor
             assert beside.result(timeout=30).status_code == 201
     finally:
         api_db.dispose()
-    assert _counts(db) == (2, 2)
+    assert rows(db) == (2, 2)

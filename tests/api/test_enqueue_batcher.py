@@ -12,6 +12,7 @@ from sepa_engine.api.batcher import Call, EnqueueBatcher
 from sepa_engine.api.routes.registry import request_result
 from sepa_engine.db.models import DebitRequest
 from sepa_engine.db.service_models import ApiIdempotency
+from sepa_engine.db.session import Database
 from sepa_engine.services.inputs import DebitRequestInput
 from tests.api.conftest import Api
 
@@ -29,8 +30,9 @@ def call(n: int, mandate: str = "RUM-PRE-AG-1", key: str | None = None) -> Call:
                 alone=lambda: ALONE)
 
 
-def rows(api: Api) -> tuple[int, int]:
-    with api.db.reader() as s:
+def rows(db: Database) -> tuple[int, int]:
+    """Debit requests and stored API answers in the ledger."""
+    with db.reader() as s:
         return (s.scalar(select(func.count()).select_from(DebitRequest)) or 0,
                 s.scalar(select(func.count()).select_from(ApiIdempotency)) or 0)
 
@@ -42,7 +44,7 @@ def test_a_group_is_enqueued_in_one_transaction_with_every_answer_stored(api: Ap
     answers = [c.done.result() for c in group]
     assert [a.status_code for a in answers] == [201] * 5
     assert [json.loads(a.body)["amount"] for a in answers] == ["1.00", "2.00", "3.00", "4.00", "5.00"]
-    assert rows(api) == (5, 5)
+    assert rows(api.db) == (5, 5)
     replay = api.client.post("/v1/creditors/pressimmo/debit-requests", content=body(3),
                              headers={**api.auth(), "Idempotency-Key": "k-3", "Content-Type": "application/json"})
     assert replay.headers["Idempotent-Replayed"] == "true"
@@ -54,7 +56,7 @@ def test_a_group_with_a_bad_call_or_a_repeated_key_leaves_every_call_to_run_alon
     for group in ([call(1), call(2, "RUM-NOBODY")], [call(3), call(4, key="k-3")]):
         batcher._run(group)
         assert [c.done.result() for c in group] == [ALONE, ALONE]
-    assert rows(api) == (0, 0)
+    assert rows(api.db) == (0, 0)
 
 
 def test_a_group_with_a_key_the_services_already_know_writes_nothing_before_every_call_runs_alone(api: Api) -> None:
@@ -70,7 +72,7 @@ def test_a_group_with_a_key_the_services_already_know_writes_nothing_before_ever
     group = [call(1), call(2)]
     batcher._run(group)
     assert [c.done.result() for c in group] == [ALONE, ALONE]
-    assert rows(api) == (1, 0)
+    assert rows(api.db) == (1, 0)
 
 
 def test_a_group_with_a_key_another_route_stored_rolls_back_and_every_call_runs_alone(api: Api) -> None:
@@ -82,7 +84,7 @@ def test_a_group_with_a_key_another_route_stored_rolls_back_and_every_call_runs_
     group = [call(1), call(2)]
     batcher._run(group)
     assert [c.done.result() for c in group] == [ALONE, ALONE]
-    assert rows(api) == (0, 1)
+    assert rows(api.db) == (0, 1)
     conflict = api.client.post("/v1/creditors/pressimmo/debit-requests", content=body(2),
                                headers={**api.auth(), "Idempotency-Key": "k-2", "Content-Type": "application/json"})
     assert conflict.status_code == 409
