@@ -7,18 +7,20 @@ malformed input raises naming the field (and, here, the item's index); business-
 problems are stored and reported. What changes is the cost: per chunk of requests, one
 query finds the keys already used, one finds (and share-locks) the mandates, one multi-row
 INSERT writes the new rows, with ids reserved beforehand so that each carries its final
-end-to-end id. The whole call
-runs in the caller's transaction: applied whole or not at all.
+end-to-end id. ``enqueue_parts`` does the same for several creditors' items in one pass (the
+HTTP batcher's groups), the gate and the INSERTs once for them all. The whole call runs in the
+caller's transaction: applied whole or not at all.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from itertools import islice
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -39,6 +41,7 @@ from sepa_engine.services import registry as single
 from sepa_engine.services.inputs import DebitRequestInput
 
 CHUNK = 1_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,46 +103,134 @@ def enqueue(
     ``locate`` names the item (``items[3]``) in errors; ``admitted`` gives the gate's verdicts
     beforehand, by idempotency key: a retry's (``debit_gate.admit_retries``), the schedule's
     (decided on the facts it read under its accounts' locks)."""
-    creditor = single._creditor(session, creditor_code)
-    default_date = calendar.add_target_days(business_today(clock, creditor.timezone), 1)
+    return enqueue_parts(
+        session, [Part(creditor_code, items, admitted)], clock=clock, chunk_size=chunk_size, origin=origin, locate=locate
+    )[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One creditor's items in an ``enqueue_parts`` call."""
+
+    creditor_code: str
+    items: Iterable[EnqueueItem]
+    admitted: Mapping[str, Admitted] | None = None
+
+
+def enqueue_parts(
+    session: Session, parts: Sequence[Part], *, clock: Clock, chunk_size: int = CHUNK, origin: Origin = Origin.UPSTREAM,
+    locate: bool = True,
+) -> list[BatchResult]:
+    """``enqueue`` for several creditors' items in one pass, a result per part: the HTTP
+    batcher's group holds calls for several creditors, and its statements (the gate's reads,
+    the reserved ids, the INSERTs) are sent once for them all instead of once per creditor.
+    Only the keyed lookups (idempotency keys, mandate references, invoice numbers) stay one
+    statement per creditor, since each key is unique within its creditor only. An error's
+    location (``items[3]``) is the item's index within its part."""
+    states = [_PartState.of(session, part, clock) for part in parts]
     share_lock = session.get_bind().dialect.name == "postgresql"
-    seen: dict[str, str] = {}
-    results: list[single.RequestResult] = []
-    created = replayed = 0
-    for chunk in _chunks(enumerate(items), chunk_size):
-        prepared = [_prepare(index, item, seen, locate) for index, item in chunk]
-        existing = repo.requests_by_idempotency_keys(session, creditor.id, [p.key for p in prepared])
-        mandates = _mandates(session, creditor, {p.reference for p in prepared}, share_lock)
-        cache: dict[tuple[int, dt.date], problems.Problems] = {}
-        answers: list[tuple[int, single.RequestResult]] = []
-        fresh: list[_Prepared] = []
-        fresh_keys: set[str] = set()
-        for p in prepared:
-            row = existing.get(p.key)
-            if row is not None:
-                answers.append((p.index, _replay(session, creditor.code, p, row, mandates, cache)))
-                replayed += 1
-            elif p.key not in fresh_keys:  # the same item twice in one call is written once
-                fresh.append(p)
-                fresh_keys.add(p.key)
-        write = _Writer(session, creditor, mandates, default_date, clock, origin, locate, admitted, cache)
+    items = ((state, index, item) for state in states for index, item in enumerate(state.part.items))
+    for chunk in _chunks(items, chunk_size):
+        by_state: dict[int, list[_Prepared]] = {}
+        for state, index, item in chunk:
+            by_state.setdefault(id(state), []).append(_prepare(index, item, state.seen, locate))
+        writes: list[tuple[_PartState, _Writer, list[_Prepared]]] = []
+        for state in states:
+            prepared = by_state.get(id(state))
+            if not prepared:
+                continue
+            creditor = state.creditor
+            existing = repo.requests_by_idempotency_keys(session, creditor.id, [p.key for p in prepared])
+            mandates = _mandates(session, creditor, {p.reference for p in prepared}, share_lock)
+            cache: dict[tuple[int, dt.date], problems.Problems] = {}
+            fresh: list[_Prepared] = []
+            fresh_keys: set[str] = set()
+            for p in prepared:
+                row = existing.get(p.key)
+                if row is not None:
+                    state.answers.append((p.index, _replay(session, creditor.code, p, row, mandates, cache)))
+                    state.replayed += 1
+                elif p.key not in fresh_keys:  # the same item twice in one call is written once
+                    fresh.append(p)
+                    fresh_keys.add(p.key)
+            write = _Writer(session, creditor, mandates, state.default_date, clock, origin, locate, state.part.admitted, cache)
+            writes.append((state, write, fresh))
         try:
-            written = []
-            if fresh:
-                with session.begin_nested(), _key_checks(session, fresh):
-                    written = write.together(fresh)
+            written: list[list[single.RequestResult]] = [[] for _ in writes]
+            fresh_all = [p for _, _, fresh in writes for p in fresh]
+            if fresh_all:
+                with session.begin_nested(), _key_checks(session, fresh_all):
+                    written = _together(session, clock, [(write, fresh) for _, write, fresh in writes])
         except IntegrityError:
             # Another process wrote one of these keys meanwhile (PostgreSQL): the chunk's
             # statements are rolled back, gate included, and each request settles its race
             # on the unique constraint alone.
-            written = [write.alone(p) for p in fresh]
-        for p, result in zip(fresh, written, strict=True):
-            answers.append((p.index, result))
-            created += result.created
-            replayed += not result.created
-        answers.sort(key=lambda answer: answer[0])
-        results.extend(result for _, result in answers)
-    return BatchResult(created, replayed, tuple(results))
+            written = [[write.alone(p) for p in fresh] for _, write, fresh in writes]
+        for (state, _write, fresh), results in zip(writes, written, strict=True):
+            for p, result in zip(fresh, results, strict=True):
+                state.answers.append((p.index, result))
+                state.created += result.created
+                state.replayed += not result.created
+            state.answered()
+    return [state.result() for state in states]
+
+
+@dataclass
+class _PartState:
+    part: Part
+    creditor: Creditor
+    default_date: dt.date
+    seen: dict[str, str] = dataclasses.field(default_factory=dict)
+    # The chunk's answers (item index, result), then every answer in the items' order.
+    answers: list[tuple[int, single.RequestResult]] = dataclasses.field(default_factory=list)
+    results: list[single.RequestResult] = dataclasses.field(default_factory=list)
+    created: int = 0
+    replayed: int = 0
+
+    @classmethod
+    def of(cls, session: Session, part: Part, clock: Clock) -> _PartState:
+        creditor = single._creditor(session, part.creditor_code)
+        return cls(part, creditor, calendar.add_target_days(business_today(clock, creditor.timezone), 1))
+
+    def answered(self) -> None:
+        """The chunk's answers in their items' order (a chunk's items follow the last's)."""
+        self.answers.sort(key=lambda answer: answer[0])
+        self.results.extend(result for _, result in self.answers)
+        self.answers.clear()
+
+    def result(self) -> BatchResult:
+        return BatchResult(self.created, self.replayed, tuple(self.results))
+
+
+def _together(
+    session: Session, clock: Clock, writes: Sequence[tuple[_Writer, list[_Prepared]]]
+) -> list[list[single.RequestResult]]:
+    """The new requests of several creditors' writers: the account gate, one multi-row
+    INSERT with ids reserved beforehand (so each row carries its final end-to-end id), and
+    the invoices each pays, each in one statement for them all."""
+    now = clock.now()  # one instant per chunk: the rows of one round trip share it
+    asked = [(write, fresh) for write, fresh in writes if fresh and write.admitted is None]
+    verdicts = iter(debit_gate.admit_parts(
+        session, [(write.creditor, write.debits(fresh)) for write, fresh in asked], origin=asked[0][0].origin, now=now
+    ) if asked else [])
+    gates = [
+        ([] if not fresh else [write.admitted[p.key] for p in fresh] if write.admitted is not None else next(verdicts))
+        for write, fresh in writes
+    ]
+    ids = iter(repo.reserve_request_ids(session, sum(len(fresh) for _, fresh in writes)))
+    rows = [
+        [write.row(next(ids), p, gate, now) for p, gate in zip(fresh, part_gates, strict=True)]
+        for (write, fresh), part_gates in zip(writes, gates, strict=True)
+    ]
+    repo.insert_requests(session, [row for part_rows in rows for row in part_rows])
+    debit_gate.record_parts(session, [
+        (write.creditor.id, [(row["id"], gate) for row, gate in zip(part_rows, part_gates, strict=True)])  # type: ignore[misc]
+        for (write, _fresh), part_rows, part_gates in zip(writes, rows, gates, strict=True)
+    ])
+    return [
+        [write.created(p, row) for p, row in zip(fresh, part_rows, strict=True)]
+        for (write, fresh), part_rows in zip(writes, rows, strict=True)
+    ]
 
 
 # What a chunk fills that its own foreign-key checks look up: the selections reference the
@@ -157,8 +248,7 @@ def _key_checks(session: Session, fresh: list[_Prepared]) -> AbstractContextMana
 
 
 class _Writer:
-    """The one writer of new requests: the account gate, then one multi-row INSERT with ids
-    reserved beforehand, so each row carries its final end-to-end id."""
+    """One creditor's writer of new requests (``_together`` writes several at once)."""
 
     def __init__(self, session: Session, creditor: Creditor, mandates: dict[str, repo.MandateView],
                  default_date: dt.date, clock: Clock, origin: Origin, locate: bool, admitted: Mapping[str, Admitted] | None,
@@ -167,39 +257,25 @@ class _Writer:
         self.default_date, self.clock, self.origin = default_date, clock, origin
         self.locate, self.admitted, self.cache = locate, admitted, cache
 
-    def together(self, fresh: list[_Prepared]) -> list[single.RequestResult]:
-        if not fresh:
-            return []
-        now = self.clock.now()  # one instant per chunk: the rows of one round trip share it
-        gates = self._admit(fresh, now)
-        ids = repo.reserve_request_ids(self.session, len(fresh))
-        rows = [self._row(request_id, p, gate, now) for request_id, p, gate in zip(ids, fresh, gates, strict=True)]
-        repo.insert_requests(self.session, rows)
-        debit_gate.record(self.session, self.creditor.id, list(zip(ids, gates, strict=True)))
-        return [self._created(p, row) for p, row in zip(fresh, rows, strict=True)]
-
     def alone(self, p: _Prepared) -> single.RequestResult:
         found = repo.request_by_idempotency_key(self.session, self.creditor.id, p.key)
         if found is None:
             try:
                 with self.session.begin_nested():
-                    return self.together([p])[0]
+                    return _together(self.session, self.clock, [(self, [p])])[0][0]
             except IntegrityError:
                 found = repo.request_by_idempotency_key(self.session, self.creditor.id, p.key)
                 if found is None:
                     raise errors.DuplicateIdentifier("end_to_end_id", None, "collided with another request; try again") from None
         return _replay(self.session, self.creditor.code, p, found, self.mandates, self.cache)
 
-    def _admit(self, fresh: list[_Prepared], now: dt.datetime) -> list[Admitted]:
-        if self.admitted is not None:
-            return [self.admitted[p.key] for p in fresh]
-        debits = [
+    def debits(self, fresh: list[_Prepared]) -> list[debit_gate.Debit]:
+        return [
             debit_gate.Debit(self.mandates[p.reference].id, p.cents, p.asking, p.remittance, _where(p.index, self.locate))
             for p in fresh
         ]
-        return debit_gate.admit_many(self.session, self.creditor, debits, origin=self.origin, now=now)
 
-    def _row(self, request_id: int, p: _Prepared, admitted: Admitted, now: dt.datetime) -> dict[str, object]:
+    def row(self, request_id: int, p: _Prepared, admitted: Admitted, now: dt.datetime) -> dict[str, object]:
         return {
             "id": request_id,
             "creditor_id": self.creditor.id,
@@ -223,7 +299,7 @@ class _Writer:
             "pays": admitted.pays.value,
         }
 
-    def _created(self, p: _Prepared, row: dict[str, object]) -> single.RequestResult:
+    def created(self, p: _Prepared, row: dict[str, object]) -> single.RequestResult:
         return _result(self.creditor.code, self.mandates[p.reference], row["id"], row["end_to_end_id"],  # type: ignore[arg-type]
                        p.cents, row["requested_date"], RequestStatus.PENDING.value, True, self.cache)  # type: ignore[arg-type]
 
@@ -244,7 +320,7 @@ def _where(index: int, locate: bool) -> str | None:
     return f"items[{index}]" if locate else None
 
 
-def _chunks(iterable: Iterable[tuple[int, EnqueueItem]], size: int) -> Iterator[list[tuple[int, EnqueueItem]]]:
+def _chunks(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(iterable)
     while chunk := list(islice(iterator, size)):
         yield chunk

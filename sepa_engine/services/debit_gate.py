@@ -1,10 +1,11 @@
 """The account gate in the service layer: the reads and writes around ``domain.debit_gate``.
 
 ``registry.enqueue_request`` (HTTP route, ``load``, the Python API, pay-now, pay-group, the
-schedule, retries) calls ``admit_one``; ``batch_enqueue.enqueue_requests`` (the HTTP
-batcher, ``enqueue FILE``) calls ``admit_many``, which reads what the gate needs for a whole
-chunk in a few statements. Both decide with the same pure ``admit``, debit after debit, so a
-debit admitted earlier in a batch counts as in flight for the next one.
+schedule, retries) calls ``admit_one``; ``batch_enqueue.enqueue_requests`` (``enqueue
+FILE``) calls ``admit_many``, which reads what the gate needs for a whole chunk in a few
+statements, and the HTTP batcher's group ``admit_parts``, the same for several creditors' chunks
+at once. All decide with the same pure ``admit``, debit after debit, so a debit admitted earlier
+in a batch counts as in flight for the next one.
 
 A request that carries its invoice (``invoice_number``, ``invoice_issue_date``, optional
 ``invoice_due_date``; its amount is the request's) books that invoice first and then pays it,
@@ -165,40 +166,58 @@ def admit_many(
 ) -> list[Admitted]:
     """The gate for a chunk of debits of one creditor, in order; raises the first refusal
     (with the debit's location). A few statements whatever the chunk's size."""
-    if not debits:
-        return []
-    account_of = repo.accounts_of_mandates(session, creditor.id, {d.mandate_id for d in debits})
-    account_ids = set(account_of.values())
+    return admit_parts(session, [(creditor, debits)], origin=origin, now=now)[0]
+
+
+def admit_parts(
+    session: Session, parts: Sequence[tuple[Creditor, Sequence[Debit]]], *, origin: Origin, now: dt.datetime
+) -> list[list[Admitted]]:
+    """``admit_many`` for several creditors' chunks at once (the HTTP batcher's group of
+    calls for several creditors): the same few statements for them all, each row read
+    checked against its own creditor. Raises the first refusal, in the parts' order."""
+    owner = {debit.mandate_id: creditor.id for creditor, debits in parts for debit in debits}
+    if not owner:
+        return [[] for _ in parts]
+    account_of = repo.accounts_of_mandates(session, owner, owner)
+    account_owner = {account_of[mandate_id]: creditor_id for mandate_id, creditor_id in owner.items() if mandate_id in account_of}
+    account_ids = set(account_owner)
     # Account by account in id order, so two batches never deadlock.
     returns_repo.lock_accounts(session, account_ids)
-    booked = _book_carried(session, creditor, [(account_of[d.mandate_id], d) for d in debits if d.asking.carried], now)
+    booked = _book_carried(
+        session, [(creditor, [(account_of[d.mandate_id], d) for d in debits if d.asking.carried]) for creditor, debits in parts],
+        now,
+    )
     # An account whose debits pay the balance, on account or an invoice booked just now needs
     # no replay of its history; one with a debit naming any other invoice does.
     naming = {
-        account_of[d.mandate_id] for d in debits
-        if d.asking.pays is Pays.INVOICES and (d.asking.carried is None or d.asking.carried.number not in booked)
+        account_of[d.mandate_id] for creditor, debits in parts for d in debits
+        if d.asking.pays is Pays.INVOICES
+        and (d.asking.carried is None or (creditor.id, d.asking.carried.number) not in booked)
     }
     newest: dict[int, list[BookedInvoice]] = {}
     for invoice in booked.values():
         if invoice.account_id not in naming:
             newest.setdefault(invoice.account_id, []).append(invoice)
     reads = repo.gate_reads(
-        session, creditor.id, account_ids, positions=account_ids - naming,
+        session, account_owner, account_ids, positions=account_ids - naming,
         newest={account_id: [(i.entry_id, i.issue_date) for i in items] for account_id, items in newest.items()},
     )
     facts = _facts(reads, newest=newest)
-    admitted: list[Admitted] = []
-    for debit in debits:
-        account_id = account_of[debit.mandate_id]
-        decision = admit(
-            facts[account_id],
-            DebitAsked(origin, debit.mandate_id, debit.amount_cents, debit.asking.pays, debit.asking.invoices),
-        )
-        if isinstance(decision, errors.SepaEngineError):
-            decision.location = debit.location
-            raise decision
-        facts[account_id] = after_admission(facts[account_id], decision)
-        admitted.append(decision)
+    admitted: list[list[Admitted]] = []
+    for _creditor, debits in parts:
+        decided: list[Admitted] = []
+        for debit in debits:
+            account_id = account_of[debit.mandate_id]
+            decision = admit(
+                facts[account_id],
+                DebitAsked(origin, debit.mandate_id, debit.amount_cents, debit.asking.pays, debit.asking.invoices),
+            )
+            if isinstance(decision, errors.SepaEngineError):
+                decision.location = debit.location
+                raise decision
+            facts[account_id] = after_admission(facts[account_id], decision)
+            decided.append(decision)
+        admitted.append(decided)
     return admitted
 
 
@@ -290,58 +309,66 @@ def _newest_invoices(booked: list[BookedInvoice], balance_cents: int, unmatched_
 
 
 def _book_carried(
-    session: Session, creditor: Creditor, carried: list[tuple[int, Debit]], now: dt.datetime
-) -> dict[str, BookedInvoice]:
-    """Book the invoices ``carried`` (account id, debit) that are new; the ones booked, by number."""
-    if not carried:
-        return {}
-    existing = repo.invoices_by_numbers(session, creditor.id, {d.asking.carried.number for _, d in carried})  # type: ignore[union-attr]
-    new: dict[str, dict[str, object]] = {}
-    for account_id, debit in carried:
-        invoice = debit.asking.carried
-        assert invoice is not None
-        values = (account_id, invoice.issue_date, invoice.due_date, debit.amount_cents)
-        row = existing.get(invoice.number)
-        fresh = new.get(invoice.number)
-        if row is not None or fresh is not None:
-            found = (
-                (row.debtor_account_id, row.issue_date, row.due_date, row.amount_cents) if row is not None
-                else (fresh["debtor_account_id"], fresh["issue_date"], fresh["due_date"], fresh["amount_cents"])  # type: ignore[index]
-            )
-            if found != values:
-                raise errors.DuplicateIdentifier(
-                    "invoice_number", invoice.number,
-                    "is already an invoice of this creditor with other details (account, dates or amount); "
-                    "an invoice is booked once",
+    session: Session, parts: Sequence[tuple[Creditor, list[tuple[int, Debit]]]], now: dt.datetime
+) -> dict[tuple[int, str], BookedInvoice]:
+    """Book the invoices carried (per creditor: account id, debit) that are new, in one
+    statement; the ones booked, by (creditor id, number): a number is unique per creditor."""
+    new: dict[tuple[int, str], dict[str, object]] = {}
+    for creditor, carried in parts:
+        if not carried:
+            continue
+        existing = repo.invoices_by_numbers(session, creditor.id, {d.asking.carried.number for _, d in carried})  # type: ignore[union-attr]
+        for account_id, debit in carried:
+            invoice = debit.asking.carried
+            assert invoice is not None
+            values = (account_id, invoice.issue_date, invoice.due_date, debit.amount_cents)
+            row = existing.get(invoice.number)
+            fresh = new.get((creditor.id, invoice.number))
+            if row is not None or fresh is not None:
+                found = (
+                    (row.debtor_account_id, row.issue_date, row.due_date, row.amount_cents) if row is not None
+                    else (fresh["debtor_account_id"], fresh["issue_date"], fresh["due_date"], fresh["amount_cents"])  # type: ignore[index]
+                )
+                if found != values:
+                    raise errors.DuplicateIdentifier(
+                        "invoice_number", invoice.number,
+                        "is already an invoice of this creditor with other details (account, dates or amount); "
+                        "an invoice is booked once",
+                        location=debit.location,
+                    )
+                continue
+            if debit.amount_cents <= 0:
+                raise errors.InvalidAmount(
+                    "amount", money.format_cents(debit.amount_cents), "is zero: an invoice carried by a request owes something",
                     location=debit.location,
                 )
-            continue
-        if debit.amount_cents <= 0:
-            raise errors.InvalidAmount(
-                "amount", money.format_cents(debit.amount_cents), "is zero: an invoice carried by a request owes something",
-                location=debit.location,
-            )
-        new[invoice.number] = {
-            "creditor_id": creditor.id, "debtor_account_id": account_id, "kind": EntryKind.INVOICE.value,
-            "document_number": invoice.number, "issue_date": invoice.issue_date, "due_date": invoice.due_date,
-            "amount_cents": debit.amount_cents, "label": debit.remittance, "created_at": now,
-        }
+            new[(creditor.id, invoice.number)] = {
+                "creditor_id": creditor.id, "debtor_account_id": account_id, "kind": EntryKind.INVOICE.value,
+                "document_number": invoice.number, "issue_date": invoice.issue_date, "due_date": invoice.due_date,
+                "amount_cents": debit.amount_cents, "label": debit.remittance, "created_at": now,
+            }
     if not new:
         return {}
     # One statement for them all, which returns their ids for the gate's facts.
     ids = repo.insert_invoices(session, list(new.values()))
     return {
-        number: BookedInvoice(number, row["debtor_account_id"], row["issue_date"], row["amount_cents"], ids[number])  # type: ignore[arg-type]
-        for number, row in new.items()
+        key: BookedInvoice(key[1], row["debtor_account_id"], row["issue_date"], row["amount_cents"], ids[(key[0], key[1])])  # type: ignore[arg-type]
+        for key, row in new.items()
     }
 
 
 def record(session: Session, creditor_id: int, rows: Sequence[tuple[int, Admitted]]) -> None:
     """The invoices each stored debit pays (``(request id, admitted)``), in one executemany."""
+    record_parts(session, [(creditor_id, rows)])
+
+
+def record_parts(session: Session, parts: Sequence[tuple[int, Sequence[tuple[int, Admitted]]]]) -> None:
+    """``record`` for several creditors' debits (creditor id, its rows), in one executemany."""
     repo.insert_selections(
         session,
         [
             {"creditor_id": creditor_id, "debit_request_id": request_id, "entry_id": entry_id, "amount_cents": cents}
+            for creditor_id, rows in parts
             for request_id, admitted in rows
             for entry_id, cents in admitted.selection
         ],

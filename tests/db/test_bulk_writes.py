@@ -73,25 +73,31 @@ def test_insert_entries_books_the_rows_and_a_second_payment_for_a_debit_is_refus
             accounts_repo.insert_entries(s, [entry])
 
 
-def test_insert_invoices_returns_the_id_of_each_invoice_by_its_number_on_both_backends(db):
-    creditor = ledger.creditor(db)
-    mandate = ledger.mandate(db, creditor)
-    with db.reader() as s:
-        account = s.scalars(select(Mandate.debtor_account_id).where(Mandate.id == mandate)).one()
+def test_insert_invoices_returns_the_id_of_each_invoice_by_its_creditor_and_number_on_both_backends(db):
+    # Two creditors may number an invoice alike; one statement may book both (a group of
+    # several creditors' enqueues), and each must get its own id back.
+    creditors = [ledger.creditor(db), ledger.creditor(db, "other", creditor_identifier="FR72ZZZ123457")]
+    accounts = []
+    for creditor in creditors:
+        mandate = ledger.mandate(db, creditor)
+        with db.reader() as s:
+            accounts.append(s.scalars(select(Mandate.debtor_account_id).where(Mandate.id == mandate)).one())
     rows = [
         {"creditor_id": creditor, "debtor_account_id": account, "kind": "invoice", "document_number": number,
-         "issue_date": dt.date(2026, 11, day), "due_date": dt.date(2026, 12, day), "amount_cents": 1_000 * day,
+         "issue_date": dt.date(2026, 11, day), "due_date": dt.date(2026, 12, day), "amount_cents": 1_000 * day + creditor,
          "label": f"Loyer {number}", "created_at": STAMP}
+        for creditor, account in zip(creditors, accounts, strict=True)
         for day, number in [(3, "F-C"), (1, "F-A"), (2, "F-B")]
     ]
     with db.transaction() as s:
         ids = accounts_repo.insert_invoices(s, rows)
     with db.reader() as s:
-        stored = {e.document_number: e for e in s.scalars(select(LedgerEntry))}
+        stored = {(e.creditor_id, e.document_number): e for e in s.scalars(select(LedgerEntry))}
 
-    assert sorted(ids) == ["F-A", "F-B", "F-C"]
-    assert all(ids[number] == stored[number].id for number in ids)
-    assert [stored[n].amount_cents for n in ("F-A", "F-B", "F-C")] == [1_000, 2_000, 3_000]
+    assert sorted(ids) == sorted((c, n) for c in creditors for n in ("F-A", "F-B", "F-C"))
+    assert len(set(ids.values())) == 6
+    assert all(ids[key] == stored[key].id for key in ids)
+    assert [stored[(creditors[1], n)].amount_cents for n in ("F-A", "F-B", "F-C")] == [1_000 + creditors[1], 2_000 + creditors[1], 3_000 + creditors[1]]
     with db.transaction() as s:
         assert accounts_repo.insert_invoices(s, []) == {}
 

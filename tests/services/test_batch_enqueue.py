@@ -12,7 +12,7 @@ from sepa_engine.clock import FixedClock
 from sepa_engine.db.models import DebitRequest, LedgerEntry, Mandate, RequestInvoice
 from sepa_engine.db.repositories import registry as registry_repo
 from sepa_engine.services import registry
-from sepa_engine.services.batch_enqueue import EnqueueItem, enqueue_requests
+from sepa_engine.services.batch_enqueue import EnqueueItem, Part, enqueue_parts, enqueue_requests
 from sepa_engine.services.inputs import DebitRequestInput
 from tests import ledger
 from tests.concurrency import at_once
@@ -229,3 +229,59 @@ def test_two_sessions_enqueueing_the_same_chunk_at_once_store_each_request_once(
     assert sorted((r.created, r.replayed) for r in results) == [(0, 20), (20, 0)]
     assert [r.id for r in results[0].results] == [r.id for r in results[1].results]
     assert _count(db) == 20
+
+
+def _two_creditors(db) -> tuple[list[str], list[str]]:
+    """martin and gim, three mandates each, with references of the same shape."""
+    references = _setup(db)
+    gim = ledger.creditor(db, "gim", creditor_identifier="FR72ZZZ123457", name="GIM")
+    return references, [ledger.mandate(db, gim, reference=f"RUM-G-{n}") and f"RUM-G-{n}" for n in range(3)]
+
+
+def test_parts_of_two_creditors_are_each_enqueued_and_answered_in_their_items_order_across_chunks(db):
+    martin, gim = _two_creditors(db)
+    with db.transaction() as s:
+        stored = enqueue_requests(s, "gim", _items(2, gim, prefix="k"), clock=CLOCK)
+    # The same keys under both creditors are different requests; gim's first two are replays.
+    with db.transaction() as s:
+        results = enqueue_parts(
+            s, [Part("martin", _items(4, martin)), Part("gim", _items(5, gim))], clock=CLOCK, chunk_size=3
+        )
+    assert [(r.created, r.replayed) for r in results] == [(4, 0), (3, 2)]
+    assert [r.creditor_code for r in results[0].results] == ["martin"] * 4
+    assert [r.creditor_code for r in results[1].results] == ["gim"] * 5
+    assert [r.id for r in results[1].results[:2]] == [r.id for r in stored.results]
+    assert [r.end_to_end_id.split("-")[0] for r in results[0].results + results[1].results] == ["MARTIN"] * 4 + ["GIM"] * 5
+    with db.reader() as s:
+        rows = s.execute(select(DebitRequest.idempotency_key, Mandate.reference).join(Mandate).order_by(DebitRequest.id)).all()
+    assert sorted(tuple(r) for r in rows) == sorted(
+        [(f"k{i}", martin[i % 3]) for i in range(4)] + [(f"k{i}", gim[i % 3]) for i in range(5)]
+    )
+
+
+def test_a_refused_item_in_the_second_part_names_its_index_there_and_nothing_of_either_part_is_written(db):
+    martin, gim = _two_creditors(db)
+    items = _items(3, gim)
+    items[1] = EnqueueItem("bad", DebitRequestInput(mandate=gim[0], amount=Decimal("12.345")))
+    with pytest.raises(errors.InvalidAmount) as caught, db.transaction() as s:
+        enqueue_parts(s, [Part("martin", _items(3, martin)), Part("gim", items)], clock=CLOCK)
+    assert caught.value.location == "items[1]" and caught.value.field == "amount"
+    assert _count(db) == 0
+
+
+def test_a_creditors_part_cannot_reach_another_creditors_account_through_the_shared_gate(db):
+    # The gate reads both creditors' accounts in one statement each; every row read is
+    # checked against its own creditor, so martin's debits see martin's ledger only.
+    martin, gim = _two_creditors(db)
+    with db.transaction() as s:
+        results = enqueue_parts(
+            s, [Part("martin", _items(3, martin, amount="5.00")), Part("gim", _items(3, gim, amount="7.00"))], clock=CLOCK
+        )
+    with db.reader() as s:
+        by_creditor = dict(s.execute(
+            select(DebitRequest.creditor_id, func.sum(DebitRequest.amount_cents)).group_by(DebitRequest.creditor_id)
+        ).all())
+        owners = {m.reference: m.creditor_id for m in s.scalars(select(Mandate))}
+    assert sorted(by_creditor.values()) == [1_500, 2_100]
+    assert {r.mandate_reference for r in results[0].results} <= set(martin)
+    assert {owners[r.mandate_reference] for r in results[1].results} == {owners[gim[0]]}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -435,17 +435,18 @@ def insert_entries(session: Session, rows: list[dict[str, object]]) -> None:
         session.execute(insert(LedgerEntry), rows)
 
 
-def insert_invoices(session: Session, rows: list[dict[str, object]]) -> dict[str, int]:
-    """Insert invoices as ``insert_entries`` does; number -> entry id of each, from the
+def insert_invoices(session: Session, rows: list[dict[str, object]]) -> dict[tuple[int, str], int]:
+    """Insert invoices as ``insert_entries`` does; (creditor id, number) -> entry id of each
+    (a number is unique per creditor, and the rows may be several creditors'), from the
     statement's own RETURNING (reading them back by number took one more search per invoice)."""
     if not rows:
         return {}
-    returning = (LedgerEntry.document_number, LedgerEntry.id)
+    returning = (LedgerEntry.creditor_id, LedgerEntry.document_number, LedgerEntry.id)
     if bulk.is_postgresql(session):
         inserted = bulk.insert(session, table_of(LedgerEntry), rows, returning=[c.key for c in returning])
     else:
         inserted = [tuple(row) for row in session.execute(insert(LedgerEntry).returning(*returning), rows)]
-    return {number: entry_id for number, entry_id in inserted}
+    return {(creditor_id, number): entry_id for creditor_id, number, entry_id in inserted}
 
 
 def creditor_of_batch(session: Session, batch_id: int) -> int:
@@ -770,19 +771,32 @@ class GateReads:
     unmatched_returns: dict[int, int] = dataclasses.field(default_factory=dict)
 
 
-def accounts_of_mandates(session: Session, creditor_id: int, mandate_ids: Iterable[int]) -> dict[int, int]:
-    """mandate id -> debtor account id."""
+# The creditor the rows a read finds must belong to: one creditor for them all, or each id's
+# own (mandate or account id -> creditor id), when one group of enqueues reads several
+# creditors' accounts together. Rows of any other creditor are left out.
+Owner = int | Mapping[int, int]
+
+
+def _owner_of(creditor: Owner) -> Callable[[int], int | None]:
+    if isinstance(creditor, int):
+        return lambda _id: creditor
+    return creditor.get
+
+
+def accounts_of_mandates(session: Session, creditor_id: Owner, mandate_ids: Iterable[int]) -> dict[int, int]:
+    """mandate id -> debtor account id (``creditor_id``: one creditor, or each mandate's)."""
     wanted = sorted(set(mandate_ids))
     if not wanted:
         return {}
     # The creditor is checked on the rows (see gate_reads).
+    owner_of = _owner_of(creditor_id)
     rows = session.execute(select(Mandate.id, Mandate.debtor_account_id, Mandate.creditor_id).where(bulk.one_of(session, Mandate.id, wanted)))
-    return {mandate_id: account_id for mandate_id, account_id, owner in rows if owner == creditor_id}
+    return {mandate_id: account_id for mandate_id, account_id, owner in rows if owner == owner_of(mandate_id)}
 
 
 def gate_reads(
     session: Session,
-    creditor_id: int,
+    creditor_id: Owner,
     account_ids: Iterable[int],
     *,
     ledgers: Iterable[int] | None = None,
@@ -811,9 +825,12 @@ def gate_reads(
     not in its WHERE clause: with both, SQLite (no statistics) walks the creditor's whole
     index instead (every row of a one-creditor ledger), which on a ledger of 1,000,000 debits
     took seconds per chunk of a reconciliation's retries instead of milliseconds. An account
-    and everything under it belong to one creditor, so the rows are the same."""
+    and everything under it belong to one creditor, so the rows are the same; ``creditor_id``
+    is that creditor, or each account's (``Owner``) when several creditors' accounts are read
+    together."""
     ids = sorted(set(account_ids))
     ledger_ids = ids if ledgers is None else sorted(set(ledgers) & set(ids))
+    owner_of = _owner_of(creditor_id)
     reads = GateReads({}, {}, {}, {}, {}, {i: [] for i in ledger_ids})
     if not ids:
         return reads
@@ -827,14 +844,14 @@ def gate_reads(
             bulk.one_of(session, DebtorAccount.id, ids)
         )
     ):
-        if row[3] == creditor_id:
+        if row[3] == owner_of(row[0]):
             reads.accounts[row[0]] = GateAccountRow(row[0], row[1], row[2])
     for mandate_id, account_id, owner, status in execute(
         select(Mandate.id, Mandate.debtor_account_id, Mandate.creditor_id, Mandate.status).where(
             bulk.one_of(session, Mandate.debtor_account_id, ids)
         )
     ):
-        if owner == creditor_id and status != MandateStatus.SUPERSEDED.value:
+        if owner == owner_of(account_id) and status != MandateStatus.SUPERSEDED.value:
             reads.current_mandates[account_id] = max(mandate_id, reads.current_mandates.get(account_id, 0))
     if not ledger_ids:
         return reads
@@ -847,7 +864,7 @@ def gate_reads(
         .where(bulk.one_of(session, Dispute.debtor_account_id, ledger_ids))
         .order_by(Dispute.id, DisputeInvoice.id)
     ):
-        if owner == creditor_id:
+        if owner == owner_of(account_id):
             reads.dispute_lines[account_id].append(DisputeLineRow(dispute_id, status, entry_id, number, cents))
     wanted = set(positions)
     summed = [
@@ -872,7 +889,7 @@ def _in_flight_of(session: Session, query: Select[*tuple[Any, ...]], account_ids
 
 def _sum_positions(
     session: Session,
-    creditor_id: int,
+    creditor_id: Owner,
     account_ids: list[int],
     reads: GateReads,
     newest: Mapping[int, Sequence[tuple[int, dt.date]]],
@@ -883,6 +900,7 @@ def _sum_positions(
     ``newest`` whose newest items do not come last; for the others the same scan of the
     ledger tells whether ``_unmatched_returns`` has rows to read."""
     execute = session.connection().execute
+    owner_of = _owner_of(creditor_id)
     in_flight: dict[int, int] = {}
     for account_id, owner, cents in execute(
         _in_flight_of(
@@ -890,7 +908,7 @@ def _sum_positions(
             account_ids,
         ).group_by(Mandate.debtor_account_id, DebitRequest.creditor_id)
     ):
-        if owner == creditor_id:
+        if owner == owner_of(account_id):
             in_flight[account_id] = int(cents)  # PostgreSQL sums a bigint as numeric
     columns = [LedgerEntry.debtor_account_id, LedgerEntry.creditor_id, func.sum(_SIGNED_CENTS), func.sum(_UNKNOWN_KIND)]
     if newest:
@@ -913,7 +931,7 @@ def _sum_positions(
         .group_by(LedgerEntry.debtor_account_id, LedgerEntry.creditor_id)
     ):
         account_id, owner, cents, unknowns = row[:4]
-        if owner != creditor_id:
+        if owner != owner_of(account_id):
             continue
         if unknowns:
             read_whole.add(account_id)
@@ -947,13 +965,14 @@ def _newest_come_last(
     return come_last
 
 
-def _unmatched_returns(session: Session, creditor_id: int, account_ids: list[int], reads: GateReads) -> None:
+def _unmatched_returns(session: Session, creditor_id: Owner, account_ids: list[int], reads: GateReads) -> None:
     """``reads.unmatched_returns`` for ``account_ids``: the cents of their returned payments
     that lower no credit in ``account_ledger.build_ledger`` (a return whose payment is not in
     the account, or the part of a payment's returns above the payment). Returns are few, so
     their rows are read, each with its payment's amount."""
     if not account_ids:
         return
+    owner_of = _owner_of(creditor_id)
     payment = aliased(LedgerEntry)
     returned: dict[tuple[int, int], list[int]] = {}
     totals = dict.fromkeys(account_ids, 0)
@@ -964,7 +983,7 @@ def _unmatched_returns(session: Session, creditor_id: int, account_ids: list[int
                                  payment.debtor_account_id == LedgerEntry.debtor_account_id))
         .where(bulk.one_of(session, LedgerEntry.debtor_account_id, account_ids), LedgerEntry.kind == _RETURNED_PAYMENT)
     ):
-        if owner != creditor_id:
+        if owner != owner_of(account_id):
             continue
         totals[account_id] += cents
         if request_id is not None and paid is not None:
@@ -974,9 +993,10 @@ def _unmatched_returns(session: Session, creditor_id: int, account_ids: list[int
     reads.unmatched_returns.update(totals)
 
 
-def _read_ledgers(session: Session, creditor_id: int, account_ids: list[int], reads: GateReads) -> None:
+def _read_ledgers(session: Session, creditor_id: Owner, account_ids: list[int], reads: GateReads) -> None:
     """The rows ``account_ledger.build_ledger`` replays, for ``account_ids``."""
     execute = session.connection().execute
+    owner_of = _owner_of(creditor_id)
     for i in account_ids:
         reads.in_flight[i], reads.entries[i], reads.selections[i] = [], [], []
     for request_id, cents, status, account_id, owner in execute(
@@ -987,7 +1007,7 @@ def _read_ledgers(session: Session, creditor_id: int, account_ids: list[int], re
             account_ids,
         ).order_by(DebitRequest.id)
     ):
-        if owner == creditor_id:
+        if owner == owner_of(account_id):
             reads.in_flight[account_id].append(InFlightRow(request_id, cents, status))
     # Rows, not entities: the ledger reads these columns only, and a chunk may hold thousands.
     for entry in execute(
@@ -999,7 +1019,7 @@ def _read_ledgers(session: Session, creditor_id: int, account_ids: list[int], re
         .where(bulk.one_of(session, LedgerEntry.debtor_account_id, account_ids))
         .order_by(LedgerEntry.id)
     ):
-        if entry.creditor_id == creditor_id:
+        if entry.creditor_id == owner_of(entry.debtor_account_id):
             reads.entries[entry.debtor_account_id].append(entry)  # type: ignore[arg-type]
     for request_id, entry_id, cents, account_id, owner in execute(
         select(RequestInvoice.debit_request_id, RequestInvoice.entry_id, RequestInvoice.amount_cents,
@@ -1008,7 +1028,7 @@ def _read_ledgers(session: Session, creditor_id: int, account_ids: list[int], re
         .where(bulk.one_of(session, LedgerEntry.debtor_account_id, account_ids))
         .order_by(RequestInvoice.debit_request_id, RequestInvoice.id)
     ):
-        if owner == creditor_id:
+        if owner == owner_of(account_id):
             reads.selections[account_id].append(SelectionRow(request_id, entry_id, cents))
 
 
