@@ -4,8 +4,9 @@ Each call is parsed and checked in its own request; a writer thread of the batch
 takes every call waiting at that moment in the lanes it may take (up to ``MAX_BATCH``, see
 ``_Lanes``) and, in one transaction:
 
-1. enqueues them with ``batch_enqueue.enqueue_requests`` (a few round trips for the whole
-   group, per creditor), which also tells a replay (a key it knows) from a new request;
+1. enqueues them with ``batch_enqueue.enqueue_parts`` (a few round trips for the whole
+   group, whatever the number of its creditors, plus the keyed lookups of each), which also
+   tells a replay (a key it knows) from a new request;
 2. stores every answer in ``api_idempotency`` (one multi-row INSERT);
 3. commits: the actions and their stored answers together, or none of them.
 
@@ -226,8 +227,7 @@ class EnqueueBatcher:
             by_creditor: dict[str, list[Call]] = {}
             for call in fresh:
                 by_creditor.setdefault(call.creditor, []).append(call)
-            for creditor, calls in by_creditor.items():
-                results = self._enqueue(session, creditor, calls)
+            for calls, results in zip(by_creditor.values(), self._enqueue(session, by_creditor), strict=True):
                 for call, result in zip(calls, results, strict=True):
                     bodies[id(call)] = (201 if result.created else 200, writes.dumps(self.render(result)))
             now = self.clock.now()
@@ -249,18 +249,25 @@ class EnqueueBatcher:
             for call in group
         ]
 
-    def _enqueue(self, session: Session, creditor: str, calls: list[Call]) -> list[registry.RequestResult]:
+    def _enqueue(self, session: Session, by_creditor: dict[str, list[Call]]) -> list[list[registry.RequestResult]]:
+        """Every creditor's calls in one ``enqueue_parts``: one set of statements for the
+        group, not one per creditor (a group spread over four creditors cost twice one
+        creditor's; BENCHMARKS.md)."""
         # No savepoint: any refusal raises, and the whole group's transaction rolls back.
         try:
-            result = batch_enqueue.enqueue_requests(
-                session, creditor, [EnqueueItem(call.key, call.data) for call in calls], clock=self.clock
+            results = batch_enqueue.enqueue_parts(
+                session,
+                [batch_enqueue.Part(creditor, [EnqueueItem(call.key, call.data) for call in calls])
+                 for creditor, calls in by_creditor.items()],
+                clock=self.clock,
             )
         except errors.SepaEngineError:
             raise _Alone from None
-        if len(result.results) != len(calls) or result.created != len(calls):
-            # A key the services already knew (a file, the Python API) or a race: alone is exact.
-            raise _Alone
-        return list(result.results)
+        for calls, result in zip(by_creditor.values(), results, strict=True):
+            if len(result.results) != len(calls) or result.created != len(calls):
+                # A key the services already knew (a file, the Python API) or a race: alone is exact.
+                raise _Alone
+        return [list(result.results) for result in results]
 
 
 class _Alone(Exception):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from fastapi.responses import Response
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from sepa_engine.api import writes
 from sepa_engine.api.batcher import Call, EnqueueBatcher
 from sepa_engine.api.routes.registry import request_result
-from sepa_engine.db.models import DebitRequest
+from sepa_engine.db.models import Creditor, DebitRequest, DebtorAccount, LedgerEntry, RequestInvoice
 from sepa_engine.db.service_models import ApiIdempotency
 from sepa_engine.db.session import Database
 from sepa_engine.services.inputs import DebitRequestInput
@@ -89,3 +90,74 @@ def test_a_group_with_a_key_another_route_stored_rolls_back_and_every_call_runs_
                                headers={**api.auth(), "Idempotency-Key": "k-2", "Content-Type": "application/json"})
     assert conflict.status_code == 409
     assert conflict.json()["code"] == "idempotency_conflict"
+
+
+def invoice_call(creditor: str, n: int, mandate: str, number: str | None = None) -> Call:
+    path = f"/v1/creditors/{creditor}/debit-requests"
+    number = number or f"F-{n}"
+    data = DebitRequestInput(mandate=mandate, amount=f"{n}.00", invoice_number=number, invoice_issue_date=dt.date(2026, 11, 2))
+    raw = json.dumps({"mandate": mandate, "amount": f"{n}.00", "invoice_number": number, "invoice_issue_date": "2026-11-02"})
+    return Call(creditor, f"creditor:{creditor}", 1, f"k-{creditor}-{n}", "POST", path,
+                writes.request_hash("POST", path, raw.encode()), data, alone=lambda: ALONE)
+
+
+def statements_of(db: Database, batcher: EnqueueBatcher, group: list[Call]) -> list[str]:
+    seen: list[str] = []
+
+    def remember(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        batcher._run(group)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", remember)
+    return seen
+
+
+def test_a_group_over_two_creditors_sends_the_gate_and_the_inserts_once_for_both(api: Api) -> None:
+    # Each creditor of a group ran the whole enqueue on its own: sixteen statements each
+    # (the account gate's reads, the reserved ids, the INSERTs), so a group spread over
+    # four creditors cost twice a one-creditor group per request. Only the lookups of keys
+    # unique within a creditor (the creditor, idempotency keys, mandates, invoice numbers)
+    # stay one per creditor.
+    batcher = EnqueueBatcher(api.db, api.clock, request_result)
+    one = statements_of(api.db, batcher, [invoice_call("pressimmo", n, "RUM-PRE-AG-1") for n in range(1, 9)])
+    group = [invoice_call("pressimmo", n, "RUM-PRE-AG-1") for n in range(11, 15)] + [
+        invoice_call("other", n, "RUM-OTH-OT-1") for n in range(1, 5)
+    ]
+    two = statements_of(api.db, batcher, group)
+
+    assert [c.done.result().status_code for c in group] == [201] * 8
+    assert len(two) - len(one) == 4
+    assert sum(s.replace('"', "").startswith("INSERT INTO debit_requests") for s in two) == 1
+    assert sum(s.replace('"', "").startswith("INSERT INTO ledger_entries") for s in two) == 1
+
+
+def test_two_creditors_in_one_group_each_book_their_own_invoice_of_the_same_number(api: Api) -> None:
+    # An invoice number is unique per creditor only: the group books both, each paid by its
+    # own creditor's debit, on its own account.
+    batcher = EnqueueBatcher(api.db, api.clock, request_result)
+    group = [invoice_call("pressimmo", 7, "RUM-PRE-AG-1", "F-2026-11"), invoice_call("other", 9, "RUM-OTH-OT-1", "F-2026-11")]
+    batcher._run(group)
+    answers = [json.loads(c.done.result().body) for c in group]
+    with api.db.reader() as s:
+        invoices = s.execute(
+            select(Creditor.code, LedgerEntry.amount_cents, DebtorAccount.reference)
+            .join(Creditor, Creditor.id == LedgerEntry.creditor_id)
+            .join(DebtorAccount, DebtorAccount.id == LedgerEntry.debtor_account_id)
+            .where(LedgerEntry.document_number == "F-2026-11")
+            .order_by(Creditor.code)
+        ).all()
+        paid = s.execute(
+            select(DebitRequest.end_to_end_id, LedgerEntry.document_number, LedgerEntry.amount_cents)
+            .join(RequestInvoice, RequestInvoice.debit_request_id == DebitRequest.id)
+            .join(LedgerEntry, LedgerEntry.id == RequestInvoice.entry_id)
+            .order_by(DebitRequest.id)
+        ).all()
+
+    assert [(a["creditor"], a["amount"]) for a in answers] == [("pressimmo", "7.00"), ("other", "9.00")]
+    assert [tuple(row) for row in invoices] == [("other", 900, "OT-1"), ("pressimmo", 700, "AG-1")]
+    assert [tuple(row) for row in paid] == [
+        (answers[0]["end_to_end_id"], "F-2026-11", 700), (answers[1]["end_to_end_id"], "F-2026-11", 900)
+    ]
