@@ -29,8 +29,9 @@ fuzz: install
 	SEPA_ENGINE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:randomly tests/boundary/test_fuzz_parsers.py tests/boundary/test_fuzz_entry_points.py
 	# The API against its OpenAPI document (tests/api/test_schemathesis_api.py), 4 examples in make test.
 	SEPA_ENGINE_API_FUZZ_EXAMPLES=200 $(PY) -m pytest -q -p no:randomly tests/api/test_schemathesis_api.py
-	# The accounts model (tests/services/test_accounts_model.py): 300 sequences of 50 steps.
-	SEPA_ENGINE_MODEL_EXAMPLES=300 SEPA_ENGINE_MODEL_STEPS=50 $(PY) -m pytest -q -p no:randomly tests/services/test_accounts_model.py
+	# The accounts model (tests/services/test_accounts_model.py): 300 sequences of 50 steps; and
+	# 300 groups of enqueues over several creditors against the same calls one at a time.
+	SEPA_ENGINE_MODEL_EXAMPLES=300 SEPA_ENGINE_MODEL_STEPS=50 $(PY) -m pytest -q -p no:randomly tests/services/test_accounts_model.py tests/api/test_enqueue_groups_model.py
 
 # The gates CI runs beside the tests (.ci/run): style and real problems, types, layer order.
 lint: install
