@@ -110,7 +110,8 @@ def enqueue(
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One creditor's items in an ``enqueue_parts`` call."""
+    """One creditor's items in an ``enqueue_parts`` call (a creditor given two parts gets what
+    two calls would: a key in both is new in the first and a replay in the second)."""
 
     creditor_code: str
     items: Iterable[EnqueueItem]

@@ -285,3 +285,15 @@ def test_a_creditors_part_cannot_reach_another_creditors_account_through_the_sha
     assert sorted(by_creditor.values()) == [1_500, 2_100]
     assert {r.mandate_reference for r in results[0].results} <= set(martin)
     assert {owners[r.mandate_reference] for r in results[1].results} == {owners[gim[0]]}
+
+
+def test_one_creditor_in_two_parts_settles_a_key_sent_in_both_as_two_calls_would(db):
+    # The batcher gives each creditor one part; a caller that gives two still gets exactly
+    # once: the second sending of a key is a replay of the first, not a second request.
+    references = _setup(db)
+    items = _items(2, references)
+    with db.transaction() as s:
+        first, second = enqueue_parts(s, [Part("martin", items), Part("martin", items[1:])], clock=CLOCK)
+    assert (first.created, first.replayed, second.created, second.replayed) == (2, 0, 0, 1)
+    assert second.results[0].id == first.results[1].id
+    assert _count(db) == 2
