@@ -210,12 +210,14 @@ def _together(
     INSERT with ids reserved beforehand (so each row carries its final end-to-end id), and
     the invoices each pays, each in one statement for them all."""
     now = clock.now()  # one instant per chunk: the rows of one round trip share it
-    asked = [(write, fresh) for write, fresh in writes if fresh and write.admitted is None]
+    # Parts whose verdicts were given beforehand (the schedule's) skip the gate; the others
+    # go through it together (a part with nothing new gets an empty list, at no cost).
+    asked = [(write, fresh) for write, fresh in writes if write.admitted is None]
     verdicts = iter(debit_gate.admit_parts(
         session, [(write.creditor, write.debits(fresh)) for write, fresh in asked], origin=asked[0][0].origin, now=now
     ) if asked else [])
     gates = [
-        ([] if not fresh else [write.admitted[p.key] for p in fresh] if write.admitted is not None else next(verdicts))
+        [write.admitted[p.key] for p in fresh] if write.admitted is not None else next(verdicts)
         for write, fresh in writes
     ]
     ids = iter(repo.reserve_request_ids(session, sum(len(fresh) for _, fresh in writes)))
