@@ -5,7 +5,7 @@ takes every call waiting at that moment in the lanes it may take (up to ``MAX_BA
 ``_Lanes``) and, in one transaction:
 
 1. enqueues them with ``batch_enqueue.enqueue_parts`` (a few round trips for the whole
-   group, whatever the number of its creditors, plus the keyed lookups of each), which also
+   group, whatever the number of its creditors), which also
    tells a replay (a key it knows) from a new request;
 2. stores every answer in ``api_idempotency`` (one multi-row INSERT);
 3. commits: the actions and their stored answers together, or none of them.

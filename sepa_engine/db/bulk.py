@@ -25,11 +25,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, Text, any_, bindparam, func, literal_column, select, text, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy import cast as cast_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
@@ -91,13 +105,15 @@ class _Untyped(UserDefinedType[str]):
 def unnested(column: Any, values: Collection[object]) -> Any:
     """PostgreSQL: ``unnest(:array) AS wanted(value)``, ``values`` typed as ``column``, one
     parameter (as the bulk writes send them: unnest reads it once), to be joined on."""
-    ordered = sorted(values)  # type: ignore[type-var]
-    literal = array_literal(ordered)
-    array = (
-        bindparam(None, ordered, type_=ARRAY(column.type)) if literal is None
-        else cast_(cast_(bindparam(None, literal, type_=Text()), ARRAY(Text())), ARRAY(column.type))
-    )
-    return func.unnest(array).table_valued("value").render_derived(name="wanted")
+    return func.unnest(_array(column, sorted(values))).table_valued("value").render_derived(name="wanted")  # type: ignore[type-var]
+
+
+def _array(column: Any, values: Sequence[object]) -> Any:
+    """``values`` as one array parameter typed as ``column`` (``unnested``)."""
+    literal = array_literal(values)
+    if literal is None:
+        return bindparam(None, list(values), type_=ARRAY(column.type))
+    return cast_(cast_(bindparam(None, literal, type_=Text()), ARRAY(Text())), ARRAY(column.type))
 
 
 def each_key(
@@ -118,6 +134,32 @@ def each_key(
         return query.where(one_of(session, key, keys))
     wanted = unnested(key, keys)
     found = query.where(key == wanted.c.value).limit(1).lateral("found")
+    target: Any = aliased(entity, found) if entity is not None else found
+    return select(target).select_from(wanted).join(found, true())
+
+
+def each_owned_key(
+    session: Session, query: Select[*tuple[Any, ...]], owner: Any, key: Any, keys: Mapping[Any, Collection[object]],
+    *, entity: type | None = None,
+) -> Select[*tuple[Any, ...]]:
+    """``each_key`` for several owners' keys at once, each key unique within its owner (the
+    HTTP batcher's group holds several creditors' idempotency keys and invoice numbers):
+    ``query`` narrowed to the rows whose (``owner``, ``key``) is one of the pairs in
+    ``keys`` (owner -> its keys).
+
+    PostgreSQL: one index search per pair, as ``each_key`` (the two arrays unnested side by
+    side, a LATERAL search per pair). SQLite: one ``owner = ? AND key IN (...)`` per owner,
+    ORed, each term searched on the index (tests/db/test_keyed_lookup_plans.py)."""
+    pairs = sorted((o, k) for o, values in keys.items() for k in values)
+    if not is_postgresql(session):
+        owned: dict[Any, list[object]] = {}
+        for o, k in pairs:
+            owned.setdefault(o, []).append(k)
+        return query.where(or_(*(and_(owner == o, one_of(session, key, values)) for o, values in owned.items())))
+    wanted = func.unnest(
+        _array(owner, [o for o, _ in pairs]), _array(key, [k for _, k in pairs])
+    ).table_valued("owner", "value").render_derived(name="wanted")
+    found = query.where(owner == wanted.c.owner, key == wanted.c.value).limit(1).lateral("found")
     target: Any = aliased(entity, found) if entity is not None else found
     return select(target).select_from(wanted).join(found, true())
 

@@ -124,30 +124,38 @@ def enqueue_parts(
 ) -> list[BatchResult]:
     """``enqueue`` for several creditors' items in one pass, a result per part: the HTTP
     batcher's group holds calls for several creditors, and its statements (the gate's reads,
-    the reserved ids, the INSERTs) are sent once for them all instead of once per creditor.
-    Only the keyed lookups (idempotency keys, mandate references, invoice numbers) stay one
-    statement per creditor, since each key is unique within its creditor only. An error's
-    location (``items[3]``) is the item's index within its part."""
-    states = [_PartState.of(session, part, clock) for part in parts]
+    the reserved ids, the INSERTs) are sent once for them all instead of once per creditor,
+    and so are the keyed lookups (creditor codes, idempotency keys, mandate references,
+    invoice numbers), which search (creditor, key) pairs since each key is unique within its
+    creditor only. An error's location (``items[3]``) is the item's index within its part."""
+    states = [
+        _PartState.of(part, creditor, clock)
+        for part, creditor in zip(parts, single._creditors(session, [part.creditor_code for part in parts]), strict=True)
+    ]
     share_lock = session.get_bind().dialect.name == "postgresql"
     items = ((state, index, item) for state in states for index, item in enumerate(state.part.items))
     for chunk in _chunks(items, chunk_size):
         by_state: dict[int, list[_Prepared]] = {}
         for state, index, item in chunk:
             by_state.setdefault(id(state), []).append(_prepare(index, item, state.seen, locate))
+        asking = [(state, by_state[id(state)]) for state in states if id(state) in by_state]
+        # The keys and references of every creditor of the chunk, each kind in one statement.
+        keys: dict[int, set[str]] = {}
+        references: dict[int, set[str]] = {}
+        for state, prepared in asking:
+            keys.setdefault(state.creditor.id, set()).update(p.key for p in prepared)
+            references.setdefault(state.creditor.id, set()).update(p.reference for p in prepared)
+        existing = repo.requests_by_creditor_keys(session, keys)
+        in_force = _mandates(session, {state.creditor.id: state.creditor for state, _ in asking}, references, share_lock)
         writes: list[tuple[_PartState, _Writer, list[_Prepared]]] = []
-        for state in states:
-            prepared = by_state.get(id(state))
-            if not prepared:
-                continue
+        for state, prepared in asking:
             creditor = state.creditor
-            existing = repo.requests_by_idempotency_keys(session, creditor.id, [p.key for p in prepared])
-            mandates = _mandates(session, creditor, {p.reference for p in prepared}, share_lock)
+            mandates = in_force[creditor.id]
             cache: dict[tuple[int, dt.date], problems.Problems] = {}
             fresh: list[_Prepared] = []
             fresh_keys: set[str] = set()
             for p in prepared:
-                row = existing.get(p.key)
+                row = existing.get((creditor.id, p.key))
                 if row is not None:
                     state.answers.append((p.index, _replay(session, creditor.code, p, row, mandates, cache)))
                     state.replayed += 1
@@ -189,8 +197,7 @@ class _PartState:
     replayed: int = 0
 
     @classmethod
-    def of(cls, session: Session, part: Part, clock: Clock) -> _PartState:
-        creditor = single._creditor(session, part.creditor_code)
+    def of(cls, part: Part, creditor: Creditor, clock: Clock) -> _PartState:
         return cls(part, creditor, calendar.add_target_days(business_today(clock, creditor.timezone), 1))
 
     def answered(self) -> None:
@@ -357,13 +364,20 @@ def _prepare(index: int, item: EnqueueItem, seen: dict[str, str], locate: bool) 
                      ultimate)
 
 
-def _mandates(session: Session, creditor, references: set[str], share_lock: bool) -> dict[str, repo.MandateView]:  # type: ignore[no-untyped-def]
-    found = repo.mandates_in_force(session, creditor.id, sorted(references), share_lock=share_lock)
-    for reference in references - found.keys():
-        # A reference known only from superseded mandates: follow it to its successor.
-        current = single._current_mandate(session, creditor, reference, field="mandate", shared=True)
-        found[reference] = repo.mandate_view(current)
-    return found
+def _mandates(
+    session: Session, creditors: Mapping[int, Creditor], references: Mapping[int, set[str]], share_lock: bool
+) -> dict[int, dict[str, repo.MandateView]]:
+    """Each creditor's mandates in force by reference (creditor id -> reference -> view)."""
+    found = repo.mandates_in_force_of(session, references, share_lock=share_lock)
+    by_creditor: dict[int, dict[str, repo.MandateView]] = {creditor_id: {} for creditor_id in references}
+    for (creditor_id, reference), view in found.items():
+        by_creditor[creditor_id][reference] = view
+    for creditor_id, wanted in references.items():
+        for reference in sorted(wanted - by_creditor[creditor_id].keys()):
+            # A reference known only from superseded mandates: follow it to its successor.
+            current = single._current_mandate(session, creditors[creditor_id], reference, field="mandate", shared=True)
+            by_creditor[creditor_id][reference] = repo.mandate_view(current)
+    return by_creditor
 
 
 def _result(creditor_code: str, mandate: repo.MandateView, request_id: int, end_to_end_id: str, cents: int,

@@ -314,15 +314,17 @@ def _book_carried(
     """Book the invoices carried (per creditor: account id, debit) that are new, in one
     statement; the ones booked, by (creditor id, number): a number is unique per creditor."""
     new: dict[tuple[int, str], dict[str, object]] = {}
+    numbers: dict[int, set[str]] = {}
     for creditor, carried in parts:
-        if not carried:
-            continue
-        existing = repo.invoices_by_numbers(session, creditor.id, {d.asking.carried.number for _, d in carried})  # type: ignore[union-attr]
+        numbers.setdefault(creditor.id, set()).update(d.asking.carried.number for _, d in carried)  # type: ignore[union-attr]
+    # One statement for every creditor's numbers (a number is unique per creditor).
+    existing = repo.invoices_by_creditor_numbers(session, numbers)
+    for creditor, carried in parts:
         for account_id, debit in carried:
             invoice = debit.asking.carried
             assert invoice is not None
             values = (account_id, invoice.issue_date, invoice.due_date, debit.amount_cents)
-            row = existing.get(invoice.number)
+            row = existing.get((creditor.id, invoice.number))
             fresh = new.get((creditor.id, invoice.number))
             if row is not None or fresh is not None:
                 found = (

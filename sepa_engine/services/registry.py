@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -577,12 +578,22 @@ def _page(rows: list[Any], limit: int) -> Page[Any]:
 
 # --- shared checks -------------------------------------------------------------------------
 def _creditor(session: Session, code: object) -> Creditor:
-    if not isinstance(code, str):
-        raise errors.InvalidFormat("creditor", f"<{type(code).__name__}>", "must be a string")
-    row = repo.creditor_by_code(session, code)
-    if row is None:
-        raise errors.NotFound("creditor", code, "is not a registered creditor")
-    return row
+    return _creditors(session, [code])[0]
+
+
+def _creditors(session: Session, codes: Sequence[object]) -> list[Creditor]:
+    """The creditor of each code, read in one statement; the first code that is not one
+    raises."""
+    names: list[str] = []
+    for code in codes:
+        if not isinstance(code, str):
+            raise errors.InvalidFormat("creditor", f"<{type(code).__name__}>", "must be a string")
+        names.append(code)
+    found = repo.creditors_by_codes(session, set(names))
+    for name in names:
+        if name not in found:
+            raise errors.NotFound("creditor", name, "is not a registered creditor")
+    return [found[name] for name in names]
 
 
 def _check_input(data: object, kind: type) -> None:

@@ -193,7 +193,7 @@ def test_a_chunk_whose_keys_another_writer_took_meanwhile_is_replayed_one_by_one
     references = _setup(db)
     with db.transaction() as s:
         first = enqueue_requests(s, "martin", _items(20, references), clock=CLOCK)
-    monkeypatch.setattr(registry_repo, "requests_by_idempotency_keys", lambda *_args: {})
+    monkeypatch.setattr(registry_repo, "requests_by_creditor_keys", lambda *_args: {})
     with db.transaction() as s:
         again = enqueue_requests(s, "martin", _items(20, references), clock=CLOCK)
     assert (again.created, again.replayed) == (0, 20)
@@ -204,7 +204,7 @@ def test_a_chunk_whose_keys_another_writer_took_meanwhile_is_replayed_one_by_one
 def test_two_sessions_enqueueing_the_same_chunk_at_once_store_each_request_once(db, monkeypatch):
     references = _setup(db)
     looked_up = threading.Barrier(2)
-    real_lookup = registry_repo.requests_by_idempotency_keys
+    real_lookup = registry_repo.requests_by_creditor_keys
 
     # PostgreSQL: both writers read the chunk's keys as free before either inserts, so both
     # send the whole chunk and the unique key decides. SQLite queues writers at BEGIN
@@ -215,7 +215,7 @@ def test_two_sessions_enqueueing_the_same_chunk_at_once_store_each_request_once(
             looked_up.wait(timeout=30)
         return found
 
-    monkeypatch.setattr(registry_repo, "requests_by_idempotency_keys", lookup_then_wait)
+    monkeypatch.setattr(registry_repo, "requests_by_creditor_keys", lookup_then_wait)
 
     def enqueue():  # type: ignore[no-untyped-def]
         with db.transaction() as s:
@@ -297,3 +297,30 @@ def test_one_creditor_in_two_parts_settles_a_key_sent_in_both_as_two_calls_would
     assert (first.created, first.replayed, second.created, second.replayed) == (2, 0, 0, 1)
     assert second.results[0].id == first.results[1].id
     assert _count(db) == 2
+
+
+def test_two_creditors_mandates_of_the_same_reference_are_each_found_under_their_own_creditor(db):
+    # The parts' mandates are read in one statement: a reference is unique within its
+    # creditor only, so each part's debits must land on its own creditor's mandate.
+    martin = _setup(db, mandates=1)
+    gim = ledger.creditor(db, "gim", creditor_identifier="FR72ZZZ123457", name="GIM")
+    ledger.mandate(db, gim, reference=martin[0])
+    with db.transaction() as s:
+        results = enqueue_parts(
+            s, [Part("martin", _items(2, martin, prefix="m")), Part("gim", _items(2, martin, prefix="g"))], clock=CLOCK
+        )
+    with db.reader() as s:
+        rows = s.execute(
+            select(DebitRequest.idempotency_key, DebitRequest.creditor_id, Mandate.creditor_id).join(Mandate)
+        ).all()
+    assert [(r.created, r.replayed) for r in results] == [(2, 0), (2, 0)]
+    assert len(rows) == 4 and all(request_creditor == mandate_creditor for _, request_creditor, mandate_creditor in rows)
+    assert {key[0] for key, creditor_id, _ in rows if creditor_id == gim} == {"g"}
+
+
+def test_an_unknown_creditor_in_the_second_part_is_named_and_nothing_is_written(db):
+    martin = _setup(db)
+    with pytest.raises(errors.NotFound) as caught, db.transaction() as s:
+        enqueue_parts(s, [Part("martin", _items(2, martin)), Part("nobody", _items(1, martin))], clock=CLOCK)
+    assert (caught.value.field, caught.value.value) == ("creditor", "nobody")
+    assert _count(db) == 0

@@ -165,18 +165,18 @@ def test_the_same_key_with_other_content_raises_an_idempotency_conflict_naming_t
 def test_a_key_stored_by_a_concurrent_writer_after_the_lookup_is_answered_as_a_replay(db, clock, monkeypatch):
     setup_mandate(db, clock)
     first = enqueue(db, clock, "raced")
-    real = repo.requests_by_idempotency_keys
+    real = repo.requests_by_creditor_keys
     missed: list[str] = []
 
     # The first lookup misses, as it does for a writer that read before the other committed:
     # the unique constraint then refuses the insert, and the savepoint keeps the transaction.
-    def miss_once(session, creditor_id, keys):  # type: ignore[no-untyped-def]
-        if keys == ["raced"] and not missed:
+    def miss_once(session, keys):  # type: ignore[no-untyped-def]
+        if [sorted(k) for k in keys.values()] == [["raced"]] and not missed:
             missed.append("raced")
             return {}
-        return real(session, creditor_id, keys)
+        return real(session, keys)
 
-    monkeypatch.setattr(repo, "requests_by_idempotency_keys", miss_once)
+    monkeypatch.setattr(repo, "requests_by_creditor_keys", miss_once)
 
     with db.transaction() as s:
         again = registry.enqueue_request(s, "martin", request_input(), idempotency_key="raced", clock=clock)

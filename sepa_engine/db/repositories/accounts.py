@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -1034,15 +1034,22 @@ def _read_ledgers(session: Session, creditor_id: Owner, account_ids: list[int], 
 
 def invoices_by_numbers(session: Session, creditor_id: int, numbers: Iterable[str]) -> dict[str, LedgerEntry]:
     """The creditor's invoices with these numbers (a number is unique per creditor and kind)."""
-    wanted = sorted(set(numbers))
+    return {number: row for (_, number), row in invoices_by_creditor_numbers(session, {creditor_id: set(numbers)}).items()}
+
+
+def invoices_by_creditor_numbers(
+    session: Session, numbers: Mapping[int, Collection[str]]
+) -> dict[tuple[int, str], LedgerEntry]:
+    """Invoices by (creditor id, number), for several creditors' numbers in one statement."""
+    wanted = {creditor_id: set(values) for creditor_id, values in numbers.items() if values}
     if not wanted:
         return {}
-    # One index search per number (bulk.each_key), whatever the statistics say.
-    invoices = select(LedgerEntry).where(
-        LedgerEntry.creditor_id == creditor_id, LedgerEntry.kind == EntryKind.INVOICE.value,
+    # One index search per (creditor, number) (bulk.each_owned_key), whatever the statistics say.
+    query = bulk.each_owned_key(
+        session, select(LedgerEntry).where(LedgerEntry.kind == EntryKind.INVOICE.value),
+        LedgerEntry.creditor_id, LedgerEntry.document_number, wanted, entity=LedgerEntry,
     )
-    query = bulk.each_key(session, invoices, LedgerEntry.document_number, wanted, entity=LedgerEntry)
-    return {row.document_number: row for row in session.scalars(query)}
+    return {(row.creditor_id, row.document_number): row for row in session.scalars(query)}
 
 
 def insert_selections(session: Session, rows: list[dict[str, object]]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,3 +25,10 @@ def creditor_by_id(session: Session, creditor_id: int) -> Creditor:
 
 def creditor_by_code(session: Session, code: str) -> Creditor | None:
     return session.scalars(select(Creditor).where(Creditor.code == code)).one_or_none()
+
+
+def creditors_by_codes(session: Session, codes: Collection[str]) -> dict[str, Creditor]:
+    """The registered creditors among ``codes``, by code, in one statement."""
+    if not codes:
+        return {}
+    return {row.code: row for row in session.scalars(select(Creditor).where(Creditor.code.in_(sorted(codes))))}

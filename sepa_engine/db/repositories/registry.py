@@ -8,10 +8,11 @@ page N costs the same as page 1, and rows inserted meanwhile never shift a page.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from sepa_engine.db import bulk
@@ -20,6 +21,7 @@ from sepa_engine.db.repositories import rowcount, table_of
 
 # Re-exported: creditors are looked up in one place (repositories/creditors.py).
 from sepa_engine.db.repositories.creditors import creditor_by_code as creditor_by_code
+from sepa_engine.db.repositories.creditors import creditors_by_codes as creditors_by_codes
 from sepa_engine.domain.mandate import MandateStatus
 from sepa_engine.domain.statuses import RequestStatus
 
@@ -284,14 +286,19 @@ def list_mandates(
 
 
 def requests_by_idempotency_keys(session: Session, creditor_id: int, keys: list[str]) -> dict[str, DebitRequest]:
-    if not keys:
+    return {key: row for (_, key), row in requests_by_creditor_keys(session, {creditor_id: keys}).items()}
+
+
+def requests_by_creditor_keys(session: Session, keys: Mapping[int, Collection[str]]) -> dict[tuple[int, str], DebitRequest]:
+    """Requests by (creditor id, idempotency key), for several creditors' keys in one
+    statement: a key is unique within its creditor only."""
+    if not any(keys.values()):
         return {}
-    # One index search per key (bulk.each_key), whatever the statistics say.
-    query = bulk.each_key(
-        session, select(DebitRequest).where(DebitRequest.creditor_id == creditor_id), DebitRequest.idempotency_key, keys,
-        entity=DebitRequest,
+    # One index search per (creditor, key) (bulk.each_owned_key), whatever the statistics say.
+    query = bulk.each_owned_key(
+        session, select(DebitRequest), DebitRequest.creditor_id, DebitRequest.idempotency_key, keys, entity=DebitRequest,
     )
-    return {row.idempotency_key: row for row in session.scalars(query)}
+    return {(row.creditor_id, row.idempotency_key): row for row in session.scalars(query)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,21 +328,37 @@ class MandateView:
 
 def mandates_in_force(session: Session, creditor_id: int, references: list[str], *, share_lock: bool) -> dict[str, MandateView]:
     """Mandates in force by reference, read (and share-locked on PostgreSQL) in one statement."""
-    if not references:
+    return {
+        reference: view
+        for (_, reference), view in mandates_in_force_of(session, {creditor_id: references}, share_lock=share_lock).items()
+    }
+
+
+def mandates_in_force_of(
+    session: Session, references: Mapping[int, Collection[str]], *, share_lock: bool
+) -> dict[tuple[int, str], MandateView]:
+    """``mandates_in_force`` for several creditors' references (creditor id -> references),
+    in one statement; by (creditor id, reference), a reference being unique within its
+    creditor only."""
+    wanted = {creditor_id: sorted(refs) for creditor_id, refs in references.items() if refs}
+    if not wanted:
         return {}
     query = (
         select(
             Mandate.id, Mandate.reference, Mandate.kind, Mandate.status, Mandate.signed_on, Mandate.iban, Mandate.bic,
             Mandate.first_collected_on, Mandate.last_collected_on, Mandate.final_collected,
-            DebtorAccount.name, DebtorAccount.address_country, DebtorAccount.address_town,
+            DebtorAccount.name, DebtorAccount.address_country, DebtorAccount.address_town, Mandate.creditor_id,
         )
         .join(DebtorAccount, DebtorAccount.id == Mandate.debtor_account_id)
-        .where(Mandate.creditor_id == creditor_id, Mandate.reference.in_(references), Mandate.status != _SUPERSEDED)
+        .where(
+            or_(*(and_(Mandate.creditor_id == creditor_id, Mandate.reference.in_(refs)) for creditor_id, refs in sorted(wanted.items()))),
+            Mandate.status != _SUPERSEDED,
+        )
     )
     if share_lock:
         query = query.with_for_update(read=True, of=Mandate)
     return {
-        row[1]: MandateView(*row[:10], debtor_account=AccountView(*row[10:]))  # type: ignore[call-arg]  # mypy cannot count a wide select's columns
+        (row[13], row[1]): MandateView(*row[:10], debtor_account=AccountView(row[10], row[11], row[12]))
         for row in session.execute(query)
     }
 
