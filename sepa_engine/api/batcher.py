@@ -259,7 +259,7 @@ class EnqueueBatcher:
                 session,
                 [batch_enqueue.Part(creditor, [EnqueueItem(call.key, call.data) for call in calls])
                  for creditor, calls in by_creditor.items()],
-                clock=self.clock,
+                clock=self.clock, settle_races=False,
             )
         except errors.SepaEngineError:
             raise _Alone from None

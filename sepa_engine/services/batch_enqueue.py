@@ -120,14 +120,20 @@ class Part:
 
 def enqueue_parts(
     session: Session, parts: Sequence[Part], *, clock: Clock, chunk_size: int = CHUNK, origin: Origin = Origin.UPSTREAM,
-    locate: bool = True,
+    locate: bool = True, settle_races: bool = True,
 ) -> list[BatchResult]:
     """``enqueue`` for several creditors' items in one pass, a result per part: the HTTP
     batcher's group holds calls for several creditors, and its statements (the gate's reads,
     the reserved ids, the INSERTs) are sent once for them all instead of once per creditor,
     and so are the keyed lookups (creditor codes, idempotency keys, mandate references,
     invoice numbers), which search (creditor, key) pairs since each key is unique within its
-    creditor only. An error's location (``items[3]``) is the item's index within its part."""
+    creditor only. An error's location (``items[3]``) is the item's index within its part.
+
+    ``settle_races``: a key another writer stored after the lookup makes the chunk's INSERT
+    fail on the unique constraint; each of the chunk's requests then settles its race alone,
+    under a savepoint. A caller that settles it itself (the HTTP batcher runs every call of
+    its group alone in a new transaction) passes False: no savepoint (two round trips a group
+    on PostgreSQL), and the ``IntegrityError`` reaches it."""
     states = [
         _PartState.of(part, creditor, clock)
         for part, creditor in zip(parts, single._creditors(session, [part.creditor_code for part in parts]), strict=True)
@@ -168,9 +174,11 @@ def enqueue_parts(
             written: list[list[single.RequestResult]] = [[] for _ in writes]
             fresh_all = [p for _, _, fresh in writes for p in fresh]
             if fresh_all:
-                with session.begin_nested(), _key_checks(session, fresh_all):
+                with session.begin_nested() if settle_races else nullcontext(), _key_checks(session, fresh_all):
                     written = _together(session, clock, [(write, fresh) for _, write, fresh in writes])
         except IntegrityError:
+            if not settle_races:
+                raise
             # Another process wrote one of these keys meanwhile (PostgreSQL): the chunk's
             # statements are rolled back, gate included, and each request settles its race
             # on the unique constraint alone.

@@ -77,6 +77,28 @@ def test_a_group_with_a_key_the_services_already_know_writes_nothing_before_ever
     assert rows(api.db) == (1, 0)
 
 
+def test_a_group_whose_key_another_writer_stored_after_the_lookup_rolls_back_and_every_call_runs_alone(
+    api: Api, monkeypatch
+) -> None:
+    # The group sends no savepoint (two round trips a group on PostgreSQL): a key stored by
+    # another writer between the lookup and the INSERT fails the group's transaction, which
+    # rolls back whole, and every call then settles its race alone.
+    from sepa_engine.db.repositories import registry as registry_repo
+    from sepa_engine.services import registry
+
+    with api.db.transaction() as session:
+        registry.enqueue_request(session, "pressimmo", DebitRequestInput(mandate="RUM-PRE-AG-1", amount="2.00", on_account=True),
+                                 idempotency_key="k-2", clock=api.clock)
+    monkeypatch.setattr(registry_repo, "requests_by_creditor_keys", lambda *_args: {})  # read before it was stored
+    batcher = EnqueueBatcher(api.db, api.clock, request_result)
+    group = [call(1), call(2)]
+    seen = statements_of(api.db, batcher, group)
+
+    assert [c.done.result() for c in group] == [ALONE, ALONE]
+    assert rows(api.db) == (1, 0)
+    assert not any(s.startswith("SAVEPOINT") for s in seen)
+
+
 def test_a_group_with_a_key_another_route_stored_rolls_back_and_every_call_runs_alone(api: Api) -> None:
     # No lookup before the group: the answers' INSERT meets the stored (scope, key) and the
     # whole group, its debit requests included, rolls back.
