@@ -289,7 +289,10 @@ class _Writer:
 
     def debits(self, fresh: list[_Prepared]) -> list[debit_gate.Debit]:
         return [
-            debit_gate.Debit(self.mandates[p.reference].id, p.cents, p.asking, p.remittance, _where(p.index, self.locate))
+            debit_gate.Debit(
+                self.mandates[p.reference].id, p.cents, p.asking, p.remittance, _where(p.index, self.locate),
+                self.mandates[p.reference].debtor_account_id,
+            )
             for p in fresh
         ]
 

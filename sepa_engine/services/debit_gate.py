@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 from sepa_engine import errors
 from sepa_engine.db.models import Creditor
 from sepa_engine.db.repositories import accounts as repo
-from sepa_engine.db.repositories import returns as returns_repo
 from sepa_engine.domain import money
 from sepa_engine.domain.accounts import (
     ITEM_KINDS,
@@ -142,6 +141,9 @@ class Debit:
     asking: Asking
     remittance: str | None = None
     location: str | None = None
+    # The mandate's debtor account, when the caller read it with the mandate in this
+    # transaction (the enqueue's mandates in force): the gate then does not look it up.
+    account_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,11 +180,14 @@ def admit_parts(
     owner = {debit.mandate_id: creditor.id for creditor, debits in parts for debit in debits}
     if not owner:
         return [[] for _ in parts]
-    account_of = repo.accounts_of_mandates(session, owner, owner)
+    account_of = {d.mandate_id: d.account_id for _, debits in parts for d in debits if d.account_id is not None}
+    unknown = {mandate_id: creditor_id for mandate_id, creditor_id in owner.items() if mandate_id not in account_of}
+    if unknown:
+        account_of.update(repo.accounts_of_mandates(session, unknown, unknown))
     account_owner = {account_of[mandate_id]: creditor_id for mandate_id, creditor_id in owner.items() if mandate_id in account_of}
     account_ids = set(account_owner)
     # Account by account in id order, so two batches never deadlock.
-    returns_repo.lock_accounts(session, account_ids)
+    locked = repo.lock_gate_accounts(session, account_ids)
     booked = _book_carried(
         session, [(creditor, [(account_of[d.mandate_id], d) for d in debits if d.asking.carried]) for creditor, debits in parts],
         now,
@@ -201,6 +206,7 @@ def admit_parts(
     reads = repo.gate_reads(
         session, account_owner, account_ids, positions=account_ids - naming,
         newest={account_id: [(i.entry_id, i.issue_date) for i in items] for account_id, items in newest.items()},
+        account_rows=locked,
     )
     facts = _facts(reads, newest=newest)
     admitted: list[list[Admitted]] = []

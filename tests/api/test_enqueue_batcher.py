@@ -11,7 +11,7 @@ from sqlalchemy import event, func, select
 from sepa_engine.api import writes
 from sepa_engine.api.batcher import Call, EnqueueBatcher
 from sepa_engine.api.routes.registry import request_result
-from sepa_engine.db.models import Creditor, DebitRequest, DebtorAccount, LedgerEntry, RequestInvoice
+from sepa_engine.db.models import Creditor, DebitRequest, DebtorAccount, LedgerEntry, Mandate, RequestInvoice
 from sepa_engine.db.service_models import ApiIdempotency
 from sepa_engine.db.session import Database
 from sepa_engine.services.inputs import DebitRequestInput
@@ -174,6 +174,32 @@ def test_a_group_over_four_creditors_sends_as_many_statements_as_one_creditors_g
 
     assert [c.done.result().status_code for c in group] == [201] * 8
     assert len(four) == len(one)
+
+
+def test_a_groups_gate_reads_no_mandate_or_account_row_twice(api: Api) -> None:
+    # The gate looked each mandate's account up again by mandate id, though the enqueue had
+    # just read (and share-locked) those mandates; and on PostgreSQL it locked the accounts,
+    # then read the same rows again: two more round trips a group.
+    batcher = EnqueueBatcher(api.db, api.clock, request_result)
+    group = [invoice_call("pressimmo", n, "RUM-PRE-AG-1") for n in range(31, 35)] + [
+        invoice_call("other", n, "RUM-OTH-OT-1") for n in range(31, 33)
+    ]
+    seen = [" ".join(s.replace('"', "").split()) for s in statements_of(api.db, batcher, group)]
+
+    assert [c.done.result().status_code for c in group] == [201] * 6
+    assert not any("FROM mandates WHERE mandates.id" in s for s in seen)
+    accounts_read = [s for s in seen if "FROM debtor_accounts WHERE debtor_accounts.id" in s]
+    assert len(accounts_read) == 1
+    assert accounts_read[0].endswith("FOR UPDATE") == (not api.db.is_sqlite)  # SQLite serialises writers
+    with api.db.reader() as s:
+        accounts = dict(s.execute(
+            select(DebitRequest.creditor_id, DebtorAccount.reference)
+            .join(Mandate, Mandate.id == DebitRequest.mandate_id)
+            .join(DebtorAccount, DebtorAccount.id == Mandate.debtor_account_id)
+            .distinct()
+        ).all())
+        creditors = dict(s.execute(select(Creditor.id, Creditor.code)).all())
+    assert {creditors[c]: reference for c, reference in accounts.items()} == {"pressimmo": "AG-1", "other": "OT-1"}
 
 
 def test_two_creditors_in_one_group_each_book_their_own_invoice_of_the_same_number(api: Api) -> None:

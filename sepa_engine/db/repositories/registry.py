@@ -324,6 +324,7 @@ class MandateView:
     last_collected_on: dt.date | None
     final_collected: bool
     debtor_account: AccountView
+    debtor_account_id: int
 
 
 def mandates_in_force(session: Session, creditor_id: int, references: list[str], *, share_lock: bool) -> dict[str, MandateView]:
@@ -348,6 +349,7 @@ def mandates_in_force_of(
             Mandate.id, Mandate.reference, Mandate.kind, Mandate.status, Mandate.signed_on, Mandate.iban, Mandate.bic,
             Mandate.first_collected_on, Mandate.last_collected_on, Mandate.final_collected,
             DebtorAccount.name, DebtorAccount.address_country, DebtorAccount.address_town, Mandate.creditor_id,
+            Mandate.debtor_account_id,
         )
         .join(DebtorAccount, DebtorAccount.id == Mandate.debtor_account_id)
         .where(
@@ -358,7 +360,7 @@ def mandates_in_force_of(
     if share_lock:
         query = query.with_for_update(read=True, of=Mandate)
     return {
-        (row[13], row[1]): MandateView(*row[:10], debtor_account=AccountView(row[10], row[11], row[12]))
+        (row[13], row[1]): MandateView(*row[:10], debtor_account=AccountView(row[10], row[11], row[12]), debtor_account_id=row[14])
         for row in session.execute(query)
     }
 
@@ -368,6 +370,7 @@ def mandate_view(row: Mandate) -> MandateView:
     return MandateView(
         row.id, row.reference, row.kind, row.status, row.signed_on, row.iban, row.bic, row.first_collected_on,
         row.last_collected_on, row.final_collected, AccountView(account.name, account.address_country, account.address_town),
+        row.debtor_account_id,
     )
 
 
