@@ -37,6 +37,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    false,
     func,
     literal_column,
     or_,
@@ -151,6 +152,8 @@ def each_owned_key(
     side, a LATERAL search per pair). SQLite: one ``owner = ? AND key IN (...)`` per owner,
     ORed, each term searched on the index (tests/db/test_keyed_lookup_plans.py)."""
     pairs = sorted((o, k) for o, values in keys.items() for k in values)
+    if not pairs:
+        return query.where(false())
     if not is_postgresql(session):
         owned: dict[Any, list[object]] = {}
         for o, k in pairs:

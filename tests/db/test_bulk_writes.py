@@ -116,6 +116,26 @@ def test_one_of_finds_the_rows_of_thousands_of_keys_integers_and_strings_on_both
         assert list(by_text) == [ids[2]]
 
 
+def test_each_owned_key_finds_each_pair_and_nothing_for_no_pairs_on_both_backends(db):
+    from sepa_engine.db import bulk
+
+    first, second = ledger.creditor(db), ledger.creditor(db, "gim", creditor_identifier="FR72ZZZ123457", name="GIM")
+    ledger.many_requests(db, first, 2)
+    ledger.many_requests(db, second, 2)
+    with db.reader() as s:
+        keys = dict(s.execute(select(DebitRequest.id, DebitRequest.idempotency_key)).all())
+        owners = dict(s.execute(select(DebitRequest.id, DebitRequest.creditor_id)).all())
+        pairs = {first: [keys[i] for i in keys if owners[i] == first][:1] + ["absent"], second: [keys[i] for i in keys if owners[i] == second]}
+
+        def found(wanted):  # type: ignore[no-untyped-def]
+            query = bulk.each_owned_key(s, select(DebitRequest), DebitRequest.creditor_id, DebitRequest.idempotency_key,
+                                        wanted, entity=DebitRequest)
+            return sorted((r.creditor_id, r.idempotency_key) for r in s.scalars(query))
+
+        assert found(pairs) == sorted((c, k) for c, ks in pairs.items() for k in ks if k != "absent")
+        assert found({}) == [] and found({first: []}) == []
+
+
 def test_insert_entries_keeps_quotes_backslashes_and_accents_of_labels_as_given(db):
     # PostgreSQL receives inserted rows as array literals: their quoting must not show.
     creditor = ledger.creditor(db)
