@@ -85,7 +85,8 @@ def test_gate_reads_on_sqlite_search_by_the_accounts_ids_not_through_the_credito
             repo.gate_reads(s, owner, accounts.values(), positions=accounts.values(), newest=newest)
         event.remove(db.engine, "before_cursor_execute", remember)
 
-        assert len(statements) == 7 + 5 + 6
+        # The accounts and their mandates are one statement (each of the three reads below).
+        assert len(statements) == 6 + 4 + 5
         with db.reader() as s:
             raw = s.connection().connection.driver_connection
             plans = {sql: [row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params)] for sql, params in statements}

@@ -794,20 +794,34 @@ def accounts_of_mandates(session: Session, creditor_id: Owner, mandate_ids: Iter
     return {mandate_id: account_id for mandate_id, account_id, owner in rows if owner == owner_of(mandate_id)}
 
 
-def lock_gate_accounts(session: Session, account_ids: Collection[int]) -> Sequence[tuple[int, str, str, int]] | None:
+# What the gate reads first of each account, with the lock on PostgreSQL (``lock_gate_accounts``):
+# (account id, reference, collection mode, creditor id, mandate id, its creditor id, its
+# status), one row per mandate of the account (the mandate columns None for an account with none).
+GateAccountRows = Sequence[tuple[int, str, str, int, int | None, int | None, str | None]]
+
+
+def lock_gate_accounts(session: Session, account_ids: Collection[int]) -> GateAccountRows | None:
     """The gate's lock on the accounts (PostgreSQL: ``FOR UPDATE``, in id order, so two
-    batches never deadlock), which also reads the rows ``gate_reads`` reads first (id,
-    reference, collection mode, creditor id): give them to it, one round trip less. SQLite
-    serialises writers anyway: no lock, and None (``gate_reads`` reads them)."""
+    batches never deadlock), which also reads what ``gate_reads`` reads first (the accounts
+    and their mandates): give them to it, two round trips less. SQLite serialises writers
+    anyway: no lock, and None (``gate_reads`` reads them)."""
     if not account_ids or not bulk.is_postgresql(session):
         return None
+    return _gate_accounts(session, account_ids, lock=True)
+
+
+def _gate_accounts(session: Session, account_ids: Collection[int], *, lock: bool) -> GateAccountRows:
     query = (
-        select(DebtorAccount.id, DebtorAccount.reference, DebtorAccount.collection_mode, DebtorAccount.creditor_id)
+        select(
+            DebtorAccount.id, DebtorAccount.reference, DebtorAccount.collection_mode, DebtorAccount.creditor_id,
+            Mandate.id, Mandate.creditor_id, Mandate.status,
+        )
+        .outerjoin(Mandate, Mandate.debtor_account_id == DebtorAccount.id)
         .where(bulk.one_of(session, DebtorAccount.id, account_ids))
-        .order_by(DebtorAccount.id)
-        .with_for_update()
     )
-    return [(row[0], row[1], row[2], row[3]) for row in session.connection().execute(query)]
+    if lock:
+        query = query.order_by(DebtorAccount.id).with_for_update(of=DebtorAccount)
+    return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in session.connection().execute(query)]
 
 
 def gate_reads(
@@ -818,9 +832,9 @@ def gate_reads(
     ledgers: Iterable[int] | None = None,
     positions: Iterable[int] = (),
     newest: Mapping[int, Sequence[tuple[int, dt.date]]] | None = None,
-    account_rows: Iterable[tuple[int, str, str, int]] | None = None,
+    account_rows: GateAccountRows | None = None,
 ) -> GateReads:
-    """Six to eight statements whatever the number of accounts; requests in flight are read
+    """Five to seven statements whatever the number of accounts; requests in flight are read
     before the entries, for the reason ``services/account_ledger.py`` gives. With ``ledgers``,
     the account rows and mandates are read for all ``account_ids`` but the ledgers (requests in
     flight, entries, selections, disputes) only for those: the others have none.
@@ -836,7 +850,7 @@ def gate_reads(
     come after every other item of the account in the allocation's order (oldest first),
     the account's returned cents that lower no credit are read too
     (``GateReads.unmatched_returns``) and the position is summed; otherwise the account is
-    read whole. ``account_rows``: the accounts' rows, read by ``lock_gate_accounts``.
+    read whole. ``account_rows``: the accounts and their mandates, read by ``lock_gate_accounts``.
 
     Each statement is driven by the accounts' ids and checks the creditor on the rows read,
     not in its WHERE clause: with both, SQLite (no statistics) walks the creditor's whole
@@ -856,21 +870,13 @@ def gate_reads(
     # ORM's autoflush is done here instead.
     session.flush()
     execute = session.connection().execute
-    if account_rows is None:
-        account_rows = execute(
-            select(DebtorAccount.id, DebtorAccount.reference, DebtorAccount.collection_mode, DebtorAccount.creditor_id).where(
-                bulk.one_of(session, DebtorAccount.id, ids)
-            )
-        )
-    for row in account_rows:
-        if row[3] == owner_of(row[0]):
-            reads.accounts[row[0]] = GateAccountRow(row[0], row[1], row[2])
-    for mandate_id, account_id, owner, status in execute(
-        select(Mandate.id, Mandate.debtor_account_id, Mandate.creditor_id, Mandate.status).where(
-            bulk.one_of(session, Mandate.debtor_account_id, ids)
-        )
+    for account_id, reference, mode, account_owner, mandate_id, owner, status in (
+        _gate_accounts(session, ids, lock=False) if account_rows is None else account_rows
     ):
-        if owner == owner_of(account_id) and status != MandateStatus.SUPERSEDED.value:
+        if account_owner != owner_of(account_id):
+            continue
+        reads.accounts[account_id] = GateAccountRow(account_id, reference, mode)
+        if mandate_id is not None and owner == account_owner and status != MandateStatus.SUPERSEDED.value:
             reads.current_mandates[account_id] = max(mandate_id, reads.current_mandates.get(account_id, 0))
     if not ledger_ids:
         return reads
