@@ -66,7 +66,7 @@ def test_keys_and_invoice_numbers_are_searched_by_creditor_and_key_on_statistics
     with db.transaction() as s, plans_of(s, "idempotency_key", sqlite=db.is_sqlite) as key_plans:
         requests = registry_repo.requests_by_idempotency_keys(s, creditor, keys)
     with db.transaction() as s, plans_of(s, "document_number", sqlite=db.is_sqlite) as number_plans:
-        invoices = accounts_repo.invoices_by_numbers(s, creditor, numbers)
+        invoices = {n: row for (_, n), row in accounts_repo.invoices_by_creditor_numbers(s, {creditor: numbers}).items()}
 
     assert sorted(requests) == sorted(keys[:-1]) and all(r.creditor_id == creditor for r in requests.values())
     assert sorted(invoices) == sorted(numbers[:-1])

@@ -1057,11 +1057,6 @@ def _read_ledgers(session: Session, creditor_id: Owner, account_ids: list[int], 
             reads.selections[account_id].append(SelectionRow(request_id, entry_id, cents))
 
 
-def invoices_by_numbers(session: Session, creditor_id: int, numbers: Iterable[str]) -> dict[str, LedgerEntry]:
-    """The creditor's invoices with these numbers (a number is unique per creditor and kind)."""
-    return {number: row for (_, number), row in invoices_by_creditor_numbers(session, {creditor_id: set(numbers)}).items()}
-
-
 def invoices_by_creditor_numbers(
     session: Session, numbers: Mapping[int, Collection[str]]
 ) -> dict[tuple[int, str], LedgerEntry]:

@@ -327,20 +327,12 @@ class MandateView:
     debtor_account_id: int
 
 
-def mandates_in_force(session: Session, creditor_id: int, references: list[str], *, share_lock: bool) -> dict[str, MandateView]:
-    """Mandates in force by reference, read (and share-locked on PostgreSQL) in one statement."""
-    return {
-        reference: view
-        for (_, reference), view in mandates_in_force_of(session, {creditor_id: references}, share_lock=share_lock).items()
-    }
-
-
 def mandates_in_force_of(
     session: Session, references: Mapping[int, Collection[str]], *, share_lock: bool
 ) -> dict[tuple[int, str], MandateView]:
-    """``mandates_in_force`` for several creditors' references (creditor id -> references),
-    in one statement; by (creditor id, reference), a reference being unique within its
-    creditor only."""
+    """Mandates in force of several creditors' references (creditor id -> references), read
+    (and share-locked on PostgreSQL) in one statement; by (creditor id, reference), a
+    reference being unique within its creditor only."""
     wanted = {creditor_id: sorted(refs) for creditor_id, refs in references.items() if refs}
     if not wanted:
         return {}
