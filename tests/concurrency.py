@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
+
+from sepa_engine.db.session import Database
 
 
 def at_once(*calls: Callable[[], object], timeout: float = 60) -> list[object]:
@@ -27,3 +30,19 @@ def at_once(*calls: Callable[[], object], timeout: float = 60) -> list[object]:
         thread.join(timeout=timeout)
     assert not any(thread.is_alive() for thread in threads), f"a call ran for more than {timeout} s"
     return outcomes
+
+
+def until_a_writer_waits_for_a_lock(db: Database) -> None:
+    """PostgreSQL: until another session waits for a lock (the held call reached its
+    writer); SQLite shows no waiter, so a moment for the call to reach its writer."""
+    if db.is_sqlite:
+        time.sleep(0.2)
+        return
+    deadline = time.monotonic() + 30
+    with db.engine.connect() as watcher:
+        while not watcher.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).scalar():
+            assert time.monotonic() < deadline, "the held call never waited for the lock"
+            time.sleep(0.02)
+            watcher.rollback()

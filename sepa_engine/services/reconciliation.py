@@ -49,6 +49,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sepa_engine import errors, gc_tuning
@@ -184,15 +185,20 @@ def reconcile_file(
     report = ReconcileReport(path=source, sha256=digest)
     seen = repo.file_by_sha256(session, digest)
     if seen is not None:
-        report.duplicate_of = seen.id
-        report.message, report.message_id = seen.message, seen.message_id
-        log.info("return_file.duplicate", path=str(source), file_id=seen.id)
-        return report
+        return _duplicate(report, seen)
     with gc_tuning.long_run():
         return _apply_file(
             session, source, report, clock=clock, strict=strict, max_bytes=max_bytes, progress=progress,
             chunk_size=chunk_size, read_in_child=read_in_child,
         )
+
+
+def _duplicate(report: ReconcileReport, seen: ReturnFile) -> ReconcileReport:
+    """The same bytes were imported before: nothing is read or changed."""
+    report.duplicate_of = seen.id
+    report.message, report.message_id = seen.message, seen.message_id
+    log.info("return_file.duplicate", path=str(report.path), file_id=seen.id)
+    return report
 
 
 def _apply_file(
@@ -212,7 +218,16 @@ def _apply_file(
             sha256=digest, path=str(source), message=reader.message, status=FileStatus.APPLIED,
             records=0, applied=0, already_applied=0, exceptions=0, skipped=0, imported_at=clock.now(),
         )
-        repo.add(session, row)
+        try:
+            with session.begin_nested():
+                repo.add(session, row)
+        except IntegrityError:
+            # The same bytes imported by another process meanwhile: on PostgreSQL this insert
+            # waited for that import's commit. Answered as a later import would be.
+            seen = repo.file_by_sha256(session, digest)
+            if seen is None:
+                raise
+            return _duplicate(report, seen)
         report.file_id = row.id
         run = _Run(session, clock, row, report, is_camt=reader.message.startswith("camt"))
         for chunk in reader.chunks():
@@ -661,7 +676,8 @@ class _Run:
         if request is None:
             self._unmatched(record, problem)
             return False
-        self.apply(record, request)
+        # Decided on what the last writer committed (repo.lock_request says why).
+        self.apply(record, repo.lock_request(self.session, request.id))
         return True
 
     def _unmatched(self, record: ReturnRecord, problem: str) -> None:
@@ -928,8 +944,10 @@ class _Run:
             raise errors.ReturnFileError("account", shown, "is not the account of any of our creditors: file refused")
 
     def close_batches(self) -> None:
-        for batch_id, answered_by_pain002 in self.touched.items():
-            batch = repo.batch_by_id(self.session, batch_id)
+        # Locked in id order: two files closing the same batches never wait for each other
+        # in a cycle.
+        for batch_id, answered_by_pain002 in sorted(self.touched.items()):
+            batch = repo.batch_for_update(self.session, batch_id)
             if batch is None:
                 continue
             status = advance_batch(self.session, batch, answered_by_pain002, self.file_id, clock=self.clock)

@@ -38,6 +38,7 @@ from sepa_engine.db.session import Database, lock_wait_expired
 from tests import accounts_world as world
 from tests.api.conftest import make_token
 from tests.api.test_enqueue_batcher import body, call, rows
+from tests.concurrency import until_a_writer_waits_for_a_lock
 
 BASE = "/v1/creditors/pressimmo"
 REQUEST = {"mandate": "RUM-PRE-AG-1", "amount": "76.00", "remittance": "Facture F-1", "on_account": True}
@@ -69,22 +70,6 @@ def busy(db: Database, tmp_path) -> Iterator[tuple[TestClient, Database, dict[st
             yield client, api_db, {"Authorization": f"Bearer {token}"}
     finally:
         api_db.dispose()
-
-
-def _until_a_writer_waits_for_the_lock(db: Database) -> None:
-    """PostgreSQL: until another session waits for a row lock (the held call reached its
-    writer); SQLite shows no waiter, so a moment for the call to reach its writer."""
-    if db.is_sqlite:
-        time.sleep(0.2)
-        return
-    deadline = time.monotonic() + 30
-    with db.engine.connect() as watcher:
-        while not watcher.exec_driver_sql(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ).scalar():
-            assert time.monotonic() < deadline, "the held call never waited for the lock"
-            time.sleep(0.02)
-            watcher.rollback()
 
 
 def _refusals(client: TestClient, code: str) -> float:
@@ -197,7 +182,7 @@ def test_a_job_holding_one_creditors_mandate_does_not_hold_back_another_creditor
         with TestClient(app) as client, ThreadPoolExecutor(2) as pool:
             with reconciliation_holding_the_mandate(db):
                 held = pool.submit(enqueue, client, "pressimmo", "RUM-PRE-AG-1")
-                _until_a_writer_waits_for_the_lock(db)
+                until_a_writer_waits_for_a_lock(db)
                 beside = pool.submit(enqueue, client, "other", "RUM-OTH-OT-1")
                 if db.is_sqlite:
                     time.sleep(1.0)

@@ -65,8 +65,12 @@ def batch_by_message_id(session: Session, message_id: str) -> Batch | None:
     return session.scalars(select(Batch).where(Batch.message_id == message_id)).first()
 
 
-def batch_by_id(session: Session, batch_id: int) -> Batch | None:
-    return session.get(Batch, batch_id)
+def batch_for_update(session: Session, batch_id: int) -> Batch | None:
+    """A batch locked (PostgreSQL) and loaded anew, before its status is computed from its
+    debits: two files about one batch then move it one after the other, each from what the
+    other committed, never both from what they read before."""
+    query = select(Batch).where(Batch.id == batch_id).with_for_update().execution_options(populate_existing=True)
+    return session.scalars(query).first()
 
 
 def block_by_payment_info_id(session: Session, payment_info_id: str) -> PaymentBlock | None:
@@ -117,8 +121,17 @@ def account_reference(session: Session, account_id: int) -> str:
 
 
 def pending_requests_of_mandate(session: Session, mandate_id: int, pending: str) -> list[DebitRequest]:
+    """The record-by-record ``pending_request_rows``: locked, and loaded anew."""
     query = select(DebitRequest).where(DebitRequest.mandate_id == mandate_id, DebitRequest.status == pending)
-    return list(session.scalars(query.order_by(DebitRequest.id)))
+    query = query.order_by(DebitRequest.id).with_for_update().execution_options(populate_existing=True)
+    return list(session.scalars(query))
+
+
+def lock_request(session: Session, request_id: int) -> DebitRequest:
+    """A debit matched record by record, locked (PostgreSQL) and loaded anew: what it is
+    decided on is what the last writer committed (see ``request_rows_by_end_to_end_ids``)."""
+    query = select(DebitRequest).where(DebitRequest.id == request_id).with_for_update()
+    return session.scalars(query.execution_options(populate_existing=True)).one()
 
 
 def other_requests_count(session: Session, mandate_id: int, request_id: int, statuses: Sequence[str]) -> int:
@@ -239,9 +252,22 @@ _REQUEST_COLUMNS = (
 
 
 def request_rows_by_end_to_end_ids(session: Session, end_to_end_ids: Collection[str]) -> dict[str, RequestRow]:
+    """The debits a segment's records name, locked (PostgreSQL) in id order.
+
+    Every record is decided on its debit's status and written back by id: a second file
+    applied at the same time about the same debit waits here for the first to commit, then
+    reads what it left (READ COMMITTED returns the row's newest version once the lock is
+    granted). Read without the lock, it decided on the status from before the first file
+    and overwrote that file's outcome (tests/services/test_reconciliation_concurrency.py).
+    SQLite takes the ledger's write lock at BEGIN IMMEDIATE instead."""
     if not end_to_end_ids:
         return {}
-    query = select(*_REQUEST_COLUMNS).where(bulk.one_of(session, DebitRequest.end_to_end_id, end_to_end_ids))
+    query = (
+        select(*_REQUEST_COLUMNS)
+        .where(bulk.one_of(session, DebitRequest.end_to_end_id, end_to_end_ids))
+        .order_by(DebitRequest.id)
+        .with_for_update()
+    )
     return {row[1]: RequestRow(*row) for row in _core(session).execute(query)}
 
 
@@ -249,17 +275,27 @@ def request_rows_covered(
     session: Session, *, statuses: Sequence[str], after_id: int, limit: int,
     batch_id: int | None = None, block_id: int | None = None,
 ) -> list[RequestRow]:
-    """A page (by id) of the requests of a batch or of a block in ``statuses``."""
+    """A page (by id) of the requests of a batch or of a block in ``statuses``, locked as
+    ``request_rows_by_end_to_end_ids`` locks them (a row another writer changed meanwhile
+    is returned as it left it, or not at all once it left ``statuses``)."""
     query = select(*_REQUEST_COLUMNS).where(DebitRequest.status.in_(statuses), DebitRequest.id > after_id)
     if block_id is not None:
         query = query.where(DebitRequest.block_id == block_id)
     else:
         query = query.where(DebitRequest.batch_id == batch_id)
-    return [RequestRow(*row) for row in _core(session).execute(query.order_by(DebitRequest.id).limit(limit))]
+    query = query.order_by(DebitRequest.id).limit(limit).with_for_update()
+    return [RequestRow(*row) for row in _core(session).execute(query)]
 
 
 def pending_request_rows(session: Session, mandate_ids: Collection[int], pending: str) -> list[RequestRow]:
-    """The ``pending`` requests of these mandates, by id.
+    """The ``pending`` requests of these mandates, by id, locked (PostgreSQL) in id order.
+
+    The caller cancels them by id. A collection run assigns pending requests without the
+    mandate's lock: unlocked, a request it assigned after this read was cancelled here once
+    the run committed, though its file carried it (tests/services/test_reconciliation_concurrency.py).
+    Locked, the run's assignment waits for this transaction and leaves out what it
+    cancelled (the run then stops on "changed during the run", as for any cancellation);
+    or this read waits for the run's commit and no longer finds what it assigned.
 
     Searched by mandate, never in the queue index: the query tests ``status``, from which
     the queue index's predicate (``indexed_status = 'pending'``, migration 0012) cannot be
@@ -274,7 +310,7 @@ def pending_request_rows(session: Session, mandate_ids: Collection[int], pending
     query = select(*_REQUEST_COLUMNS).where(
         bulk.one_of(session, DebitRequest.mandate_id, mandate_ids), DebitRequest.status == pending
     )
-    return [RequestRow(*row) for row in _core(session).execute(query.order_by(DebitRequest.id))]
+    return [RequestRow(*row) for row in _core(session).execute(query.order_by(DebitRequest.id).with_for_update())]
 
 
 def amended_request_ids_of_mandate(session: Session, mandate_id: int, statuses: Sequence[str]) -> list[int]:
