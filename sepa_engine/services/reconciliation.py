@@ -676,8 +676,7 @@ class _Run:
         if request is None:
             self._unmatched(record, problem)
             return False
-        # Decided on what the last writer committed (repo.lock_request says why).
-        self.apply(record, repo.lock_request(self.session, request.id))
+        self.apply(record, request)
         return True
 
     def _unmatched(self, record: ReturnRecord, problem: str) -> None:
@@ -808,7 +807,9 @@ class _Run:
 
     # -- applying
     def apply(self, record: ReturnRecord, request: DebitRequest) -> None:
-        """The record-by-record executor of ``decide``: the effects through the ORM."""
+        """The record-by-record executor of ``decide``: the effects through the ORM, on the
+        debit as the last writer committed it (locked and loaded anew: ``repo.lock_request``)."""
+        request = repo.lock_request(self.session, request.id)
         self.matched_any = True
         if request.batch_id is not None:
             self.touched[request.batch_id] = self.touched.get(request.batch_id, False) or not self.is_camt

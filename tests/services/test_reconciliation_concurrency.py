@@ -19,7 +19,7 @@ from sepa_engine.clock import FixedClock
 from sepa_engine.db.models import DebitRequest, LedgerEntry, Mandate
 from sepa_engine.db.returns_models import AppliedReturn, ReturnException, ReturnFile
 from sepa_engine.ids import SequentialIds
-from sepa_engine.services import reconciliation
+from sepa_engine.services import reconciliation, return_exceptions
 from sepa_engine.services.collection import CollectionReport, run_collection
 from tests import ledger
 from tests.concurrency import until_a_writer_waits_for_a_lock
@@ -213,3 +213,43 @@ def test_a_collection_assigning_while_a_return_blocks_the_mandate_leaves_the_can
     rerun = run_collection(db, settings, LATER, SequentialIds("NEXT"))
     assert requests(db)[rows[other].end_to_end_id].status == "submitted"
     assert collected + sum(f.count for f in rerun.files) == 1
+
+
+def test_an_exception_resolved_onto_a_debit_a_file_is_rejecting_is_decided_on_that_reject(db, settings, tmp_path):
+    # The operator's resolution read the debit as submitted before the file committed its
+    # reject, then booked the return again: "idempotency_key 'return:1' was already used with
+    # different content".
+    sim = simulate(collect(db, settings, requests=2), tmp_path / "inbox", 0.0, 0.0, seed=1)
+    assert sim.settled_count == 2
+    target = next(iter(requests(db).values()))
+    reconcile_path = _pain002_tx(tmp_path / "mangled.xml", "NOT-OURS", "MANGLED-ID", target.amount_cents, "MS02")
+    with db.transaction() as s:
+        assert reconciliation.reconcile_file(s, reconcile_path, clock=LATER).exceptions == 1
+    reject = _pain002_tx(tmp_path / "reject.xml", "OTHER", target.end_to_end_id, target.amount_cents, "AM04")
+
+    first = _Held(db, reject)
+    outcome: list[object] = []
+
+    def resolve() -> None:
+        try:
+            with db.transaction() as s:
+                (view,) = return_exceptions.list_exceptions(s)
+                outcome.append(return_exceptions.resolve_exception(s, view.id, resolution=str(target.id), clock=LATER))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=resolve)
+    thread.start()
+    until_a_writer_waits_for_a_lock(db)
+    first.commit()
+    thread.join(timeout=60)
+
+    (resolved,) = outcome
+    assert not isinstance(resolved, BaseException), resolved
+    assert resolved.resolution == f"matched:{target.id}"  # type: ignore[attr-defined]
+    assert requests(db)[target.end_to_end_id].reason_code == "AM04"  # the file's reject, applied once
+    with db.reader() as s:
+        assert s.scalars(select(AppliedReturn.natural_key).where(AppliedReturn.debit_request_id == target.id)).all() == [
+            f"rejected:request:{target.id}"
+        ]
+    assert _count(db, select(func.count()).where(DebitRequest.retry_of_id == target.id)) == 1
