@@ -702,11 +702,12 @@ class _Run:
         first = self._acknowledged.get(batch.id)
         if first is None:
             key = f"accepted:{batch.id}"
-            first = self._acknowledged[batch.id] = repo.applied_by_key(self.session, key) is None
-            if first:
-                # No amount: a partly accepting report (PART, with ACCP blocks) acknowledges
-                # the file, not its whole control sum; its rejects have rows of their own.
-                self.applied_row(key, record, None, batch.id, None, "file acknowledged")
+            # No amount: a partly accepting report (PART, with ACCP blocks) acknowledges the
+            # file, not its whole control sum; its rejects have rows of their own.
+            first = self._acknowledged[batch.id] = (
+                repo.applied_by_key(self.session, key) is None
+                and self._applied_once(key, record, batch.id, None, "file acknowledged")
+            )
         if not first:
             self.report.already_applied += 1
             return
@@ -758,11 +759,12 @@ class _Run:
             return
         self.matched_any = True
         key = f"settled:entry:{record.entry_reference}"
-        if repo.applied_by_key(self.session, key) is not None:
+        if repo.applied_by_key(self.session, key) is not None or not self._applied_once(
+            key, record, batch.id, record.amount_cents or record.entry_amount_cents, "lump-sum credit"
+        ):
             self.report.already_applied += 1
             return
         self.touched.setdefault(batch.id, False)
-        self.applied_row(key, record, None, batch.id, record.amount_cents or record.entry_amount_cents, "lump-sum credit")
         self.report.applied += 1
 
     # -- matching
@@ -850,6 +852,17 @@ class _Run:
         self.applied_row(key, record, request, request.batch_id, request.amount_cents, "; ".join(done) or None)
         self.report.applied += 1
         self.log.debug("return.applied", kind=record.kind.value, request_id=request.id, reason_code=record.reason_code)
+
+    def _applied_once(self, key: str, record: ReturnRecord, batch_id: int, amount: int | None, effects: str) -> bool:
+        """The applied row of a fact about a whole file (no debit to lock first); False when
+        another import committed the same fact meanwhile (PostgreSQL: this insert waited for
+        that commit, and the unique key refused it)."""
+        try:
+            with self.session.begin_nested():
+                self.applied_row(key, record, None, batch_id, amount, effects)
+        except IntegrityError:
+            return False
+        return True
 
     def applied_row(
         self, key: str, record: ReturnRecord, request: DebitRequest | None, batch_id: int | None, amount: int | None, effects: str | None

@@ -253,3 +253,28 @@ def test_an_exception_resolved_onto_a_debit_a_file_is_rejecting_is_decided_on_th
             f"rejected:request:{target.id}"
         ]
     assert _count(db, select(func.count()).where(DebitRequest.retry_of_id == target.id)) == 1
+
+
+def _accepting(path, original: str, report_id: str):  # type: ignore[no-untyped-def]
+    path.write_text(
+        f"""<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.03">
+<CstmrPmtStsRpt>
+<GrpHdr><MsgId>{report_id}</MsgId><CreDtTm>2026-11-24T10:00:00</CreDtTm></GrpHdr>
+<OrgnlGrpInfAndSts><OrgnlMsgId>{original}</OrgnlMsgId><OrgnlMsgNmId>pain.008.001.08</OrgnlMsgNmId>
+<GrpSts>ACCP</GrpSts></OrgnlGrpInfAndSts>
+</CstmrPmtStsRpt></Document>
+"""
+    )
+    return path
+
+
+def test_two_reports_acknowledging_one_file_at_once_record_the_acknowledgement_once(db, settings, tmp_path):
+    # The second report inserted the same "accepted:<batch>" fact and failed on its unique key.
+    collect(db, settings, requests=2)
+    first = _Held(db, _accepting(tmp_path / "a.xml", "RUN000001", "STS-A"))
+    second = _apply_while(db, first.commit, _accepting(tmp_path / "b.xml", "RUN000001", "STS-B"))
+
+    assert (first.report.applied, second.applied, second.already_applied) == (1, 0, 1)  # type: ignore[union-attr]
+    with db.reader() as s:
+        assert s.scalars(select(AppliedReturn.natural_key)).all() == ["accepted:1"]
