@@ -264,17 +264,21 @@ def record_refusal(
     if sha256 is None:
         return
     existing = repo.file_by_sha256(session, sha256)
-    if existing is not None:
-        if existing.status == FileStatus.REFUSED:
-            existing.refusal, existing.imported_at = problem, clock.now()
-        return
-    repo.add(
-        session,
-        ReturnFile(
-            sha256=sha256, path=str(path), status=FileStatus.REFUSED, refusal=problem, records=0, applied=0,
-            already_applied=0, exceptions=0, skipped=0, imported_at=clock.now(),
-        ),
-    )
+    if existing is None:
+        try:
+            with session.begin_nested():
+                repo.add(session, ReturnFile(
+                    sha256=sha256, path=str(path), status=FileStatus.REFUSED, refusal=problem, records=0, applied=0,
+                    already_applied=0, exceptions=0, skipped=0, imported_at=clock.now(),
+                ))
+            return
+        except IntegrityError:
+            # Another import noted the same bytes meanwhile (its insert went first).
+            existing = repo.file_by_sha256(session, sha256)
+            if existing is None:
+                raise
+    if existing.status == FileStatus.REFUSED:
+        existing.refusal, existing.imported_at = problem, clock.now()
 
 
 def policy_for(session: Session, creditor_id: int, code: str | None) -> ReasonCode:

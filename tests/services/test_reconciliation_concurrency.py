@@ -278,3 +278,39 @@ def test_two_reports_acknowledging_one_file_at_once_record_the_acknowledgement_o
     assert (first.report.applied, second.applied, second.already_applied) == (1, 0, 1)  # type: ignore[union-attr]
     with db.reader() as s:
         assert s.scalars(select(AppliedReturn.natural_key)).all() == ["accepted:1"]
+
+
+def test_two_imports_refusing_the_same_bytes_at_once_leave_one_refusal(db, tmp_path):
+    # The second refusal's insert failed on the unique sha256, in the error handler itself.
+    recorded, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with db.transaction() as s:
+            reconciliation.record_refusal(s, tmp_path / "bad.xml", "ab" * 32, "not XML", clock=LATER)
+            recorded.set()
+            assert release.wait(timeout=30)
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    assert recorded.wait(timeout=30)
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            with db.transaction() as s:
+                reconciliation.record_refusal(s, tmp_path / "bad.xml", "ab" * 32, "not XML either", clock=LATER)
+            outcome.append("done")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    refusing = threading.Thread(target=second)
+    refusing.start()
+    until_a_writer_waits_for_a_lock(db)
+    release.set()
+    holder.join(timeout=30)
+    refusing.join(timeout=30)
+
+    assert outcome == ["done"]
+    with db.reader() as s:
+        (row,) = s.scalars(select(ReturnFile)).all()
+        assert (row.status, row.refusal) == ("refused", "not XML either")
