@@ -7,6 +7,11 @@ moved to ``processed/`` (applied or already imported) or ``failed/`` (refused), 
 crash between the commit and the move only leaves a file that the next pass recognises
 by its sha256 and moves without applying it again. ``should_stop`` is asked before each
 file: a stop leaves the files not yet read in the inbox for the next pass.
+
+One import at a time per ledger (``INBOX_LOCK``): an operator's ``returns import-inbox``
+beside the scheduler's found files the other had just moved and failed on them
+(tests/jobs/test_returns_inbox.py). A second import waits for the first, then lists what
+is left.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import structlog
 
 from sepa_engine import errors, private_files, review
 from sepa_engine.clock import Clock
+from sepa_engine.db import locks
 from sepa_engine.db.session import Database
 from sepa_engine.services import reconciliation
 
@@ -27,6 +33,7 @@ log = structlog.get_logger("sepa_engine.jobs.returns_inbox")
 
 PROCESSED = "processed"
 FAILED = "failed"
+INBOX_LOCK = "returns-inbox"
 
 
 @dataclass
@@ -52,6 +59,12 @@ def import_inbox(
     report = InboxReport()
     if not inbox.is_dir():
         return report
+    with locks.run_lock(db, INBOX_LOCK, wait_seconds=-1):
+        _import_each(db, inbox, clock, should_stop, report)
+    return report
+
+
+def _import_each(db: Database, inbox: Path, clock: Clock, should_stop: Callable[[], bool], report: InboxReport) -> None:
     # Name order, for a reproducible log. The order of a pain.002 and the camt of the same
     # file does not matter: each debit is either rejected or settled, and the file's status
     # is recomputed from its debits after each import.
@@ -76,7 +89,6 @@ def import_inbox(
         # Committed: the bank's answers join the timeline of the files they touched.
         review.refresh(db, result.batches)
         _move(path, inbox / PROCESSED)
-    return report
 
 
 def _move(path: Path, folder: Path) -> None:

@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from sepa_engine.banksim import simulate
+from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
+from sepa_engine.db.returns_models import ReturnFile
+from sepa_engine.ids import SequentialIds
 from sepa_engine.jobs.returns_inbox import import_inbox
-from tests.services.test_reconciliation import LATER, collect
+from sepa_engine.services.collection import run_collection
+from tests import ledger
+from tests.concurrency import at_once
+from tests.services.test_reconciliation import LATER, NOW, collect
 
 
 def test_inbox_files_are_reconciled_then_moved_to_processed_or_failed(db, database_url, tmp_path: Path):
@@ -21,3 +30,28 @@ def test_inbox_files_are_reconciled_then_moved_to_processed_or_failed(db, databa
     assert [p.name for p in (inbox / "failed").iterdir()] == ["zz-broken.xml"]
     assert [p for p in inbox.iterdir() if p.is_file()] == []
     assert import_inbox(db, inbox, LATER).processed == []
+
+
+def test_two_imports_of_one_inbox_at_once_apply_and_move_each_file_once(db, database_url, tmp_path: Path):
+    # An operator's `returns import-inbox` beside the scheduler's: the second found files the
+    # first had moved meanwhile and failed on them (FileNotFoundError), or refused them.
+    settings = Settings(database_url=database_url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
+    inbox = tmp_path / "inbox"
+    creditor = ledger.creditor(db)
+    for n in range(3):
+        for i in range(3):
+            ledger.request(db, creditor, ledger.mandate(db, creditor), 1_000 + i)
+        (written,) = run_collection(db, settings, FixedClock(NOW + dt.timedelta(days=n)), SequentialIds(f"R{n}")).files
+        simulate(written.path, inbox, 0.3, 0.3, seed=n)
+    names = sorted(p.name for p in inbox.iterdir())
+    (inbox / "zz-broken.xml").write_text("<Document>")
+
+    outcomes = at_once(lambda: import_inbox(db, inbox, LATER), lambda: import_inbox(db, inbox, LATER))
+
+    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    applied = [r.path.name for o in outcomes for r in o.processed if not r.duplicate]  # type: ignore[attr-defined]
+    assert sorted(applied) == names
+    assert sorted(p.name for p in (inbox / "processed").iterdir()) == names
+    assert [p.name for p in (inbox / "failed").iterdir()] == ["zz-broken.xml"]
+    with db.reader() as s:
+        assert s.scalar(select(func.count()).select_from(ReturnFile)) == len(names) + 1
