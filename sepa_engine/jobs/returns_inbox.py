@@ -16,7 +16,9 @@ is left.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,7 @@ log = structlog.get_logger("sepa_engine.jobs.returns_inbox")
 PROCESSED = "processed"
 FAILED = "failed"
 INBOX_LOCK = "returns-inbox"
+_LOCK_POLL_SECONDS = 0.2
 
 
 @dataclass
@@ -59,7 +62,19 @@ def import_inbox(
     report = InboxReport()
     if not inbox.is_dir():
         return report
-    with locks.run_lock(db, INBOX_LOCK, wait_seconds=-1):
+    with contextlib.ExitStack() as held:
+        # Waited for with ``should_stop`` asked meanwhile, as before each file: a scheduler
+        # told to stop does not wait for an operator's import to end.
+        while True:
+            try:
+                held.enter_context(locks.run_lock(db, INBOX_LOCK))
+                break
+            except locks.LockBusy:
+                if should_stop():
+                    report.interrupted = True
+                    log.info("inbox.interrupted", processed=0, failed=0)
+                    return report
+                time.sleep(_LOCK_POLL_SECONDS)
         _import_each(db, inbox, clock, should_stop, report)
     return report
 

@@ -8,9 +8,10 @@ from sqlalchemy import func, select
 from sepa_engine.banksim import simulate
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
+from sepa_engine.db import locks
 from sepa_engine.db.returns_models import ReturnFile
 from sepa_engine.ids import SequentialIds
-from sepa_engine.jobs.returns_inbox import import_inbox
+from sepa_engine.jobs.returns_inbox import INBOX_LOCK, import_inbox
 from sepa_engine.services.collection import run_collection
 from tests import ledger
 from tests.concurrency import at_once
@@ -55,3 +56,21 @@ def test_two_imports_of_one_inbox_at_once_apply_and_move_each_file_once(db, data
     assert [p.name for p in (inbox / "failed").iterdir()] == ["zz-broken.xml"]
     with db.reader() as s:
         assert s.scalar(select(func.count()).select_from(ReturnFile)) == len(names) + 1
+
+
+def test_an_import_waiting_for_another_stops_when_asked_and_leaves_the_inbox_alone(db, database_url, tmp_path: Path):
+    settings = Settings(database_url=database_url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
+    inbox = tmp_path / "inbox"
+    simulate(collect(db, settings), inbox, 0.3, 0.3, seed=1)
+    before = sorted(p.name for p in inbox.iterdir())
+    asked: list[bool] = []
+
+    def stop_on_second_ask() -> bool:
+        asked.append(True)
+        return len(asked) >= 2
+
+    with locks.run_lock(db, INBOX_LOCK):
+        report = import_inbox(db, inbox, LATER, should_stop=stop_on_second_ask)
+
+    assert report.interrupted and report.processed == [] and report.failed == {}
+    assert sorted(p.name for p in inbox.iterdir()) == before
