@@ -951,10 +951,15 @@ def hand_over(session, clock: Clock, batch_id: int, creditor: Creditor, at: dt.d
     is the caller's): its requests are SUBMITTED, the payments booked, the mandates' history
     moved. Called by the run's publication, or by ``batch approve`` for a held file."""
     repo.submit_batch_requests(session, batch_id, at)
+    # Mandates before accounts, the order every writer takes them in (an enqueue, a
+    # reconciliation's retry): the payments' foreign-key checks key-share-lock the accounts,
+    # and a hand-over that took those first and then waited for a mandate a reconciliation
+    # held, while that reconciliation's retry waited for the account, was a deadlock
+    # (tests/services/test_reconciliation_concurrency.py).
+    repo.record_presentation(session, batch_id, creditor.creditor_identifier)
     # The money is in flight from here: the account ledger books the payments in the
     # same transaction, so "submitted" and "booked" can never disagree after a crash.
     accounts.book_submitted_payments(session, clock, batch_id=batch_id)
-    repo.record_presentation(session, batch_id, creditor.creditor_identifier)
 
 
 def _fail_batch(db: Database, clock: Clock, batch_id: int, exc: errors.SepaEngineError) -> None:

@@ -9,6 +9,7 @@ never on what it read before: a debit's status is what every record about it is 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import func, select
@@ -314,3 +315,84 @@ def test_two_imports_refusing_the_same_bytes_at_once_leave_one_refusal(db, tmp_p
     with db.reader() as s:
         (row,) = s.scalars(select(ReturnFile)).all()
         assert (row.status, row.refusal) == ("refused", "not XML either")
+
+
+def test_a_return_with_a_retry_applied_while_a_file_of_the_same_mandate_is_handed_over_both_commit(
+    db, settings, tmp_path, monkeypatch,
+):
+    # The hand-over booked the new debit's payment (a key-share lock on the account) and then
+    # waited for the mandate the return held; the return's retry waited for the account's
+    # lock: PostgreSQL found the deadlock and aborted one of the two.
+    from sepa_engine.db.repositories import collection as collection_repo
+    from sepa_engine.services import accounts
+
+    creditor_id = ledger.creditor(db)
+    at_the_bank = collect_one(db, settings, creditor_id)
+    victim = requests(db)[at_the_bank]
+    following = ledger.request(db, creditor_id, victim.mandate_id, 2_000)
+    soft = _pain002_tx(tmp_path / "am04.xml", "OTHER", victim.end_to_end_id, victim.amount_cents, "AM04")
+    handing, release = threading.Event(), threading.Event()
+    real_booking, real_history = accounts.book_submitted_payments, collection_repo.record_presentation
+
+    def pause_after_the_first(step):  # type: ignore[no-untyped-def]
+        def paused(*args, **kwargs):  # type: ignore[no-untyped-def]
+            result = step(*args, **kwargs)
+            if not handing.is_set():
+                handing.set()
+                assert release.wait(timeout=30)
+            return result
+        return paused
+
+    # Whichever of the two comes first in the hand-over pauses after it.
+    monkeypatch.setattr(accounts, "book_submitted_payments", pause_after_the_first(real_booking))
+    monkeypatch.setattr(collection_repo, "record_presentation", pause_after_the_first(real_history))
+    ran: list[object] = []
+
+    def run() -> None:
+        try:
+            ran.append(run_collection(db, settings, LATER, SequentialIds("LATE")))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            ran.append(exc)
+
+    collection = threading.Thread(target=run)
+    collection.start()
+    assert handing.wait(timeout=30), "the run never handed its file over"
+    applied: list[object] = []
+
+    def reconcile() -> None:
+        try:
+            with db.transaction() as s:
+                applied.append(reconciliation.reconcile_file(s, soft, clock=LATER))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            applied.append(exc)
+
+    returning = threading.Thread(target=reconcile)
+    returning.start()
+    until_waiting_or_done(db, returning)
+    release.set()
+    collection.join(timeout=60)
+    returning.join(timeout=60)
+
+    assert [type(o).__name__ for o in ran + applied] == ["CollectionReport", "ReconcileReport"], ran + applied
+    rows = {r.id: r for r in requests(db).values()}
+    assert rows[following].status == "submitted"
+    assert rows[victim.id].status == "rejected"
+    assert _count(db, select(func.count()).where(DebitRequest.retry_of_id == victim.id)) == 1
+    assert _count(db, select(func.count()).where(
+        LedgerEntry.debit_request_id == following, LedgerEntry.kind == "payment")) == 1
+
+
+def until_waiting_or_done(db, thread: threading.Thread) -> None:  # type: ignore[no-untyped-def]
+    """Until ``thread`` ends or (PostgreSQL) some session waits for a lock; SQLite shows no
+    waiter, so a moment, as ``until_a_writer_waits_for_a_lock``."""
+    if db.is_sqlite:
+        thread.join(timeout=0.2)
+        return
+    deadline = time.monotonic() + 30
+    with db.engine.connect() as watcher:
+        while thread.is_alive() and not watcher.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).scalar():
+            assert time.monotonic() < deadline, "neither done nor waiting"
+            time.sleep(0.02)
+            watcher.rollback()
