@@ -6,6 +6,8 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 from sepa_engine.db.session import Database
 
 
@@ -32,17 +34,41 @@ def at_once(*calls: Callable[[], object], timeout: float = 60) -> list[object]:
     return outcomes
 
 
-def until_a_writer_waits_for_a_lock(db: Database) -> None:
+def until_a_writer_waits_for_a_lock(db: Database, *, or_ends: threading.Thread | None = None) -> None:
     """PostgreSQL: until another session waits for a lock (the held call reached its
-    writer); SQLite shows no waiter, so a moment for the call to reach its writer."""
+    writer), or ``or_ends`` has ended (a call that may find nothing to wait for); SQLite
+    shows no waiter, so a moment for the call to reach its writer."""
     if db.is_sqlite:
         time.sleep(0.2)
         return
     deadline = time.monotonic() + 30
     with db.engine.connect() as watcher:
-        while not watcher.exec_driver_sql(
+        while (or_ends is None or or_ends.is_alive()) and not watcher.exec_driver_sql(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         ).scalar():
-            assert time.monotonic() < deadline, "the held call never waited for the lock"
+            assert time.monotonic() < deadline, "the held call never waited for a lock"
             time.sleep(0.02)
             watcher.rollback()
+
+
+def hold_the_hand_over(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """The next file's hand-over stops after its first step that locks rows of the ledger
+    besides its debits (the mandates' history or the payments, whichever it takes first):
+    ``handing`` is set there, and it goes on once ``release`` is."""
+    from sepa_engine.db.repositories import collection as collection_repo
+    from sepa_engine.services import accounts
+
+    handing, release = threading.Event(), threading.Event()
+
+    def pause_after(step: Callable[..., object]) -> Callable[..., object]:
+        def paused(*args: object, **kwargs: object) -> object:
+            result = step(*args, **kwargs)
+            if not handing.is_set():
+                handing.set()
+                assert release.wait(timeout=30)
+            return result
+        return paused
+
+    monkeypatch.setattr(accounts, "book_submitted_payments", pause_after(accounts.book_submitted_payments))
+    monkeypatch.setattr(collection_repo, "record_presentation", pause_after(collection_repo.record_presentation))
+    return handing, release

@@ -9,7 +9,6 @@ never on what it read before: a debit's status is what every record about it is 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 from sqlalchemy import func, select
@@ -23,7 +22,7 @@ from sepa_engine.ids import SequentialIds
 from sepa_engine.services import reconciliation, return_exceptions
 from sepa_engine.services.collection import CollectionReport, run_collection
 from tests import ledger
-from tests.concurrency import until_a_writer_waits_for_a_lock
+from tests.concurrency import hold_the_hand_over, until_a_writer_waits_for_a_lock
 from tests.services.test_reconciliation import LATER, NOW, _pain002_tx, collect, requests
 
 
@@ -323,29 +322,12 @@ def test_a_return_with_a_retry_applied_while_a_file_of_the_same_mandate_is_hande
     # The hand-over booked the new debit's payment (a key-share lock on the account) and then
     # waited for the mandate the return held; the return's retry waited for the account's
     # lock: PostgreSQL found the deadlock and aborted one of the two.
-    from sepa_engine.db.repositories import collection as collection_repo
-    from sepa_engine.services import accounts
-
     creditor_id = ledger.creditor(db)
     at_the_bank = collect_one(db, settings, creditor_id)
     victim = requests(db)[at_the_bank]
     following = ledger.request(db, creditor_id, victim.mandate_id, 2_000)
     soft = _pain002_tx(tmp_path / "am04.xml", "OTHER", victim.end_to_end_id, victim.amount_cents, "AM04")
-    handing, release = threading.Event(), threading.Event()
-    real_booking, real_history = accounts.book_submitted_payments, collection_repo.record_presentation
-
-    def pause_after_the_first(step):  # type: ignore[no-untyped-def]
-        def paused(*args, **kwargs):  # type: ignore[no-untyped-def]
-            result = step(*args, **kwargs)
-            if not handing.is_set():
-                handing.set()
-                assert release.wait(timeout=30)
-            return result
-        return paused
-
-    # Whichever of the two comes first in the hand-over pauses after it.
-    monkeypatch.setattr(accounts, "book_submitted_payments", pause_after_the_first(real_booking))
-    monkeypatch.setattr(collection_repo, "record_presentation", pause_after_the_first(real_history))
+    handing, release = hold_the_hand_over(monkeypatch)
     ran: list[object] = []
 
     def run() -> None:
@@ -368,7 +350,7 @@ def test_a_return_with_a_retry_applied_while_a_file_of_the_same_mandate_is_hande
 
     returning = threading.Thread(target=reconcile)
     returning.start()
-    until_waiting_or_done(db, returning)
+    until_a_writer_waits_for_a_lock(db, or_ends=returning)
     release.set()
     collection.join(timeout=60)
     returning.join(timeout=60)
@@ -381,18 +363,3 @@ def test_a_return_with_a_retry_applied_while_a_file_of_the_same_mandate_is_hande
     assert _count(db, select(func.count()).where(
         LedgerEntry.debit_request_id == following, LedgerEntry.kind == "payment")) == 1
 
-
-def until_waiting_or_done(db, thread: threading.Thread) -> None:  # type: ignore[no-untyped-def]
-    """Until ``thread`` ends or (PostgreSQL) some session waits for a lock; SQLite shows no
-    waiter, so a moment, as ``until_a_writer_waits_for_a_lock``."""
-    if db.is_sqlite:
-        thread.join(timeout=0.2)
-        return
-    deadline = time.monotonic() + 30
-    with db.engine.connect() as watcher:
-        while thread.is_alive() and not watcher.exec_driver_sql(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ).scalar():
-            assert time.monotonic() < deadline, "neither done nor waiting"
-            time.sleep(0.02)
-            watcher.rollback()

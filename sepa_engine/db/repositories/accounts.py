@@ -101,9 +101,20 @@ def lock_account(session: Session, account: DebtorAccount) -> DebtorAccount:
     Every change of what an account owes or may be collected (entries, disputes, debits)
     takes this lock first, so two portal clicks on one account are decided one after the
     other. SQLite serialises write transactions anyway (BEGIN IMMEDIATE).
+
+    The account's mandates are locked before it (``FOR NO KEY UPDATE``, in id order: a change
+    of the account may supersede one, and the foreign-key checks of new debits on them still
+    pass): mandates before accounts is the order every writer takes them in. Taken after
+    the account, a portal's payment on demand and a file's hand-over, which moves the
+    mandates' history before it books the payments, each waited for the other
+    (tests/services/test_lock_order.py).
     """
     if session.get_bind().dialect.name == "sqlite":
         return account
+    session.execute(
+        select(Mandate.id).where(Mandate.debtor_account_id == account.id).order_by(Mandate.id)
+        .with_for_update(key_share=True)
+    )
     session.execute(select(DebtorAccount.id).where(DebtorAccount.id == account.id).with_for_update())
     session.refresh(account)
     return account
@@ -120,6 +131,19 @@ def automatic_accounts(session: Session, creditor_id: int, after_id: int, limit:
         .order_by(DebtorAccount.id)
         .limit(limit)
     ).all()
+
+
+def share_lock_mandates_of(session: Session, account_ids: Iterable[int]) -> None:
+    """Share-lock every mandate of these accounts, in id order (PostgreSQL; SQLite serialises
+    write transactions anyway). For a writer about to lock the accounts: mandates before
+    accounts is the order every writer takes them in (tests/services/test_lock_order.py)."""
+    ids = sorted(set(account_ids))
+    if not ids or session.get_bind().dialect.name == "sqlite":
+        return
+    session.execute(
+        select(Mandate.id).where(bulk.one_of(session, Mandate.debtor_account_id, ids)).order_by(Mandate.id)
+        .with_for_update(read=True)
+    )
 
 
 def lock_accounts_again(session: Session, accounts: Sequence[DebtorAccount]) -> list[DebtorAccount]:
