@@ -34,6 +34,22 @@ def at_once(*calls: Callable[[], object], timeout: float = 60) -> list[object]:
     return outcomes
 
 
+def in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    """``call`` started on a thread of its own; the list gets what it returned, or the
+    exception it raised, once it ends."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test as its outcome
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
 def until_a_writer_waits_for_a_lock(db: Database, *, or_ends: threading.Thread | None = None) -> None:
     """PostgreSQL: until another session waits for a lock (the held call reached its
     writer), or ``or_ends`` has ended (a call that may find nothing to wait for); SQLite

@@ -948,14 +948,14 @@ def _publish(
 
 def hand_over(session, clock: Clock, batch_id: int, creditor: Creditor, at: dt.datetime) -> None:  # type: ignore[no-untyped-def]
     """What happens in the ledger when a file reaches the bank's folder (the batch row itself
-    is the caller's): its requests are SUBMITTED, the payments booked, the mandates' history
-    moved. Called by the run's publication, or by ``batch approve`` for a held file."""
+    is the caller's): its requests are SUBMITTED, the mandates' history moved, the payments
+    booked. Called by the run's publication, or by ``batch approve`` for a held file."""
     repo.submit_batch_requests(session, batch_id, at)
-    # Mandates before accounts, the order every writer takes them in (an enqueue, a
-    # reconciliation's retry): the payments' foreign-key checks key-share-lock the accounts,
-    # and a hand-over that took those first and then waited for a mandate a reconciliation
-    # held, while that reconciliation's retry waited for the account, was a deadlock
-    # (tests/services/test_reconciliation_concurrency.py).
+    # Mandates before accounts, the order every writer takes them in (ARCHITECTURE, "One
+    # lock order"): the payments' foreign-key checks key-share-lock the accounts, and a
+    # hand-over that took those first and then waited for a mandate an enqueue or a
+    # reconciliation held, while that one waited for the account, was a deadlock
+    # (tests/services/test_lock_order.py, test_reconciliation_concurrency.py).
     repo.record_presentation(session, batch_id, creditor.creditor_identifier)
     # The money is in flight from here: the account ledger books the payments in the
     # same transaction, so "submitted" and "booked" can never disagree after a crash.

@@ -12,7 +12,6 @@ meanwhile; SQLite queues the two at BEGIN IMMEDIATE, so there they simply run in
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 from sqlalchemy import func, select
 
@@ -23,25 +22,11 @@ from sepa_engine.services.account_inputs import PayNowInput
 from sepa_engine.services.collection import CollectionReport, run_collection
 from sepa_engine.services.inputs import DebitRequestInput
 from tests import accounts_world as world
-from tests.concurrency import hold_the_hand_over, until_a_writer_waits_for_a_lock
+from tests.concurrency import hold_the_hand_over, in_thread, until_a_writer_waits_for_a_lock
 from tests.services.test_schedule_pages import WINDOW
 
 # The afternoon the debit paid on demand is collected: its file is handed over then.
 COLLECTED = world.clock(dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC))
-
-
-def _in_thread(call) -> tuple[threading.Thread, list[object]]:  # type: ignore[no-untyped-def]
-    outcome: list[object] = []
-
-    def run() -> None:
-        try:
-            outcome.append(call())
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
 
 
 def test_a_schedule_page_beside_a_file_handed_over_on_the_same_mandate_both_commit(db, settings, monkeypatch):
@@ -57,14 +42,14 @@ def test_a_schedule_page_beside_a_file_handed_over_on_the_same_mandate_both_comm
     world.go_automatic(db, "pressimmo", "AG-1", day=7, key="mode-AG-1", evidence="ev-AG-1")
     handing, release = hold_the_hand_over(monkeypatch)
 
-    collecting, ran = _in_thread(lambda: run_collection(db, settings, COLLECTED, SequentialIds("PAY")))
+    collecting, ran = in_thread(lambda: run_collection(db, settings, COLLECTED, SequentialIds("PAY")))
     assert handing.wait(timeout=30), "the run never handed its file over"
 
     def run_schedule() -> schedule.ScheduleReport:
         with db.transaction() as s:
             return schedule.schedule_automatic(s, WINDOW, world.clock())
 
-    scheduling, scheduled = _in_thread(run_schedule)
+    scheduling, scheduled = in_thread(run_schedule)
     until_a_writer_waits_for_a_lock(db, or_ends=scheduling)
     release.set()
     collecting.join(timeout=60)
@@ -92,7 +77,7 @@ def test_a_payment_asked_on_demand_beside_a_file_handed_over_on_the_same_mandate
                                   clock=world.clock())
     handing, release = hold_the_hand_over(monkeypatch)
 
-    collecting, ran = _in_thread(lambda: run_collection(db, settings, COLLECTED, SequentialIds("PAY")))
+    collecting, ran = in_thread(lambda: run_collection(db, settings, COLLECTED, SequentialIds("PAY")))
     assert handing.wait(timeout=30), "the run never handed its file over"
 
     def pay_again() -> on_demand.PaymentResult:
@@ -100,7 +85,7 @@ def test_a_payment_asked_on_demand_beside_a_file_handed_over_on_the_same_mandate
             return on_demand.pay_now(s, "pressimmo", "AG-2", PayNowInput(amount="20.00"), idempotency_key="click-2",
                                      clock=COLLECTED)
 
-    paying, paid = _in_thread(pay_again)
+    paying, paid = in_thread(pay_again)
     until_a_writer_waits_for_a_lock(db, or_ends=paying)
     release.set()
     collecting.join(timeout=60)
@@ -124,7 +109,7 @@ def test_an_upstream_request_beside_a_file_handed_over_on_the_same_mandate_both_
                                   clock=world.clock())
     handing, release = hold_the_hand_over(monkeypatch)
 
-    collecting, ran = _in_thread(lambda: run_collection(db, settings, COLLECTED, SequentialIds("PAY")))
+    collecting, ran = in_thread(lambda: run_collection(db, settings, COLLECTED, SequentialIds("PAY")))
     assert handing.wait(timeout=30), "the run never handed its file over"
 
     def enqueue() -> registry.RequestResult:
@@ -134,7 +119,7 @@ def test_an_upstream_request_beside_a_file_handed_over_on_the_same_mandate_both_
                 idempotency_key="upstream-1", clock=COLLECTED,
             )
 
-    enqueuing, enqueued = _in_thread(enqueue)
+    enqueuing, enqueued = in_thread(enqueue)
     until_a_writer_waits_for_a_lock(db, or_ends=enqueuing)
     release.set()
     collecting.join(timeout=60)

@@ -22,7 +22,7 @@ from sepa_engine.ids import SequentialIds
 from sepa_engine.services import reconciliation, return_exceptions
 from sepa_engine.services.collection import CollectionReport, run_collection
 from tests import ledger
-from tests.concurrency import hold_the_hand_over, until_a_writer_waits_for_a_lock
+from tests.concurrency import hold_the_hand_over, in_thread, until_a_writer_waits_for_a_lock
 from tests.services.test_reconciliation import LATER, NOW, _pain002_tx, collect, requests
 
 
@@ -58,17 +58,7 @@ class _Held:
 def _apply_while(db, commit_the_other: Callable[[], object], path) -> reconciliation.ReconcileReport:  # type: ignore[no-untyped-def]
     """Apply ``path`` while another transaction is open; that one commits once this one waits
     for a lock it holds (PostgreSQL), or after a moment (SQLite, which shows no waiter)."""
-    outcome: list[object] = []
-
-    def second() -> None:
-        try:
-            with db.transaction() as s:
-                outcome.append(reconciliation.reconcile_file(s, path, clock=LATER))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            outcome.append(exc)
-
-    thread = threading.Thread(target=second)
-    thread.start()
+    thread, outcome = in_thread(lambda: _reconcile(db, path))
     until_a_writer_waits_for_a_lock(db)
     commit_the_other()
     thread.join(timeout=60)
@@ -76,6 +66,11 @@ def _apply_while(db, commit_the_other: Callable[[], object], path) -> reconcilia
     (result,) = outcome
     assert isinstance(result, reconciliation.ReconcileReport), result
     return result
+
+
+def _reconcile(db, path) -> reconciliation.ReconcileReport:  # type: ignore[no-untyped-def]
+    with db.transaction() as s:
+        return reconciliation.reconcile_file(s, path, clock=LATER)
 
 
 def _count(db, query) -> int:  # type: ignore[no-untyped-def]
@@ -140,16 +135,9 @@ def test_a_request_a_collection_assigns_while_a_return_blocks_its_mandate_is_col
             assigned.set()
             assert release.wait(timeout=30)
 
-    outcome: list[object] = []
-
-    def run() -> None:
-        try:
-            outcome.append(run_collection(db, settings, LATER, SequentialIds("LATE"), checkpoint=hold_the_assignment))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            outcome.append(exc)
-
-    collection = threading.Thread(target=run)
-    collection.start()
+    collection, outcome = in_thread(
+        lambda: run_collection(db, settings, LATER, SequentialIds("LATE"), checkpoint=hold_the_assignment)
+    )
     assert assigned.wait(timeout=30), "the run never assigned the request"
     report = _apply_while(db, release.set, hard)
     collection.join(timeout=60)
@@ -185,16 +173,7 @@ def test_a_collection_assigning_while_a_return_blocks_the_mandate_leaves_the_can
     hard = _pain002_tx(tmp_path / "md01.xml", "OTHER", victim.end_to_end_id, victim.amount_cents, "MD01")
 
     first = _Held(db, hard)
-    outcome: list[object] = []
-
-    def run() -> None:
-        try:
-            outcome.append(run_collection(db, settings, LATER, SequentialIds("LATE")))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            outcome.append(exc)
-
-    collection = threading.Thread(target=run)
-    collection.start()
+    collection, outcome = in_thread(lambda: run_collection(db, settings, LATER, SequentialIds("LATE")))
     until_a_writer_waits_for_a_lock(db)
     first.commit()
     collection.join(timeout=60)
@@ -228,18 +207,13 @@ def test_an_exception_resolved_onto_a_debit_a_file_is_rejecting_is_decided_on_th
     reject = _pain002_tx(tmp_path / "reject.xml", "OTHER", target.end_to_end_id, target.amount_cents, "AM04")
 
     first = _Held(db, reject)
-    outcome: list[object] = []
 
-    def resolve() -> None:
-        try:
-            with db.transaction() as s:
-                (view,) = return_exceptions.list_exceptions(s)
-                outcome.append(return_exceptions.resolve_exception(s, view.id, resolution=str(target.id), clock=LATER))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            outcome.append(exc)
+    def resolve() -> return_exceptions.ExceptionView:
+        with db.transaction() as s:
+            (view,) = return_exceptions.list_exceptions(s)
+            return return_exceptions.resolve_exception(s, view.id, resolution=str(target.id), clock=LATER)
 
-    thread = threading.Thread(target=resolve)
-    thread.start()
+    thread, outcome = in_thread(resolve)
     until_a_writer_waits_for_a_lock(db)
     first.commit()
     thread.join(timeout=60)
@@ -293,18 +267,13 @@ def test_two_imports_refusing_the_same_bytes_at_once_leave_one_refusal(db, tmp_p
     holder = threading.Thread(target=first)
     holder.start()
     assert recorded.wait(timeout=30)
-    outcome: list[object] = []
 
-    def second() -> None:
-        try:
-            with db.transaction() as s:
-                reconciliation.record_refusal(s, tmp_path / "bad.xml", "ab" * 32, "not XML either", clock=LATER)
-            outcome.append("done")
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            outcome.append(exc)
+    def second() -> str:
+        with db.transaction() as s:
+            reconciliation.record_refusal(s, tmp_path / "bad.xml", "ab" * 32, "not XML either", clock=LATER)
+        return "done"
 
-    refusing = threading.Thread(target=second)
-    refusing.start()
+    refusing, outcome = in_thread(second)
     until_a_writer_waits_for_a_lock(db)
     release.set()
     holder.join(timeout=30)
@@ -328,28 +297,9 @@ def test_a_return_with_a_retry_applied_while_a_file_of_the_same_mandate_is_hande
     following = ledger.request(db, creditor_id, victim.mandate_id, 2_000)
     soft = _pain002_tx(tmp_path / "am04.xml", "OTHER", victim.end_to_end_id, victim.amount_cents, "AM04")
     handing, release = hold_the_hand_over(monkeypatch)
-    ran: list[object] = []
-
-    def run() -> None:
-        try:
-            ran.append(run_collection(db, settings, LATER, SequentialIds("LATE")))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            ran.append(exc)
-
-    collection = threading.Thread(target=run)
-    collection.start()
+    collection, ran = in_thread(lambda: run_collection(db, settings, LATER, SequentialIds("LATE")))
     assert handing.wait(timeout=30), "the run never handed its file over"
-    applied: list[object] = []
-
-    def reconcile() -> None:
-        try:
-            with db.transaction() as s:
-                applied.append(reconciliation.reconcile_file(s, soft, clock=LATER))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            applied.append(exc)
-
-    returning = threading.Thread(target=reconcile)
-    returning.start()
+    returning, applied = in_thread(lambda: _reconcile(db, soft))
     until_a_writer_waits_for_a_lock(db, or_ends=returning)
     release.set()
     collection.join(timeout=60)
