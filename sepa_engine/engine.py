@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from sepa_engine import errors, private_files, review
 from sepa_engine.clock import Clock, SystemClock
 from sepa_engine.config import Settings, load_settings
-from sepa_engine.db import migrate
+from sepa_engine.db import locks, migrate
 from sepa_engine.db.repositories.registry import MandateRow, RequestRow
 from sepa_engine.db.session import Database
 from sepa_engine.domain.reason_codes import ReasonCode
@@ -270,16 +270,18 @@ class Engine:
         a file already applied changes nothing (``report.duplicate``). A file that cannot be
         read raises ``MessageError`` or ``SchemaViolation`` after its refusal is recorded."""
         sha256: str | None = None
-        try:
-            sha256 = reconciliation.file_sha256(path)
-            report = self._write(
-                lambda s: reconciliation.reconcile_file(s, path, clock=self.clock, strict=strict, progress=progress)
-            )
-        except (errors.MessageError, errors.SchemaViolation) as exc:
-            # Refused whole: the refusal is kept in the ledger (its own transaction), then raised.
-            problem = exc.rule if exc.field == "file" else str(exc)
-            self._write(lambda s: reconciliation.record_refusal(s, path, sha256, problem, clock=self.clock))
-            raise
+        # One reconciliation at a time per ledger: this waits for an inbox pass in progress.
+        with locks.run_lock(self.database, locks.RECONCILIATION_LOCK, wait_seconds=-1):
+            try:
+                sha256 = reconciliation.file_sha256(path)
+                report = self._write(
+                    lambda s: reconciliation.reconcile_file(s, path, clock=self.clock, strict=strict, progress=progress)
+                )
+            except (errors.MessageError, errors.SchemaViolation) as exc:
+                # Refused whole: the refusal is kept in the ledger (its own transaction), then raised.
+                problem = exc.rule if exc.field == "file" else str(exc)
+                self._write(lambda s: reconciliation.record_refusal(s, path, sha256, problem, clock=self.clock))
+                raise
         # Committed: the bank's answers join the timeline of the review pages of the files
         # they touched (derived from the ledger, so a failure here loses nothing).
         review.refresh(self.database, report.batches)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sepa_engine import engine as engine_module
 from sepa_engine import errors
 from sepa_engine.config import load_settings
+from sepa_engine.db import locks
 from sepa_engine.db.returns_models import ReturnFile
 from sepa_engine.engine import (
     CreditorSettingsInput,
@@ -31,6 +32,7 @@ from sepa_engine.engine import (
     ModeChangeInput,
 )
 from tests import accounts_world as world
+from tests.concurrency import in_thread
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -136,6 +138,24 @@ def test_the_operations_the_commands_use_run_through_the_facade(tmp_path, databa
 
 
 # --- the customer accounts through the facade --------------------------------------------
+def test_a_file_reconciled_during_an_inbox_pass_waits_for_the_pass_to_end(tmp_path, database_url):
+    # `sepa-engine reconcile` beside the scheduler's inbox import: one reconciliation at a time.
+    bad = tmp_path / "answer.xml"
+    bad.write_text("<Document xmlns='urn:iso:std:iso:20022:tech:xsd:pain.002.001.03'><broken>")
+    with Engine.open(_config(tmp_path, database_url)) as engine:
+        with locks.run_lock(engine.database, locks.RECONCILIATION_LOCK):
+            thread, outcome = in_thread(lambda: engine.reconcile(bad))
+            thread.join(timeout=0.5)
+            assert thread.is_alive() and outcome == []
+            with engine.session() as session:
+                assert session.scalars(select(ReturnFile)).all() == []
+        thread.join(timeout=30)
+        (raised,) = outcome
+        assert isinstance(raised, errors.UnreadableFile)
+        with engine.session() as session:
+            assert [row.status for row in session.scalars(select(ReturnFile))] == ["refused"]
+
+
 def _accounts_engine(db, tmp_path: Path, database_url: str) -> Engine:  # type: ignore[no-untyped-def]
     """Two creditors of one group, an account at each for the same customer, two invoices."""
     world.creditor(db, "pressimmo")

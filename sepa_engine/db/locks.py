@@ -5,6 +5,10 @@
   ``serve``, on one host or several) collect different creditors at the same time; each
   skips the creditors another one holds.
 * ``run_lock(db, "scheduler")``: one scheduler per ledger (``jobs/nightly.py``).
+* ``run_lock(db, RECONCILIATION_LOCK)``: one reconciliation at a time per ledger, an inbox
+  pass (``jobs/returns_inbox.py``) or a file given to ``Engine.reconcile`` (``sepa-engine
+  reconcile``): two importers never fight over an inbox's files, and two files never wait
+  for each other's rows in a cycle.
 
 PostgreSQL: a session-level advisory lock on a dedicated connection; the server drops it
 when the holder's connection dies, so a crashed run never blocks the next one.
@@ -31,6 +35,7 @@ from sepa_engine import errors
 from sepa_engine.db.session import Database
 
 _MEMORY_LOCKS: dict[str, threading.Lock] = {}
+RECONCILIATION_LOCK = "reconciliation"
 
 
 class LockBusy(errors.CollectionError):

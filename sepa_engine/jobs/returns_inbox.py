@@ -8,10 +8,10 @@ crash between the commit and the move only leaves a file that the next pass reco
 by its sha256 and moves without applying it again. ``should_stop`` is asked before each
 file: a stop leaves the files not yet read in the inbox for the next pass.
 
-One import at a time per ledger (``INBOX_LOCK``): an operator's ``returns import-inbox``
-beside the scheduler's found files the other had just moved and failed on them
-(tests/jobs/test_returns_inbox.py). A second import waits for the first, then lists what
-is left.
+One reconciliation at a time per ledger (``locks.RECONCILIATION_LOCK``, held for the whole
+pass): an operator's ``returns import-inbox`` beside the scheduler's found files the other had
+just moved and failed on them (tests/jobs/test_returns_inbox.py). A second import waits for
+the first, then lists what is left.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ log = structlog.get_logger("sepa_engine.jobs.returns_inbox")
 
 PROCESSED = "processed"
 FAILED = "failed"
-INBOX_LOCK = "returns-inbox"
 _LOCK_POLL_SECONDS = 0.2
 
 
@@ -67,7 +66,7 @@ def import_inbox(
         # told to stop does not wait for an operator's import to end.
         while True:
             try:
-                held.enter_context(locks.run_lock(db, INBOX_LOCK))
+                held.enter_context(locks.run_lock(db, locks.RECONCILIATION_LOCK))
                 break
             except locks.LockBusy:
                 if should_stop():

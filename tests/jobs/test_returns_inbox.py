@@ -11,7 +11,7 @@ from sepa_engine.config import Settings
 from sepa_engine.db import locks
 from sepa_engine.db.returns_models import ReturnFile
 from sepa_engine.ids import SequentialIds
-from sepa_engine.jobs.returns_inbox import INBOX_LOCK, import_inbox
+from sepa_engine.jobs.returns_inbox import import_inbox
 from sepa_engine.services.collection import run_collection
 from tests import ledger
 from tests.concurrency import at_once
@@ -69,7 +69,7 @@ def test_an_import_waiting_for_another_stops_when_asked_and_leaves_the_inbox_alo
         asked.append(True)
         return len(asked) >= 2
 
-    with locks.run_lock(db, INBOX_LOCK):
+    with locks.run_lock(db, locks.RECONCILIATION_LOCK):
         report = import_inbox(db, inbox, LATER, should_stop=stop_on_second_ask)
 
     assert report.interrupted and report.processed == [] and report.failed == {}
