@@ -184,12 +184,16 @@ def reconcile_file(
     digest = file_sha256(source)
     report = ReconcileReport(path=source, sha256=digest)
     seen = repo.file_by_sha256(session, digest)
-    if seen is not None:
+    if seen is not None and seen.status == FileStatus.REFUSED:
+        # Refused before: read again (``record_refusal`` says when that helps). Locked first,
+        # so that of two imports at once the second finds it applied.
+        seen = repo.lock_file(session, seen.id)
+    if seen is not None and seen.status != FileStatus.REFUSED:
         return _duplicate(report, seen)
     with gc_tuning.long_run():
         return _apply_file(
             session, source, report, clock=clock, strict=strict, max_bytes=max_bytes, progress=progress,
-            chunk_size=chunk_size, read_in_child=read_in_child,
+            chunk_size=chunk_size, read_in_child=read_in_child, refused=seen,
         )
 
 
@@ -203,9 +207,10 @@ def _duplicate(report: ReconcileReport, seen: ReturnFile) -> ReconcileReport:
 
 def _apply_file(
     session: Session, source: Path, report: ReconcileReport, *, clock: Clock, strict: bool, max_bytes: int | None,
-    progress: Progress, chunk_size: int, read_in_child: bool | None,
+    progress: Progress, chunk_size: int, read_in_child: bool | None, refused: ReturnFile | None,
 ) -> ReconcileReport:
-    """``reconcile_file`` for a file not imported before."""
+    """``reconcile_file`` for a file not applied before (``refused``: its row from a refusal,
+    which this import takes over)."""
     digest = report.sha256
     # Its checks look up the ledger's debits, accounts and entries, which it does not fill.
     reuse_key_check_plans(session)
@@ -214,20 +219,26 @@ def _apply_file(
     reader = (ChildReader if read_in_child else Reader)(source, strict, max_bytes, chunk_size)
     with reader:
         report.message = reader.message
-        row = ReturnFile(
-            sha256=digest, path=str(source), message=reader.message, status=FileStatus.APPLIED,
-            records=0, applied=0, already_applied=0, exceptions=0, skipped=0, imported_at=clock.now(),
-        )
-        try:
-            with session.begin_nested():
-                repo.add(session, row)
-        except IntegrityError:
-            # The same bytes imported by another process meanwhile: on PostgreSQL this insert
-            # waited for that import's commit. Answered as a later import would be.
-            seen = repo.file_by_sha256(session, digest)
-            if seen is None:
-                raise
-            return _duplicate(report, seen)
+        if refused is not None:
+            row = refused
+            row.path, row.message, row.status, row.refusal = str(source), reader.message, FileStatus.APPLIED, None
+            row.imported_at = clock.now()
+            session.flush()
+        else:
+            row = ReturnFile(
+                sha256=digest, path=str(source), message=reader.message, status=FileStatus.APPLIED,
+                records=0, applied=0, already_applied=0, exceptions=0, skipped=0, imported_at=clock.now(),
+            )
+            try:
+                with session.begin_nested():
+                    repo.add(session, row)
+            except IntegrityError:
+                # The same bytes imported by another process meanwhile: on PostgreSQL this
+                # insert waited for that import's commit. Answered as a later import would be.
+                seen = repo.file_by_sha256(session, digest)
+                if seen is None:
+                    raise
+                return _duplicate(report, seen)
         report.file_id = row.id
         run = _Run(session, clock, row, report, is_camt=reader.message.startswith("camt"))
         for chunk in reader.chunks():
@@ -257,9 +268,10 @@ def record_refusal(
 ) -> None:
     """Note a refused file (in a transaction of its own, after the rollback).
 
-    A file refused once may be fixed and sent again under the same bytes only if it was
-    refused for a reason outside it (an unknown creditor registered since): the row is
-    replaced, so the sha256 check never hides a file that was never applied.
+    A refused file sent again under the same bytes is read again, never answered as a
+    duplicate: refused for a reason outside it (a statement of an account whose creditor was
+    registered since), it is applied and takes the refusal's row over; refused for its own
+    bytes, it is refused again and the row keeps the latest reason.
     """
     if sha256 is None:
         return

@@ -323,3 +323,31 @@ def test_a_partly_rejected_file_keeps_its_rejects_rejected_settles_the_rest_and_
     assert [r.status for r in originals] == ["settled", "settled"]
     with db.reader() as s:
         assert s.scalars(select(Batch.status)).one() == "settled_with_rejects"
+
+
+def test_a_statement_refused_for_an_unknown_account_is_applied_when_sent_again_once_the_creditor_exists(
+    db, settings, tmp_path,
+):
+    # Sent again after the creditor was registered, the same bytes were answered "duplicate"
+    # of the refusal and never applied, though the refusal said what to fix.
+    sim = simulate(collect(db, settings, requests=2), tmp_path / "inbox", 0.0, 1.0, seed=1)
+    other_iban = "FR1420041010050500013M02606"
+    text = sim.camt054_path.read_text().replace("FR7630006000011234567890189", other_iban)
+    for ours, theirs in (("E2E-", "ZZZ-"), ("RUN0", "ZZZ0"), ("RUM-", "ZUM-")):  # nothing of ours in it
+        text = text.replace(ours, theirs)
+    statement = tmp_path / "statement.xml"
+    statement.write_text(text)
+    with pytest.raises(errors.ReturnFileError, match="is not the account of any of our creditors"):
+        reconcile(db, statement)
+    with db.transaction() as s:
+        reconciliation.record_refusal(s, statement, reconciliation.file_sha256(statement), "not ours", clock=LATER)
+    ledger.creditor(db, code="other", iban=other_iban, creditor_identifier="DE98ZZZ09999999999")
+
+    again = reconcile(db, statement)
+
+    assert not again.duplicate and again.records > 0 and again.exceptions == again.records - again.skipped
+    with db.reader() as s:
+        (row,) = s.scalars(select(ReturnFile)).all()
+        assert (row.status, row.refusal, row.id) == ("applied", None, again.file_id)
+        assert s.scalar(select(func.count()).select_from(ReturnException)) == again.exceptions
+    assert reconcile(db, statement).duplicate_of == again.file_id

@@ -47,6 +47,12 @@ def file_by_sha256(session: Session, sha256: str) -> ReturnFile | None:
     return session.scalars(select(ReturnFile).where(ReturnFile.sha256 == sha256)).first()
 
 
+def lock_file(session: Session, file_id: int) -> ReturnFile:
+    """A return file's row, locked (PostgreSQL) and loaded anew."""
+    query = select(ReturnFile).where(ReturnFile.id == file_id).with_for_update()
+    return session.scalars(query.execution_options(populate_existing=True)).one()
+
+
 def add(session: Session, row: object) -> None:
     session.add(row)
     session.flush()
