@@ -12,6 +12,7 @@ meanwhile; SQLite queues the two at BEGIN IMMEDIATE, so there they simply run in
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from sqlalchemy import func, select
 
@@ -29,34 +30,46 @@ from tests.services.test_schedule_pages import WINDOW
 COLLECTED = world.clock(dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC))
 
 
+def _beside_a_hand_over(db, settings, monkeypatch, other: Callable[[], object]) -> list[object]:  # type: ignore[no-untyped-def]
+    """Collect, and run ``other`` while the file's hand-over is held after its first
+    lock-taking step; let the hand-over go on once ``other`` waits for a lock or has ended.
+    What the run and ``other`` returned, or raised, in that order."""
+    handing, release = hold_the_hand_over(monkeypatch)
+    collecting, ran = in_thread(lambda: run_collection(db, settings, COLLECTED, SequentialIds("PAY")))
+    assert handing.wait(timeout=30), "the run never handed its file over"
+    running, done = in_thread(other)
+    until_a_writer_waits_for_a_lock(db, or_ends=running)
+    release.set()
+    collecting.join(timeout=60)
+    running.join(timeout=60)
+    return ran + done
+
+
+def _paid_on_demand(db, reference: str) -> on_demand.PaymentResult:  # type: ignore[no-untyped-def]
+    """An account owing 100.00 that paid 30.00 on demand, the debit not collected yet."""
+    world.account(db, "pressimmo", reference)
+    world.entry(db, f"F-{reference}", "100.00", reference=reference)
+    with db.transaction() as s:
+        return on_demand.pay_now(s, "pressimmo", reference, PayNowInput(amount="30.00"),
+                                 idempotency_key=f"click-{reference}", clock=world.clock())
+
+
 def test_a_schedule_page_beside_a_file_handed_over_on_the_same_mandate_both_commit(db, settings, monkeypatch):
     # The schedule locked the account, then waited for the mandate the hand-over held; the
     # hand-over's payment then waited for the account: a deadlock.
     world.creditor(db, "pressimmo")
-    world.account(db, "pressimmo", "AG-1")
-    world.entry(db, "F1", "100.00", reference="AG-1")
-    with db.transaction() as s:  # paid on demand before the account went automatic
-        paid = on_demand.pay_now(s, "pressimmo", "AG-1", PayNowInput(amount="30.00"), idempotency_key="click",
-                                 clock=world.clock())
+    paid = _paid_on_demand(db, "AG-1")  # before the account went automatic
     # The automatic mode's new mandate takes the pending debit: one mandate for both writers.
     world.go_automatic(db, "pressimmo", "AG-1", day=7, key="mode-AG-1", evidence="ev-AG-1")
-    handing, release = hold_the_hand_over(monkeypatch)
-
-    collecting, ran = in_thread(lambda: run_collection(db, settings, COLLECTED, SequentialIds("PAY")))
-    assert handing.wait(timeout=30), "the run never handed its file over"
 
     def run_schedule() -> schedule.ScheduleReport:
         with db.transaction() as s:
             return schedule.schedule_automatic(s, WINDOW, world.clock())
 
-    scheduling, scheduled = in_thread(run_schedule)
-    until_a_writer_waits_for_a_lock(db, or_ends=scheduling)
-    release.set()
-    collecting.join(timeout=60)
-    scheduling.join(timeout=60)
+    outcomes = _beside_a_hand_over(db, settings, monkeypatch, run_schedule)
 
-    assert [type(o).__name__ for o in ran + scheduled] == ["CollectionReport", "ScheduleReport"], ran + scheduled
-    (report,) = ran
+    assert [type(o).__name__ for o in outcomes] == ["CollectionReport", "ScheduleReport"], outcomes
+    report = outcomes[0]
     assert isinstance(report, CollectionReport) and [f.count for f in report.files] == [1]
     with db.reader() as s:
         debit = s.get(DebitRequest, paid.request_id)
@@ -70,31 +83,17 @@ def test_a_payment_asked_on_demand_beside_a_file_handed_over_on_the_same_mandate
     # The hand-over booked the first debit's payment (key-share on the account), then waited
     # for the mandate the enqueue share-locked; the enqueue waited for the account: a deadlock.
     world.creditor(db, "pressimmo")
-    world.account(db, "pressimmo", "AG-2")
-    world.entry(db, "F2", "100.00", reference="AG-2")
-    with db.transaction() as s:
-        first = on_demand.pay_now(s, "pressimmo", "AG-2", PayNowInput(amount="30.00"), idempotency_key="click-1",
-                                  clock=world.clock())
-    handing, release = hold_the_hand_over(monkeypatch)
-
-    collecting, ran = in_thread(lambda: run_collection(db, settings, COLLECTED, SequentialIds("PAY")))
-    assert handing.wait(timeout=30), "the run never handed its file over"
+    first = _paid_on_demand(db, "AG-2")
 
     def pay_again() -> on_demand.PaymentResult:
         with db.transaction() as s:
             return on_demand.pay_now(s, "pressimmo", "AG-2", PayNowInput(amount="20.00"), idempotency_key="click-2",
                                      clock=COLLECTED)
 
-    paying, paid = in_thread(pay_again)
-    until_a_writer_waits_for_a_lock(db, or_ends=paying)
-    release.set()
-    collecting.join(timeout=60)
-    paying.join(timeout=60)
+    outcomes = _beside_a_hand_over(db, settings, monkeypatch, pay_again)
 
-    assert [type(o).__name__ for o in ran + paid] == ["CollectionReport", "PaymentResult"], ran + paid
-    with db.reader() as s:
-        assert s.scalars(select(DebitRequest.status).order_by(DebitRequest.id)).all() == ["submitted", "pending"]
-        assert s.scalar(select(func.count()).where(LedgerEntry.debit_request_id == first.request_id)) == 1
+    assert [type(o).__name__ for o in outcomes] == ["CollectionReport", "PaymentResult"], outcomes
+    _one_collected_one_pending(db, first.request_id)
 
 
 def test_an_upstream_request_beside_a_file_handed_over_on_the_same_mandate_both_commit(db, settings, monkeypatch):
@@ -102,15 +101,7 @@ def test_an_upstream_request_beside_a_file_handed_over_on_the_same_mandate_both_
     # mandate the upstream enqueue share-locked; the enqueue's account gate waited for the
     # account: a deadlock, which PostgreSQL broke by aborting one of the two.
     world.creditor(db, "pressimmo")
-    world.account(db, "pressimmo", "AG-3")
-    world.entry(db, "F3", "100.00", reference="AG-3")
-    with db.transaction() as s:
-        first = on_demand.pay_now(s, "pressimmo", "AG-3", PayNowInput(amount="30.00"), idempotency_key="click-3",
-                                  clock=world.clock())
-    handing, release = hold_the_hand_over(monkeypatch)
-
-    collecting, ran = in_thread(lambda: run_collection(db, settings, COLLECTED, SequentialIds("PAY")))
-    assert handing.wait(timeout=30), "the run never handed its file over"
+    first = _paid_on_demand(db, "AG-3")
 
     def enqueue() -> registry.RequestResult:
         with db.transaction() as s:
@@ -119,12 +110,13 @@ def test_an_upstream_request_beside_a_file_handed_over_on_the_same_mandate_both_
                 idempotency_key="upstream-1", clock=COLLECTED,
             )
 
-    enqueuing, enqueued = in_thread(enqueue)
-    until_a_writer_waits_for_a_lock(db, or_ends=enqueuing)
-    release.set()
-    collecting.join(timeout=60)
-    enqueuing.join(timeout=60)
+    outcomes = _beside_a_hand_over(db, settings, monkeypatch, enqueue)
 
-    assert [type(o).__name__ for o in ran + enqueued] == ["CollectionReport", "RequestResult"], ran + enqueued
+    assert [type(o).__name__ for o in outcomes] == ["CollectionReport", "RequestResult"], outcomes
+    _one_collected_one_pending(db, first.request_id)
+
+
+def _one_collected_one_pending(db, collected: int) -> None:  # type: ignore[no-untyped-def]
     with db.reader() as s:
         assert s.scalars(select(DebitRequest.status).order_by(DebitRequest.id)).all() == ["submitted", "pending"]
+        assert s.scalar(select(func.count()).where(LedgerEntry.debit_request_id == collected)) == 1
