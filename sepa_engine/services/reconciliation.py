@@ -198,7 +198,7 @@ def reconcile_file(
 
 
 def _duplicate(report: ReconcileReport, seen: ReturnFile) -> ReconcileReport:
-    """The same bytes were imported before: nothing is read or changed."""
+    """The same bytes were applied before: nothing is read or changed."""
     report.duplicate_of = seen.id
     report.message, report.message_id = seen.message, seen.message_id
     log.info("return_file.duplicate", path=str(report.path), file_id=seen.id)
