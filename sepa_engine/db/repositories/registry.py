@@ -349,6 +349,10 @@ def mandates_in_force_of(
             Mandate.status != _SUPERSEDED,
         )
     )
+    # In id order, as every writer locks mandates (ARCHITECTURE, "One lock order"): in the
+    # order of the (creditor, reference) index, two mandates could be share-locked against a
+    # reconciliation's id order, each transaction holding one the other wanted.
+    query = query.order_by(Mandate.id)
     if share_lock:
         query = query.with_for_update(read=True, of=Mandate)
     return {
