@@ -229,15 +229,8 @@ def _apply_file(
                 sha256=digest, path=str(source), message=reader.message, status=FileStatus.APPLIED,
                 records=0, applied=0, already_applied=0, exceptions=0, skipped=0, imported_at=clock.now(),
             )
-            try:
-                with session.begin_nested():
-                    repo.add(session, row)
-            except IntegrityError:
-                # The same bytes imported by another process meanwhile: on PostgreSQL this
-                # insert waited for that import's commit. Answered as a later import would be.
-                seen = repo.file_by_sha256(session, digest)
-                if seen is None:
-                    raise
+            seen = _insert_file(session, row)
+            if seen is not None:  # answered as a later import would be
                 return _duplicate(report, seen)
         report.file_id = row.id
         run = _Run(session, clock, row, report, is_camt=reader.message.startswith("camt"))
@@ -277,20 +270,28 @@ def record_refusal(
         return
     existing = repo.file_by_sha256(session, sha256)
     if existing is None:
-        try:
-            with session.begin_nested():
-                repo.add(session, ReturnFile(
-                    sha256=sha256, path=str(path), status=FileStatus.REFUSED, refusal=problem, records=0, applied=0,
-                    already_applied=0, exceptions=0, skipped=0, imported_at=clock.now(),
-                ))
+        existing = _insert_file(session, ReturnFile(
+            sha256=sha256, path=str(path), status=FileStatus.REFUSED, refusal=problem, records=0, applied=0,
+            already_applied=0, exceptions=0, skipped=0, imported_at=clock.now(),
+        ))
+        if existing is None:
             return
-        except IntegrityError:
-            # Another import noted the same bytes meanwhile (its insert went first).
-            existing = repo.file_by_sha256(session, sha256)
-            if existing is None:
-                raise
     if existing.status == FileStatus.REFUSED:
         existing.refusal, existing.imported_at = problem, clock.now()
+
+
+def _insert_file(session: Session, row: ReturnFile) -> ReturnFile | None:
+    """Insert ``row``; None when it went in, else the row of the same bytes another import
+    committed meanwhile (on PostgreSQL this insert waited for that commit)."""
+    try:
+        with session.begin_nested():
+            repo.add(session, row)
+    except IntegrityError:
+        existing = repo.file_by_sha256(session, row.sha256)
+        if existing is None:
+            raise
+        return existing
+    return None
 
 
 def policy_for(session: Session, creditor_id: int, code: str | None) -> ReasonCode:

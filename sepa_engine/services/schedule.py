@@ -193,7 +193,7 @@ def _schedule_page(
     # Their mandates first: the page's enqueue share-locks them anyway, and taken after the
     # accounts they made a cycle with a hand-over, which moves a mandate's history before it
     # books the payment on its account (tests/services/test_lock_order.py).
-    repo.share_lock_mandates_of(session, [d.account.id for d in candidates])
+    repo.lock_mandates_of(session, [d.account.id for d in candidates], shared=True)
     # Under the accounts' locks, decided again: another run may have decided these periods,
     # or an account may have changed, while this one waited.
     locked = repo.lock_accounts_again(session, [d.account for d in candidates])

@@ -111,10 +111,7 @@ def lock_account(session: Session, account: DebtorAccount) -> DebtorAccount:
     """
     if session.get_bind().dialect.name == "sqlite":
         return account
-    session.execute(
-        select(Mandate.id).where(Mandate.debtor_account_id == account.id).order_by(Mandate.id)
-        .with_for_update(key_share=True)
-    )
+    lock_mandates_of(session, [account.id], shared=False)
     session.execute(select(DebtorAccount.id).where(DebtorAccount.id == account.id).with_for_update())
     session.refresh(account)
     return account
@@ -133,16 +130,17 @@ def automatic_accounts(session: Session, creditor_id: int, after_id: int, limit:
     ).all()
 
 
-def share_lock_mandates_of(session: Session, account_ids: Iterable[int]) -> None:
-    """Share-lock every mandate of these accounts, in id order (PostgreSQL; SQLite serialises
-    write transactions anyway). For a writer about to lock the accounts: mandates before
-    accounts is the order every writer takes them in (tests/services/test_lock_order.py)."""
+def lock_mandates_of(session: Session, account_ids: Iterable[int], *, shared: bool) -> None:
+    """Lock every mandate of these accounts, in id order: ``FOR SHARE``, or ``FOR NO KEY
+    UPDATE`` (PostgreSQL; SQLite serialises write transactions anyway). For a writer about to
+    lock the accounts: mandates before accounts is the order every writer takes them in
+    (tests/services/test_lock_order.py)."""
     ids = sorted(set(account_ids))
     if not ids or session.get_bind().dialect.name == "sqlite":
         return
     session.execute(
         select(Mandate.id).where(bulk.one_of(session, Mandate.debtor_account_id, ids)).order_by(Mandate.id)
-        .with_for_update(read=True)
+        .with_for_update(read=shared, key_share=not shared)
     )
 
 
