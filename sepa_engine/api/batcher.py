@@ -51,7 +51,7 @@ from sepa_engine import errors
 from sepa_engine.api import problems, writes
 from sepa_engine.clock import Clock
 from sepa_engine.db.repositories import api as api_repo
-from sepa_engine.db.session import Database, lock_wait_expired
+from sepa_engine.db.session import Database, lock_wait_expired, transaction_undone
 from sepa_engine.services import batch_enqueue, registry
 from sepa_engine.services.batch_enqueue import EnqueueItem
 from sepa_engine.services.inputs import DebitRequestInput
@@ -468,5 +468,6 @@ def _settle(call: Call, alone: Callable[[], Response]) -> None:
     except HTTPException as exc:
         call.done.set_exception(exc)
     except Exception as exc:  # noqa: BLE001 - handed to the request, which reports it as a 500
-        log.error("api.enqueue_failed", error=type(exc).__name__)
+        if not (lock_wait_expired(exc) or transaction_undone(exc)):  # those are answered 503, counted by code
+            log.error("api.enqueue_failed", error=type(exc).__name__)
         call.done.set_exception(exc)

@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sepa_engine import errors
 from sepa_engine.api.bodies import InvalidBody
-from sepa_engine.db.session import Database, lock_wait_expired
+from sepa_engine.db.session import Database, lock_wait_expired, transaction_undone
 from sepa_engine.services.input_errors import InputRefused
 
 log = structlog.get_logger("sepa_engine.api")
@@ -197,10 +197,12 @@ def from_http_exception(exc: StarletteHTTPException) -> JSONResponse:
 
 def database_problem(db: Database, exc: BaseException) -> JSONResponse | None:
     """The 503 for a database error that is not ours to fix: the ledger busy past the API's
-    lock wait, or its database not answering; None for any other (blocking: it may try to
-    connect, within the driver's connect timeout)."""
+    lock wait, the transaction undone to break a deadlock, or the database not answering; None
+    for any other (blocking: it may try to connect, within the driver's connect timeout)."""
     if lock_wait_expired(exc):
         return ledger_busy(db)
+    if transaction_undone(exc):
+        return ledger_busy(db, undone=True)
     if database_down(db, exc):
         return database_unavailable()
     return None
@@ -219,12 +221,16 @@ def database_down(db: Database, exc: BaseException) -> bool:
         return True
 
 
-def ledger_busy(db: Database) -> JSONResponse:
-    waited = "" if db.lock_wait_seconds is None else f" for {db.lock_wait_seconds:g} s"
+def ledger_busy(db: Database, *, undone: bool = False) -> JSONResponse:
+    """503 ``ledger_busy``: the request waited past the API's lock wait for another
+    transaction, or (``undone``) the database undid it to break a deadlock with another."""
+    if undone:
+        why = "this request and another transaction each waited for what the other held, and the database undid this one"
+    else:
+        waited = "" if db.lock_wait_seconds is None else f" for {db.lock_wait_seconds:g} s"
+        why = f"another transaction (a collection, a schedule or a reconciliation) held what this request needs{waited}"
     return problem(
-        503, errors.LedgerBusy.code,
-        f"another transaction (a collection, a schedule or a reconciliation) held what this request needs{waited};"
-        " nothing was done, send it again later with the same Idempotency-Key",
+        503, errors.LedgerBusy.code, f"{why}; nothing was done, send it again later with the same Idempotency-Key",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 

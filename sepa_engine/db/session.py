@@ -128,6 +128,20 @@ def lock_wait_expired(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
 
 
+# PostgreSQL's "transaction rollback" codes for a transaction it undid whole so that another
+# could go on, which the same work run again may get through (PostgreSQL 15 documentation,
+# Appendix A, class 40): serialization_failure and deadlock_detected. Not 40002, a deferred
+# constraint that failed: run again, it fails again.
+_UNDONE_TO_LET_ANOTHER_GO_ON = frozenset({"40001", "40P01"})
+
+
+def transaction_undone(exc: BaseException) -> bool:
+    """Whether ``exc`` is PostgreSQL undoing the whole transaction to break a deadlock with
+    another (or a serialization failure): nothing it did is kept, and the same work run
+    again may get through. SQLite queues writers at BEGIN IMMEDIATE and never does this."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _UNDONE_TO_LET_ANOTHER_GO_ON
+
+
 def _configure_sqlite(engine: Engine, busy_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
