@@ -274,8 +274,10 @@ class Engine:
         with locks.run_lock(self.database, locks.RECONCILIATION_LOCK, wait_seconds=-1):
             try:
                 sha256 = reconciliation.file_sha256(path)
-                report = self._write(
-                    lambda s: reconciliation.reconcile_file(s, path, clock=self.clock, strict=strict, progress=progress)
+                # Whole or not at all, so a run PostgreSQL undid to break a deadlock is run again.
+                report = self.database.run_in_transaction(
+                    lambda s: reconciliation.reconcile_file(s, path, clock=self.clock, strict=strict, progress=progress),
+                    what=f"reconcile {Path(path).name}",
                 )
             except (errors.MessageError, errors.SchemaViolation) as exc:
                 # Refused whole: the refusal is kept in the ledger (its own transaction), then raised.

@@ -34,9 +34,9 @@ def at_once(*calls: Callable[[], object], timeout: float = 60) -> list[object]:
     return outcomes
 
 
-def in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
-    """``call`` started on a thread of its own; the list gets what it returned, or the
-    exception it raised, once it ends."""
+def in_thread(call: Callable[[], object], *, start: bool = True) -> tuple[threading.Thread, list[object]]:
+    """``call`` started on a thread of its own (or ready to be, with ``start=False``); the
+    list gets what it returned, or the exception it raised, once it ends."""
     outcome: list[object] = []
 
     def run() -> None:
@@ -46,7 +46,8 @@ def in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object
             outcome.append(exc)
 
     thread = threading.Thread(target=run)
-    thread.start()
+    if start:
+        thread.start()
     return thread, outcome
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from sepa_engine import engine as engine_module
 from sepa_engine import errors
-from sepa_engine.config import load_settings
+from sepa_engine.config import Settings, load_settings
 from sepa_engine.db import locks
 from sepa_engine.db.returns_models import ReturnFile
 from sepa_engine.engine import (
@@ -33,6 +33,10 @@ from sepa_engine.engine import (
 )
 from tests import accounts_world as world
 from tests.concurrency import in_thread
+from tests.jobs.test_returns_inbox import (
+    _held_account_then_mandate,
+    _rejected_while_another_locks_the_account_then_the_mandate,
+)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -154,6 +158,23 @@ def test_a_file_reconciled_during_an_inbox_pass_waits_for_the_pass_to_end(tmp_pa
         assert isinstance(raised, errors.UnreadableFile)
         with engine.session() as session:
             assert [row.status for row in session.scalars(select(ReturnFile))] == ["refused"]
+
+
+def test_a_file_the_database_undoes_to_break_a_deadlock_is_reconciled_whole_on_its_next_try(db, tmp_path, database_url):
+    # Before, `sepa-engine reconcile` ended on PostgreSQL's "deadlock detected" with a traceback.
+    settings = Settings(database_url=database_url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
+    path = _rejected_while_another_locks_the_account_then_the_mandate(db, settings, tmp_path / "answers")
+    engine = Engine(load_settings(_config(tmp_path, database_url)), database=db, clock=world.clock(dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)))
+    reconciling, outcome = in_thread(lambda: engine.reconcile(path), start=False)
+
+    _held_account_then_mandate(db, reconciling)
+    reconciling.join(timeout=60)
+
+    (report,) = outcome
+    assert not isinstance(report, BaseException), report
+    assert (report.applied, report.retries, report.duplicate_of) == (1, 1, None)  # type: ignore[attr-defined]
+    with engine.session() as session:
+        assert [row.status for row in session.scalars(select(ReturnFile))] == ["applied"]
 
 
 def _accounts_engine(db, tmp_path: Path, database_url: str) -> Engine:  # type: ignore[no-untyped-def]

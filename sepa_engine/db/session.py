@@ -11,10 +11,12 @@ Services never commit: the caller (a job or a CLI command) owns the transaction 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
+import structlog
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -24,6 +26,13 @@ from sepa_engine import private_files
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 CONNECT_TIMEOUT_SECONDS = 10
+# How many times in all ``Database.run_in_transaction`` runs work PostgreSQL keeps undoing.
+# A deadlock needs another writer in a cycle at that very moment; three in a row is no
+# longer chance, and the error is better raised than hidden.
+RUNS_WHEN_UNDONE = 3
+
+_T = TypeVar("_T")
+log = structlog.get_logger(__name__)
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -184,6 +193,22 @@ class Database:
         """A write transaction: committed when the block ends, rolled back on any error."""
         with self._writer() as session, session.begin():
             yield session
+
+    def run_in_transaction(self, work: Callable[[Session], _T], *, what: str) -> _T:
+        """``work(session)`` in a write transaction, committed; run again in a new one when
+        PostgreSQL undid it to break a deadlock (``transaction_undone``), up to
+        ``RUNS_WHEN_UNDONE`` times in all. The undone run left nothing behind, so running it
+        again cannot apply anything twice: for work whose effects are all in this
+        transaction (a bank file's reconciliation), never for work that also moves files."""
+        for run in range(1, RUNS_WHEN_UNDONE + 1):
+            try:
+                with self.transaction() as session:
+                    return work(session)
+            except DBAPIError as exc:
+                if run == RUNS_WHEN_UNDONE or not transaction_undone(exc):
+                    raise
+                log.warning("db.transaction_undone", what=what, run=run, sqlstate=getattr(exc.orig, "sqlstate", None))
+        raise AssertionError("unreachable: the last run returns or raises")
 
     @contextmanager
     def reader(self) -> Iterator[Session]:

@@ -90,8 +90,7 @@ def _import_each(db: Database, inbox: Path, clock: Clock, should_stop: Callable[
         sha256: str | None = None
         try:
             sha256 = reconciliation.file_sha256(path)
-            with db.transaction() as session:
-                result = reconciliation.reconcile_file(session, path, clock=clock)
+            result = _reconcile(db, path, clock)
         except (errors.MessageError, errors.SchemaViolation) as exc:
             with db.transaction() as session:
                 reconciliation.record_refusal(session, path, sha256, str(exc), clock=clock)
@@ -103,6 +102,13 @@ def _import_each(db: Database, inbox: Path, clock: Clock, should_stop: Callable[
         # Committed: the bank's answers join the timeline of the files they touched.
         review.refresh(db, result.batches)
         _move(path, inbox / PROCESSED)
+
+
+def _reconcile(db: Database, path: Path, clock: Clock) -> reconciliation.ReconcileReport:
+    # Whole or not at all, so a run PostgreSQL undid to break a deadlock is run again.
+    return db.run_in_transaction(
+        lambda session: reconciliation.reconcile_file(session, path, clock=clock), what=f"reconcile {path.name}"
+    )
 
 
 def _move(path: Path, folder: Path) -> None:
