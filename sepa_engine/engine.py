@@ -500,8 +500,12 @@ class Engine:
 
     def schedule_automatic(self, *, run_date: dt.date | None = None, creditor: str | None = None) -> ScheduleReport:
         """This period's automatic debits and their pre-notifications (safe to run again:
-        a period already scheduled creates nothing)."""
-        return self._write(lambda s: schedule.schedule_automatic(s, run_date, self.clock, creditor_code=creditor))
+        a period already scheduled creates nothing). All in the ledger, in one transaction: one
+        PostgreSQL undid to break a deadlock is run again."""
+        return self.database.run_in_transaction(
+            lambda s: schedule.schedule_automatic(s, run_date, self.clock, creditor_code=creditor),
+            what=f"schedule {creditor or 'every creditor'}",
+        )
 
     def prenotifications(
         self,

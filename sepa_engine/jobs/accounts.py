@@ -1,8 +1,9 @@
 """Thin jobs for customer accounts, each owning its transaction (a scheduler calls them).
 
 * ``run_schedule`` once a day: the automatic debits whose pre-notification window opened,
-  one transaction per creditor; ``should_stop`` is asked between creditors, and a creditor
-  left out is simply decided by the next run (each decision is recorded once per period).
+  one transaction per creditor (run again when PostgreSQL undoes it to break a deadlock);
+  ``should_stop`` is asked between creditors, and a creditor left out is simply decided by
+  the next run (each decision is recorded once per period).
 * ``book_payments`` after each collection run (until the run books them itself): debits
   that reached the bank become payment entries of their accounts.
 """
@@ -31,9 +32,15 @@ def run_schedule(
     for code in codes:
         if should_stop():
             break
-        with db.transaction() as session:
-            items.extend(schedule.schedule_automatic(session, run_date, clock, creditor_code=code).items)
+        items.extend(_schedule_creditor(db, clock, run_date, code).items)
     return schedule.ScheduleReport(run_date, tuple(items))
+
+
+def _schedule_creditor(db: Database, clock: Clock, run_date: dt.date | None, code: str) -> schedule.ScheduleReport:
+    # All in the ledger, in one transaction: one PostgreSQL undid to break a deadlock is run again.
+    return db.run_in_transaction(
+        lambda session: schedule.schedule_automatic(session, run_date, clock, creditor_code=code), what=f"schedule {code}"
+    )
 
 
 def book_payments(db: Database, clock: Clock, batch_id: int | None = None) -> accounts.BookingReport:
