@@ -48,6 +48,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import structlog
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from sepa_engine import errors, gc_tuning, outbox
@@ -57,7 +58,7 @@ from sepa_engine.db import locks
 from sepa_engine.db.models import Batch, Creditor, PaymentBlock
 from sepa_engine.db.repositories import accounts as accounts_repo
 from sepa_engine.db.repositories import collection as repo
-from sepa_engine.db.session import Database, reuse_key_check_plans
+from sepa_engine.db.session import Database, reuse_key_check_plans, transaction_undone
 from sepa_engine.domain import bank_profiles, calendar, charset
 from sepa_engine.domain.assignment import Assessor, Terms
 from sepa_engine.domain.batching import Collectible, plan_files
@@ -858,6 +859,10 @@ def _record_and_publish(
             # The creditor's approval setting changed between the two reads: the folder the
             # file was staged for decides, as when the hand-over followed publication.
             staged = changed.staged
+        except _HandOverUndone:
+            # Undone before the file was recorded, so nothing of it is in the ledger: the file
+            # is recorded and published, then handed over, as on SQLite.
+            staged = staging.result()
     _record(db, clock, batch_id, staged, checkpoint)
     return _publish(db, settings, clock, batch_id, staged.tmp, staged.final, checkpoint)
 
@@ -876,12 +881,25 @@ def _hand_over_while_staged(
         creditor = repo.creditor_by_id(handing, accounts_repo.creditor_of_batch(handing, batch_id))
         handed_over = not creditor.requires_approval
         if handed_over:
-            hand_over(handing, clock, batch_id, creditor, clock.now())
+            try:
+                hand_over(handing, clock, batch_id, creditor, clock.now())
+            except DBAPIError as exc:
+                if not transaction_undone(exc):
+                    raise
+                # Its mandates or accounts met another writer's in a cycle (ARCHITECTURE, "Cycles
+                # the order cannot rule out"). Left to the next run, the file would miss its date.
+                log.warning("batch.hand_over_undone", batch_id=batch_id, sqlstate=getattr(exc.orig, "sqlstate", None))
+                raise _HandOverUndone from exc
         staged = staging.result()
         if awaits_approval(settings, staged.final) == handed_over:
             raise _ApprovalChanged(staged)
         _record(db, clock, batch_id, staged, checkpoint)
         return _publish(db, settings, clock, batch_id, staged.tmp, staged.final, checkpoint, handing=handing)
+
+
+class _HandOverUndone(Exception):
+    """PostgreSQL undid the hand-over begun while the file was staged (a deadlock): it is
+    done again after publication, in a transaction of its own."""
 
 
 class _ApprovalChanged(Exception):
