@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import select, text
 
+from sepa_engine.db.models import DebtorAccount, Mandate
 from sepa_engine.db.session import Database
 
 
@@ -89,3 +91,25 @@ def hold_the_hand_over(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event
     monkeypatch.setattr(accounts, "book_submitted_payments", pause_after(accounts.book_submitted_payments))
     monkeypatch.setattr(collection_repo, "record_presentation", pause_after(collection_repo.record_presentation))
     return handing, release
+
+
+def the_other_side_of_a_cycle(db: Database, writer: threading.Thread, go: Callable[[], object]) -> None:
+    """A transaction that closes a cycle with ``writer`` over a debtor's account and mandate,
+    then commits: it locks every account, lets the writer go (``go``), and once the writer
+    holds its mandate and waits for the account, asks for every mandate. No engine writer
+    takes an account before its mandate (ARCHITECTURE, "One lock order"); this one does, so
+    that the cycle forms at a known moment. It gives PostgreSQL ten seconds before looking for
+    a cycle itself, so the writer (one second, the default) is the transaction undone.
+    SQLite queues the two at BEGIN IMMEDIATE: a writer already holding the ledger must have
+    been let go before this is called."""
+    with db.transaction() as other:
+        if db.is_sqlite:  # BEGIN IMMEDIATE took the ledger's write lock
+            other.execute(text("UPDATE debtor_accounts SET reference = reference"))
+        else:
+            other.execute(text("SET LOCAL deadlock_timeout = '10s'"))
+            other.execute(select(DebtorAccount.id).with_for_update())
+        go()
+        until_a_writer_waits_for_a_lock(db, or_ends=writer)
+        other.execute(select(Mandate.id).with_for_update())
+        if db.is_sqlite:
+            other.execute(text("UPDATE mandates SET status = status"))

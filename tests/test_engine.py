@@ -32,11 +32,8 @@ from sepa_engine.engine import (
     ModeChangeInput,
 )
 from tests import accounts_world as world
-from tests.concurrency import in_thread
-from tests.jobs.test_returns_inbox import (
-    _held_account_then_mandate,
-    _rejected_while_another_locks_the_account_then_the_mandate,
-)
+from tests.concurrency import in_thread, the_other_side_of_a_cycle
+from tests.jobs.test_returns_inbox import _rejected_while_another_locks_the_account_then_the_mandate
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -167,7 +164,7 @@ def test_a_file_the_database_undoes_to_break_a_deadlock_is_reconciled_whole_on_i
     engine = Engine(load_settings(_config(tmp_path, database_url)), database=db, clock=world.clock(dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)))
     reconciling, outcome = in_thread(lambda: engine.reconcile(path), start=False)
 
-    _held_account_then_mandate(db, reconciling)
+    the_other_side_of_a_cycle(db, reconciling, go=reconciling.start)
     reconciling.join(timeout=60)
 
     (report,) = outcome

@@ -57,19 +57,27 @@ def reconciliation_holding_the_mandate(db: Database) -> Iterator[None]:
         yield
 
 
-@pytest.fixture
-def busy(db: Database, tmp_path) -> Iterator[tuple[TestClient, Database, dict[str, str]]]:  # type: ignore[no-untyped-def]
+@contextlib.contextmanager
+def api_waiting(db: Database, tmp_path, wait: float) -> Iterator[tuple[TestClient, Database, dict[str, str]]]:  # type: ignore[no-untyped-def]
+    """An API on a ledger with one account (AG-1, mandate RUM-PRE-AG-1), whose writes wait
+    ``wait`` seconds for a lock: its client, its database and a write token's headers."""
     world.creditor(db, "pressimmo")
     world.account(db, "pressimmo", "AG-1")
     token = make_token(db, "billing", ["pressimmo"], "write")
-    api_db = Database(db.url, lock_wait_seconds=WAIT)
+    api_db = Database(db.url, lock_wait_seconds=wait)
     settings = Settings(database_url=db.url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox", inbox_dir=tmp_path / "inbox")
-    app = create_app(settings, api_db, world.clock(), ApiSettings(token_cache_seconds=0, lock_wait_seconds=WAIT))
+    app = create_app(settings, api_db, world.clock(), ApiSettings(token_cache_seconds=0, lock_wait_seconds=wait))
     try:
         with TestClient(app, raise_server_exceptions=False) as client:
             yield client, api_db, {"Authorization": f"Bearer {token}"}
     finally:
         api_db.dispose()
+
+
+@pytest.fixture
+def busy(db: Database, tmp_path) -> Iterator[tuple[TestClient, Database, dict[str, str]]]:  # type: ignore[no-untyped-def]
+    with api_waiting(db, tmp_path, WAIT) as api:
+        yield api
 
 
 def _refusals(client: TestClient, code: str) -> float:

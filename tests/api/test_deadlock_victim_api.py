@@ -19,22 +19,15 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select, text
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from sepa_engine.api.app import create_app
-from sepa_engine.api.settings import ApiSettings
-from sepa_engine.config import Settings
-from sepa_engine.db.models import DebtorAccount, Mandate
 from sepa_engine.db.session import Database
-from tests import accounts_world as world
-from tests.api.conftest import make_token
-from tests.api.test_busy_ledger_api import BASE, REQUEST
+from tests.api.test_busy_ledger_api import BASE, REQUEST, api_waiting
 from tests.api.test_enqueue_batcher import rows
-from tests.concurrency import in_thread, until_a_writer_waits_for_a_lock
+from tests.concurrency import in_thread, the_other_side_of_a_cycle
 
 # Longer than PostgreSQL's deadlock_timeout (1 s): the enqueue's wait ends in the deadlock
 # check, not in its lock_timeout.
@@ -42,40 +35,22 @@ WAIT = 10.0
 
 
 @pytest.fixture
-def api(db: Database, tmp_path) -> Iterator[tuple[TestClient, dict[str, str]]]:  # type: ignore[no-untyped-def]
-    world.creditor(db, "pressimmo")
-    world.account(db, "pressimmo", "AG-1")
-    token = make_token(db, "billing", ["pressimmo"], "write")
-    api_db = Database(db.url, lock_wait_seconds=WAIT)
-    settings = Settings(database_url=db.url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox", inbox_dir=tmp_path / "inbox")
-    app = create_app(settings, api_db, world.clock(), ApiSettings(token_cache_seconds=0, lock_wait_seconds=WAIT))
-    try:
-        with TestClient(app, raise_server_exceptions=False) as client:
-            yield client, {"Authorization": f"Bearer {token}"}
-    finally:
-        api_db.dispose()
+def api(db: Database, tmp_path) -> Iterator[tuple[TestClient, Database, dict[str, str]]]:  # type: ignore[no-untyped-def]
+    with api_waiting(db, tmp_path, WAIT) as api:
+        yield api
 
 
 @pytest.mark.parametrize("path", [f"{BASE}/debit-requests", f"{BASE}/debit-requests?via=route"],
                          ids=["the fast path", "the route"])
-def test_an_enqueue_aborted_to_break_a_deadlock_answers_503_ledger_busy_and_acts_once_sent_again(
+def test_an_enqueue_undone_to_break_a_deadlock_answers_503_ledger_busy_and_acts_once_sent_again(
     api, db: Database, path: str,
 ) -> None:
-    client, auth = api
+    client, _api_db, auth = api
     headers = {**auth, "Idempotency-Key": "k-1"}
-    with db.transaction() as other:
-        mandate_id = other.scalar(select(Mandate.id).where(Mandate.reference == "RUM-PRE-AG-1"))
-        if db.is_sqlite:  # BEGIN IMMEDIATE took the ledger's write lock
-            other.execute(text("UPDATE debtor_accounts SET reference = reference"))
-        else:
-            other.execute(text("SET LOCAL deadlock_timeout = '10s'"))
-            other.execute(select(DebtorAccount.id).with_for_update())
-        posting, answered = in_thread(lambda: client.post(path, json=REQUEST, headers=headers))
-        # The enqueue holds its mandate and waits for the account; this one now wants the mandate.
-        until_a_writer_waits_for_a_lock(db, or_ends=posting)
-        other.execute(select(Mandate.id).where(Mandate.id == mandate_id).with_for_update())
-        if db.is_sqlite:
-            other.execute(text("UPDATE mandates SET status = status"))
+    posting, answered = in_thread(lambda: client.post(path, json=REQUEST, headers=headers), start=False)
+
+    # The enqueue share-locks its mandate, then waits for the account.
+    the_other_side_of_a_cycle(db, posting, go=posting.start)
     posting.join(timeout=30)
     (first,) = answered
 

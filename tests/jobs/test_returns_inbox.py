@@ -3,20 +3,20 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from sepa_engine.banksim import simulate
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
 from sepa_engine.db import locks
-from sepa_engine.db.models import DebitRequest, DebtorAccount, Mandate
+from sepa_engine.db.models import DebitRequest
 from sepa_engine.db.returns_models import AppliedReturn, ReturnFile
 from sepa_engine.db.session import Database
 from sepa_engine.ids import SequentialIds
 from sepa_engine.jobs.returns_inbox import InboxReport, import_inbox
 from sepa_engine.services.collection import run_collection
 from tests import ledger
-from tests.concurrency import at_once, in_thread, until_a_writer_waits_for_a_lock
+from tests.concurrency import at_once, in_thread, the_other_side_of_a_cycle
 from tests.services.test_reconciliation import LATER, NOW, _pain002_tx, collect
 
 
@@ -80,10 +80,8 @@ def test_an_import_waiting_for_another_stops_when_asked_and_leaves_the_inbox_alo
 
 def _rejected_while_another_locks_the_account_then_the_mandate(db: Database, settings: Settings, folder: Path) -> Path:
     """A file rejecting one debit (AM04: its payment reversed on the account, a retry
-    enqueued) whose reconciliation, once it holds the debit's mandate and waits for the
-    account, meets another transaction that holds the account and then asks for the mandate:
-    a cycle. The other gives PostgreSQL ten seconds before it looks for a cycle itself, so the
-    reconciliation (one second, the default) is the one undone. SQLite queues the two."""
+    enqueued), whose reconciliation locks the debit's mandate, then the account: it can be
+    the writer of ``the_other_side_of_a_cycle``."""
     creditor = ledger.creditor(db)
     ledger.request(db, creditor, ledger.mandate(db, creditor), 1_000)
     (written,) = run_collection(db, settings, FixedClock(NOW), SequentialIds("RUN")).files
@@ -91,21 +89,6 @@ def _rejected_while_another_locks_the_account_then_the_mandate(db: Database, set
         end_to_end_id = s.scalar(select(DebitRequest.end_to_end_id))
     folder.mkdir(exist_ok=True)
     return _pain002_tx(folder / "reject.xml", written.message_id, end_to_end_id, 1_000, "AM04")
-
-
-def _held_account_then_mandate(db: Database, running) -> None:  # type: ignore[no-untyped-def]
-    """The other transaction of the cycle, around ``running`` (the reconciliation's thread)."""
-    with db.transaction() as other:
-        if db.is_sqlite:  # BEGIN IMMEDIATE took the ledger's write lock
-            other.execute(text("UPDATE debtor_accounts SET reference = reference"))
-        else:
-            other.execute(text("SET LOCAL deadlock_timeout = '10s'"))
-            other.execute(select(DebtorAccount.id).with_for_update())
-        running.start()
-        until_a_writer_waits_for_a_lock(db, or_ends=running)
-        other.execute(select(Mandate.id).with_for_update())
-        if db.is_sqlite:
-            other.execute(text("UPDATE mandates SET status = status"))
 
 
 def test_a_file_the_database_undoes_to_break_a_deadlock_is_applied_whole_on_its_next_try(db, database_url, tmp_path: Path):
@@ -116,7 +99,7 @@ def test_a_file_the_database_undoes_to_break_a_deadlock_is_applied_whole_on_its_
     _rejected_while_another_locks_the_account_then_the_mandate(db, settings, inbox)
     importing, outcome = in_thread(lambda: import_inbox(db, inbox, LATER), start=False)
 
-    _held_account_then_mandate(db, importing)
+    the_other_side_of_a_cycle(db, importing, go=importing.start)
     importing.join(timeout=60)
 
     (report,) = outcome

@@ -1,10 +1,8 @@
 """The schedule job (``jobs.accounts.run_schedule``): one transaction per creditor, run again
 when PostgreSQL undoes it to break a deadlock, as a reconciliation is.
 
-A schedule page share-locks its mandates, then locks their accounts. The other transaction
-here holds an account and then asks for its mandate (an order no engine writer takes, so the
-cycle forms at a known moment), with a longer deadlock_timeout so the schedule is undone.
-SQLite queues the two at BEGIN IMMEDIATE."""
+A schedule page share-locks its mandates, then locks their accounts: it can be the writer of
+``tests.concurrency.the_other_side_of_a_cycle``. SQLite queues the two at BEGIN IMMEDIATE."""
 
 from __future__ import annotations
 
@@ -12,16 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from sepa_engine.config import Settings
-from sepa_engine.db.models import DebitRequest, DebtorAccount, Mandate, ScheduleSlot
+from sepa_engine.db.models import DebitRequest, ScheduleSlot
 from sepa_engine.db.session import Database
 from sepa_engine.engine import Engine
 from sepa_engine.jobs.accounts import run_schedule
 from sepa_engine.services.schedule import ScheduleReport
 from tests import accounts_world as world
-from tests.concurrency import in_thread, until_a_writer_waits_for_a_lock
+from tests.concurrency import in_thread, the_other_side_of_a_cycle
 from tests.services.test_schedule_pages import WINDOW
 
 
@@ -46,17 +44,7 @@ def test_a_creditors_schedule_the_database_undoes_to_break_a_deadlock_is_run_aga
     world.go_automatic(db, "pressimmo", "AG-1", day=7)
     scheduling, outcome = in_thread(lambda: schedule(db, tmp_path), start=False)
 
-    with db.transaction() as other:
-        if db.is_sqlite:  # BEGIN IMMEDIATE took the ledger's write lock
-            other.execute(text("UPDATE debtor_accounts SET reference = reference"))
-        else:
-            other.execute(text("SET LOCAL deadlock_timeout = '10s'"))
-            other.execute(select(DebtorAccount.id).with_for_update())
-        scheduling.start()
-        until_a_writer_waits_for_a_lock(db, or_ends=scheduling)
-        other.execute(select(Mandate.id).with_for_update())
-        if db.is_sqlite:
-            other.execute(text("UPDATE mandates SET status = status"))
+    the_other_side_of_a_cycle(db, scheduling, go=scheduling.start)
     scheduling.join(timeout=60)
 
     (report,) = outcome

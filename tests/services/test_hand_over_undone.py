@@ -2,27 +2,24 @@
 file is published, in the same run, as on SQLite; the file is not left to the next run.
 
 On PostgreSQL the hand-over (the requests SUBMITTED, the mandates' history, the payments)
-runs on a connection of its own while the file is written. The other transaction here holds
-the debtor's account and then asks for its mandate, which the hand-over holds while its
-payment waits for the account: a cycle (an order no engine writer takes, so that the cycle
-forms at a known moment; ARCHITECTURE, "Cycles the order cannot rule out"). It gives
-PostgreSQL ten seconds before it looks for a cycle itself, so the hand-over is undone.
-SQLite hands a file over after recording it, on the run's one writer: there the run waits
-for the other transaction and goes on.
+runs on a connection of its own while the file is written, and holds the debtor's mandate
+while its payment waits for the account: it can be the writer of
+``tests.concurrency.the_other_side_of_a_cycle``. SQLite hands a file over after recording
+it, on the run's one writer: there the other transaction waits for the hand-over's commit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from sepa_engine.clock import FixedClock
-from sepa_engine.db.models import Batch, DebitRequest, DebtorAccount, LedgerEntry, Mandate
+from sepa_engine.db.models import Batch, DebitRequest, LedgerEntry, Mandate
 from sepa_engine.ids import SequentialIds
 from sepa_engine.services.collection import CollectionReport, run_collection
 from tests import ledger
-from tests.concurrency import hold_the_hand_over, in_thread, until_a_writer_waits_for_a_lock
+from tests.concurrency import hold_the_hand_over, in_thread, the_other_side_of_a_cycle
 
 NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 
@@ -38,17 +35,7 @@ def test_a_hand_over_undone_to_break_a_deadlock_is_done_again_once_the_file_is_p
 
     if db.is_sqlite:
         release.set()  # the held hand-over has the ledger's write lock: the other waits for its commit
-    with db.transaction() as other:
-        if db.is_sqlite:  # BEGIN IMMEDIATE took the ledger's write lock
-            other.execute(text("UPDATE debtor_accounts SET reference = reference"))
-        else:
-            other.execute(text("SET LOCAL deadlock_timeout = '10s'"))
-            other.execute(select(DebtorAccount.id).with_for_update())
-        release.set()
-        until_a_writer_waits_for_a_lock(db, or_ends=collecting)
-        other.execute(select(Mandate.id).with_for_update())
-        if db.is_sqlite:
-            other.execute(text("UPDATE mandates SET status = status"))
+    the_other_side_of_a_cycle(db, collecting, go=release.set)
     collecting.join(timeout=60)
 
     (report,) = outcome
