@@ -6,7 +6,8 @@ when a read turns into a write. Read-only work (listing, streaming a file's rows
 ``reader()``, which begins DEFERRED and so never blocks writers under WAL.
 
 Services never commit: the caller (a job or a CLI command) owns the transaction through
-``transaction()``.
+``transaction()``, or ``run_in_transaction()`` for work it may run again whole when PostgreSQL
+undoes it to break a deadlock.
 """
 
 from __future__ import annotations
@@ -199,7 +200,8 @@ class Database:
         PostgreSQL undid it to break a deadlock (``transaction_undone``), up to
         ``RUNS_WHEN_UNDONE`` times in all. The undone run left nothing behind, so running it
         again cannot apply anything twice: for work whose effects are all in this
-        transaction (a bank file's reconciliation), never for work that also moves files."""
+        transaction (a bank file's reconciliation, a creditor's schedule), never for work that
+        also moves files."""
         for run in range(1, RUNS_WHEN_UNDONE + 1):
             try:
                 with self.transaction() as session:
