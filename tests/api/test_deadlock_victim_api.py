@@ -18,15 +18,20 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 
+import psycopg.errors
 import pytest
+from sqlalchemy.exc import OperationalError
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from sepa_engine.api.batcher import EnqueueBatcher
+from sepa_engine.api.routes.registry import request_result
 from sepa_engine.db.session import Database
+from tests import accounts_world as world
 from tests.api.test_busy_ledger_api import BASE, REQUEST, api_waiting
-from tests.api.test_enqueue_batcher import rows
+from tests.api.test_enqueue_batcher import ALONE, call, rows
 from tests.concurrency import in_thread, the_other_side_of_a_cycle
 
 # Longer than PostgreSQL's deadlock_timeout (1 s): the enqueue's wait ends in the deadlock
@@ -67,3 +72,19 @@ def test_an_enqueue_undone_to_break_a_deadlock_answers_503_ledger_busy_and_acts_
     replay = client.post(path, json=REQUEST, headers=headers)
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert rows(db) == (1, 1)
+
+
+def test_a_group_of_enqueues_undone_to_break_a_deadlock_runs_each_call_alone(db: Database, monkeypatch) -> None:
+    # Unlike a lock wait that gave up (each call alone would wait for the same holder again),
+    # a cycle is over once one side is undone: each call, run alone, may well get through.
+    def undone(*_args: object) -> None:
+        raise OperationalError("INSERT ...", {}, psycopg.errors.DeadlockDetected("deadlock detected"))
+
+    batcher = EnqueueBatcher(db, world.clock(), request_result)
+    monkeypatch.setattr(batcher, "_together", undone)
+    group = [call(1), call(2)]
+    try:
+        batcher._run(group)
+    finally:
+        batcher.stop()
+    assert [c.done.result() for c in group] == [ALONE, ALONE]
