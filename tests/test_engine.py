@@ -33,7 +33,8 @@ from sepa_engine.engine import (
 )
 from tests import accounts_world as world
 from tests.concurrency import in_thread, the_other_side_of_a_cycle
-from tests.jobs.test_returns_inbox import _rejected_while_another_locks_the_account_then_the_mandate
+from tests.jobs.test_returns_inbox import a_reject_that_locks_a_mandate_then_its_account
+from tests.services.test_reconciliation import LATER
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -160,8 +161,8 @@ def test_a_file_reconciled_during_an_inbox_pass_waits_for_the_pass_to_end(tmp_pa
 def test_a_file_the_database_undoes_to_break_a_deadlock_is_reconciled_whole_on_its_next_try(db, tmp_path, database_url):
     # Before, `sepa-engine reconcile` ended on PostgreSQL's "deadlock detected" with a traceback.
     settings = Settings(database_url=database_url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
-    path = _rejected_while_another_locks_the_account_then_the_mandate(db, settings, tmp_path / "answers")
-    engine = Engine(load_settings(_config(tmp_path, database_url)), database=db, clock=world.clock(dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)))
+    path = a_reject_that_locks_a_mandate_then_its_account(db, settings, tmp_path / "answers")
+    engine = Engine(load_settings(_config(tmp_path, database_url)), database=db, clock=LATER)
     reconciling, outcome = in_thread(lambda: engine.reconcile(path), start=False)
 
     the_other_side_of_a_cycle(db, reconciling, go=reconciling.start)

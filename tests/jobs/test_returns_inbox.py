@@ -78,7 +78,7 @@ def test_an_import_waiting_for_another_stops_when_asked_and_leaves_the_inbox_alo
     assert sorted(p.name for p in inbox.iterdir()) == before
 
 
-def _rejected_while_another_locks_the_account_then_the_mandate(db: Database, settings: Settings, folder: Path) -> Path:
+def a_reject_that_locks_a_mandate_then_its_account(db: Database, settings: Settings, folder: Path) -> Path:
     """A file rejecting one debit (AM04: its payment reversed on the account, a retry
     enqueued), whose reconciliation locks the debit's mandate, then the account: it can be
     the writer of ``the_other_side_of_a_cycle``."""
@@ -96,7 +96,7 @@ def test_a_file_the_database_undoes_to_break_a_deadlock_is_applied_whole_on_its_
     # for the next pass (a nightly job's: the next night), the step marked failed.
     settings = Settings(database_url=database_url, var_dir=tmp_path, outbox_dir=tmp_path / "outbox")
     inbox = tmp_path / "inbox"
-    _rejected_while_another_locks_the_account_then_the_mandate(db, settings, inbox)
+    a_reject_that_locks_a_mandate_then_its_account(db, settings, inbox)
     importing, outcome = in_thread(lambda: import_inbox(db, inbox, LATER), start=False)
 
     the_other_side_of_a_cycle(db, importing, go=importing.start)
