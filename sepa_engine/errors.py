@@ -196,7 +196,9 @@ class DatabaseUnavailable(SepaEngineError):
 
 class LedgerBusy(SepaEngineError):
     """Another transaction (a collection's hand-over, a schedule, a reconciliation) held what a
-    write needs for longer than its caller may wait (``[api] lock_wait_seconds``)."""
+    write needs for longer than its caller may wait (``[api] lock_wait_seconds``), or the
+    database undid the write's transaction to break a deadlock with another: nothing of it was
+    applied, and the same write sent again later may get through."""
 
     code = "ledger_busy"
     problem = "is held by another transaction"

@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
     NOTHING_TO_DO = 3
     PARTIAL = 4          # some requests refused, the rest collected
     FAILED = 5
-    LOCK_BUSY = 75       # another scheduler holds the ledger; nothing done (sysexits EX_TEMPFAIL)
+    LOCK_BUSY = 75       # another run holds the ledger, or a write was undone; nothing done (sysexits EX_TEMPFAIL)
     INTERRUPTED = 143    # stopped by SIGTERM between two transactions (128 + 15, as a shell says)
 
 
@@ -27,6 +27,9 @@ class ExitCode(IntEnum):
 # so this module needs no import of the layers that raise them.
 _BY_CODE = {
     "lock_busy": ExitCode.LOCK_BUSY,
+    # A transaction PostgreSQL undid to break a deadlock, or one that waited past its bound:
+    # nothing of it was applied, and the same command run later may get through.
+    errors.LedgerBusy.code: ExitCode.LOCK_BUSY,
 }
 
 

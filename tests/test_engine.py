@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from sepa_engine import engine as engine_module
 from sepa_engine import errors
 from sepa_engine.config import Settings, load_settings
 from sepa_engine.db import locks
+from sepa_engine.db.models import DebitRequest
 from sepa_engine.db.returns_models import ReturnFile
 from sepa_engine.engine import (
     CreditorSettingsInput,
@@ -26,6 +28,7 @@ from sepa_engine.engine import (
     DisputeInput,
     DisputeTransitionInput,
     Engine,
+    EnqueueItem,
     GroupPaymentInput,
     GroupSelection,
     LedgerEntryInput,
@@ -173,6 +176,53 @@ def test_a_file_the_database_undoes_to_break_a_deadlock_is_reconciled_whole_on_i
     assert (report.applied, report.retries, report.duplicate_of) == (1, 1, None)  # type: ignore[attr-defined]
     with engine.session() as session:
         assert [row.status for row in session.scalars(select(ReturnFile))] == ["applied"]
+
+
+def test_an_enqueue_the_database_undoes_to_break_a_deadlock_is_run_again_and_enqueued_once(db, tmp_path, database_url):
+    # Before, `Engine.enqueue` (and every other write of the facade, hence the CLI's) ended on
+    # PostgreSQL's "deadlock detected": nothing enqueued, and a traceback for the caller.
+    world.creditor(db, "pressimmo")
+    world.account(db, "pressimmo", "AG-1")
+    engine = Engine(load_settings(_config(tmp_path, database_url)), database=db, clock=world.clock())
+    data = DebitRequestInput(mandate="RUM-PRE-AG-1", amount="76.00", on_account=True)
+    enqueuing, outcome = in_thread(lambda: engine.enqueue("pressimmo", data, idempotency_key="k-1"), start=False)
+
+    # The enqueue share-locks its mandate, then waits for the account.
+    the_other_side_of_a_cycle(db, enqueuing, go=enqueuing.start)
+    enqueuing.join(timeout=60)
+
+    (result,) = outcome
+    assert not isinstance(result, BaseException), result
+    assert result.created  # type: ignore[attr-defined]
+    with engine.session() as session:
+        assert [(r.idempotency_key, r.amount_cents) for r in session.scalars(select(DebitRequest))] == [("k-1", 7_600)]
+
+
+@pytest.mark.parametrize("given", ["a list", "a generator"])
+def test_a_group_of_enqueues_undone_to_break_a_deadlock_is_run_again_only_if_its_items_can_be_read_again(
+    db, tmp_path, database_url, given: str,
+) -> None:
+    # A generator is spent by the undone run: run again on it, the group would commit empty and
+    # answer "0 created" for debits never enqueued. It raises instead, and nothing is kept.
+    world.creditor(db, "pressimmo")
+    world.account(db, "pressimmo", "AG-1")
+    engine = Engine(load_settings(_config(tmp_path, database_url)), database=db, clock=world.clock())
+    listed = [EnqueueItem(f"k-{n}", DebitRequestInput(mandate="RUM-PRE-AG-1", amount="76.00", on_account=True)) for n in (1, 2)]
+    items = listed if given == "a list" else (item for item in listed)
+    enqueuing, outcome = in_thread(lambda: engine.enqueue_many("pressimmo", items), start=False)
+
+    the_other_side_of_a_cycle(db, enqueuing, go=enqueuing.start)
+    enqueuing.join(timeout=60)
+
+    (result,) = outcome
+    with engine.session() as session:
+        keys = sorted(session.scalars(select(DebitRequest.idempotency_key)))
+    if db.is_sqlite or given == "a list":  # SQLite queued the two writers: no cycle
+        assert not isinstance(result, BaseException), result
+        assert (result.created, keys) == (2, ["k-1", "k-2"])  # type: ignore[attr-defined]
+    else:
+        assert isinstance(result, OperationalError) and "deadlock detected" in str(result)
+        assert keys == []
 
 
 def _accounts_engine(db, tmp_path: Path, database_url: str) -> Engine:  # type: ignore[no-untyped-def]

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sepa_engine import errors, private_files
 from sepa_engine.clock import SystemClock
 from sepa_engine.config import Settings, load_settings
-from sepa_engine.db.session import Database
+from sepa_engine.db.session import Database, transaction_undone
 from sepa_engine.engine import Engine
 from sepa_engine.exit_codes import ExitCode, for_error
 
@@ -67,6 +67,8 @@ def database(config: str | None) -> Iterator[tuple[Settings, Database]]:
         _ping(db)
         yield chosen, db
     except (OperationalError, InterfaceError) as exc:
+        if transaction_undone(exc):
+            fail(_undone(exc))
         if _answers(db):
             raise
         fail(_unavailable(db, exc))
@@ -96,6 +98,17 @@ def _unavailable(db: Database, exc: DBAPIError) -> errors.DatabaseUnavailable:
     reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
     shown = make_url(db.url).render_as_string(hide_password=True)
     return errors.DatabaseUnavailable("database", shown, f"did not answer: {reason}")
+
+
+def _undone(exc: DBAPIError) -> errors.LedgerBusy:
+    # What a single write undone on each of its runs (Database.run_in_transaction), or a step
+    # of a longer command, leaves: the transaction in progress; earlier ones stay committed.
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return errors.LedgerBusy(
+        "transaction", None,
+        f"was undone by the database to break a deadlock with another writer (SQLSTATE {sqlstate}): "
+        "what it was doing was not applied; run the command again",
+    )
 
 
 @contextmanager

@@ -22,13 +22,15 @@ from sepa_engine.cli.main import main
 from sepa_engine.clock import FixedClock, SystemClock
 from sepa_engine.config import Settings
 from sepa_engine.db import locks
-from sepa_engine.db.models import Creditor
+from sepa_engine.db import session as session_module
+from sepa_engine.db.models import Creditor, DebitRequest
 from sepa_engine.db.session import Database
 from sepa_engine.exit_codes import ExitCode
 from sepa_engine.ids import SequentialIds
 from sepa_engine.jobs.nightly import SCHEDULER_LOCK
 from sepa_engine.services.collection import run_collection
 from tests import ledger
+from tests.concurrency import in_thread, the_other_side_of_a_cycle
 
 COLLECTED = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 GOLDEN = Path(__file__).resolve().parents[1] / "testdata" / "pain.008" / "pain.008.001.08-two-blocks-amendments.xml"
@@ -295,6 +297,35 @@ def test_a_busy_lock_says_so_in_one_line_and_collects_nothing(db, database_url, 
     assert "Skipped, another run is collecting them: martin." in out
     again = _run(["collect", "--date", "2026-11-23", "--config", world.config], monkeypatch)
     assert again == ExitCode.OK  # the debit waited for the next run
+
+
+def test_a_command_the_database_keeps_undoing_says_so_in_one_line_and_exits_75(
+    db, database_url, tmp_path, monkeypatch, capsys,
+):
+    # An enqueue PostgreSQL undoes to break a deadlock is run again (tests/test_engine.py);
+    # here it is undone on its last run. Before, the command ended on a traceback and exit 1.
+    world = World(db, tmp_path, _config(tmp_path, database_url))
+    _mandate_request_lines(world)
+    monkeypatch.setattr(session_module, "RUNS_WHEN_UNDONE", 1)
+    args = ["enqueue", str(world.tmp / "good.jsonl"), "--creditor", "martin", "--config", world.config]
+    enqueuing, exited = in_thread(lambda: _run(args, monkeypatch), start=False)
+
+    the_other_side_of_a_cycle(db, enqueuing, go=enqueuing.start)  # the enqueue locks its mandate, then the account
+    enqueuing.join(timeout=60)
+
+    err = capsys.readouterr().err
+    with db.reader() as session:
+        enqueued = session.scalars(select(DebitRequest.idempotency_key)).all()
+    assert _readme_exit_table()["`load`, `enqueue`"]["75"], "README's exit table has no 75 for enqueue"
+    if db.is_sqlite:  # SQLite queued the two writers: no cycle
+        assert (exited, enqueued) == ([ExitCode.OK], ["exit-1"])
+        return
+    assert (exited, enqueued) == ([ExitCode.LOCK_BUSY], [])
+    assert "Traceback" not in err
+    assert err.splitlines() == [
+        "error: transaction was undone by the database to break a deadlock with another writer (SQLSTATE 40P01): "
+        "what it was doing was not applied; run the command again"
+    ]
 
 
 README = Path(__file__).resolve().parents[2] / "README.md"
