@@ -189,38 +189,38 @@ class Engine:
 
     # -- registering -----------------------------------------------------------------------
     def register_creditor(self, data: CreditorInput, *, idempotency_key: str) -> CreditorResult:
-        return self._write("register_creditor", lambda s: registry.register_creditor(s, data, idempotency_key=idempotency_key, clock=self.clock))
+        return self._write(lambda s: registry.register_creditor(s, data, idempotency_key=idempotency_key, clock=self.clock))
 
     def register_debtor_account(self, creditor: str, data: DebtorAccountInput, *, idempotency_key: str) -> DebtorAccountResult:
-        return self._write("register_debtor_account",
+        return self._write(
             lambda s: registry.register_debtor_account(s, creditor, data, idempotency_key=idempotency_key, clock=self.clock)
         )
 
     def register_mandate(self, creditor: str, data: MandateInput, *, idempotency_key: str) -> MandateResult:
         """Store a mandate; it replaces ``data.supersedes``, or the account's active mandate."""
-        return self._write("register_mandate",
+        return self._write(
             lambda s: registry.register_mandate(s, creditor, data, idempotency_key=idempotency_key, clock=self.clock)
         )
 
     def revoke_mandate(self, creditor: str, reference: str, *, reason: str) -> int:
         """Revoke a mandate; returns how many of its pending requests were cancelled."""
-        return self._write("revoke_mandate", lambda s: registry.revoke_mandate(s, creditor, reference, reason=reason, clock=self.clock))
+        return self._write(lambda s: registry.revoke_mandate(s, creditor, reference, reason=reason, clock=self.clock))
 
     def release_mandate(self, creditor: str, reference: str, *, note: str = "") -> bool:
         """Release a mandate held after a refund (MD06): its pending requests are collected
         again. False when it was active already; another status raises ``MandateNotActive``."""
-        return self._write("release_mandate", lambda s: registry.release_mandate(s, creditor, reference, note=note, clock=self.clock))
+        return self._write(lambda s: registry.release_mandate(s, creditor, reference, note=note, clock=self.clock))
 
     def load(self, directory: str | os.PathLike[str], *, progress: Progress = SILENT) -> LoadReport:
         """Load an upstream directory (creditors.json, debtor-accounts.json, mandates.json,
         requests.json) in one transaction: everything, or nothing and ``LoadFailed`` listing
         every bad record."""
-        return self._write("load", lambda s: loading.load_directory(s, Path(directory), clock=self.clock, progress=progress))
+        return self._write(lambda s: loading.load_directory(s, Path(directory), clock=self.clock, progress=progress))
 
     # -- debiting --------------------------------------------------------------------------
     def enqueue(self, creditor: str, data: DebitRequestInput, *, idempotency_key: str) -> RequestResult:
         """Ask for one debit on a mandate, collected by the next run on or after its date."""
-        return self._write("enqueue",
+        return self._write(
             lambda s: registry.enqueue_request(s, creditor, data, idempotency_key=idempotency_key, clock=self.clock)
         )
 
@@ -230,8 +230,7 @@ class Engine:
         # A one-shot iterator (a generator) is spent by the first run: an undone run cannot be
         # run again on it, and keeping what it gave would cost the memory streaming saves.
         return self._write(
-            "enqueue_many", lambda s: batch_enqueue.enqueue_requests(s, creditor, items, clock=self.clock),
-            again=iter(items) is not items,
+            lambda s: batch_enqueue.enqueue_requests(s, creditor, items, clock=self.clock), again=iter(items) is not items
         )
 
     def enqueue_file(
@@ -240,13 +239,13 @@ class Engine:
         """The debit requests of a JSON Lines or CSV file, in one transaction: all of them, or
         none and ``FileRejected`` (its report lists the bad lines); with ``skip_bad`` the good
         lines are applied and the report carries the bad ones."""
-        return self._write("enqueue_file",
+        return self._write(
             lambda s: file_enqueue.enqueue_file(s, Path(path), fmt=fmt, creditor=creditor, skip_bad=skip_bad, clock=self.clock)
         )
 
     def pay_now(self, creditor: str, account: str, data: PayNowInput, *, idempotency_key: str) -> PaymentResult:
         """Debit part or all of an account's collectable balance, or chosen invoices, on demand."""
-        return self._write("pay_now",
+        return self._write(
             lambda s: on_demand.pay_now(s, creditor, account, data, idempotency_key=idempotency_key, clock=self.clock)
         )
 
@@ -287,7 +286,7 @@ class Engine:
             except (errors.MessageError, errors.SchemaViolation) as exc:
                 # Refused whole: the refusal is kept in the ledger (its own transaction), then raised.
                 problem = exc.rule if exc.field == "file" else str(exc)
-                self._write("record_refusal", lambda s: reconciliation.record_refusal(s, path, sha256, problem, clock=self.clock))
+                self._write(lambda s: reconciliation.record_refusal(s, path, sha256, problem, clock=self.clock))
                 raise
         # Committed: the bank's answers join the timeline of the review pages of the files
         # they touched (derived from the ledger, so a failure here loses nothing).
@@ -308,7 +307,7 @@ class Engine:
 
     def resolve_exception(self, exception_id: int, *, resolution: str, note: str | None = None) -> ExceptionView:
         """Close an exception: ``"ignored"``, or the id of the debit request its record applies to."""
-        return self._write("resolve_exception",
+        return self._write(
             lambda s: return_exceptions.resolve_exception(s, exception_id, resolution=resolution, note=note, clock=self.clock)
         )
 
@@ -321,7 +320,7 @@ class Engine:
         opens_dispute: bool | None = None,
     ) -> ReasonCode:
         """Override one reason code for one creditor; unset fields keep the default."""
-        return self._write("set_reason_policy",
+        return self._write(
             lambda s: policies.set_policy(
                 s, creditor, code, mandate_effect=mandate_effect, max_retries=max_retries, opens_dispute=opens_dispute,
                 clock=self.clock,
@@ -331,7 +330,7 @@ class Engine:
     # -- API tokens ------------------------------------------------------------------------
     def create_token(self, *, name: str, creditors: list[str], access: str) -> CreatedToken:
         """A bearer token of the HTTP API; ``.token`` is the only time it is seen (its hash is kept)."""
-        return self._write("create_token",
+        return self._write(
             lambda s: api_tokens.create_token(s, name=name, creditors=creditors, access=access, clock=self.clock)
         )
 
@@ -341,7 +340,7 @@ class Engine:
 
     def revoke_token(self, token_id: int) -> TokenView:
         """Refuse a token from its next request on; revoking it again changes nothing."""
-        return self._write("revoke_token", lambda s: api_tokens.revoke_token(s, token_id, clock=self.clock))
+        return self._write(lambda s: api_tokens.revoke_token(s, token_id, clock=self.clock))
 
     # -- reading ---------------------------------------------------------------------------
     def requests(
@@ -411,20 +410,20 @@ class Engine:
     # -- customer accounts ---------------------------------------------------------------
     def record_entry(self, creditor: str, account: str, data: LedgerEntryInput, *, idempotency_key: str) -> EntryResult:
         """Record an invoice, a credit note or a fee (``data.kind``) on an account."""
-        return self._write("record_entry",
+        return self._write(
             lambda s: accounts.record_entry(s, creditor, account, data, idempotency_key=idempotency_key, clock=self.clock)
         )
 
     def pay_group(self, data: GroupPaymentInput, *, idempotency_key: str) -> GroupPaymentResult:
         """Pay invoices at several creditors of one group: one debit per creditor, all or none."""
-        return self._write("pay_group",
+        return self._write(
             lambda s: on_demand.pay_across_creditors(s, data, idempotency_key=idempotency_key, clock=self.clock)
         )
 
     def book_payments(self, *, creditor: str | None = None, batch_id: int | None = None) -> BookingReport:
         """Book a payment entry for every debit that reached the bank and has none yet (again
         books nothing twice)."""
-        return self._write("book_payments",
+        return self._write(
             lambda s: accounts.book_submitted_payments(s, self.clock, batch_id=batch_id, creditor_code=creditor)
         )
 
@@ -433,7 +432,7 @@ class Engine:
     ) -> ChangeResult:
         """Switch an account between on demand and automatic (automatic needs a new e-signed
         mandate in ``data.mandate``; leaving it is for the creditor's staff, with a reason)."""
-        return self._write("set_collection_mode",
+        return self._write(
             lambda s: account_changes.set_collection_mode(
                 s, creditor, account, data, actor=actor, idempotency_key=idempotency_key, clock=self.clock
             )
@@ -443,7 +442,7 @@ class Engine:
         self, creditor: str, account: str, data: ESignedMandateInput, *, actor: str, idempotency_key: str
     ) -> ChangeResult:
         """New bank details: a new e-signed mandate that supersedes the account's mandate."""
-        return self._write("change_bank_details",
+        return self._write(
             lambda s: account_changes.change_bank_details(
                 s, creditor, account, data, actor=actor, idempotency_key=idempotency_key, clock=self.clock
             )
@@ -453,7 +452,7 @@ class Engine:
         self, creditor: str, account: str, data: DetailsInput, *, actor: str, idempotency_key: str
     ) -> ChangeResult:
         """Change an account's contact details (a field set to None is cleared), kept in its history."""
-        return self._write("update_details",
+        return self._write(
             lambda s: account_changes.update_details(
                 s, creditor, account, data, actor=actor, idempotency_key=idempotency_key, clock=self.clock
             )
@@ -467,7 +466,7 @@ class Engine:
         self, creditor: str, data: CreditorSettingsInput, *, actor: str, idempotency_key: str
     ) -> ChangeResult:
         """A creditor's pre-notification lead time and group (a field left None is kept)."""
-        return self._write("set_creditor_settings",
+        return self._write(
             lambda s: account_changes.set_creditor_settings(
                 s, creditor, data, actor=actor, idempotency_key=idempotency_key, clock=self.clock
             )
@@ -477,7 +476,7 @@ class Engine:
         self, creditor: str, account: str, data: DisputeInput, *, actor: str, idempotency_key: str
     ) -> DisputeView:
         """Contest invoices: they are not collected while the dispute is open."""
-        return self._write("open_dispute",
+        return self._write(
             lambda s: disputes.open_dispute(
                 s, creditor, account, data, actor=actor, idempotency_key=idempotency_key, clock=self.clock
             )
@@ -487,7 +486,7 @@ class Engine:
         self, creditor: str, dispute_id: int, data: DisputeTransitionInput, *, actor: str, idempotency_key: str
     ) -> DisputeView:
         """Move a dispute on; accepting it books a credit note for the disputed amount."""
-        return self._write("transition_dispute",
+        return self._write(
             lambda s: disputes.transition_dispute(
                 s, creditor, dispute_id, data, actor=actor, idempotency_key=idempotency_key, clock=self.clock
             )
@@ -529,7 +528,7 @@ class Engine:
         )
 
     # -- plumbing --------------------------------------------------------------------------
-    def _write(self, what: str, operation: Callable[[Session], _T], *, again: bool = True) -> _T:
+    def _write(self, operation: Callable[[Session], _T], *, again: bool = True) -> _T:
         """``operation`` in one write transaction. Each operation here changes the ledger and
         nothing else, so one PostgreSQL undid to break a deadlock (nothing of it kept) is run
         again whole (``Database.run_in_transaction``), unless ``again`` is False: its input
@@ -537,6 +536,8 @@ class Engine:
         if not again:
             with self.database.transaction() as session:
                 return operation(session)
+        # The log names the method: "Engine.enqueue" of "Engine.enqueue.<locals>.<lambda>".
+        what = operation.__qualname__.split(".<locals>")[0]
         return self.database.run_in_transaction(operation, what=what)
 
     def _read(self, operation: Callable[[Session], _T]) -> _T:

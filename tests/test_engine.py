@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+import structlog.testing
 from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -188,14 +189,17 @@ def test_an_enqueue_the_database_undoes_to_break_a_deadlock_is_run_again_and_enq
     enqueuing, outcome = in_thread(lambda: engine.enqueue("pressimmo", data, idempotency_key="k-1"), start=False)
 
     # The enqueue share-locks its mandate, then waits for the account.
-    the_other_side_of_a_cycle(db, enqueuing, go=enqueuing.start)
-    enqueuing.join(timeout=60)
+    with structlog.testing.capture_logs() as logged:
+        the_other_side_of_a_cycle(db, enqueuing, go=enqueuing.start)
+        enqueuing.join(timeout=60)
 
     (result,) = outcome
     assert not isinstance(result, BaseException), result
     assert result.created  # type: ignore[attr-defined]
     with engine.session() as session:
         assert [(r.idempotency_key, r.amount_cents) for r in session.scalars(select(DebitRequest))] == [("k-1", 7_600)]
+    undone = [(e["what"], e["run"]) for e in logged if e["event"] == "db.transaction_undone"]
+    assert undone == ([] if db.is_sqlite else [("Engine.enqueue", 1)])
 
 
 @pytest.mark.parametrize("given", ["a list", "a generator"])
