@@ -55,15 +55,20 @@ def advance_sequences(db: Database) -> None:
     if db.is_sqlite:
         return
     with db.transaction() as s:
+        # The sequence is asked for table by table: in one WHERE beside ``column_name = 'id'``,
+        # PostgreSQL may call pg_get_serial_sequence first, for a table with no id column (it
+        # did, once the catalog's statistics were fresh: "column id of relation
+        # alembic_version does not exist").
         tables = s.execute(text(
-            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'id' "
-            "AND pg_get_serial_sequence(quote_ident(table_name), 'id') IS NOT NULL"
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'id'"
         )).scalars().all()
         for table in tables:
+            sequence = s.execute(text("SELECT pg_get_serial_sequence(quote_ident(:t), 'id')"), {"t": table}).scalar()
+            if sequence is None:
+                continue
             s.execute(text(
-                f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
-                f"GREATEST((SELECT coalesce(max(id), 0) FROM \"{table}\"), 1))"
-            ))
+                f"SELECT setval(:sequence, GREATEST((SELECT coalesce(max(id), 0) FROM \"{table}\"), 1))"
+            ), {"sequence": sequence})
 
 
 def account_rows(ids: range) -> list[dict[str, object]]:

@@ -52,3 +52,23 @@ def test_the_established_ledger_workloads_run_a_month_on_and_check_what_they_req
     # Each raises unless every request was enqueued, or every owing account requested in January.
     assert enqueue("sqlite", 40, tmp_path, established=True) > 0
     assert schedule("sqlite", 60, tmp_path, established=True) > 0
+
+
+def test_advance_sequences_moves_every_id_sequence_past_the_seeded_rows_once_statistics_are_fresh(db) -> None:  # type: ignore[no-untyped-def]
+    # On PostgreSQL, after ANALYZE, its one statement called pg_get_serial_sequence for
+    # alembic_version, which has no id column, and the seeding failed.
+    from sqlalchemy import insert, select, text
+
+    from bench.ledger import account_rows, advance_sequences, seed
+    from sepa_engine.db.models import DebtorAccount
+
+    seed(db, 3)
+    if not db.is_sqlite:
+        with db.engine.connect() as connection:
+            connection.execute(text("ANALYZE"))
+            connection.commit()
+    advance_sequences(db)
+    with db.transaction() as s:
+        s.execute(insert(DebtorAccount), [{k: v for k, v in row.items() if k != "id"} for row in account_rows(range(4, 5))])
+    with db.reader() as s:
+        assert s.scalars(select(DebtorAccount.id).order_by(DebtorAccount.id)).all() == [1, 2, 3, 4]
