@@ -35,7 +35,7 @@ from sepa_engine.domain.reason_codes import ReasonCode
 from sepa_engine.domain.statuses import BatchStatus
 from sepa_engine.errors import SepaEngineError
 from sepa_engine.ids import IdSource, TimestampIds
-from sepa_engine.progress import SILENT, Progress
+from sepa_engine.progress import SILENT, Progress, Rerunnable
 from sepa_engine.services import (
     account_changes,
     accounts,
@@ -215,7 +215,8 @@ class Engine:
         """Load an upstream directory (creditors.json, debtor-accounts.json, mandates.json,
         requests.json) in one transaction: everything, or nothing and ``LoadFailed`` listing
         every bad record."""
-        return self._write(lambda s: loading.load_directory(s, Path(directory), clock=self.clock, progress=progress))
+        heard = Rerunnable(progress)
+        return self._write(lambda s: loading.load_directory(s, Path(directory), clock=self.clock, progress=heard.run()))
 
     # -- debiting --------------------------------------------------------------------------
     def enqueue(self, creditor: str, data: DebitRequestInput, *, idempotency_key: str) -> RequestResult:
@@ -278,9 +279,10 @@ class Engine:
         with locks.run_lock(self.database, locks.RECONCILIATION_LOCK, wait_seconds=-1):
             try:
                 sha256 = reconciliation.file_sha256(path)
+                heard = Rerunnable(progress)
                 # Whole or not at all, so a run PostgreSQL undid to break a deadlock is run again.
                 report = self.database.run_in_transaction(
-                    lambda s: reconciliation.reconcile_file(s, path, clock=self.clock, strict=strict, progress=progress),
+                    lambda s: reconciliation.reconcile_file(s, path, clock=self.clock, strict=strict, progress=heard.run()),
                     what=f"reconcile {Path(path).name}",
                 )
             except (errors.MessageError, errors.SchemaViolation) as exc:

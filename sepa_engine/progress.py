@@ -27,3 +27,28 @@ class Silent:
 
 
 SILENT: Progress = Silent()
+
+
+class Rerunnable:
+    """The progress of work that may be run again whole (``Database.run_in_transaction``):
+    each run counts from zero (``run()`` starts one), and the caller hears only what goes past
+    the furthest an earlier run reached. A bar then neither passes its total nor goes back when
+    a file PostgreSQL undid is applied again."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._furthest = 0
+        self._done = 0
+
+    def run(self) -> Progress:
+        self._done = 0
+        return self
+
+    def total(self, count: int | None) -> None:
+        self._progress.total(count)
+
+    def advance(self, count: int = 1) -> None:
+        self._done += count
+        if self._done > self._furthest:
+            self._progress.advance(self._done - self._furthest)
+            self._furthest = self._done
