@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
     NOTHING_TO_DO = 3
     PARTIAL = 4          # some requests refused, the rest collected
     FAILED = 5
-    LOCK_BUSY = 75       # another run holds the ledger, or a write was undone; nothing done (sysexits EX_TEMPFAIL)
+    LOCK_BUSY = 75       # another run holds the ledger, or the database undid a write; run it again (EX_TEMPFAIL)
     INTERRUPTED = 143    # stopped by SIGTERM between two transactions (128 + 15, as a shell says)
 
 
