@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from sepa_engine.cli import progress
 from sepa_engine.cli.main import app
 from sepa_engine.clock import FixedClock
+from sepa_engine.progress import Rerunnable
 from sepa_engine.services import loading
 from tests import records
 
@@ -61,3 +62,27 @@ def test_the_bar_is_drawn_on_a_terminal_only():
         silent.advance(3)
     assert "Collecting" in terminal.getvalue() and "3/3" in terminal.getvalue()
     assert pipe.getvalue() == "" and silent is progress.SILENT
+
+
+def test_a_run_again_moves_the_bar_only_past_where_the_undone_run_stopped() -> None:
+    heard = Recorder()
+    rerunnable = Rerunnable(heard)
+    first = rerunnable.run()
+    first.total(10)
+    first.advance(4)
+    first.advance(2)  # undone here, at 6 of 10
+    again = rerunnable.run()
+    again.total(10)
+    again.advance(4)
+    assert heard.done == 6  # the bar stays where it was, rather than going to 10 of 10
+    again.advance(4)
+    again.advance(2)
+    assert (heard.done, heard.totals) == (10, [10, 10])  # done once, never past the total
+
+
+def test_a_single_run_is_heard_as_it_goes() -> None:
+    heard = Recorder()
+    run = Rerunnable(heard).run()
+    for _ in range(3):
+        run.advance()
+    assert heard.done == 3
