@@ -4,8 +4,6 @@
   one transaction per creditor (run again when PostgreSQL undoes it to break a deadlock);
   ``should_stop`` is asked between creditors, and a creditor left out is simply decided by
   the next run (each decision is recorded once per period).
-* ``book_payments`` after each collection run (until the run books them itself): debits
-  that reached the bank become payment entries of their accounts.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from collections.abc import Callable
 from sepa_engine.clock import Clock
 from sepa_engine.db.repositories import accounts as accounts_repo
 from sepa_engine.db.session import Database
-from sepa_engine.services import accounts, schedule
+from sepa_engine.services import schedule
 
 
 def _never() -> bool:
@@ -41,8 +39,3 @@ def _schedule_creditor(db: Database, clock: Clock, run_date: dt.date | None, cod
     return db.run_in_transaction(
         lambda session: schedule.schedule_automatic(session, run_date, clock, creditor_code=code), what=f"schedule {code}"
     )
-
-
-def book_payments(db: Database, clock: Clock, batch_id: int | None = None) -> accounts.BookingReport:
-    with db.transaction() as session:
-        return accounts.book_submitted_payments(session, clock, batch_id=batch_id)

@@ -13,7 +13,7 @@ from sepa_engine import errors
 from sepa_engine.db.models import DebitRequest, LedgerEntry
 from sepa_engine.jobs import accounts as jobs
 from sepa_engine.services import account_documents as documents
-from sepa_engine.services import on_demand
+from sepa_engine.services import accounts, on_demand
 from sepa_engine.services.account_inputs import (
     DetailsInput,
     DisputeInput,
@@ -139,16 +139,22 @@ def _submitted(db, count: int) -> None:  # type: ignore[no-untyped-def]
             row.status, row.collection_date = "submitted", dt.date(2026, 11, 24)
 
 
-def test_the_jobs_run_the_schedule_and_book_payments_in_their_own_transactions(db):
+def _book(db):  # type: ignore[no-untyped-def]
+    """``Engine.book_payments``: its own transaction."""
+    with db.transaction() as s:
+        return accounts.book_submitted_payments(s, world.clock())
+
+
+def test_payments_are_booked_once_and_the_schedule_job_runs_in_its_own_transactions(db):
     _submitted(db, 2)
-    assert jobs.book_payments(db, world.clock()).booked == 2
-    assert jobs.book_payments(db, world.clock()).booked == 0
+    assert _book(db).booked == 2
+    assert _book(db).booked == 0
     assert jobs.run_schedule(db, world.clock(), dt.date(2026, 11, 23)).items == ()
 
 
 def test_two_bookings_at_once_book_each_debit_once(db):
     _submitted(db, 6)
-    booked = [outcome.booked for outcome in at_once(*[lambda: jobs.book_payments(db, world.clock())] * 2)]
+    booked = [outcome.booked for outcome in at_once(*[lambda: _book(db)] * 2)]
     assert sum(booked) == 6
     with db.reader() as s:
         assert s.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "payment")) == 6
