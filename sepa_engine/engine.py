@@ -280,8 +280,7 @@ class Engine:
             try:
                 sha256 = reconciliation.file_sha256(path)
                 heard = Rerunnable(progress)
-                # Whole or not at all, so a run PostgreSQL undid to break a deadlock is run again.
-                report = self.database.run_in_transaction(
+                report = self._write(
                     lambda s: reconciliation.reconcile_file(s, path, clock=self.clock, strict=strict, progress=heard.run()),
                     what=f"reconcile {Path(path).name}",
                 )
@@ -506,9 +505,8 @@ class Engine:
 
     def schedule_automatic(self, *, run_date: dt.date | None = None, creditor: str | None = None) -> ScheduleReport:
         """This period's automatic debits and their pre-notifications (safe to run again:
-        a period already scheduled creates nothing). All in the ledger, in one transaction: one
-        PostgreSQL undid to break a deadlock is run again."""
-        return self.database.run_in_transaction(
+        a period already scheduled creates nothing)."""
+        return self._write(
             lambda s: schedule.schedule_automatic(s, run_date, self.clock, creditor_code=creditor),
             what=f"schedule {creditor or 'every creditor'}",
         )
@@ -530,17 +528,16 @@ class Engine:
         )
 
     # -- plumbing --------------------------------------------------------------------------
-    def _write(self, operation: Callable[[Session], _T], *, again: bool = True) -> _T:
+    def _write(self, operation: Callable[[Session], _T], *, what: str | None = None, again: bool = True) -> _T:
         """``operation`` in one write transaction. Each operation here changes the ledger and
         nothing else, so one PostgreSQL undid to break a deadlock (nothing of it kept) is run
         again whole (``Database.run_in_transaction``), unless ``again`` is False: its input
-        can be read only once."""
+        can be read only once. ``what`` names it in the log; by default the method
+        ("Engine.enqueue" of "Engine.enqueue.<locals>.<lambda>")."""
         if not again:
             with self.database.transaction() as session:
                 return operation(session)
-        # The log names the method: "Engine.enqueue" of "Engine.enqueue.<locals>.<lambda>".
-        what = operation.__qualname__.split(".<locals>")[0]
-        return self.database.run_in_transaction(operation, what=what)
+        return self.database.run_in_transaction(operation, what=what or operation.__qualname__.split(".<locals>")[0])
 
     def _read(self, operation: Callable[[Session], _T]) -> _T:
         with self.database.reader() as session:
