@@ -63,6 +63,7 @@ from sepa_engine.domain import money, reason_codes
 from sepa_engine.domain import return_decisions as decisions
 from sepa_engine.domain.accounts import EntryKind
 from sepa_engine.domain.mandate import MandateStatus, transition
+from sepa_engine.domain.masking import mask_iban
 from sepa_engine.domain.reason_codes import MandateEffect, ReasonCode
 from sepa_engine.domain.statuses import (
     BatchStatus,
@@ -971,8 +972,12 @@ class _Run:
         # is somebody else's file sent to us by mistake: refused, rather than flooding the
         # queue. (A pain.002 names no account of ours; its unknown records are exceptions.)
         if self.foreign_accounts and not self.matched_any:
-            shown = ", ".join(sorted(self.foreign_accounts))
-            raise errors.ReturnFileError("account", shown, "is not the account of any of our creditors: file refused")
+            accounts = sorted(self.foreign_accounts)
+            # Another company's account: masked like every IBAN an operator or a log sees.
+            raise errors.ReturnFileError(
+                "account", ", ".join(accounts), "is not the account of any of our creditors: file refused",
+                shown_value=", ".join(mask_iban(iban) for iban in accounts),
+            )
 
     def close_batches(self) -> None:
         # Locked in id order: two files closing the same batches never wait for each other

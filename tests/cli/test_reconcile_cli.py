@@ -13,6 +13,7 @@ from sepa_engine.cli.main import app
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
 from sepa_engine.db.models import DebitRequest
+from sepa_engine.db.returns_models import ReturnFile
 from sepa_engine.exit_codes import ExitCode
 from sepa_engine.ids import SequentialIds
 from sepa_engine.services.collection import run_collection
@@ -141,3 +142,30 @@ def test_off_a_terminal_each_file_stays_on_one_line_and_the_header_is_whole(db, 
     header = next(line for line in lines if "file" in line and "status" in line)
     for column in ("message", "applied", "already applied", "exceptions", "skipped"):
         assert column in header, result.stdout
+
+
+def test_a_statement_of_somebody_elses_account_is_refused_without_showing_or_storing_that_iban(
+    db, database_url, tmp_path,
+):
+    # The refusal read "account 'FR1420041010050500013M02606' is not the account of any of our
+    # creditors": another company's account number, whole, on the operator's terminal, in
+    # cron's mail and in the refusal stored on the file's row, where every other IBAN is masked.
+    sim = _answers(db, database_url, tmp_path)
+    config = _config(tmp_path, database_url)
+    theirs = "FR1420041010050500013M02606"
+    text = sim.camt054_path.read_text().replace("FR7630006000011234567890189", theirs)
+    for ours, other in (("E2E-", "ZZZ-"), ("CLI0", "ZZZ0"), ("RUM-", "ZUM-")):  # nothing of ours in it
+        text = text.replace(ours, other)
+    statement = tmp_path / "statement.xml"
+    statement.write_text(text)
+
+    result = runner.invoke(app, ["reconcile", str(statement), "--json", "--config", config])
+
+    assert result.exit_code == ExitCode.UNREADABLE, result.output
+    (refused,) = json.loads(result.stdout)["files"]
+    assert refused["status"] == "refused"
+    assert "FR14*******************2606" in refused["error"]
+    assert theirs not in result.output
+    with db.reader() as s:
+        (stored,) = s.scalars(select(ReturnFile.refusal)).all()
+    assert "is not the account of any of our creditors" in stored and theirs not in stored
