@@ -56,12 +56,20 @@ def configure(json_lines: bool | None = None, level: int | None = None) -> None:
         level = logging.getLevelName(os.environ.get("SEPA_ENGINE_LOG_LEVEL", "info").upper())
         if not isinstance(level, int):
             level = logging.INFO
-    renderer: Any = structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer(colors=False)
+    # Tracebacks as plain text under "exception", before masking: JSON lines otherwise dropped
+    # them ("exc_info": true), and the console's default (rich) listed every frame's locals,
+    # IBANs and names in clear. The plain format shows no locals; its IBANs are masked as in
+    # any free text.
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json_lines
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
             mask_event,
             renderer,
         ],

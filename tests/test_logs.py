@@ -65,3 +65,42 @@ def test_a_real_iban_in_free_text_is_still_masked_but_not_in_an_identifier_field
     structlog.get_logger("t").info("mandate.changed", error=f"refused {IBAN}", debtor_iban=IBAN, contact_name="Jeanne Dupont")
     err = capsys.readouterr().err
     assert IBAN not in err and "Jeanne" not in err
+
+
+# Out of the frames' source lines, which a traceback shows: only the locals carry them.
+_DEBTOR = (IBAN, "Jeanne Dupont")
+
+
+def _failing_step(debtor_iban: str, debtor_name: str) -> None:
+    raise ValueError(f"account {debtor_iban} refused")
+
+
+def _log_a_failed_step() -> None:
+    try:
+        _failing_step(*_DEBTOR)
+    except ValueError as exc:
+        structlog.get_logger("t").error("job.step_failed", step="collect", error=str(exc), exc_info=True)
+
+
+def test_a_failure_logged_as_json_carries_its_traceback_with_ibans_masked(capsys):
+    # Under cron (JSON lines), a failed step was logged as '"exc_info": true': the traceback
+    # the operator needs to diagnose it was lost.
+    logs.configure(json_lines=True)
+    _log_a_failed_step()
+    err = capsys.readouterr().err
+    event = json.loads(err)
+    assert "exc_info" not in event
+    assert "Traceback (most recent call last)" in event["exception"] and "_failing_step" in event["exception"]
+    assert "ValueError: account FR76*******************0189 refused" in event["exception"]
+    assert IBAN not in err
+
+
+def test_a_failure_logged_on_a_terminal_shows_its_traceback_without_the_locals_of_each_frame(capsys):
+    # On a terminal the traceback listed every frame's local variables: the debtor's IBAN and
+    # name in clear, beside log lines that mask them.
+    logs.configure(json_lines=False)
+    _log_a_failed_step()
+    err = capsys.readouterr().err
+    assert "job.step_failed" in err and "Traceback (most recent call last)" in err and "_failing_step" in err
+    assert IBAN not in err and "Jeanne" not in err
+    assert "FR76*******************0189" in err
