@@ -4,13 +4,16 @@ Anything that identifies a debtor is masked by a processor before rendering, wha
 the call site passed: the fields that carry IBANs, names and mandate references are
 declared by key and masked; identifiers (message and batch ids, file names) are declared
 too and never touched, so a log line can always be matched to its file; in other free
-text, only a token that is an IBAN by its country's rules is masked.
+text, only a token that is an IBAN by its country's rules is masked, and the values
+PostgreSQL quotes in an error's detail (a failing row, a key) are hidden. A statement's
+parameters never reach an error's text (``hide_parameters``, db/session.py).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -29,6 +32,20 @@ _IDENTIFIER_KEYS = {"event", "level", "timestamp", "message_id", "file", "path",
                     "outcome", "kind", "reason_code", "trigger", "slot", "missed_since", "timezone", "period", "mode"}
 
 
+# PostgreSQL's error details quote the values of a row or a key ("Failing row contains (1, 7,
+# CUST-9, Jeanne Dupont, ...)", "Key (creditor_id, reference)=(1, RUM-7) already exists"):
+# any of them can be a name, which free-text masking cannot recognise. The columns stay: they
+# say what failed. Formats of PostgreSQL 15's ri_triggers.c, execMain.c and nbtinsert.c.
+_FAILING_ROW = re.compile(r"(Failing row contains )\(.*\)")
+_KEY_VALUES = re.compile(r"(Key \([^)]*\))=\(.*\)(?= already exists| is not present| is still referenced| conflicts)")
+
+
+def _hide_row_values(text: str) -> str:
+    if "Failing row" not in text and "Key (" not in text:
+        return text
+    return _KEY_VALUES.sub(r"\1=(values hidden)", _FAILING_ROW.sub(r"\1(values hidden)", text))
+
+
 def mask_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
         if value is None:
@@ -44,7 +61,7 @@ def mask_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> M
         else:
             # Free text (an error's message, a note) may quote an IBAN: masked there only
             # when it is one by its country's rules (domain/masking.mask_ibans_in_text).
-            event[key] = mask_ibans_in_text(value)
+            event[key] = mask_ibans_in_text(_hide_row_values(value))
     return event
 
 

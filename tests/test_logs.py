@@ -104,3 +104,36 @@ def test_a_failure_logged_on_a_terminal_shows_its_traceback_without_the_locals_o
     assert "job.step_failed" in err and "Traceback (most recent call last)" in err and "_failing_step" in err
     assert IBAN not in err and "Jeanne" not in err
     assert "FR76*******************0189" in err
+
+
+def test_a_database_error_logged_by_a_job_shows_neither_the_row_nor_the_parameters(db, capsys):
+    # A statement the database refuses (a bug, a constraint) was logged with its parameters
+    # (SQLAlchemy: "[parameters: (None, 'CUST-9', 'Jeanne Dupont', ...)]") or, on PostgreSQL,
+    # the failing row ("DETAIL: Failing row contains (..., Jeanne Dupont, ...)"): a debtor's
+    # name in clear in the nightly job's log, where free-text masking cannot know it is one.
+    from sqlalchemy.exc import IntegrityError
+
+    from sepa_engine.db.models import DebtorAccount
+    from tests.ledger import T0
+
+    logs.configure(json_lines=True)
+    try:
+        with db.transaction() as s:
+            s.add(DebtorAccount(creditor_id=None, reference="CUST-9", name="Jeanne Dupont", created_at=T0))
+            s.flush()
+    except IntegrityError as exc:
+        structlog.get_logger("t").error("job.step_failed", step="collect", error=str(exc), exc_info=True)
+    event = json.loads(capsys.readouterr().err)
+    assert "creditor_id" in event["error"] and "creditor_id" in event["exception"]  # still says what failed
+    assert "Jeanne" not in event["error"] and "Jeanne" not in event["exception"]
+
+
+def test_the_values_of_a_key_postgresql_quotes_are_hidden_and_its_columns_kept(capsys):
+    logs.configure(json_lines=True)
+    structlog.get_logger("t").error("serve.job_failed", error=(
+        'duplicate key value violates unique constraint "uq_debtor_accounts_creditor_reference"\n'
+        "DETAIL:  Key (creditor_id, reference)=(1, DUPONT JEANNE (LYON)) already exists."
+    ))
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert "Key (creditor_id, reference)=(values hidden) already exists." in error
+    assert "DUPONT" not in error

@@ -50,7 +50,7 @@ def make_engine(url: str, *, lock_wait_ms: int | None = None) -> Engine:
             # Full IBANs, names and token hashes: the file is owner-only before SQLite opens it.
             private_files.ensure_file(Path(parsed.database))
         busy_ms = SQLITE_BUSY_TIMEOUT_MS if lock_wait_ms is None else lock_wait_ms
-        engine = create_engine(url, connect_args={"timeout": busy_ms / 1000})
+        engine = create_engine(url, connect_args={"timeout": busy_ms / 1000}, hide_parameters=True)
         _configure_sqlite(engine, busy_ms)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
@@ -66,7 +66,7 @@ def make_engine(url: str, *, lock_wait_ms: int | None = None) -> Engine:
     # lock_timeout is a server setting of the session: set at connection, it costs no round trip.
     options = "-c plan_cache_mode=force_custom_plan" + (f" -c lock_timeout={lock_wait_ms}" if lock_wait_ms else "")
     return create_engine(
-        parsed, pool_pre_ping=True,
+        parsed, pool_pre_ping=True, hide_parameters=True,
         connect_args={
             "options": options, "connect_timeout": CONNECT_TIMEOUT_SECONDS,
             "prepare_threshold": None,
