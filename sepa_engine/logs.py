@@ -46,6 +46,11 @@ def _hide_row_values(text: str) -> str:
     return _KEY_VALUES.sub(r"\1=(values hidden)", _FAILING_ROW.sub(r"\1(values hidden)", text))
 
 
+def masked_text(text: str) -> str:
+    """Free text as a log line shows it (an error's message kept beside the logs, say)."""
+    return mask_ibans_in_text(_hide_row_values(text))
+
+
 def mask_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
         if value is None:
@@ -61,7 +66,7 @@ def mask_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> M
         else:
             # Free text (an error's message, a note) may quote an IBAN: masked there only
             # when it is one by its country's rules (domain/masking.mask_ibans_in_text).
-            event[key] = mask_ibans_in_text(_hide_row_values(value))
+            event[key] = masked_text(value)
     return event
 
 

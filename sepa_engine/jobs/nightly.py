@@ -31,6 +31,7 @@ from typing import Any
 
 import structlog
 
+from sepa_engine import logs
 from sepa_engine.clock import Clock
 from sepa_engine.config import Settings
 from sepa_engine.db import locks
@@ -211,7 +212,8 @@ def _run_step(name: str, step: Step, db: Database, settings: Settings, clock: Cl
         result = step(db, settings, clock, should_stop)
     except Exception as exc:  # a failing step is recorded; the next ones still run
         log.error("job.step_failed", step=name, error=str(exc), exc_info=True)
-        result = StepResult(name, FAILED, {"error": str(exc) or type(exc).__name__})
+        # Stored in the run's row and shown by `status`: masked as the log line is.
+        result = StepResult(name, FAILED, {"error": logs.masked_text(str(exc)) or type(exc).__name__})
     log.info("job.step", step=name, outcome=result.outcome,
              seconds=round(time.monotonic() - started, 3))
     return result

@@ -127,3 +127,22 @@ def test_the_real_steps_collect_refuse_and_report_partial(db, settings):
 
     again = run_nightly(db, settings, FixedClock(dt.datetime(2026, 11, 23, 8, 5, tzinfo=dt.timezone.utc)))
     assert (again.outcome, again.exit_code) == ("nothing_to_do", 3)
+
+
+def test_a_step_the_database_failed_is_recorded_without_the_row_or_parameters_it_quoted(db, settings):
+    # The step's error, stored in the run's row and shown by `sepa-engine status`, was the
+    # database error whole: PostgreSQL's "Failing row contains (..., Jeanne Dupont, ...)",
+    # SQLAlchemy's "[parameters: (..., 'Jeanne Dupont', ...)]".
+    from sepa_engine.db.models import DebtorAccount
+
+    def collect(db, settings, clock, should_stop):
+        with db.transaction() as s:
+            s.add(DebtorAccount(creditor_id=None, reference="CUST-9", name="Jeanne Dupont", created_at=NOW))
+            s.flush()
+
+    steps = _steps({"collect": "ok", "schedules": "ok", "inbox": "ok"}, [])
+    result = run_nightly(db, settings, FixedClock(NOW), steps={**steps, "collect": collect})
+
+    assert result.outcome == "failed"
+    error = json.loads(_rows(db)[0].summary)["steps"]["collect"]["error"]
+    assert "creditor_id" in error and "Jeanne" not in error
