@@ -78,7 +78,9 @@ def resolve_exception(
         file = session.get(ReturnFile, row.return_file_id)
         assert file is not None
         report = ReconcileReport(path=Path(file.path), sha256=file.sha256)
-        run = _Run(session, clock, file, report, is_camt=False)
+        # A statement's record moves its file as a matched one does: it says nothing of the
+        # file's acceptance, which only a pain.002 gives.
+        run = _Run(session, clock, file, report, is_camt=(file.message or "").startswith("camt."))
         run.apply(record, request)
         if report.exceptions:
             raise errors.ReturnFileError("request", request_id, "cannot take this record (see the open exceptions)")

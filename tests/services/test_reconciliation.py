@@ -251,6 +251,25 @@ def test_resolving_an_exception_as_a_request_applies_the_record(db, settings, tm
         assert return_exceptions.list_exceptions(s) == []
 
 
+def test_a_statement_record_resolved_by_hand_moves_its_file_as_if_it_had_matched_by_itself(db, settings, tmp_path):
+    # A camt.054 return resolved from the queue took the file published -> acknowledged, as a
+    # pain.002 would: the review then showed an acceptance no bank report gave. Matched by
+    # itself, the same record leaves the file published.
+    sim = simulate(collect(db, settings, requests=2), tmp_path / "inbox", 0.0, 1.0, seed=1)
+    camt = tmp_path / "camt.xml"  # nothing in it matches: ids, mandates and block mangled
+    camt.write_text(sim.camt054_path.read_text().replace("E2E-", "ZZZ-").replace("RUM-", "ZUM-")
+                    .replace("RUN000001-0001", "RUN000001-9999"))
+    assert reconcile(db, camt).exceptions == 4
+    target = min(requests(db).values(), key=lambda r: r.id)
+    with db.transaction() as s:
+        (returned,) = [v for v in return_exceptions.list_exceptions(s) if v.record["kind"] == "returned"]
+        return_exceptions.resolve_exception(s, returned.id, resolution=str(target.id), clock=LATER)
+
+    assert requests(db)[target.end_to_end_id].status == "returned"
+    with db.reader() as s:
+        assert s.scalars(select(Batch.status)).one() == "published"
+
+
 def test_creditor_policy_override_can_forbid_the_retry(db, settings, tmp_path):
     from sepa_engine.db.returns_models import ReasonCodePolicy
 
