@@ -75,6 +75,15 @@ def resolve_exception(
         record = _record_from(json.loads(row.record))
         if record is None:
             raise errors.ReturnFileError("exception", exception_id, "is not about one debit: resolve it as ignored")
+        if record.amount_cents is not None and record.amount_cents != request.amount_cents:
+            # An R-transaction is about the whole instructed amount, its charges apart (RULES.md
+            # section 4: match on AmtDtls/InstdAmt, book the fee separately): another amount is
+            # another debit, as automatic matching holds (reconciliation._amount_problem).
+            raise errors.ReturnFileError(
+                "request", request_id,
+                f"is a debit of {money.format_cents(request.amount_cents)}, the record is of "
+                f"{money.format_cents(record.amount_cents)}: it is about another debit",
+            )
         file = session.get(ReturnFile, row.return_file_id)
         assert file is not None
         report = ReconcileReport(path=Path(file.path), sha256=file.sha256)

@@ -251,6 +251,25 @@ def test_resolving_an_exception_as_a_request_applies_the_record(db, settings, tm
         assert return_exceptions.list_exceptions(s) == []
 
 
+def test_an_exception_cannot_be_resolved_as_a_debit_of_another_amount(db, settings, tmp_path):
+    # Resolved as a debit of 10.01, a record returning 10.00 was applied: the debit returned
+    # and a returned payment of 10.01 booked, a cent the bank never took back. A return, a
+    # reject or a refund is of the whole instructed amount; another amount is another debit.
+    collect(db, settings, requests=2)
+    first, second = sorted(requests(db).values(), key=lambda r: r.id)
+    reconcile(db, _pain002_tx(tmp_path / "x.xml", "NOT-OURS", "MANGLED-ID", first.amount_cents, "MS02"))
+    with db.transaction() as s:
+        (view,) = return_exceptions.list_exceptions(s)
+
+    with pytest.raises(errors.ReturnFileError, match=r"request .* is a debit of 10.01, the record is of 10.00"):
+        with db.transaction() as s:
+            return_exceptions.resolve_exception(s, view.id, resolution=str(second.id), clock=LATER)
+
+    assert requests(db)[second.end_to_end_id].status == "submitted"
+    with db.transaction() as s:
+        assert [v.id for v in return_exceptions.list_exceptions(s)] == [view.id]
+
+
 def test_a_statement_record_resolved_by_hand_moves_its_file_as_if_it_had_matched_by_itself(db, settings, tmp_path):
     # A camt.054 return resolved from the queue took the file published -> acknowledged, as a
     # pain.002 would: the review then showed an acceptance no bank report gave. Matched by
