@@ -6,8 +6,9 @@ ASSIGNED). Approval, in one transaction holding the batch's row lock:
 
 1. check the batch awaits approval (else a clear error: unknown, already approved, or in
    another status);
-2. move the summaries, then the pain.008 file, to ``outbox/<creditor>/`` by link + unlink,
-   never overwriting (``outbox.move``);
+2. check the held file is still the one recorded (its sha256), then move the summaries and
+   the pain.008 file to ``outbox/<creditor>/`` by link + unlink, never overwriting
+   (``outbox.move``);
 3. mark it PUBLISHED with who and when (a conditional UPDATE on the status), submit its
    requests, book the payments, move the mandates' history; commit.
 
@@ -64,6 +65,13 @@ class NotAwaitingApproval(errors.CollectionError):
     problem = "is not awaiting approval"
 
 
+class HeldFileChanged(errors.CollectionError):
+    """The held file is no longer the one written and recorded: it is not released."""
+
+    code = "held_file_changed"
+    problem = "changed since it was written"
+
+
 def _no_checkpoint(_name: str) -> None:
     return None
 
@@ -106,6 +114,15 @@ def approve_batch(
         _check_awaiting(batch)
         creditor = repo.creditor_by_id(session, batch.creditor_id)
         target = released_path(settings, creditor.code, batch.file_name)
+        # The file a person reviewed in pending may have been edited since (by hand, or saved
+        # again by an editor): what goes to the bank must be the file the ledger recorded,
+        # whose amounts and counts the payments were booked from.
+        if source.exists() and outbox.sha256(source) != batch.sha256:
+            raise HeldFileChanged(
+                "file", str(source),
+                f"is not the file written for batch {batch_id} (sha256 differs: changed since it was written); "
+                "nothing was approved",
+            )
         # Summaries first, the pain.008 last: the bank's folder never shows a file whose
         # summaries are still elsewhere.
         for summary_source, summary_target in zip(review_paths(source), review_paths(target), strict=True):

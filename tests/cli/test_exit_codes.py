@@ -134,6 +134,10 @@ def _held_file(world: World) -> None:
 
 
 
+def _edit_held_file(world: World) -> None:
+    (held,) = (world.tmp / "outbox" / "pending").rglob("*.xml")
+    held.write_text(held.read_text().replace("<NbOfTxs>1</NbOfTxs>", "<NbOfTxs>2</NbOfTxs>", 1))
+
 
 Args = Callable[[World], list[str]]
 Setup = Callable[[World], None]
@@ -245,6 +249,8 @@ CASES = [
     Case("enqueue-ledger-unreachable", lambda w: ["enqueue", str(GOLDEN), "--config", _unreachable_config(w)], ExitCode.UNAVAILABLE),
     # approval, mandates, tokens, status
     Case("batch-approve-ok", _with_config("batch", "approve", "1", "--by", "Marie Dubois"), ExitCode.OK, _held_file),
+    Case("batch-approve-file-changed", _with_config("batch", "approve", "1", "--by", "Marie Dubois"), ExitCode.INVALID,
+         lambda w: _held_file(w) or _edit_held_file(w)),
     Case("batch-approve-not-awaiting", _with_config("batch", "approve", "1", "--by", "Marie Dubois"), ExitCode.INVALID,
          lambda w: _due(w, 5_000) or _collect_now(w)),
     Case("mandates-release-unknown", _with_config("mandates", "release", "RUM-NONE", "--creditor", "martin"), ExitCode.INVALID,

@@ -16,7 +16,7 @@ from sepa_engine.config import Settings
 from sepa_engine.db.models import Batch, DebitRequest, Mandate
 from sepa_engine.db.session import Database
 from sepa_engine.ids import SequentialIds
-from sepa_engine.services.approval import NotAwaitingApproval, approve_batch
+from sepa_engine.services.approval import HeldFileChanged, NotAwaitingApproval, approve_batch
 from sepa_engine.services.collection import run_collection
 from tests import ledger
 from tests.concurrency import at_once
@@ -184,6 +184,23 @@ def test_approval_interrupted_between_link_and_unlink_is_finished_by_approving_a
 
     assert released.exists() and not outcome.path.exists()
     assert _batch(db, outcome.batch_id).status == "published"
+
+
+def test_a_held_file_changed_since_it_was_written_is_not_released_to_the_bank(db, settings, held):
+    # Edited in pending (by hand, or saved again by an editor while being reviewed), the file
+    # was released as it stood: the bank would collect 210.00 where the ledger recorded
+    # 120.00 and booked the payments of the written file.
+    outcome, _ = held
+    text = outcome.path.read_text()
+    assert "<InstdAmt Ccy=\"EUR\">120.00</InstdAmt>" in text
+    outcome.path.write_text(text.replace(">120.00<", ">210.00<"))
+
+    with pytest.raises(HeldFileChanged, match="sha256 differs"):
+        approve(db, settings, outcome.batch_id)
+
+    assert outcome.path.exists() and _names(settings.outbox_dir / "martin") == []
+    assert _batch(db, outcome.batch_id).status == "awaiting_approval"
+    assert _statuses(db) == {"assigned": 2}
 
 
 def test_approval_never_overwrites_another_file_in_the_banks_folder(db, settings, held):
