@@ -14,6 +14,7 @@ import json
 import re
 import warnings
 from collections.abc import Iterator
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -243,11 +244,11 @@ def test_every_json_success_response_matches_its_published_schema(walk: Walk, ap
         for request in submitted[:2]:
             record = ReturnRecord(
                 scope=Scope.TRANSACTION, kind=Kind.RETURNED, location="Ntry[0]/NtryDtls[0]/TxDtls[0]", status="BOOK",
-                booked=True, end_to_end_id=request["end_to_end_id"], amount_cents=999, currency="EUR",
+                booked=True, end_to_end_id=request["end_to_end_id"], amount_cents=int(Decimal(request["amount"]) * 100), currency="EUR",
                 reason_code="AM04", booking_date=dt.date(2026, 11, 30), account_iban="FR7630006000011234567890189",
                 credit_debit="DBIT", reversal_indicator=True,
             )
-            add_exception(session, file.id, record.to_dict(), "amount differs from the debit", record.end_to_end_id,
+            add_exception(session, file.id, record.to_dict(), "the bank's account is not the creditor's", record.end_to_end_id,
                           clock=world.clock())
     listed = walk("GET", BASE + "/return-exceptions")
     assert len(listed["items"]) == 2
