@@ -71,7 +71,7 @@ from sepa_engine.services.account_inputs import (
 )
 from sepa_engine.services.accounts import AccountView, BookingReport, EntryResult
 from sepa_engine.services.api_tokens import CreatedToken, TokenView
-from sepa_engine.services.approval import Approval
+from sepa_engine.services.approval import Approval, Withdrawal
 from sepa_engine.services.batch_enqueue import BatchResult, EnqueueItem
 from sepa_engine.services.batches import BatchDetail, BatchLine, RequestLine
 from sepa_engine.services.collection import CollectionReport, run_collection
@@ -139,6 +139,7 @@ __all__ = [
     "SepaEngineError",
     "Statement",
     "TokenView",
+    "Withdrawal",
 ]
 
 _T = TypeVar("_T")
@@ -299,6 +300,12 @@ class Engine:
         collection date the bank can no longer meet re-dates its debits into a new held file
         and raises. Runs its own transactions around the move."""
         return approval.approve_batch(self.database, self.settings, self.clock, batch_id, actor=actor, ids=self.ids)
+
+    def withdraw_batch(self, batch_id: int, *, actor: str, reason: str) -> Withdrawal:
+        """Stop a file held for approval at review: never released, kept for audit under
+        outbox/pending/<creditor>/withdrawn/, its debits back in the queue for the next run.
+        Runs its own transaction around the move."""
+        return approval.withdraw_batch(self.database, self.settings, self.clock, batch_id, actor=actor, reason=reason)
 
     # -- the bank's answers ----------------------------------------------------------------
     def return_exceptions(self, *, include_resolved: bool = False) -> list[ExceptionView]:

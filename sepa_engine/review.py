@@ -106,6 +106,10 @@ class Review:
     approved_by: str | None = None
     approved_at: dt.datetime | None = None
     published_at: dt.datetime | None = None
+    withdrawn_by: str | None = None
+    withdrawn_at: dt.datetime | None = None
+    # Why a file was withdrawn, superseded or failed (batches.failure).
+    failure: str | None = None
     answers: tuple[BankAnswer, ...] = ()
 
     @property
@@ -162,6 +166,9 @@ def gather(session: Session, batch: Batch, creditor: Creditor, final: Path) -> R
         approved_by=batch.approved_by,
         approved_at=_local(batch.approved_at, creditor.timezone),
         published_at=_local(batch.published_at, creditor.timezone),
+        withdrawn_by=batch.withdrawn_by,
+        withdrawn_at=_local(batch.withdrawn_at, creditor.timezone),
+        failure=batch.failure,
         answers=tuple(
             dataclasses.replace(answer, imported_at=answer.imported_at.astimezone(ZoneInfo(creditor.timezone)))
             for answer in repo.bank_answers(session, batch.id)
@@ -192,6 +199,7 @@ STATUS_WORDS = {
     "planned": "planned", "written": "written", "awaiting_approval": "held for approval", "published": "handed to the bank",
     "failed": "failed", "acknowledged": "acknowledged by the bank", "partly_rejected": "partly rejected",
     "rejected": "rejected", "settled": "settled", "settled_with_rejects": "settled, except the rejected debits",
+    "withdrawn": "withdrawn at review: never sent, its debits back in the queue",
 }
 
 
@@ -207,6 +215,8 @@ def timeline(review: Review) -> list[tuple[str, str]]:
         events.append((_when(held), f"held in outbox/{outbox.PENDING_FOLDER}/ for approval"))
     if review.approved_at is not None:
         events.append((_when(review.approved_at), f"approved by {review.approved_by}"))
+    if review.withdrawn_at is not None:
+        events.append((_when(review.withdrawn_at), review.failure or f"withdrawn at review by {review.withdrawn_by}"))
     if review.published_at is not None and review.status != "awaiting_approval":
         events.append((_when(review.published_at), "released to the bank's folder"))
     for answer in review.answers:
@@ -357,8 +367,12 @@ def render_summary(session: Session, batch: Batch, creditor: Creditor, final: Pa
     return render_text(gather(session, batch, creditor, final))
 
 
-def write_summary(session: Session, batch: Batch, creditor: Creditor, final: Path) -> tuple[Path, Path]:
-    """Write the text and HTML summaries beside ``final``: staged owner-only, then renamed.
+def write_summary(
+    session: Session, batch: Batch, creditor: Creditor, final: Path, *, index_of: Path | None = None,
+) -> tuple[Path, Path]:
+    """Write the text and HTML summaries beside ``final``: staged owner-only, then renamed;
+    then the creditor's index, the one of ``index_of`` (a creditor's folder, held or
+    released; by default ``final``'s).
 
     Unlike the pain.008 file, a summary may be replaced (a recovered run writes it again
     from the same ledger), so it goes in with ``outbox.replace`` rather than ``publish``.
@@ -369,7 +383,7 @@ def write_summary(session: Session, batch: Batch, creditor: Creditor, final: Pat
     text_target, html_target = review_paths(final)
     for target, content in ((text_target, render_text(review)), (html_target, render_html(review))):
         _replace(target, content)
-    write_index(session, creditor, final.parent)
+    write_index(session, creditor, index_of or final.parent)
     return text_target, html_target
 
 

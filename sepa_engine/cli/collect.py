@@ -347,3 +347,46 @@ def batch_approve(
             f"Batch {approval.batch_id} ({approval.creditor_code}, {approval.count} transactions, "
             f"{format_cents(approval.sum_cents)} EUR) approved by {approval.approved_by}: {approval.path}",
             markup=False, highlight=False))
+
+
+
+@batch_app.command("withdraw")
+def batch_withdraw(
+    batch_id: int = typer.Argument(..., help="The batch id (see batches list --awaiting-approval)."),
+    reason: str = typer.Option(..., "--reason", help="Why the file must not be sent (kept with it)."),
+    by: str = typer.Option(None, "--by", help="Who withdraws it; default: the operating-system user."),
+    as_json: bool = context.JsonOption,
+    config: str = context.ConfigOption,
+) -> None:
+    """Stop a file held in outbox/pending at review: it is never sent, and its debits go back
+    to the queue for the next run (cancel upstream those that must not be collected).
+
+    Exit 0 when withdrawn; 1 when refused (unknown batch, not awaiting approval, already
+    approved or withdrawn, empty --by or --reason); 5 when the file could not be moved (the
+    batch stays held).
+    """
+    actor = by if by is not None else getpass.getuser()
+    with context.engine(config) as engine:
+        try:
+            withdrawal = engine.withdraw_batch(batch_id, actor=actor, reason=reason)
+        except (errors.NotFound, errors.InvalidFormat) as exc:
+            context.fail(exc, ExitCode.INVALID)
+        except errors.SepaEngineError as exc:
+            context.fail(exc, ExitCode.INVALID if exc.code == "not_awaiting_approval" else ExitCode.FAILED)
+        document = {
+            "batch_id": withdrawal.batch_id,
+            "creditor": withdrawal.creditor_code,
+            "message_id": withdrawal.message_id,
+            "file": str(withdrawal.path),
+            "transactions": withdrawal.count,
+            "control_sum": format_cents(withdrawal.sum_cents),
+            "withdrawn_by": withdrawal.withdrawn_by,
+            "withdrawn_at": withdrawal.withdrawn_at.isoformat(),
+            "reason": withdrawal.reason,
+            "requests_back_in_queue": withdrawal.released,
+        }
+        context.render(document, as_json, lambda: context.stdout.print(
+            f"Batch {withdrawal.batch_id} ({withdrawal.creditor_code}, {withdrawal.count} transactions, "
+            f"{format_cents(withdrawal.sum_cents)} EUR) withdrawn by {withdrawal.withdrawn_by}: never sent, kept in "
+            f"{withdrawal.path}; {withdrawal.released} debit(s) back in the queue for the next run.",
+            markup=False, highlight=False))

@@ -244,6 +244,9 @@ class Batch(Base):
     # Who released a file held for approval, and when (issue 7).
     approved_by: Mapped[str | None] = mapped_column(String(70))
     approved_at: Mapped[dt.datetime | None] = mapped_column(_tz())
+    # Who stopped a held file at review instead, and when (migration 0013); why is in failure.
+    withdrawn_by: Mapped[str | None] = mapped_column(String(70))
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(_tz())
 
     blocks: Mapped[list[PaymentBlock]] = relationship(order_by="PaymentBlock.position", lazy="selectin")
 

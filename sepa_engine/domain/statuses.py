@@ -78,6 +78,9 @@ class BatchStatus(StrEnum):
     # requests went back to the queue for a new file with a new MsgId; kept for audit under
     # outbox/pending/<creditor>/superseded/, never released.
     SUPERSEDED = "superseded"
+    # A held file a person stopped at review (``batch withdraw``): never released, kept for
+    # audit under outbox/pending/<creditor>/withdrawn/; its requests went back to the queue.
+    WITHDRAWN = "withdrawn"
 
     def is_settled(self) -> bool:
         return self in (BatchStatus.SETTLED, BatchStatus.SETTLED_WITH_REJECTS)
@@ -91,9 +94,9 @@ _BATCH_TRANSITIONS = MappingProxyType(
     {
         _B.PLANNED: frozenset({_B.WRITTEN, _B.FAILED}),
         _B.WRITTEN: frozenset({_B.PUBLISHED, _B.AWAITING_APPROVAL, _B.PLANNED}),
-        # Only ``batch approve`` moves it on; there is no way back to the queue.
-        # ... or approval finds its date can no longer be met and re-dates its debits.
-        _B.AWAITING_APPROVAL: frozenset({_B.PUBLISHED, _B.SUPERSEDED}),
+        # ``batch approve`` releases it (or finds its date can no longer be met and re-dates
+        # its debits); ``batch withdraw`` stops it at review, its debits back in the queue.
+        _B.AWAITING_APPROVAL: frozenset({_B.PUBLISHED, _B.SUPERSEDED, _B.WITHDRAWN}),
         # Banks may skip the pain.002 when all is well: a camt settlement can come first.
         _B.PUBLISHED: frozenset({_B.ACKNOWLEDGED, _B.PARTLY_REJECTED, _B.REJECTED, _B.SETTLED, _B.SETTLED_WITH_REJECTS}),
         # A later pain.002 (or a camt return of a reject) can still reject part of the file.
@@ -103,6 +106,7 @@ _BATCH_TRANSITIONS = MappingProxyType(
         _B.SETTLED: frozenset(),
         _B.SETTLED_WITH_REJECTS: frozenset(),
         _B.SUPERSEDED: frozenset(),
+        _B.WITHDRAWN: frozenset(),
         _B.FAILED: frozenset(),
     }
 )

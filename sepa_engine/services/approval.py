@@ -19,6 +19,12 @@ Such a batch is never released: it becomes SUPERSEDED (kept for audit under
 run for the creditor writes them again with a reachable date and a new MsgId (held in its
 turn), and approval is refused with ``CollectionDateUnreachable`` naming the new batch.
 
+``batch withdraw`` is the other way out of pending, for a file a person reviewed and will not
+send: in one transaction holding the same row lock, the held file and its summaries move to
+``outbox/pending/<creditor>/withdrawn/`` (kept for audit), the batch becomes WITHDRAWN with who,
+when and why, and its requests go back to the queue, as a superseded file's do: the next run
+writes them again, held for approval in its turn (cancel upstream what must not be collected).
+
 A crash after step 2 leaves the file in the bank's folder and the batch AWAITING_APPROVAL:
 approving again finds the file already moved (same inode, or gone from pending with the
 recorded sha256 in place) and finishes step 3. Two approvals at once queue on the row lock
@@ -47,8 +53,10 @@ from sepa_engine.services.collection import Checkpoint, hand_over, released_path
 
 log = structlog.get_logger("sepa_engine.approval")
 
-ACTOR_MAX = 70  # batches.approved_by
+ACTOR_MAX = 70  # batches.approved_by, batches.withdrawn_by
+REASON_MAX = 500  # what a reviewer writes; batches.failure is text
 SUPERSEDED_FOLDER = "superseded"
+WITHDRAWN_FOLDER = "withdrawn"
 
 
 class CollectionDateUnreachable(errors.CollectionError):
@@ -151,6 +159,74 @@ def approve_batch(
     return approval
 
 
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    batch_id: int
+    creditor_code: str
+    message_id: str
+    path: Path  # where the file is kept, under outbox/pending/<creditor>/withdrawn/
+    withdrawn_by: str
+    withdrawn_at: dt.datetime
+    reason: str
+    released: int  # requests back in the queue
+    count: int
+    sum_cents: int
+
+
+def withdraw_batch(
+    db: Database, settings: Settings, clock: Clock, batch_id: int, *, actor: str, reason: str,
+    checkpoint: Checkpoint = _no_checkpoint,
+) -> Withdrawal:
+    """Stop a held file at review: never released, kept for audit, its requests back in the
+    queue. The file moves first, under the batch's row lock: a crash after the move leaves the
+    batch held, and withdrawing again finds the file already moved and finishes."""
+    actor = _actor(actor, verb="withdraws")
+    reason = _reason(reason)
+    with db.transaction() as session:
+        batch = repo.lock_batch(session, batch_id)
+        if batch is None:
+            raise errors.NotFound("batch", batch_id)
+        _check_awaiting(batch, "withdrawn")
+        creditor = repo.creditor_by_id(session, batch.creditor_id)
+        source = Path(batch.path or "")
+        kept = source.parent / WITHDRAWN_FOLDER / source.name
+        checkpoint("before_move")
+        # The summaries, then the file; one already moved, or gone, is not moved again (a held
+        # file someone deleted can still be withdrawn: its debits are what matters).
+        for held, target in zip((*review_paths(source), source), (*review_paths(kept), kept), strict=True):
+            if held.exists() or target.exists():
+                outbox.move(held, target)
+        checkpoint("after_move")
+        at = clock.now()
+        repo.set_batch(
+            session, batch_id, status=batch_transition(batch.status, BatchStatus.WITHDRAWN).value, path=str(kept),
+            withdrawn_by=actor, withdrawn_at=at, failure=f"withdrawn at review by {actor}: {reason}",
+        )
+        released = repo.release_batch_requests(session, batch_id, at)
+        session.flush()
+        session.refresh(batch)
+        if kept.exists():
+            # The kept review says what became of the file; the creditor's index is the one
+            # of its pending folder.
+            write_summary(session, batch, creditor, kept, index_of=source.parent)
+        withdrawal = Withdrawal(batch_id, creditor.code, batch.message_id, kept, actor, at, reason, released,
+                                batch.count, batch.sum_cents)
+    log.info(
+        "batch.withdrawn", creditor=withdrawal.creditor_code, batch_id=batch_id, message_id=withdrawal.message_id,
+        file=kept.name, withdrawn_by=actor, transactions=withdrawal.count, released=released,
+    )
+    return withdrawal
+
+
+def _reason(reason: str) -> str:
+    text = " ".join(str(reason or "").split())
+    if not text:
+        raise errors.InvalidFormat("reason", reason, "must say why the file is withdrawn (--reason TEXT)")
+    if len(text) > REASON_MAX:
+        raise errors.InvalidLength("reason", text, f"is longer than {REASON_MAX} characters")
+    return text
+
+
 def _unreachable(batch: Batch, creditor: Creditor, clock: Clock) -> tuple[dt.date, dt.date] | None:
     """(first block date, earliest date the bank takes now) when a block's date is too early."""
     bank = bank_profiles.profile(creditor.bank_profile)
@@ -192,25 +268,32 @@ def _redate(
     )
 
 
-def _actor(actor: str) -> str:
+def _actor(actor: str, *, verb: str = "approves") -> str:
+    field = "withdrawn_by" if verb == "withdraws" else "approved_by"
     name = " ".join(str(actor or "").split())
     if not name:
-        raise errors.InvalidFormat("approved_by", actor, "must name the person who approves (--by NAME)")
+        raise errors.InvalidFormat(field, actor, f"must name the person who {verb} (--by NAME)")
     if len(name) > ACTOR_MAX:
-        raise errors.InvalidLength("approved_by", name, f"is longer than {ACTOR_MAX} characters")
+        raise errors.InvalidLength(field, name, f"is longer than {ACTOR_MAX} characters")
     return name
 
 
-def _check_awaiting(batch: Batch) -> None:
+def _check_awaiting(batch: Batch, wanted: str = "approved") -> None:
     if batch.status == BatchStatus.AWAITING_APPROVAL.value:
         return
     if batch.approved_by is not None:
         at = batch.approved_at.isoformat() if batch.approved_at else "?"
         raise NotAwaitingApproval(
             "batch.status", batch.status,
-            f"cannot be approved: batch {batch.id} was already approved by {batch.approved_by} at {at}",
+            f"cannot be {wanted}: batch {batch.id} was already approved by {batch.approved_by} at {at}",
+        )
+    if batch.withdrawn_by is not None:
+        at = batch.withdrawn_at.isoformat() if batch.withdrawn_at else "?"
+        raise NotAwaitingApproval(
+            "batch.status", batch.status,
+            f"cannot be {wanted}: batch {batch.id} was withdrawn at review by {batch.withdrawn_by} at {at}",
         )
     raise NotAwaitingApproval(
         "batch.status", batch.status,
-        f"cannot be approved: only a batch awaiting_approval can be, and batch {batch.id} is not",
+        f"cannot be {wanted}: only a batch awaiting_approval can be, and batch {batch.id} is not",
     )

@@ -51,6 +51,7 @@ RUN = {
     # No batch 12: "unknown batch".
     "batch approve 12": ExitCode.INVALID,
     'batch approve 12 --by "Marie Dubois"': ExitCode.INVALID,
+    'batch withdraw 12 --reason "LOC-7 paid by transfer" --by "Marie Dubois"': ExitCode.INVALID,
     "batches list --status published --from 2026-11-01 --to 2026-11-30 --creditor gim": ExitCode.OK,
     "tokens create --name billing --creditor gim --creditor pressimmo --access write": ExitCode.OK,
     "tokens list": ExitCode.OK,

@@ -16,7 +16,7 @@ from sepa_engine.config import Settings
 from sepa_engine.db.models import Batch, DebitRequest, Mandate
 from sepa_engine.db.session import Database
 from sepa_engine.ids import SequentialIds
-from sepa_engine.services.approval import HeldFileChanged, NotAwaitingApproval, approve_batch
+from sepa_engine.services.approval import HeldFileChanged, NotAwaitingApproval, approve_batch, withdraw_batch
 from sepa_engine.services.collection import run_collection
 from tests import ledger
 from tests.concurrency import at_once
@@ -266,3 +266,90 @@ def test_run_crashed_after_linking_a_held_file_is_recovered_as_awaiting_approval
     assert _statuses(db) == {"assigned": 1}
     approve(db, settings, outcome.batch_id)
     assert _statuses(db) == {"submitted": 1}
+
+
+# --- batch withdraw: a person who reviewed a held file stops it; it never reaches the bank.
+# Before, a held file could only be approved: one wrong debit in it held back every other debit
+# of the file for ever (its requests stayed assigned to it), or went to the bank with it.
+
+def withdraw(db, settings, batch_id, actor="marie", reason="debit of LOC-7 paid by transfer", **kwargs):  # type: ignore[no-untyped-def]
+    return withdraw_batch(db, settings, FixedClock(LATER), batch_id, actor=actor, reason=reason, **kwargs)
+
+
+def test_a_withdrawn_file_is_kept_for_audit_and_its_debits_go_back_to_the_queue(db, settings, held):
+    outcome, _ = held
+    withdrawal = withdraw(db, settings, outcome.batch_id)
+
+    pending = settings.outbox_dir / "pending" / "martin"
+    stem = outcome.path.stem
+    assert withdrawal.path == pending / "withdrawn" / f"{stem}.xml" and withdrawal.released == 2
+    assert _names(pending / "withdrawn") == sorted([f"{stem}.xml", f"{stem}.summary.txt", f"{stem}.html"])
+    assert _names(pending) == ["withdrawn"] and _names(settings.outbox_dir / "martin") == []
+    batch = _batch(db, outcome.batch_id)
+    assert batch.status == "withdrawn" and batch.approved_by is None and batch.path == str(withdrawal.path)
+    assert batch.failure == "withdrawn at review by marie: debit of LOC-7 paid by transfer"
+    assert (batch.withdrawn_by, batch.withdrawn_at) == ("marie", LATER)
+    assert _statuses(db) == {"pending": 2}
+    # The kept review says what became of the file, and why.
+    summary = (pending / "withdrawn" / f"{stem}.summary.txt").read_text()
+    assert "2026-11-23T10:30:00+01:00  withdrawn at review by marie: debit of LOC-7 paid by transfer" in summary
+    assert "withdrawn at review: never sent" in summary
+
+    with pytest.raises(NotAwaitingApproval):
+        approve(db, settings, outcome.batch_id)
+    # The next run writes the debits again, into a new file held for approval in its turn.
+    (again,) = collect(db, settings, prefix="AGAIN", now=LATER).files
+    assert again.awaiting_approval and again.batch_id != outcome.batch_id
+    assert _statuses(db) == {"assigned": 2}
+
+
+def test_withdrawing_needs_a_name_and_a_reason(db, settings, held):
+    outcome, _ = held
+    with pytest.raises(errors.InvalidFormat, match="--by"):
+        withdraw(db, settings, outcome.batch_id, actor=" ")
+    with pytest.raises(errors.InvalidFormat, match="--reason"):
+        withdraw(db, settings, outcome.batch_id, reason="  ")
+    assert _batch(db, outcome.batch_id).status == "awaiting_approval"
+
+
+def test_an_approved_file_cannot_be_withdrawn(db, settings, held):
+    outcome, _ = held
+    approve(db, settings, outcome.batch_id, actor="anne")
+    with pytest.raises(NotAwaitingApproval, match="already approved by anne"):
+        withdraw(db, settings, outcome.batch_id)
+    assert _statuses(db) == {"submitted": 2}
+
+
+@pytest.mark.parametrize("crash_at", ["before_move", "after_move"])
+def test_a_withdrawal_interrupted_around_the_move_is_finished_by_withdrawing_again(db, settings, held, crash_at):
+    outcome, _ = held
+    with pytest.raises(Crash):
+        withdraw(db, settings, outcome.batch_id, checkpoint=_crash_at(crash_at))
+    assert _batch(db, outcome.batch_id).status == "awaiting_approval"
+    assert _statuses(db) == {"assigned": 2}
+
+    withdrawal = withdraw(db, settings, outcome.batch_id)
+
+    assert withdrawal.path.exists() and not outcome.path.exists()
+    assert _batch(db, outcome.batch_id).status == "withdrawn" and _statuses(db) == {"pending": 2}
+
+
+def test_an_approval_and_a_withdrawal_at_once_exactly_one_acts(db, settings, held, database_url):
+    outcome, _ = held
+
+    def acting(act):  # type: ignore[no-untyped-def]
+        def run():  # type: ignore[no-untyped-def]
+            other = Database(database_url)
+            try:
+                return act(other, settings, outcome.batch_id)
+            finally:
+                other.dispose()
+        return run
+
+    results = at_once(acting(approve), acting(withdraw), timeout=30)
+
+    acted = [r for r in results if not isinstance(r, Exception)]
+    assert len(acted) == 1 and isinstance(next(r for r in results if r not in acted), NotAwaitingApproval), results
+    status = _batch(db, outcome.batch_id).status
+    assert (status, _statuses(db)) in (("published", {"submitted": 2}), ("withdrawn", {"pending": 2}))
+    assert len(list(settings.outbox_dir.rglob("*.xml"))) == 1
