@@ -40,6 +40,7 @@ from sepa_engine.services import (
     account_changes,
     accounts,
     api_tokens,
+    api_views,
     approval,
     batch_enqueue,
     batches,
@@ -250,6 +251,17 @@ class Engine:
         return self._write(
             lambda s: on_demand.pay_now(s, creditor, account, data, idempotency_key=idempotency_key, clock=self.clock)
         )
+
+    def cancel_request(self, creditor: str, request_id: int, *, actor: str, reason: str | None = None) -> dict[str, Any]:
+        """Cancel a request still pending (never collected), as the API's DELETE does, with
+        who and why as its reason; its document as the API gives it. One a run took raises
+        ``RequestNotCancellable``; one already cancelled is left as it is."""
+        who = " ".join(str(actor or "").split())
+        if not who:
+            raise errors.InvalidFormat("actor", actor, "must name who cancels (--by NAME)")
+        why = " ".join(str(reason or "").split())
+        text = f"cancelled by {who}: {why}" if why else f"cancelled by {who}"
+        return self._write(lambda s: api_views.cancel_request(s, creditor, request_id, clock=self.clock, reason=text))
 
     def collect(
         self,

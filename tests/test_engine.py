@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import structlog.testing
 from freezegun import freeze_time
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from sepa_engine import engine as engine_module
@@ -141,6 +141,31 @@ def test_the_operations_the_commands_use_run_through_the_facade(tmp_path, databa
             engine.approve_batch(999_999, actor="ops")
         with pytest.raises(errors.NotFound):
             engine.resolve_exception(999_999, resolution="ignored")
+
+
+def test_an_operator_cancels_a_pending_request_and_not_one_a_run_took(db, tmp_path, database_url):
+    # Only the HTTP API could cancel a request: an operator who withdrew a held file for one
+    # wrong debit had no command to keep that debit out of the next run.
+    world.creditor(db, "pressimmo")
+    world.account(db, "pressimmo", "AG-1")
+    engine = Engine(load_settings(_config(tmp_path, database_url)), database=db, clock=world.clock())
+    data = DebitRequestInput(mandate="RUM-PRE-AG-1", amount="76.00", on_account=True)
+    first = engine.enqueue("pressimmo", data, idempotency_key="k-1")
+
+    cancelled = engine.cancel_request("pressimmo", first.id, actor="ops:claire", reason="paid by transfer")
+
+    assert cancelled["status"] == "cancelled"
+    (row,) = engine.requests(creditor="pressimmo").items
+    assert (row.status, row.reason) == ("cancelled", "cancelled by ops:claire: paid by transfer")
+    # Again: already cancelled, nothing changes.
+    assert engine.cancel_request("pressimmo", first.id, actor="someone else")["status"] == "cancelled"
+    with pytest.raises(errors.NotFound):
+        engine.cancel_request("pressimmo", 999_999, actor="ops:claire")
+    taken = engine.enqueue("pressimmo", data, idempotency_key="k-2")
+    with engine.session() as session:  # as a collection run's assignment leaves it
+        session.execute(update(DebitRequest).where(DebitRequest.id == taken.id).values(status="assigned"))
+    with pytest.raises(errors.CollectionError, match="only a pending request can be cancelled"):
+        engine.cancel_request("pressimmo", taken.id, actor="ops:claire")
 
 
 # --- the customer accounts through the facade --------------------------------------------

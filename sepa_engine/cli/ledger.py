@@ -6,6 +6,7 @@ request listing (the mandate listing shows references, which operators need to a
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -123,6 +124,33 @@ def list_requests(
         as_json,
         lambda: _draw_page("Debit requests", columns, records, page.next_after, right=("id", "amount", "batch_id")),
     )
+
+
+@requests_app.command("cancel")
+def cancel_request(
+    request_id: int = typer.Argument(..., help="The request id (see requests list --status pending)."),
+    creditor: str = typer.Option(..., "--creditor", help="The creditor it belongs to (its code)."),
+    reason: str | None = typer.Option(None, "--reason", help="Why it must not be collected (kept as its reason)."),
+    by: str | None = typer.Option(None, "--by", help="Who cancels it; default: the operating-system user."),
+    config: str | None = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Cancel a request still pending, so that no run collects it (as the API's DELETE does).
+
+    Exit 0 when cancelled (or already was); 1 when refused: unknown request or creditor, or a
+    request a run already took (a held file is withdrawn first: `batch withdraw`).
+    """
+    actor = by if by is not None else getpass.getuser()
+    with context.engine(config) as engine:
+        try:
+            document = engine.cancel_request(creditor, request_id, actor=actor, reason=reason)
+        except (errors.NotFound, errors.InvalidFormat) as exc:
+            context.fail(exc, ExitCode.INVALID)
+        except errors.SepaEngineError as exc:
+            context.fail(exc, ExitCode.INVALID if exc.code == "request_not_cancellable" else ExitCode.FAILED)
+    context.render(document, as_json, lambda: context.stdout.print(
+        f"Request {document['id']} ({document['end_to_end_id']}, {document['amount']} EUR) at {creditor}: "
+        f"{document['status']} ({document['reason']}).", markup=False, highlight=False))
 
 
 @mandates_app.command("list")

@@ -55,8 +55,11 @@ def get_request(session: Session, creditor_code: str, request_id: int) -> dict[s
     return request_document(row, creditor.code, reference, listed)
 
 
-def cancel_request(session: Session, creditor_code: str, request_id: int, *, clock: Clock) -> dict[str, Any]:
-    """Cancel a request still waiting for its run; cancelling a cancelled one changes nothing."""
+def cancel_request(
+    session: Session, creditor_code: str, request_id: int, *, clock: Clock, reason: str = CANCELLED_REASON,
+) -> dict[str, Any]:
+    """Cancel a request still waiting for its run; cancelling a cancelled one changes nothing.
+    ``reason`` is kept as the request's reason (the API's: "cancelled by upstream")."""
     creditor = registry._creditor(session, creditor_code)
     found = repo.request_with_mandate(session, creditor.id, request_id)
     if found is None:
@@ -67,7 +70,7 @@ def cancel_request(session: Session, creditor_code: str, request_id: int, *, clo
         if status is not RequestStatus.PENDING:
             raise RequestNotCancellable("request", request_id, f"is {status.value}: only a pending request can be cancelled")
         target = request_transition(RequestStatus.PENDING, RequestStatus.CANCELLED)
-        if not repo.cancel_if_pending(session, row.id, status=target.value, reason=CANCELLED_REASON, at=clock.now()):
+        if not repo.cancel_if_pending(session, row.id, status=target.value, reason=reason, at=clock.now()):
             raise RequestNotCancellable("request", request_id, "was taken by a collection run meanwhile")
         session.refresh(row)
         log.info("request.cancelled", creditor=creditor.code, request_id=row.id)
