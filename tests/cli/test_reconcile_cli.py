@@ -18,7 +18,7 @@ from sepa_engine.exit_codes import ExitCode
 from sepa_engine.ids import SequentialIds
 from sepa_engine.services.collection import run_collection
 from tests import ledger
-from tests.services.test_reconciliation import NOW, _pain002_tx, boi
+from tests.services.test_reconciliation import NOW, _pain002_tx, boi, somebody_elses_statement
 
 runner = CliRunner()
 
@@ -153,11 +153,7 @@ def test_a_statement_of_somebody_elses_account_is_refused_without_showing_or_sto
     sim = _answers(db, database_url, tmp_path)
     config = _config(tmp_path, database_url)
     theirs = "FR1420041010050500013M02606"
-    text = sim.camt054_path.read_text().replace("FR7630006000011234567890189", theirs)
-    for ours, other in (("E2E-", "ZZZ-"), ("CLI0", "ZZZ0"), ("RUM-", "ZUM-")):  # nothing of ours in it
-        text = text.replace(ours, other)
-    statement = tmp_path / "statement.xml"
-    statement.write_text(text)
+    statement = somebody_elses_statement(sim.camt054_path, tmp_path / "statement.xml", theirs, run_prefix="CLI")
 
     result = runner.invoke(app, ["reconcile", str(statement), "--json", "--config", config])
 

@@ -38,6 +38,16 @@ def collect(db, settings, requests: int = 20, prefix: str = "RUN") -> Path:
     return outcome.path
 
 
+def somebody_elses_statement(camt: Path, target: Path, iban: str, run_prefix: str = "RUN") -> Path:
+    """``camt`` as the statement of another account, with nothing of ours in it: no end-to-end
+    id, message id or mandate reference that matches a debit."""
+    text = camt.read_text().replace("FR7630006000011234567890189", iban)
+    for ours, theirs in (("E2E-", "ZZZ-"), (f"{run_prefix}0", "ZZZ0"), ("RUM-", "ZUM-")):
+        text = text.replace(ours, theirs)
+    target.write_text(text)
+    return target
+
+
 def reconcile(db, path: Path, clock=LATER) -> reconciliation.ReconcileReport:
     with db.transaction() as s:
         return reconciliation.reconcile_file(s, path, clock=clock)
@@ -370,11 +380,7 @@ def test_a_statement_refused_for_an_unknown_account_is_applied_when_sent_again_o
     # of the refusal and never applied, though the refusal said what to fix.
     sim = simulate(collect(db, settings, requests=2), tmp_path / "inbox", 0.0, 1.0, seed=1)
     other_iban = "FR1420041010050500013M02606"
-    text = sim.camt054_path.read_text().replace("FR7630006000011234567890189", other_iban)
-    for ours, theirs in (("E2E-", "ZZZ-"), ("RUN0", "ZZZ0"), ("RUM-", "ZUM-")):  # nothing of ours in it
-        text = text.replace(ours, theirs)
-    statement = tmp_path / "statement.xml"
-    statement.write_text(text)
+    statement = somebody_elses_statement(sim.camt054_path, tmp_path / "statement.xml", other_iban)
     with pytest.raises(errors.ReturnFileError, match="is not the account of any of our creditors"):
         reconcile(db, statement)
     with db.transaction() as s:
