@@ -109,6 +109,9 @@ def batch_document(row: Batch, creditor_code: str, blocks: Iterable[PaymentBlock
         "published_at": row.published_at.isoformat() if row.published_at else None,
         "approved_by": row.approved_by,
         "approved_at": row.approved_at.isoformat() if row.approved_at else None,
+        # A held file stopped at review instead (``batch withdraw``); why is in the review.
+        "withdrawn_by": row.withdrawn_by,
+        "withdrawn_at": row.withdrawn_at.isoformat() if row.withdrawn_at else None,
     }
     if blocks is not None:
         document["blocks"] = [block_document(b) for b in blocks]

@@ -16,6 +16,7 @@ from sepa_engine.config import Settings
 from sepa_engine.db.models import Batch, DebitRequest, Mandate
 from sepa_engine.db.session import Database
 from sepa_engine.ids import SequentialIds
+from sepa_engine.services import views
 from sepa_engine.services.approval import HeldFileChanged, NotAwaitingApproval, approve_batch, withdraw_batch
 from sepa_engine.services.collection import run_collection
 from tests import ledger
@@ -289,6 +290,9 @@ def test_a_withdrawn_file_is_kept_for_audit_and_its_debits_go_back_to_the_queue(
     assert batch.status == "withdrawn" and batch.approved_by is None and batch.path == str(withdrawal.path)
     assert batch.failure == "withdrawn at review by marie: debit of LOC-7 paid by transfer"
     assert (batch.withdrawn_by, batch.withdrawn_at) == ("marie", LATER)
+    document = views.batch_document(batch, "martin")  # the API's and `batch show`'s
+    assert (document["status"], document["withdrawn_by"], document["withdrawn_at"]) == (
+        "withdrawn", "marie", LATER.isoformat())
     assert _statuses(db) == {"pending": 2}
     # The kept review says what became of the file, and why.
     summary = (pending / "withdrawn" / f"{stem}.summary.txt").read_text()
