@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session
 
 from sepa_engine import errors
 from sepa_engine.clock import Clock
+from sepa_engine.db.models import Batch, DebitRequest, PaymentBlock
 from sepa_engine.db.repositories import returns as repo
 from sepa_engine.db.returns_models import ReturnException, ReturnFile
 from sepa_engine.domain import money
+from sepa_engine.domain.masking import mask_iban
 from sepa_engine.iso20022.returns import Kind, ReturnRecord, Scope
 from sepa_engine.services.reconciliation import _TARGET, ExceptionStatus, ReconcileReport, _Run
 
@@ -72,9 +74,11 @@ def resolve_exception(
         request = repo.request_by_id(session, request_id)
         if request is None:
             raise errors.NotFound("request", request_id)
-        record = _record_from(json.loads(row.record))
+        data = json.loads(row.record)
+        record = _record_from(data)
         if record is None:
             raise errors.ReturnFileError("exception", exception_id, "is not about one debit: resolve it as ignored")
+        _check_same_file_and_account(session, request, request_id, record, data.get("account_iban"))
         if record.amount_cents is not None and record.amount_cents != request.amount_cents:
             # An R-transaction is about the whole instructed amount, its charges apart (RULES.md
             # section 4: match on AmtDtls/InstdAmt, book the fee separately): another amount is
@@ -100,6 +104,32 @@ def resolve_exception(
     session.flush()
     log.info("return.exception_resolved", exception_id=row.id, resolution=row.resolution)
     return view(row)
+
+
+def _check_same_file_and_account(
+    session: Session, request: DebitRequest, request_id: int, record: ReturnRecord, account_iban: str | None,
+) -> None:
+    """What the record still says of the debit it is about, and a mistyped id would contradict
+    (rents are often the same amount): the file, when it names one of ours, and the account
+    the money went to, for a statement's record (its entry's account)."""
+    named = repo.batch_by_message_id(session, record.original_message_id) if record.original_message_id else None
+    if named is not None and named.id != request.batch_id:
+        batch = session.get(Batch, request.batch_id) if request.batch_id is not None else None
+        where = f"is in file {batch.message_id}" if batch is not None else "is in no file"
+        raise errors.ReturnFileError(
+            "request", request_id, f"{where}, the record is about file {named.message_id}: it is about another debit",
+        )
+    block = session.get(PaymentBlock, request.block_id) if request.block_id is not None else None
+    if account_iban and block is not None and _compact(account_iban) != _compact(block.creditor_iban):
+        raise errors.ReturnFileError(
+            "request", request_id,
+            f"was collected to account {mask_iban(block.creditor_iban)}, the record is about account "
+            f"{mask_iban(account_iban)}: it is about another debit",
+        )
+
+
+def _compact(iban: str) -> str:
+    return "".join(iban.split()).upper()
 
 
 def _record_from(data: dict[str, Any]) -> ReturnRecord | None:

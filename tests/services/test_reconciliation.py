@@ -280,6 +280,50 @@ def test_an_exception_cannot_be_resolved_as_a_debit_of_another_amount(db, settin
         assert [v.id for v in return_exceptions.list_exceptions(s)] == [view.id]
 
 
+def test_an_exception_naming_one_of_our_files_cannot_be_resolved_as_a_debit_of_another(db, settings, tmp_path):
+    # Rents are often the same amount: resolved by a mistyped id as a debit of another file of
+    # the same amount, a reject of file RUN000001 was applied to a debit the bank never
+    # rejected, and the debit it was about stayed "submitted".
+    creditor = ledger.creditor(db)
+    ledger.request(db, creditor, ledger.mandate(db, creditor), 1_000)
+    run_collection(db, settings, FixedClock(NOW), SequentialIds("RUN"))
+    other = ledger.request(db, creditor, ledger.mandate(db, creditor), 1_000)
+    run_collection(db, settings, FixedClock(NOW), SequentialIds("NEXT"))
+    report = _pain002_tx(tmp_path / "x.xml", "RUN000001", "MANGLED-ID", 1_000, "MS02")
+    report.write_text(report.read_text().replace("RUN000001-0001", "RUN000001-0009"))  # matches nothing
+    reconcile(db, report)
+    with db.transaction() as s:
+        (view,) = return_exceptions.list_exceptions(s)
+
+    with pytest.raises(errors.ReturnFileError, match="is in file NEXT000001, the record is about file RUN000001"):
+        with db.transaction() as s:
+            return_exceptions.resolve_exception(s, view.id, resolution=str(other), clock=LATER)
+
+    assert {r.status for r in requests(db).values()} == {"submitted"}
+
+
+def test_a_statement_record_cannot_be_resolved_as_a_debit_collected_to_another_account(db, settings, tmp_path):
+    # Two creditors, the same rent: a return booked on one creditor's account, resolved as the
+    # other creditor's debit, was booked back on a ledger whose account the money never left.
+    martin = ledger.creditor(db)
+    ledger.request(db, martin, ledger.mandate(db, martin), 1_000)
+    other = ledger.creditor(db, code="other", iban="FR1420041010050500013M02606", creditor_identifier="DE98ZZZ09999999999")
+    theirs = ledger.request(db, other, ledger.mandate(db, other), 1_000)
+    files = {f.creditor_code: f.path for f in run_collection(db, settings, FixedClock(NOW), SequentialIds("RUN")).files}
+    sim = simulate(files["martin"], tmp_path / "inbox", 0.0, 1.0, seed=1)
+    camt = tmp_path / "camt.xml"  # martin's account; no id of ours left in it
+    camt.write_text(sim.camt054_path.read_text().replace("E2E-", "ZZZ-").replace("RUM-", "ZUM-").replace("RUN0", "ZZZ0"))
+    reconcile(db, camt)
+    with db.transaction() as s:
+        returned = [v for v in return_exceptions.list_exceptions(s) if v.record["kind"] == "returned"]
+
+    with pytest.raises(errors.ReturnFileError, match=r"was collected to account FR14\*+2606, the record is about account FR76\*+0189"):
+        with db.transaction() as s:
+            return_exceptions.resolve_exception(s, returned[0].id, resolution=str(theirs), clock=LATER)
+
+    assert {r.status for r in requests(db).values()} == {"submitted"}
+
+
 def test_a_statement_record_resolved_by_hand_moves_its_file_as_if_it_had_matched_by_itself(db, settings, tmp_path):
     # A camt.054 return resolved from the queue took the file published -> acknowledged, as a
     # pain.002 would: the review then showed an acceptance no bank report gave. Matched by
