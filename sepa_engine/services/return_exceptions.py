@@ -138,8 +138,8 @@ def _record_from(data: dict[str, Any]) -> ReturnRecord | None:
         scope = Scope(data["scope"])
     except (KeyError, ValueError):
         return None
-    if kind not in _TARGET:
-        return None
+    if kind not in _TARGET or scope is not Scope.TRANSACTION:
+        return None  # a status of a whole file or block, or no outcome for a debit
 
     def cents(name: str) -> int | None:
         value = data.get(name)

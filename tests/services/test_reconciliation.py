@@ -324,6 +324,22 @@ def test_a_statement_record_cannot_be_resolved_as_a_debit_collected_to_another_a
     assert {r.status for r in requests(db).values()} == {"submitted"}
 
 
+def test_a_whole_file_status_cannot_be_resolved_as_one_debit(db, settings, tmp_path):
+    # A group reject (AM10) about a file that is not ours, resolved as one debit, rejected that
+    # debit alone, for a reason that was about a whole file.
+    collect(db, settings, requests=2)
+    target = min(requests(db).values(), key=lambda r: r.id)
+    reconcile(db, _pain002_group(tmp_path / "g.xml", "NOT-OURS", "AM10"))
+    with db.transaction() as s:
+        (view,) = return_exceptions.list_exceptions(s)
+
+    with pytest.raises(errors.ReturnFileError, match="is not about one debit"):
+        with db.transaction() as s:
+            return_exceptions.resolve_exception(s, view.id, resolution=str(target.id), clock=LATER)
+
+    assert requests(db)[target.end_to_end_id].status == "submitted"
+
+
 def test_a_statement_record_resolved_by_hand_moves_its_file_as_if_it_had_matched_by_itself(db, settings, tmp_path):
     # A camt.054 return resolved from the queue took the file published -> acknowledged, as a
     # pain.002 would: the review then showed an acceptance no bank report gave. Matched by
