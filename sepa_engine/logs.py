@@ -35,7 +35,8 @@ _IDENTIFIER_KEYS = {"event", "level", "timestamp", "message_id", "file", "path",
 # PostgreSQL's error details quote the values of a row or a key ("Failing row contains (1, 7,
 # CUST-9, Jeanne Dupont, ...)", "Key (creditor_id, reference)=(1, RUM-7) already exists"):
 # any of them can be a name, which free-text masking cannot recognise. The columns stay: they
-# say what failed. Formats of PostgreSQL 15's ri_triggers.c, execMain.c and nbtinsert.c.
+# say what failed. Formats of PostgreSQL 15: execMain.c (a failing row), nbtinsert.c (a
+# duplicate key), ri_triggers.c (a foreign key), execIndexing.c (an exclusion conflict).
 _FAILING_ROW = re.compile(r"(Failing row contains )\(.*\)")
 _KEY_VALUES = re.compile(r"(Key \([^)]*\))=\(.*\)(?= already exists| is not present| is still referenced| conflicts)")
 

@@ -349,7 +349,6 @@ def batch_approve(
             markup=False, highlight=False))
 
 
-
 @batch_app.command("withdraw")
 def batch_withdraw(
     batch_id: int = typer.Argument(..., help="The batch id (see batches list --awaiting-approval)."),
