@@ -52,6 +52,7 @@ def set_policy(
             raise errors.ConfigurationError("mandate_effect", mandate_effect, f"must be one of {known}") from None
     if max_retries is not None and not 0 <= max_retries <= MAX_RETRIES_LIMIT:
         raise errors.ConfigurationError("max_retries", max_retries, f"must be between 0 and {MAX_RETRIES_LIMIT}")
+    _check_unusable(reason_codes.REASON_CODES[normalised], mandate_effect, max_retries)
     row = repo.policy_override(session, creditor.id, normalised)
     if row is None:
         row = repo.add_policy(session, ReasonCodePolicy(creditor_id=creditor.id, code=normalised, created_at=clock.now()))
@@ -63,6 +64,22 @@ def set_policy(
         row.opens_dispute = opens_dispute
     session.flush()
     return policy_for(session, creditor.id, normalised)
+
+
+def _check_unusable(default: ReasonCode, mandate_effect: str | None, max_retries: int | None) -> None:
+    """A hard code says the account or the mandate can no longer be debited (RULES.md section
+    5, after EPC173-14): a creditor may hold the mandate rather than block it, but never
+    present the debit again nor go on collecting under that mandate. A bank would only refuse
+    again, with another R-transaction and its fee."""
+    if not default.is_hard():
+        return
+    why = f"for {default.code} ({default.meaning}): the scheme treats the mandate as unusable"
+    if max_retries:
+        raise errors.ConfigurationError("max_retries", max_retries, f"must be 0 {why}; a new mandate is needed")
+    if mandate_effect == MandateEffect.NONE.value:
+        raise errors.ConfigurationError(
+            "mandate_effect", mandate_effect, f"must be block or hold {why}; its pending debits must not be collected",
+        )
 
 
 def _creditor(session: Session, code: str):  # type: ignore[no-untyped-def]
@@ -85,6 +102,8 @@ def defaults_markdown() -> str:
         "them, and a few ISO 20022 external codes banks send beside them (source `ISO`). A creditor",
         "overrides any line with `sepa-engine returns policy set CODE --creditor C [--effect block|hold|none]",
         "[--max-retries N] [--dispute|--no-dispute]`; `returns policy show --creditor C` prints the table in force.",
+        "A `hard` code says the account or the mandate can no longer be debited: it may hold the mandate",
+        "instead of blocking it, but never retry nor leave the mandate alone (a bank would only refuse again).",
         "",
         "- **effect on the mandate**: `block` makes it unusable (its pending requests are cancelled) until a new",
         "  account or mandate; `hold` keeps it valid but collects nothing on it (its pending requests wait)",

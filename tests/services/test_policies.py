@@ -64,6 +64,35 @@ def test_bad_overrides_are_refused_naming_the_field(db, code, kwargs, error, fie
     assert caught.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("code", "kwargs", "field"),
+    [
+        ("AC04", {"max_retries": 2}, "max_retries"),  # account closed
+        ("MD07", {"max_retries": 1}, "max_retries"),  # debtor deceased
+        ("MD01", {"mandate_effect": "none"}, "mandate_effect"),  # no valid mandate
+        ("AC01", {"mandate_effect": "none", "max_retries": 1}, "max_retries"),
+    ],
+)
+def test_a_code_that_makes_the_mandate_unusable_cannot_be_set_to_collect_again(db, code, kwargs, field):
+    # `returns policy set MD07 --max-retries 1` was accepted: a debit of a deceased debtor
+    # presented again, a closed account debited again, each answered by another R-transaction
+    # and its fee. RULES.md section 5 (EPC173-14): no retry, the mandate is unusable.
+    ledger.creditor(db)
+    with pytest.raises(errors.ConfigurationError) as caught, db.transaction() as s:
+        policies.set_policy(s, "martin", code, clock=CLOCK, **kwargs)
+    assert caught.value.field == field and "unusable" in str(caught.value)
+    with db.reader() as s:
+        assert not any(own for _, own in policies.effective_policies(s, "martin"))  # nothing stored
+
+
+def test_a_code_that_makes_the_mandate_unusable_may_hold_it_instead_of_blocking_it(db):
+    # AC06: the debtor may lift the block on direct debits; staff then release the mandate.
+    ledger.creditor(db)
+    with db.transaction() as s:
+        policy = policies.set_policy(s, "martin", "AC06", mandate_effect="hold", max_retries=0, clock=CLOCK)
+    assert (policy.mandate_effect, policy.max_retries) == (MandateEffect.HOLD, 0)
+
+
 def test_policy_cli_sets_and_shows_an_override(db, database_url, tmp_path):
     ledger.creditor(db)
     config = tmp_path / "c.toml"
