@@ -320,9 +320,11 @@ def batch_approve(
     """Release a file held in outbox/pending to the bank's folder, recording who and when.
 
     Exit 0 when approved; 1 when refused (unknown batch, not awaiting approval, already
-    approved, empty --by, a held file changed since it was written, or a collection date the
-    bank can no longer meet: the file is then kept for audit and its debits re-dated into a new
-    held file, named in the message); 5 when the file could not be moved (the batch stays held).
+    approved, empty --by, a held file changed since it was written, debits the ledger no longer
+    allows (a mandate revoked or replaced, an invoice under dispute: withdraw the file), or a
+    collection date the bank can no longer meet: the file is then kept for audit and its debits
+    re-dated into a new held file, named in the message); 5 when the file could not be moved
+    (the batch stays held).
     """
     actor = by if by is not None else getpass.getuser()
     with context.engine(config) as engine:
@@ -331,7 +333,9 @@ def batch_approve(
         except (errors.NotFound, errors.InvalidFormat) as exc:
             context.fail(exc, ExitCode.INVALID)
         except errors.SepaEngineError as exc:
-            refused = exc.code in ("not_awaiting_approval", "collection_date_unreachable", "held_file_changed")
+            refused = exc.code in (
+                "not_awaiting_approval", "collection_date_unreachable", "held_file_changed", "held_debits_changed",
+            )
             context.fail(exc, ExitCode.INVALID if refused else ExitCode.FAILED)
         document = {
             "batch_id": approval.batch_id,

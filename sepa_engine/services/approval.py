@@ -80,6 +80,14 @@ class HeldFileChanged(errors.CollectionError):
     problem = "changed since it was written"
 
 
+class HeldDebitsChanged(errors.CollectionError):
+    """Debits of the held file the ledger no longer allows (their mandate is no longer in
+    force, or what they pay went under dispute): the file is not released."""
+
+    code = "held_debits_changed"
+    problem = "can no longer be collected"
+
+
 def _no_checkpoint(_name: str) -> None:
     return None
 
@@ -131,6 +139,7 @@ def approve_batch(
                 f"is not the file written for batch {batch_id} (sha256 differs: changed since it was written); "
                 "nothing was approved",
             )
+        _check_debits_still_collectable(session, batch_id)
         # Summaries first, the pain.008 last: the bank's folder never shows a file whose
         # summaries are still elsewhere.
         for summary_source, summary_target in zip(review_paths(source), review_paths(target), strict=True):
@@ -216,6 +225,28 @@ def withdraw_batch(
         file=kept.name, withdrawn_by=actor, transactions=withdrawal.count, released=released,
     )
     return withdrawal
+
+
+# How many of a held file's refused debits the error names (the file may hold thousands).
+_SHOWN_PROBLEMS = 5
+
+
+def _check_debits_still_collectable(session, batch_id: int) -> None:  # type: ignore[no-untyped-def]
+    """The ledger may have changed since the file was held: a mandate revoked, blocked or
+    replaced, an invoice put under dispute. Those withdraw pending debits, not the held file's,
+    which would reach the bank on approval: a collection without a mandate in force, or of
+    money under dispute. Such a file is not released; withdrawing it puts its debits back in
+    the queue, where the next run decides each again."""
+    problems = repo.held_debit_problems(session, batch_id)
+    if not problems:
+        return
+    shown = "; ".join(f"{p.end_to_end_id}: {p.problem}" for p in problems[:_SHOWN_PROBLEMS])
+    more = f" and {len(problems) - _SHOWN_PROBLEMS} more" if len(problems) > _SHOWN_PROBLEMS else ""
+    raise HeldDebitsChanged(
+        "batch", batch_id,
+        f"holds {len(problems)} debit(s) the ledger no longer allows ({shown}{more}); nothing was approved: "
+        f"withdraw it (sepa-engine batch withdraw {batch_id} --reason ...) and the next run writes the others again",
+    )
 
 
 def _reason(reason: str) -> str:

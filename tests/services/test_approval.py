@@ -8,17 +8,25 @@ from pathlib import Path
 
 import pytest
 import structlog.testing
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from sepa_engine import errors
 from sepa_engine.clock import FixedClock
 from sepa_engine.config import Settings
-from sepa_engine.db.models import Batch, DebitRequest, Mandate
+from sepa_engine.db.models import Batch, Creditor, DebitRequest, Mandate
 from sepa_engine.db.session import Database
 from sepa_engine.ids import SequentialIds
-from sepa_engine.services import views
-from sepa_engine.services.approval import HeldFileChanged, NotAwaitingApproval, approve_batch, withdraw_batch
+from sepa_engine.services import disputes, on_demand, registry, views
+from sepa_engine.services.account_inputs import DisputeInput, PayNowInput
+from sepa_engine.services.approval import (
+    HeldDebitsChanged,
+    HeldFileChanged,
+    NotAwaitingApproval,
+    approve_batch,
+    withdraw_batch,
+)
 from sepa_engine.services.collection import run_collection
+from tests import accounts_world as world
 from tests import ledger
 from tests.concurrency import at_once
 
@@ -202,6 +210,45 @@ def test_a_held_file_changed_since_it_was_written_is_not_released_to_the_bank(db
     assert outcome.path.exists() and _names(settings.outbox_dir / "martin") == []
     assert _batch(db, outcome.batch_id).status == "awaiting_approval"
     assert _statuses(db) == {"assigned": 2}
+
+
+def test_a_held_file_with_a_debit_whose_mandate_was_revoked_since_is_not_released(db, settings, held):
+    # Revoked while its debit waited in a held file (revocation cancels pending requests only),
+    # the mandate's debit went to the bank on approval: a collection without a mandate, which
+    # the debtor may have refunded for 13 months (MD01).
+    outcome, mandate = held
+    with db.reader() as s:
+        reference = s.get(Mandate, mandate).reference
+    with db.transaction() as s:
+        registry.revoke_mandate(s, "martin", reference, reason="tenant left", clock=FixedClock(NOW))
+
+    with pytest.raises(HeldDebitsChanged, match=r"mandate \S+ is revoked") as refused:
+        approve(db, settings, outcome.batch_id)
+
+    assert "batch withdraw" in str(refused.value)
+    assert outcome.path.exists() and _names(settings.outbox_dir / "martin") == []
+    assert _batch(db, outcome.batch_id).status == "awaiting_approval" and _statuses(db) == {"assigned": 2}
+
+
+def test_a_held_file_with_a_debit_of_an_invoice_put_under_dispute_since_is_not_released(db, settings):
+    # A dispute withdraws the pending debits of its invoices, not one already in a held file:
+    # approved, the file collected an invoice under dispute.
+    world.creditor(db, "pressimmo")
+    world.account(db, "pressimmo", "AG-1")
+    world.entry(db, "F1", "100.00", issued=dt.date(2026, 9, 1))
+    with db.transaction() as s:
+        s.execute(update(Creditor).values(requires_approval=True))
+        on_demand.pay_now(s, "pressimmo", "AG-1", PayNowInput(invoices=("F1",)), idempotency_key="click-1",
+                          clock=world.clock())
+    (outcome,) = run_collection(db, settings, world.clock(), SequentialIds("RUN")).files
+    with db.transaction() as s:
+        disputes.open_dispute(s, "pressimmo", "AG-1", DisputeInput.of("never ordered", "F1"), actor="portal",
+                              idempotency_key="d-1", clock=world.clock())
+
+    with pytest.raises(HeldDebitsChanged, match="pays invoice F1, under dispute"):
+        approve_batch(db, settings, world.clock(), outcome.batch_id, actor="marie")
+
+    assert _batch(db, outcome.batch_id).status == "awaiting_approval" and _statuses(db) == {"assigned": 1}
 
 
 def test_approval_never_overwrites_another_file_in_the_banks_folder(db, settings, held):

@@ -32,12 +32,25 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from sepa_engine.db import bulk
-from sepa_engine.db.models import Batch, Creditor, DebitRequest, DebtorAccount, Mandate, PaymentBlock, Run
+from sepa_engine.db.models import (
+    Batch,
+    Creditor,
+    DebitRequest,
+    DebtorAccount,
+    Dispute,
+    DisputeInvoice,
+    LedgerEntry,
+    Mandate,
+    PaymentBlock,
+    RequestInvoice,
+    Run,
+)
 from sepa_engine.db.repositories import rowcount, table_of
 
 # Re-exported: creditors are looked up in one place (repositories/creditors.py).
 from sepa_engine.db.repositories.creditors import creditor_by_id as creditor_by_id
 from sepa_engine.db.repositories.creditors import creditors as creditors
+from sepa_engine.domain.accounts import DisputeStatus
 
 # The due rows this module reads and the decisions it stores are the domain's shapes.
 from sepa_engine.domain.assignment import Decision as Decision
@@ -452,6 +465,40 @@ def approve_batch(session: Session, batch_id: int, actor: str, at: dt.datetime, 
         .execution_options(synchronize_session=False)
     )
     return bool(rowcount(result))
+
+
+class HeldDebitProblem(NamedTuple):
+    end_to_end_id: str
+    problem: str
+
+
+_HOLDING = tuple(s.value for s in DisputeStatus if s.holds_invoices())
+
+
+def held_debit_problems(session: Session, batch_id: int) -> list[HeldDebitProblem]:
+    """The debits of a held file the ledger no longer allows, by request id: those whose
+    mandate is no longer in force (revoked, blocked, held, lapsed or replaced since the file
+    was written) and those that pay an invoice now under a dispute that holds it. Revocations
+    and disputes withdraw pending requests only; a held file is not at the bank yet."""
+    mandates = session.execute(
+        select(DebitRequest.id, DebitRequest.end_to_end_id, Mandate.reference, Mandate.status)
+        .join(Mandate, Mandate.id == DebitRequest.mandate_id)
+        .where(DebitRequest.batch_id == batch_id, Mandate.status != MandateStatus.ACTIVE.value)
+    )
+    disputed = session.execute(
+        select(DebitRequest.id, DebitRequest.end_to_end_id, LedgerEntry.document_number, Dispute.id)
+        .join(RequestInvoice, RequestInvoice.debit_request_id == DebitRequest.id)
+        .join(DisputeInvoice, DisputeInvoice.entry_id == RequestInvoice.entry_id)
+        .join(Dispute, Dispute.id == DisputeInvoice.dispute_id)
+        .join(LedgerEntry, LedgerEntry.id == RequestInvoice.entry_id)
+        .where(DebitRequest.batch_id == batch_id, Dispute.status.in_(_HOLDING))
+    )
+    found = [(rid, HeldDebitProblem(e2e, f"mandate {reference} is {status}")) for rid, e2e, reference, status in mandates]
+    found += [
+        (rid, HeldDebitProblem(e2e, f"pays invoice {number}, under dispute {dispute}"))
+        for rid, e2e, number, dispute in disputed
+    ]
+    return [problem for _, problem in sorted(found)]
 
 
 def set_batch(session: Session, batch_id: int, **values: object) -> None:
