@@ -26,6 +26,7 @@ from sepa_engine.services.approval import (
     withdraw_batch,
 )
 from sepa_engine.services.collection import run_collection
+from sepa_engine.services.inputs import MandateInput
 from tests import accounts_world as world
 from tests import ledger
 from tests.concurrency import at_once
@@ -352,6 +353,31 @@ def test_a_withdrawn_file_is_kept_for_audit_and_its_debits_go_back_to_the_queue(
     (again,) = collect(db, settings, prefix="AGAIN", now=LATER).files
     assert again.awaiting_approval and again.batch_id != outcome.batch_id
     assert _statuses(db) == {"assigned": 2}
+
+
+def test_a_withdrawn_debit_whose_mandate_was_replaced_is_collected_under_the_new_one(db, settings, held):
+    # The debtor changed bank while the debit waited in a held file: withdrawn, the debit went
+    # back to the queue on the replaced mandate, and the next run refused it ("mandate is not
+    # active (status superseded)") where a pending debit would have moved to the new mandate.
+    outcome, mandate = held
+    with db.reader() as s:
+        old = s.get(Mandate, mandate)
+        reference, account = old.reference, old.debtor_account.reference
+    with db.transaction() as s:
+        new = registry.register_mandate(s, "martin", MandateInput(
+            reference=reference, debtor_account=account, signed_on=dt.date(2026, 11, 20),
+            iban="DE62370400440532013001", supersedes=reference,
+        ), idempotency_key="new-bank", clock=FixedClock(NOW))
+    with pytest.raises(HeldDebitsChanged, match="is superseded"):
+        approve(db, settings, outcome.batch_id)
+
+    withdraw(db, settings, outcome.batch_id)
+
+    with db.reader() as s:
+        moved = s.scalars(select(DebitRequest).where(DebitRequest.amount_cents == 12_000)).one()
+        assert (moved.status, moved.mandate_id) == ("pending", new.id)
+    (again,) = collect(db, settings, prefix="AGAIN", now=LATER).files
+    assert _statuses(db) == {"assigned": 2} and "DE62370400440532013001" in again.path.read_text()
 
 
 def test_withdrawing_needs_a_name_and_a_reason(db, settings, held):

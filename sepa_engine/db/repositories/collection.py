@@ -514,8 +514,23 @@ def submit_batch_requests(session: Session, batch_id: int, at: dt.datetime) -> i
     return rowcount(result)
 
 
+# Links followed from a replaced mandate to the one in force, one statement each: a debtor
+# changes bank a few times in a mandate's life, and a loop of links cannot run for ever.
+_REPLACEMENTS_MAX = 20
+
+
 def release_batch_requests(session: Session, batch_id: int, at: dt.datetime) -> int:
-    """A batch that cannot be written gives its requests back to the queue, unassigned."""
+    """A batch that cannot be written, or that will not be sent (withdrawn, re-dated), gives
+    its requests back to the queue, unassigned. A request whose mandate was replaced meanwhile
+    (new bank details) goes to the mandate that replaced it, as a pending request did when
+    the mandate was replaced (``registry.register_mandate``): left on the replaced one, the
+    next run would refuse it (MD01, "not active")."""
+    replaced = list(session.scalars(
+        select(DebitRequest.id)
+        .join(Mandate, Mandate.id == DebitRequest.mandate_id)
+        .where(DebitRequest.batch_id == batch_id, DebitRequest.status == RequestStatus.ASSIGNED.value,
+               Mandate.status == MandateStatus.SUPERSEDED.value)
+    ))
     result = session.execute(
         update(DebitRequest)
         .where(DebitRequest.batch_id == batch_id, DebitRequest.status == RequestStatus.ASSIGNED.value)
@@ -529,7 +544,26 @@ def release_batch_requests(session: Session, batch_id: int, at: dt.datetime) -> 
             sequence_type=None,
         )
     )
+    if replaced:
+        _follow_replacements(session, replaced)
     return rowcount(result)
+
+
+def _follow_replacements(session: Session, request_ids: list[int]) -> None:
+    successor = (
+        select(Mandate.id).where(Mandate.supersedes_id == DebitRequest.mandate_id)
+        .order_by(Mandate.id.desc()).limit(1).scalar_subquery()
+    )
+    superseded = select(Mandate.id).where(Mandate.status == MandateStatus.SUPERSEDED.value)
+    for _ in range(_REPLACEMENTS_MAX):  # one link of each chain per statement
+        moved = session.execute(
+            update(DebitRequest)
+            .where(DebitRequest.id.in_(request_ids), DebitRequest.mandate_id.in_(superseded), successor.is_not(None))
+            .values(mandate_id=successor)
+            .execution_options(synchronize_session=False)
+        )
+        if not rowcount(moved):
+            return
 
 
 def record_presentation(session: Session, batch_id: int, creditor_identifier: str) -> None:
