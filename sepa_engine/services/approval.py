@@ -49,6 +49,7 @@ from sepa_engine.domain import bank_profiles, calendar
 from sepa_engine.domain.statuses import BatchStatus, batch_transition
 from sepa_engine.ids import IdSource, TimestampIds
 from sepa_engine.review import review_paths, write_summary
+from sepa_engine.services import debit_gate
 from sepa_engine.services.collection import Checkpoint, hand_over, released_path, run_collection
 
 log = structlog.get_logger("sepa_engine.approval")
@@ -139,7 +140,7 @@ def approve_batch(
                 f"is not the file written for batch {batch_id} (sha256 differs: changed since it was written); "
                 "nothing was approved",
             )
-        _check_debits_still_collectable(session, batch_id)
+        _check_debits_still_collectable(session, batch, creditor)
         # Summaries first, the pain.008 last: the bank's folder never shows a file whose
         # summaries are still elsewhere.
         for summary_source, summary_target in zip(review_paths(source), review_paths(target), strict=True):
@@ -231,13 +232,25 @@ def withdraw_batch(
 _SHOWN_PROBLEMS = 5
 
 
-def _check_debits_still_collectable(session, batch_id: int) -> None:  # type: ignore[no-untyped-def]
+def _check_debits_still_collectable(session, batch: Batch, creditor: Creditor) -> None:  # type: ignore[no-untyped-def]
     """The ledger may have changed since the file was held: a mandate revoked, blocked or
-    replaced, an invoice put under dispute. Those withdraw pending debits, not the held file's,
-    which would reach the bank on approval: a collection without a mandate in force, or of
-    money under dispute. Such a file is not released; withdrawing it puts its debits back in
-    the queue, where the next run decides each again."""
+    replaced, an invoice put under dispute, a dispute or a credit note that leaves the account
+    owing less than its debits ask. Those withdraw pending debits, not the held file's, which
+    would reach the bank on approval: a collection without a mandate in force, of money under
+    dispute, or of more than is due. Such a file is not released; withdrawing it puts its
+    debits back in the queue, where the next run decides each again."""
+    batch_id = batch.id
     problems = repo.held_debit_problems(session, batch_id)
+    reported = {p.request_id for p in problems}
+    since = batch.held_at or batch.written_at or batch.created_at
+    over = [i for i in debit_gate.held_debits_over_due(session, creditor, batch_id, since) if i not in reported]
+    if over:
+        named = repo.end_to_end_ids(session, over)
+        problems = sorted([*problems, *(
+            repo.HeldDebitProblem(i, named[i], "would take more than the account owes outside disputes "
+                                               "(a dispute or a credit note since the file was held)")
+            for i in over
+        )])
     if not problems:
         return
     shown = "; ".join(f"{p.end_to_end_id}: {p.problem}" for p in problems[:_SHOWN_PROBLEMS])

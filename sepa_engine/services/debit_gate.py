@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from sepa_engine import errors
-from sepa_engine.db.models import Creditor
+from sepa_engine.db.models import Creditor, DebtorAccount
 from sepa_engine.db.repositories import accounts as repo
 from sepa_engine.domain import money
 from sepa_engine.domain.accounts import (
@@ -473,11 +473,39 @@ def admit_retries(
     return decisions
 
 
+def held_debits_over_due(session: Session, creditor: Creditor, batch_id: int, since: dt.datetime) -> list[int]:
+    """The debits of a file held for approval (since ``since``) that a dispute opened or a
+    credit note booked since would have withdrawn, had they still been pending
+    (``withdrawn_by_dispute``, ``withdrawn_by_credit``): money under dispute, or more than is
+    due. Only those accounts are read again: elsewhere nothing that withdraws a debit happened,
+    and a ledger kept without invoices (a balance of 0) is no reason to hold a file back."""
+    changed = repo.accounts_changed_since(session, batch_id, since)
+    if not changed:
+        return []
+    facts = account_facts(session, creditor.id, changed)
+    gone: set[int] = set()
+    for account_id in sorted(changed):
+        account = repo.account_by_id(session, creditor.id, account_id)
+        held = _with_selections(session, account, repo.held_requests_of_account(session, account, batch_id))
+        if not held:
+            continue
+        account_facts_now = facts[account_id]
+        disputed = frozenset(i.entry_id for i in account_facts_now.invoices.values() if i.disputed)
+        gone.update(withdrawn_by_dispute(account_facts_now, disputed, held))
+        gone.update(withdrawn_by_credit(account_facts_now, held))
+    return sorted(gone)
+
+
 def _pending_debits(session: Session, creditor: Creditor, account_id: int) -> list[PendingDebit]:
     """The account's pending debits with the invoices each one selected: what a dispute or a
     credit note may withdraw."""
     account = repo.account_by_id(session, creditor.id, account_id)
-    pending = repo.pending_requests_of_account(session, account)
+    return _with_selections(session, account, repo.pending_requests_of_account(session, account))
+
+
+def _with_selections(
+    session: Session, account: DebtorAccount, pending: list[tuple[int, int, str | None]],
+) -> list[PendingDebit]:
     if not pending:
         return []
     selected: dict[int, set[int]] = {}

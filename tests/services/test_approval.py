@@ -252,6 +252,58 @@ def test_a_held_file_with_a_debit_of_an_invoice_put_under_dispute_since_is_not_r
     assert _batch(db, outcome.batch_id).status == "awaiting_approval" and _statuses(db) == {"assigned": 1}
 
 
+def _held_balance_debit(db, settings):  # type: ignore[no-untyped-def]
+    """An account owing F1 100.00 and F2 50.00 whose customer paid the whole balance: one debit
+    of 150.00, in a file held for approval."""
+    world.creditor(db, "pressimmo")
+    world.account(db, "pressimmo", "AG-1")
+    world.entry(db, "F1", "100.00", issued=dt.date(2026, 9, 1))
+    world.entry(db, "F2", "50.00", issued=dt.date(2026, 10, 1))
+    with db.transaction() as s:
+        s.execute(update(Creditor).values(requires_approval=True))
+        on_demand.pay_now(s, "pressimmo", "AG-1", PayNowInput(amount="150.00"), idempotency_key="click-1",
+                          clock=world.clock())
+    (outcome,) = run_collection(db, settings, world.clock(), SequentialIds("RUN")).files
+    return outcome
+
+
+def test_a_held_balance_debit_that_a_dispute_since_made_too_large_is_not_released(db, settings):
+    # F1 disputed after the file was held: the 150.00 debit would take the 100.00 under dispute.
+    # A pending debit would have been withdrawn by the dispute (debit_gate.withdrawn_by_dispute).
+    outcome = _held_balance_debit(db, settings)
+    later = world.clock(world.NOW + dt.timedelta(hours=1))
+    with db.transaction() as s:
+        disputes.open_dispute(s, "pressimmo", "AG-1", DisputeInput.of("never ordered", "F1"), actor="portal",
+                              idempotency_key="d-1", clock=later)
+
+    with pytest.raises(HeldDebitsChanged, match="more than the account owes outside disputes"):
+        approve_batch(db, settings, later, outcome.batch_id, actor="marie")
+
+    assert _batch(db, outcome.batch_id).status == "awaiting_approval"
+
+
+def test_a_held_balance_debit_that_a_credit_note_since_made_too_large_is_not_released(db, settings):
+    outcome = _held_balance_debit(db, settings)
+    later = world.clock(world.NOW + dt.timedelta(hours=1))
+    world.entry(db, "AV1", "30.00", kind="credit_note", applies_to="F2", at=later)
+
+    with pytest.raises(HeldDebitsChanged, match="more than the account owes outside disputes"):
+        approve_batch(db, settings, later, outcome.batch_id, actor="marie")
+
+
+def test_a_held_balance_debit_still_due_is_released_whatever_happened_on_other_accounts(db, settings):
+    outcome = _held_balance_debit(db, settings)
+    later = world.clock(world.NOW + dt.timedelta(hours=1))
+    world.account(db, "pressimmo", "AG-2")
+    world.entry(db, "G1", "80.00", reference="AG-2")
+    with db.transaction() as s:
+        disputes.open_dispute(s, "pressimmo", "AG-2", DisputeInput.of("never ordered", "G1"), actor="portal",
+                              idempotency_key="d-2", clock=later)
+    world.entry(db, "F3", "20.00", at=later)  # more due on the held debit's account: still fine
+
+    assert approve_batch(db, settings, later, outcome.batch_id, actor="marie").count == 1
+
+
 def test_approval_never_overwrites_another_file_in_the_banks_folder(db, settings, held):
     outcome, _ = held
     released = settings.outbox_dir / "martin" / outcome.path.name

@@ -1138,6 +1138,39 @@ def pending_requests_of_account(session: Session, account: DebtorAccount) -> lis
     return [(row[0], row[1], row[2]) for row in rows]
 
 
+def held_requests_of_account(session: Session, account: DebtorAccount, batch_id: int) -> list[tuple[int, int, str | None]]:
+    """(id, cents, pays) of the account's debits in a file held for approval, by id."""
+    rows = session.execute(
+        select(DebitRequest.id, DebitRequest.amount_cents, DebitRequest.pays)
+        .join(Mandate, Mandate.id == DebitRequest.mandate_id)
+        .where(
+            Mandate.debtor_account_id == account.id,
+            DebitRequest.batch_id == batch_id,
+            DebitRequest.status == RequestStatus.ASSIGNED.value,
+        )
+        .order_by(DebitRequest.id)
+    )
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def accounts_changed_since(session: Session, batch_id: int, since: dt.datetime) -> set[int]:
+    """The accounts of a batch's debits on which, at ``since`` or later, a dispute that holds
+    was opened or a credit note was booked: what withdraws pending debits of an account."""
+    of_batch = (
+        select(Mandate.debtor_account_id)
+        .join(DebitRequest, DebitRequest.mandate_id == Mandate.id)
+        .where(DebitRequest.batch_id == batch_id)
+    )
+    disputed = select(Dispute.debtor_account_id).where(
+        Dispute.debtor_account_id.in_(of_batch), Dispute.status.in_(_HOLDING), Dispute.opened_at >= since,
+    )
+    credited = select(LedgerEntry.debtor_account_id).where(
+        LedgerEntry.debtor_account_id.in_(of_batch), LedgerEntry.kind == EntryKind.CREDIT_NOTE.value,
+        LedgerEntry.created_at >= since,
+    )
+    return set(session.scalars(disputed.union(credited)))
+
+
 def cancel_requests(session: Session, ids: Sequence[int], *, reason: str, at: dt.datetime) -> None:
     """Cancel these pending requests (the caller decided which)."""
     if ids:

@@ -468,6 +468,7 @@ def approve_batch(session: Session, batch_id: int, actor: str, at: dt.datetime, 
 
 
 class HeldDebitProblem(NamedTuple):
+    request_id: int
     end_to_end_id: str
     problem: str
 
@@ -493,12 +494,16 @@ def held_debit_problems(session: Session, batch_id: int) -> list[HeldDebitProble
         .join(LedgerEntry, LedgerEntry.id == RequestInvoice.entry_id)
         .where(DebitRequest.batch_id == batch_id, Dispute.status.in_(_HOLDING))
     )
-    found = [(rid, HeldDebitProblem(e2e, f"mandate {reference} is {status}")) for rid, e2e, reference, status in mandates]
+    found = [HeldDebitProblem(rid, e2e, f"mandate {reference} is {status}") for rid, e2e, reference, status in mandates]
     found += [
-        (rid, HeldDebitProblem(e2e, f"pays invoice {number}, under dispute {dispute}"))
-        for rid, e2e, number, dispute in disputed
+        HeldDebitProblem(rid, e2e, f"pays invoice {number}, under dispute {dispute}") for rid, e2e, number, dispute in disputed
     ]
-    return [problem for _, problem in sorted(found)]
+    return sorted(found)
+
+
+def end_to_end_ids(session: Session, request_ids: Sequence[int]) -> dict[int, str]:
+    rows = session.execute(select(DebitRequest.id, DebitRequest.end_to_end_id).where(DebitRequest.id.in_(request_ids)))
+    return {request_id: e2e for request_id, e2e in rows}
 
 
 def set_batch(session: Session, batch_id: int, **values: object) -> None:
