@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from sqlalchemy.orm import Session
 
 from sepa_engine import errors, outbox
 from sepa_engine.clock import Clock
@@ -232,7 +233,7 @@ def withdraw_batch(
 _SHOWN_PROBLEMS = 5
 
 
-def _check_debits_still_collectable(session, batch: Batch, creditor: Creditor) -> None:  # type: ignore[no-untyped-def]
+def _check_debits_still_collectable(session: Session, batch: Batch, creditor: Creditor) -> None:
     """The ledger may have changed since the file was held: a mandate revoked, blocked or
     replaced, an invoice put under dispute, a dispute or a credit note that leaves the account
     owing less than its debits ask. Those withdraw pending debits, not the held file's, which

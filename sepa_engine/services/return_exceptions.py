@@ -18,6 +18,7 @@ from sepa_engine.db.models import Batch, DebitRequest, PaymentBlock
 from sepa_engine.db.repositories import returns as repo
 from sepa_engine.db.returns_models import ReturnException, ReturnFile
 from sepa_engine.domain import money
+from sepa_engine.domain.identifiers import compact_iban
 from sepa_engine.domain.masking import mask_iban
 from sepa_engine.iso20022.returns import Kind, ReturnRecord, Scope
 from sepa_engine.services.reconciliation import _TARGET, ExceptionStatus, ReconcileReport, _Run
@@ -120,16 +121,12 @@ def _check_same_file_and_account(
             "request", request_id, f"{where}, the record is about file {named.message_id}: it is about another debit",
         )
     block = session.get(PaymentBlock, request.block_id) if request.block_id is not None else None
-    if account_iban and block is not None and _compact(account_iban) != _compact(block.creditor_iban):
+    if account_iban and block is not None and compact_iban(account_iban) != compact_iban(block.creditor_iban):
         raise errors.ReturnFileError(
             "request", request_id,
             f"was collected to account {mask_iban(block.creditor_iban)}, the record is about account "
             f"{mask_iban(account_iban)}: it is about another debit",
         )
-
-
-def _compact(iban: str) -> str:
-    return "".join(iban.split()).upper()
 
 
 def _record_from(data: dict[str, Any]) -> ReturnRecord | None:
